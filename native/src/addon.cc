@@ -1,0 +1,20 @@
+// beitseg native addon: a thin N-API layer over libtorch. Each op family registers itself.
+#include "common.h"
+
+namespace beitseg {
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  TensorHandle::Init(env, exports);
+  RegisterMemory(env, exports);
+  RegisterMath(env, exports);
+  RegisterNN(env, exports);
+  RegisterShape(env, exports);
+  RegisterRuntime(env, exports);
+  return exports;
+}
+
+}  // namespace beitseg
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return beitseg::Init(env, exports); }
+
+NODE_API_MODULE(beitseg, InitAddon)

@@ -1,0 +1,152 @@
+// Process-wide state: threads, random seeds and generator state, grad mode, autograd entry
+// points, autocast, CUDA queries, and build information.
+#include "common.h"
+
+#include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
+#include <c10/core/GradMode.h>
+#include <torch/cuda.h>
+
+#ifdef BEITSEG_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
+namespace beitseg {
+
+BEITSEG_OP(setNumThreads) {
+  int64_t n = ArgInt(info, 0);
+  if (n < 1) throw std::invalid_argument("setNumThreads: need at least 1 thread, got " + std::to_string(n));
+  at::set_num_threads(static_cast<int>(n));
+  return env.Undefined();
+}
+BEITSEG_OP(getNumThreads) { return Napi::Number::New(env, at::get_num_threads()); }
+
+BEITSEG_OP(manualSeed) {
+  at::manual_seed(static_cast<uint64_t>(ArgInt(info, 0)));
+  return env.Undefined();
+}
+
+// The CPU generator's full state as a uint8 tensor, for exact resume.
+BEITSEG_OP(getRngState) {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return TensorHandle::Wrap(env, gen.get_state());
+}
+BEITSEG_OP(setRngState) {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(ArgTensor(info, 0));
+  return env.Undefined();
+}
+
+// setGradEnabled(bool) -> previous mode
+BEITSEG_OP(setGradEnabled) {
+  bool prev = c10::GradMode::is_enabled();
+  c10::GradMode::set_enabled(ArgBool(info, 0));
+  return Napi::Boolean::New(env, prev);
+}
+BEITSEG_OP(isGradEnabled) { return Napi::Boolean::New(env, c10::GradMode::is_enabled()); }
+
+BEITSEG_OP(setRequiresGrad) {
+  at::Tensor t = ArgTensor(info, 0);
+  t.set_requires_grad(ArgBool(info, 1));
+  return env.Undefined();
+}
+BEITSEG_OP(requiresGrad) { return Napi::Boolean::New(env, ArgTensor(info, 0).requires_grad()); }
+
+// backward(t, gradient?): accumulates into the .grad of the leaves.
+BEITSEG_OP(backward) {
+  const at::Tensor& t = ArgTensor(info, 0);
+  std::optional<at::Tensor> g = ArgOptTensor(info, 1);
+  if (!t.requires_grad()) throw std::invalid_argument("backward: tensor does not require grad (no graph was recorded)");
+  t.backward(g ? *g : at::Tensor());
+  return env.Undefined();
+}
+
+BEITSEG_OP(grad) {
+  const at::Tensor& g = ArgTensor(info, 0).grad();
+  if (!g.defined()) return env.Null();
+  return TensorHandle::Wrap(env, g);
+}
+BEITSEG_OP(setGrad) {
+  at::Tensor t = ArgTensor(info, 0);
+  std::optional<at::Tensor> g = ArgOptTensor(info, 1);
+  t.mutable_grad() = g ? *g : at::Tensor();
+  return env.Undefined();
+}
+
+// setAutocast(deviceType, enabled, dtype): the same switch torch.autocast flips.
+BEITSEG_OP(setAutocast) {
+  std::string dev = ArgString(info, 0);
+  bool enabled = ArgBool(info, 1);
+  at::ScalarType dtype = ParseDType(ArgString(info, 2));
+  if (dev != "cpu" && dev != "cuda") throw std::invalid_argument("setAutocast: device type must be cpu or cuda");
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  at::DeviceType type = dev == "cpu" ? at::kCPU : at::kCUDA;
+  at::autocast::set_autocast_enabled(type, enabled);
+  at::autocast::set_autocast_dtype(type, dtype);
+#else
+  if (dev == "cpu") {
+    at::autocast::set_cpu_enabled(enabled);
+    at::autocast::set_autocast_cpu_dtype(dtype);
+  } else {
+    at::autocast::set_enabled(enabled);
+    at::autocast::set_autocast_gpu_dtype(dtype);
+  }
+#endif
+  if (!enabled) at::autocast::clear_cache();
+  return env.Undefined();
+}
+
+BEITSEG_OP(cudaIsAvailable) { return Napi::Boolean::New(env, torch::cuda::is_available()); }
+BEITSEG_OP(cudaDeviceCount) { return Napi::Number::New(env, static_cast<double>(torch::cuda::device_count())); }
+BEITSEG_OP(cudaSynchronize) {
+  if (torch::cuda::is_available()) torch::cuda::synchronize();
+  return env.Undefined();
+}
+
+// cudaMemory(reset): {allocated, peak} bytes on the current device (zeros without CUDA).
+BEITSEG_OP(cudaMemory) {
+  Napi::Object out = Napi::Object::New(env);
+  double allocated = 0, peak = 0;
+#ifdef BEITSEG_WITH_CUDA
+  if (torch::cuda::is_available()) {
+    auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);
+    allocated = static_cast<double>(stats.allocated_bytes[0].current);
+    peak = static_cast<double>(stats.allocated_bytes[0].peak);
+    if (info.Length() > 0 && info[0].IsBoolean() && info[0].As<Napi::Boolean>().Value()) {
+      c10::cuda::CUDACachingAllocator::resetPeakStats(0);
+    }
+  }
+#endif
+  out.Set("allocated", allocated);
+  out.Set("peak", peak);
+  return out;
+}
+
+BEITSEG_OP(buildInfo) {
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("torchVersion", std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." + std::to_string(TORCH_VERSION_PATCH));
+#ifdef BEITSEG_WITH_CUDA
+  out.Set("cudaBuild", true);
+#else
+  out.Set("cudaBuild", false);
+#endif
+  out.Set("mkldnn", at::hasMKLDNN());
+  out.Set("parallel", at::get_parallel_info());
+  return out;
+}
+
+void RegisterRuntime(Napi::Env env, Napi::Object exports) {
+  BEITSEG_EXPORT(exports, setNumThreads); BEITSEG_EXPORT(exports, getNumThreads);
+  BEITSEG_EXPORT(exports, manualSeed); BEITSEG_EXPORT(exports, getRngState); BEITSEG_EXPORT(exports, setRngState);
+  BEITSEG_EXPORT(exports, setGradEnabled); BEITSEG_EXPORT(exports, isGradEnabled);
+  BEITSEG_EXPORT(exports, setRequiresGrad); BEITSEG_EXPORT(exports, requiresGrad);
+  BEITSEG_EXPORT(exports, backward); BEITSEG_EXPORT(exports, grad); BEITSEG_EXPORT(exports, setGrad);
+  BEITSEG_EXPORT(exports, setAutocast);
+  BEITSEG_EXPORT(exports, cudaIsAvailable); BEITSEG_EXPORT(exports, cudaDeviceCount);
+  BEITSEG_EXPORT(exports, cudaSynchronize); BEITSEG_EXPORT(exports, cudaMemory);
+  BEITSEG_EXPORT(exports, buildInfo);
+}
+
+}  // namespace beitseg

@@ -1,0 +1,120 @@
+#!/usr/bin/env node
+// Builds native/build/beitseg.node with g++ against libtorch, without node-gyp or network:
+//   LIBTORCH=/path (a libtorch folder or a PyTorch install's torch/ folder) selects the build;
+//   otherwise Debian's libtorch-dev, installed with apt when missing (as root).
+// NAPI_INCLUDE overrides the folder holding node_api.h (default: this Node's headers).
+// Objects are compiled in parallel and reused when their source is unchanged.
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const srcDir = path.join(root, 'native', 'src');
+const outDir = path.join(root, 'native', 'build');
+const DEBIAN_INCLUDE = '/usr/include/torch';
+const DEBIAN_LIB = '/usr/lib/x86_64-linux-gnu';
+
+function log(msg) { process.stderr.write(`[build-native] ${msg}\n`); }
+
+function findLibtorch() {
+  const env = process.env.LIBTORCH;
+  if (env) {
+    const inc = path.join(env, 'include');
+    if (!fs.existsSync(path.join(inc, 'ATen', 'ATen.h'))) throw new Error(`LIBTORCH=${env}: no include/ATen/ATen.h there`);
+    return { include: [inc, path.join(inc, 'torch', 'csrc', 'api', 'include')], lib: path.join(env, 'lib') };
+  }
+  if (!fs.existsSync(path.join(DEBIAN_INCLUDE, 'csrc'))) {
+    const cmd = 'apt-get update && apt-get install -y libtorch-dev';
+    if (process.getuid && process.getuid() === 0) {
+      log(`libtorch not found; installing Debian's libtorch-dev: ${cmd}`);
+      execFileSync('bash', ['-c', `DEBIAN_FRONTEND=noninteractive ${cmd}`], { stdio: ['ignore', 'inherit', 'inherit'] });
+    } else {
+      throw new Error(`libtorch not found. Install it with:  sudo ${cmd}   (or set LIBTORCH=/path/to/libtorch)`);
+    }
+  }
+  // ATen and torch headers sit directly in /usr/include there (never pass that as -isystem).
+  return { include: [path.join(DEBIAN_INCLUDE, 'csrc', 'api', 'include')], lib: DEBIAN_LIB };
+}
+
+function napiInclude() {
+  const candidates = [process.env.NAPI_INCLUDE, path.join(path.dirname(process.execPath), '..', 'include', 'node'), '/usr/include/node'];
+  for (const c of candidates) if (c && fs.existsSync(path.join(c, 'node_api.h'))) return c;
+  throw new Error('node_api.h not found: set NAPI_INCLUDE to the folder holding it');
+}
+
+function run(cmd, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} exited with ${code}`))));
+  });
+}
+
+async function main() {
+  const torch = findLibtorch();
+  const withCuda = fs.existsSync(path.join(torch.lib, 'libc10_cuda.so'));
+  const addonApi = path.join(root, 'node_modules', 'node-addon-api');
+  const flags = ['-std=c++17', '-O2', '-fPIC', '-fvisibility=hidden', '-D_GLIBCXX_USE_CXX11_ABI=1',
+    '-DNAPI_VERSION=8', '-DNAPI_CPP_EXCEPTIONS', '-DNODE_ADDON_API_DISABLE_DEPRECATED',
+    '-Wno-deprecated-declarations', '-Wno-unused-parameter',
+    ...(withCuda ? ['-DBEITSEG_WITH_CUDA'] : []),
+    ...torch.include.map((d) => `-isystem${d}`), `-I${napiInclude()}`, `-I${addonApi}`];
+  // PyTorch wheels are built with the pre-C++11 ABI on some versions; follow the library.
+  if (process.env.LIBTORCH) {
+    const abi = process.env.TORCH_CXX11_ABI ?? detectAbi(torch.lib);
+    flags[4] = `-D_GLIBCXX_USE_CXX11_ABI=${abi}`;
+  }
+  fs.mkdirSync(outDir, { recursive: true });
+  const sources = fs.readdirSync(srcDir).filter((f) => f.endsWith('.cc')).sort();
+  const headerHash = hashFiles(fs.readdirSync(srcDir).filter((f) => f.endsWith('.h')).map((f) => path.join(srcDir, f)));
+  const key = createHash('sha1').update(JSON.stringify(flags)).update(headerHash).digest('hex').slice(0, 12);
+  const jobs = Math.max(1, Math.min(os.cpus().length, sources.length));
+  log(`libtorch: ${torch.lib}${withCuda ? ' (CUDA)' : ''}; compiling ${sources.length} files, ${jobs} at a time`);
+  const objects = [];
+  const queue = [...sources];
+  async function worker() {
+    for (let f = queue.shift(); f; f = queue.shift()) {
+      const src = path.join(srcDir, f);
+      const obj = path.join(outDir, `${f}.${key}.${hashFiles([src]).slice(0, 12)}.o`);
+      objects.push(obj);
+      if (fs.existsSync(obj)) continue;
+      log(`compile ${f}`);
+      await run(process.env.CXX || 'g++', [...flags, '-c', src, '-o', `${obj}.tmp`]);
+      fs.renameSync(`${obj}.tmp`, obj);
+    }
+  }
+  await Promise.all(Array.from({ length: jobs }, worker));
+  const libs = ['-ltorch', '-ltorch_cpu', '-lc10', ...(withCuda ? ['-ltorch_cuda', '-lc10_cuda'] : [])];
+  const target = path.join(outDir, 'beitseg.node');
+  await run(process.env.CXX || 'g++', ['-shared', '-o', `${target}.tmp`, ...objects.sort(), `-L${torch.lib}`,
+    `-Wl,-rpath,${torch.lib}`, '-Wl,--no-as-needed', ...libs]);
+  fs.renameSync(`${target}.tmp`, target);
+  for (const f of fs.readdirSync(outDir)) {
+    if (f.endsWith('.o') && !objects.includes(path.join(outDir, f))) fs.rmSync(path.join(outDir, f));
+  }
+  log(`built ${path.relative(root, target)}`);
+}
+
+function hashFiles(files) {
+  const h = createHash('sha1');
+  for (const f of files.sort()) h.update(f).update(fs.readFileSync(f));
+  return h.digest('hex');
+}
+
+// libtorch built with the old ABI exports std::string symbols without "__cxx11".
+function detectAbi(libDir) {
+  try {
+    const out = execFileSync('bash', ['-c', `nm -D --defined-only ${path.join(libDir, 'libc10.so')} | grep -c __cxx11 || true`]).toString().trim();
+    return Number(out) > 0 ? '1' : '0';
+  } catch {
+    return '1';
+  }
+}
+
+main().catch((err) => {
+  log(`failed: ${err.message}`);
+  process.exit(1);
+});
