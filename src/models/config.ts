@@ -1,0 +1,80 @@
+/**
+ * Config dicts in mmseg's structure (what mmengine's Config.dump('x.json') writes), with
+ * strict validation: an unknown `type` or field is an error that lists what is supported.
+ */
+import fs from 'node:fs';
+
+export type Dict = Record<string, unknown>;
+
+export class ConfigError extends Error {}
+
+export function loadConfig(file: string): Dict {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config ${file}: ${(err as Error).message}`);
+  }
+  try {
+    const cfg = JSON.parse(text) as unknown;
+    if (!isDict(cfg)) throw new Error('top level is not an object');
+    return cfg;
+  } catch (err) {
+    throw new ConfigError(`config ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+export function isDict(v: unknown): v is Dict {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Throws when `d` has fields outside `known` (path names the dict, e.g. "model.backbone"). */
+export function checkFields(d: Dict, known: readonly string[], path: string): void {
+  const unknown = Object.keys(d).filter((k) => !known.includes(k));
+  if (unknown.length) {
+    throw new ConfigError(`${path}: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} ` +
+      `(supported: ${known.join(', ')})`);
+  }
+}
+
+export function checkType(d: Dict, supported: readonly string[], path: string): string {
+  const t = d.type;
+  if (typeof t !== 'string' || !supported.includes(t)) {
+    throw new ConfigError(`${path}.type: ${JSON.stringify(t)} is not supported (supported: ${supported.join(', ')})`);
+  }
+  return t;
+}
+
+export function getDict(d: Dict, key: string, path: string): Dict {
+  const v = d[key];
+  if (!isDict(v)) throw new ConfigError(`${path}.${key} must be an object`);
+  return v;
+}
+
+export function num(d: Dict, key: string, path: string, fallback?: number): number {
+  const v = d[key] ?? fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConfigError(`${path}.${key} must be a number, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+export function bool(d: Dict, key: string, path: string, fallback?: boolean): boolean {
+  const v = d[key] ?? fallback;
+  if (typeof v !== 'boolean') throw new ConfigError(`${path}.${key} must be true or false, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+export function numList(d: Dict, key: string, path: string, fallback?: number[]): number[] {
+  const v = d[key] ?? fallback;
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'number')) {
+    throw new ConfigError(`${path}.${key} must be a list of numbers, got ${JSON.stringify(v)}`);
+  }
+  return v as number[];
+}
+
+export function pairOf(d: Dict, key: string, path: string, fallback?: number | [number, number]): [number, number] {
+  const v = d[key] ?? fallback;
+  if (typeof v === 'number') return [v, v];
+  const l = numList({ [key]: v }, key, path);
+  if (l.length !== 2) throw new ConfigError(`${path}.${key} must be a number or a pair, got ${JSON.stringify(v)}`);
+  return [l[0], l[1]];
+}

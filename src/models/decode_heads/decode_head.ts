@@ -1,0 +1,56 @@
+/**
+ * What mmseg's BaseDecodeHead gives every head: input selection, Dropout2d before the 1×1
+ * classifier `conv_seg`, and the segmentation loss (cross-entropy, ignore 255, averaged
+ * over ALL pixels as mmseg's avg_non_ignore=False does) with the accuracy it logs.
+ */
+import { crossEntropy, dropout2d, interpolate } from '../../tensor/functional.js';
+import { noGrad } from '../../tensor/runtime.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { Conv2d } from '../../nn/conv.js';
+import { Module } from '../../nn/module.js';
+
+export interface DecodeHeadConfig {
+  in_channels: number | number[];
+  in_index: number | number[];
+  channels: number;
+  num_classes: number;
+  dropout_ratio: number;
+  align_corners: boolean;
+  loss_weight: number;
+  ignore_index: number;
+  bn_eps: number;
+}
+
+export abstract class BaseDecodeHead extends Module {
+  readonly convSeg: Conv2d;
+
+  constructor(readonly cfg: DecodeHeadConfig) {
+    super();
+    this.convSeg = this.registerModule('conv_seg', new Conv2d(cfg.channels, cfg.num_classes, 1));
+  }
+
+  abstract forward(inputs: Tensor[]): Tensor;
+
+  protected clsSeg(feat: Tensor): Tensor {
+    return this.convSeg.forward(dropout2d(feat, this.cfg.dropout_ratio, this.training));
+  }
+
+  /** Loss and accuracy against labels [B, H, W] (int64, 255 = ignore). */
+  loss(logits: Tensor, label: Tensor): { loss: Tensor; acc: number } {
+    const [, h, w] = label.shape;
+    const resized = interpolate(logits, [h, w], 'bilinear', this.cfg.align_corners);
+    const perPixel = crossEntropy(resized, label, { reduction: 'none', ignoreIndex: this.cfg.ignore_index });
+    const loss = perPixel.sum().div(perPixel.numel).mul(this.cfg.loss_weight);
+    const acc = noGrad(() => accuracy(resized, label, this.cfg.ignore_index));
+    return { loss, acc };
+  }
+}
+
+/** Percentage of non-ignored pixels whose argmax equals the label (mmseg's accuracy()). */
+export function accuracy(logits: Tensor, label: Tensor, ignoreIndex: number): number {
+  const valid = label.ne(ignoreIndex);
+  const total = valid.sum().item();
+  if (total === 0) return 0;
+  const correct = logits.argmax(1).eq(label).logicalAnd(valid).sum().item();
+  return (correct * 100) / total;
+}

@@ -1,0 +1,71 @@
+/**
+ * mmseg's UPerHead: a pyramid pooling module (PPM) on the coarsest level, a top-down FPN
+ * over the laterals, then all levels upsampled to the finest and fused.
+ */
+import { adaptiveAvgPool2d, interpolate } from '../../tensor/functional.js';
+import { cat, type Tensor } from '../../tensor/tensor.js';
+import { Container, Stateless } from '../../nn/container.js';
+import { ConvModule } from '../../nn/conv_module.js';
+import { BaseDecodeHead, type DecodeHeadConfig } from './decode_head.js';
+
+export interface UPerHeadConfig extends DecodeHeadConfig {
+  pool_scales: number[];
+}
+
+export class UPerHead extends BaseDecodeHead {
+  private readonly ppm: ConvModule[] = [];
+  readonly bottleneck: ConvModule;
+  readonly lateralConvs: Container<ConvModule>;
+  readonly fpnConvs: Container<ConvModule>;
+  readonly fpnBottleneck: ConvModule;
+  private readonly inChannels: number[];
+  private readonly inIndex: number[];
+
+  constructor(readonly upCfg: UPerHeadConfig) {
+    super(upCfg);
+    const ch = upCfg.channels;
+    const eps = upCfg.bn_eps;
+    this.inChannels = Array.isArray(upCfg.in_channels) ? upCfg.in_channels : [upCfg.in_channels];
+    this.inIndex = Array.isArray(upCfg.in_index) ? upCfg.in_index : [upCfg.in_index];
+    const last = this.inChannels[this.inChannels.length - 1];
+    const psp = this.registerModule('psp_modules', new Container());
+    for (const _scale of upCfg.pool_scales) {
+      const branch = psp.add(new Container());
+      branch.add(new Stateless()); // index 0 is the AdaptiveAvgPool2d
+      this.ppm.push(branch.add(new ConvModule(last, ch, 1, { bnEps: eps })));
+    }
+    this.bottleneck = this.registerModule('bottleneck',
+      new ConvModule(last + upCfg.pool_scales.length * ch, ch, 3, { padding: 1, bnEps: eps }));
+    this.lateralConvs = this.registerModule('lateral_convs', new Container());
+    this.fpnConvs = this.registerModule('fpn_convs', new Container());
+    for (const c of this.inChannels.slice(0, -1)) {
+      this.lateralConvs.add(new ConvModule(c, ch, 1, { bnEps: eps }));
+      this.fpnConvs.add(new ConvModule(ch, ch, 3, { padding: 1, bnEps: eps }));
+    }
+    this.fpnBottleneck = this.registerModule('fpn_bottleneck',
+      new ConvModule(this.inChannels.length * ch, ch, 3, { padding: 1, bnEps: eps }));
+  }
+
+  private resize(x: Tensor, like: Tensor): Tensor {
+    const [, , h, w] = like.shape;
+    return interpolate(x, [h, w], 'bilinear', this.cfg.align_corners);
+  }
+
+  private pspForward(x: Tensor): Tensor {
+    const pooled = this.upCfg.pool_scales.map((s, i) => this.resize(this.ppm[i].forward(adaptiveAvgPool2d(x, s)), x));
+    return this.bottleneck.forward(cat([x, ...pooled], 1));
+  }
+
+  forward(features: Tensor[]): Tensor {
+    const inputs = this.inIndex.map((i) => features[i]);
+    const laterals = this.lateralConvs.length ? [...this.lateralConvs].map((conv, i) => conv.forward(inputs[i])) : [];
+    laterals.push(this.pspForward(inputs[inputs.length - 1]));
+    for (let i = laterals.length - 1; i > 0; i--) {
+      laterals[i - 1] = laterals[i - 1].add(this.resize(laterals[i], laterals[i - 1]));
+    }
+    const outs = laterals.slice(0, -1).map((l, i) => this.fpnConvs.at(i).forward(l));
+    outs.push(laterals[laterals.length - 1]);
+    const fused = outs.map((o, i) => (i === 0 ? o : this.resize(o, outs[0])));
+    return this.clsSeg(this.fpnBottleneck.forward(cat(fused, 1)));
+  }
+}

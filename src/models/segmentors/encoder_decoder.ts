@@ -1,0 +1,124 @@
+/**
+ * mmseg's EncoderDecoder: backbone -> neck -> decode head (+ auxiliary head in training),
+ * with whole-image and sliding-window inference exactly as mmseg windows and averages.
+ */
+import { interpolate } from '../../tensor/functional.js';
+import { tidy } from '../../tensor/scope.js';
+import { cat, zeros, type Tensor } from '../../tensor/tensor.js';
+import { Module } from '../../nn/module.js';
+import type { BEiT } from '../backbones/beit.js';
+import type { Feature2Pyramid } from '../necks/feature2pyramid.js';
+import type { BaseDecodeHead } from '../decode_heads/decode_head.js';
+
+export interface TestConfig {
+  mode: 'whole' | 'slide';
+  crop_size?: [number, number];
+  stride?: [number, number];
+}
+
+/** One slide window: rows [y1, y2), columns [x1, x2). */
+export interface Window { y1: number; y2: number; x1: number; x2: number }
+
+/** mmseg's window placement: a regular grid whose last row/column is shifted back inside. */
+export function slideWindows(h: number, w: number, crop: [number, number], stride: [number, number]): Window[] {
+  const [ch, cw] = crop;
+  const [sh, sw] = stride;
+  const gridsH = Math.floor(Math.max(h - ch + sh - 1, 0) / sh) + 1;
+  const gridsW = Math.floor(Math.max(w - cw + sw - 1, 0) / sw) + 1;
+  const out: Window[] = [];
+  for (let hi = 0; hi < gridsH; hi++) {
+    for (let wi = 0; wi < gridsW; wi++) {
+      const y2 = Math.min(hi * sh + ch, h), x2 = Math.min(wi * sw + cw, w);
+      out.push({ y1: Math.max(y2 - ch, 0), y2, x1: Math.max(x2 - cw, 0), x2 });
+    }
+  }
+  return out;
+}
+
+export interface LossOutput {
+  'decode.loss_ce': Tensor;
+  'decode.acc_seg': number;
+  'aux.loss_ce'?: Tensor;
+  'aux.acc_seg'?: number;
+  loss: Tensor;
+}
+
+export class EncoderDecoder extends Module {
+  constructor(readonly backbone: BEiT, readonly neck: Feature2Pyramid | null, readonly decodeHead: BaseDecodeHead,
+    readonly auxiliaryHead: BaseDecodeHead | null, readonly testCfg: TestConfig) {
+    super();
+    this.registerModule('backbone', backbone);
+    if (neck) this.registerModule('neck', neck);
+    this.registerModule('decode_head', decodeHead);
+    if (auxiliaryHead) this.registerModule('auxiliary_head', auxiliaryHead);
+  }
+
+  get numClasses(): number {
+    return this.decodeHead.cfg.num_classes;
+  }
+
+  extractFeat(img: Tensor): Tensor[] {
+    const feats = this.backbone.forward(img);
+    return this.neck ? this.neck.forward(feats) : feats;
+  }
+
+  /** Decode-head logits resized to the input's size (mmseg's encode_decode). */
+  encodeDecode(img: Tensor): Tensor {
+    return tidy(() => {
+      const logits = this.decodeHead.forward(this.extractFeat(img));
+      const [, , h, w] = img.shape;
+      return interpolate(logits, [h, w], 'bilinear', this.decodeHead.cfg.align_corners);
+    });
+  }
+
+  /** Logits [B, C, H, W] for normalised images [B, 3, H, W] by the configured test mode. */
+  inference(img: Tensor, opts: { mode?: 'whole' | 'slide'; windowBatch?: number } = {}): Tensor {
+    const mode = opts.mode ?? this.testCfg.mode;
+    return mode === 'slide' ? this.slideInference(img, opts.windowBatch ?? 1) : this.encodeDecode(img);
+  }
+
+  /**
+   * mmseg's slide_inference: each window's logits (resized to the crop) are summed into a
+   * full-size map and divided by how many windows cover each pixel. `windowBatch` windows
+   * go through the network together (same numbers, better throughput).
+   */
+  slideInference(img: Tensor, windowBatch = 1, onWindow?: (done: number, total: number) => void): Tensor {
+    const crop = this.testCfg.crop_size, stride = this.testCfg.stride;
+    if (!crop || !stride) throw new Error('slide inference needs model.test_cfg.crop_size and stride');
+    const [b, , h, w] = img.shape;
+    const windows = slideWindows(h, w, crop, stride);
+    const sum = zeros([b, this.numClasses, h, w], 'float32', img.device);
+    const count = zeros([1, 1, h, w], 'float32', img.device);
+    for (let start = 0; start < windows.length; start += windowBatch) {
+      const group = windows.slice(start, start + windowBatch);
+      tidy(() => {
+        const crops = group.map((win) => img.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2));
+        const logits = this.encodeDecode(cat(crops, 0)).float();
+        group.forEach((win, k) => {
+          // adding into the window's region equals mmseg's `preds += F.pad(crop_logits)`
+          sum.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2).add_(logits.slice(0, k * b, (k + 1) * b));
+          count.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2).add_(1);
+        });
+      });
+      onWindow?.(Math.min(start + windowBatch, windows.length), windows.length);
+    }
+    const out = sum.div(count);
+    sum.dispose();
+    count.dispose();
+    return out;
+  }
+
+  /** Training losses for normalised images [B, 3, H, W] and labels [B, H, W] (int64, 255 ignored). */
+  loss(img: Tensor, label: Tensor): LossOutput {
+    const feats = this.extractFeat(img);
+    const decode = this.decodeHead.loss(this.decodeHead.forward(feats), label);
+    const out: LossOutput = { 'decode.loss_ce': decode.loss, 'decode.acc_seg': decode.acc, loss: decode.loss };
+    if (this.auxiliaryHead) {
+      const aux = this.auxiliaryHead.loss(this.auxiliaryHead.forward(feats), label);
+      out['aux.loss_ce'] = aux.loss;
+      out['aux.acc_seg'] = aux.acc;
+      out.loss = decode.loss.add(aux.loss);
+    }
+    return out;
+  }
+}

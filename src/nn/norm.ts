@@ -1,0 +1,38 @@
+import { batchNorm, layerNorm } from '../tensor/functional.js';
+import { noGrad } from '../tensor/runtime.js';
+import { ones, tensor, zeros, type Tensor } from '../tensor/tensor.js';
+import { Module } from './module.js';
+
+/** nn.LayerNorm over the last dimension. */
+export class LayerNorm extends Module {
+  constructor(readonly dim: number, readonly eps: number) {
+    super();
+    this.registerParameter('weight', ones([dim]));
+    this.registerParameter('bias', zeros([dim]));
+  }
+
+  forward(x: Tensor): Tensor {
+    return layerNorm(x, [this.dim], this.parameter('weight'), this.parameter('bias'), this.eps);
+  }
+}
+
+/**
+ * nn.BatchNorm2d (SyncBN in mmseg configs behaves the same on one process): batch statistics
+ * and running-stat updates in training, running statistics in eval.
+ */
+export class BatchNorm2d extends Module {
+  constructor(readonly numFeatures: number, readonly eps = 1e-5, readonly momentum = 0.1) {
+    super();
+    this.registerParameter('weight', ones([numFeatures]));
+    this.registerParameter('bias', zeros([numFeatures]));
+    this.registerBuffer('running_mean', zeros([numFeatures]));
+    this.registerBuffer('running_var', ones([numFeatures]));
+    this.registerBuffer('num_batches_tracked', tensor([0], [], 'int64'));
+  }
+
+  forward(x: Tensor): Tensor {
+    if (this.training) noGrad(() => this.buffer('num_batches_tracked').add_(1));
+    return batchNorm(x, this.buffer('running_mean'), this.buffer('running_var'), this.parameter('weight'),
+      this.parameter('bias'), this.training, this.momentum, this.eps);
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Functional NN ops, named after torch.nn.functional. Shapes are NCHW unless stated.
+ */
+import { native } from './native.js';
+import { Tensor, wrap } from './tensor.js';
+
+type Pair = number | [number, number];
+const pair = (v: Pair): number[] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
+
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  return wrap(native.linear(x.handle, weight.handle, bias?.handle ?? null));
+}
+
+export interface ConvOptions { stride?: Pair; padding?: Pair; dilation?: Pair; groups?: number }
+
+export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: ConvOptions = {}): Tensor {
+  return wrap(native.conv2d(x.handle, weight.handle, bias?.handle ?? null, pair(o.stride ?? 1), pair(o.padding ?? 0),
+    pair(o.dilation ?? 1), o.groups ?? 1));
+}
+
+/** weight layout [C_in, C_out / groups, kh, kw] as torch. */
+export function convTranspose2d(x: Tensor, weight: Tensor, bias?: Tensor | null,
+  o: ConvOptions & { outputPadding?: Pair } = {}): Tensor {
+  return wrap(native.convTranspose2d(x.handle, weight.handle, bias?.handle ?? null, pair(o.stride ?? 1), pair(o.padding ?? 0),
+    pair(o.outputPadding ?? 0), o.groups ?? 1, pair(o.dilation ?? 1)));
+}
+
+export function layerNorm(x: Tensor, normalizedShape: number[], weight: Tensor | null, bias: Tensor | null, eps: number): Tensor {
+  return wrap(native.layerNorm(x.handle, normalizedShape, weight?.handle ?? null, bias?.handle ?? null, eps));
+}
+
+/** torch.nn.functional.batch_norm: in training mode running stats are updated in place. */
+export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, weight: Tensor | null,
+  bias: Tensor | null, training: boolean, momentum: number, eps: number): Tensor {
+  return wrap(native.batchNorm(x.handle, weight?.handle ?? null, bias?.handle ?? null, runningMean?.handle ?? null,
+    runningVar?.handle ?? null, training, momentum, eps));
+}
+
+/** Exact (erf) GELU, nn.GELU's default. */
+export function gelu(x: Tensor): Tensor { return wrap(native.gelu(x.handle)); }
+export function relu(x: Tensor): Tensor { return wrap(native.relu(x.handle)); }
+export function softmax(x: Tensor, dim: number): Tensor { return wrap(native.softmax(x.handle, dim)); }
+export function logSoftmax(x: Tensor, dim: number): Tensor { return wrap(native.logSoftmax(x.handle, dim)); }
+
+/** Per-element (reduction 'none'), 'mean' (over non-ignored, as torch) or 'sum' cross-entropy. */
+export function crossEntropy(logits: Tensor, target: Tensor,
+  o: { weight?: Tensor; reduction?: 'none' | 'mean' | 'sum'; ignoreIndex?: number } = {}): Tensor {
+  return wrap(native.crossEntropy(logits.handle, target.handle, o.weight?.handle ?? null, o.reduction ?? 'mean', o.ignoreIndex ?? -100));
+}
+
+export function dropout(x: Tensor, p: number, training: boolean): Tensor {
+  return wrap(native.dropout(x.handle, p, training));
+}
+/** nn.Dropout2d: zeroes whole channels. */
+export function dropout2d(x: Tensor, p: number, training: boolean): Tensor {
+  return wrap(native.featureDropout(x.handle, p, training));
+}
+
+/** F.interpolate(x, size, mode) without antialiasing. */
+export function interpolate(x: Tensor, size: [number, number], mode: 'bilinear' | 'nearest' = 'bilinear', alignCorners = false): Tensor {
+  if (mode === 'nearest') return wrap(native.interpolateNearest(x.handle, size));
+  return wrap(native.interpolateBilinear(x.handle, size, alignCorners));
+}
+
+export function adaptiveAvgPool2d(x: Tensor, size: Pair): Tensor {
+  return wrap(native.adaptiveAvgPool2d(x.handle, pair(size)));
+}
+
+export function maxPool2d(x: Tensor, kernel: Pair, o: { stride?: Pair; padding?: Pair; dilation?: Pair; ceilMode?: boolean } = {}): Tensor {
+  return wrap(native.maxPool2d(x.handle, pair(kernel), pair(o.stride ?? kernel), pair(o.padding ?? 0), pair(o.dilation ?? 1), o.ceilMode ?? false));
+}
+
+/** F.pad(x, pads, value): pads lists (left, right) for the last dim, then the one before, ... */
+export function pad(x: Tensor, pads: number[], value = 0): Tensor {
+  return wrap(native.pad(x.handle, pads, value));
+}
+
+/** softmax(q kᵀ · scale + bias) v with q, k, v [B, heads, N, d]; fused kernels where libtorch has them. */
+export function attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | null, scale: number): Tensor {
+  return wrap(native.attention(q.handle, k.handle, v.handle, bias?.handle ?? null, scale));
+}

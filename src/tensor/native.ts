@@ -1,0 +1,122 @@
+/**
+ * Loads the libtorch addon (native/build/beitseg.node, built by scripts/build-native.mjs).
+ * Everything else talks to libtorch through the typed wrappers in this folder.
+ */
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** An opaque native tensor handle. */
+export interface NativeHandle {
+  dispose(): void;
+  isDisposed(): boolean;
+}
+
+type H = NativeHandle;
+type Num = H | number;
+type Opt<T> = T | null | undefined;
+
+/** The addon's functions (see native/src/*.cc for the exact semantics of each). */
+export interface NativeAddon {
+  TensorHandle: new () => H;
+  fromBuffer(view: ArrayBufferView, dtype: string, shape: number[], copy: boolean): H;
+  toBuffer(t: H): ArrayBuffer;
+  dataView(t: H): ArrayBuffer;
+  copyToBuffer(t: H, view: ArrayBufferView): void;
+  item(t: H): number;
+  shape(t: H): number[];
+  dtype(t: H): string;
+  device(t: H): string;
+  numel(t: H): number;
+  zeros(shape: number[], dtype: string, device?: string): H;
+  ones(shape: number[], dtype: string, device?: string): H;
+  empty(shape: number[], dtype: string, device?: string): H;
+  full(shape: number[], value: number, dtype: string, device?: string): H;
+  arange(start: number, end: number, step: number, dtype: string, device?: string): H;
+  randn(shape: number[], dtype: string, device?: string): H;
+  rand(shape: number[], low: number, high: number, dtype: string, device?: string): H;
+  bernoulli(shape: number[], p: number, dtype: string, device?: string): H;
+
+  add(a: H, b: Num): H; sub(a: H, b: Num): H; mul(a: H, b: Num): H; div(a: H, b: Num): H;
+  pow(a: H, b: Num): H; remainder(a: H, b: Num): H;
+  eq(a: H, b: Num): H; ne(a: H, b: Num): H; lt(a: H, b: Num): H; le(a: H, b: Num): H; gt(a: H, b: Num): H; ge(a: H, b: Num): H;
+  maximum(a: H, b: H): H; minimum(a: H, b: H): H; logicalAnd(a: H, b: H): H; logicalNot(a: H): H;
+  neg(a: H): H; abs(a: H): H; sqrt(a: H): H; rsqrt(a: H): H; exp(a: H): H; log(a: H): H; sign(a: H): H;
+  floor(a: H): H; sigmoid(a: H): H; tanh(a: H): H; isfinite(a: H): H;
+  clamp(a: H, min: Opt<number>, max: Opt<number>): H;
+  where(cond: H, a: Num, b: Num): H;
+  matmul(a: H, b: H): H;
+  linear(x: H, w: H, b: Opt<H>): H;
+  sum(a: H, dims?: Opt<number[]>, keepdim?: boolean): H;
+  mean(a: H, dims?: Opt<number[]>, keepdim?: boolean): H;
+  max(a: H): H; max(a: H, dim: number, keepdim: boolean): [H, H];
+  min(a: H): H; min(a: H, dim: number, keepdim: boolean): [H, H];
+  argmax(a: H, dim: Opt<number>, keepdim: boolean): H;
+  bincount(a: H, minlength: number): H;
+  addInplace(a: H, b: Num, alpha?: number): void;
+  mulInplace(a: H, b: Num): void;
+  addcmulInplace(a: H, b: H, c: H, value: number): void;
+  addcdivInplace(a: H, b: H, c: H, value: number): void;
+  copyInplace(a: H, b: H): void;
+  fillInplace(a: H, v: number): void;
+
+  conv2d(x: H, w: H, b: Opt<H>, stride: number[], padding: number[], dilation: number[], groups: number): H;
+  convTranspose2d(x: H, w: H, b: Opt<H>, stride: number[], padding: number[], outputPadding: number[], groups: number, dilation: number[]): H;
+  layerNorm(x: H, shape: number[], w: Opt<H>, b: Opt<H>, eps: number): H;
+  batchNorm(x: H, w: Opt<H>, b: Opt<H>, rm: Opt<H>, rv: Opt<H>, training: boolean, momentum: number, eps: number): H;
+  gelu(x: H): H; relu(x: H): H;
+  softmax(x: H, dim: number): H; logSoftmax(x: H, dim: number): H;
+  crossEntropy(logits: H, target: H, weight: Opt<H>, reduction: string, ignoreIndex: number): H;
+  dropout(x: H, p: number, train: boolean): H;
+  featureDropout(x: H, p: number, train: boolean): H;
+  interpolateBilinear(x: H, size: number[], alignCorners: boolean): H;
+  interpolateNearest(x: H, size: number[]): H;
+  adaptiveAvgPool2d(x: H, size: number[]): H;
+  maxPool2d(x: H, kernel: number[], stride: number[], padding: number[], dilation: number[], ceilMode: boolean): H;
+  attention(q: H, k: H, v: H, bias: Opt<H>, scale: number): H;
+
+  reshape(x: H, shape: number[]): H; view(x: H, shape: number[]): H; permute(x: H, dims: number[]): H;
+  transpose(x: H, a: number, b: number): H; flatten(x: H, start: number, end: number): H;
+  unsqueeze(x: H, dim: number): H; squeeze(x: H, dim?: Opt<number>): H;
+  expand(x: H, shape: number[]): H; repeat(x: H, reps: number[]): H;
+  contiguous(x: H, format?: string): H; isContiguous(x: H, format?: string): boolean;
+  slice(x: H, dim: number, start: number, end: number, step?: number): H;
+  select(x: H, dim: number, index: number): H;
+  indexSelect(x: H, dim: number, index: H): H;
+  gather(x: H, dim: number, index: H): H;
+  maskedFill(x: H, mask: H, value: number): H;
+  cat(xs: H[], dim: number): H; stack(xs: H[], dim: number): H; split(x: H, size: number, dim: number): H[];
+  flip(x: H, dims: number[]): H; pad(x: H, pads: number[], value: number): H;
+  clone(x: H): H; detach(x: H): H; to(x: H, dtype: Opt<string>, device: Opt<string>): H;
+
+  setNumThreads(n: number): void; getNumThreads(): number;
+  manualSeed(seed: number): void; getRngState(): H; setRngState(state: H): void;
+  setGradEnabled(enabled: boolean): boolean; isGradEnabled(): boolean;
+  setRequiresGrad(t: H, v: boolean): void; requiresGrad(t: H): boolean;
+  backward(t: H, grad?: Opt<H>): void; grad(t: H): H | null; setGrad(t: H, g: Opt<H>): void;
+  setAutocast(deviceType: string, enabled: boolean, dtype: string): void;
+  cudaIsAvailable(): boolean; cudaDeviceCount(): number; cudaSynchronize(): void;
+  cudaMemory(resetPeak?: boolean): { allocated: number; peak: number };
+  buildInfo(): { torchVersion: string; cudaBuild: boolean; mkldnn: boolean; parallel: string };
+}
+
+function repoRoot(): string {
+  // dist/src/tensor/native.js or src/tensor/native.ts -> repository root
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    dir = path.dirname(dir);
+  }
+  throw new Error('beitseg: cannot locate the package root from ' + fileURLToPath(import.meta.url));
+}
+
+function load(): NativeAddon {
+  const file = process.env.BEITSEG_ADDON ?? path.join(repoRoot(), 'native', 'build', 'beitseg.node');
+  if (!fs.existsSync(file)) {
+    throw new Error(`beitseg native addon not found at ${file}: run "npm run build:native" (needs libtorch; see README)`);
+  }
+  return createRequire(import.meta.url)(file) as NativeAddon;
+}
+
+export const native: NativeAddon = load();

@@ -1,0 +1,73 @@
+/**
+ * Process-wide libtorch settings: threads, seeds and generator state, grad mode, autocast,
+ * CUDA. The addon's default thread count is every core (torch itself may start with fewer).
+ */
+import os from 'node:os';
+import { native } from './native.js';
+import { Tensor, wrap, type Device } from './tensor.js';
+
+export function setNumThreads(n: number): void { native.setNumThreads(n); }
+export function getNumThreads(): number { return native.getNumThreads(); }
+
+/** Seeds the default generators (CPU and CUDA), like torch.manual_seed. */
+export function manualSeed(seed: number): void { native.manualSeed(seed); }
+export function getRngState(): Tensor { return wrap(native.getRngState()); }
+export function setRngState(state: Tensor): void { native.setRngState(state.handle); }
+
+/** Runs fn with gradient recording off (torch.no_grad). */
+export function noGrad<T>(fn: () => T): T {
+  const prev = native.setGradEnabled(false);
+  try {
+    return fn();
+  } finally {
+    native.setGradEnabled(prev);
+  }
+}
+export function isGradEnabled(): boolean { return native.isGradEnabled(); }
+
+export type AutocastDType = 'bfloat16' | 'float16';
+
+const autocastState: Record<'cpu' | 'cuda', AutocastDType | null> = { cpu: null, cuda: null };
+
+/** Runs fn under torch.autocast(deviceType, dtype); the previous state is restored after. */
+export function autocast<T>(deviceType: 'cpu' | 'cuda', dtype: AutocastDType | null, fn: () => T): T {
+  const prev = autocastState[deviceType];
+  if (dtype === prev) return fn();
+  setAutocastState(deviceType, dtype);
+  try {
+    return fn();
+  } finally {
+    setAutocastState(deviceType, prev);
+  }
+}
+
+function setAutocastState(deviceType: 'cpu' | 'cuda', dtype: AutocastDType | null): void {
+  autocastState[deviceType] = dtype;
+  native.setAutocast(deviceType, dtype !== null, dtype ?? 'bfloat16');
+}
+
+export const cuda = {
+  isAvailable: (): boolean => native.cudaIsAvailable(),
+  deviceCount: (): number => native.cudaDeviceCount(),
+  synchronize: (): void => native.cudaSynchronize(),
+  /** Bytes allocated now and at peak on device 0; resetPeak starts a new peak window. */
+  memory: (resetPeak = false): { allocated: number; peak: number } => native.cudaMemory(resetPeak),
+};
+
+/** 'cuda' when a GPU is usable, else 'cpu'; an explicit request is validated. */
+export function resolveDevice(requested?: string): Device {
+  if (!requested || requested === 'auto') return cuda.isAvailable() ? 'cuda' : 'cpu';
+  if (requested.startsWith('cuda') && !cuda.isAvailable()) {
+    throw new Error(`device '${requested}' requested but CUDA is not available (libtorch ${native.buildInfo().torchVersion}, ` +
+      `${native.buildInfo().cudaBuild ? 'CUDA build, no GPU visible' : 'CPU-only build: rebuild with LIBTORCH=<CUDA libtorch>'})`);
+  }
+  if (requested !== 'cpu' && !requested.startsWith('cuda')) throw new Error(`unknown device '${requested}' (cpu, cuda, cuda:N)`);
+  return requested;
+}
+
+export function buildInfo(): { torchVersion: string; cudaBuild: boolean; mkldnn: boolean; parallel: string } {
+  return native.buildInfo();
+}
+
+// Default: all cores (BEITSEG_NUM_THREADS overrides), as the product promises.
+setNumThreads(Number(process.env.BEITSEG_NUM_THREADS) || os.availableParallelism());
