@@ -30,3 +30,19 @@ export function asFloat32(t: HostTensor): Float32Array {
 export function fromFloat32(values: Float32Array, shape: number[]): HostTensor {
   return { dtype: 'float32', shape, data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) };
 }
+
+/** Every dtype a HostTensor can carry, in a fixed order (used for validation and listings). */
+export const DTYPES: readonly DType[] = ['float32', 'float16', 'bfloat16', 'int64', 'int32', 'uint8', 'bool'];
+
+/** True for a value shaped like a HostTensor (readers return them mixed with plain JS values). */
+export function isHostTensor(value: unknown): value is HostTensor {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Partial<HostTensor>;
+  return typeof v.dtype === 'string' && (DTYPES as readonly string[]).includes(v.dtype)
+    && Array.isArray(v.shape) && v.data instanceof Uint8Array;
+}
+
+/** Number of bytes the tensor's elements occupy (numel * element size). */
+export function byteLength(t: Pick<HostTensor, 'dtype' | 'shape'>): number {
+  return numel(t.shape) * DTYPE_BYTES[t.dtype];
+}
