@@ -1,0 +1,117 @@
+/**
+ * One entry point for "give me the state dict in this file", whatever the file is: a torch.save
+ * file (zip or legacy) or safetensors, chosen by content. torch.save checkpoints wrap the state
+ * dict in containers that differ between projects ({'state_dict': ...} for mmseg/mmcv,
+ * {'model': ...} for unilm/timm/DeiT, {'module': ...} or 'module.'-prefixed keys from
+ * DataParallel); these are unwrapped here and reported, so callers see a flat key -> tensor map.
+ */
+import { isHostTensor, type HostTensor } from './host_tensor.js';
+import { detectFormat, type CheckpointFormat } from './format.js';
+import { readPthContent, type PthReadOptions } from './pth.js';
+import { readSafetensors } from './safetensors.js';
+
+export interface CheckpointDescription {
+  file: string;
+  format: CheckpointFormat;
+  /** Path of containers unwrapped to reach the state dict, e.g. 'state_dict' or 'model'; null if none. */
+  container: string | null;
+  /** Prefix removed from every key (DataParallel's 'module.'), or null. */
+  strippedPrefix: string | null;
+  /** Keys of the top-level dict of a torch.save file (e.g. ['state_dict', 'meta']); [] for safetensors. */
+  topLevelKeys: string[];
+  /** Entries next to the tensors that are not tensors (skipped). */
+  ignored: string[];
+  /** safetensors `__metadata__` (empty for torch files). */
+  metadata: Record<string, string>;
+  tensors: number;
+  /** One line for humans, e.g. "pth-zip, state dict under 'model', 175 tensors". */
+  summary: string;
+}
+
+export interface LoadedCheckpoint {
+  stateDict: Map<string, HostTensor>;
+  description: CheckpointDescription;
+}
+
+/** Container keys tried in this order, as mmcv/mmseg/unilm loaders do. */
+const CONTAINER_KEYS = ['state_dict', 'model', 'module'] as const;
+
+function hasTensorValues(m: Map<unknown, unknown>): boolean {
+  for (const v of m.values()) if (isHostTensor(v)) return true;
+  return false;
+}
+
+export interface ExtractedStateDict {
+  stateDict: Map<string, HostTensor>;
+  container: string | null;
+  strippedPrefix: string | null;
+  topLevelKeys: string[];
+  ignored: string[];
+}
+
+/** Finds and flattens the state dict inside an unpickled checkpoint object. */
+export function extractStateDict(obj: unknown, label: string): ExtractedStateDict {
+  if (!(obj instanceof Map)) {
+    const what = Array.isArray(obj) ? 'a list/tuple' : isHostTensor(obj) ? 'a single tensor' : typeof obj;
+    throw new Error(`${label}: the checkpoint holds ${what}, not a dict of tensors`);
+  }
+  const topLevelKeys = [...obj.keys()].map(String);
+  let cur: Map<unknown, unknown> = obj;
+  const path: string[] = [];
+  while (!hasTensorValues(cur)) {
+    const key = CONTAINER_KEYS.find((k) => cur.get(k) instanceof Map);
+    if (key === undefined) break;
+    path.push(key);
+    cur = cur.get(key) as Map<unknown, unknown>;
+  }
+  const stateDict = new Map<string, HostTensor>();
+  const ignored: string[] = [];
+  for (const [k, v] of cur) {
+    if (typeof k === 'string' && isHostTensor(v)) stateDict.set(k, v);
+    else ignored.push(String(k));
+  }
+  if (stateDict.size === 0) {
+    throw new Error(`${label}: no tensors found${path.length ? ` under '${path.join('.')}'` : ''} (top-level keys: ${topLevelKeys.slice(0, 10).join(', ') || 'none'})`);
+  }
+  let strippedPrefix: string | null = null;
+  if ([...stateDict.keys()].every((k) => k.startsWith('module.'))) {
+    strippedPrefix = 'module.';
+    const stripped = new Map<string, HostTensor>();
+    for (const [k, v] of stateDict) stripped.set(k.slice('module.'.length), v);
+    return { stateDict: stripped, container: path.length ? path.join('.') : null, strippedPrefix, topLevelKeys, ignored };
+  }
+  return { stateDict, container: path.length ? path.join('.') : null, strippedPrefix, topLevelKeys, ignored };
+}
+
+/**
+ * Reads any supported checkpoint file and returns its flat state dict plus a description of
+ * what was found (format, container, stripped prefix, skipped entries).
+ */
+export async function readCheckpoint(file: string, opts: PthReadOptions = {}): Promise<LoadedCheckpoint> {
+  const format = detectFormat(file);
+  if (format === 'safetensors') {
+    const { tensors, metadata } = readSafetensors(file);
+    return {
+      stateDict: tensors,
+      description: {
+        file, format, container: null, strippedPrefix: null, topLevelKeys: [], ignored: [], metadata,
+        tensors: tensors.size, summary: `safetensors, ${tensors.size} tensors`,
+      },
+    };
+  }
+  const content = await readPthContent(file, opts);
+  const ex = extractStateDict(content.value, file);
+  const parts: string[] = [content.format];
+  parts.push(ex.container ? `state dict under '${ex.container}'` : 'bare state dict');
+  if (ex.strippedPrefix) parts.push(`'${ex.strippedPrefix}' prefix stripped`);
+  parts.push(`${ex.stateDict.size} tensors`);
+  if (ex.ignored.length) parts.push(`${ex.ignored.length} non-tensor entries skipped`);
+  return {
+    stateDict: ex.stateDict,
+    description: {
+      file, format: content.format, container: ex.container, strippedPrefix: ex.strippedPrefix,
+      topLevelKeys: ex.topLevelKeys, ignored: ex.ignored, metadata: {}, tensors: ex.stateDict.size,
+      summary: parts.join(', '),
+    },
+  };
+}
