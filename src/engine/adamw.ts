@@ -1,0 +1,163 @@
+/**
+ * AdamW as torch.optim.AdamW (single-tensor path, amsgrad off, maximize off), per group:
+ *
+ *   p ← p · (1 − lr·wd)                        (decoupled weight decay)
+ *   m ← β1·m + (1 − β1)·g
+ *   v ← β2·v + (1 − β2)·g²
+ *   p ← p − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + ε)
+ *
+ * with the same operation order as PyTorch (so results agree to rounding), all in place and
+ * without autograd history. Parameters without a gradient are skipped (their step count does
+ * not advance), as PyTorch does. State per parameter: step, exp_avg, exp_avg_sq.
+ */
+import { noGrad } from '../tensor/runtime.js';
+import { keep, tidy } from '../tensor/scope.js';
+import { zeros, type Tensor } from '../tensor/tensor.js';
+import type { ParamGroup } from './param_groups.js';
+
+export interface AdamWOptions {
+  betas?: [number, number];
+  eps?: number;
+}
+
+export interface ParamState {
+  step: number;
+  expAvg: Tensor;
+  expAvgSq: Tensor;
+}
+
+/** What `stateDict()` returns: moments by parameter name plus the JSON-able rest. */
+export interface AdamWStateDict {
+  tensors: Map<string, Tensor>;
+  meta: { betas: [number, number]; eps: number; steps: Record<string, number>; groups: { name: string; lr: number; initialLr: number; weightDecay: number }[] };
+}
+
+export class AdamW {
+  readonly betas: [number, number];
+  readonly eps: number;
+  private readonly state = new Map<Tensor, ParamState>();
+
+  constructor(readonly groups: ParamGroup[], o: AdamWOptions = {}) {
+    this.betas = o.betas ?? [0.9, 0.999];
+    this.eps = o.eps ?? 1e-8;
+    const seen = new Set<Tensor>();
+    for (const g of groups) {
+      if (g.params.length !== g.paramNames.length) throw new Error(`AdamW: group ${g.name} has ${g.params.length} params but ${g.paramNames.length} names`);
+      for (const p of g.params) {
+        if (seen.has(p)) throw new Error(`AdamW: a parameter appears in more than one group (${g.name})`);
+        seen.add(p);
+      }
+    }
+  }
+
+  /** Drops every parameter's gradient (set_to_none, PyTorch's default). */
+  zeroGrad(): void {
+    for (const g of this.groups) for (const p of g.params) p.zeroGrad();
+  }
+
+  /** One update of every parameter that has a gradient. */
+  step(): void {
+    const [b1, b2] = this.betas;
+    noGrad(() => {
+      for (const group of this.groups) {
+        const lr = group.lr, wd = group.weightDecay;
+        for (const p of group.params) {
+          tidy(() => {
+            const grad = p.grad;
+            if (!grad) return;
+            let st = this.state.get(p);
+            if (!st) {
+              st = { step: 0, expAvg: keep(zeros(p.shape, p.dtype, p.device)), expAvgSq: keep(zeros(p.shape, p.dtype, p.device)) };
+              this.state.set(p, st);
+            }
+            st.step += 1;
+            if (wd !== 0) p.mul_(1 - lr * wd);
+            st.expAvg.mul_(b1).add_(grad, 1 - b1);
+            st.expAvgSq.mul_(b2).addcmul_(grad, grad, 1 - b2);
+            const bc1 = 1 - b1 ** st.step;
+            const bc2 = 1 - b2 ** st.step;
+            const stepSize = lr / bc1;
+            const denom = st.expAvgSq.sqrt().div(Math.sqrt(bc2)).add_(this.eps);
+            p.addcdiv_(st.expAvg, denom, -stepSize);
+          });
+        }
+      }
+    });
+  }
+
+  /** State of one parameter (undefined before its first step). */
+  paramState(p: Tensor): ParamState | undefined {
+    return this.state.get(p);
+  }
+
+  /**
+   * Moments keyed `<param name>.exp_avg` / `.exp_avg_sq` (the live tensors, not copies) and
+   * the step counts and group settings as JSON.
+   */
+  stateDict(): AdamWStateDict {
+    const tensors = new Map<string, Tensor>();
+    const steps: Record<string, number> = {};
+    for (const g of this.groups) {
+      g.params.forEach((p, i) => {
+        const st = this.state.get(p);
+        if (!st) return;
+        const name = g.paramNames[i]!;
+        tensors.set(`${name}.exp_avg`, st.expAvg);
+        tensors.set(`${name}.exp_avg_sq`, st.expAvgSq);
+        steps[name] = st.step;
+      });
+    }
+    return {
+      tensors,
+      meta: {
+        betas: [...this.betas], eps: this.eps, steps,
+        groups: this.groups.map((g) => ({ name: g.name, lr: g.lr, initialLr: g.initialLr, weightDecay: g.weightDecay })),
+      },
+    };
+  }
+
+  /**
+   * Restores moments and steps (copied into fresh tensors on each parameter's device and
+   * dtype) and the groups' lr. Group names must match; a missing or extra state is an error.
+   */
+  loadStateDict(sd: AdamWStateDict): void {
+    const names = this.groups.map((g) => g.name);
+    const saved = sd.meta.groups.map((g) => g.name);
+    if (names.join(',') !== saved.join(',')) {
+      throw new Error(`optimizer state: parameter groups differ (saved ${saved.join(', ')}; model ${names.join(', ')})`);
+    }
+    const known = new Set<string>();
+    noGrad(() => {
+      for (const st of this.state.values()) { st.expAvg.dispose(); st.expAvgSq.dispose(); }
+      this.state.clear();
+      this.groups.forEach((g, gi) => {
+        g.lr = sd.meta.groups[gi]!.lr;
+        g.initialLr = sd.meta.groups[gi]!.initialLr;
+        g.params.forEach((p, i) => {
+          const name = g.paramNames[i]!;
+          known.add(name);
+          const step = sd.meta.steps[name];
+          if (step === undefined) return;
+          const load = (suffix: string): Tensor => {
+            const t = sd.tensors.get(`${name}.${suffix}`);
+            if (!t) throw new Error(`optimizer state: ${name}.${suffix} missing`);
+            if (t.shape.join(',') !== p.shape.join(',')) {
+              throw new Error(`optimizer state: ${name}.${suffix} has shape [${t.shape}] but the parameter is [${p.shape}]`);
+            }
+            const out = keep(zeros(p.shape, p.dtype, p.device));
+            out.copy_(t);
+            return out;
+          };
+          this.state.set(p, { step, expAvg: load('exp_avg'), expAvgSq: load('exp_avg_sq') });
+        });
+      });
+    });
+    const unknown = Object.keys(sd.meta.steps).filter((n) => !known.has(n));
+    if (unknown.length) throw new Error(`optimizer state for unknown parameters: ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ', ...' : ''}`);
+  }
+
+  dispose(): void {
+    for (const st of this.state.values()) { st.expAvg.dispose(); st.expAvgSq.dispose(); }
+    this.state.clear();
+  }
+}
