@@ -1,0 +1,93 @@
+/**
+ * The `convert` command's work: read any supported BEiT checkpoint, rename it to mmseg keys,
+ * optionally resize the relative-position tables to the target window, and write safetensors
+ * atomically. Image checkpoints (official, pretraining, already converted) come out at backbone
+ * level, named as mmseg's beit2mmseg names them but without its patch_embed duplicate; unilm
+ * ADE20K and mmseg segmentor checkpoints come out as full segmentor state dicts.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { HostTensor } from './host_tensor.js';
+import { readCheckpoint, type CheckpointDescription } from './read_checkpoint.js';
+import { convertCheckpoint, toMmsegBackbone, detectLayout, type ConversionReport } from './beit2mmseg.js';
+import { resizeRelPosTables, type ResizeTablesResult } from './relpos_resize.js';
+import { writeSafetensors } from './safetensors.js';
+import { stateDictStats, type StateDictStats } from './param_stats.js';
+import type { PthReadOptions } from './pth.js';
+
+export interface ConvertFileOptions extends PthReadOptions {
+  /** Target image size (square); the window is imgSize / patchSize. */
+  imgSize?: number;
+  /** Target window (patch grid) [H, W]; alternative to imgSize. */
+  window?: [number, number];
+  /** Patch size used with imgSize (BEiT: 16). */
+  patchSize?: number;
+  /** Overwrite an existing destination. */
+  force?: boolean;
+}
+
+export interface ConvertFileSummary {
+  src: string;
+  dst: string;
+  source: CheckpointDescription;
+  /** 'backbone': keys as mmseg's BEiT backbone (no prefix); 'segmentor': full mmseg segmentor keys. */
+  level: 'backbone' | 'segmentor';
+  report: ConversionReport;
+  window: [number, number] | null;
+  resized: ResizeTablesResult['resized'];
+  droppedIndex: string[];
+  stats: StateDictStats;
+}
+
+/** Resolves --img-size / --window into a window, validating them. */
+export function targetWindow(opts: Pick<ConvertFileOptions, 'imgSize' | 'window' | 'patchSize'>): [number, number] | null {
+  if (opts.imgSize !== undefined && opts.window !== undefined) throw new Error('give either an image size or a window, not both');
+  if (opts.window !== undefined) {
+    if (opts.window.length !== 2 || !opts.window.every((w) => Number.isInteger(w) && w >= 1)) {
+      throw new Error(`window must be two positive integers, got ${opts.window.join(' ')}`);
+    }
+    return [opts.window[0], opts.window[1]];
+  }
+  if (opts.imgSize !== undefined) {
+    const p = opts.patchSize ?? 16;
+    if (!Number.isInteger(opts.imgSize) || opts.imgSize < p || opts.imgSize % p !== 0) {
+      throw new Error(`image size must be a positive multiple of the patch size ${p}, got ${opts.imgSize}`);
+    }
+    return [opts.imgSize / p, opts.imgSize / p];
+  }
+  return null;
+}
+
+/** Converts `src` to mmseg-keyed safetensors at `dst`; returns what was done. */
+export async function convertFile(src: string, dst: string, opts: ConvertFileOptions = {}): Promise<ConvertFileSummary> {
+  const window = targetWindow(opts);
+  if (fs.existsSync(dst) && !opts.force) throw new Error(`${dst} already exists (use --force to overwrite)`);
+  const { stateDict: input, description } = await readCheckpoint(src, opts);
+
+  const layout = detectLayout(input);
+  const level = layout === 'unilm-ade' || layout === 'mmseg-segmentor' ? 'segmentor' : 'backbone';
+  const converted = level === 'segmentor' ? convertCheckpoint(input) : toMmsegBackbone(input);
+
+  let out: Map<string, HostTensor> = converted.stateDict;
+  let resized: ResizeTablesResult['resized'] = [];
+  let droppedIndex: string[] = [];
+  if (window !== null) {
+    const r = resizeRelPosTables(out, window);
+    out = r.stateDict;
+    resized = r.resized;
+    droppedIndex = r.droppedIndex;
+  }
+  const metadata: Record<string, string> = {
+    format: 'pt',
+    source: path.basename(src),
+    layout,
+    level,
+    converter: 'beitseg convert',
+  };
+  if (window !== null) metadata['window'] = `${window[0]}x${window[1]}`;
+  writeSafetensors(dst, out, metadata);
+  return {
+    src, dst, source: description, level, report: converted.report, window, resized, droppedIndex,
+    stats: stateDictStats(out),
+  };
+}

@@ -1,0 +1,89 @@
+/**
+ * `convert <src> <dst>`: BEiT checkpoint -> mmseg-keyed safetensors. Parsing and printing
+ * only; the work is `convertFile` in src/checkpoint/convert_file.ts.
+ */
+import type { Command } from 'commander';
+import { convertFile, type ConvertFileSummary } from '../checkpoint/convert_file.js';
+import { groupKeys, keyPattern } from '../checkpoint/beit2mmseg.js';
+
+function parsePositiveInt(value: string, name: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new Error(`${name} must be a positive integer, got "${value}"`);
+  return Number(value);
+}
+
+/** Rename pairs grouped by pattern, e.g. "blocks.*.norm1.weight -> layers.*.ln1.weight (x24)". */
+function groupRenames(pairs: [string, string][]): string[] {
+  const counts = new Map<string, number>();
+  for (const [from, to] of pairs) {
+    const line = `${keyPattern(from)} -> ${keyPattern(to)}`;
+    counts.set(line, (counts.get(line) ?? 0) + 1);
+  }
+  return [...counts].map(([line, n]) => (n > 1 ? `${line} (x${n})` : line));
+}
+
+function groupWithReasons(items: { key: string; reason: string }[]): string[] {
+  const counts = new Map<string, number>();
+  for (const { key, reason } of items) {
+    const line = `${keyPattern(key)}: ${reason}`;
+    counts.set(line, (counts.get(line) ?? 0) + 1);
+  }
+  return [...counts].map(([line, n]) => (n > 1 ? `${line} (x${n})` : line));
+}
+
+export function formatConvertSummary(s: ConvertFileSummary): string {
+  const lines: string[] = [];
+  const fmt = (n: number) => n.toLocaleString('en-US');
+  lines.push(`read    ${s.src}: ${s.source.summary}`);
+  lines.push(`layout  ${s.report.layout} -> mmseg ${s.level} keys${s.level === 'segmentor' ? ' (backbone./neck./decode_head./auxiliary_head.)' : ' (no backbone. prefix, as beit2mmseg)'}`);
+  lines.push(`wrote   ${s.dst}: ${fmt(s.stats.tensors)} tensors, ${fmt(s.stats.parameters)} parameters`
+    + (s.stats.bufferElements ? ` + ${fmt(s.stats.bufferElements)} buffer elements` : '')
+    + `, ${fmt(s.stats.bytes)} bytes`);
+  const section = (title: string, items: string[]) => {
+    if (items.length === 0) return;
+    lines.push(`${title}:`);
+    for (const i of items) lines.push(`  ${i}`);
+  };
+  section(`renamed ${s.report.renamed.length} keys`, groupRenames(s.report.renamed));
+  section(`dropped ${s.report.dropped.length} keys`, groupWithReasons(s.report.dropped));
+  section(`added ${s.report.added.length} keys`, groupWithReasons(s.report.added));
+  section(`kept but unused by mmseg BEiT ${s.report.unused.length} keys`, groupKeys(s.report.unused).map(([p, n]) => (n > 1 ? `${p} (x${n})` : p)));
+  if (s.window !== null) {
+    const byShape = new Map<string, number>();
+    for (const r of s.resized) byShape.set(`${r.from} -> ${r.to} rows`, (byShape.get(`${r.from} -> ${r.to} rows`) ?? 0) + 1);
+    lines.push(`window  ${s.window[0]}x${s.window[1]}: resized ${s.resized.length} relative_position_bias_table(s)`
+      + (byShape.size ? ` (${[...byShape].map(([k, n]) => `${k} x${n}`).join(', ')})` : ' (already that size)')
+      + `, dropped ${s.droppedIndex.length} relative_position_index buffer(s)`);
+  }
+  return lines.join('\n');
+}
+
+export function register(program: Command): void {
+  program
+    .command('convert')
+    .description('convert a BEiT checkpoint (.pth/.safetensors: official unilm/timm, pretraining, unilm ADE20K or mmseg) to mmseg-keyed safetensors')
+    .argument('<src>', 'input checkpoint')
+    .argument('<dst>', 'output .safetensors file')
+    .option('--img-size <n>', 'resize relative position tables for this (square) input size, e.g. 640')
+    .option('--window <h w...>', 'resize relative position tables for this patch grid (two integers)')
+    .option('--patch-size <n>', 'patch size used with --img-size', '16')
+    .option('--force', 'overwrite <dst> if it exists', false)
+    .action(async (src: string, dst: string, o: { imgSize?: string; window?: string[]; patchSize: string; force: boolean }) => {
+      try {
+        let window: [number, number] | undefined;
+        if (o.window !== undefined) {
+          if (o.window.length !== 2) throw new Error(`--window takes two integers (H W), got ${o.window.length}`);
+          window = [parsePositiveInt(o.window[0]!, '--window'), parsePositiveInt(o.window[1]!, '--window')];
+        }
+        const summary = await convertFile(src, dst, {
+          imgSize: o.imgSize !== undefined ? parsePositiveInt(o.imgSize, '--img-size') : undefined,
+          window,
+          patchSize: parsePositiveInt(o.patchSize, '--patch-size'),
+          force: o.force,
+        });
+        console.log(formatConvertSummary(summary));
+      } catch (err) {
+        console.error(`convert: ${(err as Error).message}`);
+        process.exitCode = 1;
+      }
+    });
+}

@@ -1,0 +1,49 @@
+/**
+ * `inspect <file>`: keys, shapes, dtypes and parameter totals of a .pth or .safetensors file.
+ * Parsing and printing only; the work is `inspectFile` in src/checkpoint/inspect_file.ts.
+ */
+import type { Command } from 'commander';
+import { inspectFile, type InspectReport } from '../checkpoint/inspect_file.js';
+
+export function formatInspectReport(r: InspectReport, opts: { summaryOnly?: boolean } = {}): string {
+  const fmt = (n: number) => n.toLocaleString('en-US');
+  const d = r.description;
+  const lines: string[] = [];
+  lines.push(`${d.file}: ${d.summary}`);
+  if (d.topLevelKeys.length) lines.push(`top-level keys: ${d.topLevelKeys.join(', ')}`);
+  if (d.ignored.length) lines.push(`non-tensor entries skipped: ${d.ignored.slice(0, 10).join(', ')}${d.ignored.length > 10 ? ', ...' : ''}`);
+  for (const [k, v] of Object.entries(d.metadata)) lines.push(`metadata ${k}: ${v}`);
+  lines.push(`layout: ${r.layout ?? 'not a recognised BEiT layout'}`);
+  if (!opts.summaryOnly) {
+    const keyWidth = Math.min(72, Math.max(...r.tensors.map((t) => t.key.length), 3));
+    lines.push('');
+    lines.push(`${'key'.padEnd(keyWidth)}  ${'dtype'.padEnd(8)}  ${'shape'.padEnd(20)}  ${'numel'.padStart(13)}`);
+    for (const t of r.tensors) {
+      lines.push(`${t.key.padEnd(keyWidth)}  ${t.dtype.padEnd(8)}  ${`[${t.shape.join(', ')}]`.padEnd(20)}  ${fmt(t.numel).padStart(13)}${t.buffer ? '  (buffer)' : ''}`);
+    }
+    lines.push('');
+  }
+  const s = r.stats;
+  lines.push(`tensors: ${fmt(s.tensors)}   parameters: ${fmt(s.parameters)}   buffer elements: ${fmt(s.bufferElements)}   bytes: ${fmt(s.bytes)}`);
+  lines.push(`by group: ${s.byGroup.map(([g, n]) => `${g} ${fmt(n)}`).join(', ')}`);
+  lines.push(`by dtype: ${Object.entries(s.byDtype).map(([dt, v]) => `${dt} ${v.tensors} tensors / ${fmt(v.elements)} elements`).join(', ')}`);
+  return lines.join('\n');
+}
+
+export function register(program: Command): void {
+  program
+    .command('inspect')
+    .description('list the tensors of a checkpoint (.pth or .safetensors): keys, shapes, dtypes, parameter totals')
+    .argument('<file>', 'checkpoint file')
+    .option('--summary', 'totals only, without the per-tensor listing', false)
+    .option('--json', 'print the report as JSON', false)
+    .action(async (file: string, o: { summary: boolean; json: boolean }) => {
+      try {
+        const report = await inspectFile(file);
+        console.log(o.json ? JSON.stringify(report, null, 2) : formatInspectReport(report, { summaryOnly: o.summary }));
+      } catch (err) {
+        console.error(`inspect: ${(err as Error).message}`);
+        process.exitCode = 1;
+      }
+    });
+}
