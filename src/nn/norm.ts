@@ -31,7 +31,18 @@ export class BatchNorm2d extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    if (this.training) noGrad(() => this.buffer('num_batches_tracked').add_(1));
+    if (this.training) {
+      // int64 arithmetic: add_(1) passes a double scalar (and a double alpha), which libtorch
+      // refuses for the int64 counter
+      noGrad(() => {
+        const counter = this.buffer('num_batches_tracked');
+        const one = tensor([1], [], 'int64');
+        const next = counter.add(one);
+        counter.copy_(next);
+        one.dispose();
+        next.dispose();
+      });
+    }
     return batchNorm(x, this.buffer('running_mean'), this.buffer('running_var'), this.parameter('weight'),
       this.parameter('bias'), this.training, this.momentum, this.eps);
   }
