@@ -23,7 +23,11 @@ import { detectFormat, LEGACY_TORCH_MAGIC } from './format.js';
 import { openForReading, readExactly, readWholeFile } from './file_io.js';
 
 export interface PthReadOptions {
-  /** Check each zip entry against its CRC-32 (default true; catches bit rot in storages). */
+  /**
+   * Also check every storage against its zip CRC-32 (default false). data.pkl is always checked.
+   * Off by default because hashing costs about as much as reading the file again (seconds per GB),
+   * and torch.load does not check it either; turn it on to vet a downloaded file.
+   */
   verifyCrc?: boolean;
   /** Represent non-allow-listed globals as inert OpaqueObjects instead of refusing the file. */
   opaqueGlobals?: boolean;
@@ -226,15 +230,15 @@ async function readZipPth(file: string, opts: PthReadOptions): Promise<PthConten
     }
     if (pkls.length > 1) throw new Error(`${file}: several data.pkl records (${pkls.map((e) => e.fileName).join(', ')}); not a single torch.save checkpoint`);
     const prefix = pkls[0]!.fileName.slice(0, -'data.pkl'.length);
-    const verifyCrc = opts.verifyCrc ?? true;
+    const verifyStorages = opts.verifyCrc ?? false;
 
     const byteorder = byName.get(`${prefix}byteorder`);
     if (byteorder) {
-      const order = (await readEntry(zip, fd, byteorder, file, verifyCrc)).toString('latin1').trim();
+      const order = (await readEntry(zip, fd, byteorder, file, true)).toString('latin1').trim();
       if (order !== 'little') throw new Error(`${file}: storages are ${order}-endian; only little-endian checkpoints are supported`);
     }
 
-    const pkl = await readEntry(zip, fd, pkls[0]!, file, verifyCrc);
+    const pkl = await readEntry(zip, fd, pkls[0]!, file, true);
     const builder = new TorchObjectBuilder(file);
     const { value } = unpickleAt(pkl, 0, builder.options(`${file}: ${pkls[0]!.fileName}`, opts.opaqueGlobals ?? false));
 
@@ -244,7 +248,7 @@ async function readZipPth(file: string, opts: PthReadOptions): Promise<PthConten
     for (const ref of builder.refs.values()) {
       const entry = byName.get(`${prefix}data/${ref.key}`);
       if (!entry) throw new Error(`${file}: storage ${ref.key} is referenced by data.pkl but ${prefix}data/${ref.key} is missing from the archive`);
-      const bytes = await readEntry(zip, fd, entry, file, verifyCrc);
+      const bytes = await readEntry(zip, fd, entry, file, verifyStorages);
       loaded.set(ref.key, bytes);
       storageBytes += bytes.byteLength;
     }

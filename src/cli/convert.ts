@@ -67,7 +67,8 @@ export function register(program: Command): void {
     .option('--window <h w...>', 'resize relative position tables for this patch grid (two integers)')
     .option('--patch-size <n>', 'patch size used with --img-size', '16')
     .option('--force', 'overwrite <dst> if it exists', false)
-    .action(async (src: string, dst: string, o: { imgSize?: string; window?: string[]; patchSize: string; force: boolean }) => {
+    .option('--verify-crc', 'check every tensor storage of a .pth against its zip CRC-32 (slower)', false)
+    .action(async (src: string, dst: string, o: { imgSize?: string; window?: string[]; patchSize: string; force: boolean; verifyCrc: boolean }) => {
       try {
         let window: [number, number] | undefined;
         if (o.window !== undefined) {
@@ -79,6 +80,7 @@ export function register(program: Command): void {
           window,
           patchSize: parsePositiveInt(o.patchSize, '--patch-size'),
           force: o.force,
+          verifyCrc: o.verifyCrc,
         });
         console.log(formatConvertSummary(summary));
       } catch (err) {

@@ -37,9 +37,10 @@ export function register(program: Command): void {
     .argument('<file>', 'checkpoint file')
     .option('--summary', 'totals only, without the per-tensor listing', false)
     .option('--json', 'print the report as JSON', false)
-    .action(async (file: string, o: { summary: boolean; json: boolean }) => {
+    .option('--verify-crc', 'check every tensor storage of a .pth against its zip CRC-32 (slower)', false)
+    .action(async (file: string, o: { summary: boolean; json: boolean; verifyCrc: boolean }) => {
       try {
-        const report = await inspectFile(file);
+        const report = await inspectFile(file, { verifyCrc: o.verifyCrc });
         console.log(o.json ? JSON.stringify(report, null, 2) : formatInspectReport(report, { summaryOnly: o.summary }));
       } catch (err) {
         console.error(`inspect: ${(err as Error).message}`);

@@ -197,7 +197,12 @@ test('errors: missing file, truncated zip, wrong magic, foreign globals, broken 
   await rejects(write('short-storage.pth', buildTorchZip('a', onePkl, { 0: new Uint8Array(4) })), /storage 0 has 4 bytes but torch\.FloatStorage of 2 elements needs 8/);
   const outOfRange = new PickleWriter().proto(2).emptyDict().str('w').tensor('FloatStorage', '0', 2, 1, [2], [1]).setitem().stop().bytes();
   await rejects(write('oob.pth', buildTorchZip('a', outOfRange, { 0: new Uint8Array(8) })), /needs 3 elements but the storage holds 2/);
-  await rejects(write('crc.pth', buildTorchZip('a', onePkl, {}, [{ name: 'a/data/0', data: new Uint8Array(8), crc: 1234 }])), /entry a\/data\/0: CRC-32 mismatch/);
+  // Storage CRCs are checked on request (they cost a second pass over the data); data.pkl's always.
+  const badCrc = write('crc.pth', buildTorchZip('a', onePkl, {}, [{ name: 'a/data/0', data: new Uint8Array(8), crc: 1234 }]));
+  await assert.rejects(readPth(badCrc, { verifyCrc: true }), /crc\.pth: entry a\/data\/0: CRC-32 mismatch/);
+  assert.ok((await readPth(badCrc)) instanceof Map);
+  const pklCorrupt = buildZip([{ name: 'a/data.pkl', data: onePkl, crc: 99 }, { name: 'a/data/0', data: new Uint8Array(8) }]);
+  await rejects(write('pklcrc.pth', pklCorrupt), /entry a\/data\.pkl: CRC-32 mismatch/);
   await rejects(write('bigendian.pth', buildTorchZip('a', onePkl, { 0: new Uint8Array(8) }, [{ name: 'a/byteorder', data: Buffer.from('big') }])), /big-endian/);
   const double = new PickleWriter().proto(2).emptyDict().str('w').tensor('DoubleStorage', '0', 1, 0, [1], [1]).setitem().stop().bytes();
   await rejects(write('double.pth', buildTorchZip('a', double, { 0: new Uint8Array(8) })), /torch\.DoubleStorage, whose dtype is not supported/);
