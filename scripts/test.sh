@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Set-up (scripts/setup.sh) then the whole test suite with node's test runner.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+node --test --test-concurrency=1 dist/test/

@@ -1,0 +1,24 @@
+/**
+ * The `beitseg` command line. Each command lives in its own file and only parses options;
+ * the work is done by the library layers. Errors print one clear line (no stack) and exit 1.
+ */
+import { Command } from 'commander';
+import { register as convert } from './convert.js';
+import { register as inspect } from './inspect.js';
+import { register as predict } from './predict.js';
+
+const program = new Command();
+program
+  .name('beitseg')
+  .description('BEiT + UperNet semantic segmentation (mmsegmentation-compatible) on libtorch')
+  .version('0.1.0')
+  .showHelpAfterError();
+
+for (const register of [predict, convert, inspect]) register(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  const msg = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`beitseg: error: ${msg}\n`);
+  if (process.env.BEITSEG_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,70 @@
+/** `beitseg predict`: segment images; writes label PNGs, colour overlays and JSON summaries. */
+import path from 'node:path';
+import fs from 'node:fs';
+import type { Command } from 'commander';
+import { initModel, inferenceModel, DEFAULT_TTA_SCALES } from '../inference/api.js';
+import { writePrediction } from '../inference/outputs.js';
+import { readImage } from '../data/image_io.js';
+import { expandImageArgs } from './inputs.js';
+import { progressBar } from './progress.js';
+import { parseNumberList, parsePositiveInt, parseUnit } from './options.js';
+
+interface PredictOptions {
+  config: string;
+  weights?: string;
+  device?: string;
+  mode?: 'whole' | 'slide';
+  tta?: boolean;
+  ttaScales?: number[];
+  ttaMinSize?: number;
+  resize: boolean;
+  out: string;
+  saveLogits?: string;
+  opacity: number;
+  windowBatch: number;
+  amp?: 'bf16' | 'fp16';
+}
+
+export function register(program: Command): void {
+  program.command('predict')
+    .description('segment images (files, directories or globs) with a BEiT-UperNet model')
+    .argument('<images...>', 'image files, directories or glob patterns')
+    .requiredOption('--config <file>', 'model config (JSON in mmseg structure)')
+    .option('--weights <file>', 'weights: .safetensors or .pth (mmseg, or official unilm BEiT converted on the fly)')
+    .option('--device <device>', 'cpu, cuda or cuda:N (default: cuda when available)')
+    .option('--mode <mode>', 'whole or slide (default: the config\'s model.test_cfg.mode)')
+    .option('--tta', 'multi-scale + flip test-time augmentation (probabilities averaged)')
+    .option('--tta-scales <list>', `scale ratios for --tta (default ${DEFAULT_TTA_SCALES.join(',')})`, parseNumberList)
+    .option('--tta-min-size <n>', 'mmseg 0.x min_size for --tta scales (640 reproduces BEiT\'s ms+flip configs)', parsePositiveInt)
+    .option('--no-resize', 'skip the test Resize: feed each image at its own size')
+    .option('--out <dir>', 'output directory', 'out')
+    .option('--save-logits <file>', 'write logits (or --tta probabilities) [1,C,H,W] float32 as safetensors')
+    .option('--opacity <a>', 'overlay opacity in [0,1]', parseUnit, 0.5)
+    .option('--window-batch <n>', 'slide windows per forward pass', parsePositiveInt, 1)
+    .option('--amp <dtype>', 'compute in bf16 (CPU/GPU) or fp16 (GPU) under autocast')
+    .action(async (images: string[], opts: PredictOptions) => {
+      const files = await expandImageArgs(images);
+      if (opts.saveLogits && files.length > 1) {
+        throw new Error('--save-logits takes one image (logits are large); run predict per image to save several');
+      }
+      const amp = opts.amp === undefined ? null : opts.amp === 'bf16' ? 'bfloat16' : opts.amp === 'fp16' ? 'float16' : null;
+      if (opts.amp !== undefined && !amp) throw new Error(`--amp must be bf16 or fp16, got ${opts.amp}`);
+      const model = await initModel(opts.config, opts.weights, { device: opts.device, verbose: true });
+      if (!opts.weights) process.stderr.write('warning: no --weights given: the model has random weights\n');
+      fs.mkdirSync(opts.out, { recursive: true });
+      const bar = progressBar(files.length, 'predict');
+      for (const [i, file] of files.entries()) {
+        const img = await readImage(file);
+        const result = await inferenceModel(model, img, {
+          mode: opts.mode, noResize: !opts.resize, windowBatch: opts.windowBatch, amp,
+          tta: opts.tta ? { scales: opts.ttaScales, minSize: opts.ttaMinSize } : false,
+        });
+        const stem = path.join(opts.out, path.basename(file, path.extname(file)));
+        await writePrediction(stem, img, result, model.meta, { opacity: opts.opacity, saveLogits: opts.saveLogits });
+        result.logits.dispose();
+        bar.update(i + 1);
+      }
+      bar.stop();
+      process.stderr.write(`wrote ${files.length} prediction(s) to ${opts.out}\n`);
+    });
+}

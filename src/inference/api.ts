@@ -1,0 +1,129 @@
+/**
+ * The library API, mirroring mmseg's Python API in camelCase:
+ *   const model = await initModel('configs/x.json', 'weights.safetensors', { device: 'cpu' });
+ *   const { pred, logits } = await inferenceModel(model, 'image.jpg');
+ */
+import { buildSegmentor } from '../models/builder.js';
+import { isDict, loadConfig, type Dict } from '../models/config.js';
+import type { EncoderDecoder } from '../models/segmentors/encoder_decoder.js';
+import { readImage } from '../data/image_io.js';
+import type { RgbImage } from '../data/types.js';
+import { interpolate, softmax } from '../tensor/functional.js';
+import { autocast, noGrad, resolveDevice, type AutocastDType } from '../tensor/runtime.js';
+import { keep, tidy } from '../tensor/scope.js';
+import type { Device, Tensor } from '../tensor/tensor.js';
+import { preprocessFromConfig, scaledTestSize, testResize, toInputTensor, type Preprocess } from './preprocess.js';
+import { describeLoad, loadWeights, type WeightsReport } from './weights.js';
+import { resizeImage } from '../data/transforms/resize.js';
+import { flipImage } from '../data/transforms/flip.js';
+import { datasetMeta, type DatasetMeta } from './metainfo.js';
+
+export interface SegModel {
+  model: EncoderDecoder;
+  config: Dict;
+  preprocess: Preprocess;
+  device: Device;
+  meta: DatasetMeta;
+  weights: WeightsReport | null;
+}
+
+export interface InitOptions {
+  device?: string;
+  /** Print load warnings (missing / unexpected keys) to stderr. */
+  verbose?: boolean;
+}
+
+export async function initModel(config: string | Dict, weights?: string | null, opts: InitOptions = {}): Promise<SegModel> {
+  const cfg = typeof config === 'string' ? loadConfig(config) : config;
+  if (!isDict(cfg.model)) throw new Error(`${typeof config === 'string' ? config : 'config'}: no "model" section`);
+  const device = resolveDevice(opts.device);
+  const model = buildSegmentor(cfg.model);
+  let report: WeightsReport | null = null;
+  if (weights) {
+    report = await loadWeights(model, weights);
+    if (opts.verbose) for (const line of describeLoad(report)) process.stderr.write(line + '\n');
+  }
+  model.eval();
+  if (device !== 'cpu') model.to(device);
+  return { model, config: cfg, preprocess: preprocessFromConfig(cfg), device, meta: datasetMeta(cfg, model.numClasses), weights: report };
+}
+
+export interface InferenceOptions {
+  mode?: 'whole' | 'slide';
+  /** Skip the test Resize: the image is fed at its own size. */
+  noResize?: boolean;
+  /** Windows per forward pass in slide mode. */
+  windowBatch?: number;
+  /** Multi-scale + flip test-time augmentation. */
+  tta?: boolean | TtaOptions;
+  /** Compute in bf16/fp16 under autocast (CPU: bf16). */
+  amp?: AutocastDType | null;
+}
+
+export interface TtaOptions {
+  /** Ratios applied to the test Resize scale (mmseg img_ratios). */
+  scales?: number[];
+  flip?: boolean;
+  /** mmseg 0.x Resize(min_size): BEiT's published ms+flip numbers use 640. */
+  minSize?: number;
+}
+
+export const DEFAULT_TTA_SCALES = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75];
+
+export interface InferenceResult {
+  /** Class index per pixel at the original size, row-major H×W. */
+  pred: Int32Array;
+  height: number;
+  width: number;
+  /** [1, C, H, W] float32 at the original size: logits, or averaged probabilities with TTA. The caller disposes it. */
+  logits: Tensor;
+  kind: 'logits' | 'probs';
+}
+
+/** Segments one image (a path or decoded RGB) exactly as mmseg's test pipeline does. */
+export async function inferenceModel(m: SegModel, image: string | RgbImage, opts: InferenceOptions = {}): Promise<InferenceResult> {
+  const img = typeof image === 'string' ? await readImage(image) : image;
+  const deviceType = m.device.startsWith('cuda') ? 'cuda' : 'cpu';
+  const logits = noGrad(() => autocast(deviceType, opts.amp ?? null, () =>
+    opts.tta ? ttaProbs(m, img, opts, opts.tta === true ? {} : opts.tta) : singleLogits(m, img, opts)));
+  const pred = tidy(() => logits.argmax(1).to('int32').toTypedArray() as Int32Array);
+  return { pred, height: img.height, width: img.width, logits, kind: opts.tta ? 'probs' : 'logits' };
+}
+
+function forward(m: SegModel, input: Tensor, opts: InferenceOptions): Tensor {
+  return m.model.inference(input, { mode: opts.mode, windowBatch: opts.windowBatch });
+}
+
+function toOriginal(m: SegModel, logits: Tensor, img: RgbImage): Tensor {
+  return interpolate(logits.float(), [img.height, img.width], 'bilinear', m.model.decodeHead.cfg.align_corners);
+}
+
+function singleLogits(m: SegModel, img: RgbImage, opts: InferenceOptions): Tensor {
+  const resized = opts.noResize ? img : testResize(img, m.preprocess.scale);
+  return keep(tidy(() => toOriginal(m, forward(m, toInputTensor(resized, m.preprocess, m.device), opts), img)));
+}
+
+/** SegTTAModel: softmax of every (scale, flip) view at the original size, averaged. */
+function ttaProbs(m: SegModel, img: RgbImage, opts: InferenceOptions, tta: TtaOptions): Tensor {
+  const scales = tta.scales ?? DEFAULT_TTA_SCALES;
+  const flips = tta.flip === false ? [false] : [false, true];
+  let sum: Tensor | null = null;
+  for (const ratio of scales) {
+    const [h, w] = scaledTestSize(img, opts.noResize ? null : m.preprocess.scale, ratio, tta.minSize ?? 0);
+    const resized = h === img.height && w === img.width ? img : resizeImage(img, h, w);
+    for (const flip of flips) {
+      const next: Tensor = tidy(() => {
+        const view = flip ? flipImage(resized, 'horizontal') : resized;
+        let probs = softmax(toOriginal(m, forward(m, toInputTensor(view, m.preprocess, m.device), opts), img), 1);
+        if (flip) probs = probs.flip(3);
+        return sum ? sum.add(probs) : probs;
+      });
+      sum?.dispose();
+      sum = keep(next);
+    }
+  }
+  const total = scales.length * flips.length;
+  const out = keep(tidy(() => sum!.div(total)));
+  sum!.dispose();
+  return out;
+}

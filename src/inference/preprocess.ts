@@ -1,0 +1,83 @@
+/**
+ * Test-time preprocessing as mmseg: keep-ratio Resize into `scale` (cv2 bilinear, mmcv
+ * rounding), then the data preprocessor's (x − mean) / std on RGB, as an NCHW tensor.
+ */
+import { checkFields, isDict, numList, type Dict } from '../models/config.js';
+import { rescaleSize, resizeImage } from '../data/transforms/resize.js';
+import type { RgbImage } from '../data/types.js';
+import { tidy } from '../tensor/scope.js';
+import { fromArray, tensor, type Device, type Tensor } from '../tensor/tensor.js';
+
+export interface Preprocess {
+  mean: [number, number, number];
+  std: [number, number, number];
+  /** Test Resize scale (w, h) with keep_ratio, or null to feed images at their own size. */
+  scale: [number, number] | null;
+}
+
+const DEFAULT_MEAN: [number, number, number] = [123.675, 116.28, 103.53];
+const DEFAULT_STD: [number, number, number] = [58.395, 57.12, 57.375];
+
+/** Reads mean/std (model.data_preprocessor, or 0.x img_norm_cfg) and the test Resize scale. */
+export function preprocessFromConfig(cfg: Dict): Preprocess {
+  const model = isDict(cfg.model) ? cfg.model : {};
+  const dp = isDict(model.data_preprocessor) ? model.data_preprocessor
+    : isDict(cfg.data_preprocessor) ? cfg.data_preprocessor
+      : isDict(cfg.img_norm_cfg) ? cfg.img_norm_cfg : {};
+  const triple = (key: string, fallback: [number, number, number]): [number, number, number] => {
+    const v = numList(dp, key, 'model.data_preprocessor', fallback);
+    if (v.length !== 3) throw new Error(`model.data_preprocessor.${key} must have 3 values`);
+    return [v[0], v[1], v[2]];
+  };
+  if (isDict(dp) && (dp.bgr_to_rgb === false || dp.to_rgb === false)) {
+    throw new Error('model.data_preprocessor: bgr_to_rgb=false is not supported (images are fed as RGB)');
+  }
+  return { mean: triple('mean', DEFAULT_MEAN), std: triple('std', DEFAULT_STD), scale: testScale(cfg) };
+}
+
+function testScale(cfg: Dict): [number, number] | null {
+  const pipeline = Array.isArray(cfg.test_pipeline) ? cfg.test_pipeline : null;
+  if (!pipeline) return [2560, 640];
+  for (const step of pipeline) {
+    if (!isDict(step)) continue;
+    if (step.type === 'Resize') {
+      checkFields(step, ['type', 'scale', 'keep_ratio', 'img_scale'], 'test_pipeline.Resize');
+      if (step.keep_ratio === false) throw new Error('test_pipeline Resize keep_ratio=false is not supported');
+      const s = numList(step, step.scale !== undefined ? 'scale' : 'img_scale', 'test_pipeline.Resize');
+      return [s[0], s[1]];
+    }
+  }
+  return null;
+}
+
+export function testResize(img: RgbImage, scale: [number, number] | null): RgbImage {
+  if (!scale) return img;
+  const [w, h] = rescaleSize(img.width, img.height, scale);
+  return w === img.width && h === img.height ? img : resizeImage(img, h, w);
+}
+
+/** Exact size of an image after a scaled test Resize (for multi-scale TTA). */
+export function scaledTestSize(img: RgbImage, scale: [number, number] | null, ratio: number, minShort = 0): [number, number] {
+  if (!scale) {
+    const [w, h] = rescaleSize(img.width, img.height, ratio);
+    return [h, w];
+  }
+  let s: [number, number] = [scale[0] * ratio, scale[1] * ratio];
+  // mmseg 0.x Resize(min_size): the short-side target never drops below min_size.
+  if (minShort > 0 && Math.min(...s) < minShort) {
+    const k = minShort / Math.min(...s);
+    s = [s[0] * k, s[1] * k];
+  }
+  const [w, h] = rescaleSize(img.width, img.height, s);
+  return [h, w];
+}
+
+/** RGB uint8 HWC -> normalised float32 [1, 3, H, W] on `device`. */
+export function toInputTensor(img: RgbImage, pp: Preprocess, device: Device = 'cpu'): Tensor {
+  return tidy(() => {
+    const hwc = fromArray(img.data, [img.height, img.width, 3], { dtype: 'uint8' }).to(device);
+    const mean = tensor(pp.mean, [3, 1, 1]).to(device);
+    const std = tensor(pp.std, [3, 1, 1]).to(device);
+    return hwc.permute(2, 0, 1).float().sub(mean).div(std).unsqueeze(0).contiguous();
+  });
+}

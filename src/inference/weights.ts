@@ -1,0 +1,45 @@
+/**
+ * Loads any supported checkpoint into a segmentor: mmseg segmentor checkpoints as they are,
+ * official unilm/timm BEiT checkpoints converted on the fly (beit2mmseg), unilm ADE20K
+ * checkpoints, .pth or .safetensors. Relative-position tables are resized to the model's
+ * window with mmseg's geometric interpolation when the checkpoint was trained at another size.
+ */
+import { readCheckpoint, type CheckpointDescription } from '../checkpoint/read_checkpoint.js';
+import { convertCheckpoint, type ConversionReport } from '../checkpoint/beit2mmseg.js';
+import { resizeRelPosTables } from '../checkpoint/relpos_resize.js';
+import { mapToTensors } from '../tensor/host.js';
+import { tidy } from '../tensor/scope.js';
+import type { EncoderDecoder } from '../models/segmentors/encoder_decoder.js';
+import type { LoadResult } from '../nn/module.js';
+
+export interface WeightsReport extends LoadResult {
+  file: string;
+  description: CheckpointDescription;
+  conversion: ConversionReport;
+  resizedTables: number;
+}
+
+export async function loadWeights(model: EncoderDecoder, file: string): Promise<WeightsReport> {
+  const { stateDict, description } = await readCheckpoint(file);
+  const converted = convertCheckpoint(stateDict);
+  const window = model.backbone.window;
+  const resized = resizeRelPosTables(converted.stateDict, [window[0], window[1]]);
+  const result = tidy(() => model.loadStateDict(mapToTensors(resized.stateDict), { origin: file }));
+  return { ...result, file, description, conversion: converted.report, resizedTables: resized.resized.length };
+}
+
+/** One-line summary plus warnings worth showing a user. */
+export function describeLoad(r: WeightsReport): string[] {
+  const lines = [`loaded ${r.file}: ${r.description.summary}, layout ${r.conversion.layout}` +
+    (r.resizedTables ? `, ${r.resizedTables} relative-position tables resized to the model window` : '')];
+  if (r.missingKeys.length) {
+    const heads = r.missingKeys.filter((k) => !k.startsWith('backbone.')).length;
+    lines.push(`warning: ${r.missingKeys.length} model keys not in the checkpoint (left at their initial values)` +
+      (heads ? `, ${heads} of them outside the backbone: the heads are untrained` : '') +
+      `: ${r.missingKeys.slice(0, 5).join(', ')}${r.missingKeys.length > 5 ? ', ...' : ''}`);
+  }
+  if (r.unexpectedKeys.length) {
+    lines.push(`note: ${r.unexpectedKeys.length} checkpoint keys unused: ${r.unexpectedKeys.slice(0, 5).join(', ')}${r.unexpectedKeys.length > 5 ? ', ...' : ''}`);
+  }
+  return lines;
+}
