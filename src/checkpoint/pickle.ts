@@ -229,8 +229,11 @@ export function unpickleAt(data: Uint8Array, offset: number, options: UnpickleOp
     const g = globals.get(qualname);
     if (g !== undefined) return g;
     if (options.opaqueGlobals) return new PyCallable(qualname, (args) => new OpaqueObject(qualname, args));
-    return fail(`refusing to load global '${qualname}': it is not in the allow-list of types a torch checkpoint may contain`
-      + ' (this file is not a plain PyTorch state dict, or it tries to run code)');
+    const why = mod === 'torch' || mod.startsWith('torch.')
+      ? 'only dense tensors, parameters and storages of torch types are supported'
+      : 'it is not in the allow-list of types a torch checkpoint may contain (this file holds other Python objects, or tries to run code)';
+    return fail(`refusing to load global '${qualname}': ${why}; nothing was executed`
+      + ' (opaqueGlobals / --allow-unknown-globals reads such objects as inert placeholders)');
   };
   const call = (callable: unknown, args: unknown, what: string): unknown => {
     if (!Array.isArray(args)) fail(`${what}: arguments are not a tuple`);

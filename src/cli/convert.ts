@@ -68,7 +68,8 @@ export function register(program: Command): void {
     .option('--patch-size <n>', 'patch size used with --img-size', '16')
     .option('--force', 'overwrite <dst> if it exists', false)
     .option('--verify-crc', 'check every tensor storage of a .pth against its zip CRC-32 (slower)', false)
-    .action(async (src: string, dst: string, o: { imgSize?: string; window?: string[]; patchSize: string; force: boolean; verifyCrc: boolean }) => {
+    .option('--allow-unknown-globals', 'read Python objects outside the torch allow-list (e.g. numpy values in metadata) as inert placeholders instead of refusing the file', false)
+    .action(async (src: string, dst: string, o: { imgSize?: string; window?: string[]; patchSize: string; force: boolean; verifyCrc: boolean; allowUnknownGlobals: boolean }) => {
       try {
         let window: [number, number] | undefined;
         if (o.window !== undefined) {
@@ -81,6 +82,7 @@ export function register(program: Command): void {
           patchSize: parsePositiveInt(o.patchSize, '--patch-size'),
           force: o.force,
           verifyCrc: o.verifyCrc,
+          opaqueGlobals: o.allowUnknownGlobals,
         });
         console.log(formatConvertSummary(summary));
       } catch (err) {

@@ -38,9 +38,10 @@ export function register(program: Command): void {
     .option('--summary', 'totals only, without the per-tensor listing', false)
     .option('--json', 'print the report as JSON', false)
     .option('--verify-crc', 'check every tensor storage of a .pth against its zip CRC-32 (slower)', false)
-    .action(async (file: string, o: { summary: boolean; json: boolean; verifyCrc: boolean }) => {
+    .option('--allow-unknown-globals', 'read Python objects outside the torch allow-list (e.g. numpy values in metadata) as inert placeholders instead of refusing the file', false)
+    .action(async (file: string, o: { summary: boolean; json: boolean; verifyCrc: boolean; allowUnknownGlobals: boolean }) => {
       try {
-        const report = await inspectFile(file, { verifyCrc: o.verifyCrc });
+        const report = await inspectFile(file, { verifyCrc: o.verifyCrc, opaqueGlobals: o.allowUnknownGlobals });
         console.log(o.json ? JSON.stringify(report, null, 2) : formatInspectReport(report, { summaryOnly: o.summary }));
       } catch (err) {
         console.error(`inspect: ${(err as Error).message}`);

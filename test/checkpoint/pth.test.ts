@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readPth, readPthContent, readCheckpoint } from '../../src/checkpoint/pth.js';
 import { readSafetensors } from '../../src/checkpoint/safetensors.js';
-import { pickleState } from '../../src/checkpoint/pickle.js';
+import { pickleState, OpaqueObject } from '../../src/checkpoint/pickle.js';
 import { toFloat64 } from '../../src/checkpoint/float_convert.js';
 import { isHostTensor, type HostTensor } from '../../src/checkpoint/host_tensor.js';
 import { assertStateDictsEqual, buildTorchZip, buildZip, local, makeTempDir, PickleWriter, tiny } from './helpers.js';
@@ -156,6 +156,26 @@ test('readCheckpoint dispatches on content and unwraps containers', async () => 
   } finally {
     cleanup();
   }
+});
+
+test('foreign objects can be read as inert placeholders on request; nothing runs either way', async () => {
+  await assert.rejects(readCheckpoint(local('foreign_os_system.pth')), /refusing to load global 'posix\.system'.*nothing was executed/);
+  const r = await readCheckpoint(local('foreign_os_system.pth'), { opaqueGlobals: true });
+  assert.deepEqual([...r.stateDict.keys()], ['w']);
+  assert.deepEqual(r.description.topLevelKeys, ['state_dict', 'payload']);
+  const obj = (await readPth(local('foreign_os_system.pth'), { opaqueGlobals: true })) as Map<string, unknown>;
+  const payload = obj.get('payload') as OpaqueObject;
+  assert.ok(payload instanceof OpaqueObject);
+  assert.equal(payload.qualname, 'posix.system');
+  assert.deepEqual(payload.args, ['echo this must never run']);
+});
+
+test('readCheckpoint names a truncated safetensors file as such', async (t) => {
+  const { dir, cleanup } = makeTempDir();
+  t.after(cleanup);
+  const file = path.join(dir, 'cut.safetensors');
+  fs.writeFileSync(file, fs.readFileSync(tiny('official_state_dict.safetensors')).subarray(0, 100));
+  await assert.rejects(readCheckpoint(file), /cut\.safetensors: invalid safetensors file: header length \d+ runs past the end/);
 });
 
 test('errors: missing file, truncated zip, wrong magic, foreign globals, broken archives', async (t) => {

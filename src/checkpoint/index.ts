@@ -1,0 +1,19 @@
+/** Public API of the checkpoint layer (file formats, key conversion, rel-pos table resizing). */
+export * from './host_tensor.js';
+export { readSafetensors, writeSafetensors, parseSafetensors, type SafetensorsContent } from './safetensors.js';
+export { unpickle, unpickleAt, pickleState, OpaqueObject, StorageType, UnpicklingError, type UnpickleOptions } from './pickle.js';
+export { readPth, readPthContent, type PthContent, type PthReadOptions } from './pth.js';
+export { readCheckpoint, extractStateDict, type CheckpointDescription, type LoadedCheckpoint } from './read_checkpoint.js';
+export { detectFormat, type CheckpointFormat } from './format.js';
+export {
+  beit2mmseg, beit2mmsegKeys, beitKeyToMmseg, toMmsegBackbone, convertCheckpoint, detectLayout, expandSharedRelPosBias,
+  type CheckpointLayout, type ConversionReport, type ConversionResult,
+} from './beit2mmseg.js';
+export {
+  resizeRelPosTable, resizeRelPosTables, geometricRatio, geometricSamplePositions, targetPositions, relPosTableRows, windowOfTable,
+  type ResizeTablesResult,
+} from './relpos_resize.js';
+export { convertFile, targetWindow, type ConvertFileOptions, type ConvertFileSummary } from './convert_file.js';
+export { inspectFile, type InspectReport } from './inspect_file.js';
+export { stateDictStats, isBufferKey, type StateDictStats } from './param_stats.js';
+export { toFloat64, fromFloat64 } from './float_convert.js';
