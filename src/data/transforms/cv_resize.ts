@@ -89,50 +89,92 @@ export function resizeLinearU8(
     ax1[dx] = roundHalfEven(fx * COEF_SCALE);
   }
 
+  // Per output element (column x channel): the two source byte offsets
+  // within a row and the two weights. Columns at/after xmax use one tap with
+  // weight 2048 (OpenCV's border branch); give them a zero second weight.
   const rowLen = dw * cn;
-  // Horizontally resized source row (values scaled by 2048), computed lazily per source row.
-  const hrowCache = new Map<number, Int32Array>();
-  const hrow = (sy: number): Int32Array => {
-    let r = hrowCache.get(sy);
-    if (r) return r;
-    r = new Int32Array(rowLen);
-    const base = sy * sw * cn;
-    for (let dx = 0; dx < dw; dx++) {
-      const s = base + xofs[dx] * cn;
-      const o = dx * cn;
+  const off0 = new Int32Array(rowLen);
+  const off1 = new Int32Array(rowLen);
+  const w0 = new Int32Array(rowLen);
+  const w1 = new Int32Array(rowLen);
+  for (let dx = 0; dx < dw; dx++) {
+    for (let c = 0; c < cn; c++) {
+      const e = dx * cn + c;
+      off0[e] = xofs[dx] * cn + c;
       if (dx < xmax) {
-        const a0 = ax0[dx];
-        const a1 = ax1[dx];
-        for (let c = 0; c < cn; c++) r[o + c] = src[s + c] * a0 + src[s + c + cn] * a1;
+        off1[e] = off0[e] + cn;
+        w0[e] = ax0[dx];
+        w1[e] = ax1[dx];
       } else {
-        for (let c = 0; c < cn; c++) r[o + c] = src[s + c] * COEF_SCALE;
+        off1[e] = off0[e];
+        w0[e] = COEF_SCALE;
+        w1[e] = 0;
       }
     }
-    // Only the two rows of the current output row are needed again soon.
-    if (hrowCache.size > 4) hrowCache.clear();
-    hrowCache.set(sy, r);
-    return r;
-  };
+  }
 
+  const srcRow = sw * cn;
+  const hpass = (sy: number, out: Int32Array): void => horizontalPass(src, sy * srcRow, off0, off1, w0, w1, out);
+
+  // Two row buffers, reused while consecutive output rows read the same source rows.
+  let rowA = new Int32Array(rowLen);
+  let rowB = new Int32Array(rowLen);
+  let syA = -1;
+  let syB = -1;
   const dst = new Uint8Array(dh * rowLen);
   for (let dy = 0; dy < dh; dy++) {
     let fy = f32((dy + 0.5) * scaleY - 0.5);
     const sy = Math.floor(fy);
     fy = f32(fy - sy);
-    const b0 = roundHalfEven(f32(1 - fy) * COEF_SCALE);
-    const b1 = roundHalfEven(fy * COEF_SCALE);
+    // `| 0` keeps the weights small integers for the JIT (int32 multiply in the loop below).
+    const b0 = roundHalfEven(f32(1 - fy) * COEF_SCALE) | 0;
+    const b1 = roundHalfEven(fy * COEF_SCALE) | 0;
     // Rows are clamped to the image; the weights are not touched.
-    const r0 = hrow(Math.min(Math.max(sy, 0), sh - 1));
-    const r1 = hrow(Math.min(Math.max(sy + 1, 0), sh - 1));
-    const out = dy * rowLen;
-    for (let x = 0; x < rowLen; x++) {
-      // ((S0 >> 4) * b0 >> 16) + ((S1 >> 4) * b1 >> 16), then (v + 2) >> 2. OpenCV's
-      // SIMD code and its uchar scalar specialisation both round this way (not
-      // (S0*b0 + S1*b1 + 2^21) >> 22), and the result never leaves [0, 255].
-      dst[out + x] = ((((r0[x] >> 4) * b0) >> 16) + (((r1[x] >> 4) * b1) >> 16) + 2) >> 2;
+    const y0 = Math.min(Math.max(sy, 0), sh - 1);
+    const y1 = Math.min(Math.max(sy + 1, 0), sh - 1);
+    if (y0 !== syA) {
+      if (y0 === syB) {
+        const t = rowA;
+        rowA = rowB;
+        rowB = t;
+        syB = syA;
+      } else {
+        hpass(y0, rowA);
+      }
+      syA = y0;
     }
+    if (y1 !== syB) {
+      if (y1 === syA) {
+        rowB.set(rowA);
+      } else {
+        hpass(y1, rowB);
+      }
+      syB = y1;
+    }
+    verticalPass(rowA, rowB, b0, b1, dst, dy * rowLen);
   }
   return dst;
+}
+
+// The two inner loops live in small top-level functions: V8 optimises them
+// far better than the same loops inside the big function above.
+
+/** One source row through the horizontal taps (values scaled by 2048; exact). */
+function horizontalPass(
+  src: Uint8Array, base: number, off0: Int32Array, off1: Int32Array, w0: Int32Array, w1: Int32Array, out: Int32Array,
+): void {
+  const n = out.length;
+  for (let e = 0; e < n; e++) out[e] = src[base + off0[e]] * w0[e] + src[base + off1[e]] * w1[e];
+}
+
+/**
+ * ((S0 >> 4) * b0 >> 16) + ((S1 >> 4) * b1 >> 16), then (v + 2) >> 2. OpenCV's
+ * SIMD code and its uchar scalar specialisation both round this way (not
+ * (S0*b0 + S1*b1 + 2^21) >> 22), and the result never leaves [0, 255].
+ */
+function verticalPass(r0: Int32Array, r1: Int32Array, b0: number, b1: number, dst: Uint8Array, out: number): void {
+  const n = r0.length;
+  for (let x = 0; x < n; x++) dst[out + x] = ((((r0[x] >> 4) * b0) >> 16) + (((r1[x] >> 4) * b1) >> 16) + 2) >> 2;
 }
 
 /** OpenCV's fast INTER_AREA path for an exact 2x downscale (what INTER_LINEAR becomes then). */
