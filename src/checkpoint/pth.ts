@@ -104,7 +104,8 @@ class TorchObjectBuilder {
     if (root === undefined) {
       root = { key, typeName: type.qualname, dtype: type.dtype, numel, data: null, viewOf: null };
       this.refs.set(key, root);
-    } else if (root.dtype !== type.dtype && type.dtype !== 'uint8' && root.dtype !== 'uint8') {
+    } else if (root.dtype !== type.dtype) {
+      // One storage holds one element type; torch never names a storage with two.
       throw new Error(`${this.file}: storage ${key} is referenced as both ${root.typeName} and ${type.qualname}`);
     }
     // Legacy (torch < 1.6) storage views: (view_key, offset, view_size).
