@@ -4,6 +4,7 @@
 namespace beitseg {
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  InstallCpuAllocator(env, exports);
   TensorHandle::Init(env, exports);
   RegisterMemory(env, exports);
   RegisterMath(env, exports);

@@ -1,0 +1,150 @@
+// A caching CPU allocator for libtorch: large blocks are kept after free and handed out
+// again for the next request of the same size, on transparent huge pages.
+//
+// Why: glibc serves blocks above 32 MB with mmap and returns them with munmap on free, so
+// every large intermediate (one BEiT-B attention map is 12x1601x1601 floats = 123 MB) pays
+// first-touch page faults again on every op. On the 2-vCPU machines beitseg targets that
+// costs 0.3-0.8 s per such tensor. A forward pass allocates the same sizes over and over,
+// so exact-size reuse removes nearly all of it (the CPU analogue of PyTorch's CUDA caching
+// allocator). Cached bytes are capped (BEITSEG_CPU_CACHE_MB, default 4096; 0 disables).
+#include "common.h"
+
+#include <c10/core/CPUAllocator.h>
+#include <sys/mman.h>
+
+#include <cstdlib>
+#include <map>
+#include <mutex>
+
+namespace beitseg {
+namespace {
+
+constexpr size_t kHeader = 64;                 // keeps c10's 64-byte data alignment
+constexpr size_t kLarge = size_t(1) << 20;     // blocks from 1 MiB are cached
+constexpr size_t kHuge = size_t(2) << 20;      // huge-page granularity
+
+struct BlockHeader {
+  size_t capacity;  // usable bytes after the header
+  bool cached;      // large block that returns to the cache
+};
+
+class CachingCpuAllocator final : public c10::Allocator {
+ public:
+  explicit CachingCpuAllocator(size_t cap_bytes) : cap_(cap_bytes) {}
+
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+  c10::DataPtr allocate(size_t n) override { return Allocate(n); }
+  void copy_data(void* dest, const void* src, std::size_t count) const override { default_copy_data(dest, src, count); }
+#else
+  c10::DataPtr allocate(size_t n) const override { return Allocate(n); }
+#endif
+  c10::DeleterFnPtr raw_deleter() const override { return &Free; }
+
+  static CachingCpuAllocator* instance;
+
+  size_t cached_bytes() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return cached_;
+  }
+
+ private:
+  c10::DataPtr Allocate(size_t n) const {
+    void* data = const_cast<CachingCpuAllocator*>(this)->Take(n);
+    return {data, data, &Free, c10::Device(c10::DeviceType::CPU)};
+  }
+
+  void* Take(size_t n) {
+    const bool large = n >= kLarge;
+    const size_t capacity = large ? RoundUp(n + kHeader, kHuge) - kHeader : n;
+    if (large) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = free_.find(capacity);
+      if (it != free_.end()) {
+        void* block = it->second;
+        free_.erase(it);
+        cached_ -= capacity;
+        return static_cast<char*>(block) + kHeader;
+      }
+    }
+    void* block = nullptr;
+    const size_t align = large ? kHuge : kHeader;
+    if (posix_memalign(&block, align, capacity + kHeader) != 0 || block == nullptr) {
+      // Under memory pressure, give the cache back and try once more.
+      Trim(0);
+      if (posix_memalign(&block, align, capacity + kHeader) != 0 || block == nullptr) {
+        throw std::bad_alloc();
+      }
+    }
+    if (large) madvise(block, capacity + kHeader, MADV_HUGEPAGE);
+    auto* h = static_cast<BlockHeader*>(block);
+    h->capacity = capacity;
+    h->cached = large && cap_ > 0;
+    return static_cast<char*>(block) + kHeader;
+  }
+
+  static void Free(void* data) {
+    if (!data) return;
+    void* block = static_cast<char*>(data) - kHeader;
+    auto* h = static_cast<BlockHeader*>(block);
+    if (h->cached && instance->Keep(block, h->capacity)) return;
+    std::free(block);
+  }
+
+  bool Keep(void* block, size_t capacity) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (capacity > cap_) return false;
+    while (cached_ + capacity > cap_ && !free_.empty()) {
+      // evict the largest cached blocks first: they are the least likely exact matches
+      auto last = std::prev(free_.end());
+      cached_ -= last->first;
+      std::free(last->second);
+      free_.erase(last);
+    }
+    free_.emplace(capacity, block);
+    cached_ += capacity;
+    return true;
+  }
+
+ public:
+  void Trim(size_t keep_bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    while (cached_ > keep_bytes && !free_.empty()) {
+      auto last = std::prev(free_.end());
+      cached_ -= last->first;
+      std::free(last->second);
+      free_.erase(last);
+    }
+  }
+
+ private:
+  static size_t RoundUp(size_t n, size_t m) { return (n + m - 1) / m * m; }
+
+  const size_t cap_;
+  mutable std::mutex mutex_;
+  std::multimap<size_t, void*> free_;
+  size_t cached_ = 0;
+};
+
+CachingCpuAllocator* CachingCpuAllocator::instance = nullptr;
+
+}  // namespace
+
+// cpuCache(): bytes held in the cache; cpuCache(true) returns them to the system first.
+BEITSEG_OP(cpuCache) {
+  if (!CachingCpuAllocator::instance) return Napi::Number::New(env, 0);
+  if (info.Length() > 0 && info[0].IsBoolean() && info[0].As<Napi::Boolean>().Value()) CachingCpuAllocator::instance->Trim(0);
+  return Napi::Number::New(env, static_cast<double>(CachingCpuAllocator::instance->cached_bytes()));
+}
+
+void InstallCpuAllocator(Napi::Env env, Napi::Object exports) {
+  const char* cap_env = std::getenv("BEITSEG_CPU_CACHE_MB");
+  size_t cap_mb = cap_env ? static_cast<size_t>(std::strtoull(cap_env, nullptr, 10)) : 4096;
+  if (cap_mb > 0 && !CachingCpuAllocator::instance) {
+    // Never destroyed: tensors freed during process exit still call into it.
+    CachingCpuAllocator::instance = new CachingCpuAllocator(cap_mb << 20);
+    c10::SetCPUAllocator(CachingCpuAllocator::instance, /*priority=*/100);
+  }
+  BEITSEG_EXPORT(exports, cpuCache);
+}
+
+}  // namespace beitseg
