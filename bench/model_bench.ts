@@ -1,0 +1,80 @@
+/**
+ * `npm run bench`: BEiT-UperNet (random weights) in beitseg and in PyTorch side by side, in
+ * the same run, same machine, same thread count. Every phase runs in a fresh process (peak
+ * RSS per phase). PyTorch is bench/peer/model_peer.py on Debian's python3-torch (it picks
+ * OpenBLAS and jemalloc for itself: the strongest stock configuration we found).
+ *
+ *   node dist/bench/model_bench.js [--preset base] [--threads 2] [--phases a,b] [--scaling] [--repeat 2]
+ *
+ * Prints a table with ratios (beitseg / PyTorch; < 1 means beitseg is faster or smaller) and
+ * writes bench/results/model-<date>.json.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { argValue } from './bench_util.js';
+
+interface PhaseResult { phase: string; size: number; threads: number; ms: number; peak_rss_mb: number; [k: string]: unknown }
+
+const root = process.cwd();
+const preset = argValue('--preset', 'base');
+const threads = Number(argValue('--threads', '2'));
+const repeat = argValue('--repeat', '2');
+const phases = argValue('--phases', 'infer_fp32,infer_bf16,slide_fp32,train_fp32').split(',');
+// OPENBLAS_CORETYPE pins an older kernel on this machine; both sides run without it.
+const env = { ...process.env };
+delete env.OPENBLAS_CORETYPE;
+delete env.OPENBLAS_L2_SIZE;
+
+function runJson(cmd: string, args: string[]): PhaseResult {
+  const out = execFileSync(cmd, args, { cwd: root, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
+  const line = out.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  if (!line) throw new Error(`${cmd} ${args.join(' ')} printed no result`);
+  return JSON.parse(line) as PhaseResult;
+}
+
+function ours(phase: string, size: number, t: number): PhaseResult {
+  return runJson(process.execPath, ['dist/bench/model_phase.js', '--phase', phase, '--preset', preset, '--size', String(size),
+    '--threads', String(t), '--repeat', repeat]);
+}
+
+function peer(phase: string, size: number, t: number): PhaseResult {
+  return runJson('/usr/bin/python3', ['bench/peer/model_peer.py', '--phase', phase, '--preset', preset, '--size', String(size),
+    '--threads', String(t), '--repeat', repeat]);
+}
+
+const runs: { phase: string; size: number; threads: number }[] = phases.map((phase) => ({ phase, size: 640, threads }));
+if (process.argv.includes('--scaling')) {
+  for (const size of [512, 896]) runs.push({ phase: 'infer_fp32', size, threads });
+  runs.push({ phase: 'infer_fp32', size: 640, threads: 1 });
+}
+
+const rows: { phase: string; size: number; threads: number; beitseg: PhaseResult; pytorch: PhaseResult; time_ratio: number; rss_ratio: number }[] = [];
+for (const r of runs) {
+  process.stderr.write(`[bench] ${r.phase} ${r.size}x${r.size} threads ${r.threads}: beitseg...\n`);
+  const a = ours(r.phase, r.size, r.threads);
+  process.stderr.write(`[bench]   beitseg ${a.ms} ms, peak ${a.peak_rss_mb} MB; PyTorch...\n`);
+  const b = peer(r.phase, r.size, r.threads);
+  process.stderr.write(`[bench]   PyTorch ${b.ms} ms, peak ${b.peak_rss_mb} MB\n`);
+  rows.push({ ...r, beitseg: a, pytorch: b, time_ratio: a.ms / b.ms, rss_ratio: a.peak_rss_mb / b.peak_rss_mb });
+}
+
+const fmt = (n: number, d = 0) => n.toFixed(d).padStart(9);
+console.log(`\nBEiT-${preset} UperNet, ${os.cpus()[0]?.model ?? 'cpu'}, ${os.cpus().length} cores`);
+console.log('phase        size threads  beitseg ms  PyTorch ms  ratio | beitseg MB PyTorch MB  ratio');
+for (const r of rows) {
+  console.log(`${r.phase.padEnd(12)} ${String(r.size).padStart(4)} ${String(r.threads).padStart(7)} ${fmt(r.beitseg.ms)}   ${fmt(r.pytorch.ms)}  ${r.time_ratio.toFixed(2)} | ` +
+    `${fmt(r.beitseg.peak_rss_mb)}  ${fmt(r.pytorch.peak_rss_mb)}  ${r.rss_ratio.toFixed(2)}`);
+}
+const bf16 = rows.find((r) => r.phase === 'infer_bf16' && r.size === 640);
+const fp32Torch = rows.find((r) => r.phase === 'infer_fp32' && r.size === 640 && r.threads === threads);
+if (bf16 && fp32Torch) {
+  console.log(`bf16 beitseg vs PyTorch fp32: ${(fp32Torch.pytorch.ms / bf16.beitseg.ms).toFixed(2)}x faster; ` +
+    `argmax agreement bf16 vs fp32 (random weights): ${((bf16.beitseg.argmax_agreement_vs_fp32 as number) * 100).toFixed(2)}%`);
+}
+const date = new Date().toISOString().slice(0, 10);
+fs.mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
+const file = path.join(root, 'bench', 'results', `model-${date}.json`);
+fs.writeFileSync(file, JSON.stringify({ date, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length }, preset, rows }, null, 2) + '\n');
+console.log(`wrote ${path.relative(root, file)}`);

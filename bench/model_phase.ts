@@ -1,0 +1,92 @@
+/**
+ * One benchmark phase of beitseg's BEiT-UperNet, run in its own process so that its peak RSS
+ * is its own (the same phases and units as bench/peer/model_peer.py):
+ *   infer_fp32 / infer_bf16: ms per window (encode_decode of one S×S window, eval, no grad)
+ *   slide_fp32: ms per S×round(S·853/640) image (2 windows + argmax)
+ *   train_fp32: ms per step at batch 2 (train mode, loss, backward, AdamW with layer decay)
+ * Prints one JSON line.
+ */
+import { buildSegmentor } from '../src/models/builder.js';
+import { loadConfig, type Dict } from '../src/models/config.js';
+import { AdamW } from '../src/engine/adamw.js';
+import { layerDecayParamGroups } from '../src/engine/param_groups.js';
+import { autocast, manualSeed, noGrad, setNumThreads } from '../src/tensor/runtime.js';
+import { tidy } from '../src/tensor/scope.js';
+import { randn, rand, type Tensor } from '../src/tensor/tensor.js';
+import { argValue, configFor, median } from './bench_util.js';
+
+function timed(fn: () => void, warmup: number, repeat: number): number[] {
+  for (let i = 0; i < warmup; i++) fn();
+  const ts: number[] = [];
+  for (let i = 0; i < repeat; i++) {
+    const t0 = performance.now();
+    fn();
+    ts.push(performance.now() - t0);
+  }
+  return ts;
+}
+
+function main(): void {
+  const phase = argValue('--phase', 'infer_fp32');
+  const preset = argValue('--preset', 'base');
+  const size = Number(argValue('--size', '640'));
+  const threads = Number(argValue('--threads', '2'));
+  const warmup = Number(argValue('--warmup', '1'));
+  const repeat = Number(argValue('--repeat', '2'));
+  setNumThreads(threads);
+  manualSeed(0);
+  const cfg = configFor(loadConfig(argValue('--config', `configs/${preset === 'large'
+    ? 'beit-large_upernet_8xb1-amp-160k_ade20k-640x640' : 'beit-base_upernet_8xb2-160k_ade20k-640x640'}.json`)), size);
+  const model = buildSegmentor(cfg.model as Dict);
+  const rssModel = process.resourceUsage().maxRSS / 1024;
+  const extra: Record<string, unknown> = {};
+  let ts: number[];
+  if (phase === 'infer_fp32' || phase === 'infer_bf16') {
+    model.eval();
+    const x = randn([1, 3, size, size]);
+    const amp = phase === 'infer_bf16' ? 'bfloat16' : null;
+    ts = timed(() => tidy(() => noGrad(() => autocast('cpu', amp, () => { model.encodeDecode(x); }))), warmup, repeat);
+    extra.unit = 'ms per window';
+    if (amp) extra.argmax_agreement_vs_fp32 = tidy(() => noGrad(() => {
+      const a = model.encodeDecode(x).argmax(1);
+      const b = autocast('cpu', amp, () => model.encodeDecode(x)).argmax(1);
+      return a.eq(b).float().mean().item();
+    }));
+  } else if (phase === 'slide_fp32') {
+    model.eval();
+    const h = size, w = Math.round((size * 853) / 640);
+    const x = randn([1, 3, h, w]);
+    ts = timed(() => tidy(() => noGrad(() => { model.slideInference(x, 1).argmax(1); })), warmup, repeat);
+    extra.unit = 'ms per image';
+    extra.image_hw = [h, w];
+  } else if (phase === 'train_fp32') {
+    model.train();
+    const batch = Number(argValue('--batch', '2'));
+    const x = randn([batch, 3, size, size]);
+    const label: Tensor = tidy(() => {
+      const l = rand([batch, size, size], 0, model.numClasses).floor().to('int64');
+      l.slice(1, 0, Math.floor(size / 8)).fill_(255); // ignored rows, as padded crops have
+      return l;
+    });
+    const numLayers = model.backbone.cfg.num_layers;
+    const opt = new AdamW(layerDecayParamGroups(model.namedParameters(), {
+      numLayers, decayRate: numLayers >= 24 ? 0.95 : 0.9, baseLr: numLayers >= 24 ? 2e-5 : 3e-5, baseWeightDecay: 0.05,
+    }));
+    ts = timed(() => tidy(() => {
+      const out = model.loss(x, label);
+      out.loss.backward();
+      opt.step();
+      opt.zeroGrad();
+    }), warmup, repeat);
+    extra.unit = 'ms per step';
+    extra.batch = batch;
+  } else {
+    throw new Error(`unknown phase ${phase}`);
+  }
+  console.log(JSON.stringify({
+    phase, preset, size, threads, ms: Math.round(median(ts) * 10) / 10, ms_all: ts.map((t) => Math.round(t)),
+    peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024), rss_model_mb: Math.round(rssModel), ...extra,
+  }));
+}
+
+main();
