@@ -1,0 +1,218 @@
+/**
+ * The training-relevant parts of an mmseg 1.x config (JSON dump of the Python config), read
+ * into one typed object with command-line overrides applied:
+ *
+ *   train_dataloader / val_dataloader   {batch_size, num_workers, sampler, dataset{..., pipeline}}
+ *   model.data_preprocessor             {mean, std, size, pad_val, seg_pad_val}
+ *   optim_wrapper                       {type: OptimWrapper|AmpOptimWrapper, optimizer: AdamW{lr,
+ *                                       betas, eps, weight_decay}, constructor, paramwise_cfg,
+ *                                       accumulative_counts}
+ *   param_scheduler                     LinearLR / PolyLR / ConstantLR by iteration
+ *   train_cfg                           {type: IterBasedTrainLoop, max_iters, val_interval}
+ *   default_hooks                       {logger.interval, checkpoint.{interval, max_keep_ckpts, save_best}}
+ *   randomness.seed, load_from, model.pretrained / model.backbone.init_cfg
+ *
+ * Anything that would silently change the training (a gradient clip, another optimizer, an
+ * epoch-based loop) is an error naming the field.
+ */
+import path from 'node:path';
+import { ConfigError, isDict, type Dict } from '../models/config.js';
+import { parseParamScheduler, type SchedulerSpec } from './schedule.js';
+
+export type AmpMode = 'fp16' | 'bf16' | null;
+
+export interface TrainOverrides {
+  workDir?: string;
+  device?: string;
+  /** 'fp32' turns mixed precision off even where the config asks for it. */
+  amp?: 'fp16' | 'bf16' | 'fp32';
+  maxIters?: number;
+  batchSize?: number;
+  accum?: number;
+  loadFrom?: string;
+  seed?: number;
+  numWorkers?: number;
+  valInterval?: number;
+  checkpointInterval?: number;
+  logInterval?: number;
+  maxKeepCkpts?: number;
+}
+
+export interface DataSettings {
+  batchSize: number;
+  numWorkers: number;
+  shuffle: boolean;
+  dataset: Dict;
+  pipeline: Dict[];
+}
+
+export interface TrainSettings {
+  configName: string;
+  workDir: string;
+  seed: number;
+  maxIters: number;
+  valInterval: number;
+  logInterval: number;
+  checkpointInterval: number;
+  maxKeepCkpts: number;
+  saveBest: string | null;
+  train: DataSettings;
+  val: DataSettings | null;
+  mean: [number, number, number];
+  std: [number, number, number];
+  /** data_preprocessor size (h, w): every training sample is padded to at least this. */
+  padTo: [number, number] | null;
+  padVal: number;
+  segPadVal: number;
+  optimizer: { lr: number; betas: [number, number]; eps: number; weightDecay: number };
+  layerDecay: { numLayers: number; decayRate: number; correctedNoDecay: boolean } | null;
+  accum: number;
+  amp: AmpMode;
+  schedulers: SchedulerSpec[];
+  loadFrom: string | null;
+  pretrained: string | null;
+}
+
+function posInt(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new ConfigError(`${what} must be a positive integer, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function triple(v: unknown, what: string, fallback: [number, number, number]): [number, number, number] {
+  if (v === undefined) return fallback;
+  if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number')) throw new ConfigError(`${what} must be 3 numbers`);
+  return [v[0], v[1], v[2]];
+}
+
+function dataSettings(cfg: Dict, key: string, batchOverride?: number, workersOverride?: number): DataSettings {
+  const d = cfg[key];
+  if (!isDict(d)) throw new ConfigError(`${key} must be an object`);
+  const ds = d.dataset;
+  if (!isDict(ds)) throw new ConfigError(`${key}.dataset must be an object`);
+  const pipeline = ds.pipeline;
+  if (!Array.isArray(pipeline) || !pipeline.every(isDict)) throw new ConfigError(`${key}.dataset.pipeline must be a list of transforms`);
+  const sampler = isDict(d.sampler) ? d.sampler : {};
+  const samplerType = sampler.type ?? (key === 'train_dataloader' ? 'InfiniteSampler' : 'DefaultSampler');
+  if (samplerType !== 'InfiniteSampler' && samplerType !== 'DefaultSampler') {
+    throw new ConfigError(`${key}.sampler.type ${JSON.stringify(samplerType)} is not supported (InfiniteSampler, DefaultSampler)`);
+  }
+  return {
+    batchSize: batchOverride ?? posInt(d.batch_size ?? 1, `${key}.batch_size`),
+    numWorkers: workersOverride ?? (typeof d.num_workers === 'number' ? d.num_workers : 2),
+    shuffle: sampler.shuffle !== false,
+    dataset: ds,
+    pipeline: pipeline as Dict[],
+  };
+}
+
+function pretrainedOf(model: Dict): string | null {
+  if (typeof model.pretrained === 'string' && model.pretrained) return model.pretrained;
+  const bb = isDict(model.backbone) ? model.backbone : {};
+  const init = bb.init_cfg;
+  if (isDict(init)) {
+    if (init.type !== 'Pretrained') throw new ConfigError(`model.backbone.init_cfg.type ${JSON.stringify(init.type)} is not supported (Pretrained)`);
+    if (typeof init.checkpoint !== 'string') throw new ConfigError('model.backbone.init_cfg.checkpoint must be a path');
+    return init.checkpoint;
+  }
+  if (typeof bb.pretrained === 'string' && bb.pretrained) return bb.pretrained;
+  return null;
+}
+
+/** Reads the training settings of `cfg` (loaded from `configPath`) with `o` applied on top. */
+export function trainSettings(cfg: Dict, configPath: string, o: TrainOverrides = {}): TrainSettings {
+  const configName = path.basename(configPath).replace(/\.(json|py)$/, '');
+  const model = isDict(cfg.model) ? cfg.model : null;
+  if (!model) throw new ConfigError(`${configPath}: no "model" section`);
+
+  const tc = isDict(cfg.train_cfg) ? cfg.train_cfg : {};
+  if (tc.type !== undefined && tc.type !== 'IterBasedTrainLoop') {
+    throw new ConfigError(`train_cfg.type ${JSON.stringify(tc.type)} is not supported (IterBasedTrainLoop)`);
+  }
+  const maxIters = o.maxIters ?? posInt(tc.max_iters, 'train_cfg.max_iters');
+  const hooks = isDict(cfg.default_hooks) ? cfg.default_hooks : {};
+  const ckpt = isDict(hooks.checkpoint) ? hooks.checkpoint : {};
+  const logger = isDict(hooks.logger) ? hooks.logger : {};
+  if (ckpt.by_epoch === true) throw new ConfigError('default_hooks.checkpoint.by_epoch=true is not supported');
+
+  const ow = isDict(cfg.optim_wrapper) ? cfg.optim_wrapper : null;
+  if (!ow) throw new ConfigError('optim_wrapper must be an object');
+  const owType = ow.type ?? 'OptimWrapper';
+  if (owType !== 'OptimWrapper' && owType !== 'AmpOptimWrapper') {
+    throw new ConfigError(`optim_wrapper.type ${JSON.stringify(owType)} is not supported (OptimWrapper, AmpOptimWrapper)`);
+  }
+  if (ow.clip_grad != null) throw new ConfigError('optim_wrapper.clip_grad is not supported (mmseg BEiT configs use none)');
+  const opt = isDict(ow.optimizer) ? ow.optimizer : null;
+  if (!opt || opt.type !== 'AdamW') throw new ConfigError(`optim_wrapper.optimizer.type must be AdamW, got ${JSON.stringify(opt?.type)}`);
+  const betas = opt.betas ?? [0.9, 0.999];
+  if (!Array.isArray(betas) || betas.length !== 2 || !betas.every((b) => typeof b === 'number')) throw new ConfigError('optim_wrapper.optimizer.betas must be 2 numbers');
+  if (opt.amsgrad) throw new ConfigError('optim_wrapper.optimizer.amsgrad is not supported');
+  const num = (v: unknown, what: string, fallback: number): number => {
+    const x = v ?? fallback;
+    if (typeof x !== 'number' || !Number.isFinite(x)) throw new ConfigError(`${what} must be a number`);
+    return x;
+  };
+  let layerDecay: TrainSettings['layerDecay'] = null;
+  // an own field only: every plain object inherits a `constructor` property
+  const ctor = Object.prototype.hasOwnProperty.call(ow, 'constructor') ? ow['constructor'] : undefined;
+  if (typeof ctor === 'string') {
+    if (ctor !== 'LayerDecayOptimizerConstructor' && ctor !== 'LearningRateDecayOptimizerConstructor') {
+      throw new ConfigError(`optim_wrapper.constructor ${JSON.stringify(ctor)} is not supported (LayerDecayOptimizerConstructor)`);
+    }
+    const pw = isDict(ow.paramwise_cfg) ? ow.paramwise_cfg : {};
+    if (pw.decay_type !== undefined && pw.decay_type !== 'layer_wise_vit') {
+      throw new ConfigError(`optim_wrapper.paramwise_cfg.decay_type ${JSON.stringify(pw.decay_type)} is not supported (layer_wise_vit)`);
+    }
+    layerDecay = {
+      numLayers: posInt(pw.num_layers, 'optim_wrapper.paramwise_cfg.num_layers'),
+      decayRate: num(pw.layer_decay_rate ?? pw.decay_rate, 'optim_wrapper.paramwise_cfg.layer_decay_rate', NaN),
+      correctedNoDecay: pw.corrected_no_decay === true,
+    };
+  } else if (ow.paramwise_cfg != null) {
+    throw new ConfigError('optim_wrapper.paramwise_cfg without a constructor is not supported');
+  }
+
+  const accum = o.accum ?? (ow.accumulative_counts === undefined ? 1 : posInt(ow.accumulative_counts, 'optim_wrapper.accumulative_counts'));
+  let amp: AmpMode = owType === 'AmpOptimWrapper' ? (ow.dtype === 'bfloat16' ? 'bf16' : 'fp16') : null;
+  if (o.amp) amp = o.amp === 'fp32' ? null : o.amp;
+
+  const dp = isDict(model.data_preprocessor) ? model.data_preprocessor : isDict(cfg.data_preprocessor) ? cfg.data_preprocessor : {};
+  if (dp.bgr_to_rgb === false) throw new ConfigError('model.data_preprocessor.bgr_to_rgb=false is not supported (images are RGB)');
+  const size = dp.size;
+  let padTo: [number, number] | null = null;
+  if (size != null) {
+    if (!Array.isArray(size) || size.length !== 2 || !size.every((x) => Number.isInteger(x))) throw new ConfigError('model.data_preprocessor.size must be [h, w]');
+    padTo = [size[0], size[1]];
+  }
+
+  const hasVal = isDict(cfg.val_dataloader);
+  return {
+    configName,
+    workDir: o.workDir ?? (typeof cfg.work_dir === 'string' ? cfg.work_dir : path.join('work_dirs', configName)),
+    seed: o.seed ?? (isDict(cfg.randomness) && typeof cfg.randomness.seed === 'number' ? cfg.randomness.seed : 0),
+    maxIters,
+    valInterval: o.valInterval ?? (tc.val_interval === undefined ? maxIters : posInt(tc.val_interval, 'train_cfg.val_interval')),
+    logInterval: o.logInterval ?? (logger.interval === undefined ? 50 : posInt(logger.interval, 'default_hooks.logger.interval')),
+    checkpointInterval: o.checkpointInterval ?? (ckpt.interval === undefined ? maxIters : posInt(ckpt.interval, 'default_hooks.checkpoint.interval')),
+    maxKeepCkpts: o.maxKeepCkpts ?? (typeof ckpt.max_keep_ckpts === 'number' ? ckpt.max_keep_ckpts : -1),
+    saveBest: ckpt.save_best === undefined ? 'mIoU' : typeof ckpt.save_best === 'string' ? ckpt.save_best : null,
+    train: dataSettings(cfg, 'train_dataloader', o.batchSize, o.numWorkers),
+    val: hasVal ? dataSettings(cfg, 'val_dataloader', undefined, o.numWorkers) : null,
+    mean: triple(dp.mean, 'model.data_preprocessor.mean', [123.675, 116.28, 103.53]),
+    std: triple(dp.std, 'model.data_preprocessor.std', [58.395, 57.12, 57.375]),
+    padTo,
+    padVal: num(dp.pad_val, 'model.data_preprocessor.pad_val', 0),
+    segPadVal: num(dp.seg_pad_val, 'model.data_preprocessor.seg_pad_val', 255),
+    optimizer: {
+      lr: num(opt.lr, 'optim_wrapper.optimizer.lr', NaN),
+      betas: [betas[0] as number, betas[1] as number],
+      eps: num(opt.eps, 'optim_wrapper.optimizer.eps', 1e-8),
+      weightDecay: num(opt.weight_decay, 'optim_wrapper.optimizer.weight_decay', 0.01),
+    },
+    layerDecay,
+    accum,
+    amp,
+    schedulers: parseParamScheduler(cfg.param_scheduler),
+    loadFrom: o.loadFrom ?? (typeof cfg.load_from === 'string' && cfg.load_from ? cfg.load_from : null),
+    pretrained: pretrainedOf(model),
+  };
+}

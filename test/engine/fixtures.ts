@@ -1,0 +1,28 @@
+/** Shared by the engine tests: a synthetic ADE20K-layout dataset and the tiny config pointed at it. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { makeSyntheticDataset, type SyntheticOptions } from '../../src/data/synthetic.js';
+import { loadConfig, type Dict } from '../../src/models/config.js';
+import { repoRoot } from '../helpers.js';
+
+export const tinySyntheticConfigPath = path.join(repoRoot, 'configs', 'tiny_synthetic.json');
+
+export function tempDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** Writes a synthetic dataset into `root` (ADE20K layout, reduce_zero_label labels). */
+export async function syntheticData(root: string, o: SyntheticOptions): Promise<string> {
+  await makeSyntheticDataset(root, o);
+  return root;
+}
+
+/** configs/tiny_synthetic.json with both dataloaders reading `dataRoot`. */
+export function tinyConfig(dataRoot: string, edit?: (cfg: Dict) => void): Dict {
+  const cfg = loadConfig(tinySyntheticConfigPath);
+  for (const key of ['train_dataloader', 'val_dataloader']) ((cfg[key] as Dict).dataset as Dict).data_root = dataRoot;
+  cfg.data_root = dataRoot;
+  edit?.(cfg);
+  return cfg;
+}
