@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { register as convert } from './convert.js';
 import { register as inspect } from './inspect.js';
 import { register as predict } from './predict.js';
+import { register as evaluate } from './eval.js';
 
 const program = new Command();
 program
@@ -14,7 +15,7 @@ program
   .version('0.1.0')
   .showHelpAfterError();
 
-for (const register of [predict, convert, inspect]) register(program);
+for (const register of [predict, evaluate, convert, inspect]) register(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof Error ? err.message : String(err);

@@ -1,0 +1,90 @@
+/**
+ * Dataset evaluation as mmseg's test loop: every image through the test pipeline and the
+ * model (whole / slide / TTA), logits back at the original size, argmax, and IoUMetric
+ * against the label at its original resolution (reduce_zero_label applied).
+ *
+ * Resumable: each finished image's areas are appended to a progress file (JSONL). A killed
+ * run continues after the last complete line; the totals are always summed in dataset order,
+ * so the final numbers are identical to an uninterrupted run.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { readLabel } from '../data/image_io.js';
+import { reduceZeroLabel } from '../data/transforms/loading.js';
+import type { SegDataset } from '../data/datasets.js';
+import { inferenceModel, type InferenceOptions, type SegModel } from '../inference/api.js';
+import { IoUMetric, intersectAndUnion, type AreaStats, type IoUResults } from './iou_metric.js';
+
+export interface EvaluateOptions extends InferenceOptions {
+  /** Evaluate only the first N images. */
+  limit?: number;
+  /** JSONL file holding finished images; reused when it exists. */
+  progressFile?: string;
+  /** Warn and skip unreadable or mismatched pairs instead of failing. */
+  skipBad?: boolean;
+  /** Called after each image with the running metric. */
+  onImage?: (done: number, total: number, running: IoUMetric) => void;
+  warn?: (msg: string) => void;
+}
+
+interface ProgressLine { index: number; image: string; intersect: number[]; union: number[]; pred: number[]; label: number[] }
+
+function readProgress(file: string, dataset: SegDataset): Map<number, AreaStats> {
+  const done = new Map<number, AreaStats>();
+  if (!fs.existsSync(file)) return done;
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    let p: ProgressLine;
+    try {
+      p = JSON.parse(line) as ProgressLine;
+    } catch {
+      continue; // the last line of a killed run may be cut short: that image is redone
+    }
+    if (dataset.items[p.index]?.imgPath !== p.image) {
+      throw new Error(`${file}: progress from another dataset (line for ${p.image} does not match index ${p.index}); delete it to start over`);
+    }
+    done.set(p.index, { intersect: Float64Array.from(p.intersect), union: Float64Array.from(p.union),
+      pred: Float64Array.from(p.pred), label: Float64Array.from(p.label) });
+  }
+  return done;
+}
+
+export async function evaluateDataset(m: SegModel, dataset: SegDataset, opts: EvaluateOptions = {}): Promise<IoUResults> {
+  const total = Math.min(dataset.length, opts.limit ?? dataset.length);
+  const numClasses = m.model.numClasses;
+  const done = opts.progressFile ? readProgress(opts.progressFile, dataset) : new Map<number, AreaStats>();
+  if (opts.progressFile) fs.mkdirSync(path.dirname(path.resolve(opts.progressFile)), { recursive: true });
+  const running = new IoUMetric(numClasses, { classNames: m.meta.classes });
+  const skipped = new Set<number>();
+  for (let i = 0; i < total; i++) {
+    let areas = done.get(i);
+    if (!areas) {
+      const item = dataset.items[i];
+      try {
+        if (!item.segMapPath) throw new Error(`${item.imgPath}: no label file`);
+        const label = await readLabel(item.segMapPath);
+        if (item.reduceZeroLabel) reduceZeroLabel(label);
+        const r = await inferenceModel(m, item.imgPath, opts);
+        r.logits.dispose();
+        if (r.height !== label.height || r.width !== label.width) {
+          throw new Error(`${item.segMapPath}: label is ${label.width}x${label.height} but image ${item.imgPath} is ${r.width}x${r.height}`);
+        }
+        areas = intersectAndUnion(r.pred, label.data, numClasses, 255);
+      } catch (err) {
+        if (!opts.skipBad) throw err;
+        (opts.warn ?? console.warn)(`skipping ${item.imgPath}: ${(err as Error).message}`);
+        skipped.add(i);
+        opts.onImage?.(i + 1, total, running);
+        continue;
+      }
+      if (opts.progressFile) {
+        const line: ProgressLine = { index: i, image: item.imgPath, intersect: [...areas.intersect], union: [...areas.union],
+          pred: [...areas.pred], label: [...areas.label] };
+        fs.appendFileSync(opts.progressFile, JSON.stringify(line) + '\n');
+      }
+    }
+    running.addAreas(areas);
+    opts.onImage?.(i + 1, total, running);
+  }
+  return running.compute();
+}
