@@ -72,6 +72,11 @@ export interface Batch {
   width: number;
   /** mmseg-style meta per sample (img_path, ori_shape, img_shape, pad_shape, flip, ...). */
   metas: SampleMeta[];
+  /**
+   * Per sample (h, w): `ori` as loaded, `img` after the pipeline (the valid
+   * region, top-left), `pad` the batch size. Same numbers as in `metas`.
+   */
+  shapes: { ori: [number, number]; img: [number, number]; pad: [number, number] }[];
   /** Dataset index of each sample. */
   indices: number[];
   /** Epoch of each sample. */
@@ -327,5 +332,11 @@ export function collate(
     for (let y = 0; y < s.height; y++) label.set(s.label.subarray(y * s.width, (y + 1) * s.width), i * plane + y * W);
     s.meta.pad_shape = [H, W];
   });
-  return { img, label, n, height: H, width: W, metas: samples.map((s) => s.meta), indices, epochs, iteration };
+  const metas = samples.map((s) => s.meta);
+  const shapes = metas.map((m) => ({
+    ori: m.ori_shape ?? m.img_shape ?? [H, W],
+    img: m.img_shape ?? [H, W],
+    pad: [H, W] as [number, number],
+  }));
+  return { img, label, n, height: H, width: W, metas, shapes, indices, epochs, iteration };
 }

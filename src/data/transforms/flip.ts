@@ -17,15 +17,26 @@ function flipBuffer(src: Uint8Array, h: number, w: number, cn: number, dir: Flip
     for (let y = 0; y < h; y++) out.set(src.subarray(y * row, (y + 1) * row), (h - 1 - y) * row);
     return out;
   }
-  for (let y = 0; y < h; y++) {
-    const base = y * row;
+  for (let y = 0; y < h; y++) flipRow(src, out, y * row, w, cn);
+  return out;
+}
+
+function flipRow(src: Uint8Array, out: Uint8Array, base: number, w: number, cn: number): void {
+  if (cn === 1) {
+    for (let x = 0, d = base + w - 1; x < w; x++, d--) out[d] = src[base + x];
+  } else if (cn === 3) {
+    for (let s = base, d = base + (w - 1) * 3; d >= base; s += 3, d -= 3) {
+      out[d] = src[s];
+      out[d + 1] = src[s + 1];
+      out[d + 2] = src[s + 2];
+    }
+  } else {
     for (let x = 0; x < w; x++) {
       const s = base + x * cn;
       const d = base + (w - 1 - x) * cn;
       for (let c = 0; c < cn; c++) out[d + c] = src[s + c];
     }
   }
-  return out;
 }
 
 export function flipImage(img: RgbImage, dir: FlipDirection = 'horizontal'): RgbImage {
