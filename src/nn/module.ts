@@ -147,25 +147,39 @@ export class Module {
     return this.train(false);
   }
 
-  /** Moves (or casts) every parameter and buffer in place of the old tensors. */
-  to(target: Device | TensorDType, opts: { floatOnly?: boolean } = { floatOnly: true }): this {
+  /**
+   * Moves (or casts) every parameter and buffer, replacing the old tensors. A tensor shared
+   * by several modules stays shared. Derived buffers may be shared beyond this model (cached
+   * indices), so only their reference is dropped; everything else is freed at once.
+   */
+  to(target: Device | TensorDType): this {
+    const isDtype = !(target === 'cpu' || target.startsWith('cuda'));
+    const shared = new Set<Tensor>();
+    for (const [, m] of this.namedModules()) for (const b of m.buffers.values()) if (b.derived) shared.add(b.tensor);
+    const moved = new Map<Tensor, Tensor>();
+    const move = (t: Tensor): Tensor => {
+      let m = moved.get(t);
+      if (!m) {
+        m = keep(t.detach().to(target));
+        moved.set(t, m);
+      }
+      return m;
+    };
     noGrad(() => {
       for (const [, m] of this.namedModules()) {
         for (const [name, t] of m.params) {
-          const moved = keep(t.detach().to(target));
-          moved.requiresGrad_(t.requiresGrad);
-          m.params.set(name, moved);
-          t.dispose();
+          const next = move(t);
+          next.requiresGrad_(t.requiresGrad);
+          m.params.set(name, next);
         }
         for (const [, b] of m.buffers) {
           const isFloat = b.tensor.dtype.startsWith('float') || b.tensor.dtype === 'bfloat16';
-          if (opts.floatOnly && !isFloat && !target.startsWith('cuda') && target !== 'cpu') continue;
-          const moved = keep(b.tensor.to(target));
-          b.tensor.dispose();
-          b.tensor = moved;
+          if (isDtype && !isFloat) continue; // casting keeps integer buffers (counters, indices)
+          b.tensor = move(b.tensor);
         }
       }
     });
+    for (const [old, next] of moved) if (old !== next && !shared.has(old)) old.dispose();
     return this;
   }
 
