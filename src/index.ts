@@ -1,0 +1,16 @@
+/** beitseg's public API. */
+export { initModel, inferenceModel, DEFAULT_TTA_SCALES } from './inference/api.js';
+export type { SegModel, InitOptions, InferenceOptions, InferenceResult, TtaOptions } from './inference/api.js';
+export { loadWeights } from './inference/weights.js';
+export { evaluateDataset } from './evaluation/evaluate.js';
+export { IoUMetric } from './evaluation/iou_metric.js';
+export { buildSegmentor } from './models/builder.js';
+export { loadConfig } from './models/config.js';
+export { EncoderDecoder, slideWindows } from './models/segmentors/encoder_decoder.js';
+export { BEiT } from './models/backbones/beit.js';
+export * as tensor from './tensor/index.js';
+export * as nn from './nn/index.js';
+export * as checkpoint from './checkpoint/index.js';
+export { buildDataset } from './data/datasets.js';
+export { readImage, readLabel } from './data/image_io.js';
+export { ADE20K_CLASSES, ADE20K_PALETTE } from './visualization/palette.js';
