@@ -2,13 +2,10 @@
  * Validation during training: the val split through its test pipeline (Resize, then
  * LoadAnnotations so the ground truth stays at the original size), whole or slide inference
  * per the model's test_cfg, logits resized back to the original size, argmax, and mmseg's
- * IoUMetric (aAcc, mIoU, mAcc in percent, 2 decimals).
- *
- * `IoUAccumulator` is a small stand-in for src/evaluation's metric (not available when this
- * was written): the same per-class intersection / union / prediction / label areas, summed
- * over images.
+ * IoUMetric from src/evaluation (aAcc, mIoU, mAcc in percent, 2 decimals).
  */
 import { buildDataset, type DatasetConfig } from '../data/datasets.js';
+import { IoUMetric, type IoUResults } from '../evaluation/iou_metric.js';
 import { Rng } from '../data/rng.js';
 import { normalizeImage } from '../data/transforms/normalize.js';
 import { buildPipeline } from '../data/transforms/pipeline.js';
@@ -19,74 +16,8 @@ import { autocast, noGrad, type AutocastDType } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
 import { fromArray, type Device } from '../tensor/tensor.js';
 
-export interface SegMetrics {
-  aAcc: number;
-  mIoU: number;
-  mAcc: number;
-  /** Per-class IoU and accuracy in percent (NaN for classes absent from both GT and prediction). */
-  iou: number[];
-  acc: number[];
-  images: number;
-}
-
-/** mmseg IoUMetric areas, accumulated image by image. */
-export class IoUAccumulator {
-  readonly intersect: Float64Array;
-  readonly union: Float64Array;
-  readonly predArea: Float64Array;
-  readonly labelArea: Float64Array;
-  images = 0;
-
-  constructor(readonly numClasses: number, readonly ignoreIndex = 255) {
-    this.intersect = new Float64Array(numClasses);
-    this.union = new Float64Array(numClasses);
-    this.predArea = new Float64Array(numClasses);
-    this.labelArea = new Float64Array(numClasses);
-  }
-
-  /** One image: predictions and labels of the same length (row-major H×W). */
-  add(pred: ArrayLike<number>, label: ArrayLike<number>): void {
-    if (pred.length !== label.length) throw new Error(`IoU: prediction has ${pred.length} pixels, label ${label.length}`);
-    const C = this.numClasses;
-    const inter = new Float64Array(C), p = new Float64Array(C), l = new Float64Array(C);
-    for (let i = 0; i < label.length; i++) {
-      const y = label[i]!;
-      if (y === this.ignoreIndex) continue;
-      const x = pred[i]!;
-      // histc over [0, C-1]: values outside are not counted
-      if (x >= 0 && x < C) p[x]++;
-      if (y >= 0 && y < C) {
-        l[y]++;
-        if (x === y) inter[y]++;
-      }
-    }
-    for (let c = 0; c < C; c++) {
-      this.intersect[c] += inter[c]!;
-      this.predArea[c] += p[c]!;
-      this.labelArea[c] += l[c]!;
-      this.union[c] += p[c]! + l[c]! - inter[c]!;
-    }
-    this.images++;
-  }
-
-  compute(): SegMetrics {
-    const C = this.numClasses;
-    let si = 0, sl = 0;
-    const iou: number[] = [], acc: number[] = [];
-    for (let c = 0; c < C; c++) {
-      si += this.intersect[c]!;
-      sl += this.labelArea[c]!;
-      iou.push((this.intersect[c]! / this.union[c]!) * 100);
-      acc.push((this.intersect[c]! / this.labelArea[c]!) * 100);
-    }
-    const nanmean = (v: number[]) => {
-      const ok = v.filter((x) => !Number.isNaN(x));
-      return ok.length ? ok.reduce((a, b) => a + b, 0) / ok.length : NaN;
-    };
-    const r2 = (x: number) => Math.round(x * 100) / 100;
-    return { aAcc: r2((si / sl) * 100), mIoU: r2(nanmean(iou)), mAcc: r2(nanmean(acc)), iou, acc, images: this.images };
-  }
-}
+/** mmseg's IoUMetric results (aAcc, mIoU, mAcc in percent, 2 decimals; per class; image count). */
+export type SegMetrics = IoUResults;
 
 export interface ValidateOptions {
   dataset: Record<string, unknown>;
@@ -104,7 +35,8 @@ export async function validate(model: EncoderDecoder, o: ValidateOptions): Promi
   const dataset = await buildDataset({ ...o.dataset, pipeline: o.pipeline } as DatasetConfig);
   const pipeline = buildPipeline(o.pipeline as TransformConfig[]);
   const n = Math.min(dataset.length, o.limit ?? Infinity);
-  const acc = new IoUAccumulator(model.numClasses, model.decodeHead.cfg.ignore_index);
+  const classNames = dataset.metainfo.classes.length === model.numClasses ? dataset.metainfo.classes : undefined;
+  const acc = new IoUMetric(model.numClasses, { ignoreIndex: model.decodeHead.cfg.ignore_index, classNames });
   const wasTraining = model.training;
   model.eval();
   const deviceType = o.device.startsWith('cuda') ? 'cuda' : 'cpu';

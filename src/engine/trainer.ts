@@ -50,7 +50,7 @@ export interface TrainOptions extends TrainOverrides {
   threads?: number;
   /** Validate on only the first n val images (quick checks). */
   valLimit?: number;
-  /** Where console lines go (default: stdout). */
+  /** Where console lines go (default: console.log). */
   log?: (line: string) => void;
   /** Install the SIGINT handler (default true). */
   handleSignals?: boolean;
@@ -136,7 +136,7 @@ export class Trainer {
     this.schedule = new LrSchedule(s.schedulers);
     this.scaler = s.amp === 'fp16' ? new GradScaler() : null;
     this.logFile = path.join(s.workDir, 'log.jsonl');
-    this.print = options.log ?? ((line) => process.stdout.write(line + '\n'));
+    this.print = options.log ?? ((line) => console.log(line));
   }
 
   /** Reads the config, builds the model on its device and initialises or resumes its weights. */

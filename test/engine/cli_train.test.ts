@@ -18,12 +18,12 @@ async function cli(...args: string[]): Promise<string[]> {
   const program = new Command().exitOverride().configureOutput({ writeErr: () => undefined });
   register(program);
   const lines: string[] = [];
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((chunk: string | Uint8Array) => { lines.push(String(chunk).trimEnd()); return true; }) as typeof process.stdout.write;
+  const log = console.log;
+  console.log = (...a: unknown[]) => { lines.push(a.map(String).join(' ')); };
   try {
     await program.parseAsync(['node', 'beitseg', 'train', ...args]);
   } finally {
-    process.stdout.write = write;
+    console.log = log;
   }
   return lines;
 }
