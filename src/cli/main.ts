@@ -7,6 +7,7 @@ import { register as convert } from './convert.js';
 import { register as inspect } from './inspect.js';
 import { register as predict } from './predict.js';
 import { register as evaluate } from './eval.js';
+import { register as train } from './train.js';
 import { register as makeSyntheticDataset } from './make_synthetic_dataset.js';
 import { register as plotLog } from './plot_log.js';
 
@@ -17,7 +18,7 @@ program
   .version('0.1.0')
   .showHelpAfterError();
 
-for (const register of [predict, evaluate, convert, inspect, makeSyntheticDataset, plotLog]) register(program);
+for (const register of [predict, evaluate, train, convert, inspect, makeSyntheticDataset, plotLog]) register(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof Error ? err.message : String(err);
