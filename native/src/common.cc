@@ -3,6 +3,8 @@
 
 #include <c10/util/Exception.h>
 
+#include <cmath>
+
 namespace beitseg {
 
 Napi::FunctionReference* TensorHandle::constructor_ = nullptr;
@@ -164,8 +166,11 @@ std::vector<int64_t> ArgIntList(const Napi::CallbackInfo& info, size_t i) {
   std::vector<int64_t> out(arr.Length());
   for (uint32_t k = 0; k < arr.Length(); ++k) {
     Napi::Value v = arr.Get(k);
-    if (!v.IsNumber()) throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + "[" + std::to_string(k) + "] must be an integer");
-    out[k] = v.As<Napi::Number>().Int64Value();
+    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : 0.5;
+    if (!(std::trunc(d) == d && std::fabs(d) < 9.2e18)) {  // rejects fractions, NaN, ±Infinity
+      throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + "[" + std::to_string(k) + "] must be an integer");
+    }
+    out[k] = static_cast<int64_t>(d);
   }
   return out;
 }

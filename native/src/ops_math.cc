@@ -59,6 +59,11 @@ BEITSEG_OP(clamp) {
 
 BEITSEG_OP(where) {
   const at::Tensor& cond = ArgTensor(info, 0);
+  if (ArgIsNumber(info, 1) && ArgIsNumber(info, 2)) {
+    // Two numbers: a float32 result (torch.where(cond, 1.0, 0.0) gives the default dtype).
+    at::TensorOptions f32 = at::TensorOptions().dtype(at::kFloat).device(cond.device());
+    return TensorHandle::Wrap(env, at::where(cond, at::scalar_tensor(ArgDouble(info, 1), f32), at::scalar_tensor(ArgDouble(info, 2), f32)));
+  }
   if (ArgIsNumber(info, 1) || ArgIsNumber(info, 2)) {
     // Scalars are materialised as 0-d tensors of the other operand's dtype.
     at::Tensor a = ArgIsNumber(info, 1) ? at::scalar_tensor(ArgDouble(info, 1), ArgTensor(info, 2).options()) : ArgTensor(info, 1);
@@ -118,7 +123,7 @@ BEITSEG_OP(bincount) {
 BEITSEG_OP(addInplace) {
   at::Tensor a = ArgTensor(info, 0);
   double alpha = info.Length() > 2 ? ArgDouble(info, 2) : 1.0;
-  if (ArgIsNumber(info, 1)) a.add_(ArgDouble(info, 1));
+  if (ArgIsNumber(info, 1)) a.add_(at::Scalar(ArgDouble(info, 1)), alpha);
   else a.add_(ArgTensor(info, 1), alpha);
   return env.Undefined();
 }
