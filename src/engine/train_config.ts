@@ -12,6 +12,11 @@
  *   default_hooks                       {logger.interval, checkpoint.{interval, max_keep_ckpts, save_best}}
  *   randomness.seed, load_from, model.pretrained / model.backbone.init_cfg
  *
+ * Defaults are mmengine's (val_interval 1000, logger interval 10, checkpoint only at the end,
+ * max_keep_ckpts −1 = keep all) except: seed 0 when randomness.seed is absent (mmengine draws
+ * one), and the best checkpoint by mIoU is kept unless default_hooks.checkpoint.save_best is
+ * set to something else (null: off).
+ *
  * Anything that would silently change the training (a gradient clip, another optimizer, an
  * epoch-based loop) is an error naming the field.
  */
@@ -118,6 +123,14 @@ function pretrainedOf(model: Dict): string | null {
   return null;
 }
 
+/** default_hooks.checkpoint.save_best: a metric name ('auto' = mIoU), null/false = off, absent = mIoU. */
+function saveBestOf(v: unknown): string | null {
+  if (v === undefined || v === 'auto') return 'mIoU';
+  if (v === null || v === false) return null;
+  if (v === 'mIoU' || v === 'mAcc' || v === 'aAcc') return v;
+  throw new ConfigError(`default_hooks.checkpoint.save_best ${JSON.stringify(v)} is not supported (mIoU, mAcc, aAcc, auto or null)`);
+}
+
 /** Reads the training settings of `cfg` (loaded from `configPath`) with `o` applied on top. */
 export function trainSettings(cfg: Dict, configPath: string, o: TrainOverrides = {}): TrainSettings {
   const configName = path.basename(configPath).replace(/\.(json|py)$/, '');
@@ -190,11 +203,11 @@ export function trainSettings(cfg: Dict, configPath: string, o: TrainOverrides =
     workDir: o.workDir ?? (typeof cfg.work_dir === 'string' ? cfg.work_dir : path.join('work_dirs', configName)),
     seed: o.seed ?? (isDict(cfg.randomness) && typeof cfg.randomness.seed === 'number' ? cfg.randomness.seed : 0),
     maxIters,
-    valInterval: o.valInterval ?? (tc.val_interval === undefined ? maxIters : posInt(tc.val_interval, 'train_cfg.val_interval')),
-    logInterval: o.logInterval ?? (logger.interval === undefined ? 50 : posInt(logger.interval, 'default_hooks.logger.interval')),
+    valInterval: o.valInterval ?? (tc.val_interval === undefined ? 1000 : posInt(tc.val_interval, 'train_cfg.val_interval')),
+    logInterval: o.logInterval ?? (logger.interval === undefined ? 10 : posInt(logger.interval, 'default_hooks.logger.interval')),
     checkpointInterval: o.checkpointInterval ?? (ckpt.interval === undefined ? maxIters : posInt(ckpt.interval, 'default_hooks.checkpoint.interval')),
     maxKeepCkpts: o.maxKeepCkpts ?? (typeof ckpt.max_keep_ckpts === 'number' ? ckpt.max_keep_ckpts : -1),
-    saveBest: ckpt.save_best === undefined ? 'mIoU' : typeof ckpt.save_best === 'string' ? ckpt.save_best : null,
+    saveBest: saveBestOf(ckpt.save_best),
     train: dataSettings(cfg, 'train_dataloader', o.batchSize, o.numWorkers),
     val: hasVal ? dataSettings(cfg, 'val_dataloader', undefined, o.numWorkers) : null,
     mean: triple(dp.mean, 'model.data_preprocessor.mean', [123.675, 116.28, 103.53]),

@@ -37,7 +37,7 @@ import { validate, type SegMetrics } from './evaluate.js';
 import { GradScaler, type GradScalerState } from './grad_scaler.js';
 import { loadFromCheckpoint, loadPretrainedBackbone } from './init_weights.js';
 import { layerDecayParamGroups, singleParamGroup, type ParamGroup } from './param_groups.js';
-import { LrSchedule } from './schedule.js';
+import { LrSchedule, type SchedulerSpec } from './schedule.js';
 import { trainSettings, type TrainOverrides, type TrainSettings } from './train_config.js';
 
 export interface TrainOptions extends TrainOverrides {
@@ -85,6 +85,8 @@ interface TrainStateJson {
   seed: number;
   amp: string | null;
   optimizer: AdamWStateDict['meta'];
+  /** The schedulers (closed forms: the lr of iteration t follows from t and each group's initial lr). */
+  scheduler: { schedulers: readonly SchedulerSpec[]; nextIteration: number };
   scaler: GradScalerState | null;
   loader: LoaderState;
   rng: { torchCpu: string };
@@ -265,7 +267,8 @@ export class Trainer {
     const rng = getRngState();
     const state: TrainStateJson = {
       format: 'beitseg-train-state', version: 1, config: s.configName, iteration: this.iteration, maxIters: s.maxIters,
-      accum: s.accum, seed: s.seed, amp: s.amp, optimizer: moments.meta, scaler: this.scaler?.state() ?? null,
+      accum: s.accum, seed: s.seed, amp: s.amp, optimizer: moments.meta,
+      scheduler: { schedulers: this.schedule.schedulers, nextIteration: this.iteration }, scaler: this.scaler?.state() ?? null,
       loader: this.loader!.state(), rng: { torchCpu: bytesToBase64(rng.toBytes()) }, best: this.best, pendingGrads,
     };
     rng.dispose();
