@@ -220,7 +220,8 @@ const ARRAY_DTYPE = new Map<Function, TensorDType>([
  * Uint16Array of bfloat16 bits, or Uint8Array bytes of any dtype).
  */
 export function fromArray(data: ArrayBufferView, shape: number[], opts: { dtype?: TensorDType; copy?: boolean } = {}): Tensor {
-  const dtype = opts.dtype ?? ARRAY_DTYPE.get(data.constructor);
+  // instanceof, so subclasses such as Node's Buffer (a Uint8Array) are recognised too
+  const dtype = opts.dtype ?? [...ARRAY_DTYPE].find(([ctor]) => data instanceof ctor)?.[1];
   if (!dtype) throw new Error(`fromArray: cannot infer a dtype from ${data.constructor.name}; pass opts.dtype`);
   return wrap(native.fromBuffer(data, dtype, shape, opts.copy ?? false));
 }
@@ -231,7 +232,13 @@ export function tensor(values: number[], shape?: number[], dtype: TensorDType = 
   if (dtype === 'int64') return fromArray(BigInt64Array.from(values.map((v) => BigInt(v))), s);
   if (dtype === 'int32') return fromArray(Int32Array.from(values), s);
   if (dtype === 'uint8' || dtype === 'bool') return fromArray(Uint8Array.from(values), s, { dtype });
-  return fromArray(Float64Array.from(values), s).to(dtype);
+  const f64 = fromArray(Float64Array.from(values), s);
+  if (dtype === 'float64') return f64;
+  try {
+    return f64.to(dtype);
+  } finally {
+    f64.dispose(); // the float64 staging tensor is not the caller's to free
+  }
 }
 
 export function zeros(shape: number[], dtype: TensorDType = 'float32', device: Device = 'cpu'): Tensor {

@@ -581,6 +581,16 @@ describe('dtypes and memory sharing', () => {
     assert.equal(b.dtype, 'bool');
     assert.deepEqual(vals(b.logicalNot()), [0, 1, 0]);
     assert.deepEqual(Array.from(b.toTypedArray() as Uint8Array), [1, 0, 1]);
+    // a Node Buffer is a Uint8Array
+    const buf = fromArray(Buffer.from([7, 8, 9]), [3], { copy: true });
+    assert.equal(buf.dtype, 'uint8');
+    assert.deepEqual(vals(buf), [7, 8, 9]);
+    // tensor() in every dtype
+    for (const dt of ['float32', 'float64', 'float16', 'bfloat16', 'int64', 'int32', 'uint8'] as const) {
+      const t = tensor([1, 2, 3], [3], dt);
+      assert.equal(t.dtype, dt);
+      assert.deepEqual(vals(t), [1, 2, 3], dt);
+    }
     // casts between integer and float dtypes
     assert.deepEqual(ints(f32([2.7, -2.7], [2]).to('int64')), [2, -2], 'float -> int truncates toward zero');
     close(tensor([3, -4], [2], 'int32').to('float32'), [3, -4], 0, 'int32 -> float32');
