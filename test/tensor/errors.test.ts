@@ -113,6 +113,15 @@ describe('libtorch errors become JS Errors', () => {
     throwsWith(() => setRngState(ones([4])), [/RNG state|ByteTensor|uint8|Byte/i]);
   }));
 
+  it('an empty handle built from JS (no tensor inside) gives Errors, never a crash', () => {
+    const h = new native.TensorHandle();
+    for (const fn of [() => native.add(h, 1), () => native.relu(h), () => native.matmul(h, h), () => native.toBuffer(h),
+      () => native.dataView(h), () => native.device(h), () => native.grad(h), () => native.cat([h], 0), () => native.setRngState(h),
+      () => native.conv2d(h, h, null, [1, 1], [0, 0], [1, 1], 1), () => native.fillInplace(h, 1), () => native.item(h)]) {
+      throwsWith(fn, [/./]);
+    }
+  });
+
   it('CUDA requests on a CPU-only build give Errors', () => tidy(() => {
     if (buildInfo().cudaBuild && cuda.isAvailable()) return; // a GPU build with a GPU: nothing to refuse
     assert.equal(cuda.isAvailable(), false);
