@@ -12,7 +12,9 @@
  * Gradient accumulation follows mmengine's OptimWrapper(accumulative_counts=K): the loss is
  * divided by K, except in a last incomplete window, where it is divided by the window's size.
  * SIGINT finishes the running iteration, writes a checkpoint and returns (a second SIGINT exits
- * at once). Resume restores weights, optimizer moments, pending accumulated gradients, loss
+ * at once). The JSONL log (<work_dir>/log.jsonl) has mmengine 1.x scalars.json-style lines:
+ * training {iter, lr, base_lr, loss, decode.loss_ce, decode.acc_seg, aux.*, time, data_time,
+ * eta_s, ...}, validation {iter, aAcc, mIoU, mAcc (percent), images, time}. Resume restores weights, optimizer moments, pending accumulated gradients, loss
  * scale, the libtorch CPU generator and the loader position, so on CPU with fixed seeds N
  * iterations + resume + N iterations equal 2N straight iterations bit for bit.
  */
@@ -296,7 +298,7 @@ export class Trainer {
     const secs = (performance.now() - t0) / 1000;
     this.lastValidation = m;
     this.print(`Iter(val) [${this.iteration}]  aAcc: ${m.aAcc.toFixed(2)}  mIoU: ${m.mIoU.toFixed(2)}  mAcc: ${m.mAcc.toFixed(2)}  (${m.images} images, ${secs.toFixed(1)} s)`);
-    this.appendLog({ mode: 'val', iter: this.iteration, aAcc: m.aAcc, mIoU: m.mIoU, mAcc: m.mAcc, images: m.images, time: secs });
+    this.appendLog({ iter: this.iteration, aAcc: m.aAcc, mIoU: m.mIoU, mAcc: m.mAcc, images: m.images, time: secs });
     const key = s.saveBest;
     if (key) {
       const value = (m as unknown as Record<string, number>)[key];
@@ -387,7 +389,7 @@ export class Trainer {
           const perIter = (tEnd - t0) / 1000 / (it - startIter);
           const eta = perIter * (s.maxIters - it);
           const entry: Record<string, unknown> = {
-            mode: 'train', iter: it, lr: this.groups[0]!.lr, base_lr: this.schedule.lrAt(t, s.optimizer.lr),
+            iter: it, lr: this.groups[0]!.lr, base_lr: this.schedule.lrAt(t, s.optimizer.lr),
             time: windowTime / 1000 / windowIters, data_time: windowData / 1000 / windowIters, eta_s: Math.round(eta),
           };
           for (const k of LOSS_KEYS) if (window[k]) entry[k] = mean(k);

@@ -36,7 +36,8 @@ describe('tiny_synthetic learns', () => {
     assert.deepEqual(fs.readdirSync(path.join(tmp, 'work')).filter((f) => !f.endsWith('.json') && !f.endsWith('.jsonl')).sort(),
       ['best_mIoU_iter_160', 'iter_160', 'iter_80']);
     const log = fs.readFileSync(path.join(tmp, 'work', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number | string>);
-    const trainEntries = log.filter((e) => e.mode === 'train');
+    const trainEntries = log.filter((e) => 'loss' in e);
+    assert.deepEqual(log.filter((e) => 'mIoU' in e).map((e) => e.iter), [80, 160]);
     assert.equal(trainEntries.length, 8);
     assert.ok((trainEntries.at(-1)!.loss as number) < (trainEntries[0]!.loss as number));
     result.model.dispose();

@@ -63,8 +63,8 @@ describe('exact resume (CPU, fixed seed)', () => {
     sameFiles(path.join(tmp, 'straight', 'iter_6'), path.join(wd, 'iter_6'));
     resumed.model.dispose();
     // the JSONL log continues across the interruption
-    const iters = fs.readFileSync(path.join(wd, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { mode: string; iter: number })
-      .filter((e) => e.mode === 'train').map((e) => e.iter);
+    const iters = fs.readFileSync(path.join(wd, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss?: number; iter: number })
+      .filter((e) => e.loss !== undefined).map((e) => e.iter);
     assert.deepEqual(iters.slice(-1), [6]);
   });
 
