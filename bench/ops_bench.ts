@@ -96,7 +96,7 @@ async function worker(): Promise<void> {
     conv3x3_bf16_cl: [conv(xcl16, wcl16), CONV_FLOP],
   };
   const out: Record<string, unknown> = {};
-  const cpu0 = process.cpuUsage(), wall0 = performance.now();
+  const cpu0 = process.cpuUsage(), wall0 = performance.now(), j0 = cpuJiffies();
   T.noGrad(() => {
     for (const name of ops) {
       const c = cases[name];
@@ -113,12 +113,13 @@ async function worker(): Promise<void> {
       out[name] = { ms: round(ms, 3), gflops: round(flop / (ms * 1e-3) / 1e9, 1), min_ms: round(Math.min(...ts), 3) };
     }
   });
-  const cpu = process.cpuUsage(cpu0), wall = performance.now() - wall0;
+  const cpu = process.cpuUsage(cpu0), wall = performance.now() - wall0, j1 = cpuJiffies();
   const info = T.buildInfo();
   out._meta = {
     threads: T.getNumThreads(), torch: info.torchVersion, mkldnn: info.mkldnn, repeat, warmup, node: process.version,
     blas_lib: mappedLibs(['libblas', 'openblas']).join(','), alloc_lib: mappedLibs(['jemalloc']).join(',') || 'glibc',
     cores_busy_ours: round((cpu.user + cpu.system) / 1000 / wall, 2),
+    cores_busy_machine: j1.total > j0.total ? round((os.cpus().length * (j1.busy - j0.busy)) / (j1.total - j0.total), 2) : null,
   };
   process.stdout.write(JSON.stringify(out) + '\n');
 }
@@ -218,11 +219,13 @@ async function orchestrate(): Promise<void> {
       if (r % 2 === 0) { runOurs(); runPeer(); } else { runPeer(); runOurs(); }
     }
   }
-  const best = (rs: SideResult[], op: string): OpResult => rs.map((x) => x[op]).sort((a, b) => a.ms - b.ms)[0];
+  const best = (rs: SideResult[], op: string): SideResult => [...rs].sort((a, b) => a[op].ms - b[op].ms)[0];
   const rows = ops.map((op) => {
-    const a = best(oursRuns[op], op), b = best(peerRuns[op], op);
+    const ra = best(oursRuns[op], op), rb = best(peerRuns[op], op);
+    const a = ra[op], b = rb[op];
     return {
       op, beitseg: a, pytorch: b, ratio: round(a.ms / b.ms, 3), ratio_min: round(a.min_ms / b.min_ms, 3),
+      beitseg_meta: ra._meta, pytorch_meta: rb._meta,
       beitseg_round_ms: oursRuns[op].map((x) => x[op].ms), pytorch_round_ms: peerRuns[op].map((x) => x[op].ms),
     };
   });
@@ -242,10 +245,13 @@ async function orchestrate(): Promise<void> {
   const cpu = os.cpus()[0]?.model ?? 'cpu';
   console.log(`\nops: beitseg (node ${process.version}, libtorch ${oursMeta.torch}) vs PyTorch ${peerMeta.torch}; ${cpu}, ${os.cpus().length} cores; ` +
     `threads ${threads}; BLAS ${blasDir ? 'OpenBLAS' : 'system'}; malloc ${oursAlloc}; median of ${repeat} after ${warmup} warm-up, best of ${rounds} rounds`);
-  console.log('op                 beitseg ms  GFLOP/s | PyTorch ms  GFLOP/s | ratio (median) ratio (min)');
+  console.log('op                 beitseg ms  GFLOP/s | PyTorch ms  GFLOP/s | ratio (median) ratio (min) | cores busy own/machine: beitseg  PyTorch');
+  const busyOf = (m: Record<string, unknown> | undefined): string =>
+    m ? `${Number(m.cores_busy_ours ?? NaN).toFixed(2)}/${Number(m.cores_busy_machine ?? NaN).toFixed(2)}` : '-';
   for (const r of rows) {
     console.log(`${r.op.padEnd(18)} ${r.beitseg.ms.toFixed(2).padStart(10)} ${r.beitseg.gflops.toFixed(1).padStart(8)} | ` +
-      `${r.pytorch.ms.toFixed(2).padStart(10)} ${r.pytorch.gflops.toFixed(1).padStart(8)} | ${r.ratio.toFixed(3).padStart(14)} ${r.ratio_min.toFixed(3).padStart(11)}`);
+      `${r.pytorch.ms.toFixed(2).padStart(10)} ${r.pytorch.gflops.toFixed(1).padStart(8)} | ${r.ratio.toFixed(3).padStart(14)} ${r.ratio_min.toFixed(3).padStart(11)} | ` +
+      `${busyOf(r.beitseg_meta).padStart(32)} ${busyOf(r.pytorch_meta).padStart(9)}`);
   }
   const worst = Math.max(...rows.map((r) => r.ratio));
   console.log(`worst ratio ${worst.toFixed(3)} (target <= 1.05)${worst <= 1.05 ? '' : '  ** above target **'}`);
@@ -253,11 +259,12 @@ async function orchestrate(): Promise<void> {
   const load1 = os.loadavg()[0];
   const avg = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
   const machineBusy = { beitseg: round(avg(busy.beitseg), 2), pytorch: round(avg(busy.pytorch), 2) };
-  console.log(`machine busy cores while each side ran (the side itself included; ${threads} = no competing work): ` +
-    `beitseg ${machineBusy.beitseg}, PyTorch ${machineBusy.pytorch}; load average ${load0.toFixed(1)} -> ${load1.toFixed(1)}`);
-  if (Math.max(machineBusy.beitseg, machineBusy.pytorch) > threads + 0.3 || Math.max(load0, load1) > cores + 0.5) {
-    console.log('note: other work competed for the cores during the run: timings are noisy, rerun on an idle machine');
-  }
+  // Competing work = machine-wide busy cores minus the measuring process's own, during the
+  // timed calls (both sides record it).
+  const competing = (m: Record<string, unknown>): number => Number(m.cores_busy_machine ?? 0) - Number(m.cores_busy_ours ?? 0);
+  const worstCompeting = Math.max(...rows.flatMap((r) => [competing(r.beitseg_meta), competing(r.pytorch_meta)]));
+  console.log(`competing work during the reported runs: up to ${worstCompeting.toFixed(2)} cores; load average ${load0.toFixed(1)} -> ${load1.toFixed(1)}`);
+  if (worstCompeting > 0.25) console.log('note: other processes competed for the cores: timings are inflated and noisy, rerun on an idle machine');
 
   const date = new Date().toISOString().slice(0, 10);
   const dir = path.join(root, 'bench', 'results');
