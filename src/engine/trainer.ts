@@ -292,7 +292,7 @@ export class Trainer {
     if (!s.val) return null;
     const t0 = performance.now();
     const m = await validate(this.model, {
-      dataset: s.val.dataset, pipeline: s.val.pipeline, mean: s.mean, std: s.std, device: this.device, amp: this.amp(),
+      config: this.config, dataset: s.val.dataset, pipeline: s.val.pipeline, device: this.device, amp: this.amp(),
       limit: this.options.valLimit,
     });
     const secs = (performance.now() - t0) / 1000;

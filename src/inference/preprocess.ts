@@ -18,8 +18,11 @@ export interface Preprocess {
 const DEFAULT_MEAN: [number, number, number] = [123.675, 116.28, 103.53];
 const DEFAULT_STD: [number, number, number] = [58.395, 57.12, 57.375];
 
-/** Reads mean/std (model.data_preprocessor, or 0.x img_norm_cfg) and the test Resize scale. */
-export function preprocessFromConfig(cfg: Dict): Preprocess {
+/**
+ * Reads mean/std (model.data_preprocessor, or 0.x img_norm_cfg) and the Resize scale of the
+ * test pipeline (`pipeline`, default the config's test_pipeline).
+ */
+export function preprocessFromConfig(cfg: Dict, pipeline?: unknown[]): Preprocess {
   const model = isDict(cfg.model) ? cfg.model : {};
   const dp = isDict(model.data_preprocessor) ? model.data_preprocessor
     : isDict(cfg.data_preprocessor) ? cfg.data_preprocessor
@@ -32,12 +35,11 @@ export function preprocessFromConfig(cfg: Dict): Preprocess {
   if (isDict(dp) && (dp.bgr_to_rgb === false || dp.to_rgb === false)) {
     throw new Error('model.data_preprocessor: bgr_to_rgb=false is not supported (images are fed as RGB)');
   }
-  return { mean: triple('mean', DEFAULT_MEAN), std: triple('std', DEFAULT_STD), scale: testScale(cfg) };
+  const steps = pipeline ?? (Array.isArray(cfg.test_pipeline) ? cfg.test_pipeline : null);
+  return { mean: triple('mean', DEFAULT_MEAN), std: triple('std', DEFAULT_STD), scale: steps ? testScale(steps) : [2560, 640] };
 }
 
-function testScale(cfg: Dict): [number, number] | null {
-  const pipeline = Array.isArray(cfg.test_pipeline) ? cfg.test_pipeline : null;
-  if (!pipeline) return [2560, 640];
+function testScale(pipeline: unknown[]): [number, number] | null {
   for (const step of pipeline) {
     if (!isDict(step)) continue;
     if (step.type === 'Resize') {
