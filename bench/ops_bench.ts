@@ -5,7 +5,7 @@
  *
  *   node dist/bench/ops_bench.js [--threads 2] [--repeat 20] [--warmup 3] [--rounds 3]
  *                                [--blas auto|openblas|system] [--alloc auto|jemalloc|thp|glibc]
- *                                [--ops gemm_fp32,conv3x3_bf16,...]
+ *                                [--ops gemm_fp32,conv3x3_bf16,...] [--out file.json]
  *
  * Ops (7.55 GFLOP each, forward only, no autograd):
  *   gemm_fp32 / gemm_bf16              (1600x768) @ (768x3072)
@@ -269,7 +269,7 @@ async function orchestrate(): Promise<void> {
   const date = new Date().toISOString().slice(0, 10);
   const dir = path.join(root, 'bench', 'results');
   fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `ops-${date}.json`);
+  const file = path.resolve(argValue('--out', path.join(dir, `ops-${date}.json`)));
   const result = {
     date, machine: { cpu, cores, loadavg_before: load0, loadavg_after: load1, busy_cores_during: machineBusy },
     settings: { threads, repeat, warmup, rounds, blas, alloc, blas_dir: blasDir, jemalloc },
