@@ -96,7 +96,9 @@ async function worker(): Promise<void> {
     conv3x3_bf16_cl: [conv(xcl16, wcl16), CONV_FLOP],
   };
   const out: Record<string, unknown> = {};
-  const cpu0 = process.cpuUsage(), wall0 = performance.now(), j0 = cpuJiffies();
+  // CPU use of this process and of the machine over the timed calls only (not the warm-up,
+  // where oneDNN generates its kernels on one thread)
+  let cpuMs = 0, wallMs = 0, jBusy = 0, jTotal = 0;
   T.noGrad(() => {
     for (const name of ops) {
       const c = cases[name];
@@ -104,22 +106,28 @@ async function worker(): Promise<void> {
       const [fn, flop] = c;
       for (let i = 0; i < warmup; i++) fn().dispose();
       const ts: number[] = [];
+      const cpu0 = process.cpuUsage(), j0 = cpuJiffies(), w0 = performance.now();
       for (let i = 0; i < repeat; i++) {
         const t0 = performance.now();
         fn().dispose(); // the result is freed inside the timed region, as in the Python peer
         ts.push(performance.now() - t0);
       }
+      const cpu = process.cpuUsage(cpu0), j1 = cpuJiffies();
+      cpuMs += (cpu.user + cpu.system) / 1000;
+      wallMs += performance.now() - w0;
+      jBusy += j1.busy - j0.busy;
+      jTotal += j1.total - j0.total;
       const ms = median(ts);
       out[name] = { ms: round(ms, 3), gflops: round(flop / (ms * 1e-3) / 1e9, 1), min_ms: round(Math.min(...ts), 3) };
     }
   });
-  const cpu = process.cpuUsage(cpu0), wall = performance.now() - wall0, j1 = cpuJiffies();
+
   const info = T.buildInfo();
   out._meta = {
     threads: T.getNumThreads(), torch: info.torchVersion, mkldnn: info.mkldnn, repeat, warmup, node: process.version,
     blas_lib: mappedLibs(['libblas', 'openblas']).join(','), alloc_lib: mappedLibs(['jemalloc']).join(',') || 'glibc',
-    cores_busy_ours: round((cpu.user + cpu.system) / 1000 / wall, 2),
-    cores_busy_machine: j1.total > j0.total ? round((os.cpus().length * (j1.busy - j0.busy)) / (j1.total - j0.total), 2) : null,
+    cores_busy_ours: round(cpuMs / wallMs, 2),
+    cores_busy_machine: jTotal > 0 ? round((os.cpus().length * jBusy) / jTotal, 2) : null,
   };
   process.stdout.write(JSON.stringify(out) + '\n');
 }
