@@ -5,7 +5,7 @@
  *
  *   node dist/bench/ops_bench.js [--threads 2] [--repeat 20] [--warmup 3] [--rounds 3]
  *                                [--blas auto|openblas|system] [--alloc auto|jemalloc|thp|glibc]
- *                                [--ops gemm_fp32,conv3x3_bf16,...] [--out file.json]
+ *                                [--omp-wait passive|active] [--ops gemm_fp32,conv3x3_bf16,...] [--out file.json]
  *
  * Ops (7.55 GFLOP each, forward only, no autograd):
  *   gemm_fp32 / gemm_bf16              (1600x768) @ (768x3072)
@@ -24,6 +24,8 @@
  *   --alloc: auto/jemalloc preloads libjemalloc.so.2 with freed pages kept
  *     (MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1); thp asks glibc for transparent huge
  *     pages; glibc is the stock allocator.
+ *   --omp-wait: OMP_WAIT_POLICY for both sides (default: the caller's, else PASSIVE, which is
+ *     what beitseg sets for itself when it is unset).
  * The libraries each process actually mapped are read back from /proc/self/maps and a
  * mismatch between the two sides is reported.
  *
@@ -56,6 +58,9 @@ const rounds = Number(argValue('--rounds', '3'));
 const blas = argValue('--blas', 'auto');
 const alloc = argValue('--alloc', 'auto');
 const ops = argValue('--ops', ALL_OPS.join(',')).split(',').filter(Boolean);
+// libgomp's idle-thread policy; beitseg defaults to PASSIVE (src/tensor/native.ts), so both
+// sides get the same value unless --omp-wait says otherwise.
+const ompWait = argValue('--omp-wait', process.env.OMP_WAIT_POLICY ?? 'PASSIVE').toUpperCase();
 
 /** Libraries mapped into this process whose path contains one of the needles. */
 function mappedLibs(needles: string[]): string[] {
@@ -146,7 +151,7 @@ function firstExisting(paths: (string | undefined)[]): string | null {
 
 /** The environment both sides run under (see the header). */
 function benchEnv(): { env: NodeJS.ProcessEnv; blasDir: string | null; jemalloc: string | null; allocMode: string } {
-  const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: String(threads) };
+  const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: String(threads), OMP_WAIT_POLICY: ompWait };
   const cache = path.join(os.homedir(), '.cache', 'beitseg-peer');
   const arch = 'usr/lib/x86_64-linux-gnu';
   let blasDir: string | null = null;
@@ -203,7 +208,7 @@ async function orchestrate(): Promise<void> {
   const { env, blasDir, jemalloc, allocMode } = benchEnv();
   const common = ['--threads', String(threads), '--repeat', String(repeat), '--warmup', String(warmup)];
   // the peer applies --blas/--alloc itself (the same lookup); it gets the caller's environment
-  const peerEnv = { ...process.env };
+  const peerEnv = { ...process.env, OMP_WAIT_POLICY: ompWait };
   const cores = os.cpus().length;
   const load0 = os.loadavg()[0];
   const oursRuns: Record<string, SideResult[]> = {}, peerRuns: Record<string, SideResult[]> = {};
@@ -252,7 +257,7 @@ async function orchestrate(): Promise<void> {
 
   const cpu = os.cpus()[0]?.model ?? 'cpu';
   console.log(`\nops: beitseg (node ${process.version}, libtorch ${oursMeta.torch}) vs PyTorch ${peerMeta.torch}; ${cpu}, ${os.cpus().length} cores; ` +
-    `threads ${threads}; BLAS ${blasDir ? 'OpenBLAS' : 'system'}; malloc ${oursAlloc}; median of ${repeat} after ${warmup} warm-up, best of ${rounds} rounds`);
+    `threads ${threads}; BLAS ${blasDir ? 'OpenBLAS' : 'system'}; malloc ${oursAlloc}; OMP_WAIT_POLICY ${ompWait}; median of ${repeat} after ${warmup} warm-up, best of ${rounds} rounds`);
   console.log('op                 beitseg ms  GFLOP/s | PyTorch ms  GFLOP/s | ratio (median) ratio (min) | cores busy own/machine: beitseg  PyTorch');
   const busyOf = (m: Record<string, unknown> | undefined): string =>
     m ? `${Number(m.cores_busy_ours ?? NaN).toFixed(2)}/${Number(m.cores_busy_machine ?? NaN).toFixed(2)}` : '-';
@@ -280,7 +285,7 @@ async function orchestrate(): Promise<void> {
   const file = path.resolve(argValue('--out', path.join(dir, `ops-${date}.json`)));
   const result = {
     date, machine: { cpu, cores, loadavg_before: load0, loadavg_after: load1, busy_cores_during: machineBusy },
-    settings: { threads, repeat, warmup, rounds, blas, alloc, blas_dir: blasDir, jemalloc },
+    settings: { threads, repeat, warmup, rounds, blas, alloc, omp_wait_policy: ompWait, blas_dir: blasDir, jemalloc },
     beitseg_meta: oursMeta, pytorch_meta: peerMeta, rows, warnings,
   };
   fs.writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
