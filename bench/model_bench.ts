@@ -26,6 +26,8 @@ const phases = argValue('--phases', 'infer_fp32,infer_bf16,slide_fp32,train_fp32
 const env = { ...process.env };
 delete env.OPENBLAS_CORETYPE;
 delete env.OPENBLAS_L2_SIZE;
+// beitseg waits passively by default; PyTorch gets the same policy (it is faster with it here too).
+env.OMP_WAIT_POLICY ??= 'PASSIVE';
 
 function runJson(cmd: string, args: string[]): PhaseResult {
   const out = execFileSync(cmd, args, { cwd: root, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
@@ -76,5 +78,6 @@ if (bf16 && fp32Torch) {
 const date = new Date().toISOString().slice(0, 10);
 fs.mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
 const file = path.join(root, 'bench', 'results', `model-${date}.json`);
-fs.writeFileSync(file, JSON.stringify({ date, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length }, preset, rows }, null, 2) + '\n');
+fs.writeFileSync(file, JSON.stringify({ date, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length },
+  omp_wait_policy: env.OMP_WAIT_POLICY, preset, rows }, null, 2) + '\n');
 console.log(`wrote ${path.relative(root, file)}`);
