@@ -1,11 +1,11 @@
 // A caching CPU allocator for libtorch: large blocks are kept after free and handed out
-// again for the next request of the same size, on transparent huge pages.
+// again for the next request that fits (best fit, at most 2x), on transparent huge pages.
 //
 // Why: glibc serves blocks above 32 MB with mmap and returns them with munmap on free, so
 // every large intermediate (one BEiT-B attention map is 12x1601x1601 floats = 123 MB) pays
 // first-touch page faults again on every op. On the 2-vCPU machines beitseg targets that
 // costs 0.3-0.8 s per such tensor. A forward pass allocates the same sizes over and over,
-// so exact-size reuse removes nearly all of it (the CPU analogue of PyTorch's CUDA caching
+// so reusing freed blocks removes nearly all of it (the CPU analogue of PyTorch's CUDA caching
 // allocator). Cached bytes are capped (BEITSEG_CPU_CACHE_MB, default 4096; 0 disables).
 #include "common.h"
 
@@ -57,12 +57,15 @@ class CachingCpuAllocator final : public c10::Allocator {
     const bool large = n >= kLarge;
     const size_t capacity = large ? RoundUp(n + kHeader, kHuge) - kHeader : n;
     if (large) {
+      // Best fit among cached blocks up to twice the request: the same sizes recur every
+      // forward pass, and a larger idle block serving a smaller request keeps the cache (and
+      // so the resident memory) from holding one block of every size ever used.
       std::lock_guard<std::mutex> lock(mutex_);
-      auto it = free_.find(capacity);
-      if (it != free_.end()) {
+      auto it = free_.lower_bound(capacity);
+      if (it != free_.end() && it->first <= 2 * capacity) {
         void* block = it->second;
+        cached_ -= it->first;
         free_.erase(it);
-        cached_ -= capacity;
         return static_cast<char*>(block) + kHeader;
       }
     }

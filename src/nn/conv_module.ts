@@ -1,4 +1,5 @@
 import { relu } from '../tensor/functional.js';
+import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { Conv2d } from './conv.js';
 import { Module } from './module.js';
@@ -16,6 +17,7 @@ export class ConvModule extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return relu(this.bn.forward(this.conv.forward(x)));
+    // the conv and BN outputs are freed as soon as ReLU has run (large maps in the heads)
+    return tidy(() => relu(this.bn.forward(this.conv.forward(x))));
   }
 }

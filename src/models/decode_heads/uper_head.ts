@@ -3,6 +3,7 @@
  * over the laterals, then all levels upsampled to the finest and fused.
  */
 import { adaptiveAvgPool2d, interpolate } from '../../tensor/functional.js';
+import { tidy } from '../../tensor/scope.js';
 import { cat, type Tensor } from '../../tensor/tensor.js';
 import { Container, Stateless } from '../../nn/container.js';
 import { ConvModule } from '../../nn/conv_module.js';
@@ -52,20 +53,40 @@ export class UPerHead extends BaseDecodeHead {
   }
 
   private pspForward(x: Tensor): Tensor {
-    const pooled = this.upCfg.pool_scales.map((s, i) => this.resize(this.ppm[i].forward(adaptiveAvgPool2d(x, s)), x));
-    return this.bottleneck.forward(cat([x, ...pooled], 1));
+    return tidy(() => {
+      const pooled = this.upCfg.pool_scales.map((s, i) => this.resize(this.ppm[i].forward(adaptiveAvgPool2d(x, s)), x));
+      return this.bottleneck.forward(cat([x, ...pooled], 1));
+    });
   }
 
+  /**
+   * Each step frees what it no longer needs at once (a lateral after its top-down sum, the
+   * resized maps after the concat): at 640×640 these maps are 80–320 MB each, so keeping them
+   * to the end of the forward pass would set the peak memory.
+   */
   forward(features: Tensor[]): Tensor {
     const inputs = this.inIndex.map((i) => features[i]);
-    const laterals = this.lateralConvs.length ? [...this.lateralConvs].map((conv, i) => conv.forward(inputs[i])) : [];
+    const laterals = [...this.lateralConvs].map((conv, i) => conv.forward(inputs[i]));
     laterals.push(this.pspForward(inputs[inputs.length - 1]));
     for (let i = laterals.length - 1; i > 0; i--) {
-      laterals[i - 1] = laterals[i - 1].add(this.resize(laterals[i], laterals[i - 1]));
+      const sum = tidy(() => laterals[i - 1].add(this.resize(laterals[i], laterals[i - 1])));
+      laterals[i - 1].dispose();
+      laterals[i - 1] = sum;
     }
-    const outs = laterals.slice(0, -1).map((l, i) => this.fpnConvs.at(i).forward(l));
-    outs.push(laterals[laterals.length - 1]);
-    const fused = outs.map((o, i) => (i === 0 ? o : this.resize(o, outs[0])));
-    return this.clsSeg(this.fpnBottleneck.forward(cat(fused, 1)));
+    const outs = laterals.map((l, i) => {
+      if (i === laterals.length - 1) return l;
+      const o = this.fpnConvs.at(i).forward(l);
+      l.dispose();
+      return o;
+    });
+    const fused = tidy(() => {
+      const parts = outs.map((o, i) => (i === 0 ? o : this.resize(o, outs[0])));
+      const joined = cat(parts, 1);
+      for (const p of [...parts, ...outs]) p.dispose();
+      return this.fpnBottleneck.forward(joined);
+    });
+    const logits = tidy(() => this.clsSeg(fused));
+    fused.dispose();
+    return logits;
   }
 }
