@@ -16,9 +16,8 @@ if [ ! -f "$DATA/metainfo.json" ]; then
 fi
 # --resume continues an interrupted run and returns at once when training already finished
 beitseg train --config configs/tiny_synthetic.json --work-dir "$WORK" --device cpu --resume
-CKPT=$(ls -d "$WORK"/iter_* | sort -t_ -k2 -n | tail -1)/model.safetensors
+CKPT="$WORK/$(ls "$WORK" | grep '^iter_[0-9]*$' | sort -t_ -k2 -n | tail -1)/model.safetensors"
 beitseg eval --config configs/tiny_synthetic.json --weights "$CKPT" --data "$DATA" --device cpu --out "$OUT/eval.json"
-mkdir -p "$OUT/samples"
 beitseg predict --config configs/tiny_synthetic.json --weights "$CKPT" --device cpu --out "$OUT/predictions" \
   $(ls "$DATA"/images/validation/*.jpg | head -4)
 beitseg plot-log "$(ls "$WORK"/*.jsonl | head -1)" --out "$OUT/curves.png"

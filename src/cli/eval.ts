@@ -44,6 +44,24 @@ function datasetConfig(cfg: Record<string, unknown>, opts: EvalOptions): Dataset
   throw new Error(`${opts.config}: no test_dataloader.dataset; pass --data ROOT`);
 }
 
+/** Identifies what the numbers depend on, so a progress file is only resumed by the same run. */
+function runKey(opts: EvalOptions): string {
+  const stamp = (f?: string) => {
+    if (!f) return null;
+    const st = fs.statSync(f);
+    return { file: path.resolve(f), size: st.size, mtime: st.mtimeMs };
+  };
+  return JSON.stringify({ config: stamp(opts.config), weights: stamp(opts.weights), data: opts.data ?? null, split: opts.split,
+    mode: opts.mode ?? null, tta: opts.tta ?? false });
+}
+
+function hasMetainfo(cfg: Record<string, unknown>): boolean {
+  return isDict(cfg.metainfo) || ['test_dataloader', 'val_dataloader'].some((k) => {
+    const dl = cfg[k];
+    return isDict(dl) && isDict(dl.dataset) && isDict(dl.dataset.metainfo);
+  });
+}
+
 export function register(program: Command): void {
   program.command('eval')
     .description('evaluate mIoU / mAcc / aAcc on a dataset (resumable)')
@@ -62,6 +80,8 @@ export function register(program: Command): void {
     .action(async (opts: EvalOptions) => {
       const model = await initModel(opts.config, opts.weights, { device: opts.device, verbose: true });
       const dataset = await buildDataset(datasetConfig(model.config, opts), { skipBad: opts.skipBad });
+      // class names for the table: the config's metainfo, else the dataset's own (metainfo.json)
+      if (!hasMetainfo(model.config) && dataset.metainfo.classes.length === model.model.numClasses) model.meta = dataset.metainfo;
       const total = Math.min(dataset.length, opts.limit ?? dataset.length);
       const base = opts.out.replace(/\.json$/, '');
       const progressFile = `${base}.progress.jsonl`;
@@ -70,7 +90,7 @@ export function register(program: Command): void {
       const bar = progressBar(total, 'eval', ' | mIoU {miou}');
       const results = await evaluateDataset(model, dataset, {
         mode: opts.mode, tta: opts.tta ?? false, windowBatch: opts.windowBatch, limit: opts.limit, skipBad: opts.skipBad,
-        progressFile,
+        progressFile, runKey: runKey(opts),
         onImage: (done, _n, running) => bar.update(done, { miou: running.numImages ? running.compute().mIoU.toFixed(2) : '-' }),
       });
       bar.stop();

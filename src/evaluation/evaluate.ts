@@ -20,6 +20,8 @@ export interface EvaluateOptions extends InferenceOptions {
   limit?: number;
   /** JSONL file holding finished images; reused when it exists. */
   progressFile?: string;
+  /** What the results depend on (weights, config, options): a progress file of another run is refused. */
+  runKey?: string;
   /** Warn and skip unreadable or mismatched pairs instead of failing. */
   skipBad?: boolean;
   /** Called after each image with the running metric. */
@@ -29,10 +31,24 @@ export interface EvaluateOptions extends InferenceOptions {
 
 interface ProgressLine { index: number; image: string; intersect: number[]; union: number[]; pred: number[]; label: number[] }
 
-function readProgress(file: string, dataset: SegDataset): Map<number, AreaStats> {
+function readProgress(file: string, dataset: SegDataset, runKey: string): Map<number, AreaStats> {
   const done = new Map<number, AreaStats>();
-  if (!fs.existsSync(file)) return done;
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+  if (!fs.existsSync(file)) {
+    fs.writeFileSync(file, JSON.stringify({ run: runKey }) + '\n');
+    return done;
+  }
+  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  const header = (() => {
+    try {
+      return (JSON.parse(lines[0]) as { run?: string }).run;
+    } catch {
+      return undefined;
+    }
+  })();
+  if (header !== runKey) {
+    throw new Error(`${file}: progress of another run (different weights, config or options); delete it or pass --fresh`);
+  }
+  for (const line of lines.slice(1)) {
     if (!line.trim()) continue;
     let p: ProgressLine;
     try {
@@ -52,8 +68,8 @@ function readProgress(file: string, dataset: SegDataset): Map<number, AreaStats>
 export async function evaluateDataset(m: SegModel, dataset: SegDataset, opts: EvaluateOptions = {}): Promise<IoUResults> {
   const total = Math.min(dataset.length, opts.limit ?? dataset.length);
   const numClasses = m.model.numClasses;
-  const done = opts.progressFile ? readProgress(opts.progressFile, dataset) : new Map<number, AreaStats>();
   if (opts.progressFile) fs.mkdirSync(path.dirname(path.resolve(opts.progressFile)), { recursive: true });
+  const done = opts.progressFile ? readProgress(opts.progressFile, dataset, opts.runKey ?? '') : new Map<number, AreaStats>();
   const running = new IoUMetric(numClasses, { classNames: m.meta.classes });
   const skipped = new Set<number>();
   for (let i = 0; i < total; i++) {

@@ -49,6 +49,13 @@ describe('dataset evaluation', () => {
     assert.deepEqual(resumed, fresh);
   });
 
+  it('refuses to resume the progress of another run', async () => {
+    const progress = path.join(root, 'other.jsonl');
+    await evaluateDataset(model, dataset, { mode: 'whole', limit: 2, progressFile: progress, runKey: 'weights A' });
+    await assert.rejects(evaluateDataset(model, dataset, { mode: 'whole', progressFile: progress, runKey: 'weights B' }),
+      /progress of another run/);
+  });
+
   it('beitseg eval writes JSON and Markdown tables', async () => {
     const out = path.join(root, 'res', 'results.json');
     const { stdout } = await run('node', [path.join(repoRoot, 'bin', 'beitseg.js'), 'eval', '--config', tinyConfigPath,
