@@ -4,6 +4,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readSafetensors } from '../src/checkpoint/safetensors.js';
+import { buildSegmentor } from '../src/models/builder.js';
+import { loadConfig, type Dict } from '../src/models/config.js';
+import type { EncoderDecoder } from '../src/models/segmentors/encoder_decoder.js';
 import { toTensor } from '../src/tensor/host.js';
 import type { Tensor } from '../src/tensor/tensor.js';
 
@@ -40,4 +43,21 @@ export function maxAbsDiff(a: Tensor, b: Tensor): number {
 export function assertClose(actual: Tensor, expected: Tensor, tol: number, what: string): void {
   const d = maxAbsDiff(actual, expected);
   assert.ok(d <= tol, `${what}: max |diff| ${d} > ${tol}`);
+}
+
+/** The tiny_public segmentor with mmseg's fixture weights (strict load), in eval mode. */
+export function loadTinyModel(): EncoderDecoder {
+  const model = buildSegmentor(loadConfig(tinyConfigPath).model as Dict);
+  const result = model.loadStateDict(loadFixtureTensors('segmentor_state_dict.safetensors'), { strict: true });
+  assert.deepEqual(result, { missingKeys: [], unexpectedKeys: [] });
+  return model.eval();
+}
+
+/** A getter over golden tensors that fails clearly on a missing key. */
+export function goldenGetter(golden: Map<string, Tensor>): (key: string) => Tensor {
+  return (key) => {
+    const t = golden.get(key);
+    assert.ok(t, `fixture tensor ${key} missing`);
+    return t;
+  };
 }

@@ -14,12 +14,10 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { AdamW } from '../../src/engine/adamw.js';
 import { layerDecayParamGroups } from '../../src/engine/param_groups.js';
-import { buildSegmentor } from '../../src/models/builder.js';
-import { loadConfig, type Dict } from '../../src/models/config.js';
 import type { EncoderDecoder } from '../../src/models/segmentors/encoder_decoder.js';
 import { noGrad } from '../../src/tensor/runtime.js';
 import { zeros, type Tensor } from '../../src/tensor/tensor.js';
-import { loadFixtureTensors, tinyConfigPath } from '../helpers.js';
+import { goldenGetter, loadFixtureTensors, loadTinyModel } from '../helpers.js';
 
 function ulp(x: number): number {
   const a = Math.fround(Math.abs(x));
@@ -33,18 +31,13 @@ describe('AdamW one step vs torch.optim.AdamW', () => {
   let golden: Map<string, Tensor>;
   let opt: AdamW;
   const initial = new Map<string, Float32Array>();
-  const g = (k: string): Tensor => {
-    const t = golden.get(k);
-    assert.ok(t, `fixture tensor ${k} missing`);
-    return t;
-  };
+  let g: (key: string) => Tensor;
 
   before(() => {
-    model = buildSegmentor(loadConfig(tinyConfigPath).model as Dict);
-    model.loadStateDict(loadFixtureTensors('segmentor_state_dict.safetensors'), { strict: true });
-    model.eval();
+    model = loadTinyModel();
     for (const [n, p] of model.namedParameters()) initial.set(n, p.detach().toFloat32Array());
     golden = loadFixtureTensors('tensors.safetensors');
+    g = goldenGetter(golden);
     const groups = layerDecayParamGroups(model.namedParameters(), { numLayers: 4, decayRate: 0.9, baseLr: 1e-3, baseWeightDecay: 0.05 });
     opt = new AdamW(groups, { betas: [0.9, 0.999], eps: 1e-8 });
     opt.zeroGrad();

@@ -6,12 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { buildSegmentor } from '../../src/models/builder.js';
-import { loadConfig, type Dict } from '../../src/models/config.js';
 import type { EncoderDecoder } from '../../src/models/segmentors/encoder_decoder.js';
 import { noGrad } from '../../src/tensor/runtime.js';
 import { randn } from '../../src/tensor/tensor.js';
-import { loadFixtureTensors, tinyConfigPath } from '../helpers.js';
+import { loadTinyModel } from '../helpers.js';
 
 /** PyTorch's bilinear rule (align_corners=false) on one axis: source index pair and weight. */
 function sourceOf(dst: number, inSize: number, outSize: number): [number, number, number] {
@@ -25,9 +23,7 @@ describe('any input size', () => {
   let model: EncoderDecoder;
 
   before(() => {
-    model = buildSegmentor(loadConfig(tinyConfigPath).model as Dict);
-    model.loadStateDict(loadFixtureTensors('segmentor_state_dict.safetensors'));
-    model.eval();
+    model = loadTinyModel();
   });
 
   it('resamples the relative position bias for a 3x6 grid like an independent bilinear', () => {

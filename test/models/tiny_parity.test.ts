@@ -4,28 +4,20 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { buildSegmentor } from '../../src/models/builder.js';
-import { loadConfig, type Dict } from '../../src/models/config.js';
 import type { EncoderDecoder } from '../../src/models/segmentors/encoder_decoder.js';
 import { noGrad } from '../../src/tensor/runtime.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
-import { assertClose, loadFixtureTensors, tinyConfigPath } from '../helpers.js';
+import { assertClose, goldenGetter, loadFixtureTensors, loadTinyModel } from '../helpers.js';
 
 describe('tiny_public parity', () => {
   let model: EncoderDecoder;
   let golden: Map<string, Tensor>;
-  const g = (k: string): Tensor => {
-    const t = golden.get(k);
-    assert.ok(t, `fixture tensor ${k} missing`);
-    return t;
-  };
+  let g: (key: string) => Tensor;
 
   before(() => {
-    model = buildSegmentor(loadConfig(tinyConfigPath).model as Dict);
-    const result = model.loadStateDict(loadFixtureTensors('segmentor_state_dict.safetensors'), { strict: true });
-    assert.deepEqual(result, { missingKeys: [], unexpectedKeys: [] });
-    model.eval();
+    model = loadTinyModel();
     golden = loadFixtureTensors('tensors.safetensors');
+    g = goldenGetter(golden);
   });
 
   it('backbone, neck and head outputs', () => {
