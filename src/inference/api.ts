@@ -84,6 +84,7 @@ export interface InferenceResult {
 export async function inferenceModel(m: SegModel, image: string | RgbImage, opts: InferenceOptions = {}): Promise<InferenceResult> {
   const img = typeof image === 'string' ? await readImage(image) : image;
   const deviceType = m.device.startsWith('cuda') ? 'cuda' : 'cpu';
+  if (opts.amp === 'float16' && deviceType === 'cpu') throw new Error('fp16 autocast needs a CUDA device; on the CPU use bf16');
   const logits = noGrad(() => autocast(deviceType, opts.amp ?? null, () =>
     opts.tta ? ttaProbs(m, img, opts, opts.tta === true ? {} : opts.tta) : singleLogits(m, img, opts)));
   const pred = tidy(() => logits.argmax(1).to('int32').toTypedArray() as Int32Array);
