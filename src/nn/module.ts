@@ -11,7 +11,7 @@ export interface LoadResult {
   unexpectedKeys: string[];
 }
 
-/** Anything that can be copied into a parameter: a Tensor, or a factory making one. */
+/** Tensors by state-dict key, as loadStateDict takes them. */
 export type StateDictSource = Map<string, Tensor>;
 
 export class Module {
