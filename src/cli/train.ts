@@ -5,6 +5,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { train } from '../engine/trainer.js';
+import type { TrainOverrides } from '../engine/train_config.js';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -28,20 +29,13 @@ function device(v: string): string {
   throw new InvalidArgumentError(`expected cpu, cuda or cuda:N, got '${v}'`);
 }
 
-interface TrainCliOptions {
+/** The options commander parses: the engine's overrides plus what only the CLI names differently. */
+type TrainCliOptions = Pick<TrainOverrides, 'workDir' | 'device' | 'amp' | 'maxIters' | 'batchSize' | 'accum' | 'loadFrom' | 'seed'> & {
   config: string;
-  workDir?: string;
   resume?: boolean | string;
-  device?: string;
-  amp?: 'fp16' | 'bf16' | 'fp32';
-  maxIters?: number;
-  batchSize?: number;
-  accum?: number;
-  loadFrom?: string;
-  seed?: number;
   workers?: number;
   threads?: number;
-}
+};
 
 export function register(program: Command): void {
   program

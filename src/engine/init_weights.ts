@@ -7,11 +7,8 @@
  * - `load_from` / `--load-from W`: a full segmentor checkpoint loaded non-strictly (.pth or
  *   .safetensors, any layout src/checkpoint converts).
  */
-import { convertCheckpoint } from '../checkpoint/beit2mmseg.js';
 import type { HostTensor } from '../checkpoint/host_tensor.js';
-import { readCheckpoint } from '../checkpoint/read_checkpoint.js';
-import { resizeRelPosTables } from '../checkpoint/relpos_resize.js';
-import { describeLoad, loadWeights } from '../inference/weights.js';
+import { describeLoad, loadWeights, prepareWeights, previewKeys } from '../inference/weights.js';
 import type { EncoderDecoder } from '../models/segmentors/encoder_decoder.js';
 import { mapToTensors } from '../tensor/host.js';
 import { tidy } from '../tensor/scope.js';
@@ -27,19 +24,17 @@ export interface InitReport {
 
 /** Loads a pretrained backbone (mmseg init_cfg=Pretrained semantics: non-strict, backbone only). */
 export async function loadPretrainedBackbone(model: EncoderDecoder, file: string): Promise<InitReport> {
-  const { stateDict, description } = await readCheckpoint(file);
-  const converted = convertCheckpoint(stateDict).stateDict;
-  const backboneOnly = new Map<string, HostTensor>();
-  for (const [k, v] of converted) if (k.startsWith('backbone.')) backboneOnly.set(k.slice('backbone.'.length), v);
-  if (backboneOnly.size === 0) throw new Error(`${file}: no backbone weights found (${description.summary})`);
   const window = model.backbone.window;
-  const resized = resizeRelPosTables(backboneOnly, [window[0], window[1]]);
-  const result = tidy(() => model.backbone.loadStateDict(mapToTensors(resized.stateDict), { origin: file }));
+  const { stateDict, description, resizedTables } = await prepareWeights(file, window);
+  const backboneOnly = new Map<string, HostTensor>();
+  for (const [k, v] of stateDict) if (k.startsWith('backbone.')) backboneOnly.set(k.slice('backbone.'.length), v);
+  if (backboneOnly.size === 0) throw new Error(`${file}: no backbone weights found (${description.summary})`);
+  const result = tidy(() => model.backbone.loadStateDict(mapToTensors(backboneOnly), { origin: file }));
   const lines = [`pretrained backbone ${file}: ${description.summary}; ${backboneOnly.size - result.unexpectedKeys.length} tensors loaded` +
-    (resized.resized.length ? `, ${resized.resized.length} relative-position tables resized to ${window[0]}x${window[1]}` : '')];
-  if (result.missingKeys.length) lines.push(`warning: backbone keys not in the checkpoint: ${result.missingKeys.slice(0, 5).join(', ')}${result.missingKeys.length > 5 ? ', ...' : ''}`);
-  if (result.unexpectedKeys.length) lines.push(`note: ${result.unexpectedKeys.length} checkpoint keys unused: ${result.unexpectedKeys.slice(0, 5).join(', ')}${result.unexpectedKeys.length > 5 ? ', ...' : ''}`);
-  return { file, loaded: backboneOnly.size - result.unexpectedKeys.length, ...result, resizedTables: resized.resized.length, lines };
+    (resizedTables ? `, ${resizedTables} relative-position tables resized to ${window[0]}x${window[1]}` : '')];
+  if (result.missingKeys.length) lines.push(`warning: backbone keys not in the checkpoint: ${previewKeys(result.missingKeys)}`);
+  if (result.unexpectedKeys.length) lines.push(`note: ${result.unexpectedKeys.length} checkpoint keys unused: ${previewKeys(result.unexpectedKeys)}`);
+  return { file, loaded: backboneOnly.size - result.unexpectedKeys.length, ...result, resizedTables, lines };
 }
 
 /** Loads a whole segmentor checkpoint (mmengine load_from: non-strict). */

@@ -22,6 +22,7 @@
  */
 import path from 'node:path';
 import { ConfigError, isDict, type Dict } from '../models/config.js';
+import { normalization } from '../inference/preprocess.js';
 import { parseParamScheduler, type SchedulerSpec } from './schedule.js';
 
 export type AmpMode = 'fp16' | 'bf16' | null;
@@ -81,12 +82,6 @@ export interface TrainSettings {
 function posInt(v: unknown, what: string): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new ConfigError(`${what} must be a positive integer, got ${JSON.stringify(v)}`);
   return v;
-}
-
-function triple(v: unknown, what: string, fallback: [number, number, number]): [number, number, number] {
-  if (v === undefined) return fallback;
-  if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number')) throw new ConfigError(`${what} must be 3 numbers`);
-  return [v[0], v[1], v[2]];
 }
 
 function dataSettings(cfg: Dict, key: string, batchOverride?: number, workersOverride?: number): DataSettings {
@@ -210,8 +205,7 @@ export function trainSettings(cfg: Dict, configPath: string, o: TrainOverrides =
     saveBest: saveBestOf(ckpt.save_best),
     train: dataSettings(cfg, 'train_dataloader', o.batchSize, o.numWorkers),
     val: hasVal ? dataSettings(cfg, 'val_dataloader', undefined, o.numWorkers) : null,
-    mean: triple(dp.mean, 'model.data_preprocessor.mean', [123.675, 116.28, 103.53]),
-    std: triple(dp.std, 'model.data_preprocessor.std', [58.395, 57.12, 57.375]),
+    ...normalization(cfg),
     padTo,
     padVal: num(dp.pad_val, 'model.data_preprocessor.pad_val', 0),
     segPadVal: num(dp.seg_pad_val, 'model.data_preprocessor.seg_pad_val', 255),

@@ -5,8 +5,8 @@
 import { checkFields, isDict, numList, type Dict } from '../models/config.js';
 import { rescaleSize, resizeImage } from '../data/transforms/resize.js';
 import type { RgbImage } from '../data/types.js';
-import { tidy } from '../tensor/scope.js';
-import { fromArray, tensor, type Device, type Tensor } from '../tensor/tensor.js';
+import { IMAGENET_MEAN, IMAGENET_STD, normalizeImage } from '../data/transforms/normalize.js';
+import { fromArray, type Device, type Tensor } from '../tensor/tensor.js';
 
 export interface Preprocess {
   mean: [number, number, number];
@@ -15,14 +15,9 @@ export interface Preprocess {
   scale: [number, number] | null;
 }
 
-const DEFAULT_MEAN: [number, number, number] = [123.675, 116.28, 103.53];
-const DEFAULT_STD: [number, number, number] = [58.395, 57.12, 57.375];
 
-/**
- * Reads mean/std (model.data_preprocessor, or 0.x img_norm_cfg) and the Resize scale of the
- * test pipeline (`pipeline`, default the config's test_pipeline).
- */
-export function preprocessFromConfig(cfg: Dict, pipeline?: unknown[]): Preprocess {
+/** mean/std of the data preprocessor (model.data_preprocessor, or 0.x img_norm_cfg), RGB order. */
+export function normalization(cfg: Dict): { mean: [number, number, number]; std: [number, number, number] } {
   const model = isDict(cfg.model) ? cfg.model : {};
   const dp = isDict(model.data_preprocessor) ? model.data_preprocessor
     : isDict(cfg.data_preprocessor) ? cfg.data_preprocessor
@@ -32,11 +27,19 @@ export function preprocessFromConfig(cfg: Dict, pipeline?: unknown[]): Preproces
     if (v.length !== 3) throw new Error(`model.data_preprocessor.${key} must have 3 values`);
     return [v[0], v[1], v[2]];
   };
-  if (isDict(dp) && (dp.bgr_to_rgb === false || dp.to_rgb === false)) {
+  if (dp.bgr_to_rgb === false || dp.to_rgb === false) {
     throw new Error('model.data_preprocessor: bgr_to_rgb=false is not supported (images are fed as RGB)');
   }
+  return { mean: triple('mean', [...IMAGENET_MEAN]), std: triple('std', [...IMAGENET_STD]) };
+}
+
+/**
+ * mean/std (see normalization) and the Resize scale of the test pipeline (`pipeline`, default
+ * the config's test_pipeline).
+ */
+export function preprocessFromConfig(cfg: Dict, pipeline?: unknown[]): Preprocess {
   const steps = pipeline ?? (Array.isArray(cfg.test_pipeline) ? cfg.test_pipeline : null);
-  return { mean: triple('mean', DEFAULT_MEAN), std: triple('std', DEFAULT_STD), scale: steps ? testScale(steps) : [2560, 640] };
+  return { ...normalization(cfg), scale: steps ? testScale(steps) : [2560, 640] };
 }
 
 function testScale(pipeline: unknown[]): [number, number] | null {
@@ -74,12 +77,11 @@ export function scaledTestSize(img: RgbImage, scale: [number, number] | null, ra
   return [h, w];
 }
 
-/** RGB uint8 HWC -> normalised float32 [1, 3, H, W] on `device`. */
+/** RGB uint8 HWC -> normalised float32 [1, 3, H, W] on `device` (the data pipeline's normalisation). */
 export function toInputTensor(img: RgbImage, pp: Preprocess, device: Device = 'cpu'): Tensor {
-  return tidy(() => {
-    const hwc = fromArray(img.data, [img.height, img.width, 3], { dtype: 'uint8' }).to(device);
-    const mean = tensor(pp.mean, [3, 1, 1]).to(device);
-    const std = tensor(pp.std, [3, 1, 1]).to(device);
-    return hwc.permute(2, 0, 1).float().sub(mean).div(std).unsqueeze(0).contiguous();
-  });
+  const chw = fromArray(normalizeImage(img, pp), [1, 3, img.height, img.width]);
+  if (device === 'cpu') return chw;
+  const moved = chw.to(device);
+  chw.dispose();
+  return moved;
 }

@@ -4,6 +4,7 @@
  * checkpoints, .pth or .safetensors. Relative-position tables are resized to the model's
  * window with mmseg's geometric interpolation when the checkpoint was trained at another size.
  */
+import type { HostTensor } from '../checkpoint/host_tensor.js';
 import { readCheckpoint, type CheckpointDescription } from '../checkpoint/read_checkpoint.js';
 import { convertCheckpoint, type ConversionReport } from '../checkpoint/beit2mmseg.js';
 import { resizeRelPosTables } from '../checkpoint/relpos_resize.js';
@@ -19,13 +20,31 @@ export interface WeightsReport extends LoadResult {
   resizedTables: number;
 }
 
-export async function loadWeights(model: EncoderDecoder, file: string): Promise<WeightsReport> {
+export interface PreparedWeights {
+  /** mmseg segmentor keys, tables resized to the window, relative_position_index dropped. */
+  stateDict: Map<string, HostTensor>;
+  description: CheckpointDescription;
+  conversion: ConversionReport;
+  resizedTables: number;
+}
+
+/** Reads any supported checkpoint as an mmseg segmentor state dict for a model window. */
+export async function prepareWeights(file: string, window: readonly [number, number]): Promise<PreparedWeights> {
   const { stateDict, description } = await readCheckpoint(file);
   const converted = convertCheckpoint(stateDict);
-  const window = model.backbone.window;
   const resized = resizeRelPosTables(converted.stateDict, [window[0], window[1]]);
-  const result = tidy(() => model.loadStateDict(mapToTensors(resized.stateDict), { origin: file }));
-  return { ...result, file, description, conversion: converted.report, resizedTables: resized.resized.length };
+  return { stateDict: resized.stateDict, description, conversion: converted.report, resizedTables: resized.resized.length };
+}
+
+export async function loadWeights(model: EncoderDecoder, file: string): Promise<WeightsReport> {
+  const { stateDict, ...rest } = await prepareWeights(file, model.backbone.window);
+  const result = tidy(() => model.loadStateDict(mapToTensors(stateDict), { origin: file }));
+  return { ...result, file, ...rest };
+}
+
+/** The first few keys of a list, for one-line messages. */
+export function previewKeys(keys: string[], n = 5): string {
+  return keys.slice(0, n).join(', ') + (keys.length > n ? ', ...' : '');
 }
 
 /** One-line summary plus warnings worth showing a user. */
@@ -36,10 +55,10 @@ export function describeLoad(r: WeightsReport): string[] {
     const heads = r.missingKeys.filter((k) => !k.startsWith('backbone.')).length;
     lines.push(`warning: ${r.missingKeys.length} model keys not in the checkpoint (left at their initial values)` +
       (heads ? `, ${heads} of them outside the backbone: the heads are untrained` : '') +
-      `: ${r.missingKeys.slice(0, 5).join(', ')}${r.missingKeys.length > 5 ? ', ...' : ''}`);
+      `: ${previewKeys(r.missingKeys)}`);
   }
   if (r.unexpectedKeys.length) {
-    lines.push(`note: ${r.unexpectedKeys.length} checkpoint keys unused: ${r.unexpectedKeys.slice(0, 5).join(', ')}${r.unexpectedKeys.length > 5 ? ', ...' : ''}`);
+    lines.push(`note: ${r.unexpectedKeys.length} checkpoint keys unused: ${previewKeys(r.unexpectedKeys)}`);
   }
   return lines;
 }
