@@ -56,11 +56,17 @@ function run(cmd, args) {
 async function main() {
   const torch = findLibtorch();
   const withCuda = fs.existsSync(path.join(torch.lib, 'libc10_cuda.so'));
+  const cudaInclude = withCuda ? findCudaInclude(torch.lib) : null;
+  if (withCuda && !cudaInclude) log('CUDA runtime headers not found (set CUDA_HOME): building without GPU memory statistics');
+  const version = torchVersion(torch.include);
   const addonApi = path.join(root, 'node_modules', 'node-addon-api');
-  const flags = ['-std=c++17', '-O2', '-fPIC', '-fvisibility=hidden', '-D_GLIBCXX_USE_CXX11_ABI=1',
+  // libtorch 2.12+ headers require C++20; the addon itself is C++17.
+  const std = version && (version[0] > 2 || (version[0] === 2 && version[1] >= 12)) ? 'c++20' : 'c++17';
+  const flags = [`-std=${std}`, '-O2', '-fPIC', '-fvisibility=hidden', '-D_GLIBCXX_USE_CXX11_ABI=1',
     '-DNAPI_VERSION=8', '-DNAPI_CPP_EXCEPTIONS', '-DNODE_ADDON_API_DISABLE_DEPRECATED',
     '-Wno-deprecated-declarations', '-Wno-unused-parameter',
     ...(withCuda ? ['-DBEITSEG_WITH_CUDA'] : []),
+    ...(cudaInclude ? ['-DBEITSEG_CUDA_STATS', `-isystem${cudaInclude}`] : []),
     ...torch.include.map((d) => `-isystem${d}`), `-I${napiInclude()}`, `-I${addonApi}`];
   // PyTorch wheels are built with the pre-C++11 ABI on some versions; follow the library.
   if (process.env.LIBTORCH) {
@@ -72,7 +78,7 @@ async function main() {
   const headerHash = hashFiles(fs.readdirSync(srcDir).filter((f) => f.endsWith('.h')).map((f) => path.join(srcDir, f)));
   const key = createHash('sha1').update(JSON.stringify(flags)).update(headerHash).digest('hex').slice(0, 12);
   const jobs = Math.max(1, Math.min(os.cpus().length, sources.length));
-  log(`libtorch: ${torch.lib}${withCuda ? ' (CUDA)' : ''}; compiling ${sources.length} files, ${jobs} at a time`);
+  log(`libtorch ${version ? version.join('.') : '?'}: ${torch.lib}${withCuda ? ' (CUDA)' : ''}; compiling ${sources.length} files, ${jobs} at a time`);
   const objects = [];
   const queue = [...sources];
   async function worker() {
@@ -96,6 +102,34 @@ async function main() {
     if (f.endsWith('.o') && !objects.includes(path.join(outDir, f))) fs.rmSync(path.join(outDir, f));
   }
   log(`built ${path.relative(root, target)}`);
+}
+
+// [major, minor, patch] from torch/version.h, or null.
+function torchVersion(includes) {
+  for (const dir of [...includes, '/usr/include']) {
+    const file = path.join(dir, 'torch', 'version.h');
+    if (!fs.existsSync(file)) continue;
+    const text = fs.readFileSync(file, 'utf8');
+    const num = (name) => Number((text.match(new RegExp(`#define TORCH_VERSION_${name}\\s+(\\d+)`)) ?? [])[1]);
+    const v = [num('MAJOR'), num('MINOR'), num('PATCH')];
+    if (v.every(Number.isFinite)) return v;
+  }
+  return null;
+}
+
+// The folder holding cuda_runtime_api.h: CUDA_HOME/CUDA_PATH, the toolkit beside nvcc or in
+// /usr/local/cuda, or the nvidia-* wheels installed next to a PyTorch install.
+function findCudaInclude(torchLib) {
+  const candidates = [process.env.CUDA_HOME, process.env.CUDA_PATH, '/usr/local/cuda'].filter(Boolean).map((d) => path.join(d, 'include'));
+  try {
+    const nvcc = execFileSync('bash', ['-c', 'command -v nvcc || true']).toString().trim();
+    if (nvcc) candidates.push(path.join(path.dirname(fs.realpathSync(nvcc)), '..', 'include'));
+  } catch { /* no nvcc */ }
+  const nvidia = path.join(torchLib, '..', '..', 'nvidia');
+  if (fs.existsSync(nvidia)) {
+    for (const d of fs.readdirSync(nvidia)) candidates.push(path.join(nvidia, d, 'include'));
+  }
+  return candidates.find((d) => fs.existsSync(path.join(d, 'cuda_runtime_api.h'))) ?? null;
 }
 
 function hashFiles(files) {

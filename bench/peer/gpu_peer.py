@@ -12,6 +12,8 @@ Models (random init, seed 0), BEiT-B UperNet 640 sizes by default (--preset larg
 Measurements (per model; CUDA-synchronised wall time, warm-up then median of --repeat):
   infer_fp32         ms per 640 window (batch --infer-batch, default 1), eval + inference_mode
   infer_fp16         same under torch.autocast('cuda', dtype=torch.float16)
+  infer_bf16         same under torch.autocast('cuda', dtype=torch.bfloat16)
+  infer_fp16_b4      fp16 with 4 windows per forward (ms per window); any infer_<p>_b<N>
   train_bs2_fp32     forward + loss + backward + AdamW step, batch 2, fp32
   train_bs2_amp      same with AMP fp16 autocast + GradScaler
   train_bs8_amp      same at batch 8
@@ -39,7 +41,16 @@ import time
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, _HERE)
 
-ALL_PHASES = ('infer_fp32', 'infer_fp16', 'train_bs2_fp32', 'train_bs2_amp', 'train_bs8_amp')
+ALL_PHASES = ('infer_fp32', 'infer_fp16', 'infer_bf16', 'infer_fp16_b4', 'train_bs2_fp32', 'train_bs2_amp',
+              'train_bs8_amp')
+
+
+def _valid_phase(p: str) -> bool:
+    parts = p.split('_')
+    if parts[0] == 'infer':
+        return (len(parts) in (2, 3) and parts[1] in ('fp32', 'fp16', 'bf16')
+                and (len(parts) == 2 or (parts[2].startswith('b') and parts[2][1:].isdigit())))
+    return p in ALL_PHASES
 
 
 def _fail(msg: str, code: int = 2):
@@ -125,7 +136,8 @@ class Runner:
 
 
 def _sync():
-    torch.cuda.synchronize()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
 
 
 def _time(fn, warmup: int, repeat: int):
@@ -144,18 +156,22 @@ def _time(fn, warmup: int, repeat: int):
 def run_phase(r: Runner, phase: str, args, size: int) -> dict:
     dev = r.device
     g = torch.Generator(device='cpu').manual_seed(1)
-    torch.cuda.empty_cache()
-    torch.cuda.reset_peak_memory_stats()
+    on_gpu = dev.type == 'cuda'
+    amp_device = 'cuda' if on_gpu else 'cpu'  # --smoke-cpu: the same code path, bf16 autocast
+    if on_gpu:
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
     if phase.startswith('infer'):
         r.model.eval()
-        b = args.infer_batch
+        parts = phase.split('_')
+        b = int(parts[2][1:]) if len(parts) == 3 else args.infer_batch
         x = torch.randn(b, 3, size, size, generator=g).to(dev)
-        fp16 = phase == 'infer_fp16'
+        amp = {'fp16': torch.float16 if on_gpu else torch.bfloat16, 'bf16': torch.bfloat16}.get(parts[1])
 
         def step():
             with torch.inference_mode():
-                if fp16:
-                    with torch.autocast('cuda', dtype=torch.float16):
+                if amp is not None:
+                    with torch.autocast(amp_device, dtype=amp):
                         return r.infer(x)
                 return r.infer(x)
         ms, ts = _time(step, args.warmup, args.repeat)
@@ -171,12 +187,12 @@ def run_phase(r: Runner, phase: str, args, size: int) -> dict:
         y = y.to(dev)
         opt = torch.optim.AdamW(r.model.parameters(), lr=3e-5, weight_decay=0.05)
         try:
-            scaler = torch.amp.GradScaler('cuda', enabled=amp)
+            scaler = torch.amp.GradScaler('cuda', enabled=amp and on_gpu)
         except (AttributeError, TypeError):
-            scaler = torch.cuda.amp.GradScaler(enabled=amp)
+            scaler = torch.cuda.amp.GradScaler(enabled=amp and on_gpu)
 
         def step():
-            with torch.autocast('cuda', dtype=torch.float16, enabled=amp):
+            with torch.autocast(amp_device, dtype=torch.float16 if on_gpu else torch.bfloat16, enabled=amp):
                 loss = r.loss(x, y)
             scaler.scale(loss).backward()
             scaler.step(opt)
@@ -186,7 +202,7 @@ def run_phase(r: Runner, phase: str, args, size: int) -> dict:
         res = {'ms': round(ms, 2), 'ms_all': [round(t, 2) for t in ts],
                'unit': 'ms per step', 'batch': b}
         del opt, scaler
-    res['peak_gb'] = round(torch.cuda.max_memory_allocated() / 2 ** 30, 3)
+    res['peak_gb'] = round(torch.cuda.max_memory_allocated() / 2 ** 30, 3) if on_gpu else 0.0
     return res
 
 
@@ -202,18 +218,21 @@ def main() -> int:
     ap.add_argument('--tf32', action='store_true', help='allow TF32 matmul/conv (default off '
                     'for matmul, PyTorch default for cuDNN)')
     ap.add_argument('--out', default='')
+    ap.add_argument('--smoke-cpu', action='store_true', help='run the same code on the CPU (a check '
+                    'of this script without a GPU; timings meaningless)')
     args = ap.parse_args()
 
-    _require_cuda()
+    if not args.smoke_cpu:
+        _require_cuda()
     if args.tf32:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     torch.backends.cudnn.benchmark = True
-    dev = torch.device('cuda')
+    dev = torch.device('cpu' if args.smoke_cpu else 'cuda')
     models = [m for m in args.models.split(',') if m]
     phases = [p for p in args.phases.split(',') if p]
     for p in phases:
-        if p not in ALL_PHASES:
+        if not _valid_phase(p):
             _fail(f'unknown phase {p}; choose from {ALL_PHASES}')
     if 'hf' in models:
         mods, err = _import_hf()
@@ -221,7 +240,7 @@ def main() -> int:
             _fail(err + ' (or pass --models ours)')
 
     out = {'meta': {
-        'device': torch.cuda.get_device_name(0), 'torch': torch.__version__,
+        'device': 'cpu' if args.smoke_cpu else torch.cuda.get_device_name(0), 'torch': torch.__version__,
         'cuda': torch.version.cuda, 'preset': args.preset, 'size': args.size,
         'repeat': args.repeat, 'warmup': args.warmup,
         'tf32_matmul': torch.backends.cuda.matmul.allow_tf32,
@@ -238,16 +257,27 @@ def main() -> int:
             except torch.cuda.OutOfMemoryError as e:  # type: ignore[attr-defined]
                 res[ph] = {'error': f'OOM: {str(e)[:200]}'}
                 torch.cuda.empty_cache()
+            except Exception as e:  # one failing phase must not lose the others
+                res[ph] = {'error': f'{type(e).__name__}: {str(e)[:300]}'}
             print(f'{name} {ph}: {res[ph]}', file=sys.stderr, flush=True)
+            out[name] = res
+            _save(out, args.out)
         out[name] = res
         del r, model
-        torch.cuda.empty_cache()
-    s = json.dumps(out)
-    print(s)
-    if args.out:
-        with open(args.out, 'w') as f:
-            f.write(s + '\n')
+        if dev.type == 'cuda':
+            torch.cuda.empty_cache()
+    print(json.dumps(out))
+    _save(out, args.out)
     return 0
+
+
+def _save(out: dict, path: str):
+    """Writes the results so far (atomically): a crash later keeps the finished phases."""
+    if not path:
+        return
+    with open(path + '.tmp', 'w') as f:
+        f.write(json.dumps(out) + '\n')
+    os.replace(path + '.tmp', path)
 
 
 if __name__ == '__main__':

@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -32,12 +33,12 @@ class CachingCpuAllocator final : public c10::Allocator {
  public:
   explicit CachingCpuAllocator(size_t cap_bytes) : cap_(cap_bytes) {}
 
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
-  c10::DataPtr allocate(size_t n) override { return Allocate(n); }
-  void copy_data(void* dest, const void* src, std::size_t count) const override { default_copy_data(dest, src, count); }
-#else
-  c10::DataPtr allocate(size_t n) const override { return Allocate(n); }
-#endif
+  // c10::Allocator::allocate lost its const in libtorch 2.3 and copy_data became pure
+  // virtual; declaring both allocate overloads (without `override`) and copy_data compiles
+  // against either interface: the matching one overrides, the other is an unused overload.
+  c10::DataPtr allocate(size_t n) const { return Allocate(n); }
+  c10::DataPtr allocate(size_t n) { return Allocate(n); }
+  void copy_data(void* dest, const void* src, std::size_t count) const { std::memcpy(dest, src, count); }
   c10::DeleterFnPtr raw_deleter() const override { return &Free; }
 
   static CachingCpuAllocator* instance;

@@ -7,7 +7,11 @@
 #include <c10/core/GradMode.h>
 #include <torch/cuda.h>
 
-#ifdef BEITSEG_WITH_CUDA
+#include <ATen/Context.h>
+
+// Peak-memory statistics need CUDA's runtime headers, which a PyTorch install may lack;
+// the build defines BEITSEG_CUDA_STATS only when it found them.
+#ifdef BEITSEG_CUDA_STATS
 #include <c10/cuda/CUDACachingAllocator.h>
 #endif
 
@@ -109,7 +113,7 @@ BEITSEG_OP(cudaSynchronize) {
 BEITSEG_OP(cudaMemory) {
   Napi::Object out = Napi::Object::New(env);
   double allocated = 0, peak = 0;
-#ifdef BEITSEG_WITH_CUDA
+#ifdef BEITSEG_CUDA_STATS
   if (torch::cuda::is_available()) {
     auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);
     allocated = static_cast<double>(stats.allocated_bytes[0].current);
@@ -124,11 +128,40 @@ BEITSEG_OP(cudaMemory) {
   return out;
 }
 
+// cudaFlags({benchmark?, tf32Matmul?, tf32Cudnn?}) sets what torch.backends.cudnn.benchmark,
+// torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32 set; returns the
+// flags now in force.
+BEITSEG_OP(cudaFlags) {
+  auto& ctx = at::globalContext();
+  if (info.Length() > 0 && info[0].IsObject()) {
+    Napi::Object o = info[0].As<Napi::Object>();
+    auto flag = [&](const char* name, const std::function<void(bool)>& set) {
+      Napi::Value v = o.Get(name);
+      if (v.IsUndefined()) return;
+      if (!v.IsBoolean()) throw std::invalid_argument(std::string("cudaFlags: ") + name + " must be a boolean");
+      set(v.As<Napi::Boolean>().Value());
+    };
+    flag("benchmark", [&](bool b) { ctx.setBenchmarkCuDNN(b); });
+    flag("tf32Matmul", [&](bool b) { ctx.setAllowTF32CuBLAS(b); });
+    flag("tf32Cudnn", [&](bool b) { ctx.setAllowTF32CuDNN(b); });
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("benchmark", ctx.benchmarkCuDNN());
+  out.Set("tf32Matmul", ctx.allowTF32CuBLAS());
+  out.Set("tf32Cudnn", ctx.allowTF32CuDNN());
+  return out;
+}
+
 BEITSEG_OP(buildInfo) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("torchVersion", std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." + std::to_string(TORCH_VERSION_PATCH));
 #ifdef BEITSEG_WITH_CUDA
   out.Set("cudaBuild", true);
+#ifdef BEITSEG_CUDA_STATS
+  out.Set("cudaStats", true);
+#else
+  out.Set("cudaStats", false);
+#endif
 #else
   out.Set("cudaBuild", false);
 #endif
@@ -146,6 +179,7 @@ void RegisterRuntime(Napi::Env env, Napi::Object exports) {
   BEITSEG_EXPORT(exports, setAutocast);
   BEITSEG_EXPORT(exports, cudaIsAvailable); BEITSEG_EXPORT(exports, cudaDeviceCount);
   BEITSEG_EXPORT(exports, cudaSynchronize); BEITSEG_EXPORT(exports, cudaMemory);
+  BEITSEG_EXPORT(exports, cudaFlags);
   BEITSEG_EXPORT(exports, buildInfo);
 }
 

@@ -24,7 +24,7 @@ import { buildDataset, type DatasetConfig } from '../data/datasets.js';
 import { createLoader, type LoaderState, type SegDataLoader } from '../data/loader.js';
 import type { TransformConfig } from '../data/transforms/sample.js';
 import { buildSegmentor } from '../models/builder.js';
-import { loadConfig, type Dict } from '../models/config.js';
+import { cudnnBenchmarkOf, loadConfig, type Dict } from '../models/config.js';
 import type { EncoderDecoder } from '../models/segmentors/encoder_decoder.js';
 import {
   autocast, cuda, getRngState, manualSeed, noGrad, resolveDevice, setNumThreads, setRngState, type AutocastDType,
@@ -154,6 +154,7 @@ export class Trainer {
       throw new Error('--amp fp16 needs a CUDA device (float16 autocast with dynamic loss scaling); on CPU use --amp bf16 or no AMP' +
         (o.amp ? '' : ' (the config asks for fp16 through AmpOptimWrapper: pass --amp fp32 to train in float32)'));
     }
+    if (device !== 'cpu') cuda.flags({ benchmark: cudnnBenchmarkOf(cfg) });
     manualSeed(settings.seed);
     const model = buildSegmentor(cfg.model as Dict);
     const t = new Trainer(o, cfg, settings, model, device);

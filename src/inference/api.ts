@@ -4,13 +4,13 @@
  *   const { pred, logits } = await inferenceModel(model, 'image.jpg');
  */
 import { buildHead, buildSegmentor } from '../models/builder.js';
-import { getDict, isDict, loadConfig, type Dict } from '../models/config.js';
+import { cudnnBenchmarkOf, getDict, isDict, loadConfig, type Dict } from '../models/config.js';
 import type { BaseDecodeHead } from '../models/decode_heads/decode_head.js';
 import type { EncoderDecoder } from '../models/segmentors/encoder_decoder.js';
 import { readImage } from '../data/image_io.js';
 import type { RgbImage } from '../data/types.js';
 import { interpolate, softmax } from '../tensor/functional.js';
-import { autocast, noGrad, resolveDevice, type AutocastDType } from '../tensor/runtime.js';
+import { autocast, cuda, noGrad, resolveDevice, type AutocastDType } from '../tensor/runtime.js';
 import { keep, tidy } from '../tensor/scope.js';
 import type { Device, Tensor } from '../tensor/tensor.js';
 import { preprocessFromConfig, scaledTestSize, testResize, toInputTensor, type Preprocess } from './preprocess.js';
@@ -47,7 +47,10 @@ export async function initModel(config: string | Dict, weights?: string | null, 
     if (opts.verbose) for (const line of describeLoad(report)) process.stderr.write(line + '\n');
   }
   model.eval();
-  if (device !== 'cpu') model.to(device);
+  if (device !== 'cpu') {
+    cuda.flags({ benchmark: cudnnBenchmarkOf(cfg) });
+    model.to(device);
+  }
   return { model, config: cfg, preprocess: preprocessFromConfig(cfg), device, meta: datasetMeta(cfg, model.numClasses), weights: report };
 }
 

@@ -78,3 +78,14 @@ export function pairOf(d: Dict, key: string, path: string, fallback?: number | [
   if (l.length !== 2) throw new ConfigError(`${path}.${key} must be a number or a pair, got ${JSON.stringify(v)}`);
   return [l[0], l[1]];
 }
+
+/**
+ * env_cfg.cudnn_benchmark as mmengine applies it (default true in mmseg's runtime config):
+ * cuDNN autotunes its convolution algorithms on a CUDA device. No effect on CPU.
+ */
+export function cudnnBenchmarkOf(cfg: Dict): boolean {
+  const env = cfg.env_cfg;
+  if (env === undefined) return true;
+  if (!isDict(env)) throw new ConfigError('env_cfg must be an object');
+  return bool(env, 'cudnn_benchmark', 'env_cfg', true);
+}

@@ -98,7 +98,8 @@ export interface NativeAddon {
   setAutocast(deviceType: string, enabled: boolean, dtype: string): void;
   cudaIsAvailable(): boolean; cudaDeviceCount(): number; cudaSynchronize(): void;
   cudaMemory(resetPeak?: boolean): { allocated: number; peak: number };
-  buildInfo(): { torchVersion: string; cudaBuild: boolean; mkldnn: boolean; parallel: string };
+  cudaFlags(set?: Partial<CudaFlags>): CudaFlags;
+  buildInfo(): { torchVersion: string; cudaBuild: boolean; cudaStats?: boolean; mkldnn: boolean; parallel: string };
 }
 
 function repoRoot(): string {
@@ -124,3 +125,6 @@ function load(): NativeAddon {
 }
 
 export const native: NativeAddon = load();
+
+/** Process-wide cuDNN/cuBLAS switches (torch.backends.cudnn.benchmark, allow_tf32). */
+export interface CudaFlags { benchmark: boolean; tf32Matmul: boolean; tf32Cudnn: boolean }

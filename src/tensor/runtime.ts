@@ -3,7 +3,7 @@
  * CUDA. The addon's default thread count is every core (torch itself may start with fewer).
  */
 import os from 'node:os';
-import { native } from './native.js';
+import { native, type CudaFlags } from './native.js';
 import { Tensor, wrap, type Device } from './tensor.js';
 
 export function setNumThreads(n: number): void { native.setNumThreads(n); }
@@ -52,6 +52,11 @@ export const cuda = {
   synchronize: (): void => native.cudaSynchronize(),
   /** Bytes allocated now and at peak on device 0; resetPeak starts a new peak window. */
   memory: (resetPeak = false): { allocated: number; peak: number } => native.cudaMemory(resetPeak),
+  /**
+   * cuDNN autotuning and TF32 switches, as torch.backends sets them (defaults: benchmark off,
+   * TF32 off for matmul, on for cuDNN convolutions). Returns the flags in force.
+   */
+  flags: (set: Partial<CudaFlags> = {}): CudaFlags => native.cudaFlags(set),
 };
 
 /** 'cuda' when a GPU is usable, else 'cpu'; an explicit request is validated. */
@@ -65,7 +70,7 @@ export function resolveDevice(requested?: string): Device {
   return requested;
 }
 
-export function buildInfo(): { torchVersion: string; cudaBuild: boolean; mkldnn: boolean; parallel: string } {
+export function buildInfo(): { torchVersion: string; cudaBuild: boolean; cudaStats?: boolean; mkldnn: boolean; parallel: string } {
   return native.buildInfo();
 }
 
