@@ -50,7 +50,7 @@ source .device/env.sh
 [ -d node_modules ] || ln -s .device/node_modules node_modules
 
 step "build the addon against $LIBTORCH"
-if timeout 300 node scripts/build-native.mjs >"$OUT/build.log" 2>&1; then
+if timeout 200 node scripts/build-native.mjs >"$OUT/build.log" 2>&1; then
   tail -2 "$OUT/build.log"
   node -e "import('./dist/src/tensor/runtime.js').then(r => console.log(JSON.stringify({cuda: r.cuda.isAvailable(), flags: r.cuda.flags(), build: r.buildInfo().torchVersion, stats: r.buildInfo().cudaStats})))"
   built=1
@@ -61,9 +61,16 @@ fi
 
 if [ "$built" = 1 ]; then
   step "beitseg: parity + BEiT-B timings"
-  timeout 240 node dist/bench/gpu_bench.js --device cuda --preset base --repeat "${REPEAT:-10}" --warmup 3 \
+  timeout 150 node dist/bench/gpu_bench.js --device cuda --preset base --repeat "${REPEAT:-10}" --warmup 3 \
     --fixtures .device/fixtures --out "$OUT/beitseg.json" >/dev/null || echo "gpu_bench exited with $?"
 
+fi
+
+step "PyTorch peer: HF BeitForSemanticSegmentation + plain PyTorch"
+PYTHONUNBUFFERED=1 timeout 200 python3 bench/peer/gpu_peer.py --preset base --repeat "${REPEAT:-10}" --warmup 3 \
+  --out "$OUT/pytorch.json" >/dev/null || echo "gpu_peer exited with $?"
+
+if [ "$built" = 1 ]; then
   step "CLI on cuda: train, eval, predict (tiny synthetic model)"
   (
     set -e
@@ -85,7 +92,4 @@ if [ "$built" = 1 ]; then
   ) || echo "CLI step failed"
 fi
 
-step "PyTorch peer: HF BeitForSemanticSegmentation + plain PyTorch"
-PYTHONUNBUFFERED=1 timeout 300 python3 bench/peer/gpu_peer.py --preset base --repeat "${REPEAT:-10}" --warmup 3 \
-  --out "$OUT/pytorch.json" >/dev/null || echo "gpu_peer exited with $?"
 step "done"
