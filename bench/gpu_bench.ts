@@ -7,6 +7,7 @@
  *
  *   node dist/bench/gpu_bench.js [--device cuda] [--preset base] [--repeat 10] [--warmup 3]
  *        [--phases parity,infer_fp32,...] [--fixtures DIR] [--out result.json]
+ * backbone_<precision>[_b<N>] times the backbone alone. A phase name may end in @sdpa or @math to run it with that attention kernel (attentionImpl).
  * (`--device cpu --preset tiny` is a smoke test of the same code path without a GPU.)
  * Each phase's result (or its error) is written to --out as soon as it is known.
  */
@@ -18,7 +19,8 @@ import type { EncoderDecoder } from '../src/models/segmentors/encoder_decoder.js
 import { AdamW } from '../src/engine/adamw.js';
 import { GradScaler } from '../src/engine/grad_scaler.js';
 import { layerDecayParamGroups } from '../src/engine/param_groups.js';
-import { autocast, buildInfo, cuda, manualSeed, noGrad, type AutocastDType } from '../src/tensor/runtime.js';
+import { attentionImpl, autocast, buildInfo, cuda, manualSeed, noGrad, type AutocastDType } from '../src/tensor/runtime.js';
+import type { AttentionImpl } from '../src/tensor/native.js';
 import { tidy } from '../src/tensor/scope.js';
 import { rand, randn, type Tensor } from '../src/tensor/tensor.js';
 import { readSafetensors } from '../src/checkpoint/safetensors.js';
@@ -94,8 +96,9 @@ function inferPhase(model: EncoderDecoder, phase: string, size: number): Timing 
   if (amp === 'float16' && deviceType === 'cpu') throw new Error('fp16 autocast needs CUDA');
   model.eval();
   const x = randn([batch, 3, size, size]).to(device);
+  const forward = phase.startsWith('backbone') ? () => { model.backbone.forward(x); } : () => { model.encodeDecode(x); };
   try {
-    return timed(() => tidy(() => noGrad(() => autocast(deviceType, amp, () => { model.encodeDecode(x); }))), batch, 'ms per window');
+    return timed(() => tidy(() => noGrad(() => autocast(deviceType, amp, forward))), batch, 'ms per window');
   } finally {
     x.dispose();
   }
@@ -137,7 +140,7 @@ function trainPhase(model: EncoderDecoder, phase: string, size: number): Timing 
 function main(): void {
   manualSeed(0);
   if (deviceType === 'cuda') cuda.flags({ benchmark: true });
-  const result: Record<string, unknown> = { device, preset, cuda: cuda.isAvailable(), build: buildInfo().torchVersion, flags: cuda.flags() };
+  const result: Record<string, unknown> = { device, preset, cuda: cuda.isAvailable(), build: buildInfo().torchVersion, flags: cuda.flags(), attention: attentionImpl() };
   const save = () => {
     if (!outFile) return;
     fs.writeFileSync(`${outFile}.tmp`, JSON.stringify(result) + '\n');
@@ -156,7 +159,16 @@ function main(): void {
   const model = buildSegmentor(loadConfig(configPath()).model as Dict).to(device);
   const size = model.backbone.window[0] * 16;
   for (const phase of phases.filter((p) => p !== 'parity')) {
-    run(phase, () => (phase.startsWith('infer') ? inferPhase(model, phase, size) : trainPhase(model, phase, size)));
+    const [name, impl] = phase.split('@');
+    run(phase, () => {
+      const saved = attentionImpl();
+      attentionImpl((impl ?? saved) as AttentionImpl);
+      try {
+        return name.startsWith('infer') || name.startsWith('backbone') ? inferPhase(model, name, size) : trainPhase(model, name, size);
+      } finally {
+        attentionImpl(saved);
+      }
+    });
   }
   console.log(JSON.stringify(result));
 }

@@ -6,7 +6,8 @@
 #      predictions compared with the CPU's;
 #   4. PyTorch in the same run: HF BeitForSemanticSegmentation and the plain-PyTorch peer
 #      (bench/peer/gpu_peer.py), same phases.
-# Every step is time-boxed and a failing step does not stop the others. Results go to $OUT
+# PHASES=... / PEER_PHASES=... pick gpu_bench / gpu_peer phases (e.g. infer_fp16_b4@math,infer_fp16_b4@sdpa); SKIP_CLI=1
+# skips step 3. Every step is time-boxed and a failing step does not stop the others. Results go to $OUT
 # (or ./device-out): log.txt, build.log, beitseg.json, pytorch.json, cli.json.
 #
 # Prepare here:  bash ../shared/device/pack.sh && npm run build && bash scripts/device-check.sh --prepare
@@ -61,16 +62,16 @@ fi
 
 if [ "$built" = 1 ]; then
   step "beitseg: parity + BEiT-B timings"
-  timeout 150 node dist/bench/gpu_bench.js --device cuda --preset base --repeat "${REPEAT:-10}" --warmup 3 \
-    --fixtures .device/fixtures --out "$OUT/beitseg.json" >/dev/null || echo "gpu_bench exited with $?"
+  timeout 200 node dist/bench/gpu_bench.js --device cuda --preset base --repeat "${REPEAT:-10}" --warmup 3 \
+    ${PHASES:+--phases "$PHASES"} --fixtures .device/fixtures --out "$OUT/beitseg.json" >/dev/null || echo "gpu_bench exited with $?"
 
 fi
 
 step "PyTorch peer: HF BeitForSemanticSegmentation + plain PyTorch"
 PYTHONUNBUFFERED=1 timeout 200 python3 bench/peer/gpu_peer.py --preset base --repeat "${REPEAT:-10}" --warmup 3 \
-  --out "$OUT/pytorch.json" >/dev/null || echo "gpu_peer exited with $?"
+  ${PEER_PHASES:+--phases "$PEER_PHASES"} --out "$OUT/pytorch.json" >/dev/null || echo "gpu_peer exited with $?"
 
-if [ "$built" = 1 ]; then
+if [ "$built" = 1 ] && [ -z "${SKIP_CLI:-}" ]; then
   step "CLI on cuda: train, eval, predict (tiny synthetic model)"
   (
     set -e

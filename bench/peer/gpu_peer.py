@@ -10,10 +10,11 @@ Models (random init, seed 0), BEiT-B UperNet 640 sizes by default (--preset larg
   ours  bench/peer/beit_upernet.py (mmseg math and key names)
 
 Measurements (per model; CUDA-synchronised wall time, warm-up then median of --repeat):
-  infer_fp32         ms per 640 window (batch --infer-batch, default 1), eval + inference_mode
+  infer_fp32         ms per 640 window (batch --infer-batch, default 1), eval + no_grad
   infer_fp16         same under torch.autocast('cuda', dtype=torch.float16)
   infer_bf16         same under torch.autocast('cuda', dtype=torch.bfloat16)
   infer_fp16_b4      fp16 with 4 windows per forward (ms per window); any infer_<p>_b<N>
+  backbone_<p>[_b<N>] the same for the backbone alone (where the time goes)
   train_bs2_fp32     forward + loss + backward + AdamW step, batch 2, fp32
   train_bs2_amp      same with AMP fp16 autocast + GradScaler
   train_bs8_amp      same at batch 8
@@ -47,7 +48,7 @@ ALL_PHASES = ('infer_fp32', 'infer_fp16', 'infer_bf16', 'infer_fp16_b4', 'train_
 
 def _valid_phase(p: str) -> bool:
     parts = p.split('_')
-    if parts[0] == 'infer':
+    if parts[0] in ('infer', 'backbone'):
         return (len(parts) in (2, 3) and parts[1] in ('fp32', 'fp16', 'bf16')
                 and (len(parts) == 2 or (parts[2].startswith('b') and parts[2][1:].isdigit())))
     return p in ALL_PHASES
@@ -124,7 +125,9 @@ class Runner:
         self.model = model.to(device)
         self.device = device
 
-    def infer(self, x):
+    def infer(self, x, backbone_only: bool = False):
+        if backbone_only:
+            return self.model.beit(pixel_values=x) if self.kind == 'hf' else self.model.backbone(x)
         if self.kind == 'hf':
             return self.model(pixel_values=x).logits
         return self.model.encode_decode(x)
@@ -161,19 +164,22 @@ def run_phase(r: Runner, phase: str, args, size: int) -> dict:
     if on_gpu:
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-    if phase.startswith('infer'):
+    if phase.startswith('infer') or phase.startswith('backbone'):
         r.model.eval()
+        backbone_only = phase.startswith('backbone')
         parts = phase.split('_')
         b = int(parts[2][1:]) if len(parts) == 3 else args.infer_batch
         x = torch.randn(b, 3, size, size, generator=g).to(dev)
         amp = {'fp16': torch.float16 if on_gpu else torch.bfloat16, 'bf16': torch.bfloat16}.get(parts[1])
 
         def step():
-            with torch.inference_mode():
+            # no_grad, as mmengine's test loop: HF caches tensors made in the forward
+            # (interpolated position bias), and inference-mode tensors would break training later
+            with torch.no_grad():
                 if amp is not None:
                     with torch.autocast(amp_device, dtype=amp):
-                        return r.infer(x)
-                return r.infer(x)
+                        return r.infer(x, backbone_only)
+                return r.infer(x, backbone_only)
         ms, ts = _time(step, args.warmup, args.repeat)
         res = {'ms': round(ms / b, 2), 'ms_all': [round(t / b, 2) for t in ts],
                'unit': 'ms per window', 'batch': b}

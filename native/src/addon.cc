@@ -11,6 +11,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterNN(env, exports);
   RegisterShape(env, exports);
   RegisterRuntime(env, exports);
+  RegisterOptim(env, exports);
   return exports;
 }
 

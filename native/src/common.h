@@ -68,6 +68,7 @@ void RegisterNN(Napi::Env env, Napi::Object exports);
 void RegisterShape(Napi::Env env, Napi::Object exports);
 void RegisterRuntime(Napi::Env env, Napi::Object exports);
 void RegisterMemory(Napi::Env env, Napi::Object exports);
+void RegisterOptim(Napi::Env env, Napi::Object exports);
 void InstallCpuAllocator(Napi::Env env, Napi::Object exports);
 
 }  // namespace beitseg

@@ -73,9 +73,24 @@ BEITSEG_OP(maxPool2d) {
                                                 ArgIntList(info, 4), ArgBool(info, 5)));
 }
 
+// Which attention kernel runs: "sdpa" (libtorch's scaled_dot_product_attention, 2.1+) or
+// "math" (matmul, in-place bias add, softmax, matmul: what mmseg's BEiT does). With an
+// additive bias SDPA can only use its memory-efficient kernel, which is not always the faster
+// one (see README "Performance"), so the choice is the caller's; "auto" is the build default.
+static std::string g_attention_impl = "auto";
+
+static bool UseSdpa(const at::Tensor& q) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+  if (g_attention_impl == "sdpa") return true;
+  if (g_attention_impl == "math") return false;
+  return !q.is_cuda();  // auto: the measured faster choice per device
+#else
+  return false;
+#endif
+}
+
 // softmax(q·kᵀ·scale + bias)·v for q, k, v [B, heads, N, d] and an additive bias broadcastable
-// to [B, heads, N, N]. libtorch 2.1+ runs its fused kernels; older versions the same math
-// as a few calls with the bias added in place.
+// to [B, heads, N, N].
 BEITSEG_OP(attention) {
   const at::Tensor& q = ArgTensor(info, 0);
   const at::Tensor& k = ArgTensor(info, 1);
@@ -83,13 +98,24 @@ BEITSEG_OP(attention) {
   std::optional<at::Tensor> bias = ArgOptTensor(info, 3);
   double scale = ArgDouble(info, 4);
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
-  at::Tensor mask = bias ? bias->to(q.scalar_type()) : at::Tensor();
-  return TensorHandle::Wrap(env, at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale));
-#else
+  if (UseSdpa(q)) {
+    at::Tensor mask = bias ? bias->to(q.scalar_type()) : at::Tensor();
+    return TensorHandle::Wrap(env, at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale));
+  }
+#endif
   at::Tensor attn = at::matmul(q * scale, k.transpose(-2, -1));
   if (bias) attn.add_(*bias);
   return TensorHandle::Wrap(env, at::matmul(at::softmax(attn, -1), v));
-#endif
+}
+
+// attentionImpl(name?) -> the implementation in force ("auto", "sdpa" or "math").
+BEITSEG_OP(attentionImpl) {
+  if (info.Length() > 0 && !info[0].IsUndefined()) {
+    std::string name = ArgString(info, 0);
+    if (name != "auto" && name != "sdpa" && name != "math") throw std::invalid_argument("attentionImpl: expected auto, sdpa or math, got '" + name + "'");
+    g_attention_impl = name;
+  }
+  return Napi::String::New(env, g_attention_impl);
 }
 
 void RegisterNN(Napi::Env env, Napi::Object exports) {
@@ -100,7 +126,7 @@ void RegisterNN(Napi::Env env, Napi::Object exports) {
   BEITSEG_EXPORT(exports, crossEntropy); BEITSEG_EXPORT(exports, dropout); BEITSEG_EXPORT(exports, featureDropout);
   BEITSEG_EXPORT(exports, interpolateBilinear); BEITSEG_EXPORT(exports, interpolateNearest);
   BEITSEG_EXPORT(exports, adaptiveAvgPool2d); BEITSEG_EXPORT(exports, maxPool2d);
-  BEITSEG_EXPORT(exports, attention);
+  BEITSEG_EXPORT(exports, attention); BEITSEG_EXPORT(exports, attentionImpl);
 }
 
 }  // namespace beitseg

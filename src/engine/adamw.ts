@@ -7,11 +7,13 @@
  *   p ← p − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + ε)
  *
  * with the same operation order as PyTorch (so results agree to rounding), all in place and
- * without autograd history. Parameters without a gradient are skipped (their step count does
+ * without autograd history, each stage over the whole group at once (libtorch's multi-tensor
+ * kernels on CUDA). Parameters without a gradient are skipped (their step count does
  * not advance), as PyTorch does. State per parameter: step, exp_avg, exp_avg_sq.
  */
 import { noGrad } from '../tensor/runtime.js';
 import { keep, tidy } from '../tensor/scope.js';
+import { adamwStep } from '../tensor/functional.js';
 import { zeros, type Tensor } from '../tensor/tensor.js';
 import type { ParamGroup } from './param_groups.js';
 
@@ -55,34 +57,30 @@ export class AdamW {
     for (const g of this.groups) for (const p of g.params) p.zeroGrad();
   }
 
-  /** One update of every parameter that has a gradient. */
+  /** One update of every parameter that has a gradient: one multi-tensor call per group. */
   step(): void {
     const [b1, b2] = this.betas;
-    noGrad(() => {
+    noGrad(() => tidy(() => {
       for (const group of this.groups) {
-        const lr = group.lr, wd = group.weightDecay;
+        const params: Tensor[] = [], grads: Tensor[] = [], expAvgs: Tensor[] = [], expAvgSqs: Tensor[] = [];
+        const stepSizes: number[] = [], bc2Sqrts: number[] = [];
         for (const p of group.params) {
-          tidy(() => {
-            const grad = p.grad;
-            if (!grad) return;
-            let st = this.state.get(p);
-            if (!st) {
-              st = { step: 0, expAvg: keep(zeros(p.shape, p.dtype, p.device)), expAvgSq: keep(zeros(p.shape, p.dtype, p.device)) };
-              this.state.set(p, st);
-            }
-            st.step += 1;
-            if (wd !== 0) p.mul_(1 - lr * wd);
-            st.expAvg.mul_(b1).add_(grad, 1 - b1);
-            st.expAvgSq.mul_(b2).addcmul_(grad, grad, 1 - b2);
-            const bc1 = 1 - b1 ** st.step;
-            const bc2 = 1 - b2 ** st.step;
-            const stepSize = lr / bc1;
-            const denom = st.expAvgSq.sqrt().div(Math.sqrt(bc2)).add_(this.eps);
-            p.addcdiv_(st.expAvg, denom, -stepSize);
-          });
+          const grad = p.grad;
+          if (!grad) continue;
+          let st = this.state.get(p);
+          if (!st) {
+            st = { step: 0, expAvg: keep(zeros(p.shape, p.dtype, p.device)), expAvgSq: keep(zeros(p.shape, p.dtype, p.device)) };
+            this.state.set(p, st);
+          }
+          st.step += 1;
+          params.push(p); grads.push(grad); expAvgs.push(st.expAvg); expAvgSqs.push(st.expAvgSq);
+          stepSizes.push(group.lr / (1 - b1 ** st.step));
+          bc2Sqrts.push(Math.sqrt(1 - b2 ** st.step));
         }
+        adamwStep(params, grads, expAvgs, expAvgSqs, stepSizes, bc2Sqrts,
+          { decay: 1 - group.lr * group.weightDecay, beta1: b1, beta2: b2, eps: this.eps });
       }
-    });
+    }));
   }
 
   /** State of one parameter (undefined before its first step). */

@@ -7,7 +7,8 @@
  */
 import { noGrad } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
-import { zeros, type Tensor } from '../tensor/tensor.js';
+import { ampUnscale } from '../tensor/functional.js';
+import type { Tensor } from '../tensor/tensor.js';
 
 export interface GradScalerState {
   scale: number;
@@ -27,18 +28,9 @@ export class GradScaler {
    * optimizer step, after the last backward of the accumulation window.
    */
   unscaleAndCheck(params: Tensor[]): boolean {
-    const inv = Math.fround(1 / this.scale);
     return noGrad(() => tidy(() => {
-      let bad: Tensor | null = null;
-      for (const p of params) {
-        const g = p.grad;
-        if (!g) continue;
-        g.mul_(inv);
-        const n = g.isfinite().logicalNot().sum();
-        bad = bad ? bad.add(n) : n;
-      }
-      if (!bad) bad = zeros([]);
-      return bad.item() === 0;
+      const grads = params.map((p) => p.grad).filter((g): g is Tensor => g !== null);
+      return ampUnscale(grads, Math.fround(1 / this.scale));
     }));
   }
 

@@ -75,7 +75,25 @@ export function pad(x: Tensor, pads: number[], value = 0): Tensor {
   return wrap(native.pad(x.handle, pads, value));
 }
 
-/** softmax(q kᵀ · scale + bias) v with q, k, v [B, heads, N, d]; fused kernels where libtorch has them. */
+/**
+ * softmax(q kᵀ · scale + bias) v with q, k, v [B, heads, N, d]; libtorch's fused kernel or the
+ * explicit math as `attentionImpl` (src/tensor/runtime.ts) selects.
+ */
 export function attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | null, scale: number): Tensor {
   return wrap(native.attention(q.handle, k.handle, v.handle, bias?.handle ?? null, scale));
+}
+
+/**
+ * One AdamW update of a list of parameters (multi-tensor kernels on CUDA), in place:
+ * p ← p·decay; m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²; p ← p − stepSizes[i]·m / (√v / bc2Sqrts[i] + ε).
+ */
+export function adamwStep(params: Tensor[], grads: Tensor[], expAvgs: Tensor[], expAvgSqs: Tensor[],
+  stepSizes: number[], bc2Sqrts: number[], o: { decay: number; beta1: number; beta2: number; eps: number }): void {
+  const h = (ts: Tensor[]) => ts.map((t) => t.handle);
+  native.adamwStep(h(params), h(grads), h(expAvgs), h(expAvgSqs), stepSizes, bc2Sqrts, o.decay, o.beta1, o.beta2, o.eps);
+}
+
+/** Multiplies every gradient by invScale in place; true when all are finite (GradScaler.unscale_). */
+export function ampUnscale(grads: Tensor[], invScale: number): boolean {
+  return native.ampUnscale(grads.map((g) => g.handle), invScale);
 }

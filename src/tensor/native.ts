@@ -75,6 +75,10 @@ export interface NativeAddon {
   adaptiveAvgPool2d(x: H, size: number[]): H;
   maxPool2d(x: H, kernel: number[], stride: number[], padding: number[], dilation: number[], ceilMode: boolean): H;
   attention(q: H, k: H, v: H, bias: Opt<H>, scale: number): H;
+  attentionImpl(name?: AttentionImpl): AttentionImpl;
+  adamwStep(params: H[], grads: H[], expAvgs: H[], expAvgSqs: H[], stepSizes: number[], bc2Sqrts: number[],
+    decay: number, beta1: number, beta2: number, eps: number): void;
+  ampUnscale(grads: H[], invScale: number): boolean;
 
   reshape(x: H, shape: number[]): H; view(x: H, shape: number[]): H; permute(x: H, dims: number[]): H;
   transpose(x: H, a: number, b: number): H; flatten(x: H, start: number, end: number): H;
@@ -125,6 +129,9 @@ function load(): NativeAddon {
 }
 
 export const native: NativeAddon = load();
+
+/** Attention kernel: libtorch's fused SDPA, the explicit matmul-softmax-matmul, or per device. */
+export type AttentionImpl = 'auto' | 'sdpa' | 'math';
 
 /** Process-wide cuDNN/cuBLAS switches (torch.backends.cudnn.benchmark, allow_tf32). */
 export interface CudaFlags { benchmark: boolean; tf32Matmul: boolean; tf32Cudnn: boolean }

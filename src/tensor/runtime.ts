@@ -3,7 +3,7 @@
  * CUDA. The addon's default thread count is every core (torch itself may start with fewer).
  */
 import os from 'node:os';
-import { native, type CudaFlags } from './native.js';
+import { native, type AttentionImpl, type CudaFlags } from './native.js';
 import { Tensor, wrap, type Device } from './tensor.js';
 
 export function setNumThreads(n: number): void { native.setNumThreads(n); }
@@ -58,6 +58,16 @@ export const cuda = {
    */
   flags: (set: Partial<CudaFlags> = {}): CudaFlags => native.cudaFlags(set),
 };
+
+/**
+ * The attention kernel (process-wide): 'sdpa' = libtorch's scaled_dot_product_attention
+ * (2.1+), 'math' = matmul, bias add, softmax, matmul (mmseg's code), 'auto' = SDPA on CPU and
+ * the math on CUDA, the faster of the two measured on each (README "Performance"). libtorch
+ * 1.13 always runs the math. Returns the setting in force.
+ */
+export function attentionImpl(impl?: AttentionImpl): AttentionImpl {
+  return native.attentionImpl(impl);
+}
 
 /** 'cuda' when a GPU is usable, else 'cpu'; an explicit request is validated. */
 export function resolveDevice(requested?: string): Device {

@@ -84,7 +84,8 @@ export class BEiTAttention extends Module {
       index = relativePositionIndex(grid[0], grid[1]).to(table.device);
     }
     const n = grid[0] * grid[1] + 1;
-    return table.indexSelect(0, index.view(-1)).view(n, n, this.numHeads).permute(2, 0, 1);
+    // contiguous as mmseg makes it: every batch item and head then reads it with unit stride
+    return table.indexSelect(0, index.view(-1)).view(n, n, this.numHeads).permute(2, 0, 1).contiguous();
   }
 
   forward(x: Tensor, grid: Grid): Tensor {
