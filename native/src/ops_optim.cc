@@ -5,6 +5,8 @@
 // arithmetic as one multi-tensor kernel per stage on CUDA, and as the per-tensor ops on CPU.
 #include "common.h"
 
+#include <c10/core/GradMode.h>
+
 #include <cmath>
 
 namespace beitseg {
@@ -32,7 +34,7 @@ BEITSEG_OP(adamwStep) {
     throw std::invalid_argument("adamwStep: params, grads, moments and step lists differ in length");
   }
   if (n == 0) return env.Undefined();
-  at::NoGradGuard no_grad;
+  c10::NoGradGuard no_grad;
   std::vector<at::Scalar> neg_steps, bc2;
   for (size_t i = 0; i < n; i++) {
     neg_steps.emplace_back(-step_sizes[i]);
@@ -57,7 +59,7 @@ BEITSEG_OP(ampUnscale) {
   std::vector<at::Tensor> grads = ArgTensorList(info, 0);
   const double inv_scale = ArgDouble(info, 1);
   if (grads.empty()) return Napi::Boolean::New(env, true);
-  at::NoGradGuard no_grad;
+  c10::NoGradGuard no_grad;
   const at::Device device = grads[0].device();
   bool same_device = true;
   for (const auto& g : grads) same_device = same_device && g.device() == device;
