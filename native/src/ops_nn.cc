@@ -74,16 +74,14 @@ BEITSEG_OP(maxPool2d) {
 }
 
 // Which attention kernel runs: "sdpa" (libtorch's scaled_dot_product_attention, 2.1+) or
-// "math" (matmul, in-place bias add, softmax, matmul: what mmseg's BEiT does). With an
-// additive bias SDPA can only use its memory-efficient kernel, which is not always the faster
-// one (see README "Performance"), so the choice is the caller's; "auto" is the build default.
+// "math" (matmul, in-place bias add, softmax, matmul: what mmseg's BEiT does; the only one on
+// libtorch 1.13). "auto" is SDPA where libtorch has it: on the H100 it was as fast in fp32 and
+// 12-33% faster in fp16 than the math, with less memory (bench/results/gpu-2026-11-27-*).
 static std::string g_attention_impl = "auto";
 
-static bool UseSdpa(const at::Tensor& q) {
+static bool UseSdpa() {
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
-  if (g_attention_impl == "sdpa") return true;
-  if (g_attention_impl == "math") return false;
-  return !q.is_cuda();  // auto: the measured faster choice per device
+  return g_attention_impl != "math";
 #else
   return false;
 #endif
@@ -98,7 +96,7 @@ BEITSEG_OP(attention) {
   std::optional<at::Tensor> bias = ArgOptTensor(info, 3);
   double scale = ArgDouble(info, 4);
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
-  if (UseSdpa(q)) {
+  if (UseSdpa()) {
     at::Tensor mask = bias ? bias->to(q.scalar_type()) : at::Tensor();
     return TensorHandle::Wrap(env, at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale));
   }

@@ -61,9 +61,9 @@ export const cuda = {
 
 /**
  * The attention kernel (process-wide): 'sdpa' = libtorch's scaled_dot_product_attention
- * (2.1+), 'math' = matmul, bias add, softmax, matmul (mmseg's code), 'auto' = SDPA on CPU and
- * the math on CUDA, the faster of the two measured on each (README "Performance"). libtorch
- * 1.13 always runs the math. Returns the setting in force.
+ * (2.1+), 'math' = matmul, bias add, softmax, matmul (mmseg's code), 'auto' = SDPA where
+ * libtorch has it (measured faster on the H100, README "GPU"); libtorch 1.13 always runs the
+ * math. Returns the setting in force.
  */
 export function attentionImpl(impl?: AttentionImpl): AttentionImpl {
   return native.attentionImpl(impl);

@@ -110,4 +110,32 @@ describe('AdamW one step vs torch.optim.AdamW', () => {
       assert.deepEqual([...w.toFloat32Array()], [1.9, 1.9, 1.9].map(Math.fround));
     });
   });
+
+  it('parameters at different step counts in one group each get their own bias correction', () => {
+    noGrad(() => {
+      const [lr, b1, b2, eps] = [0.01, 0.9, 0.999, 1e-8];
+      const a = zeros([2]).add(1), b = zeros([2]).add(-1);
+      const o = new AdamW([{ name: 'g', layerId: 0, lrScale: 1, initialLr: lr, lr, weightDecay: 0, paramNames: ['a', 'b'], params: [a, b] }]);
+      a.grad = zeros([2]).add(0.5);
+      o.step(); // a: step 1; b has no gradient yet
+      a.grad = zeros([2]).add(0.25);
+      b.grad = zeros([2]).add(-2);
+      o.step(); // a: step 2, b: step 1
+      assert.equal(o.paramState(a)!.step, 2);
+      assert.equal(o.paramState(b)!.step, 1);
+      // float64 reference of torch.optim.AdamW
+      const ref = (p0: number, grads: number[]) => {
+        let p = p0, m = 0, v = 0;
+        grads.forEach((g, i) => {
+          const t = i + 1;
+          m = b1 * m + (1 - b1) * g;
+          v = b2 * v + (1 - b2) * g * g;
+          p -= (lr / (1 - b1 ** t)) * m / (Math.sqrt(v) / Math.sqrt(1 - b2 ** t) + eps);
+        });
+        return p;
+      };
+      for (const x of a.toFloat32Array()) assert.ok(Math.abs(x - ref(1, [0.5, 0.25])) < 1e-6, `a: ${x} vs ${ref(1, [0.5, 0.25])}`);
+      for (const x of b.toFloat32Array()) assert.ok(Math.abs(x - ref(-1, [-2])) < 1e-6, `b: ${x} vs ${ref(-1, [-2])}`);
+    });
+  });
 });

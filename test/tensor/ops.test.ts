@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  F, arange, bernoulli, cat, fromArray, full, getRngState, manualSeed, noGrad, ones, rand, randn, setRngState, stack,
+  F, arange, attentionImpl, bernoulli, cat, fromArray, full, getRngState, manualSeed, noGrad, ones, rand, randn, setRngState, stack,
   tensor, tidy, where, zeros, type Tensor,
 } from '../../src/tensor/index.js';
 import {
@@ -665,5 +665,54 @@ describe('dtypes and memory sharing', () => {
     const y = noGrad(() => w.mul(2));
     assert.equal(y.requiresGrad, false);
     assert.equal(w.mul(2).requiresGrad, true);
+  }));
+});
+
+describe('attention and multi-tensor optimizer kernels', () => {
+  it('attention = softmax(q kᵀ · scale + bias) v under each attentionImpl setting; bad names refused', () => tidy(() => {
+    const [b, h, n, d] = [2, 3, 5, 4];
+    const qd = randArray(b * h * n * d, 11), kd = randArray(b * h * n * d, 12);
+    const vd = randArray(b * h * n * d, 13), bd = randArray(h * n * n, 14, -2, 2);
+    const scale = 0.5;
+    const expected: number[] = [];
+    for (let bi = 0; bi < b; bi++) for (let hi = 0; hi < h; hi++) for (let i = 0; i < n; i++) {
+      const base = ((bi * h + hi) * n) * d;
+      const logits = Array.from({ length: n }, (_, j) => {
+        let s = 0;
+        for (let c = 0; c < d; c++) s += qd[base + i * d + c] * kd[base + j * d + c];
+        return s * scale + bd[(hi * n + i) * n + j];
+      });
+      const m = Math.max(...logits);
+      const e = logits.map((x) => Math.exp(x - m));
+      const z = e.reduce((a, x) => a + x, 0);
+      for (let c = 0; c < d; c++) expected.push(e.reduce((a, w, j) => a + (w / z) * vd[base + j * d + c], 0));
+    }
+    const shape = [b, h, n, d];
+    const before = attentionImpl();
+    try {
+      for (const impl of ['math', 'sdpa', 'auto'] as const) {
+        assert.equal(attentionImpl(impl), impl);
+        close(F.attention(f32(qd, shape), f32(kd, shape), f32(vd, shape), f32(bd, [1, h, n, n]), scale), expected, 2e-6, `attention (${impl})`, shape);
+      }
+      assert.throws(() => attentionImpl('flash' as never), /expected auto, sdpa or math, got 'flash'/);
+    } finally {
+      attentionImpl(before);
+    }
+  }));
+
+  it('ampUnscale multiplies every gradient by 1/scale and reports non-finite values', () => tidy(() => {
+    const g1 = f32([2, 4], [2]), g2 = f32([8], [1]);
+    assert.equal(F.ampUnscale([g1, g2], 0.5), true);
+    close(g1, [1, 2], 0, 'g1');
+    close(g2, [4], 0, 'g2');
+    const bad = f32([1, Infinity], [2]);
+    assert.equal(F.ampUnscale([g1, bad], 0.5), false);
+    assert.equal(F.ampUnscale([f32([NaN], [1])], 1), false);
+    assert.equal(F.ampUnscale([], 1), true);
+  }));
+
+  it('adamwStep refuses lists of different lengths', () => tidy(() => {
+    const p = zeros([2]);
+    assert.throws(() => F.adamwStep([p], [], [p], [p], [0.1], [1], { decay: 1, beta1: 0.9, beta2: 0.999, eps: 1e-8 }), /differ in length/);
   }));
 });

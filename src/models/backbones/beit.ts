@@ -84,8 +84,10 @@ export class BEiTAttention extends Module {
       index = relativePositionIndex(grid[0], grid[1]).to(table.device);
     }
     const n = grid[0] * grid[1] + 1;
-    // contiguous as mmseg makes it: every batch item and head then reads it with unit stride
-    return table.indexSelect(0, index.view(-1)).view(n, n, this.numHeads).permute(2, 0, 1).contiguous();
+    // Gathered from the transposed (tiny) table straight into a contiguous [heads, N, N]: the
+    // same values as mmseg's table[index].view(N, N, heads).permute(2, 0, 1).contiguous()
+    // with one write pass, and every batch item and head then reads it with unit stride.
+    return table.transpose(0, 1).contiguous().indexSelect(1, index.view(-1)).view(this.numHeads, n, n);
   }
 
   forward(x: Tensor, grid: Grid): Tensor {
