@@ -5,15 +5,19 @@
  * OpenBLAS and jemalloc for itself: the strongest stock configuration we found).
  *
  *   node dist/bench/model_bench.js [--preset base] [--threads 2] [--phases a,b] [--scaling] [--repeat 2]
+ *        [--rounds 1] [--out file.json]
  *
- * Prints a table with ratios (beitseg / PyTorch; < 1 means beitseg is faster or smaller) and
- * writes bench/results/model-<date>.json.
+ * Prints a table with ratios (beitseg / PyTorch; < 1 means beitseg is faster or smaller) of
+ * the medians and of the best runs, and writes bench/results/model-<date>.json (or --out).
+ * --rounds N alternates beitseg and PyTorch N times per phase (fresh processes each): on a
+ * shared VM the speed drifts by 10-30% over minutes, and alternating spreads that drift over
+ * both sides.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { argValue } from './bench_util.js';
+import { argValue, median } from './bench_util.js';
 
 interface PhaseResult { phase: string; size: number; threads: number; ms: number; peak_rss_mb: number; [k: string]: unknown }
 
@@ -52,21 +56,35 @@ if (process.argv.includes('--scaling')) {
   runs.push({ phase: 'infer_fp32', size: 640, threads: 1 });
 }
 
-const rows: { phase: string; size: number; threads: number; beitseg: PhaseResult; pytorch: PhaseResult; time_ratio: number; rss_ratio: number }[] = [];
+const rounds = Number(argValue('--rounds', '1'));
+
+/** Rounds of one side merged: every timed run, the median and best of them, the largest peak. */
+function merge(results: PhaseResult[]): PhaseResult & { ms_best: number; ms_all: number[] } {
+  const all = results.flatMap((r) => (r.ms_all as number[] | undefined) ?? [r.ms]);
+  return { ...results[0]!, ms: median(all), ms_best: Math.min(...all), ms_all: all, peak_rss_mb: Math.max(...results.map((r) => r.peak_rss_mb)) };
+}
+
+type Side = ReturnType<typeof merge>;
+const rows: { phase: string; size: number; threads: number; beitseg: Side; pytorch: Side; time_ratio: number; best_ratio: number; rss_ratio: number }[] = [];
 for (const r of runs) {
-  process.stderr.write(`[bench] ${r.phase} ${r.size}x${r.size} threads ${r.threads}: beitseg...\n`);
-  const a = ours(r.phase, r.size, r.threads);
-  process.stderr.write(`[bench]   beitseg ${a.ms} ms, peak ${a.peak_rss_mb} MB; PyTorch...\n`);
-  const b = peer(r.phase, r.size, r.threads);
-  process.stderr.write(`[bench]   PyTorch ${b.ms} ms, peak ${b.peak_rss_mb} MB\n`);
-  rows.push({ ...r, beitseg: a, pytorch: b, time_ratio: a.ms / b.ms, rss_ratio: a.peak_rss_mb / b.peak_rss_mb });
+  const mine: PhaseResult[] = [], theirs: PhaseResult[] = [];
+  for (let k = 0; k < rounds; k++) {
+    process.stderr.write(`[bench] ${r.phase} ${r.size}x${r.size} threads ${r.threads} (round ${k + 1}/${rounds}): beitseg...\n`);
+    mine.push(ours(r.phase, r.size, r.threads));
+    process.stderr.write(`[bench]   beitseg ${mine[k]!.ms} ms, peak ${mine[k]!.peak_rss_mb} MB; PyTorch...\n`);
+    theirs.push(peer(r.phase, r.size, r.threads));
+    process.stderr.write(`[bench]   PyTorch ${theirs[k]!.ms} ms, peak ${theirs[k]!.peak_rss_mb} MB\n`);
+  }
+  const a = merge(mine), b = merge(theirs);
+  rows.push({ ...r, beitseg: a, pytorch: b, time_ratio: a.ms / b.ms, best_ratio: a.ms_best / b.ms_best, rss_ratio: a.peak_rss_mb / b.peak_rss_mb });
 }
 
 const fmt = (n: number, d = 0) => n.toFixed(d).padStart(9);
 console.log(`\nBEiT-${preset} UperNet, ${os.cpus()[0]?.model ?? 'cpu'}, ${os.cpus().length} cores`);
-console.log('phase        size threads  beitseg ms  PyTorch ms  ratio | beitseg MB PyTorch MB  ratio');
+console.log('phase        size threads  beitseg ms  PyTorch ms  ratio | best: beitseg   PyTorch  ratio | beitseg MB PyTorch MB  ratio');
 for (const r of rows) {
   console.log(`${r.phase.padEnd(12)} ${String(r.size).padStart(4)} ${String(r.threads).padStart(7)} ${fmt(r.beitseg.ms)}   ${fmt(r.pytorch.ms)}  ${r.time_ratio.toFixed(2)} | ` +
+    `   ${fmt(r.beitseg.ms_best)} ${fmt(r.pytorch.ms_best)}  ${r.best_ratio.toFixed(2)} | ` +
     `${fmt(r.beitseg.peak_rss_mb)}  ${fmt(r.pytorch.peak_rss_mb)}  ${r.rss_ratio.toFixed(2)}`);
 }
 const bf16 = rows.find((r) => r.phase === 'infer_bf16' && r.size === 640);
@@ -77,7 +95,8 @@ if (bf16 && fp32Torch) {
 }
 const date = new Date().toISOString().slice(0, 10);
 fs.mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
-const file = path.join(root, 'bench', 'results', `model-${date}.json`);
-fs.writeFileSync(file, JSON.stringify({ date, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length },
-  omp_wait_policy: env.OMP_WAIT_POLICY, preset, rows }, null, 2) + '\n');
+const file = path.resolve(root, argValue('--out', path.join('bench', 'results', `model-${date}.json`)));
+fs.writeFileSync(`${file}.tmp`, JSON.stringify({ date, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length },
+  omp_wait_policy: env.OMP_WAIT_POLICY, preset, rounds, rows }, null, 2) + '\n');
+fs.renameSync(`${file}.tmp`, file);
 console.log(`wrote ${path.relative(root, file)}`);

@@ -50,6 +50,8 @@ function main(): void {
     if (amp) model.lowPrecisionHead = makeBf16Head(model, cfg, 'cpu');
     ts = timed(() => tidy(() => noGrad(() => autocast('cpu', amp, () => { model.encodeDecode(x); }))), warmup, repeat);
     extra.unit = 'ms per window';
+    // the peak of the timed runs alone: the agreement check below runs fp32 in the same process
+    extra.peak_rss_mb = Math.round(process.resourceUsage().maxRSS / 1024);
     if (amp) extra.argmax_agreement_vs_fp32 = tidy(() => noGrad(() => {
       const head = model.lowPrecisionHead;
       model.lowPrecisionHead = null;
