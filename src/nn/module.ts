@@ -160,7 +160,11 @@ export class Module {
     const move = (t: Tensor): Tensor => {
       let m = moved.get(t);
       if (!m) {
-        m = keep(t.detach().to(target));
+        // the detached view is disposed at once: left to the GC it would keep the old
+        // storage (the whole fp32 model, when casting) alive until a collection
+        const detached = t.detach();
+        m = keep(detached.to(target));
+        detached.dispose();
         moved.set(t, m);
       }
       return m;

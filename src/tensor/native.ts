@@ -103,6 +103,7 @@ export interface NativeAddon {
   cudaIsAvailable(): boolean; cudaDeviceCount(): number; cudaSynchronize(): void;
   cudaMemory(resetPeak?: boolean): { allocated: number; peak: number };
   cudaFlags(set?: Partial<CudaFlags>): CudaFlags;
+  cpuCache(release?: boolean): number;
   buildInfo(): { torchVersion: string; cudaBuild: boolean; cudaStats?: boolean; mkldnn: boolean; parallel: string };
 }
 

@@ -60,6 +60,15 @@ export const cuda = {
 };
 
 /**
+ * Bytes of freed CPU blocks that beitseg's caching allocator keeps for reuse
+ * (BEITSEG_CPU_CACHE_MB caps them); `release` hands them back to the system first: worth it
+ * after a one-off burst of allocations whose sizes will not recur.
+ */
+export function cpuCache(release = false): number {
+  return native.cpuCache(release);
+}
+
+/**
  * The attention kernel (process-wide): 'sdpa' = libtorch's scaled_dot_product_attention
  * (2.1+), 'math' = matmul, bias add, softmax, matmul (mmseg's code), 'auto' = SDPA where
  * libtorch has it (measured faster on the H100, README "GPU"); libtorch 1.13 always runs the
