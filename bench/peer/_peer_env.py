@@ -48,9 +48,9 @@ import os
 import subprocess
 import sys
 
-_ARCH_DIR = 'usr/lib/x86_64-linux-gnu/openblas-pthread'
-_SYS_DIR = '/' + _ARCH_DIR
-_CACHE = os.path.join(os.path.expanduser('~'), '.cache', 'beitseg-peer', 'openblas')
+_CACHE = os.path.join(os.path.expanduser('~'), '.cache', 'beitseg-peer')
+_OPENBLAS_REL = 'usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3'
+_JEMALLOC_REL = 'usr/lib/x86_64-linux-gnu/libjemalloc.so.2'
 
 
 def _argv_value(argv, flag, default):
@@ -62,52 +62,47 @@ def _argv_value(argv, flag, default):
     return default
 
 
-def find_openblas_dir():
+def _find_library(env_var, rel, deb_pattern, cache_name):
+    """Path of a library file: $env_var (a file, or a folder holding the file), the system's
+    /rel, an earlier extraction, or extracted now with ``dpkg -x`` from a .deb already in
+    /var/cache/apt/archives (no download, no system change). None when none is found."""
+    cache = os.path.join(_CACHE, cache_name)
     cands = []
-    if os.environ.get('PEER_OPENBLAS_DIR'):
-        cands.append(os.environ['PEER_OPENBLAS_DIR'])
-    cands += [_SYS_DIR, os.path.join(_CACHE, _ARCH_DIR)]
-    for d in cands:
-        if os.path.exists(os.path.join(d, 'libblas.so.3')):
-            return d
-    debs = sorted(glob.glob('/var/cache/apt/archives/libopenblas0-pthread_*.deb'))
-    if debs:
-        os.makedirs(_CACHE, exist_ok=True)
-        try:
-            subprocess.run(['dpkg', '-x', debs[-1], _CACHE], check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        except (OSError, subprocess.CalledProcessError):
-            return None
-        d = os.path.join(_CACHE, _ARCH_DIR)
-        if os.path.exists(os.path.join(d, 'libblas.so.3')):
-            return d
-    return None
-
-
-_JE_REL = 'usr/lib/x86_64-linux-gnu/libjemalloc.so.2'
-_JE_CACHE = os.path.join(os.path.expanduser('~'), '.cache', 'beitseg-peer', 'jemalloc')
-
-
-def find_jemalloc():
-    cands = []
-    if os.environ.get('PEER_JEMALLOC'):
-        cands.append(os.environ['PEER_JEMALLOC'])
-    cands += ['/' + _JE_REL, os.path.join(_JE_CACHE, _JE_REL)]
+    if os.environ.get(env_var):
+        given = os.environ[env_var]
+        cands.append(os.path.join(given, os.path.basename(rel)) if os.path.isdir(given) else given)
+    cands += ['/' + rel, os.path.join(cache, rel)]
     for p in cands:
         if os.path.exists(p):
             return p
-    debs = sorted(glob.glob('/var/cache/apt/archives/libjemalloc2_*.deb'))
-    if debs:
-        os.makedirs(_JE_CACHE, exist_ok=True)
-        try:
-            subprocess.run(['dpkg', '-x', debs[-1], _JE_CACHE], check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        except (OSError, subprocess.CalledProcessError):
-            return None
-        p = os.path.join(_JE_CACHE, _JE_REL)
-        if os.path.exists(p):
-            return p
-    return None
+    debs = sorted(glob.glob(os.path.join('/var/cache/apt/archives', deb_pattern)))
+    if not debs:
+        return None
+    os.makedirs(cache, exist_ok=True)
+    try:
+        subprocess.run(['dpkg', '-x', debs[-1], cache], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    p = os.path.join(cache, rel)
+    return p if os.path.exists(p) else None
+
+
+def find_openblas_dir():
+    """The folder holding an OpenBLAS libblas.so.3 ($PEER_OPENBLAS_DIR first), or None."""
+    lib = _find_library('PEER_OPENBLAS_DIR', _OPENBLAS_REL, 'libopenblas0-pthread_*.deb', 'openblas')
+    return os.path.dirname(lib) if lib else None
+
+
+def find_jemalloc():
+    """Path of libjemalloc.so.2 ($PEER_JEMALLOC first), or None."""
+    return _find_library('PEER_JEMALLOC', _JEMALLOC_REL, 'libjemalloc2_*.deb', 'jemalloc')
+
+
+def _prepend(env, key, value):
+    """env[key] = value, ahead of what it held (':'-separated, as these variables are)."""
+    old = env.get(key)
+    env[key] = value + (':' + old if old else '')
 
 
 def maybe_reexec(argv=None):
@@ -132,8 +127,7 @@ def maybe_reexec(argv=None):
         if d is None and blas == 'openblas':
             sys.exit('OpenBLAS not found (set PEER_OPENBLAS_DIR to a dir holding libblas.so.3)')
         if d is not None:
-            old = env.get('LD_LIBRARY_PATH')
-            env['LD_LIBRARY_PATH'] = d + (':' + old if old else '')
+            _prepend(env, 'LD_LIBRARY_PATH', d)
             env['PEER_BLAS'] = 'openblas'
             if threads:
                 env['OPENBLAS_NUM_THREADS'] = str(threads)
@@ -145,15 +139,13 @@ def maybe_reexec(argv=None):
         if je is None and alloc == 'jemalloc':
             sys.exit('libjemalloc.so.2 not found (set PEER_JEMALLOC)')
         if je is not None:
-            old = env.get('LD_PRELOAD')
-            env['LD_PRELOAD'] = je + (':' + old if old else '')
+            _prepend(env, 'LD_PRELOAD', je)
             env.setdefault('MALLOC_CONF', 'dirty_decay_ms:-1,muzzy_decay_ms:-1')
             chosen = 'jemalloc'
         else:
             alloc = 'thp'
     if alloc == 'thp':
-        old = env.get('GLIBC_TUNABLES')
-        env['GLIBC_TUNABLES'] = 'glibc.malloc.hugetlb=1' + (':' + old if old else '')
+        _prepend(env, 'GLIBC_TUNABLES', 'glibc.malloc.hugetlb=1')
         chosen = 'thp'
     env['PEER_ALLOC'] = chosen
     sys.stdout.flush()

@@ -75,8 +75,9 @@ BEITSEG_OP(maxPool2d) {
 
 // Which attention kernel runs: "sdpa" (libtorch's scaled_dot_product_attention, 2.1+) or
 // "math" (matmul, in-place bias add, softmax, matmul: what mmseg's BEiT does; the only one on
-// libtorch 1.13). "auto" is SDPA where libtorch has it: on the H100 it was as fast in fp32 and
-// 12-33% faster in fp16 than the math, with less memory (bench/results/gpu-2026-11-27-*).
+// libtorch 1.13). "auto" is SDPA where libtorch has it: on the H100 it was as fast for fp32
+// inference (2% slower for fp32 training at batch 2) and 10-42% faster under fp16 autocast
+// than the math, with less memory (bench/results/gpu-2026-11-27-attention-ab-*).
 static std::string g_attention_impl = "auto";
 
 static bool UseSdpa() {
