@@ -75,12 +75,17 @@ export class EncoderDecoder extends Module {
     return tidy(() => {
       const feats = this.extractFeat(img);
       const head = this.lowPrecisionHead;
-      const logits = head && !this.training
-        ? autocast(img.device.startsWith('cuda') ? 'cuda' : 'cpu', null, () => head.forward(feats.map((f) => f.to('bfloat16')))).float()
-        : this.decodeHead.forward(feats);
+      const logits = head && !this.training ? this.lowPrecisionForward(head, feats, img.device) : this.decodeHead.forward(feats);
       const [, , h, w] = img.shape;
       return interpolate(logits, [h, w], 'bilinear', this.decodeHead.cfg.align_corners);
     });
+  }
+
+  /** The bf16 head on bf16 copies of the features; the fp32 features are freed first (they would sit beside the head's peak). */
+  private lowPrecisionForward(head: BaseDecodeHead, feats: Tensor[], device: string): Tensor {
+    const low = feats.map((f) => f.to('bfloat16'));
+    for (const f of feats) f.dispose();
+    return autocast(device.startsWith('cuda') ? 'cuda' : 'cpu', null, () => head.forward(low)).float();
   }
 
   /** Logits [B, C, H, W] for normalised images [B, 3, H, W] by the configured test mode. */
