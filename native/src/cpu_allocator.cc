@@ -12,7 +12,9 @@
 // (or this request's need, if that is more), so a miss first evicts cached blocks that would
 // lift the footprint above what the program itself needed. Without that rule blocks of sizes
 // no longer asked for sat on top of the training step's activation peak (BEiT-B batch 2: peak
-// RSS 15.4 GB, PyTorch 14.0; with it 13.6).
+// RSS 15.4 GB, PyTorch 14.0; with it 13.6). The price is a few more misses, each a fresh
+// block's page faults: BEITSEG_CPU_CACHE_SLACK_MB lets the footprint pass the live peak by
+// that much (default 0) for fewer of them.
 #include "common.h"
 
 #include <c10/core/CPUAllocator.h>
@@ -38,7 +40,7 @@ struct BlockHeader {
 
 class CachingCpuAllocator final : public c10::Allocator {
  public:
-  explicit CachingCpuAllocator(size_t cap_bytes) : cap_(cap_bytes) {}
+  CachingCpuAllocator(size_t cap_bytes, size_t slack_bytes) : cap_(cap_bytes), slack_(slack_bytes) {}
 
   // c10::Allocator::allocate lost its const in libtorch 2.3 and copy_data became pure
   // virtual; declaring both allocate overloads (without `override`) and copy_data compiles
@@ -77,7 +79,7 @@ class CachingCpuAllocator final : public c10::Allocator {
         free_.erase(it);
         return static_cast<char*>(block) + kHeader;
       }
-      const size_t limit = std::max(peak_live_, live_ + capacity);
+      const size_t limit = std::max(peak_live_ + slack_, live_ + capacity);
       while (live_ + cached_ + capacity > limit && !free_.empty()) EvictLargest();
       Lend(capacity);
     }
@@ -143,7 +145,8 @@ class CachingCpuAllocator final : public c10::Allocator {
  private:
   static size_t RoundUp(size_t n, size_t m) { return (n + m - 1) / m * m; }
 
-  const size_t cap_;
+  const size_t cap_;    // most bytes cached
+  const size_t slack_;  // how far live + cached may pass the live peak
   mutable std::mutex mutex_;
   std::multimap<size_t, void*> free_;
   size_t cached_ = 0;     // bytes in free_
@@ -152,6 +155,12 @@ class CachingCpuAllocator final : public c10::Allocator {
 };
 
 CachingCpuAllocator* CachingCpuAllocator::instance = nullptr;
+
+size_t EnvMegabytes(const char* name, size_t fallback) {
+  const char* value = std::getenv(name);
+  const size_t mb = value ? static_cast<size_t>(std::strtoull(value, nullptr, 10)) : fallback;
+  return std::min(mb, size_t(1) << 30);  // 1 PiB: keeps the sums with it from overflowing
+}
 
 }  // namespace
 
@@ -163,11 +172,11 @@ BEITSEG_OP(cpuCache) {
 }
 
 void InstallCpuAllocator(Napi::Env env, Napi::Object exports) {
-  const char* cap_env = std::getenv("BEITSEG_CPU_CACHE_MB");
-  size_t cap_mb = cap_env ? static_cast<size_t>(std::strtoull(cap_env, nullptr, 10)) : 4096;
+  const size_t cap_mb = EnvMegabytes("BEITSEG_CPU_CACHE_MB", 4096);
+  const size_t slack_mb = EnvMegabytes("BEITSEG_CPU_CACHE_SLACK_MB", 0);
   if (cap_mb > 0 && !CachingCpuAllocator::instance) {
     // Never destroyed: tensors freed during process exit still call into it.
-    CachingCpuAllocator::instance = new CachingCpuAllocator(cap_mb << 20);
+    CachingCpuAllocator::instance = new CachingCpuAllocator(cap_mb << 20, slack_mb << 20);
     c10::SetCPUAllocator(CachingCpuAllocator::instance, /*priority=*/100);
   }
   BEITSEG_EXPORT(exports, cpuCache);
