@@ -20,6 +20,7 @@
 #include <c10/core/CPUAllocator.h>
 #include <sys/mman.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <algorithm>
 #include <cstring>
@@ -35,7 +36,7 @@ constexpr size_t kHuge = size_t(2) << 20;      // huge-page granularity
 
 struct BlockHeader {
   size_t capacity;  // usable bytes after the header
-  bool cached;      // large block that returns to the cache
+  bool mapped;      // a large block: its own huge-page mapping, returned to the cache
 };
 
 class CachingCpuAllocator final : public c10::Allocator {
@@ -83,12 +84,12 @@ class CachingCpuAllocator final : public c10::Allocator {
       while (live_ + cached_ + capacity > limit && !free_.empty()) EvictLargest();
       Lend(capacity);
     }
-    void* block = nullptr;
-    const size_t align = large ? kHuge : kHeader;
-    if (posix_memalign(&block, align, capacity + kHeader) != 0 || block == nullptr) {
+    void* block = large ? Map(capacity + kHeader) : Malloc(capacity + kHeader);
+    if (!block) {
       // Under memory pressure, give the cache back and try once more.
       Trim(0);
-      if (posix_memalign(&block, align, capacity + kHeader) != 0 || block == nullptr) {
+      block = large ? Map(capacity + kHeader) : Malloc(capacity + kHeader);
+      if (!block) {
         if (large) {
           std::lock_guard<std::mutex> lock(mutex_);
           live_ -= capacity;
@@ -96,19 +97,44 @@ class CachingCpuAllocator final : public c10::Allocator {
         throw std::bad_alloc();
       }
     }
-    if (large) madvise(block, capacity + kHeader, MADV_HUGEPAGE);
     auto* h = static_cast<BlockHeader*>(block);
     h->capacity = capacity;
-    h->cached = large && cap_ > 0;
+    h->mapped = large;
     return static_cast<char*>(block) + kHeader;
   }
+
+  static void* Malloc(size_t bytes) {
+    void* block = nullptr;
+    return posix_memalign(&block, kHeader, bytes) == 0 ? block : nullptr;
+  }
+
+  // A large block is its own anonymous mapping, aligned to and a multiple of huge pages:
+  // unmapping it returns its memory to the system at once. (Through malloc, blocks below
+  // glibc's 32 MB mmap threshold came from the heap, where a freed block in the middle stays
+  // resident, so evictions did not lower the RSS.)
+  static void* Map(size_t bytes) {
+    void* raw = mmap(nullptr, bytes + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return nullptr;
+    const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
+    const uintptr_t aligned = RoundUp(start, kHuge);
+    if (aligned > start) munmap(raw, aligned - start);
+    const uintptr_t tail = start + bytes + kHuge - (aligned + bytes);
+    if (tail > 0) munmap(reinterpret_cast<void*>(aligned + bytes), tail);
+    madvise(reinterpret_cast<void*>(aligned), bytes, MADV_HUGEPAGE);
+    return reinterpret_cast<void*>(aligned);
+  }
+
+  static void Unmap(void* block, size_t capacity) { munmap(block, capacity + kHeader); }
 
   static void Free(void* data) {
     if (!data) return;
     void* block = static_cast<char*>(data) - kHeader;
     auto* h = static_cast<BlockHeader*>(block);
-    if (h->cached && instance->Keep(block, h->capacity)) return;
-    std::free(block);
+    if (!h->mapped) {
+      std::free(block);
+    } else if (!instance->Keep(block, h->capacity)) {
+      Unmap(block, h->capacity);
+    }
   }
 
   // Takes back a large block; false when the caller is to free it instead.
@@ -132,7 +158,7 @@ class CachingCpuAllocator final : public c10::Allocator {
   void EvictLargest() {
     auto last = std::prev(free_.end());
     cached_ -= last->first;
-    std::free(last->second);
+    Unmap(last->second, last->first);
     free_.erase(last);
   }
 
