@@ -1,5 +1,6 @@
 // A caching CPU allocator for libtorch: large blocks are kept after free and handed out
-// again for the next request that fits (best fit, at most 2x), on transparent huge pages.
+// again for the next request that fits (best fit, at most 2x). Each large block is its own
+// anonymous mapping on transparent huge pages; small ones go to malloc.
 //
 // Why: glibc serves blocks above 32 MB with mmap and returns them with munmap on free, so
 // every large intermediate (one BEiT-B attention map is 12x1601x1601 floats = 123 MB) pays
@@ -20,9 +21,9 @@
 #include <c10/core/CPUAllocator.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
-#include <algorithm>
 #include <cstring>
 #include <map>
 #include <mutex>
