@@ -60,9 +60,10 @@ export const cuda = {
 };
 
 /**
- * Bytes of freed CPU blocks that beitseg's caching allocator keeps for reuse
- * (BEITSEG_CPU_CACHE_MB caps them); `release` hands them back to the system first: worth it
- * after a one-off burst of allocations whose sizes will not recur.
+ * Bytes of freed CPU blocks that beitseg's caching allocator keeps for reuse. Live + cached
+ * bytes stay within the most ever live at once (plus BEITSEG_CPU_CACHE_SLACK_MB, default 0);
+ * BEITSEG_CPU_CACHE_MB caps the cached bytes. `release` hands them back to the system first:
+ * worth it after a one-off burst of allocations whose sizes will not recur.
  */
 export function cpuCache(release = false): number {
   return native.cpuCache(release);
