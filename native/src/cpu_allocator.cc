@@ -119,7 +119,7 @@ class CachingCpuAllocator final : public c10::Allocator {
     const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
     const uintptr_t aligned = RoundUp(start, kHuge);
     if (aligned > start) munmap(raw, aligned - start);
-    const uintptr_t tail = start + bytes + kHuge - (aligned + bytes);
+    const uintptr_t tail = start + kHuge - aligned;  // what is left past aligned + bytes
     if (tail > 0) munmap(reinterpret_cast<void*>(aligned + bytes), tail);
     madvise(reinterpret_cast<void*>(aligned), bytes, MADV_HUGEPAGE);
     return reinterpret_cast<void*>(aligned);

@@ -10,7 +10,7 @@ import type { EncoderDecoder } from '../models/segmentors/encoder_decoder.js';
 import { readImage } from '../data/image_io.js';
 import type { RgbImage } from '../data/types.js';
 import { interpolate, softmax } from '../tensor/functional.js';
-import { autocast, cpuCache, cuda, noGrad, resolveDevice, type AutocastDType } from '../tensor/runtime.js';
+import { autocast, cuda, noGrad, resolveDevice, type AutocastDType } from '../tensor/runtime.js';
 import { keep, tidy } from '../tensor/scope.js';
 import type { Device, Tensor } from '../tensor/tensor.js';
 import { preprocessFromConfig, scaledTestSize, testResize, toInputTensor, type Preprocess } from './preprocess.js';
@@ -118,12 +118,7 @@ export function makeBf16Head(model: EncoderDecoder, config: Dict, device: Device
   if (!isDict(config.model)) throw new Error('config has no "model" section');
   const head = buildHead(getDict(config.model, 'decode_head', 'model'), 'model.decode_head');
   head.loadStateDict(model.decodeHead.stateDict(), { strict: true });
-  head.eval().to(device).to('bfloat16');
-  // the fp32 build of the copy (random init, then the weights) was freed into the allocator's
-  // cache; its block sizes do not recur, so hand them back (BEiT-B bf16 window: peak RSS
-  // 2.97 -> 2.80 GB)
-  cpuCache(true);
-  return head;
+  return head.eval().to(device).to('bfloat16');
 }
 
 function forward(m: SegModel, input: Tensor, opts: InferenceOptions): Tensor {
