@@ -20,7 +20,7 @@ if [ "${1:-}" = "--prepare" ]; then
   # Runtime packages and the fixtures travel inside .device/ (git-ignored), as one carried path.
   rm -rf .device/fixtures .device/node_modules
   mkdir -p .device/node_modules
-  cp -r ../shared/fixtures/tiny_public .device/fixtures
+  cp -r test/fixtures/tiny_public .device/fixtures
   node -e "
     const fs = require('fs'), path = require('path');
     const seen = new Set();

@@ -17,7 +17,7 @@ function findRoot(): string {
 }
 
 export const repoRoot = findRoot();
-export const fixtureDir = path.resolve(repoRoot, '..', 'shared', 'fixtures', 'tiny_public');
+export const fixtureDir = path.join(repoRoot, 'test', 'fixtures', 'tiny_public');
 export const tinyConfigPath = path.join(repoRoot, 'test', 'fixtures', 'tiny_public_config.json');
 
 export function fixtureFile(name: string): string {

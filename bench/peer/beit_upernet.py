@@ -1,6 +1,6 @@
 """Plain-PyTorch peer of mmsegmentation's BEiT + Feature2Pyramid + UPerHead + FCNHead.
 
-Written from the specification in /work/shared/docs/mmseg-beit-notes.md (sections 1.1-1.9):
+Written from the specification in the project's mmseg BEiT notes (sections 1.1-1.9):
 same math as mmseg 1.x and the same state-dict key names, so an mmseg segmentor
 checkpoint (``state_dict``) loads with ``load_state_dict(strict=True)``.
 
@@ -9,7 +9,7 @@ Only depends on torch (works with Debian's python3-torch 1.13 and with PyTorch 2
 Presets:
   base  - configs/_base_/models/upernet_beit.py (BEiT-B, 640x640, 150 classes)
   large - BEiT-L overrides (1024 dims, 24 layers, 16 heads, decode channels 1024)
-  tiny  - /work/shared/fixtures/tiny_public/manifest.json "config"
+  tiny  - test/fixtures/tiny_public/manifest.json "config"
 
 Typical use:
   from beit_upernet import build_segmentor

@@ -57,7 +57,7 @@ def load_safetensors(path: str) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument('--fixture', default='/work/shared/fixtures/tiny_public')
+    ap.add_argument('--fixture', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'test', 'fixtures', 'tiny_public'))
     ap.add_argument('--tol', type=float, default=1e-4)
     args = ap.parse_args()
     torch.set_num_threads(1)

@@ -9,7 +9,7 @@ import type { HostTensor } from '../../src/checkpoint/host_tensor.js';
 
 /** Repository root: this file is compiled to dist/test/checkpoint/helpers.js. */
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-export const tinyPublic = path.resolve(repoRoot, '..', 'shared', 'fixtures', 'tiny_public');
+export const tinyPublic = path.join(repoRoot, 'test', 'fixtures', 'tiny_public');
 export const localFixtures = path.resolve(repoRoot, 'test', 'fixtures', 'checkpoint');
 
 export function tiny(name: string): string {

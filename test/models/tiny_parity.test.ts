@@ -1,6 +1,6 @@
 /**
  * The tiny BEiT-UperNet against golden tensors computed by mmsegmentation's code
- * (../shared/fixtures/tiny_public): every intermediate within 1e-4, identical predictions.
+ * (test/fixtures/tiny_public): every intermediate within 1e-4, identical predictions.
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
