@@ -57,7 +57,9 @@ export type CheckpointLayout =
   /** Output of mmseg's beit2mmseg (backbone level, `layers.{i}.*`). */
   | 'mmseg-backbone'
   /** mmseg segmentor state dict (`backbone.layers...`, `neck.*`, `decode_head.*`). */
-  | 'mmseg-segmentor';
+  | 'mmseg-segmentor'
+  /** Hugging Face transformers BeitForSemanticSegmentation (`beit.encoder...`, `fpn1`, ...): hf_beit_keys.ts. */
+  | 'hf-transformers';
 
 export interface ConversionReport {
   layout: CheckpointLayout;
@@ -86,7 +88,8 @@ export function detectLayout(sd: Map<string, unknown>): CheckpointLayout {
   if (any(/^blocks\.\d+\./)) return 'official';
   if (any(/^layers\.\d+\./)) return 'mmseg-backbone';
   if (any(/^beit\.(encoder|embeddings)\./)) {
-    throw new Error('this is a HuggingFace transformers BEiT checkpoint (beit.encoder...), which is not supported; use the original unilm/timm or mmseg checkpoint');
+    throw new Error('this is a Hugging Face transformers BEiT checkpoint (beit.encoder...): its config.json is needed to map '
+      + 'it; give the folder that holds both (or put config.json beside the weights file)');
   }
   throw new Error(`unrecognised checkpoint layout: no BEiT keys (blocks.N / layers.N / backbone.*); first keys: ${keys.slice(0, 6).join(', ')}`);
 }

@@ -1,9 +1,11 @@
 /**
  * The `convert` command's work: read any supported BEiT checkpoint, rename it to mmseg keys,
  * optionally resize the relative-position tables to the target window, and write safetensors
- * atomically. Image checkpoints (official, pretraining, already converted) come out at backbone
- * level, named as mmseg's beit2mmseg names them but without its patch_embed duplicate; unilm
- * ADE20K and mmseg segmentor checkpoints come out as full segmentor state dicts.
+ * (or, for a .pth/.pt destination, a torch.save checkpoint {'meta', 'state_dict'} as mmseg
+ * writes them) atomically. Image checkpoints (official, pretraining, already converted) come out
+ * at backbone level, named as mmseg's beit2mmseg names them but without its patch_embed
+ * duplicate; unilm ADE20K, Hugging Face BEiT (with config.json) and mmseg segmentor checkpoints
+ * come out as full segmentor state dicts.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -12,6 +14,9 @@ import { readCheckpoint, type CheckpointDescription } from './read_checkpoint.js
 import { convertCheckpoint, toMmsegBackbone, detectLayout, type ConversionReport } from './beit2mmseg.js';
 import { resizeRelPosTables, type ResizeTablesResult } from './relpos_resize.js';
 import { writeSafetensors } from './safetensors.js';
+import { convertHfBeit, type HfBeitConversion } from './hf_beit.js';
+import { writeTorchCheckpoint } from './pth_writer.js';
+import type { PickleValue } from './pickle_writer.js';
 import { stateDictStats, type StateDictStats } from './param_stats.js';
 import type { PthReadOptions } from './pth.js';
 
@@ -24,6 +29,10 @@ export interface ConvertFileOptions extends PthReadOptions {
   patchSize?: number;
   /** Overwrite an existing destination. */
   force?: boolean;
+  /** Output format; by default .pth/.pt/.bin destinations get torch.save's format, others safetensors. */
+  outputFormat?: 'safetensors' | 'pth';
+  /** Extra entries for a .pth's 'meta' dict (e.g. dataset_meta {classes, palette}, read by mmseg's init_model). */
+  meta?: { [key: string]: PickleValue };
 }
 
 export interface ConvertFileSummary {
@@ -37,6 +46,14 @@ export interface ConvertFileSummary {
   resized: ResizeTablesResult['resized'];
   droppedIndex: string[];
   stats: StateDictStats;
+  format: 'safetensors' | 'pth';
+  /** Hugging Face input: how config.json was carried over, and the mmseg model section it makes. */
+  hf?: Pick<HfBeitConversion, 'notes' | 'mmsegModel'>;
+}
+
+/** The output format for `dst`: torch.save's for .pth/.pt/.bin, safetensors otherwise. */
+export function outputFormatOf(dst: string, given?: 'safetensors' | 'pth'): 'safetensors' | 'pth' {
+  return given ?? (/\.(pth|pt|bin)$/i.test(dst) ? 'pth' : 'safetensors');
 }
 
 /** Resolves --img-size / --window into a window, validating them. */
@@ -64,9 +81,10 @@ export async function convertFile(src: string, dst: string, opts: ConvertFileOpt
   if (fs.existsSync(dst) && !opts.force) throw new Error(`${dst} already exists (use --force to overwrite)`);
   const { stateDict: input, description } = await readCheckpoint(src, opts);
 
-  const layout = detectLayout(input);
-  const level = layout === 'unilm-ade' || layout === 'mmseg-segmentor' ? 'segmentor' : 'backbone';
-  const converted = level === 'segmentor' ? convertCheckpoint(input) : toMmsegBackbone(input);
+  const hf = description.hfConfig ? convertHfBeit(input, description.hfConfig, description.file) : null;
+  const layout = hf ? 'hf-transformers' : detectLayout(input);
+  const level = layout === 'unilm-ade' || layout === 'mmseg-segmentor' || hf ? 'segmentor' : 'backbone';
+  const converted = hf ?? (level === 'segmentor' ? convertCheckpoint(input) : toMmsegBackbone(input));
 
   let out: Map<string, HostTensor> = converted.stateDict;
   let resized: ResizeTablesResult['resized'] = [];
@@ -85,9 +103,22 @@ export async function convertFile(src: string, dst: string, opts: ConvertFileOpt
     converter: 'beitseg convert',
   };
   if (window !== null) metadata['window'] = `${window[0]}x${window[1]}`;
-  writeSafetensors(dst, out, metadata);
+  if (hf?.mmsegModel) metadata['mmseg_model'] = JSON.stringify(hf.mmsegModel);
+  const format = outputFormatOf(dst, opts.outputFormat);
+  if (format === 'pth') writeTorchCheckpoint(dst, out, pthMeta(metadata, description, opts.meta));
+  else writeSafetensors(dst, out, metadata);
   return {
     src, dst, source: description, level, report: converted.report, window, resized, droppedIndex,
-    stats: stateDictStats(out),
+    stats: stateDictStats(out), format, ...(hf ? { hf: { notes: hf.notes, mmsegModel: hf.mmsegModel } } : {}),
   };
+}
+
+/** The 'meta' dict of a .pth: where it came from, the source's iteration, and what the caller adds. */
+function pthMeta(metadata: Record<string, string>, source: CheckpointDescription,
+  extra: { [key: string]: PickleValue } = {}): { [key: string]: PickleValue } {
+  const meta: { [key: string]: PickleValue } = { converter: 'beitseg convert', source: metadata['source']!, layout: metadata['layout']! };
+  const iteration = Number(source.metadata['iteration']);
+  if (Number.isInteger(iteration)) meta['iter'] = iteration;
+  if (metadata['window']) meta['window'] = metadata['window'];
+  return { ...meta, ...extra };
 }

@@ -9,6 +9,8 @@ import { isHostTensor, type HostTensor } from './host_tensor.js';
 import { detectFormat, type CheckpointFormat } from './format.js';
 import { readPthContent, type PthReadOptions } from './pth.js';
 import { readSafetensors } from './safetensors.js';
+import { locateHfBeitFiles } from './hf_beit_files.js';
+import { isHfBeitStateDict } from './hf_beit_keys.js';
 
 export interface CheckpointDescription {
   file: string;
@@ -26,6 +28,8 @@ export interface CheckpointDescription {
   tensors: number;
   /** One line for humans, e.g. "pth-zip, state dict under 'model', 175 tensors". */
   summary: string;
+  /** config.json of a Hugging Face BEiT checkpoint (HF key names), needed to map it; absent otherwise. */
+  hfConfig?: string;
 }
 
 export interface LoadedCheckpoint {
@@ -84,10 +88,22 @@ export function extractStateDict(obj: unknown, label: string): ExtractedStateDic
 }
 
 /**
- * Reads any supported checkpoint file and returns its flat state dict plus a description of
- * what was found (format, container, stripped prefix, skipped entries).
+ * Reads any supported checkpoint and returns its flat state dict plus a description of what was
+ * found (format, container, stripped prefix, skipped entries). A Hugging Face model folder is
+ * read through its weight file; HF BEiT weights bring the path of their config.json along.
  */
 export async function readCheckpoint(file: string, opts: PthReadOptions = {}): Promise<LoadedCheckpoint> {
+  const hf = locateHfBeitFiles(file);
+  const loaded = await readCheckpointFile(hf?.weights ?? file, opts);
+  if (hf && isHfBeitStateDict(loaded.stateDict)) {
+    loaded.description.hfConfig = hf.config;
+    loaded.description.summary += ', Hugging Face BEiT layout with config.json';
+  }
+  return loaded;
+}
+
+/** Reads one checkpoint file (torch.save or safetensors, chosen by content). */
+export async function readCheckpointFile(file: string, opts: PthReadOptions = {}): Promise<LoadedCheckpoint> {
   const format = detectFormat(file);
   if (format === 'safetensors') {
     const { tensors, metadata } = readSafetensors(file);

@@ -18,6 +18,8 @@ import { describeLoad, loadWeights, type WeightsReport } from './weights.js';
 import { resizeImage } from '../data/transforms/resize.js';
 import { flipImage } from '../data/transforms/flip.js';
 import { datasetMeta, type DatasetMeta } from './metainfo.js';
+import { hfArchitectureOf } from '../checkpoint/hf_beit.js';
+import { applyHfArchitecture } from '../checkpoint/hf_beit_config.js';
 
 export interface SegModel {
   model: EncoderDecoder;
@@ -37,10 +39,17 @@ export interface InitOptions {
 }
 
 export async function initModel(config: string | Dict, weights?: string | null, opts: InitOptions = {}): Promise<SegModel> {
-  const cfg = typeof config === 'string' ? loadConfig(config) : config;
+  let cfg = typeof config === 'string' ? loadConfig(config) : config;
   if (!isDict(cfg.model)) throw new Error(`${typeof config === 'string' ? config : 'config'}: no "model" section`);
+  const hf = weights ? hfArchitectureOf(weights) : null;
+  if (hf) {
+    // HF BEiT weights: the architecture (sizes, tapped layers, norm eps, heads) is config.json's.
+    const { model, changes } = applyHfArchitecture(cfg.model as Dict, hf.model);
+    cfg = { ...cfg, model };
+    if (opts.verbose) for (const c of changes) process.stderr.write(`${hf.configFile}: ${c}\n`);
+  }
   const device = resolveDevice(opts.device);
-  const model = buildSegmentor(cfg.model);
+  const model = buildSegmentor(cfg.model as Dict);
   let report: WeightsReport | null = null;
   if (weights) {
     report = await loadWeights(model, weights);

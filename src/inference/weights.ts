@@ -6,7 +6,8 @@
  */
 import type { HostTensor } from '../checkpoint/host_tensor.js';
 import { readCheckpoint, type CheckpointDescription } from '../checkpoint/read_checkpoint.js';
-import { convertCheckpoint, type ConversionReport } from '../checkpoint/beit2mmseg.js';
+import type { ConversionReport } from '../checkpoint/beit2mmseg.js';
+import { convertLoadedCheckpoint } from '../checkpoint/hf_beit.js';
 import { resizeRelPosTables } from '../checkpoint/relpos_resize.js';
 import { mapToTensors } from '../tensor/host.js';
 import { tidy } from '../tensor/scope.js';
@@ -18,6 +19,8 @@ export interface WeightsReport extends LoadResult {
   description: CheckpointDescription;
   conversion: ConversionReport;
   resizedTables: number;
+  /** Hugging Face checkpoints: how config.json was carried over. */
+  notes?: string[];
 }
 
 export interface PreparedWeights {
@@ -26,14 +29,18 @@ export interface PreparedWeights {
   description: CheckpointDescription;
   conversion: ConversionReport;
   resizedTables: number;
+  notes?: string[];
 }
 
 /** Reads any supported checkpoint as an mmseg segmentor state dict for a model window. */
 export async function prepareWeights(file: string, window: readonly [number, number]): Promise<PreparedWeights> {
-  const { stateDict, description } = await readCheckpoint(file);
-  const converted = convertCheckpoint(stateDict);
+  const loaded = await readCheckpoint(file);
+  const converted = convertLoadedCheckpoint(loaded);
   const resized = resizeRelPosTables(converted.stateDict, [window[0], window[1]]);
-  return { stateDict: resized.stateDict, description, conversion: converted.report, resizedTables: resized.resized.length };
+  return {
+    stateDict: resized.stateDict, description: loaded.description, conversion: converted.report,
+    resizedTables: resized.resized.length, ...(converted.notes ? { notes: converted.notes } : {}),
+  };
 }
 
 export async function loadWeights(model: EncoderDecoder, file: string): Promise<WeightsReport> {
@@ -51,6 +58,7 @@ export function previewKeys(keys: string[], n = 5): string {
 export function describeLoad(r: WeightsReport): string[] {
   const lines = [`loaded ${r.file}: ${r.description.summary}, layout ${r.conversion.layout}` +
     (r.resizedTables ? `, ${r.resizedTables} relative-position tables resized to the model window` : '')];
+  for (const note of r.notes ?? []) lines.push(`  hf: ${note}`);
   if (r.missingKeys.length) {
     const heads = r.missingKeys.filter((k) => !k.startsWith('backbone.')).length;
     lines.push(`warning: ${r.missingKeys.length} model keys not in the checkpoint (left at their initial values)` +
