@@ -5,9 +5,11 @@
  * with the persistent id `('storage', torch.<Type>Storage, key, 'cpu', numel)`.
  *
  * Written by hand because no npm library pickles (the ones that exist read pickles or emit
- * Python-object graphs without torch's persistent ids). Only opcodes that torch's weights_only
- * unpickler accepts are used (no memo, no protocol-4 opcodes), so `torch.load(weights_only=True)`
- * reads the result.
+ * Python-object graphs without torch's persistent ids). Only protocol-2 opcodes that torch's
+ * weights_only unpickler accepts are used (no memo, no protocol-4 opcodes), so
+ * `torch.load(weights_only=True)` reads the result. One exception: a non-integer number is
+ * written as BINFLOAT, which torch 1.13's weights_only unpickler does not know (plain torch.load
+ * reads it); the converter's own meta holds no floats.
  */
 import type { DType, HostTensor } from './host_tensor.js';
 

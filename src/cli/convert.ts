@@ -4,7 +4,7 @@
  * src/checkpoint/convert_file.ts.
  */
 import type { Command } from 'commander';
-import { convertFile, type ConvertFileSummary } from '../checkpoint/convert_file.js';
+import { convertFile, outputFormatOf, type ConvertFileSummary } from '../checkpoint/convert_file.js';
 import { groupKeys, keyPattern } from '../checkpoint/beit2mmseg.js';
 import type { PickleValue } from '../checkpoint/pickle_writer.js';
 import { isDict, loadConfig } from '../models/config.js';
@@ -92,6 +92,9 @@ export function register(program: Command): void {
         if (o.window !== undefined) {
           if (o.window.length !== 2) throw new Error(`--window takes two integers (H W), got ${o.window.length}`);
           window = [parsePositiveInt(o.window[0]!, '--window'), parsePositiveInt(o.window[1]!, '--window')];
+        }
+        if (o.config !== undefined && outputFormatOf(dst) !== 'pth') {
+          throw new Error(`--config only fills a .pth's meta.dataset_meta; ${dst} is written as safetensors`);
         }
         const summary = await convertFile(src, dst, {
           imgSize: o.imgSize !== undefined ? parsePositiveInt(o.imgSize, '--img-size') : undefined,
