@@ -66,7 +66,7 @@ export function register(program: Command): void {
   program.command('eval')
     .description('evaluate mIoU / mAcc / aAcc on a dataset (resumable)')
     .requiredOption('--config <file>', 'model config (JSON in mmseg structure)')
-    .option('--weights <file>', 'weights (.safetensors or .pth)')
+    .option('--weights <file>', 'weights (.safetensors or .pth, or a Hugging Face BEiT folder with config.json)')
     .option('--data <root>', 'dataset root in ADE20K layout (images/<split>, annotations/<split>)')
     .option('--split <name>', 'split folder name', 'validation')
     .option('--tta', 'multi-scale + flip test-time augmentation')
