@@ -88,8 +88,8 @@ export function detectLayout(sd: Map<string, unknown>): CheckpointLayout {
   if (any(/^blocks\.\d+\./)) return 'official';
   if (any(/^layers\.\d+\./)) return 'mmseg-backbone';
   if (any(/^beit\.(encoder|embeddings)\./)) {
-    throw new Error('this is a HuggingFace transformers BEiT checkpoint (beit.encoder...): its config.json is needed to map '
-      + 'it; give the folder that holds both (or put config.json beside the weights file)');
+    throw new Error('this is a HuggingFace transformers BEiT checkpoint (beit.encoder...): its config.json is needed '
+      + 'to map it; give the folder that holds both (or put config.json beside the weights file)');
   }
   throw new Error(`unrecognised checkpoint layout: no BEiT keys (blocks.N / layers.N / backbone.*); first keys: ${keys.slice(0, 6).join(', ')}`);
 }

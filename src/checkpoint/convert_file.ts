@@ -116,7 +116,9 @@ export async function convertFile(src: string, dst: string, opts: ConvertFileOpt
 /** The 'meta' dict of a .pth: where it came from, the source's iteration, and what the caller adds. */
 function pthMeta(metadata: Record<string, string>, source: CheckpointDescription,
   extra: { [key: string]: PickleValue } = {}): { [key: string]: PickleValue } {
-  const meta: { [key: string]: PickleValue } = { converter: 'beitseg convert', source: metadata['source']!, layout: metadata['layout']! };
+  const meta: { [key: string]: PickleValue } = {
+    converter: 'beitseg convert', source: metadata['source']!, layout: metadata['layout']!,
+  };
   const iteration = Number(source.metadata['iteration']);
   if (Number.isInteger(iteration)) meta['iter'] = iteration;
   if (metadata['window']) meta['window'] = metadata['window'];

@@ -9,7 +9,12 @@ import type { LoadedCheckpoint } from './read_checkpoint.js';
 import { convertCheckpoint, type ConversionResult } from './beit2mmseg.js';
 import { locateHfBeitFiles, readHfConfigJson } from './hf_beit_files.js';
 import {
-  hfBeitModelConfig, hfOutIndicesToMmseg, parseHfBeitConfig, checkHfBeitSupported, type Dict, type HfBeitConfig,
+  hfBeitModelConfig,
+  hfOutIndicesToMmseg,
+  parseHfBeitConfig,
+  checkHfBeitSupported,
+  type Dict,
+  type HfBeitConfig,
 } from './hf_beit_config.js';
 import { addZeroRelPosTables, hfBeitToMmseg } from './hf_beit_keys.js';
 
@@ -30,18 +35,27 @@ function translationNotes(c: HfBeitConfig, model: Dict | null, file: string): st
   const notes = [`layer_norm_eps ${c.layer_norm_eps} -> model.backbone.norm_cfg.eps (mmseg's BEiT default is 1e-06)`];
   if (model) {
     const mm = hfOutIndicesToMmseg(c.out_indices, c.num_hidden_layers, file);
-    notes.push(`out_indices ${JSON.stringify(c.out_indices)} -> model.backbone.out_indices ${JSON.stringify(mm)} `
-      + '(HF taps hidden_states[k - 1], the output of layer k - 2)');
-    notes.push(`decode head: UPerHead channels ${c.hidden_size} (= hidden_size), pool_scales ${JSON.stringify(c.pool_scales)}, `
-      + `${c.num_labels} classes; classifier -> conv_seg; fpn1/fpn2 -> neck.upsample_4x/upsample_2x`);
-    notes.push(c.use_auxiliary_head
-      ? `auxiliary head: FCNHead in_index 2, channels ${c.auxiliary_channels}, num_convs ${c.auxiliary_num_convs}, `
-        + `concat_input ${c.auxiliary_concat_input}, loss weight ${c.auxiliary_loss_weight}`
-      : 'no auxiliary head');
+    notes.push(
+      `out_indices ${JSON.stringify(c.out_indices)} -> model.backbone.out_indices ${JSON.stringify(mm)} ` +
+        '(HF taps hidden_states[k - 1], the output of layer k - 2)',
+    );
+    notes.push(
+      `decode head: UPerHead channels ${c.hidden_size} (= hidden_size), ` +
+        `pool_scales ${JSON.stringify(c.pool_scales)}, ` +
+        `${c.num_labels} classes; classifier -> conv_seg; fpn1/fpn2 -> neck.upsample_4x/upsample_2x`,
+    );
+    notes.push(
+      c.use_auxiliary_head
+        ? `auxiliary head: FCNHead in_index 2, channels ${c.auxiliary_channels}, num_convs ${c.auxiliary_num_convs}, ` +
+            `concat_input ${c.auxiliary_concat_input}, loss weight ${c.auxiliary_loss_weight}`
+        : 'no auxiliary head',
+    );
   }
-  if (c.use_shared_relative_position_bias) notes.push('shared relative position bias copied into every layer\'s table');
-  if (!c.use_relative_position_bias && !c.use_shared_relative_position_bias) notes.push('no relative position bias: zero tables');
-  if (c.layer_scale_init_value === 0) notes.push('no layer scale (layer_scale_init_value 0): gamma_1/gamma_2 set to ones');
+  if (c.use_shared_relative_position_bias) notes.push("shared relative position bias copied into every layer's table");
+  if (!c.use_relative_position_bias && !c.use_shared_relative_position_bias)
+    notes.push('no relative position bias: zero tables');
+  if (c.layer_scale_init_value === 0)
+    notes.push('no layer scale (layer_scale_init_value 0): gamma_1/gamma_2 set to ones');
   return notes;
 }
 
@@ -72,12 +86,22 @@ export function convertHfBeit(sd: Map<string, HostTensor>, configFile: string, l
   checkHfBeitSupported(config, configFile);
   const segmentation = isSegmentation(config);
   const mmsegModel = segmentation ? hfBeitModelConfig(config, configFile) : null;
-  const { stateDict, report } = hfBeitToMmseg(sd, {
-    numLayers: config.num_hidden_layers, auxiliaryHead: segmentation && config.use_auxiliary_head,
-  }, label);
+  const { stateDict, report } = hfBeitToMmseg(
+    sd,
+    {
+      numLayers: config.num_hidden_layers,
+      auxiliaryHead: segmentation && config.use_auxiliary_head,
+    },
+    label,
+  );
   const window = [config.image_size[0] / config.patch_size, config.image_size[1] / config.patch_size];
-  addZeroRelPosTables(stateDict, report, config.num_hidden_layers, (2 * window[0]! - 1) * (2 * window[1]! - 1) + 3,
-    config.num_attention_heads);
+  addZeroRelPosTables(
+    stateDict,
+    report,
+    config.num_hidden_layers,
+    (2 * window[0]! - 1) * (2 * window[1]! - 1) + 3,
+    config.num_attention_heads,
+  );
   checkAgainstConfig(stateDict, config, label);
   return { stateDict, report, config, mmsegModel, notes: translationNotes(config, mmsegModel, configFile) };
 }

@@ -49,11 +49,27 @@ export interface HfBeitConfig {
 
 /** BeitConfig.__init__ defaults (transformers configuration_beit.py). */
 const DEFAULTS = {
-  hidden_size: 768, num_hidden_layers: 12, num_attention_heads: 12, intermediate_size: 3072, hidden_act: 'gelu',
-  layer_norm_eps: 1e-12, image_size: 224, patch_size: 16, num_channels: 3, use_absolute_position_embeddings: false,
-  use_relative_position_bias: false, use_shared_relative_position_bias: false, layer_scale_init_value: 0.1,
-  drop_path_rate: 0.1, pool_scales: [1, 2, 3, 6], use_auxiliary_head: true, auxiliary_loss_weight: 0.4,
-  auxiliary_channels: 256, auxiliary_num_convs: 1, auxiliary_concat_input: false, semantic_loss_ignore_index: 255,
+  hidden_size: 768,
+  num_hidden_layers: 12,
+  num_attention_heads: 12,
+  intermediate_size: 3072,
+  hidden_act: 'gelu',
+  layer_norm_eps: 1e-12,
+  image_size: 224,
+  patch_size: 16,
+  num_channels: 3,
+  use_absolute_position_embeddings: false,
+  use_relative_position_bias: false,
+  use_shared_relative_position_bias: false,
+  layer_scale_init_value: 0.1,
+  drop_path_rate: 0.1,
+  pool_scales: [1, 2, 3, 6],
+  use_auxiliary_head: true,
+  auxiliary_loss_weight: 0.4,
+  auxiliary_channels: 256,
+  auxiliary_num_convs: 1,
+  auxiliary_concat_input: false,
+  semantic_loss_ignore_index: 255,
 } as const;
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -64,7 +80,9 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 export function parseHfBeitConfig(json: unknown, file: string): HfBeitConfig {
   if (!isRecord(json)) throw new Error(`${file}: not a JSON object`);
   if (json.model_type !== 'beit') {
-    throw new Error(`${file}: model_type is ${JSON.stringify(json.model_type)}, not "beit" (only HF BEiT checkpoints are mapped)`);
+    throw new Error(
+      `${file}: model_type is ${JSON.stringify(json.model_type)}, not "beit" (only HF BEiT checkpoints are mapped)`,
+    );
   }
   const field = <T>(key: string, fallback: T | undefined, ok: (v: unknown) => boolean, what: string): T => {
     const v = json[key] ?? fallback;
@@ -77,35 +95,82 @@ export function parseHfBeitConfig(json: unknown, file: string): HfBeitConfig {
   const numb = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
   const bool = (v: unknown) => typeof v === 'boolean';
   const ints = (v: unknown) => Array.isArray(v) && v.every(int);
-  const image = field<number | number[]>('image_size', DEFAULTS.image_size,
-    (v) => posInt(v) || (Array.isArray(v) && v.length === 2 && v.every(posInt)), 'a positive integer or a pair');
+  const image = field<number | number[]>(
+    'image_size',
+    DEFAULTS.image_size,
+    (v) => posInt(v) || (Array.isArray(v) && v.length === 2 && v.every(posInt)),
+    'a positive integer or a pair',
+  );
   const id2label = json.id2label;
-  const numLabels = isRecord(id2label) ? Object.keys(id2label).length : field<number>('num_labels', 2, posInt, 'a positive integer');
+  const numLabels = isRecord(id2label)
+    ? Object.keys(id2label).length
+    : field<number>('num_labels', 2, posInt, 'a positive integer');
   return {
     hidden_size: field('hidden_size', DEFAULTS.hidden_size, posInt, 'a positive integer'),
     num_hidden_layers: field('num_hidden_layers', DEFAULTS.num_hidden_layers, posInt, 'a positive integer'),
     num_attention_heads: field('num_attention_heads', DEFAULTS.num_attention_heads, posInt, 'a positive integer'),
     intermediate_size: field('intermediate_size', DEFAULTS.intermediate_size, posInt, 'a positive integer'),
     hidden_act: field('hidden_act', DEFAULTS.hidden_act, (v) => typeof v === 'string', 'a string'),
-    layer_norm_eps: field('layer_norm_eps', DEFAULTS.layer_norm_eps, (v) => numb(v) && (v as number) > 0, 'a positive number'),
+    layer_norm_eps: field(
+      'layer_norm_eps',
+      DEFAULTS.layer_norm_eps,
+      (v) => numb(v) && (v as number) > 0,
+      'a positive number',
+    ),
     image_size: typeof image === 'number' ? [image, image] : [image[0]!, image[1]!],
     patch_size: field('patch_size', DEFAULTS.patch_size, posInt, 'a positive integer'),
     num_channels: field('num_channels', DEFAULTS.num_channels, posInt, 'a positive integer'),
-    use_absolute_position_embeddings: field('use_absolute_position_embeddings', DEFAULTS.use_absolute_position_embeddings, bool, 'true or false'),
-    use_relative_position_bias: field('use_relative_position_bias', DEFAULTS.use_relative_position_bias, bool, 'true or false'),
-    use_shared_relative_position_bias: field('use_shared_relative_position_bias', DEFAULTS.use_shared_relative_position_bias, bool, 'true or false'),
-    layer_scale_init_value: field('layer_scale_init_value', DEFAULTS.layer_scale_init_value, (v) => numb(v) && (v as number) >= 0, 'a number >= 0'),
+    use_absolute_position_embeddings: field(
+      'use_absolute_position_embeddings',
+      DEFAULTS.use_absolute_position_embeddings,
+      bool,
+      'true or false',
+    ),
+    use_relative_position_bias: field(
+      'use_relative_position_bias',
+      DEFAULTS.use_relative_position_bias,
+      bool,
+      'true or false',
+    ),
+    use_shared_relative_position_bias: field(
+      'use_shared_relative_position_bias',
+      DEFAULTS.use_shared_relative_position_bias,
+      bool,
+      'true or false',
+    ),
+    layer_scale_init_value: field(
+      'layer_scale_init_value',
+      DEFAULTS.layer_scale_init_value,
+      (v) => numb(v) && (v as number) >= 0,
+      'a number >= 0',
+    ),
     drop_path_rate: field('drop_path_rate', DEFAULTS.drop_path_rate, numb, 'a number'),
-    out_indices: json.out_indices == null ? null : field<number[]>('out_indices', undefined, ints, 'a list of integers'),
-    pool_scales: field('pool_scales', [...DEFAULTS.pool_scales], (v) => Array.isArray(v) && v.length > 0 && v.every(posInt), 'a list of positive integers'),
+    out_indices:
+      json.out_indices == null ? null : field<number[]>('out_indices', undefined, ints, 'a list of integers'),
+    pool_scales: field(
+      'pool_scales',
+      [...DEFAULTS.pool_scales],
+      (v) => Array.isArray(v) && v.length > 0 && v.every(posInt),
+      'a list of positive integers',
+    ),
     use_auxiliary_head: field('use_auxiliary_head', DEFAULTS.use_auxiliary_head, bool, 'true or false'),
     auxiliary_loss_weight: field('auxiliary_loss_weight', DEFAULTS.auxiliary_loss_weight, numb, 'a number'),
     auxiliary_channels: field('auxiliary_channels', DEFAULTS.auxiliary_channels, posInt, 'a positive integer'),
     auxiliary_num_convs: field('auxiliary_num_convs', DEFAULTS.auxiliary_num_convs, int, 'an integer >= 0'),
     auxiliary_concat_input: field('auxiliary_concat_input', DEFAULTS.auxiliary_concat_input, bool, 'true or false'),
-    semantic_loss_ignore_index: field('semantic_loss_ignore_index', DEFAULTS.semantic_loss_ignore_index, Number.isInteger, 'an integer'),
+    semantic_loss_ignore_index: field(
+      'semantic_loss_ignore_index',
+      DEFAULTS.semantic_loss_ignore_index,
+      Number.isInteger,
+      'an integer',
+    ),
     num_labels: numLabels,
-    architectures: field('architectures', [], (v) => Array.isArray(v) && v.every((a) => typeof a === 'string'), 'a list of strings'),
+    architectures: field(
+      'architectures',
+      [],
+      (v) => Array.isArray(v) && v.every((a) => typeof a === 'string'),
+      'a list of strings',
+    ),
   };
 }
 
@@ -115,24 +180,32 @@ export function parseHfBeitConfig(json: unknown, file: string): HfBeitConfig {
  */
 export function hfOutIndicesToMmseg(outIndices: readonly number[] | null, numLayers: number, file: string): number[] {
   if (outIndices === null) {
-    throw new Error(`${file}: out_indices is missing; HF's default changed between transformers versions `
-      + '([3, 5, 7, 11] before the BeitBackbone release, the last stage after), so it must be given');
+    throw new Error(
+      `${file}: out_indices is missing; HF's default changed between transformers versions ` +
+        '([3, 5, 7, 11] before the BeitBackbone release, the last stage after), so it must be given',
+    );
   }
   if (outIndices.length !== 4) {
     throw new Error(`${file}: out_indices ${JSON.stringify(outIndices)}: BeitForSemanticSegmentation needs exactly 4`);
   }
   if (new Set(outIndices).size !== 4) {
-    throw new Error(`${file}: out_indices ${JSON.stringify(outIndices)} repeats an index: HF keeps each hidden state once, `
-      + 'so its heads would get fewer than 4 feature maps (no fpn4), which mmseg\'s Feature2Pyramid cannot reproduce');
+    throw new Error(
+      `${file}: out_indices ${JSON.stringify(outIndices)} repeats an index: HF keeps each hidden state once, ` +
+        "so its heads would get fewer than 4 feature maps (no fpn4), which mmseg's Feature2Pyramid cannot reproduce",
+    );
   }
   return outIndices.map((k) => {
     if (k === 1) {
-      throw new Error(`${file}: out_indices contains 1, which HF reads as the patch-embedding output `
-        + '(hidden_states[0]); mmseg\'s BEiT can only tap transformer layers');
+      throw new Error(
+        `${file}: out_indices contains 1, which HF reads as the patch-embedding output ` +
+          "(hidden_states[0]); mmseg's BEiT can only tap transformer layers",
+      );
     }
     if (k < 1 || k > numLayers + 1) {
-      throw new Error(`${file}: out_indices ${JSON.stringify(outIndices)}: ${k} is outside 2..${numLayers + 1} `
-        + `for ${numLayers} layers (HF taps hidden_states[k - 1])`);
+      throw new Error(
+        `${file}: out_indices ${JSON.stringify(outIndices)}: ${k} is outside 2..${numLayers + 1} ` +
+          `for ${numLayers} layers (HF taps hidden_states[k - 1])`,
+      );
     }
     return k - 2;
   });
@@ -141,18 +214,24 @@ export function hfOutIndicesToMmseg(outIndices: readonly number[] | null, numLay
 /** Checks what no mmseg BEiT-UperNet can compute; throws naming the field. */
 export function checkHfBeitSupported(c: HfBeitConfig, file: string): void {
   if (c.hidden_act !== 'gelu') {
-    throw new Error(`${file}: hidden_act ${JSON.stringify(c.hidden_act)}: mmseg's BEiT uses the exact (erf) GELU, HF's "gelu"; `
-      + 'other activations would change the outputs');
+    throw new Error(
+      `${file}: hidden_act ${JSON.stringify(c.hidden_act)}: mmseg's BEiT uses the exact (erf) GELU, HF's "gelu"; ` +
+        'other activations would change the outputs',
+    );
   }
   if (c.use_absolute_position_embeddings) {
     throw new Error(`${file}: use_absolute_position_embeddings=true: mmseg's BEiT has no absolute position embeddings`);
   }
   if (c.hidden_size % c.num_attention_heads !== 0) {
-    throw new Error(`${file}: hidden_size ${c.hidden_size} is not divisible by num_attention_heads ${c.num_attention_heads}`);
+    throw new Error(
+      `${file}: hidden_size ${c.hidden_size} is not divisible by num_attention_heads ${c.num_attention_heads}`,
+    );
   }
   if (c.intermediate_size % c.hidden_size !== 0) {
-    throw new Error(`${file}: intermediate_size ${c.intermediate_size} is not a multiple of hidden_size ${c.hidden_size} `
-      + '(mmseg\'s BEiT sizes its MLP as embed_dims * mlp_ratio)');
+    throw new Error(
+      `${file}: intermediate_size ${c.intermediate_size} is not a multiple of hidden_size ${c.hidden_size} ` +
+        "(mmseg's BEiT sizes its MLP as embed_dims * mlp_ratio)",
+    );
   }
   if (c.image_size[0] % c.patch_size !== 0 || c.image_size[1] % c.patch_size !== 0) {
     throw new Error(`${file}: image_size ${c.image_size.join('x')} is not a multiple of patch_size ${c.patch_size}`);
@@ -168,24 +247,50 @@ export function hfBeitModelConfig(c: HfBeitConfig, file: string): Dict {
   const model: Dict = {
     type: 'EncoderDecoder',
     backbone: {
-      type: 'BEiT', img_size: [...c.image_size], patch_size: c.patch_size, in_channels: c.num_channels, embed_dims: h,
-      num_layers: c.num_hidden_layers, num_heads: c.num_attention_heads, mlp_ratio: c.intermediate_size / h,
-      out_indices: hfOutIndicesToMmseg(c.out_indices, c.num_hidden_layers, file), qv_bias: true,
-      drop_path_rate: c.drop_path_rate, norm_cfg: { type: 'LN', eps: c.layer_norm_eps },
+      type: 'BEiT',
+      img_size: [...c.image_size],
+      patch_size: c.patch_size,
+      in_channels: c.num_channels,
+      embed_dims: h,
+      num_layers: c.num_hidden_layers,
+      num_heads: c.num_attention_heads,
+      mlp_ratio: c.intermediate_size / h,
+      out_indices: hfOutIndicesToMmseg(c.out_indices, c.num_hidden_layers, file),
+      qv_bias: true,
+      drop_path_rate: c.drop_path_rate,
+      norm_cfg: { type: 'LN', eps: c.layer_norm_eps },
       init_values: c.layer_scale_init_value > 0 ? c.layer_scale_init_value : 1,
     },
     neck: { type: 'Feature2Pyramid', embed_dim: h, rescales: [4, 2, 1, 0.5], norm_cfg: bn },
     decode_head: {
-      type: 'UPerHead', in_channels: [h, h, h, h], in_index: [0, 1, 2, 3], pool_scales: [...c.pool_scales], channels: h,
-      dropout_ratio: 0, num_classes: c.num_labels, norm_cfg: bn, align_corners: false,
-      ignore_index: c.semantic_loss_ignore_index, loss_decode: loss(1.0),
+      type: 'UPerHead',
+      in_channels: [h, h, h, h],
+      in_index: [0, 1, 2, 3],
+      pool_scales: [...c.pool_scales],
+      channels: h,
+      dropout_ratio: 0,
+      num_classes: c.num_labels,
+      norm_cfg: bn,
+      align_corners: false,
+      ignore_index: c.semantic_loss_ignore_index,
+      loss_decode: loss(1.0),
     },
   };
   if (c.use_auxiliary_head) {
     model.auxiliary_head = {
-      type: 'FCNHead', in_channels: h, in_index: 2, channels: c.auxiliary_channels, num_convs: c.auxiliary_num_convs,
-      kernel_size: 3, concat_input: c.auxiliary_concat_input, dropout_ratio: 0, num_classes: c.num_labels, norm_cfg: bn,
-      align_corners: false, ignore_index: c.semantic_loss_ignore_index, loss_decode: loss(c.auxiliary_loss_weight),
+      type: 'FCNHead',
+      in_channels: h,
+      in_index: 2,
+      channels: c.auxiliary_channels,
+      num_convs: c.auxiliary_num_convs,
+      kernel_size: 3,
+      concat_input: c.auxiliary_concat_input,
+      dropout_ratio: 0,
+      num_classes: c.num_labels,
+      norm_cfg: bn,
+      align_corners: false,
+      ignore_index: c.semantic_loss_ignore_index,
+      loss_decode: loss(c.auxiliary_loss_weight),
     };
   }
   return model;
@@ -193,19 +298,53 @@ export function hfBeitModelConfig(c: HfBeitConfig, file: string): Dict {
 
 /** Fields of the HF-derived model that decide the numbers; everything else stays the user's. */
 const ARCHITECTURE_FIELDS: Record<string, string[]> = {
-  backbone: ['img_size', 'patch_size', 'in_channels', 'embed_dims', 'num_layers', 'num_heads', 'mlp_ratio', 'out_indices',
-    'qv_bias', 'norm_cfg.eps'],
+  backbone: [
+    'img_size',
+    'patch_size',
+    'in_channels',
+    'embed_dims',
+    'num_layers',
+    'num_heads',
+    'mlp_ratio',
+    'out_indices',
+    'qv_bias',
+    'norm_cfg.eps',
+  ],
   neck: ['type', 'embed_dim', 'rescales', 'norm_cfg.eps'],
-  decode_head: ['type', 'in_channels', 'in_index', 'pool_scales', 'channels', 'num_classes', 'align_corners', 'norm_cfg.eps'],
-  auxiliary_head: ['type', 'in_channels', 'in_index', 'channels', 'num_convs', 'kernel_size', 'concat_input', 'num_classes',
-    'norm_cfg.eps'],
+  decode_head: [
+    'type',
+    'in_channels',
+    'in_index',
+    'pool_scales',
+    'channels',
+    'num_classes',
+    'align_corners',
+    'norm_cfg.eps',
+  ],
+  auxiliary_head: [
+    'type',
+    'in_channels',
+    'in_index',
+    'channels',
+    'num_convs',
+    'kernel_size',
+    'concat_input',
+    'num_classes',
+    'norm_cfg.eps',
+  ],
 };
 
 /** mmseg's defaults for fields a config may leave out (to say what a change changes from). */
 const MMSEG_DEFAULTS: Record<string, unknown> = {
-  'backbone.norm_cfg.eps': 1e-6, 'neck.norm_cfg.eps': 1e-5, 'decode_head.norm_cfg.eps': 1e-5,
-  'auxiliary_head.norm_cfg.eps': 1e-5, 'backbone.qv_bias': true, 'decode_head.align_corners': false,
-  'auxiliary_head.kernel_size': 3, 'auxiliary_head.num_convs': 2, 'auxiliary_head.concat_input': true,
+  'backbone.norm_cfg.eps': 1e-6,
+  'neck.norm_cfg.eps': 1e-5,
+  'decode_head.norm_cfg.eps': 1e-5,
+  'auxiliary_head.norm_cfg.eps': 1e-5,
+  'backbone.qv_bias': true,
+  'decode_head.align_corners': false,
+  'auxiliary_head.kernel_size': 3,
+  'auxiliary_head.num_convs': 2,
+  'auxiliary_head.concat_input': true,
 };
 
 function getPath(d: Dict, p: string): unknown {
@@ -258,7 +397,8 @@ export function applyHfArchitecture(userModel: Dict, hfModel: Dict): { model: Di
       const had = getPath(model, path);
       const effective = had === undefined ? MMSEG_DEFAULTS[path] : had;
       if (same(effective, want)) continue;
-      if (f === 'norm_cfg.eps' && !isRecord(getPath(model, `${part}.norm_cfg`))) setPath(model, `${part}.norm_cfg`, structuredClone(hfPart.norm_cfg));
+      if (f === 'norm_cfg.eps' && !isRecord(getPath(model, `${part}.norm_cfg`)))
+        setPath(model, `${part}.norm_cfg`, structuredClone(hfPart.norm_cfg));
       setPath(model, path, structuredClone(want));
       changes.push(`model.${path}: ${JSON.stringify(effective ?? null)} -> ${JSON.stringify(want)}`);
     }

@@ -52,8 +52,10 @@ export function locateHfBeitFiles(p: string): HfBeitFiles | null {
   }
   const config = path.join(p, 'config.json');
   if (!fs.existsSync(config)) {
-    throw new Error(`${p}: a folder without config.json; a Hugging Face model folder holds config.json and `
-      + `${WEIGHT_FILES.join(' or ')} (found: ${fs.readdirSync(p).slice(0, 10).join(', ') || 'nothing'})`);
+    throw new Error(
+      `${p}: a folder without config.json; a Hugging Face model folder holds config.json and ` +
+        `${WEIGHT_FILES.join(' or ')} (found: ${fs.readdirSync(p).slice(0, 10).join(', ') || 'nothing'})`,
+    );
   }
   const weights = WEIGHT_FILES.map((f) => path.join(p, f)).find((f) => fs.existsSync(f));
   if (weights === undefined) {

@@ -17,3 +17,11 @@ export { convertFile, targetWindow, type ConvertFileOptions, type ConvertFileSum
 export { inspectFile, type InspectReport } from './inspect_file.js';
 export { stateDictStats, isBufferKey, type StateDictStats } from './param_stats.js';
 export { toFloat64, fromFloat64 } from './float_convert.js';
+export { convertHfBeit, convertLoadedCheckpoint, hfArchitectureOf, type HfBeitConversion } from './hf_beit.js';
+export {
+  parseHfBeitConfig, hfBeitModelConfig, hfOutIndicesToMmseg, applyHfArchitecture, type HfBeitConfig,
+} from './hf_beit_config.js';
+export { hfBeitToMmseg, mmsegToHfBeit, isHfBeitStateDict } from './hf_beit_keys.js';
+export { locateHfBeitFiles, type HfBeitFiles } from './hf_beit_files.js';
+export { writeTorchCheckpoint } from './pth_writer.js';
+export { pickleCheckpoint, type PickleValue } from './pickle_writer.js';

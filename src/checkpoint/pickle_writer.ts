@@ -15,13 +15,21 @@ import type { DType, HostTensor } from './host_tensor.js';
 
 /** Storage class torch pickles for each dtype. */
 export const STORAGE_CLASS: Record<DType, string> = {
-  float32: 'FloatStorage', float16: 'HalfStorage', bfloat16: 'BFloat16Storage', int64: 'LongStorage',
-  int32: 'IntStorage', uint8: 'ByteStorage', bool: 'BoolStorage',
+  float32: 'FloatStorage',
+  float16: 'HalfStorage',
+  bfloat16: 'BFloat16Storage',
+  int64: 'LongStorage',
+  int32: 'IntStorage',
+  uint8: 'ByteStorage',
+  bool: 'BoolStorage',
 };
 
 /** A value the writer can pickle; Maps become OrderedDicts, plain objects dicts, arrays lists. */
 export type PickleValue =
-  | string | number | boolean | null
+  | string
+  | number
+  | boolean
+  | null
   | PickleValue[]
   | { tuple: PickleValue[] }
   | Map<string, PickleValue | HostTensor>
@@ -34,17 +42,39 @@ export interface PickledTensors {
 }
 
 const OP = {
-  PROTO: 0x80, STOP: 0x2e, MARK: 0x28, EMPTY_DICT: 0x7d, EMPTY_LIST: 0x5d, EMPTY_TUPLE: 0x29, SETITEMS: 0x75,
-  APPENDS: 0x65, TUPLE: 0x74, GLOBAL: 0x63, REDUCE: 0x52, BINPERSID: 0x51, BINUNICODE: 0x58, BININT1: 0x4b,
-  BININT2: 0x4d, BININT: 0x4a, LONG1: 0x8a, BINFLOAT: 0x47, NONE: 0x4e, NEWTRUE: 0x88, NEWFALSE: 0x89,
+  PROTO: 0x80,
+  STOP: 0x2e,
+  MARK: 0x28,
+  EMPTY_DICT: 0x7d,
+  EMPTY_LIST: 0x5d,
+  EMPTY_TUPLE: 0x29,
+  SETITEMS: 0x75,
+  APPENDS: 0x65,
+  TUPLE: 0x74,
+  GLOBAL: 0x63,
+  REDUCE: 0x52,
+  BINPERSID: 0x51,
+  BINUNICODE: 0x58,
+  BININT1: 0x4b,
+  BININT2: 0x4d,
+  BININT: 0x4a,
+  LONG1: 0x8a,
+  BINFLOAT: 0x47,
+  NONE: 0x4e,
+  NEWTRUE: 0x88,
+  NEWFALSE: 0x89,
 } as const;
 
 class Emitter {
   private chunks: Buffer[] = [];
   readonly storages: HostTensor[] = [];
 
-  op(code: number): void { this.chunks.push(Buffer.from([code])); }
-  raw(b: Buffer): void { this.chunks.push(b); }
+  op(code: number): void {
+    this.chunks.push(Buffer.from([code]));
+  }
+  raw(b: Buffer): void {
+    this.chunks.push(b);
+  }
 
   str(s: string): void {
     const b = Buffer.from(s, 'utf8');
@@ -57,9 +87,24 @@ class Emitter {
 
   int(v: number): void {
     if (!Number.isSafeInteger(v)) throw new Error(`pickle: ${v} is not a safe integer`);
-    if (v >= 0 && v < 0x100) { this.raw(Buffer.from([OP.BININT1, v])); return; }
-    if (v >= 0 && v < 0x10000) { const b = Buffer.alloc(3); b[0] = OP.BININT2; b.writeUInt16LE(v, 1); this.raw(b); return; }
-    if (v >= -0x80000000 && v < 0x80000000) { const b = Buffer.alloc(5); b[0] = OP.BININT; b.writeInt32LE(v, 1); this.raw(b); return; }
+    if (v >= 0 && v < 0x100) {
+      this.raw(Buffer.from([OP.BININT1, v]));
+      return;
+    }
+    if (v >= 0 && v < 0x10000) {
+      const b = Buffer.alloc(3);
+      b[0] = OP.BININT2;
+      b.writeUInt16LE(v, 1);
+      this.raw(b);
+      return;
+    }
+    if (v >= -0x80000000 && v < 0x80000000) {
+      const b = Buffer.alloc(5);
+      b[0] = OP.BININT;
+      b.writeInt32LE(v, 1);
+      this.raw(b);
+      return;
+    }
     // LONG1: little-endian two's complement, 8 bytes is enough for any safe integer.
     const b = Buffer.alloc(10);
     b[0] = OP.LONG1;
@@ -81,7 +126,10 @@ class Emitter {
   }
 
   tuple(items: (() => void)[]): void {
-    if (items.length === 0) { this.op(OP.EMPTY_TUPLE); return; }
+    if (items.length === 0) {
+      this.op(OP.EMPTY_TUPLE);
+      return;
+    }
     this.op(OP.MARK);
     for (const item of items) item();
     this.op(OP.TUPLE);
@@ -99,12 +147,20 @@ class Emitter {
     const numel = t.shape.reduce((a, b) => a * b, 1);
     const stride: number[] = [];
     let s = 1;
-    for (let i = t.shape.length - 1; i >= 0; i--) { stride[i] = s; s *= t.shape[i]!; }
+    for (let i = t.shape.length - 1; i >= 0; i--) {
+      stride[i] = s;
+      s *= t.shape[i]!;
+    }
     this.global('torch._utils', '_rebuild_tensor_v2');
     this.tuple([
       () => {
-        this.tuple([() => this.str('storage'), () => this.global('torch', STORAGE_CLASS[t.dtype]), () => this.str(key),
-          () => this.str('cpu'), () => this.int(numel)]);
+        this.tuple([
+          () => this.str('storage'),
+          () => this.global('torch', STORAGE_CLASS[t.dtype]),
+          () => this.str(key),
+          () => this.str('cpu'),
+          () => this.int(numel),
+        ]);
         this.op(OP.BINPERSID);
       },
       () => this.int(0),
@@ -122,7 +178,8 @@ class Emitter {
     else if (typeof v === 'string') this.str(v);
     else if (typeof v === 'number') {
       if (!Number.isFinite(v)) throw new Error(`pickle: ${path} is ${v}`);
-      if (Number.isInteger(v)) this.int(v); else this.float(v);
+      if (Number.isInteger(v)) this.int(v);
+      else this.float(v);
     } else if (Array.isArray(v)) {
       this.op(OP.EMPTY_LIST);
       if (v.length) {
@@ -147,11 +204,16 @@ class Emitter {
   items(entries: [string, PickleValue | HostTensor][], path: string): void {
     if (!entries.length) return;
     this.op(OP.MARK);
-    for (const [k, x] of entries) { this.str(k); this.value(x, `${path}.${k}`); }
+    for (const [k, x] of entries) {
+      this.str(k);
+      this.value(x, `${path}.${k}`);
+    }
     this.op(OP.SETITEMS);
   }
 
-  bytes(): Uint8Array { return Buffer.concat(this.chunks); }
+  bytes(): Uint8Array {
+    return Buffer.concat(this.chunks);
+  }
 }
 
 function isTensorLike(v: object): v is HostTensor {

@@ -112,7 +112,11 @@ function writeZip(fd: number, entries: Entry[], file: string): void {
  * Saves `{'meta': meta, 'state_dict': OrderedDict(stateDict)}` as torch.save does (mmseg's
  * checkpoint layout), atomically. `meta` holds plain values (strings, numbers, lists, dicts).
  */
-export function writeTorchCheckpoint(file: string, stateDict: Map<string, HostTensor>, meta: { [key: string]: PickleValue }): void {
+export function writeTorchCheckpoint(
+  file: string,
+  stateDict: Map<string, HostTensor>,
+  meta: { [key: string]: PickleValue },
+): void {
   const root: PickleValue = { meta, state_dict: stateDict };
   const { pickle, storages } = pickleCheckpoint(root);
   const entries: Entry[] = [

@@ -14,7 +14,9 @@ import { datasetMeta } from '../inference/metainfo.js';
 function datasetMetaOf(configFile: string): { [key: string]: PickleValue } {
   const cfg = loadConfig(configFile);
   const head = isDict(cfg.model) && isDict(cfg.model.decode_head) ? cfg.model.decode_head : null;
-  if (!head || typeof head.num_classes !== 'number') throw new Error(`${configFile}: model.decode_head.num_classes is missing`);
+  if (!head || typeof head.num_classes !== 'number') {
+    throw new Error(`${configFile}: model.decode_head.num_classes is missing`);
+  }
   const meta = datasetMeta(cfg, head.num_classes);
   return { dataset_meta: { classes: { tuple: meta.classes }, palette: meta.palette.map((c) => [...c]) } };
 }
@@ -48,7 +50,8 @@ export function formatConvertSummary(s: ConvertFileSummary): string {
   const fmt = (n: number) => n.toLocaleString('en-US');
   lines.push(`read    ${s.src}: ${s.source.summary}`);
   lines.push(`layout  ${s.report.layout} -> mmseg ${s.level} keys${s.level === 'segmentor' ? ' (backbone./neck./decode_head./auxiliary_head.)' : ' (no backbone. prefix, as beit2mmseg)'}`);
-  lines.push(`wrote   ${s.dst} (${s.format === 'pth' ? "torch.save zip, {'meta', 'state_dict'}" : 'safetensors'}): ${fmt(s.stats.tensors)} tensors, ${fmt(s.stats.parameters)} parameters`
+  const kind = s.format === 'pth' ? "torch.save zip, {'meta', 'state_dict'}" : 'safetensors';
+  lines.push(`wrote   ${s.dst} (${kind}): ${fmt(s.stats.tensors)} tensors, ${fmt(s.stats.parameters)} parameters`
     + (s.stats.bufferElements ? ` + ${fmt(s.stats.bufferElements)} buffer elements` : '')
     + `, ${fmt(s.stats.bytes)} bytes`);
   const section = (title: string, items: string[]) => {
@@ -57,7 +60,9 @@ export function formatConvertSummary(s: ConvertFileSummary): string {
     for (const i of items) lines.push(`  ${i}`);
   };
   section('Hugging Face config.json carried over', s.hf?.notes ?? []);
-  if (s.hf?.mmsegModel) lines.push('        (the mmseg model section is stored in the safetensors metadata as "mmseg_model")');
+  if (s.hf?.mmsegModel && s.format === 'safetensors') {
+    lines.push('        (the mmseg model section is stored in the safetensors metadata as "mmseg_model")');
+  }
   section(`renamed ${s.report.renamed.length} keys`, groupRenames(s.report.renamed));
   section(`dropped ${s.report.dropped.length} keys`, groupWithReasons(s.report.dropped));
   section(`added ${s.report.added.length} keys`, groupWithReasons(s.report.added));
@@ -76,9 +81,10 @@ export function register(program: Command): void {
   program
     .command('convert')
     .description('convert a BEiT checkpoint (.pth/.safetensors: official unilm/timm, pretraining, unilm ADE20K, mmseg, '
-      + 'or a Hugging Face BEiT folder / weight file with config.json) to mmseg keys: safetensors, or torch.save for .pth/.pt')
+      + 'or a Hugging Face BEiT folder / weight file with config.json) to mmseg keys: safetensors, '
+      + 'or torch.save for .pth/.pt')
     .argument('<src>', 'input checkpoint (file or Hugging Face model folder)')
-    .argument('<dst>', 'output: .safetensors, or .pth/.pt for a torch.save checkpoint {meta, state_dict} as mmseg writes')
+    .argument('<dst>', 'output: .safetensors, or .pth/.pt for a torch.save checkpoint {meta, state_dict}')
     .option('--img-size <n>', 'resize relative position tables for this (square) input size, e.g. 640')
     .option('--window <h w...>', 'resize relative position tables for this patch grid (two integers)')
     .option('--patch-size <n>', 'patch size used with --img-size', '16')
@@ -86,7 +92,10 @@ export function register(program: Command): void {
     .option('--config <file>', 'with a .pth output: class names and palette of this config go to meta.dataset_meta')
     .option('--verify-crc', 'check every tensor storage of a .pth against its zip CRC-32 (slower)', false)
     .option('--allow-unknown-globals', 'read Python objects outside the torch allow-list (e.g. numpy values in metadata) as inert placeholders instead of refusing the file', false)
-    .action(async (src: string, dst: string, o: { imgSize?: string; window?: string[]; patchSize: string; force: boolean; verifyCrc: boolean; allowUnknownGlobals: boolean; config?: string }) => {
+    .action(async (src: string, dst: string, o: {
+      imgSize?: string; window?: string[]; patchSize: string; force: boolean; verifyCrc: boolean;
+      allowUnknownGlobals: boolean; config?: string;
+    }) => {
       try {
         let window: [number, number] | undefined;
         if (o.window !== undefined) {

@@ -30,7 +30,8 @@ export function register(program: Command): void {
     .description('segment images (files, directories or globs) with a BEiT-UperNet model')
     .argument('<images...>', 'image files, directories or glob patterns')
     .requiredOption('--config <file>', 'model config (JSON in mmseg structure)')
-    .option('--weights <file>', 'weights: .safetensors or .pth (mmseg, or official unilm BEiT converted on the fly), or a Hugging Face BEiT folder with config.json (its architecture is used)')
+    .option('--weights <file>', 'weights: .safetensors or .pth (mmseg, or official unilm BEiT converted on the fly), '
+      + 'or a Hugging Face BEiT folder with config.json (its architecture is used)')
     .option('--device <device>', 'cpu, cuda or cuda:N (default: cuda when available)')
     .option('--mode <mode>', 'whole or slide (default: the config\'s model.test_cfg.mode)')
     .option('--tta', 'multi-scale + flip test-time augmentation (probabilities averaged)')

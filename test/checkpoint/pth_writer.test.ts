@@ -37,8 +37,19 @@ function everyDtype(): Map<string, HostTensor> {
 }
 
 const META = {
-  small: 7, mid: 300, big: 70000, negative: -5, huge: 2 ** 40, ratio: 0.1, name: 'Grüße', yes: true, no: false, none: null,
-  list: [1, 'two', [3]], pair: { tuple: [640, 640] }, nested: { classes: { tuple: ['wall', 'sky'] } },
+  small: 7,
+  mid: 300,
+  big: 70000,
+  negative: -5,
+  huge: 2 ** 40,
+  ratio: 0.1,
+  name: 'Grüße',
+  yes: true,
+  no: false,
+  none: null,
+  list: [1, 'two', [3]],
+  pair: { tuple: [640, 640] },
+  nested: { classes: { tuple: ['wall', 'sky'] } },
 };
 
 /** Walks the zip's local headers: names in order, and each entry's data offset. */
@@ -48,7 +59,8 @@ function localEntries(buf: Buffer): { name: string; dataOffset: number; extra: B
   while (buf.readUInt32LE(at) === 0x04034b50) {
     assert.equal(buf.readUInt16LE(at + 8), 0, 'entries are STORED');
     const size = buf.readUInt32LE(at + 18);
-    const n = buf.readUInt16LE(at + 26), e = buf.readUInt16LE(at + 28);
+    const n = buf.readUInt16LE(at + 26),
+      e = buf.readUInt16LE(at + 28);
     const name = buf.subarray(at + 30, at + 30 + n).toString('utf8');
     out.push({ name, dataOffset: at + 30 + n + e, extra: buf.subarray(at + 30 + n, at + 30 + n + e) });
     at += 30 + n + e + size;
@@ -56,7 +68,7 @@ function localEntries(buf: Buffer): { name: string; dataOffset: number; extra: B
   return out;
 }
 
-test('convert model.safetensors model.pth: {meta, state_dict} that the .pth reader reads back bit for bit', async (t) => {
+test('convert model.safetensors model.pth: {meta, state_dict}, read back bit for bit', async (t) => {
   const { dir, cleanup } = makeTempDir();
   t.after(cleanup);
   const src = tiny('segmentor_state_dict.safetensors');
@@ -82,8 +94,15 @@ test('the zip is laid out as torch.save lays it out: archive/ records, STORED, d
   const file = path.join(dir, 'x.pth');
   writeTorchCheckpoint(file, everyDtype(), {});
   const entries = localEntries(fs.readFileSync(file));
-  assert.deepEqual(entries.map((e) => e.name), ['archive/data.pkl', 'archive/byteorder',
-    ...[...everyDtype().keys()].map((_, i) => `archive/data/${i}`), 'archive/version']);
+  assert.deepEqual(
+    entries.map((e) => e.name),
+    [
+      'archive/data.pkl',
+      'archive/byteorder',
+      ...[...everyDtype().keys()].map((_, i) => `archive/data/${i}`),
+      'archive/version',
+    ],
+  );
   for (const e of entries) {
     assert.equal(e.dataOffset % 64, 0, `${e.name} data at ${e.dataOffset}`);
     assert.equal(e.extra.subarray(0, 2).toString('latin1'), 'FB');
@@ -101,10 +120,22 @@ test('every dtype, 0-d and empty tensors, and meta values of every kind survive 
   const back = await readCheckpoint(file);
   assertStateDictsEqual(back.stateDict, everyDtype(), true);
   const meta = ((await readPthContent(file)).value as Map<string, unknown>).get('meta') as Map<string, unknown>;
-  const plain = (v: unknown): unknown => (v instanceof Map ? Object.fromEntries([...v].map(([k, x]) => [k, plain(x)])) : Array.isArray(v) ? v.map(plain) : v);
+  const plain = (v: unknown): unknown =>
+    v instanceof Map ? Object.fromEntries([...v].map(([k, x]) => [k, plain(x)])) : Array.isArray(v) ? v.map(plain) : v;
   assert.deepEqual(plain(meta), {
-    small: 7, mid: 300, big: 70000, negative: -5, huge: 2 ** 40, ratio: 0.1, name: 'Grüße', yes: true, no: false, none: null,
-    list: [1, 'two', [3]], pair: [640, 640], nested: { classes: ['wall', 'sky'] },
+    small: 7,
+    mid: 300,
+    big: 70000,
+    negative: -5,
+    huge: 2 ** 40,
+    ratio: 0.1,
+    name: 'Grüße',
+    yes: true,
+    no: false,
+    none: null,
+    list: [1, 'two', [3]],
+    pair: [640, 640],
+    nested: { classes: ['wall', 'sky'] },
   });
 });
 
@@ -117,13 +148,19 @@ test('the output is written atomically: an existing file is kept, a missing fold
   assert.equal(fs.readFileSync(dst, 'utf8'), 'keep me');
   const missing = path.join(dir, 'no', 'such', 'x.pth');
   assert.throws(() => writeTorchCheckpoint(missing, everyDtype(), {}), /output directory .*no.* does not exist/);
-  assert.throws(() => writeTorchCheckpoint(path.join(dir, 'nan.pth'), everyDtype(), { bad: Number.NaN }), /checkpoint\.meta\.bad is NaN/);
+  assert.throws(
+    () => writeTorchCheckpoint(path.join(dir, 'nan.pth'), everyDtype(), { bad: Number.NaN }),
+    /checkpoint\.meta\.bad is NaN/,
+  );
   assert.deepEqual(fs.readdirSync(dir).sort(), ['keep.pth']);
 });
 
 /** Debian's python3-torch (torch 1.13), if installed. */
 function pythonTorch(): string | null {
-  const r = spawnSync('/usr/bin/python3', ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync('/usr/bin/python3', ['-c', 'import torch; print(torch.__version__)'], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   return r.status === 0 ? r.stdout.trim() : null;
 }
 
@@ -143,11 +180,16 @@ print(json.dumps({
 `;
 
 const TORCH_DTYPE: Record<string, string> = {
-  float32: 'torch.float32', float16: 'torch.float16', bfloat16: 'torch.bfloat16', int64: 'torch.int64',
-  int32: 'torch.int32', uint8: 'torch.uint8', bool: 'torch.bool',
+  float32: 'torch.float32',
+  float16: 'torch.float16',
+  bfloat16: 'torch.bfloat16',
+  int64: 'torch.int64',
+  int32: 'torch.int32',
+  uint8: 'torch.uint8',
+  bool: 'torch.bool',
 };
 
-test('torch.load(weights_only=True) of Debian\'s python3-torch reads the same values', async (t) => {
+test("torch.load(weights_only=True) of Debian's python3-torch reads the same values", async (t) => {
   const version = pythonTorch();
   if (version === null) {
     t.skip('python3-torch is not installed (apt-get install -y python3-torch): torch.load not checked');
@@ -162,7 +204,12 @@ test('torch.load(weights_only=True) of Debian\'s python3-torch reads the same va
   writeTorchCheckpoint(file, tensors, meta);
   const r = spawnSync('/usr/bin/python3', ['-c', TORCH_LOAD, file], { encoding: 'utf8', timeout: 120_000 });
   assert.equal(r.status, 0, `torch ${version} failed: ${r.stderr}`);
-  const got = JSON.parse(r.stdout) as { top: string[]; ordered: string; meta: Record<string, unknown>; tensors: Record<string, [string, number[], string]> };
+  const got = JSON.parse(r.stdout) as {
+    top: string[];
+    ordered: string;
+    meta: Record<string, unknown>;
+    tensors: Record<string, [string, number[], string]>;
+  };
   assert.deepEqual(got.top, ['meta', 'state_dict']);
   assert.equal(got.ordered, 'OrderedDict');
   assert.deepEqual(got.meta, { ...meta, pair: [640, 640], nested: { classes: ['wall', 'sky'] } });
@@ -187,7 +234,7 @@ with torch.no_grad():
 print((logits - io['expected']).abs().max().item())
 `;
 
-test('the exported .pth drives mmseg\'s model in PyTorch (bench/peer, strict load) to mmseg\'s logits', async (t) => {
+test("the exported .pth drives mmseg's model in PyTorch (bench/peer, strict load) to mmseg's logits", async (t) => {
   if (pythonTorch() === null) {
     t.skip('python3-torch is not installed (apt-get install -y python3-torch): PyTorch forward not checked');
     return;
@@ -198,9 +245,19 @@ test('the exported .pth drives mmseg\'s model in PyTorch (bench/peer, strict loa
   await convertFile(tiny('segmentor_state_dict.safetensors'), model);
   const golden = readSafetensors(tiny('tensors.safetensors')).tensors;
   const io = path.join(dir, 'io.pth');
-  writeTorchCheckpoint(io, new Map([['input', golden.get('input.image')!], ['expected', golden.get('seg.logits_whole')!]]), {});
-  const r = spawnSync('/usr/bin/python3', ['-c', PEER_FORWARD, model, io, path.join(repoRoot, 'bench', 'peer')],
-    { encoding: 'utf8', timeout: 120_000, env: { ...process.env, OMP_NUM_THREADS: '1' } });
+  writeTorchCheckpoint(
+    io,
+    new Map([
+      ['input', golden.get('input.image')!],
+      ['expected', golden.get('seg.logits_whole')!],
+    ]),
+    {},
+  );
+  const r = spawnSync('/usr/bin/python3', ['-c', PEER_FORWARD, model, io, path.join(repoRoot, 'bench', 'peer')], {
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, OMP_NUM_THREADS: '1' },
+  });
   assert.equal(r.status, 0, r.stderr);
   const diff = Number(r.stdout.trim());
   assert.ok(diff <= 1e-4, `max |logits - mmseg's| = ${diff}`);
