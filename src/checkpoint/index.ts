@@ -23,5 +23,5 @@ export {
 } from './hf_beit_config.js';
 export { hfBeitToMmseg, mmsegToHfBeit, isHfBeitStateDict } from './hf_beit_keys.js';
 export { locateHfBeitFiles, type HfBeitFiles } from './hf_beit_files.js';
-export { writeTorchCheckpoint } from './pth_writer.js';
+export { writeTorchCheckpoint, writeTorchSave } from './pth_writer.js';
 export { pickleCheckpoint, type PickleValue } from './pickle_writer.js';

@@ -117,8 +117,12 @@ export function writeTorchCheckpoint(
   stateDict: Map<string, HostTensor>,
   meta: { [key: string]: PickleValue },
 ): void {
-  const root: PickleValue = { meta, state_dict: stateDict };
-  const { pickle, storages } = pickleCheckpoint(root);
+  writeTorchSave(file, { meta, state_dict: stateDict });
+}
+
+/** torch.save(obj, file) for any picklable `obj` (a bare state dict is a Map, as HF's pytorch_model.bin). */
+export function writeTorchSave(file: string, obj: PickleValue): void {
+  const { pickle, storages } = pickleCheckpoint(obj);
   const entries: Entry[] = [
     { name: 'archive/data.pkl', data: pickle },
     { name: 'archive/byteorder', data: Buffer.from('little') },

@@ -19,7 +19,7 @@ import {
 import { convertFile } from '../../src/checkpoint/convert_file.js';
 import { convertHfBeit } from '../../src/checkpoint/hf_beit.js';
 import { readCheckpoint } from '../../src/checkpoint/read_checkpoint.js';
-import { writeTorchCheckpoint } from '../../src/checkpoint/pth_writer.js';
+import { writeTorchSave } from '../../src/checkpoint/pth_writer.js';
 import { initModel } from '../../src/inference/api.js';
 import { buildSegmentor } from '../../src/models/builder.js';
 import { loadConfig, type Dict } from '../../src/models/config.js';
@@ -139,7 +139,7 @@ function writeHfFolder(
   edit(sd);
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config, null, 2));
   if (weights === 'model.safetensors') writeSafetensors(path.join(dir, weights), sd, { format: 'pt' });
-  else writeTorchCheckpoint(path.join(dir, weights), sd, {});
+  else writeTorchSave(path.join(dir, weights), sd); // a bare OrderedDict, as save_pretrained writes it
   return dir;
 }
 
