@@ -3,7 +3,8 @@
  * optimizer wrapper (optim_wrapper.ts). Hook points and their order in a run (trainer.ts
  * calls beforeRun/afterRun around this loop):
  *
- *   beforeRun                         work dir exists; SignalHook installs the SIGINT handler
+ *   beforeRun                         work dir exists; SignalHook installs the SIGINT handler; on resume
+ *                                     LoggerHook cuts log.jsonl back to the resumed iteration
  *   beforeTrain                       loader built, model in train mode; LoggerHook prints the header
  *   (resumed before the validation due at its iteration: the val loop first)
  *   per iteration t = iteration .. max_iters−1:
