@@ -325,4 +325,3 @@ export async function readPth(file: string, opts: PthReadOptions = {}): Promise<
 }
 
 export { LEGACY_TORCH_MAGIC };
-export { readCheckpoint } from './read_checkpoint.js';
