@@ -6,8 +6,14 @@
  * (ALLOWED_GLOBALS in pickle_globals.ts: tensor rebuild functions, storage types, OrderedDict and
  * a few harmless builtins), each implemented in JS. Any other global is refused with an error that
  * names it (module.name), which is what makes a checkpoint that references e.g. `os.system`
- * or numpy fail loudly instead of doing anything. (`opaqueGlobals` can instead turn unknown
- * globals into inert records, for inspecting foreign metadata; they are never executed.)
+ * or numpy fail loudly instead of doing anything. `foreignGlobals` can instead read foreign
+ * objects as inert records (OpaqueObject), never executed: 'data' for the objects that runner
+ * checkpoints (mmengine) hold next to the state dict, 'inert' for any name. A foreign global that
+ * receives a storage or tensor is refused by name in every mode.
+ *
+ * Limits (limits.ts): integers longer than `maxIntBytes`, containers nested deeper than
+ * `maxDepth` and objects that contain themselves are refused; text from the file is quoted
+ * safely in every message (common/safe_text.ts).
  *
  * Written by hand because the npm pickle readers either evaluate globals through a user-supplied
  * registry without an allow-list, or do not support the opcodes and torch conventions used here.
@@ -20,15 +26,37 @@
  * Tensors are whatever `rebuildTensor` returns; storages whatever `persistentLoad` returns.
  */
 import {
-  lookupAllowed, PY2_MODULES, PyCallable, PyClassMarker, StorageType, toInt, UnpicklingError, type GlobalContext,
+  INERT_DATA_GLOBALS, lookupAllowed, PY2_MODULES, PyCallable, PyClassMarker, StorageType, toInt, UnpicklingError,
+  type GlobalContext,
 } from './pickle_globals.js';
+import { limitHint, resolveLimits, type CheckpointLimits } from './limits.js';
+import { fileText, quoteFileText } from '../common/safe_text.js';
 
-export { StorageType, UnpicklingError, STORAGE_DTYPES, ALLOWED_GLOBALS } from './pickle_globals.js';
+export { StorageType, UnpicklingError, STORAGE_DTYPES, ALLOWED_GLOBALS, INERT_DATA_GLOBALS } from './pickle_globals.js';
 
-/** Stand-in for a non-allow-listed global when `opaqueGlobals` is set; never executed. */
+/**
+ * Stand-in for an object of a non-allow-listed global (see `foreignGlobals`); never executed.
+ * Holds the global's name, the arguments it was called with, BUILD state, and the items a
+ * pickle appends or sets on it (list and dict subclasses).
+ */
 export class OpaqueObject {
   state: unknown = undefined;
+  readonly listItems: unknown[] = [];
+  readonly dictItems = new Map<unknown, unknown>();
   constructor(readonly qualname: string, readonly args: unknown[] = []) {}
+}
+
+/**
+ * What to do with a global outside the allow-list: refuse the pickle ('refuse', the default),
+ * read objects that checkpoints of training runners hold (numpy values, mmengine buffers, plain
+ * classes instantiated with NEWOBJ) as inert records while refusing any other call ('data'), or
+ * read every foreign object as an inert record ('inert').
+ */
+export type ForeignGlobals = 'refuse' | 'data' | 'inert';
+
+/** A foreign global read in 'data' or 'inert' mode: calling it makes an inert record, or is refused. */
+class ForeignGlobal {
+  constructor(readonly qualname: string, readonly callable: 'always' | 'as-class') {}
 }
 
 export interface UnpickleOptions {
@@ -38,8 +66,20 @@ export interface UnpickleOptions {
   rebuildTensor?: (storage: unknown, storageOffset: number, size: number[], stride: number[]) => unknown;
   /** Names the source in error messages (usually the file, plus the entry in an archive). */
   label?: string;
-  /** Represent globals outside the allow-list as OpaqueObject instead of refusing them. */
+  /** Represent globals outside the allow-list as OpaqueObject instead of refusing them (foreignGlobals 'inert'). */
   opaqueGlobals?: boolean;
+  /** Handling of globals outside the allow-list (default 'refuse'; opaqueGlobals: true means 'inert'). */
+  foreignGlobals?: ForeignGlobals;
+  /** Overrides of the resource limits (maxIntBytes, maxDepth); defaults and env variables in limits.ts. */
+  limits?: Partial<CheckpointLimits>;
+}
+
+export interface UnpickleResult {
+  value: unknown;
+  /** Offset just past the STOP opcode. */
+  end: number;
+  /** Inert records made for foreign globals, counted by global name. */
+  inertRecords: Map<string, number>;
 }
 
 /** State attached by BUILD (e.g. OrderedDict._metadata in torch state dicts), kept out of the values. */
@@ -50,13 +90,33 @@ export function pickleState(obj: object): unknown {
   return buildState.get(obj);
 }
 
+/** A value for an error message; any text from the file is quoted safely and cut short. */
 function describe(v: unknown): string {
   if (v === null) return 'None';
   if (Array.isArray(v)) return `tuple/list of ${v.length}`;
   if (v instanceof Map) return `dict of ${v.size}`;
-  if (v instanceof PyCallable || v instanceof PyClassMarker || v instanceof StorageType) return v.qualname;
+  if (v instanceof PyCallable || v instanceof PyClassMarker || v instanceof StorageType || v instanceof ForeignGlobal) {
+    return fileText(v.qualname);
+  }
+  if (v instanceof OpaqueObject) return `an inert ${fileText(v.qualname)} record`;
+  if (typeof v === 'string') return `string ${quoteFileText(v, "'", 40)}`;
   if (typeof v === 'object') return (v as object).constructor?.name ?? 'object';
   return `${typeof v} ${String(v).slice(0, 40)}`;
+}
+
+function isContainer(v: unknown): v is object {
+  return Array.isArray(v) || v instanceof Map || v instanceof Set || v instanceof OpaqueObject;
+}
+
+/** What a container holds, for walks over the unpickled object (BUILD state included). */
+function childrenOf(v: object): unknown[] {
+  const state = buildState.get(v);
+  const extra = state === undefined ? [] : [state];
+  if (Array.isArray(v)) return extra.length ? [...v, ...extra] : v;
+  if (v instanceof Map) return [...v.keys(), ...v.values(), ...extra];
+  if (v instanceof Set) return [...v, ...extra];
+  if (v instanceof OpaqueObject) return [...v.args, v.state, ...v.listItems, ...v.dictItems.keys(), ...v.dictItems.values()];
+  return extra;
 }
 
 const latin1 = new TextDecoder('latin1');
@@ -74,6 +134,11 @@ class Unpickler {
   /** Set by STOP. */
   result: { value: unknown } | null = null;
   readonly label: string;
+  readonly limits: CheckpointLimits;
+  readonly foreignGlobals: ForeignGlobals;
+  readonly inertRecords = new Map<string, number>();
+  /** Storages and tensors made so far: a foreign global may not receive one. */
+  private readonly tensorValues = new WeakSet<object>();
   private readonly globalContext: GlobalContext;
 
   constructor(readonly data: Uint8Array, offset: number, readonly options: UnpickleOptions) {
@@ -81,10 +146,16 @@ class Unpickler {
     this.pos = offset;
     this.opPos = offset;
     this.label = options.label ?? 'pickle';
-    this.globalContext = { rebuildTensor: options.rebuildTensor, describe };
+    this.limits = resolveLimits(options.limits);
+    this.foreignGlobals = options.opaqueGlobals ? 'inert' : options.foreignGlobals ?? 'refuse';
+    const rebuild = options.rebuildTensor;
+    this.globalContext = {
+      describe,
+      rebuildTensor: rebuild && ((storage, offset, size, stride) => this.noteTensor(rebuild(storage, offset, size, stride))),
+    };
   }
 
-  run(): { value: unknown; end: number } {
+  run(): UnpickleResult {
     while (this.result === null) {
       this.opPos = this.pos;
       const op = this.u8();
@@ -92,7 +163,63 @@ class Unpickler {
       if (entry === undefined) this.fail(`unknown pickle opcode 0x${op.toString(16).padStart(2, '0')}`);
       entry!.run(this, op);
     }
-    return { value: this.result.value, end: this.pos };
+    this.checkStructure(this.result.value);
+    return { value: this.result.value, end: this.pos, inertRecords: this.inertRecords };
+  }
+
+  /**
+   * Refuses objects that contain themselves and containers nested deeper than `maxDepth`: code
+   * that walks the result (ours or a caller's) must never loop forever or overflow its stack.
+   * One iterative pass; shared sub-objects are measured once (height of each container).
+   */
+  private checkStructure(root: unknown): void {
+    if (!isContainer(root)) return;
+    const IN_PROGRESS = -1;
+    const heights = new Map<object, number>([[root, IN_PROGRESS]]);
+    const frames: { node: object; children: unknown[]; next: number; height: number }[] = [
+      { node: root, children: childrenOf(root), next: 0, height: 0 },
+    ];
+    const tooDeep = () => this.fail(`containers nested more than ${this.limits.maxDepth} levels deep; `
+      + limitHint('maxDepth', this.limits));
+    while (frames.length > 0) {
+      const f = frames[frames.length - 1]!;
+      if (f.next < f.children.length) {
+        const c = f.children[f.next++];
+        if (!isContainer(c)) continue;
+        const h = heights.get(c);
+        if (h === IN_PROGRESS) {
+          this.fail('the pickled object contains itself (a container reachable from its own contents); '
+            + 'checkpoints never hold cycles');
+        }
+        if (h !== undefined) { f.height = Math.max(f.height, h + 1); continue; }
+        if (frames.length >= this.limits.maxDepth) tooDeep();
+        heights.set(c, IN_PROGRESS);
+        frames.push({ node: c, children: childrenOf(c), next: 0, height: 0 });
+      } else {
+        frames.pop();
+        heights.set(f.node, f.height);
+        const parent = frames[frames.length - 1];
+        if (parent) parent.height = Math.max(parent.height, f.height + 1);
+      }
+    }
+    if (heights.get(root)! >= this.limits.maxDepth) tooDeep();
+  }
+
+  private noteTensor<T>(v: T): T {
+    if (typeof v === 'object' && v !== null) this.tensorValues.add(v);
+    return v;
+  }
+
+  /** True if a storage or tensor is among `args`, looked for a few levels down. */
+  private holdsTensor(args: unknown[]): boolean {
+    const queue: { v: unknown; depth: number }[] = args.map((v) => ({ v, depth: 0 }));
+    for (let i = 0; i < queue.length && i < 10_000; i++) {
+      const { v, depth } = queue[i]!;
+      if (typeof v !== 'object' || v === null) continue;
+      if (this.tensorValues.has(v)) return true;
+      if (depth < 4 && isContainer(v)) for (const c of childrenOf(v)) queue.push({ v: c, depth: depth + 1 });
+    }
+    return false;
   }
 
   fail(msg: string): never {
@@ -148,17 +275,28 @@ class Unpickler {
   }
 
   // --- values -------------------------------------------------------------------------------
-  /** Two's-complement little-endian integer (LONG1/LONG4). */
-  decodeLong(b: Uint8Array): number | bigint {
-    if (b.length === 0) return 0;
-    let v = 0n;
-    for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
-    if (b[b.length - 1]! & 0x80) v -= 1n << BigInt(8 * b.length);
+  /** Refuses an integer longer than maxIntBytes before decoding it. */
+  checkIntLength(nbytes: number, what: string): void {
+    if (nbytes > this.limits.maxIntBytes) {
+      this.fail(`${what} integer of ${nbytes} bytes exceeds the limit; ${limitHint('maxIntBytes', this.limits)}`);
+    }
+  }
+  /** Two's-complement little-endian integer (LONG1/LONG4), decoded in linear time through hex. */
+  decodeLong(n: number, what: string): number | bigint {
+    this.checkIntLength(n, what);
+    const b = this.bytes(n);
+    if (n === 0) return 0;
+    const hex = new Array<string>(n);
+    for (let i = 0; i < n; i++) hex[i] = b[n - 1 - i]!.toString(16).padStart(2, '0');
+    let v = BigInt(`0x${hex.join('')}`);
+    if (b[n - 1]! & 0x80) v -= 1n << BigInt(8 * n);
     return narrowInt(v);
   }
   /** A decimal integer literal (protocol 0 INT/LONG). */
   decimalInt(s: string, what: string): number | bigint {
-    if (!/^[-+]?\d+$/.test(s)) this.fail(`bad ${what} literal ${JSON.stringify(s)}`);
+    // log10(256) < 2.41 decimal digits per byte.
+    this.checkIntLength(Math.ceil(s.replace(/^[-+]/, '').length / 2.41), what);
+    if (!/^[-+]?\d+$/.test(s)) this.fail(`bad ${what} literal ${quoteFileText(s)}`);
     return narrowInt(BigInt(s));
   }
   findGlobal(module: string, name: string): unknown {
@@ -166,15 +304,37 @@ class Unpickler {
     const qualname = `${mod}.${name}`;
     const g = lookupAllowed(qualname, this.globalContext);
     if (g !== undefined) return g;
-    if (this.options.opaqueGlobals) return new PyCallable(qualname, (args) => new OpaqueObject(qualname, args));
-    const why = mod === 'torch' || mod.startsWith('torch.')
+    const isTorch = mod === 'torch' || mod.startsWith('torch.');
+    if (this.foreignGlobals === 'inert') return new ForeignGlobal(qualname, 'always');
+    if (this.foreignGlobals === 'data') {
+      if (INERT_DATA_GLOBALS.has(qualname)) return new ForeignGlobal(qualname, 'always');
+      // Unknown torch names are how tensors of unsupported kinds are built: refuse them here.
+      if (!isTorch) return new ForeignGlobal(qualname, 'as-class');
+    }
+    const why = isTorch
       ? 'only dense tensors, parameters and storages of torch types are supported'
       : 'it is not in the allow-list of types a torch checkpoint may contain (this file holds other Python objects, or tries to run code)';
-    return this.fail(`refusing to load global '${qualname}': ${why}; nothing was executed`
+    return this.fail(`refusing to load global ${quoteFileText(qualname)}: ${why}; nothing was executed`
       + ' (opaqueGlobals / --allow-unknown-globals reads such objects as inert placeholders)');
+  }
+  /** An inert record for a foreign global, unless the call would run code or build a tensor. */
+  private foreignCall(g: ForeignGlobal, args: unknown[], what: string): OpaqueObject {
+    const asClass = what === 'NEWOBJ' || what === 'NEWOBJ_EX';
+    if (g.callable === 'as-class' && !asClass) {
+      this.fail(`refusing to load global ${quoteFileText(g.qualname)}: the pickle calls it (${what}) and it is not in the `
+        + 'allow-list (only classes the pickle instantiates with NEWOBJ and known data types are read as inert records); '
+        + 'nothing was executed');
+    }
+    if (this.holdsTensor(args)) {
+      this.fail(`refusing to load global ${quoteFileText(g.qualname)}: it receives a tensor or storage and is not in the `
+        + 'allow-list of functions that build tensors; nothing was executed');
+    }
+    this.inertRecords.set(g.qualname, (this.inertRecords.get(g.qualname) ?? 0) + 1);
+    return new OpaqueObject(g.qualname, args);
   }
   call(callable: unknown, args: unknown, what: string): unknown {
     if (!Array.isArray(args)) this.fail(`${what}: arguments are not a tuple`);
+    if (callable instanceof ForeignGlobal) return this.foreignCall(callable, args as unknown[], what);
     if (callable instanceof PyCallable) {
       try {
         return callable.call(args as unknown[]);
@@ -186,12 +346,14 @@ class Unpickler {
     return this.fail(`${what}: ${describe(callable)} cannot be called`);
   }
   setItem(d: unknown, k: unknown, v: unknown): void {
+    if (d instanceof OpaqueObject) { d.dictItems.set(k, v); return; }
     if (!(d instanceof Map)) this.fail(`SETITEM on ${describe(d)}, not a dict`);
     (d as Map<unknown, unknown>).set(k, v);
   }
   appendTo(l: unknown, items: unknown[]): void {
     if (Array.isArray(l)) { for (const x of items) l.push(x); return; }
     if (l instanceof Set) { for (const x of items) l.add(x); return; }
+    if (l instanceof OpaqueObject) { for (const x of items) l.listItems.push(x); return; }
     this.fail(`APPEND on ${describe(l)}, not a list`);
   }
   dictFromPairs(items: unknown[], what: string): Map<unknown, unknown> {
@@ -202,7 +364,7 @@ class Unpickler {
   }
   persistentLoad(pid: unknown): unknown {
     if (!this.options.persistentLoad) this.fail('persistent id found but no persistent_load is available');
-    return this.options.persistentLoad!(pid);
+    return this.noteTensor(this.options.persistentLoad!(pid));
   }
   build(state: unknown, obj: unknown): void {
     if (obj instanceof OpaqueObject) obj.state = state;
@@ -255,11 +417,11 @@ const OPCODE_TABLE: [number, string, OpHandler][] = [
   [0x4a, 'BININT', (m) => m.push(m.i32())],
   [0x4b, 'BININT1', (m) => m.push(m.u8())],
   [0x4d, 'BININT2', (m) => m.push(m.u16())],
-  [0x8a, 'LONG1', (m) => { const n = m.u8(); m.push(m.decodeLong(m.bytes(n))); }],
+  [0x8a, 'LONG1', (m) => m.push(m.decodeLong(m.u8(), 'LONG1'))],
   [0x8b, 'LONG4', (m) => {
     const n = m.i32();
     if (n < 0) m.fail('negative LONG4 length');
-    m.push(m.decodeLong(m.bytes(n)));
+    m.push(m.decodeLong(n, 'LONG4'));
   }],
   [0x49, 'INT', (m) => { // text; protocol 0 spells booleans "01"/"00"
     const s = m.line();
@@ -269,7 +431,7 @@ const OPCODE_TABLE: [number, string, OpHandler][] = [
   [0x46, 'FLOAT', (m) => { // text
     const s = m.line();
     const v = Number(s);
-    if (Number.isNaN(v) && !/nan/i.test(s)) m.fail(`bad FLOAT literal ${JSON.stringify(s)}`);
+    if (Number.isNaN(v) && !/nan/i.test(s)) m.fail(`bad FLOAT literal ${quoteFileText(s)}`);
     m.push(v);
   }],
   [0x47, 'BINFLOAT', (m) => m.push(m.f64be())], // big-endian
@@ -355,6 +517,6 @@ export function unpickle(data: Uint8Array, options: UnpickleOptions = {}): unkno
  * Unpickles one pickle starting at `offset` and returns it with the offset just past its STOP
  * opcode (legacy torch files hold several pickles back to back).
  */
-export function unpickleAt(data: Uint8Array, offset: number, options: UnpickleOptions = {}): { value: unknown; end: number } {
+export function unpickleAt(data: Uint8Array, offset: number, options: UnpickleOptions = {}): UnpickleResult {
   return new Unpickler(data, offset, options).run();
 }

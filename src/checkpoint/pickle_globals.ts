@@ -79,7 +79,13 @@ function rebuildTensor(args: unknown[], name: string, ctx: GlobalContext): unkno
 
 /** Tensor subclasses / tensors with attributes: (rebuild function, type, its args, state). */
 function rebuildFromType(args: unknown[], ctx: GlobalContext): unknown {
-  const [func, , funcArgs] = args;
+  const [func, type, funcArgs] = args;
+  // The tensor's class must be an allowed one too (where foreign globals are read as inert data,
+  // a foreign class would otherwise slip through as an argument that is never called).
+  if (!(type instanceof PyClassMarker)) {
+    throw new UnpicklingError(`_rebuild_from_type_v2: refusing tensor type ${ctx.describe(type)}: only torch.Tensor and `
+      + 'torch.nn.Parameter are allowed; nothing was executed');
+  }
   if (!(func instanceof PyCallable)) {
     throw new UnpicklingError(`_rebuild_from_type_v2: first argument ${ctx.describe(func)} is not callable`);
   }
@@ -132,6 +138,30 @@ export const ALLOWED_GLOBALS: Readonly<Record<string, AllowedGlobal>> = {
   'builtins.frozenset': makeSet,
   '_codecs.encode': codecsEncode,
 };
+
+/**
+ * Globals that are plain data in the checkpoints of mmengine 1.x runners and similar tools: numpy
+ * arrays, scalars and dtypes, mmengine's log buffers and config dicts, standard-library value
+ * types. Where the reader is asked to read foreign objects as data (readCheckpoint's default), a
+ * call of one of these yields an inert record (OpaqueObject: the name, the arguments and any
+ * BUILD state, never executed). Other foreign names are read as inert records only when the pickle
+ * instantiates them as classes (NEWOBJ), never when it calls them (REDUCE), which is how a pickle
+ * runs code.
+ */
+export const INERT_DATA_GLOBALS: ReadonlySet<string> = new Set([
+  'numpy.core.multiarray._reconstruct', 'numpy._core.multiarray._reconstruct',
+  'numpy.core.multiarray.scalar', 'numpy._core.multiarray.scalar',
+  'numpy.core.numeric._frombuffer', 'numpy._core.numeric._frombuffer',
+  'numpy.dtype', 'numpy.ndarray',
+  'mmengine.logging.history_buffer.HistoryBuffer', 'mmengine.logging.message_hub.MessageHub',
+  'mmengine.config.config.ConfigDict',
+  'collections.defaultdict', 'collections.deque', 'collections.Counter',
+  'datetime.datetime', 'datetime.date', 'datetime.time', 'datetime.timedelta', 'datetime.timezone',
+  'pathlib.PosixPath', 'pathlib.WindowsPath', 'pathlib.PurePosixPath', 'pathlib.PureWindowsPath',
+  'builtins.slice', 'builtins.complex', 'builtins.range', 'builtins.bytearray', 'builtins.object',
+  'copyreg._reconstructor', 'copyreg.__newobj__', 'argparse.Namespace',
+  'torch.torch_version.TorchVersion', 'torch.device',
+]);
 
 /** The JS value a GLOBAL opcode pushes for an allow-listed name, or undefined if it is not allowed. */
 export function lookupAllowed(qualname: string, ctx: GlobalContext): PyCallable | PyClassMarker | StorageType | undefined {
