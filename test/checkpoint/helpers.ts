@@ -62,6 +62,8 @@ export interface ZipEntryInput {
   deflate?: boolean;
   /** Override the uncompressed size written in both headers. */
   uncompressedSize?: number;
+  /** Set the UTF-8 file name flag (without it, readers decode names as CP437). */
+  utf8?: boolean;
 }
 
 export function buildZip(entries: ZipEntryInput[]): Buffer {
@@ -76,7 +78,7 @@ export function buildZip(entries: ZipEntryInput[]): Buffer {
     const lh = Buffer.alloc(30);
     lh.writeUInt32LE(0x04034b50, 0);
     lh.writeUInt16LE(20, 4);
-    lh.writeUInt16LE(0, 6);
+    lh.writeUInt16LE(e.utf8 ? 0x800 : 0, 6);
     lh.writeUInt16LE(e.deflate ? 8 : 0, 8);
     lh.writeUInt32LE(crc, 14);
     lh.writeUInt32LE(body.byteLength, 18);
@@ -88,6 +90,7 @@ export function buildZip(entries: ZipEntryInput[]): Buffer {
     ch.writeUInt32LE(0x02014b50, 0);
     ch.writeUInt16LE(20, 4);
     ch.writeUInt16LE(20, 6);
+    ch.writeUInt16LE(e.utf8 ? 0x800 : 0, 8);
     ch.writeUInt16LE(e.deflate ? 8 : 0, 10);
     ch.writeUInt32LE(crc, 16);
     ch.writeUInt32LE(body.byteLength, 20);
