@@ -26,7 +26,7 @@
  * Tensors are whatever `rebuildTensor` returns; storages whatever `persistentLoad` returns.
  */
 import {
-  INERT_DATA_GLOBALS, lookupAllowed, PY2_MODULES, PyCallable, PyClassMarker, StorageType, toInt, UnpicklingError,
+  INERT_DATA_GLOBALS, lookupAllowed, PY2_MODULES, PyCallable, PyClassMarker, StorageType, UnpicklingError,
   type GlobalContext,
 } from './pickle_globals.js';
 import { limitHint, resolveLimits, type CheckpointLimits } from './limits.js';
@@ -275,6 +275,12 @@ class Unpickler {
   }
 
   // --- values -------------------------------------------------------------------------------
+  /** The decimal memo index of a protocol-0 PUT/GET. */
+  textIndex(what: string): number {
+    const s = this.line();
+    if (!/^\d{1,15}$/.test(s)) this.fail(`bad ${what} memo index ${quoteFileText(s)}`);
+    return Number(s);
+  }
   /** Refuses an integer longer than maxIntBytes before decoding it. */
   checkIntLength(nbytes: number, what: string): void {
     if (nbytes > this.limits.maxIntBytes) {
@@ -453,13 +459,13 @@ const OPCODE_TABLE: [number, string, OpHandler][] = [
   [0x8e, 'BINBYTES8', (m) => m.push(m.bytes(m.u64()).slice())],
   [0x96, 'BYTEARRAY8', (m) => m.push(m.bytes(m.u64()).slice())],
   // Memo
-  [0x70, 'PUT', (m) => { m.memo.set(toInt(Number(m.line()), 'PUT index', { describe }), m.top()); }],
+  [0x70, 'PUT', (m) => { m.memo.set(m.textIndex('PUT'), m.top()); }],
   [0x71, 'BINPUT', (m) => { m.memo.set(m.u8(), m.top()); }],
   [0x72, 'LONG_BINPUT', (m) => { m.memo.set(m.u32(), m.top()); }],
   [0x94, 'MEMOIZE', (m) => { m.memo.set(m.memo.size, m.top()); }],
   ...([[0x67, 'GET'], [0x68, 'BINGET'], [0x6a, 'LONG_BINGET']] as const).map(([code, name]): [number, string, OpHandler] =>
     [code, name, (m, op) => {
-      const idx = op === 0x67 ? Number(m.line()) : op === 0x68 ? m.u8() : m.u32();
+      const idx = op === 0x67 ? m.textIndex('GET') : op === 0x68 ? m.u8() : m.u32();
       if (!m.memo.has(idx)) m.fail(`memo entry ${idx} is missing (corrupt pickle)`);
       m.push(m.memo.get(idx));
     }]),

@@ -105,7 +105,7 @@ class TorchObjectBuilder {
 
   private persistentLoad(pid: unknown): StorageRef {
     if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5) {
-      const what = Array.isArray(pid) ? `a tuple of ${pid.length} starting (${fileList(pid.slice(0, 3).map(plain))})` : plain(pid);
+      const what = Array.isArray(pid) ? `a tuple of ${pid.length} starting (${pid.slice(0, 3).map(plain).join(', ')})` : plain(pid);
       throw new Error(`${this.file}: unsupported persistent id ${what} (expected ('storage', type, key, location, numel))`);
     }
     const [, type, key, location, numelRaw, viewMeta] = pid as unknown[];
