@@ -129,7 +129,8 @@ export class PickleWriter {
   int(v: number): this {
     if (v >= 0 && v < 256) return this.op(0x4b, v);
     if (v >= 0 && v < 65536) return this.op(0x4d, v & 0xff, v >> 8);
-    const b = Buffer.alloc(4); b.writeInt32LE(v); return this.op(0x4a, ...b);
+    if (v >= -(2 ** 31) && v < 2 ** 31) { const b = Buffer.alloc(4); b.writeInt32LE(v); return this.op(0x4a, ...b); }
+    const b = Buffer.alloc(8); b.writeBigInt64LE(BigInt(v)); return this.op(0x8a, 8, ...b); // LONG1
   }
   float(v: number): this { const b = Buffer.alloc(8); b.writeDoubleBE(v); return this.op(0x47, ...b); }
   global(module: string, name: string): this { return this.op(0x63, ...Buffer.from(`${module}\n${name}\n`, 'latin1')); }
