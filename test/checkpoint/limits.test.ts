@@ -45,8 +45,12 @@ test('a storage that deflates far beyond what its tensors use is refused before 
   // Raised per call or per process, the same file is read (it is a valid, if wasteful, checkpoint).
   const r = await readCheckpoint(file, { limits: { slackBytes: 2 ** 30 } });
   assert.deepEqual(r.stateDict.get('w')!.shape, [1]);
-  await withEnv('BEITSEG_CKPT_STORAGE_RATIO', String(storageBytes), async () => {
-    assert.ok((await readPth(file)) instanceof Map);
+  // The environment sets the limits for a process: a tighter slack refuses a 1 MiB storage behind a 4-byte tensor.
+  const small = path.join(dir, 'small.pth');
+  fs.writeFileSync(small, buildTorchZip('s', oneTensorPickle(2 ** 18, [1], [1]), {}, [{ name: 's/data/0', data: new Uint8Array(2 ** 20), deflate: true }]));
+  assert.ok((await readPth(small)) instanceof Map);
+  await withEnv('BEITSEG_CKPT_SLACK_BYTES', '1024', async () => {
+    await assert.rejects(readPth(small), /storages hold 1048576 bytes .* \(plus slackBytes=1024\)/);
   });
 });
 
