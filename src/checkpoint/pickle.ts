@@ -329,7 +329,7 @@ class Unpickler {
     if (g.callable === 'as-class' && !asClass) {
       this.fail(`refusing to load global ${quoteFileText(g.qualname)}: the pickle calls it (${what}) and it is not in the `
         + 'allow-list (only classes the pickle instantiates with NEWOBJ and known data types are read as inert records); '
-        + 'nothing was executed');
+        + 'nothing was executed (opaqueGlobals / --allow-unknown-globals reads every foreign object as an inert placeholder)');
     }
     if (this.holdsTensor(args)) {
       this.fail(`refusing to load global ${quoteFileText(g.qualname)}: it receives a tensor or storage and is not in the `
