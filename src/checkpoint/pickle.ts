@@ -137,8 +137,8 @@ class Unpickler {
   readonly limits: CheckpointLimits;
   readonly foreignGlobals: ForeignGlobals;
   readonly inertRecords = new Map<string, number>();
-  /** Storages and tensors made so far: a foreign global may not receive one. */
-  private readonly tensorValues = new WeakSet<object>();
+  /** Storages and tensors made so far, where foreign globals are read: a foreign global may not receive one. */
+  private readonly tensorValues: WeakSet<object> | null;
   private readonly globalContext: GlobalContext;
 
   constructor(readonly data: Uint8Array, offset: number, readonly options: UnpickleOptions) {
@@ -148,6 +148,7 @@ class Unpickler {
     this.label = options.label ?? 'pickle';
     this.limits = resolveLimits(options.limits);
     this.foreignGlobals = options.opaqueGlobals ? 'inert' : options.foreignGlobals ?? 'refuse';
+    this.tensorValues = this.foreignGlobals === 'refuse' ? null : new WeakSet();
     const rebuild = options.rebuildTensor;
     this.globalContext = {
       describe,
@@ -159,7 +160,7 @@ class Unpickler {
     while (this.result === null) {
       this.opPos = this.pos;
       const op = this.u8();
-      const entry = OPCODES.get(op);
+      const entry = OPCODES[op];
       if (entry === undefined) this.fail(`unknown pickle opcode 0x${op.toString(16).padStart(2, '0')}`);
       entry!.run(this, op);
     }
@@ -206,7 +207,7 @@ class Unpickler {
   }
 
   private noteTensor<T>(v: T): T {
-    if (typeof v === 'object' && v !== null) this.tensorValues.add(v);
+    if (this.tensorValues !== null && typeof v === 'object' && v !== null) this.tensorValues.add(v);
     return v;
   }
 
@@ -216,7 +217,7 @@ class Unpickler {
     for (let i = 0; i < queue.length && i < 10_000; i++) {
       const { v, depth } = queue[i]!;
       if (typeof v !== 'object' || v === null) continue;
-      if (this.tensorValues.has(v)) return true;
+      if (this.tensorValues?.has(v)) return true;
       if (depth < 4 && isContainer(v)) for (const c of childrenOf(v)) queue.push({ v: c, depth: depth + 1 });
     }
     return false;
@@ -508,10 +509,11 @@ const OPCODE_TABLE: [number, string, OpHandler][] = [
   [0x53, 'STRING', (m) => m.fail('protocol-0 STRING opcode is not supported')], // quoted repr
 ];
 
-const OPCODES = new Map<number, { name: string; run: OpHandler }>();
+/** OPCODE_TABLE indexed by opcode byte, for dispatch. */
+const OPCODES: ({ name: string; run: OpHandler } | undefined)[] = new Array(256).fill(undefined);
 for (const [code, name, run] of OPCODE_TABLE) {
-  if (OPCODES.has(code)) throw new Error(`pickle opcode table: 0x${code.toString(16)} (${name}) is listed twice`);
-  OPCODES.set(code, { name, run });
+  if (OPCODES[code] !== undefined) throw new Error(`pickle opcode table: 0x${code.toString(16)} (${name}) is listed twice`);
+  OPCODES[code] = { name, run };
 }
 
 /** Unpickles one pickle starting at `data[0]`. */
