@@ -12,6 +12,7 @@
  * actually have (see `detectLayout`), reporting every renamed and dropped key.
  */
 import type { HostTensor } from './host_tensor.js';
+import { fileList } from '../common/safe_text.js';
 
 function replaceAll(s: string, from: string, to: string): string {
   return s.split(from).join(to);
@@ -91,7 +92,7 @@ export function detectLayout(sd: Map<string, unknown>): CheckpointLayout {
     throw new Error('this is a HuggingFace transformers BEiT checkpoint (beit.encoder...): its config.json is needed '
       + 'to map it; give the folder that holds both (or put config.json beside the weights file)');
   }
-  throw new Error(`unrecognised checkpoint layout: no BEiT keys (blocks.N / layers.N / backbone.*); first keys: ${keys.slice(0, 6).join(', ')}`);
+  throw new Error(`unrecognised checkpoint layout: no BEiT keys (blocks.N / layers.N / backbone.*); first keys: ${fileList(keys, 6)}`);
 }
 
 function emptyReport(layout: CheckpointLayout): ConversionReport {

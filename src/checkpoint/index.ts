@@ -1,7 +1,11 @@
 /** Public API of the checkpoint layer (file formats, key conversion, rel-pos table resizing). */
 export * from './host_tensor.js';
 export { readSafetensors, writeSafetensors, parseSafetensors, type SafetensorsContent } from './safetensors.js';
-export { unpickle, unpickleAt, pickleState, OpaqueObject, StorageType, UnpicklingError, type UnpickleOptions } from './pickle.js';
+export {
+  unpickle, unpickleAt, pickleState, OpaqueObject, StorageType, UnpicklingError, ALLOWED_GLOBALS, INERT_DATA_GLOBALS,
+  type UnpickleOptions, type UnpickleResult, type ForeignGlobals,
+} from './pickle.js';
+export { DEFAULT_LIMITS, LIMIT_SPECS, resolveLimits, CheckpointLimitError, type CheckpointLimits } from './limits.js';
 export { readPth, readPthContent, type PthContent, type PthReadOptions } from './pth.js';
 export { readCheckpoint, extractStateDict, type CheckpointDescription, type LoadedCheckpoint } from './read_checkpoint.js';
 export { detectFormat, type CheckpointFormat } from './format.js';

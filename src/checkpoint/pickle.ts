@@ -2,29 +2,61 @@
  * A minimal, safe unpickler for the pickles inside PyTorch checkpoints.
  *
  * Pickle is a small stack machine whose GLOBAL/REDUCE opcodes normally import and call arbitrary
- * Python callables. Nothing here runs Python: every GLOBAL is looked up in an allow-list of the
- * names torch.save writes (tensor rebuild functions, storage types, OrderedDict and a few
- * harmless builtins), each implemented in JS. Any other global is refused with an error that
+ * Python callables. Nothing here runs Python: every GLOBAL is looked up in the allow-list
+ * (ALLOWED_GLOBALS in pickle_globals.ts: tensor rebuild functions, storage types, OrderedDict and
+ * a few harmless builtins), each implemented in JS. Any other global is refused with an error that
  * names it (module.name), which is what makes a checkpoint that references e.g. `os.system`
- * or numpy fail loudly instead of doing anything. (`opaqueGlobals` can instead turn unknown
- * globals into inert records, for inspecting foreign metadata; they are never executed.)
+ * or numpy fail loudly instead of doing anything. `foreignGlobals` can instead read foreign
+ * objects as inert records (OpaqueObject), never executed: 'data' for the objects that runner
+ * checkpoints (mmengine) hold next to the state dict, 'inert' for any name. A foreign global that
+ * receives a storage or tensor is refused by name in every mode.
+ *
+ * Limits (limits.ts): integers longer than `maxIntBytes`, containers nested deeper than
+ * `maxDepth` and objects that contain themselves are refused; text from the file is quoted
+ * safely in every message (common/safe_text.ts).
+ *
+ * Written by hand because the npm pickle readers either evaluate globals through a user-supplied
+ * registry without an allow-list, or do not support the opcodes and torch conventions used here.
+ * The machine is the `Unpickler` class (its reading primitives and stack); every opcode is one
+ * row of the OPCODES table, so adding an opcode touches that table only.
  *
  * Python values map to JS as: None -> null, bool -> boolean, int -> number (bigint beyond
  * 2^53), float -> number, str -> string, bytes -> Uint8Array, list and tuple -> Array,
  * dict and OrderedDict -> Map (keeps order and non-string keys), set -> Set.
  * Tensors are whatever `rebuildTensor` returns; storages whatever `persistentLoad` returns.
  */
-import type { DType } from './host_tensor.js';
+import {
+  INERT_DATA_GLOBALS, lookupAllowed, PY2_MODULES, PyCallable, PyClassMarker, StorageType, UnpicklingError,
+  type GlobalContext,
+} from './pickle_globals.js';
+import { limitHint, resolveLimits, type CheckpointLimits } from './limits.js';
+import { fileText, quoteFileText } from '../common/safe_text.js';
 
-/** A torch storage class named in a checkpoint (torch.FloatStorage, ...), mapped to its dtype. */
-export class StorageType {
-  constructor(readonly qualname: string, readonly dtype: DType | null) {}
-}
+export { StorageType, UnpicklingError, STORAGE_DTYPES, ALLOWED_GLOBALS, INERT_DATA_GLOBALS } from './pickle_globals.js';
 
-/** Stand-in for a non-allow-listed global when `opaqueGlobals` is set; never executed. */
+/**
+ * Stand-in for an object of a non-allow-listed global (see `foreignGlobals`); never executed.
+ * Holds the global's name, the arguments it was called with, BUILD state, and the items a
+ * pickle appends or sets on it (list and dict subclasses).
+ */
 export class OpaqueObject {
   state: unknown = undefined;
+  readonly listItems: unknown[] = [];
+  readonly dictItems = new Map<unknown, unknown>();
   constructor(readonly qualname: string, readonly args: unknown[] = []) {}
+}
+
+/**
+ * What to do with a global outside the allow-list: refuse the pickle ('refuse', the default),
+ * read objects that checkpoints of training runners hold (numpy values, mmengine buffers, plain
+ * classes instantiated with NEWOBJ) as inert records while refusing any other call ('data'), or
+ * read every foreign object as an inert record ('inert').
+ */
+export type ForeignGlobals = 'refuse' | 'data' | 'inert';
+
+/** A foreign global read in 'data' or 'inert' mode: calling it makes an inert record, or is refused. */
+class ForeignGlobal {
+  constructor(readonly qualname: string, readonly callable: 'always' | 'as-class') {}
 }
 
 export interface UnpickleOptions {
@@ -34,18 +66,20 @@ export interface UnpickleOptions {
   rebuildTensor?: (storage: unknown, storageOffset: number, size: number[], stride: number[]) => unknown;
   /** Names the source in error messages (usually the file, plus the entry in an archive). */
   label?: string;
-  /** Represent globals outside the allow-list as OpaqueObject instead of refusing them. */
+  /** Represent globals outside the allow-list as OpaqueObject instead of refusing them (foreignGlobals 'inert'). */
   opaqueGlobals?: boolean;
+  /** Handling of globals outside the allow-list (default 'refuse'; opaqueGlobals: true means 'inert'). */
+  foreignGlobals?: ForeignGlobals;
+  /** Overrides of the resource limits (maxIntBytes, maxDepth); defaults and env variables in limits.ts. */
+  limits?: Partial<CheckpointLimits>;
 }
 
-/** A callable that the allow-list provides in place of a Python global. */
-class PyCallable {
-  constructor(readonly qualname: string, readonly call: (args: unknown[]) => unknown) {}
-}
-
-/** A class marker (e.g. torch.Tensor) that may appear as an argument but is never called. */
-class PyClassMarker {
-  constructor(readonly qualname: string) {}
+export interface UnpickleResult {
+  value: unknown;
+  /** Offset just past the STOP opcode. */
+  end: number;
+  /** Inert records made for foreign globals, counted by global name. */
+  inertRecords: Map<string, number>;
 }
 
 /** State attached by BUILD (e.g. OrderedDict._metadata in torch state dicts), kept out of the values. */
@@ -56,104 +90,431 @@ export function pickleState(obj: object): unknown {
   return buildState.get(obj);
 }
 
-/** Storage classes torch writes, and the element type each holds. */
-export const STORAGE_DTYPES: Record<string, DType | null> = {
-  FloatStorage: 'float32',
-  HalfStorage: 'float16',
-  BFloat16Storage: 'bfloat16',
-  LongStorage: 'int64',
-  IntStorage: 'int32',
-  ByteStorage: 'uint8',
-  BoolStorage: 'bool',
-  UntypedStorage: 'uint8',
-  // Recognised so the error can say which dtype is missing, rather than "unknown global".
-  DoubleStorage: null,
-  ShortStorage: null,
-  CharStorage: null,
-  ComplexFloatStorage: null,
-  ComplexDoubleStorage: null,
-};
-
-export class UnpicklingError extends Error {}
-
-function toInt(v: unknown, what: string): number {
-  if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
-  if (typeof v === 'bigint' && v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(v);
-  throw new UnpicklingError(`${what}: expected an integer, got ${describe(v)}`);
-}
-
-function toIntList(v: unknown, what: string): number[] {
-  if (!Array.isArray(v)) throw new UnpicklingError(`${what}: expected a tuple of integers, got ${describe(v)}`);
-  return v.map((x, i) => toInt(x, `${what}[${i}]`));
-}
-
+/** A value for an error message; any text from the file is quoted safely and cut short. */
 function describe(v: unknown): string {
   if (v === null) return 'None';
   if (Array.isArray(v)) return `tuple/list of ${v.length}`;
   if (v instanceof Map) return `dict of ${v.size}`;
-  if (v instanceof PyCallable || v instanceof PyClassMarker || v instanceof StorageType) return v.qualname;
+  if (v instanceof PyCallable || v instanceof PyClassMarker || v instanceof StorageType || v instanceof ForeignGlobal) {
+    return fileText(v.qualname);
+  }
+  if (v instanceof OpaqueObject) return `an inert ${fileText(v.qualname)} record`;
+  if (typeof v === 'string') return `string ${quoteFileText(v, "'", 40)}`;
   if (typeof v === 'object') return (v as object).constructor?.name ?? 'object';
   return `${typeof v} ${String(v).slice(0, 40)}`;
 }
 
-/** Builds the allow-list. Keys are `module.name` after Python-2 name fixes. */
-function allowList(opts: UnpickleOptions): Map<string, PyCallable | PyClassMarker | StorageType> {
-  const m = new Map<string, PyCallable | PyClassMarker | StorageType>();
-  const fn = (name: string, call: (args: unknown[]) => unknown) => m.set(name, new PyCallable(name, call));
-
-  const rebuild = (args: unknown[], name: string): unknown => {
-    if (args.length < 4) throw new UnpicklingError(`${name} expects at least 4 arguments, got ${args.length}`);
-    if (!opts.rebuildTensor) throw new UnpicklingError(`${name}: tensors are not expected in this pickle`);
-    return opts.rebuildTensor(args[0], toInt(args[1], `${name} storage_offset`),
-      toIntList(args[2], `${name} size`), toIntList(args[3], `${name} stride`));
-  };
-  fn('torch._utils._rebuild_tensor_v2', (a) => rebuild(a, '_rebuild_tensor_v2'));
-  fn('torch._utils._rebuild_tensor', (a) => rebuild(a, '_rebuild_tensor'));
-  // Parameters are saved as (tensor, requires_grad, hooks[, state]); the tensor is all we keep.
-  fn('torch._utils._rebuild_parameter', (a) => a[0]);
-  fn('torch._utils._rebuild_parameter_with_state', (a) => a[0]);
-  // Tensor subclasses / tensors with attributes: (rebuild function, type, its args, state).
-  fn('torch._tensor._rebuild_from_type_v2', (a) => {
-    const [func, , args] = a;
-    if (!(func instanceof PyCallable)) throw new UnpicklingError(`_rebuild_from_type_v2: first argument ${describe(func)} is not callable`);
-    if (!Array.isArray(args)) throw new UnpicklingError('_rebuild_from_type_v2: arguments are not a tuple');
-    return func.call(args);
-  });
-  for (const name of ['torch._tensor.Tensor', 'torch.Tensor', 'torch.nn.parameter.Parameter']) m.set(name, new PyClassMarker(name));
-  fn('torch.Size', (a) => (a.length === 0 ? [] : toIntList(a[0], 'torch.Size')));
-  for (const [name, dtype] of Object.entries(STORAGE_DTYPES)) m.set(`torch.${name}`, new StorageType(`torch.${name}`, dtype));
-
-  fn('collections.OrderedDict', (a) => {
-    const d = new Map<unknown, unknown>();
-    if (a.length > 0 && a[0] !== null) {
-      if (!Array.isArray(a[0])) throw new UnpicklingError(`OrderedDict: expected a list of pairs, got ${describe(a[0])}`);
-      for (const pair of a[0]) {
-        if (!Array.isArray(pair) || pair.length !== 2) throw new UnpicklingError('OrderedDict: expected (key, value) pairs');
-        d.set(pair[0], pair[1]);
-      }
-    }
-    return d;
-  });
-  const makeSet = (a: unknown[]) => {
-    if (a.length === 0) return new Set();
-    if (!Array.isArray(a[0])) throw new UnpicklingError(`set: expected a list, got ${describe(a[0])}`);
-    return new Set(a[0]);
-  };
-  fn('builtins.set', makeSet);
-  fn('builtins.frozenset', makeSet);
-  // Protocol 2 has no bytes opcode: Python 3 writes bytes as _codecs.encode(text, 'latin1').
-  fn('_codecs.encode', (a) => {
-    const [text, encoding] = a;
-    if (typeof text !== 'string' || (encoding !== 'latin1' && encoding !== 'latin-1')) {
-      throw new UnpicklingError(`_codecs.encode: only (str, 'latin1') is supported, got ${describe(text)}, ${describe(encoding)}`);
-    }
-    return Uint8Array.from(text, (c) => c.charCodeAt(0) & 0xff);
-  });
-  return m;
+function isContainer(v: unknown): v is object {
+  return Array.isArray(v) || v instanceof Map || v instanceof Set || v instanceof OpaqueObject;
 }
 
-/** Python 2 module names that Python 3 maps when reading protocol <= 2 pickles. */
-const PY2_MODULES: Record<string, string> = { __builtin__: 'builtins', copy_reg: 'copyreg' };
+/** What a container holds, for walks over the unpickled object (BUILD state included). */
+function childrenOf(v: object): unknown[] {
+  const state = buildState.get(v);
+  const extra = state === undefined ? [] : [state];
+  if (Array.isArray(v)) return extra.length ? [...v, ...extra] : v;
+  if (v instanceof Map) return [...v.keys(), ...v.values(), ...extra];
+  if (v instanceof Set) return [...v, ...extra];
+  if (v instanceof OpaqueObject) return [...v.args, v.state, ...v.listItems, ...v.dictItems.keys(), ...v.dictItems.values()];
+  return extra;
+}
+
+const latin1 = new TextDecoder('latin1');
+const utf8 = new TextDecoder('utf-8');
+
+/** The pickle machine: input cursor, stack, mark stack and memo, with the primitives opcodes use. */
+class Unpickler {
+  readonly view: DataView;
+  readonly memo = new Map<number, unknown>();
+  stack: unknown[] = [];
+  readonly metastack: unknown[][] = [];
+  pos: number;
+  /** Offset of the opcode being run (error messages point at it). */
+  opPos: number;
+  /** Set by STOP. */
+  result: { value: unknown } | null = null;
+  readonly label: string;
+  readonly limits: CheckpointLimits;
+  readonly foreignGlobals: ForeignGlobals;
+  readonly inertRecords = new Map<string, number>();
+  /** Storages and tensors made so far, where foreign globals are read: a foreign global may not receive one. */
+  private readonly tensorValues: WeakSet<object> | null;
+  private readonly globalContext: GlobalContext;
+
+  constructor(readonly data: Uint8Array, offset: number, readonly options: UnpickleOptions) {
+    this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    this.pos = offset;
+    this.opPos = offset;
+    this.label = options.label ?? 'pickle';
+    this.limits = resolveLimits(options.limits);
+    this.foreignGlobals = options.opaqueGlobals ? 'inert' : options.foreignGlobals ?? 'refuse';
+    this.tensorValues = this.foreignGlobals === 'refuse' ? null : new WeakSet();
+    const rebuild = options.rebuildTensor;
+    this.globalContext = {
+      describe,
+      rebuildTensor: rebuild && ((storage, offset, size, stride) => this.noteTensor(rebuild(storage, offset, size, stride))),
+    };
+  }
+
+  run(): UnpickleResult {
+    while (this.result === null) {
+      this.opPos = this.pos;
+      const op = this.u8();
+      const entry = OPCODES[op];
+      if (entry === undefined) this.fail(`unknown pickle opcode 0x${op.toString(16).padStart(2, '0')}`);
+      entry!.run(this, op);
+    }
+    this.checkStructure(this.result.value);
+    return { value: this.result.value, end: this.pos, inertRecords: this.inertRecords };
+  }
+
+  /**
+   * Refuses objects that contain themselves and containers nested deeper than `maxDepth`: code
+   * that walks the result (ours or a caller's) must never loop forever or overflow its stack.
+   * One iterative pass; shared sub-objects are measured once (height of each container).
+   */
+  private checkStructure(root: unknown): void {
+    if (!isContainer(root)) return;
+    const IN_PROGRESS = -1;
+    const heights = new Map<object, number>([[root, IN_PROGRESS]]);
+    const frames: { node: object; children: unknown[]; next: number; height: number }[] = [
+      { node: root, children: childrenOf(root), next: 0, height: 0 },
+    ];
+    const tooDeep = () => this.fail(`containers nested more than ${this.limits.maxDepth} levels deep; `
+      + limitHint('maxDepth', this.limits));
+    while (frames.length > 0) {
+      const f = frames[frames.length - 1]!;
+      if (f.next < f.children.length) {
+        const c = f.children[f.next++];
+        if (!isContainer(c)) continue;
+        const h = heights.get(c);
+        if (h === IN_PROGRESS) {
+          this.fail('the pickled object contains itself (a container reachable from its own contents); '
+            + 'checkpoints never hold cycles');
+        }
+        if (h !== undefined) { f.height = Math.max(f.height, h + 1); continue; }
+        if (frames.length >= this.limits.maxDepth) tooDeep();
+        heights.set(c, IN_PROGRESS);
+        frames.push({ node: c, children: childrenOf(c), next: 0, height: 0 });
+      } else {
+        frames.pop();
+        heights.set(f.node, f.height);
+        const parent = frames[frames.length - 1];
+        if (parent) parent.height = Math.max(parent.height, f.height + 1);
+      }
+    }
+    if (heights.get(root)! >= this.limits.maxDepth) tooDeep();
+  }
+
+  private noteTensor<T>(v: T): T {
+    if (this.tensorValues !== null && typeof v === 'object' && v !== null) this.tensorValues.add(v);
+    return v;
+  }
+
+  /** True if a storage or tensor is among `args`, looked for a few levels down. */
+  private holdsTensor(args: unknown[]): boolean {
+    const queue: { v: unknown; depth: number }[] = args.map((v) => ({ v, depth: 0 }));
+    for (let i = 0; i < queue.length && i < 10_000; i++) {
+      const { v, depth } = queue[i]!;
+      if (typeof v !== 'object' || v === null) continue;
+      if (this.tensorValues?.has(v)) return true;
+      if (depth < 4 && isContainer(v)) for (const c of childrenOf(v)) queue.push({ v: c, depth: depth + 1 });
+    }
+    return false;
+  }
+
+  fail(msg: string): never {
+    throw new UnpicklingError(`${this.label}: ${msg} (at byte ${this.opPos})`);
+  }
+
+  // --- reading the input --------------------------------------------------------------------
+  need(n: number): void {
+    if (this.pos + n > this.data.byteLength) this.fail('pickle data is truncated');
+  }
+  u8(): number { this.need(1); return this.data[this.pos++]!; }
+  u16(): number { this.need(2); const v = this.view.getUint16(this.pos, true); this.pos += 2; return v; }
+  u32(): number { this.need(4); const v = this.view.getUint32(this.pos, true); this.pos += 4; return v; }
+  i32(): number { this.need(4); const v = this.view.getInt32(this.pos, true); this.pos += 4; return v; }
+  u64(): number {
+    this.need(8);
+    const v = this.view.getBigUint64(this.pos, true);
+    this.pos += 8;
+    if (v > BigInt(this.data.byteLength)) this.fail('length field larger than the pickle');
+    return Number(v);
+  }
+  f64be(): number { this.need(8); const v = this.view.getFloat64(this.pos, false); this.pos += 8; return v; }
+  bytes(n: number): Uint8Array { this.need(n); const b = this.data.subarray(this.pos, this.pos + n); this.pos += n; return b; }
+  /** A newline-terminated text argument (protocol 0 opcodes, GLOBAL), read as latin-1. */
+  line(): string {
+    const end = this.data.indexOf(0x0a, this.pos);
+    if (end < 0) this.fail('pickle data is truncated (missing newline)');
+    const s = latin1.decode(this.data.subarray(this.pos, end));
+    this.pos = end + 1;
+    return s;
+  }
+  utf8(n: number): string { return utf8.decode(this.bytes(n)); }
+  latin1(n: number): string { return latin1.decode(this.bytes(n)); }
+
+  // --- the stacks ---------------------------------------------------------------------------
+  push(v: unknown): void { this.stack.push(v); }
+  pop(): unknown {
+    if (this.stack.length === 0) this.fail('stack underflow (corrupt pickle)');
+    return this.stack.pop();
+  }
+  top(): unknown {
+    if (this.stack.length === 0) this.fail('stack underflow (corrupt pickle)');
+    return this.stack[this.stack.length - 1];
+  }
+  mark(): void { this.metastack.push(this.stack); this.stack = []; }
+  /** Pops everything above the last MARK (and the mark), returning those items in order. */
+  popMark(): unknown[] {
+    const items = this.stack;
+    const prev = this.metastack.pop();
+    if (prev === undefined) this.fail('MARK missing (corrupt pickle)');
+    this.stack = prev!;
+    return items;
+  }
+
+  // --- values -------------------------------------------------------------------------------
+  /** The decimal memo index of a protocol-0 PUT/GET. */
+  textIndex(what: string): number {
+    const s = this.line();
+    if (!/^\d{1,15}$/.test(s)) this.fail(`bad ${what} memo index ${quoteFileText(s)}`);
+    return Number(s);
+  }
+  /** Refuses an integer longer than maxIntBytes before decoding it. */
+  checkIntLength(nbytes: number, what: string): void {
+    if (nbytes > this.limits.maxIntBytes) {
+      this.fail(`${what} integer of ${nbytes} bytes exceeds the limit; ${limitHint('maxIntBytes', this.limits)}`);
+    }
+  }
+  /** Two's-complement little-endian integer (LONG1/LONG4), decoded in linear time through hex. */
+  decodeLong(n: number, what: string): number | bigint {
+    this.checkIntLength(n, what);
+    const b = this.bytes(n);
+    if (n === 0) return 0;
+    const hex = new Array<string>(n);
+    for (let i = 0; i < n; i++) hex[i] = b[n - 1 - i]!.toString(16).padStart(2, '0');
+    let v = BigInt(`0x${hex.join('')}`);
+    if (b[n - 1]! & 0x80) v -= 1n << BigInt(8 * n);
+    return narrowInt(v);
+  }
+  /** A decimal integer literal (protocol 0 INT/LONG). */
+  decimalInt(s: string, what: string): number | bigint {
+    // log10(256) < 2.41 decimal digits per byte.
+    this.checkIntLength(Math.ceil(s.replace(/^[-+]/, '').length / 2.41), what);
+    if (!/^[-+]?\d+$/.test(s)) this.fail(`bad ${what} literal ${quoteFileText(s)}`);
+    return narrowInt(BigInt(s));
+  }
+  findGlobal(module: string, name: string): unknown {
+    const mod = PY2_MODULES[module] ?? module;
+    const qualname = `${mod}.${name}`;
+    const g = lookupAllowed(qualname, this.globalContext);
+    if (g !== undefined) return g;
+    const isTorch = mod === 'torch' || mod.startsWith('torch.');
+    if (this.foreignGlobals === 'inert') return new ForeignGlobal(qualname, 'always');
+    if (this.foreignGlobals === 'data') {
+      if (INERT_DATA_GLOBALS.has(qualname)) return new ForeignGlobal(qualname, 'always');
+      // Unknown torch names are how tensors of unsupported kinds are built: refuse them here.
+      if (!isTorch) return new ForeignGlobal(qualname, 'as-class');
+    }
+    const why = isTorch
+      ? 'only dense tensors, parameters and storages of torch types are supported'
+      : 'it is not in the allow-list of types a torch checkpoint may contain (this file holds other Python objects, or tries to run code)';
+    return this.fail(`refusing to load global ${quoteFileText(qualname)}: ${why}; nothing was executed`
+      + ' (opaqueGlobals / --allow-unknown-globals reads such objects as inert placeholders)');
+  }
+  /** An inert record for a foreign global, unless the call would run code or build a tensor. */
+  private foreignCall(g: ForeignGlobal, args: unknown[], what: string): OpaqueObject {
+    const asClass = what === 'NEWOBJ' || what === 'NEWOBJ_EX';
+    if (g.callable === 'as-class' && !asClass) {
+      this.fail(`refusing to load global ${quoteFileText(g.qualname)}: the pickle calls it (${what}) and it is not in the `
+        + 'allow-list (only classes the pickle instantiates with NEWOBJ and known data types are read as inert records); '
+        + 'nothing was executed (opaqueGlobals / --allow-unknown-globals reads every foreign object as an inert placeholder)');
+    }
+    if (this.holdsTensor(args)) {
+      this.fail(`refusing to load global ${quoteFileText(g.qualname)}: it receives a tensor or storage and is not in the `
+        + 'allow-list of functions that build tensors; nothing was executed');
+    }
+    this.inertRecords.set(g.qualname, (this.inertRecords.get(g.qualname) ?? 0) + 1);
+    return new OpaqueObject(g.qualname, args);
+  }
+  call(callable: unknown, args: unknown, what: string): unknown {
+    if (!Array.isArray(args)) this.fail(`${what}: arguments are not a tuple`);
+    if (callable instanceof ForeignGlobal) return this.foreignCall(callable, args as unknown[], what);
+    if (callable instanceof PyCallable) {
+      try {
+        return callable.call(args as unknown[]);
+      } catch (err) {
+        if (err instanceof UnpicklingError && !err.message.startsWith(this.label)) this.fail(err.message);
+        throw err;
+      }
+    }
+    return this.fail(`${what}: ${describe(callable)} cannot be called`);
+  }
+  setItem(d: unknown, k: unknown, v: unknown): void {
+    if (d instanceof OpaqueObject) { d.dictItems.set(k, v); return; }
+    if (!(d instanceof Map)) this.fail(`SETITEM on ${describe(d)}, not a dict`);
+    (d as Map<unknown, unknown>).set(k, v);
+  }
+  appendTo(l: unknown, items: unknown[]): void {
+    if (Array.isArray(l)) { for (const x of items) l.push(x); return; }
+    if (l instanceof Set) { for (const x of items) l.add(x); return; }
+    if (l instanceof OpaqueObject) { for (const x of items) l.listItems.push(x); return; }
+    this.fail(`APPEND on ${describe(l)}, not a list`);
+  }
+  dictFromPairs(items: unknown[], what: string): Map<unknown, unknown> {
+    if (items.length % 2 !== 0) this.fail(`${what} with an odd number of items`);
+    const d = new Map<unknown, unknown>();
+    for (let i = 0; i < items.length; i += 2) d.set(items[i], items[i + 1]);
+    return d;
+  }
+  persistentLoad(pid: unknown): unknown {
+    if (!this.options.persistentLoad) this.fail('persistent id found but no persistent_load is available');
+    return this.noteTensor(this.options.persistentLoad!(pid));
+  }
+  build(state: unknown, obj: unknown): void {
+    if (obj instanceof OpaqueObject) obj.state = state;
+    else if (typeof obj === 'object' && obj !== null) buildState.set(obj, state);
+    else this.fail(`BUILD on ${describe(obj)}`);
+  }
+}
+
+function narrowInt(v: bigint): number | bigint {
+  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+}
+
+type OpHandler = (m: Unpickler, op: number) => void;
+
+/** Every opcode the unpickler runs: code, name (as in Python's pickletools), and what it does. */
+const OPCODE_TABLE: [number, string, OpHandler][] = [
+  // Framing and control
+  [0x80, 'PROTO', (m) => { const proto = m.u8(); if (proto > 5) m.fail(`unsupported pickle protocol ${proto}`); }],
+  [0x95, 'FRAME', (m) => { m.u64(); }], // framing only matters for streaming readers
+  [0x2e, 'STOP', (m) => { m.result = { value: m.pop() }; }],
+  [0x28, 'MARK', (m) => m.mark()],
+  [0x30, 'POP', (m) => { m.pop(); }],
+  [0x31, 'POP_MARK', (m) => { m.popMark(); }],
+  [0x32, 'DUP', (m) => m.push(m.top())],
+  // Containers
+  [0x29, 'EMPTY_TUPLE', (m) => m.push([])],
+  [0x5d, 'EMPTY_LIST', (m) => m.push([])],
+  [0x7d, 'EMPTY_DICT', (m) => m.push(new Map())],
+  [0x8f, 'EMPTY_SET', (m) => m.push(new Set())],
+  [0x90, 'ADDITEMS', (m) => { const items = m.popMark(); m.appendTo(m.top(), items); }],
+  [0x91, 'FROZENSET', (m) => { const items = m.popMark(); m.push(new Set(items)); }],
+  [0x61, 'APPEND', (m) => { const v = m.pop(); m.appendTo(m.top(), [v]); }],
+  [0x65, 'APPENDS', (m) => { const items = m.popMark(); m.appendTo(m.top(), items); }],
+  [0x73, 'SETITEM', (m) => { const v = m.pop(); const k = m.pop(); m.setItem(m.top(), k, v); }],
+  [0x75, 'SETITEMS', (m) => {
+    const items = m.popMark();
+    const d = m.top();
+    for (const [k, v] of m.dictFromPairs(items, 'SETITEMS')) m.setItem(d, k, v);
+  }],
+  [0x74, 'TUPLE', (m) => { const items = m.popMark(); m.push(items); }], // popMark swaps `stack`: read it first
+  [0x85, 'TUPLE1', (m) => m.push([m.pop()])],
+  [0x86, 'TUPLE2', (m) => { const b = m.pop(); const a = m.pop(); m.push([a, b]); }],
+  [0x87, 'TUPLE3', (m) => { const c = m.pop(); const b = m.pop(); const a = m.pop(); m.push([a, b, c]); }],
+  [0x6c, 'LIST', (m) => { const items = m.popMark(); m.push(items); }],
+  [0x64, 'DICT', (m) => { const items = m.popMark(); m.push(m.dictFromPairs(items, 'DICT')); }],
+  // Scalars
+  [0x4e, 'NONE', (m) => m.push(null)],
+  [0x88, 'NEWTRUE', (m) => m.push(true)],
+  [0x89, 'NEWFALSE', (m) => m.push(false)],
+  [0x4a, 'BININT', (m) => m.push(m.i32())],
+  [0x4b, 'BININT1', (m) => m.push(m.u8())],
+  [0x4d, 'BININT2', (m) => m.push(m.u16())],
+  [0x8a, 'LONG1', (m) => m.push(m.decodeLong(m.u8(), 'LONG1'))],
+  [0x8b, 'LONG4', (m) => {
+    const n = m.i32();
+    if (n < 0) m.fail('negative LONG4 length');
+    m.push(m.decodeLong(n, 'LONG4'));
+  }],
+  [0x49, 'INT', (m) => { // text; protocol 0 spells booleans "01"/"00"
+    const s = m.line();
+    m.push(s === '01' ? true : s === '00' ? false : m.decimalInt(s, 'INT'));
+  }],
+  [0x4c, 'LONG', (m) => m.push(m.decimalInt(m.line().replace(/L$/, ''), 'LONG'))], // text, trailing L
+  [0x46, 'FLOAT', (m) => { // text
+    const s = m.line();
+    const v = Number(s);
+    if (Number.isNaN(v) && !/nan/i.test(s)) m.fail(`bad FLOAT literal ${quoteFileText(s)}`);
+    m.push(v);
+  }],
+  [0x47, 'BINFLOAT', (m) => m.push(m.f64be())], // big-endian
+  // Text and bytes
+  [0x58, 'BINUNICODE', (m) => m.push(m.utf8(m.u32()))],
+  [0x8c, 'SHORT_BINUNICODE', (m) => m.push(m.utf8(m.u8()))],
+  [0x8d, 'BINUNICODE8', (m) => m.push(m.utf8(m.u64()))],
+  [0x56, 'UNICODE', (m) => { // raw-unicode-escape, protocol 0
+    m.push(m.line().replace(/\\u([0-9a-fA-F]{4})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))));
+  }],
+  [0x54, 'BINSTRING', (m) => { // Python 2 str: read as latin-1 text
+    const n = m.i32();
+    if (n < 0) m.fail('negative BINSTRING length');
+    m.push(m.latin1(n));
+  }],
+  [0x55, 'SHORT_BINSTRING', (m) => m.push(m.latin1(m.u8()))],
+  [0x42, 'BINBYTES', (m) => m.push(m.bytes(m.u32()).slice())],
+  [0x43, 'SHORT_BINBYTES', (m) => m.push(m.bytes(m.u8()).slice())],
+  [0x8e, 'BINBYTES8', (m) => m.push(m.bytes(m.u64()).slice())],
+  [0x96, 'BYTEARRAY8', (m) => m.push(m.bytes(m.u64()).slice())],
+  // Memo
+  [0x70, 'PUT', (m) => { m.memo.set(m.textIndex('PUT'), m.top()); }],
+  [0x71, 'BINPUT', (m) => { m.memo.set(m.u8(), m.top()); }],
+  [0x72, 'LONG_BINPUT', (m) => { m.memo.set(m.u32(), m.top()); }],
+  [0x94, 'MEMOIZE', (m) => { m.memo.set(m.memo.size, m.top()); }],
+  ...([[0x67, 'GET'], [0x68, 'BINGET'], [0x6a, 'LONG_BINGET']] as const).map(([code, name]): [number, string, OpHandler] =>
+    [code, name, (m, op) => {
+      const idx = op === 0x67 ? m.textIndex('GET') : op === 0x68 ? m.u8() : m.u32();
+      if (!m.memo.has(idx)) m.fail(`memo entry ${idx} is missing (corrupt pickle)`);
+      m.push(m.memo.get(idx));
+    }]),
+  // Globals and calls: the only way to reach Python callables, all through the allow-list
+  [0x63, 'GLOBAL', (m) => { const module = m.line(); const name = m.line(); m.push(m.findGlobal(module, name)); }],
+  [0x93, 'STACK_GLOBAL', (m) => {
+    const name = m.pop();
+    const module = m.pop();
+    if (typeof module !== 'string' || typeof name !== 'string') m.fail('STACK_GLOBAL needs two strings');
+    m.push(m.findGlobal(module as string, name as string));
+  }],
+  [0x52, 'REDUCE', (m) => { const args = m.pop(); const f = m.pop(); m.push(m.call(f, args, 'REDUCE')); }],
+  [0x81, 'NEWOBJ', (m) => { const args = m.pop(); const cls = m.pop(); m.push(m.call(cls, args, 'NEWOBJ')); }],
+  [0x92, 'NEWOBJ_EX', (m) => { // keyword arguments are not used by anything we allow
+    const kwargs = m.pop();
+    const args = m.pop();
+    const cls = m.pop();
+    if (kwargs instanceof Map && kwargs.size > 0) m.fail(`NEWOBJ_EX with keyword arguments for ${describe(cls)}`);
+    m.push(m.call(cls, args, 'NEWOBJ_EX'));
+  }],
+  [0x69, 'INST', (m) => { // "module\nname\n" with MARKed args
+    const module = m.line();
+    const name = m.line();
+    const args = m.popMark();
+    m.push(m.call(m.findGlobal(module, name), args, 'INST'));
+  }],
+  [0x6f, 'OBJ', (m) => { // MARK cls args...
+    const items = m.popMark();
+    if (items.length === 0) m.fail('OBJ without a class');
+    m.push(m.call(items[0], items.slice(1), 'OBJ'));
+  }],
+  [0x62, 'BUILD', (m) => { const state = m.pop(); m.build(state, m.top()); }], // attach state to the object below it
+  [0x51, 'BINPERSID', (m) => m.push(m.persistentLoad(m.pop()))],
+  [0x50, 'PERSID', (m) => m.push(m.persistentLoad(m.line()))], // text
+  // Recognised but unsupported, for a precise message
+  ...([[0x82, 'EXT1'], [0x83, 'EXT2'], [0x84, 'EXT4']] as const).map(([code, name]): [number, string, OpHandler] =>
+    [code, name, (m) => m.fail('extension-registry opcodes (EXT1/EXT2/EXT4) are not supported')]), // no copyreg registry
+  ...([[0x97, 'NEXT_BUFFER'], [0x98, 'READONLY_BUFFER']] as const).map(([code, name]): [number, string, OpHandler] =>
+    [code, name, (m) => m.fail('out-of-band buffers (pickle protocol 5) are not supported')]),
+  [0x53, 'STRING', (m) => m.fail('protocol-0 STRING opcode is not supported')], // quoted repr
+];
+
+/** OPCODE_TABLE indexed by opcode byte, for dispatch. */
+const OPCODES: ({ name: string; run: OpHandler } | undefined)[] = new Array(256).fill(undefined);
+for (const [code, name, run] of OPCODE_TABLE) {
+  if (OPCODES[code] !== undefined) throw new Error(`pickle opcode table: 0x${code.toString(16)} (${name}) is listed twice`);
+  OPCODES[code] = { name, run };
+}
 
 /** Unpickles one pickle starting at `data[0]`. */
 export function unpickle(data: Uint8Array, options: UnpickleOptions = {}): unknown {
@@ -164,281 +525,6 @@ export function unpickle(data: Uint8Array, options: UnpickleOptions = {}): unkno
  * Unpickles one pickle starting at `offset` and returns it with the offset just past its STOP
  * opcode (legacy torch files hold several pickles back to back).
  */
-export function unpickleAt(data: Uint8Array, offset: number, options: UnpickleOptions = {}): { value: unknown; end: number } {
-  const label = options.label ?? 'pickle';
-  const globals = allowList(options);
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const latin1 = new TextDecoder('latin1');
-  const utf8 = new TextDecoder('utf-8');
-  const memo = new Map<number, unknown>();
-  let stack: unknown[] = [];
-  const metastack: unknown[][] = [];
-  let pos = offset;
-  let opPos = offset;
-
-  const fail = (msg: string): never => {
-    throw new UnpicklingError(`${label}: ${msg} (at byte ${opPos})`);
-  };
-  const need = (n: number) => {
-    if (pos + n > data.byteLength) fail('pickle data is truncated');
-  };
-  const u8 = () => { need(1); return data[pos++]!; };
-  const u16 = () => { need(2); const v = view.getUint16(pos, true); pos += 2; return v; };
-  const u32 = () => { need(4); const v = view.getUint32(pos, true); pos += 4; return v; };
-  const i32 = () => { need(4); const v = view.getInt32(pos, true); pos += 4; return v; };
-  const u64 = () => {
-    need(8);
-    const v = view.getBigUint64(pos, true);
-    pos += 8;
-    if (v > BigInt(data.byteLength)) fail('length field larger than the pickle');
-    return Number(v);
-  };
-  const bytes = (n: number) => { need(n); const b = data.subarray(pos, pos + n); pos += n; return b; };
-  const line = () => {
-    const end = data.indexOf(0x0a, pos);
-    if (end < 0) fail('pickle data is truncated (missing newline)');
-    const s = latin1.decode(data.subarray(pos, end));
-    pos = end + 1;
-    return s;
-  };
-  const pop = () => {
-    if (stack.length === 0) fail('stack underflow (corrupt pickle)');
-    return stack.pop();
-  };
-  const top = () => {
-    if (stack.length === 0) fail('stack underflow (corrupt pickle)');
-    return stack[stack.length - 1];
-  };
-  const popMark = (): unknown[] => {
-    const items = stack;
-    const prev = metastack.pop();
-    if (prev === undefined) fail('MARK missing (corrupt pickle)');
-    stack = prev!;
-    return items;
-  };
-  const decodeLong = (b: Uint8Array): number | bigint => {
-    if (b.length === 0) return 0;
-    let v = 0n;
-    for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
-    if (b[b.length - 1]! & 0x80) v -= 1n << BigInt(8 * b.length);
-    return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
-  };
-  const findGlobal = (module: string, name: string): unknown => {
-    const mod = PY2_MODULES[module] ?? module;
-    const qualname = `${mod}.${name}`;
-    const g = globals.get(qualname);
-    if (g !== undefined) return g;
-    if (options.opaqueGlobals) return new PyCallable(qualname, (args) => new OpaqueObject(qualname, args));
-    const why = mod === 'torch' || mod.startsWith('torch.')
-      ? 'only dense tensors, parameters and storages of torch types are supported'
-      : 'it is not in the allow-list of types a torch checkpoint may contain (this file holds other Python objects, or tries to run code)';
-    return fail(`refusing to load global '${qualname}': ${why}; nothing was executed`
-      + ' (opaqueGlobals / --allow-unknown-globals reads such objects as inert placeholders)');
-  };
-  const call = (callable: unknown, args: unknown, what: string): unknown => {
-    if (!Array.isArray(args)) fail(`${what}: arguments are not a tuple`);
-    if (callable instanceof PyCallable) {
-      try {
-        return callable.call(args as unknown[]);
-      } catch (err) {
-        if (err instanceof UnpicklingError && !err.message.startsWith(label)) fail(err.message);
-        throw err;
-      }
-    }
-    return fail(`${what}: ${describe(callable)} cannot be called`);
-  };
-  const setItem = (d: unknown, k: unknown, v: unknown) => {
-    if (!(d instanceof Map)) fail(`SETITEM on ${describe(d)}, not a dict`);
-    (d as Map<unknown, unknown>).set(k, v);
-  };
-  const appendTo = (l: unknown, items: unknown[]) => {
-    if (Array.isArray(l)) { for (const x of items) l.push(x); return; }
-    if (l instanceof Set) { for (const x of items) l.add(x); return; }
-    fail(`APPEND on ${describe(l)}, not a list`);
-  };
-
-  for (;;) {
-    opPos = pos;
-    const op = u8();
-    switch (op) {
-      case 0x80: { // PROTO
-        const proto = u8();
-        if (proto > 5) fail(`unsupported pickle protocol ${proto}`);
-        break;
-      }
-      case 0x95: u64(); break; // FRAME: framing only matters for streaming readers
-      case 0x2e: { // STOP
-        const value = pop();
-        return { value, end: pos };
-      }
-      case 0x28: metastack.push(stack); stack = []; break; // MARK
-      case 0x29: stack.push([]); break; // EMPTY_TUPLE
-      case 0x5d: stack.push([]); break; // EMPTY_LIST
-      case 0x7d: stack.push(new Map()); break; // EMPTY_DICT
-      case 0x8f: stack.push(new Set()); break; // EMPTY_SET
-      case 0x90: { const items = popMark(); appendTo(top(), items); break; } // ADDITEMS
-      case 0x91: { const items = popMark(); stack.push(new Set(items)); break; } // FROZENSET
-      case 0x61: { const v = pop(); appendTo(top(), [v]); break; } // APPEND
-      case 0x65: { const items = popMark(); appendTo(top(), items); break; } // APPENDS
-      case 0x73: { const v = pop(); const k = pop(); setItem(top(), k, v); break; } // SETITEM
-      case 0x75: { // SETITEMS
-        const items = popMark();
-        if (items.length % 2 !== 0) fail('SETITEMS with an odd number of items');
-        const d = top();
-        for (let i = 0; i < items.length; i += 2) setItem(d, items[i], items[i + 1]);
-        break;
-      }
-      case 0x74: { const items = popMark(); stack.push(items); break; } // TUPLE (popMark swaps `stack`: read it first)
-      case 0x85: stack.push([pop()]); break; // TUPLE1
-      case 0x86: { const b = pop(); const a = pop(); stack.push([a, b]); break; } // TUPLE2
-      case 0x87: { const c = pop(); const b = pop(); const a = pop(); stack.push([a, b, c]); break; } // TUPLE3
-      case 0x6c: { const items = popMark(); stack.push(items); break; } // LIST
-      case 0x64: { // DICT
-        const items = popMark();
-        if (items.length % 2 !== 0) fail('DICT with an odd number of items');
-        const d = new Map<unknown, unknown>();
-        for (let i = 0; i < items.length; i += 2) d.set(items[i], items[i + 1]);
-        stack.push(d);
-        break;
-      }
-      case 0x4e: stack.push(null); break; // NONE
-      case 0x88: stack.push(true); break; // NEWTRUE
-      case 0x89: stack.push(false); break; // NEWFALSE
-      case 0x4a: stack.push(i32()); break; // BININT
-      case 0x4b: stack.push(u8()); break; // BININT1
-      case 0x4d: stack.push(u16()); break; // BININT2
-      case 0x8a: { const n = u8(); stack.push(decodeLong(bytes(n))); break; } // LONG1
-      case 0x8b: { // LONG4
-        const n = i32();
-        if (n < 0) fail('negative LONG4 length');
-        stack.push(decodeLong(bytes(n)));
-        break;
-      }
-      case 0x49: { // INT (text); protocol 0 spells booleans "01"/"00"
-        const s = line();
-        if (s === '01') stack.push(true);
-        else if (s === '00') stack.push(false);
-        else {
-          if (!/^[-+]?\d+$/.test(s)) fail(`bad INT literal ${JSON.stringify(s)}`);
-          const v = BigInt(s);
-          stack.push(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
-        }
-        break;
-      }
-      case 0x4c: { // LONG (text, trailing L)
-        const s = line().replace(/L$/, '');
-        if (!/^[-+]?\d+$/.test(s)) fail(`bad LONG literal ${JSON.stringify(s)}`);
-        const v = BigInt(s);
-        stack.push(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
-        break;
-      }
-      case 0x46: { // FLOAT (text)
-        const s = line();
-        const v = Number(s);
-        if (Number.isNaN(v) && !/nan/i.test(s)) fail(`bad FLOAT literal ${JSON.stringify(s)}`);
-        stack.push(v);
-        break;
-      }
-      case 0x47: { need(8); stack.push(view.getFloat64(pos, false)); pos += 8; break; } // BINFLOAT (big-endian)
-      case 0x58: { const n = u32(); stack.push(utf8.decode(bytes(n))); break; } // BINUNICODE
-      case 0x8c: { const n = u8(); stack.push(utf8.decode(bytes(n))); break; } // SHORT_BINUNICODE
-      case 0x8d: { const n = u64(); stack.push(utf8.decode(bytes(n))); break; } // BINUNICODE8
-      case 0x56: { // UNICODE (raw-unicode-escape, protocol 0)
-        const s = line().replace(/\\u([0-9a-fA-F]{4})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
-        stack.push(s);
-        break;
-      }
-      case 0x54: { // BINSTRING (Python 2 str): read as latin-1 text
-        const n = i32();
-        if (n < 0) fail('negative BINSTRING length');
-        stack.push(latin1.decode(bytes(n)));
-        break;
-      }
-      case 0x55: { const n = u8(); stack.push(latin1.decode(bytes(n))); break; } // SHORT_BINSTRING
-      case 0x42: { const n = u32(); stack.push(bytes(n).slice()); break; } // BINBYTES
-      case 0x43: { const n = u8(); stack.push(bytes(n).slice()); break; } // SHORT_BINBYTES
-      case 0x8e: { const n = u64(); stack.push(bytes(n).slice()); break; } // BINBYTES8
-      case 0x96: { const n = u64(); stack.push(bytes(n).slice()); break; } // BYTEARRAY8
-      case 0x70: memo.set(toInt(Number(line()), 'PUT index'), top()); break; // PUT
-      case 0x71: memo.set(u8(), top()); break; // BINPUT
-      case 0x72: memo.set(u32(), top()); break; // LONG_BINPUT
-      case 0x94: memo.set(memo.size, top()); break; // MEMOIZE
-      case 0x67: case 0x68: case 0x6a: { // GET, BINGET, LONG_BINGET
-        const idx = op === 0x67 ? Number(line()) : op === 0x68 ? u8() : u32();
-        if (!memo.has(idx)) fail(`memo entry ${idx} is missing (corrupt pickle)`);
-        stack.push(memo.get(idx));
-        break;
-      }
-      case 0x63: { // GLOBAL "module\nname\n"
-        const module = line();
-        const name = line();
-        stack.push(findGlobal(module, name));
-        break;
-      }
-      case 0x93: { // STACK_GLOBAL
-        const name = pop();
-        const module = pop();
-        if (typeof module !== 'string' || typeof name !== 'string') fail('STACK_GLOBAL needs two strings');
-        stack.push(findGlobal(module as string, name as string));
-        break;
-      }
-      case 0x52: { const args = pop(); const f = pop(); stack.push(call(f, args, 'REDUCE')); break; } // REDUCE
-      case 0x81: { const args = pop(); const cls = pop(); stack.push(call(cls, args, 'NEWOBJ')); break; } // NEWOBJ
-      case 0x92: { // NEWOBJ_EX (keyword arguments are not used by anything we allow)
-        const kwargs = pop();
-        const args = pop();
-        const cls = pop();
-        if (kwargs instanceof Map && kwargs.size > 0) fail(`NEWOBJ_EX with keyword arguments for ${describe(cls)}`);
-        stack.push(call(cls, args, 'NEWOBJ_EX'));
-        break;
-      }
-      case 0x69: { // INST "module\nname\n" with MARKed args
-        const module = line();
-        const name = line();
-        const args = popMark();
-        stack.push(call(findGlobal(module, name), args, 'INST'));
-        break;
-      }
-      case 0x6f: { // OBJ: MARK cls args...
-        const items = popMark();
-        if (items.length === 0) fail('OBJ without a class');
-        stack.push(call(items[0], items.slice(1), 'OBJ'));
-        break;
-      }
-      case 0x62: { // BUILD: attach state to the object below it
-        const state = pop();
-        const obj = top();
-        if (obj instanceof OpaqueObject) obj.state = state;
-        else if (typeof obj === 'object' && obj !== null) buildState.set(obj, state);
-        else fail(`BUILD on ${describe(obj)}`);
-        break;
-      }
-      case 0x51: { // BINPERSID
-        const pid = pop();
-        if (!options.persistentLoad) fail('persistent id found but no persistent_load is available');
-        stack.push(options.persistentLoad!(pid));
-        break;
-      }
-      case 0x50: { // PERSID (text)
-        const pid = line();
-        if (!options.persistentLoad) fail('persistent id found but no persistent_load is available');
-        stack.push(options.persistentLoad!(pid));
-        break;
-      }
-      case 0x30: pop(); break; // POP
-      case 0x31: popMark(); break; // POP_MARK
-      case 0x32: stack.push(top()); break; // DUP
-      case 0x82: case 0x83: case 0x84: // EXT1/2/4: the copyreg extension registry is not available
-        fail('extension-registry opcodes (EXT1/EXT2/EXT4) are not supported');
-        break;
-      case 0x97: case 0x98: // NEXT_BUFFER / READONLY_BUFFER: out-of-band buffers
-        fail('out-of-band buffers (pickle protocol 5) are not supported');
-        break;
-      case 0x53: // STRING (protocol 0 quoted repr)
-        fail('protocol-0 STRING opcode is not supported');
-        break;
-      default:
-        fail(`unknown pickle opcode 0x${op.toString(16).padStart(2, '0')}`);
-    }
-  }
+export function unpickleAt(data: Uint8Array, offset: number, options: UnpickleOptions = {}): UnpickleResult {
+  return new Unpickler(data, offset, options).run();
 }

@@ -4,6 +4,9 @@
  * dict in containers that differ between projects ({'state_dict': ...} for mmseg/mmcv,
  * {'model': ...} for unilm/timm/DeiT, {'module': ...} or 'module.'-prefixed keys from
  * DataParallel); these are unwrapped here and reported, so callers see a flat key -> tensor map.
+ * Runner checkpoints (mmengine 1.x: `meta`, `message_hub`, `optimizer`, `param_schedulers`
+ * next to `state_dict`) are read with foreign objects as inert data (numpy values, log buffers:
+ * never executed); the summary names the entries skipped and the inert records read.
  */
 import { isHostTensor, type HostTensor } from './host_tensor.js';
 import { detectFormat, type CheckpointFormat } from './format.js';
@@ -11,6 +14,7 @@ import { readPthContent, type PthReadOptions } from './pth.js';
 import { readSafetensors } from './safetensors.js';
 import { locateHfBeitFiles } from './hf_beit_files.js';
 import { isHfBeitStateDict } from './hf_beit_keys.js';
+import { fileList, fileText } from '../common/safe_text.js';
 
 export interface CheckpointDescription {
   file: string;
@@ -23,6 +27,10 @@ export interface CheckpointDescription {
   topLevelKeys: string[];
   /** Entries next to the tensors that are not tensors (skipped). */
   ignored: string[];
+  /** Top-level entries outside the state dict's container (e.g. meta, optimizer), skipped. */
+  skipped?: string[];
+  /** Foreign objects read as inert data (never executed), counted by Python global name. */
+  inertRecords?: Record<string, number>;
   /** safetensors `__metadata__` (empty for torch files). */
   metadata: Record<string, string>;
   tensors: number;
@@ -62,8 +70,10 @@ export function extractStateDict(obj: unknown, label: string): ExtractedStateDic
   const topLevelKeys = [...obj.keys()].map(String);
   let cur: Map<unknown, unknown> = obj;
   const path: string[] = [];
+  const seen = new Set<Map<unknown, unknown>>();
   while (!hasTensorValues(cur)) {
-    const key = CONTAINER_KEYS.find((k) => cur.get(k) instanceof Map);
+    seen.add(cur);
+    const key = CONTAINER_KEYS.find((k) => cur.get(k) instanceof Map && !seen.has(cur.get(k) as Map<unknown, unknown>));
     if (key === undefined) break;
     path.push(key);
     cur = cur.get(key) as Map<unknown, unknown>;
@@ -75,7 +85,7 @@ export function extractStateDict(obj: unknown, label: string): ExtractedStateDic
     else ignored.push(String(k));
   }
   if (stateDict.size === 0) {
-    throw new Error(`${label}: no tensors found${path.length ? ` under '${path.join('.')}'` : ''} (top-level keys: ${topLevelKeys.slice(0, 10).join(', ') || 'none'})`);
+    throw new Error(`${label}: no tensors found${path.length ? ` under '${path.join('.')}'` : ''} (top-level keys: ${fileList(topLevelKeys, 10) || 'none'})`);
   }
   let strippedPrefix: string | null = null;
   if ([...stateDict.keys()].every((k) => k.startsWith('module.'))) {
@@ -110,23 +120,28 @@ export async function readCheckpointFile(file: string, opts: PthReadOptions = {}
     return {
       stateDict: tensors,
       description: {
-        file, format, container: null, strippedPrefix: null, topLevelKeys: [], ignored: [], metadata,
+        file, format, container: null, strippedPrefix: null, topLevelKeys: [], ignored: [], skipped: [], inertRecords: {}, metadata,
         tensors: tensors.size, summary: `safetensors, ${tensors.size} tensors`,
       },
     };
   }
-  const content = await readPthContent(file, opts);
+  const content = await readPthContent(file, { ...opts, foreignGlobals: opts.foreignGlobals ?? 'data' });
   const ex = extractStateDict(content.value, file);
+  const skipped = ex.container === null ? [] : ex.topLevelKeys.filter((k) => k !== ex.container!.split('.')[0]);
+  const inertRecords = Object.fromEntries(content.inertRecords);
   const parts: string[] = [content.format];
   parts.push(ex.container ? `state dict under '${ex.container}'` : 'bare state dict');
   if (ex.strippedPrefix) parts.push(`'${ex.strippedPrefix}' prefix stripped`);
   parts.push(`${ex.stateDict.size} tensors`);
   if (ex.ignored.length) parts.push(`${ex.ignored.length} non-tensor entries skipped`);
+  if (skipped.length) parts.push(`skipped ${skipped.map((k) => fileText(k, 40)).join(', ')}`);
+  const inert = Object.entries(inertRecords);
+  if (inert.length) parts.push(`read as inert data: ${inert.map(([name, n]) => `${n} ${fileText(name, 60)}`).join(', ')}`);
   return {
     stateDict: ex.stateDict,
     description: {
       file, format: content.format, container: ex.container, strippedPrefix: ex.strippedPrefix,
-      topLevelKeys: ex.topLevelKeys, ignored: ex.ignored, metadata: {}, tensors: ex.stateDict.size,
+      topLevelKeys: ex.topLevelKeys, ignored: ex.ignored, skipped, inertRecords, metadata: {}, tensors: ex.stateDict.size,
       summary: parts.join(', '),
     },
   };

@@ -19,6 +19,7 @@
  * non-square destination window is supported by resampling each axis with its own q.
  */
 import { numel, type HostTensor } from './host_tensor.js';
+import { fileText } from '../common/safe_text.js';
 import { splineWeights } from './cubic_spline.js';
 import { fromFloat64, toFloat64 } from './float_convert.js';
 
@@ -166,7 +167,7 @@ export function resizeRelPosTables(stateDict: Map<string, HostTensor>, dstWindow
         try {
           r = resizeRelPosTable(v, dstWindow);
         } catch (err) {
-          throw new Error(`${k}: ${(err as Error).message}`);
+          throw new Error(`${fileText(k)}: ${(err as Error).message}`);
         }
         cache.set(v.data, r);
       }

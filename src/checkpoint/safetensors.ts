@@ -13,6 +13,7 @@
  */
 import { DTYPE_BYTES, numel, type DType, type HostTensor } from './host_tensor.js';
 import { readWholeFile, writeAll, writeFileAtomic } from './file_io.js';
+import { fileList, fileText, quoteFileText } from '../common/safe_text.js';
 
 export interface SafetensorsContent {
   tensors: Map<string, HostTensor>;
@@ -66,7 +67,7 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>'): Safetensor
   try {
     header = JSON.parse(headerText);
   } catch (err) {
-    return fail(`header is not valid JSON (${(err as Error).message})`);
+    return fail(`header is not valid JSON (${fileText((err as Error).message)})`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header JSON is not an object');
 
@@ -78,12 +79,12 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>'): Safetensor
     if (key === '__metadata__') {
       if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('"__metadata__" is not an object');
       for (const [mk, mv] of Object.entries(value as Record<string, unknown>)) {
-        if (typeof mv !== 'string') fail(`"__metadata__" entry "${mk}" is not a string`);
+        if (typeof mv !== 'string') fail(`"__metadata__" entry ${quoteFileText(mk, '"')} is not a string`);
         metadata[mk] = mv as string;
       }
       continue;
     }
-    const bad = (msg: string): never => fail(`tensor "${key}": ${msg}`);
+    const bad = (msg: string): never => fail(`tensor ${quoteFileText(key, '"')}: ${msg}`);
     if (typeof value !== 'object' || value === null || Array.isArray(value)) bad('entry is not an object');
     const info = value as Record<string, unknown>;
     const dtypeName = info['dtype'];
@@ -92,22 +93,22 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>'): Safetensor
     if (dtype === undefined) {
       bad(KNOWN_UNSUPPORTED.has(dtypeName as string)
         ? `dtype ${dtypeName as string} is not supported (supported: ${Object.keys(DTYPE_OF).join(', ')})`
-        : `unknown dtype "${String(dtypeName)}"`);
+        : `unknown dtype ${quoteFileText(String(dtypeName), '"')}`);
     }
     const shape = info['shape'];
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
-      bad(`"shape" must be a list of non-negative integers, got ${JSON.stringify(shape)}`);
+      bad(`"shape" must be a list of non-negative integers, got ${shownJson(shape)}`);
     }
     const offsets = info['data_offsets'];
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && (o as number) >= 0)) {
-      bad(`"data_offsets" must be two non-negative integers, got ${JSON.stringify(offsets)}`);
+      bad(`"data_offsets" must be two non-negative integers, got ${shownJson(offsets)}`);
     }
     const [begin, end] = offsets as [number, number];
     if (end < begin) bad(`data_offsets [${begin}, ${end}] end before they begin`);
     if (end > dataLength) bad(`data_offsets [${begin}, ${end}] run past the ${dataLength} data bytes in the file (truncated?)`);
     const expected = numel(shape as number[]) * DTYPE_BYTES[dtype!];
     if (end - begin !== expected) {
-      bad(`data_offsets [${begin}, ${end}] hold ${end - begin} bytes but shape [${(shape as number[]).join(', ')}] of ${dtypeName as string} needs ${expected}`);
+      bad(`data_offsets [${begin}, ${end}] hold ${end - begin} bytes but shape [${fileList(shape as number[])}] of ${dtypeName as string} needs ${expected}`);
     }
     entries.push({ key, dtype: dtype!, shape: (shape as number[]).slice(), begin, end });
   }
@@ -117,7 +118,7 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>'): Safetensor
   let cursor = 0;
   for (const e of byOffset) {
     if (e.begin !== cursor) {
-      fail(`tensor "${e.key}": data_offsets [${e.begin}, ${e.end}] ${e.begin < cursor ? 'overlap the previous tensor' : `leave a gap after byte ${cursor}`}`);
+      fail(`tensor ${quoteFileText(e.key, '"')}: data_offsets [${e.begin}, ${e.end}] ${e.begin < cursor ? 'overlap the previous tensor' : `leave a gap after byte ${cursor}`}`);
     }
     cursor = e.end;
   }
@@ -128,6 +129,11 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>'): Safetensor
     tensors.set(e.key, { dtype: e.dtype, shape: e.shape, data: buf.subarray(dataStart + e.begin, dataStart + e.end) });
   }
   return { tensors, metadata };
+}
+
+/** A JSON value from the header for a message: printable and short. */
+function shownJson(v: unknown): string {
+  return fileText(JSON.stringify(v) ?? String(v), 80);
 }
 
 /** Byte-wise (UTF-8) comparison, as Rust compares `String`s. */

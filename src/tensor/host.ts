@@ -1,5 +1,5 @@
-/** Bridges between checkpoint HostTensors (plain bytes) and libtorch Tensors. */
-import type { HostTensor } from '../checkpoint/host_tensor.js';
+/** Bridges between HostTensors (plain bytes) and libtorch Tensors. */
+import type { HostTensor } from '../common/host_tensor.js';
 import { fromArray, type Tensor } from './tensor.js';
 
 /** A CPU tensor over the HostTensor's bytes (no copy unless they are misaligned). */

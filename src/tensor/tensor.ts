@@ -2,7 +2,7 @@
  * The Tensor wrapper: one libtorch tensor, owned by the innermost `tidy` scope it was made
  * in (or by the caller, outside any scope). Methods mirror torch.Tensor's names in camelCase.
  */
-import type { DType } from '../checkpoint/host_tensor.js';
+import type { DType } from '../common/dtype.js';
 import { native, type NativeHandle } from './native.js';
 import { track } from './scope.js';
 

@@ -58,6 +58,12 @@ export interface ZipEntryInput {
   data: Uint8Array;
   /** Override the CRC written (to simulate corruption). */
   crc?: number;
+  /** Store the entry deflated (method 8) instead of STORED. */
+  deflate?: boolean;
+  /** Override the uncompressed size written in both headers. */
+  uncompressedSize?: number;
+  /** Set the UTF-8 file name flag (without it, readers decode names as CP437). */
+  utf8?: boolean;
 }
 
 export function buildZip(entries: ZipEntryInput[]): Buffer {
@@ -67,24 +73,28 @@ export function buildZip(entries: ZipEntryInput[]): Buffer {
   for (const e of entries) {
     const name = Buffer.from(e.name, 'utf8');
     const crc = e.crc ?? (zlib.crc32(e.data) >>> 0);
+    const body = e.deflate ? zlib.deflateRawSync(e.data) : Buffer.from(e.data);
+    const usize = e.uncompressedSize ?? e.data.byteLength;
     const lh = Buffer.alloc(30);
     lh.writeUInt32LE(0x04034b50, 0);
     lh.writeUInt16LE(20, 4);
-    lh.writeUInt16LE(0, 6);
-    lh.writeUInt16LE(0, 8); // STORED
+    lh.writeUInt16LE(e.utf8 ? 0x800 : 0, 6);
+    lh.writeUInt16LE(e.deflate ? 8 : 0, 8);
     lh.writeUInt32LE(crc, 14);
-    lh.writeUInt32LE(e.data.byteLength, 18);
-    lh.writeUInt32LE(e.data.byteLength, 22);
+    lh.writeUInt32LE(body.byteLength, 18);
+    lh.writeUInt32LE(usize, 22);
     lh.writeUInt16LE(name.length, 26);
     lh.writeUInt16LE(0, 28);
-    const local = Buffer.concat([lh, name, Buffer.from(e.data)]);
+    const local = Buffer.concat([lh, name, body]);
     const ch = Buffer.alloc(46);
     ch.writeUInt32LE(0x02014b50, 0);
     ch.writeUInt16LE(20, 4);
     ch.writeUInt16LE(20, 6);
+    ch.writeUInt16LE(e.utf8 ? 0x800 : 0, 8);
+    ch.writeUInt16LE(e.deflate ? 8 : 0, 10);
     ch.writeUInt32LE(crc, 16);
-    ch.writeUInt32LE(e.data.byteLength, 20);
-    ch.writeUInt32LE(e.data.byteLength, 24);
+    ch.writeUInt32LE(body.byteLength, 20);
+    ch.writeUInt32LE(usize, 24);
     ch.writeUInt16LE(name.length, 28);
     ch.writeUInt32LE(offset, 42);
     centrals.push(Buffer.concat([ch, name]));
@@ -119,7 +129,8 @@ export class PickleWriter {
   int(v: number): this {
     if (v >= 0 && v < 256) return this.op(0x4b, v);
     if (v >= 0 && v < 65536) return this.op(0x4d, v & 0xff, v >> 8);
-    const b = Buffer.alloc(4); b.writeInt32LE(v); return this.op(0x4a, ...b);
+    if (v >= -(2 ** 31) && v < 2 ** 31) { const b = Buffer.alloc(4); b.writeInt32LE(v); return this.op(0x4a, ...b); }
+    const b = Buffer.alloc(8); b.writeBigInt64LE(BigInt(v)); return this.op(0x8a, 8, ...b); // LONG1
   }
   float(v: number): this { const b = Buffer.alloc(8); b.writeDoubleBE(v); return this.op(0x47, ...b); }
   global(module: string, name: string): this { return this.op(0x63, ...Buffer.from(`${module}\n${name}\n`, 'latin1')); }
@@ -129,6 +140,18 @@ export class PickleWriter {
   emptyTuple(): this { return this.op(0x29); }
   setitem(): this { return this.op(0x73); }
   setitems(): this { return this.op(0x75); }
+  emptyList(): this { return this.op(0x5d); }
+  append(): this { return this.op(0x61); }
+  appends(): this { return this.op(0x65); }
+  newobj(): this { return this.op(0x81); }
+  build(): this { return this.op(0x62); }
+  newtrue(): this { return this.op(0x88); }
+  binput(i: number): this { return this.op(0x71, i); }
+  binget(i: number): this { return this.op(0x68, i); }
+  /** Python 3 bytes as protocol 2 writes them: _codecs.encode(latin-1 text, 'latin1'). */
+  pybytes(b: Uint8Array): this {
+    return this.global('_codecs', 'encode').mark().str(Buffer.from(b).toString('latin1')).str('latin1').tuple().reduce();
+  }
   reduce(): this { return this.op(0x52); }
   binpersid(): this { return this.op(0x51); }
   newfalse(): this { return this.op(0x89); }

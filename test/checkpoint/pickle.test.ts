@@ -138,3 +138,10 @@ test('unpickleAt reads consecutive pickles', () => {
   assert.equal(first.end, a.length);
   assert.equal(unpickleAt(both, first.end).value, 'x');
 });
+
+test('protocol-0 memo indices that are not numbers are refused with the label (found by the fuzz suite)', () => {
+  assert.throws(() => unpickle(new PickleWriter().none().op(0x70, ...Buffer.from('x1\n')).stop().bytes(), { label: 'p0.pkl' }),
+    /^Error: p0\.pkl: bad PUT memo index 'x1' \(at byte 1\)$/);
+  assert.throws(() => unpickle(new PickleWriter().op(0x67, ...Buffer.from('\n')).stop().bytes(), { label: 'p0.pkl' }),
+    /p0\.pkl: bad GET memo index ''/);
+});
