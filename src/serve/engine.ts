@@ -145,7 +145,7 @@ export class SegmentEngine {
       this.forwardPasses++;
       runWindowBatch(this.m, batch.map((b) => ({ job: b.entry.job!, take: b.take })), this.opts.amp);
     } catch (e) {
-      for (const { entry } of batch) this.fail(entry, asError(e));
+      for (const { entry } of batch) this.fail(entry, this.computeError(entry, e));
       return;
     }
     for (const { entry } of batch) if (windowsLeft(entry.job!) === 0) this.finish(entry);
@@ -179,7 +179,7 @@ export class SegmentEngine {
       try {
         entry.job = createWindowJob(this.m, entry.task.image);
       } catch (e) {
-        this.fail(entry, asError(e));
+        this.fail(entry, this.computeError(entry, e));
         continue;
       }
       this.active.push(entry);
@@ -198,7 +198,7 @@ export class SegmentEngine {
       r.logits.dispose();
       this.settle(entry, () => entry.resolve({ pred: toLabels(r.pred), height: r.height, width: r.width }));
     } catch (e) {
-      this.fail(entry, asError(e));
+      this.fail(entry, this.computeError(entry, e));
     }
   }
 
@@ -213,6 +213,20 @@ export class SegmentEngine {
     }
     const { height, width } = entry.task.image;
     this.settle(entry, () => entry.resolve({ pred: toLabels(pred), height, width }));
+  }
+
+  /**
+   * A failed forward pass: 422 when the image is smaller than the model's window (too small for
+   * its pooling layers: the client's input, not the server, is at fault), otherwise the error as is (500).
+   */
+  private computeError(entry: Entry, e: unknown): Error {
+    const err = asError(e);
+    const crop = this.m.model.testCfg.crop_size;
+    const { width, height } = entry.task.image;
+    if (!(err instanceof HttpError) && crop && (height < crop[0] || width < crop[1])) {
+      return new HttpError(422, `image ${width}x${height} is too small for this model (window ${crop[1]}x${crop[0]}): ${err.message}`);
+    }
+    return err;
   }
 
   private fail(entry: Entry, e: Error): void {

@@ -50,7 +50,7 @@ export interface Server {
 interface SegmentQuery {
   format?: 'json' | 'label' | 'overlay';
   labels?: LabelEncoding;
-  tta?: boolean;
+  tta?: 'true' | 'false' | '1' | '0';
   mode?: 'slide' | 'whole';
   opacity?: number;
 }
@@ -60,7 +60,7 @@ const segmentQuerySchema = {
   properties: {
     format: { type: 'string', enum: ['json', 'label', 'overlay'] },
     labels: { type: 'string', enum: ['png', 'rle', 'none'] },
-    tta: { type: 'boolean' },
+    tta: { type: 'string', enum: ['true', 'false', '1', '0'] },
     mode: { type: 'string', enum: ['slide', 'whole'] },
     opacity: { type: 'number', minimum: 0, maximum: 1 },
   },
@@ -130,7 +130,7 @@ export async function buildServer(model: SegModel, opts: ServeOptions): Promise<
       }
       const image = await decodeUpload(await uploadBytes(req, bodyLimit), opts.maxPixels);
       const q = req.query;
-      const seg = await engine.submit({ image, mode: q.mode ?? defaultMode, tta: q.tta ?? false, deadline, signal: aborter.signal });
+      const seg = await engine.submit({ image, mode: q.mode ?? defaultMode, tta: q.tta === 'true' || q.tta === '1', deadline, signal: aborter.signal });
       metrics.imageDone();
       const format = q.format ?? 'json';
       if (format === 'label') return await reply.type('image/png').send(labelPng(seg));
