@@ -101,6 +101,15 @@ describe('beitseg serve API', () => {
     assert.equal(none.label, undefined);
   });
 
+  it('reads WebP, GIF and TIFF as well as PNG and JPEG', async () => {
+    for (const format of ['webp', 'gif', 'tiff'] as const) {
+      const bytes = await sharp(png)[format]().toBuffer();
+      const r = await post(`${srv.url}/v1/segment?labels=none`, bytes);
+      assert.equal(r.status, 200, format);
+      assert.equal(((await r.json()) as SegmentBody).width, 150, format);
+    }
+  });
+
   it('accepts multipart uploads and the mode and tta options', async () => {
     const form = new FormData();
     form.append('image', new Blob([png], { type: 'image/png' }), 'scene.png');
@@ -205,6 +214,36 @@ describe('beitseg serve auth', () => {
       assert.equal((await post(`${open.url}/v1/segment`, png)).status, 200);
     } finally {
       await open.close();
+    }
+  });
+});
+
+describe('beitseg serve client disconnect', () => {
+  it('a client that disconnects while queued frees its place at once', async () => {
+    const srv = await startServer({ queue: 2 });
+    try {
+      const big = await encodeTestImage(400, 400);
+      const depth = async (): Promise<number> => ((await (await fetch(`${srv.url}/health`)).json()) as { queue: number }).queue;
+      const waitDepth = async (n: number): Promise<void> => {
+        const end = Date.now() + 20_000;
+        while ((await depth()) !== n) {
+          assert.ok(Date.now() < end, `queue depth never reached ${n}`);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      };
+      const first = post(`${srv.url}/v1/segment?labels=none`, big);
+      await waitDepth(1);
+      const aborter = new AbortController();
+      const second = fetch(`${srv.url}/v1/segment`, { method: 'POST', body: big, signal: aborter.signal })
+        .then(() => 'answered', (e: Error) => e.name);
+      await waitDepth(2);
+      aborter.abort();
+      assert.equal(await second, 'AbortError');
+      await waitDepth(1);
+      assert.equal((await first).status, 200);
+      assert.equal(srv.server.engine.depth, 0);
+    } finally {
+      await srv.close();
     }
   });
 });
