@@ -25,8 +25,12 @@ import { writePrediction } from '../src/inference/outputs.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = path.join(root, 'bin', 'beitseg.js');
 const config = argValue('--config', path.join(root, 'test', 'fixtures', 'tiny_public_config.json'));
-const weightsArg = argValue('--weights', process.argv.includes('--config') ? ''
-  : path.join(root, 'test', 'fixtures', 'tiny_public', 'segmentor_state_dict.safetensors'));
+const weightsArg = argValue(
+  '--weights',
+  process.argv.includes('--config')
+    ? ''
+    : path.join(root, 'test', 'fixtures', 'tiny_public', 'segmentor_state_dict.safetensors'),
+);
 const [width, height] = argValue('--size', '150x100').split('x').map(Number);
 const requests = Number(argValue('--requests', '48'));
 const levels = argValue('--concurrency', '1,4,16').split(',').map(Number);
@@ -41,7 +45,9 @@ function modelArgs(): string[] {
 async function testImage(seed: number): Promise<Buffer> {
   const px = Buffer.alloc(width * height * 3);
   for (let i = 0; i < px.length; i++) px[i] = (i * 31 + seed * 97 + ((i / (3 * width)) | 0) * 7) % 256;
-  return sharp(px, { raw: { width, height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+  return sharp(px, { raw: { width, height, channels: 3 } })
+    .jpeg({ quality: 90 })
+    .toBuffer();
 }
 
 function peakRssMb(pid: number): number {
@@ -50,8 +56,23 @@ function peakRssMb(pid: number): number {
 }
 
 async function startServer(): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [cli, 'serve', ...modelArgs(), '--port', '0', '--queue', '64',
-    '--window-batch', windowBatch, '--timeout-s', '3600'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [
+      cli,
+      'serve',
+      ...modelArgs(),
+      '--port',
+      '0',
+      '--queue',
+      '64',
+      '--window-batch',
+      windowBatch,
+      '--timeout-s',
+      '3600',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let err = '';
   const url = await new Promise<string>((resolve, reject) => {
     child.stderr.on('data', (d: Buffer) => {
@@ -61,10 +82,11 @@ async function startServer(): Promise<{ url: string; pid: number; stop: () => Pr
     });
     child.on('exit', (code) => reject(new Error(`server exited with ${code}: ${err}`)));
   });
-  const stop = (): Promise<void> => new Promise((resolve) => {
-    child.on('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
+  const stop = (): Promise<void> =>
+    new Promise((resolve) => {
+      child.on('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
   return { url, pid: child.pid!, stop };
 }
 
@@ -82,13 +104,24 @@ interface LevelResult {
 async function runLevel(url: string, image: Buffer, concurrency: number): Promise<LevelResult> {
   const started = performance.now();
   const r = await autocannon({
-    url: `${url}/v1/segment?labels=none`, method: 'POST', body: image, headers: { 'content-type': 'image/jpeg' },
-    connections: concurrency, amount: requests, timeout: 3600,
+    url: `${url}/v1/segment?labels=none`,
+    method: 'POST',
+    body: image,
+    headers: { 'content-type': 'image/jpeg' },
+    connections: concurrency,
+    amount: requests,
+    timeout: 3600,
   });
   const seconds = (performance.now() - started) / 1000;
   return {
-    concurrency, requests, ok: r['2xx'], failed: r.non2xx + r.errors + r.timeouts, seconds: round(seconds),
-    imagesPerSecond: round(r['2xx'] / seconds), p50Ms: r.latency.p50, p99Ms: r.latency.p99,
+    concurrency,
+    requests,
+    ok: r['2xx'],
+    failed: r.non2xx + r.errors + r.timeouts,
+    seconds: round(seconds),
+    imagesPerSecond: round(r['2xx'] / seconds),
+    p50Ms: r.latency.p50,
+    p99Ms: r.latency.p99,
   };
 }
 
@@ -103,8 +136,23 @@ async function predictBaseline(image: Buffer, n: number): Promise<Record<string,
     const files = Array.from({ length: n }, (_, i) => path.join(dir, `img${i}.jpg`));
     for (const f of files) fs.writeFileSync(f, image);
     const started = performance.now();
-    const r = spawnSync('/usr/bin/time', ['-f', '%M', process.execPath, cli, 'predict', ...modelArgs(),
-      '--window-batch', windowBatch, '--out', path.join(dir, 'out'), ...files], { encoding: 'utf8' });
+    const r = spawnSync(
+      '/usr/bin/time',
+      [
+        '-f',
+        '%M',
+        process.execPath,
+        cli,
+        'predict',
+        ...modelArgs(),
+        '--window-batch',
+        windowBatch,
+        '--out',
+        path.join(dir, 'out'),
+        ...files,
+      ],
+      { encoding: 'utf8' },
+    );
     if (r.status !== 0) throw new Error(`predict failed: ${r.stderr}`);
     const wall = (performance.now() - started) / 1000;
     const peakKb = Number(r.stderr.trim().split('\n').pop());
@@ -122,8 +170,12 @@ async function predictBaseline(image: Buffer, n: number): Promise<Record<string,
     const sorted = [...times].sort((a, b) => a - b);
     const total = times.reduce((a, b) => a + b, 0) / 1000;
     return {
-      images: n, cliWallSeconds: round(wall), cliImagesPerSecondWithStartup: round(n / wall), cliPeakRssMb: round(peakKb / 1024),
-      perImageImagesPerSecond: round(n / total), perImageP50Ms: round(sorted[Math.floor(n / 2)]),
+      images: n,
+      cliWallSeconds: round(wall),
+      cliImagesPerSecondWithStartup: round(n / wall),
+      cliPeakRssMb: round(peakKb / 1024),
+      perImageImagesPerSecond: round(n / total),
+      perImageP50Ms: round(sorted[Math.floor(n / 2)]),
     };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -144,8 +196,10 @@ async function main(): Promise<void> {
     for (const c of levels) {
       const r = await runLevel(server.url, image, c);
       levelsOut.push(r);
-      process.stderr.write(`concurrency ${c}: ${r.imagesPerSecond} images/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ` +
-        `${r.failed} failed\n`);
+      process.stderr.write(
+        `concurrency ${c}: ${r.imagesPerSecond} images/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ` +
+          `${r.failed} failed\n`,
+      );
     }
   } finally {
     serverPeakRssMb = round(peakRssMb(server.pid));
@@ -154,9 +208,17 @@ async function main(): Promise<void> {
   const baseline = await predictBaseline(image, Math.min(requests, 24));
   process.stderr.write(`server peak RSS ${serverPeakRssMb} MB; predict baseline ${JSON.stringify(baseline)}\n`);
   const result = {
-    date: new Date().toISOString(), cpu: os.cpus()[0]?.model, cpus: os.cpus().length, loadAverage: os.loadavg(),
-    config: path.relative(root, path.resolve(config)), weights: weightsArg ? path.basename(weightsArg) : 'random',
-    image: `${width}x${height} JPEG`, device, windowBatch: Number(windowBatch), levels: levelsOut, serverPeakRssMb,
+    date: new Date().toISOString(),
+    cpu: os.cpus()[0]?.model,
+    cpus: os.cpus().length,
+    loadAverage: os.loadavg(),
+    config: path.relative(root, path.resolve(config)),
+    weights: weightsArg ? path.basename(weightsArg) : 'random',
+    image: `${width}x${height} JPEG`,
+    device,
+    windowBatch: Number(windowBatch),
+    levels: levelsOut,
+    serverPeakRssMb,
     predictBaseline: baseline,
   };
   const text = JSON.stringify(result, null, 2) + '\n';

@@ -14,7 +14,12 @@ export function labelPng(seg: Segmentation): Buffer {
   return encodePngLabel(seg.pred, seg.height, seg.width);
 }
 
-export async function overlayPng(img: RgbImage, seg: Segmentation, meta: DatasetMeta, opacity: number): Promise<Buffer> {
+export async function overlayPng(
+  img: RgbImage,
+  seg: Segmentation,
+  meta: DatasetMeta,
+  opacity: number,
+): Promise<Buffer> {
   const label = makeLabel(seg.height, seg.width, seg.pred);
   return encodeImage(overlay(img, label, meta.palette, { alpha: opacity }), 'png');
 }
@@ -58,7 +63,11 @@ export interface SegmentJson {
 export function segmentJson(seg: Segmentation, meta: DatasetMeta, labels: LabelEncoding): SegmentJson {
   const shares = classShares(seg.pred, meta.classes);
   const classes = shares.classes.map((c) => ({
-    id: c.id, name: c.name, share: Number(c.share.toFixed(6)), pixels: c.pixels, color: meta.palette[c.id],
+    id: c.id,
+    name: c.name,
+    share: Number(c.share.toFixed(6)),
+    pixels: c.pixels,
+    color: meta.palette[c.id],
   }));
   const out: SegmentJson = { width: seg.width, height: seg.height, classes, present: classes.map((c) => c.name) };
   if (labels === 'png') out.label = { encoding: 'png', data: labelPng(seg).toString('base64') };

@@ -15,7 +15,12 @@ import type { RgbImage } from '../data/types.js';
 import type { AutocastDType } from '../tensor/runtime.js';
 import { HttpError } from './errors.js';
 import {
-  createWindowJob, disposeWindowJob, finishWindowJob, nextWindowShape, runWindowBatch, windowsLeft,
+  createWindowJob,
+  disposeWindowJob,
+  finishWindowJob,
+  nextWindowShape,
+  runWindowBatch,
+  windowsLeft,
   type WindowJob,
 } from './window_batcher.js';
 
@@ -65,7 +70,10 @@ export class SegmentEngine {
   /** Forward passes run so far (for tests and metrics: batching shows as fewer passes). */
   forwardPasses = 0;
 
-  constructor(private readonly m: SegModel, private readonly opts: EngineOptions) {
+  constructor(
+    private readonly m: SegModel,
+    private readonly opts: EngineOptions,
+  ) {
     if (!(opts.capacity >= 1)) throw new Error(`engine capacity must be at least 1, got ${opts.capacity}`);
     if (!(opts.windowBatch >= 1)) throw new Error(`window batch must be at least 1, got ${opts.windowBatch}`);
   }
@@ -88,7 +96,9 @@ export class SegmentEngine {
     if (this.closed) return Promise.reject(new HttpError(503, 'server is shutting down', { 'retry-after': '5' }));
     if (this.depth >= this.opts.capacity) {
       const retry = String(this.opts.retryAfterS ?? 1);
-      return Promise.reject(new HttpError(503, `queue full (${this.opts.capacity} requests): retry later`, { 'retry-after': retry }));
+      return Promise.reject(
+        new HttpError(503, `queue full (${this.opts.capacity} requests): retry later`, { 'retry-after': retry }),
+      );
     }
     if (task.signal?.aborted) return Promise.reject(clientGone());
     return new Promise<Segmentation>((resolve, reject) => {
@@ -143,7 +153,11 @@ export class SegmentEngine {
     if (batch.length === 0) return;
     try {
       this.forwardPasses++;
-      runWindowBatch(this.m, batch.map((b) => ({ job: b.entry.job!, take: b.take })), this.opts.amp);
+      runWindowBatch(
+        this.m,
+        batch.map((b) => ({ job: b.entry.job!, take: b.take })),
+        this.opts.amp,
+      );
     } catch (e) {
       for (const { entry } of batch) this.fail(entry, this.computeError(entry, e));
       return;
@@ -193,7 +207,10 @@ export class SegmentEngine {
     try {
       this.forwardPasses++;
       const r = await inferenceModel(this.m, task.image, {
-        mode: task.mode, tta: task.tta, amp: this.opts.amp, windowBatch: this.opts.windowBatch,
+        mode: task.mode,
+        tta: task.tta,
+        amp: this.opts.amp,
+        windowBatch: this.opts.windowBatch,
       });
       r.logits.dispose();
       this.settle(entry, () => entry.resolve({ pred: toLabels(r.pred), height: r.height, width: r.width }));
@@ -224,7 +241,10 @@ export class SegmentEngine {
     const crop = this.m.model.testCfg.crop_size;
     const { width, height } = entry.task.image;
     if (!(err instanceof HttpError) && crop && (height < crop[0] || width < crop[1])) {
-      return new HttpError(422, `image ${width}x${height} is too small for this model (window ${crop[1]}x${crop[0]}): ${err.message}`);
+      return new HttpError(
+        422,
+        `image ${width}x${height} is too small for this model (window ${crop[1]}x${crop[0]}): ${err.message}`,
+      );
     }
     return err;
   }
@@ -257,7 +277,8 @@ export class SegmentEngine {
     const now = Date.now();
     for (const entry of [...this.waiting, ...this.active]) {
       if (entry.task.signal?.aborted) this.fail(entry, clientGone());
-      else if (now > entry.task.deadline) this.fail(entry, new HttpError(504, 'deadline passed before the segmentation finished'));
+      else if (now > entry.task.deadline)
+        this.fail(entry, new HttpError(504, 'deadline passed before the segmentation finished'));
     }
   }
 }

@@ -34,7 +34,10 @@ export async function probeImage(bytes: Buffer, maxPixels: number): Promise<Imag
   const { width, height } = meta;
   if (!width || !height) throw new HttpError(415, `${format} image without a width and height`);
   if (width * height > maxPixels) {
-    throw new HttpError(413, `image is ${width}x${height} = ${width * height} pixels, over the limit of ${maxPixels} (--max-pixels)`);
+    throw new HttpError(
+      413,
+      `image is ${width}x${height} = ${width * height} pixels, over the limit of ${maxPixels} (--max-pixels)`,
+    );
   }
   return { format, width, height };
 }

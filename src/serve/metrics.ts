@@ -18,22 +18,39 @@ export class ServeMetrics {
   constructor(queueDepth: () => number, queueCapacity: number) {
     const registers = [this.registry];
     this.requests = new Counter({
-      name: 'beitseg_http_requests_total', help: 'HTTP requests by route and status code',
-      labelNames: ['route', 'status'], registers,
+      name: 'beitseg_http_requests_total',
+      help: 'HTTP requests by route and status code',
+      labelNames: ['route', 'status'],
+      registers,
     });
     this.latency = new Histogram({
-      name: 'beitseg_http_request_duration_seconds', help: 'HTTP request latency (arrival to answer)',
-      labelNames: ['route'], buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120], registers,
+      name: 'beitseg_http_request_duration_seconds',
+      help: 'HTTP request latency (arrival to answer)',
+      labelNames: ['route'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers,
     });
-    this.images = new Counter({ name: 'beitseg_images_segmented_total', help: 'Images segmented successfully', registers });
+    this.images = new Counter({
+      name: 'beitseg_images_segmented_total',
+      help: 'Images segmented successfully',
+      registers,
+    });
     new Gauge({
-      name: 'beitseg_queue_depth', help: 'Segmentation requests waiting or computing', registers,
-      collect() { this.set(queueDepth()); },
+      name: 'beitseg_queue_depth',
+      help: 'Segmentation requests waiting or computing',
+      registers,
+      collect() {
+        this.set(queueDepth());
+      },
     });
-    new Gauge({ name: 'beitseg_queue_capacity', help: 'Most requests admitted at once (--queue)', registers }).set(queueCapacity);
+    new Gauge({ name: 'beitseg_queue_capacity', help: 'Most requests admitted at once (--queue)', registers }).set(
+      queueCapacity,
+    );
     const recent = this.recent;
     new Gauge({
-      name: 'beitseg_images_per_second', help: 'Images segmented per second over the last minute', registers,
+      name: 'beitseg_images_per_second',
+      help: 'Images segmented per second over the last minute',
+      registers,
       collect() {
         pruneOlderThan(recent, Date.now() - RATE_WINDOW_MS);
         this.set(recent.length / (RATE_WINDOW_MS / 1000));

@@ -36,7 +36,10 @@ export interface ServeOptions {
 }
 
 export const DEFAULT_SERVE_OPTIONS = {
-  maxPixels: 40_000_000, maxBodyMb: 50, queue: 16, timeoutS: 120,
+  maxPixels: 40_000_000,
+  maxBodyMb: 50,
+  queue: 16,
+  timeoutS: 120,
 } as const;
 
 export interface Server {
@@ -68,10 +71,12 @@ const segmentQuerySchema = {
 } as const;
 
 export async function buildServer(model: SegModel, opts: ServeOptions): Promise<Server> {
-  if (model.meta.classes.length > 255) throw new Error(`${model.meta.classes.length} classes do not fit an 8-bit label PNG`);
+  if (model.meta.classes.length > 255)
+    throw new Error(`${model.meta.classes.length} classes do not fit an 8-bit label PNG`);
   const bodyLimit = Math.round(opts.maxBodyMb * 1024 * 1024);
   const app = Fastify({
-    logger: opts.log ?? false, bodyLimit,
+    logger: opts.log ?? false,
+    bodyLimit,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
   });
   const engine = new SegmentEngine(model, { capacity: opts.queue, windowBatch: opts.windowBatch, amp: opts.amp });
@@ -119,32 +124,48 @@ export async function buildServer(model: SegModel, opts: ServeOptions): Promise<
 
   app.get('/v1/model', async () => modelInfo(model, opts, defaultMode));
 
-  app.post<{ Querystring: SegmentQuery }>('/v1/segment', { schema: { querystring: segmentQuerySchema } }, async (req, reply) => {
-    inFlight++;
-    try {
-      const deadline = Date.now() + opts.timeoutS * 1000;
-      const aborter = new AbortController();
-      reply.raw.on('close', () => { if (!reply.raw.writableEnded) aborter.abort(); });
-      if (engine.depth >= engine.capacity) {
-        throw new HttpError(503, `queue full (${engine.capacity} requests): retry later`, { 'retry-after': '1' });
+  app.post<{ Querystring: SegmentQuery }>(
+    '/v1/segment',
+    { schema: { querystring: segmentQuerySchema } },
+    async (req, reply) => {
+      inFlight++;
+      try {
+        const deadline = Date.now() + opts.timeoutS * 1000;
+        const aborter = new AbortController();
+        reply.raw.on('close', () => {
+          if (!reply.raw.writableEnded) aborter.abort();
+        });
+        if (engine.depth >= engine.capacity) {
+          throw new HttpError(503, `queue full (${engine.capacity} requests): retry later`, { 'retry-after': '1' });
+        }
+        const image = await decodeUpload(await uploadBytes(req, bodyLimit), opts.maxPixels);
+        const q = req.query;
+        const seg = await engine.submit({
+          image,
+          mode: q.mode ?? defaultMode,
+          tta: q.tta === 'true' || q.tta === '1',
+          deadline,
+          signal: aborter.signal,
+        });
+        metrics.imageDone();
+        const format = q.format ?? 'json';
+        if (format === 'label') return await reply.type('image/png').send(labelPng(seg));
+        if (format === 'overlay')
+          return await reply.type('image/png').send(await overlayPng(image, seg, model.meta, q.opacity ?? 0.5));
+        return segmentJson(seg, model.meta, q.labels ?? 'png');
+      } finally {
+        inFlight--;
+        if (inFlight === 0) idleWake?.();
       }
-      const image = await decodeUpload(await uploadBytes(req, bodyLimit), opts.maxPixels);
-      const q = req.query;
-      const seg = await engine.submit({ image, mode: q.mode ?? defaultMode, tta: q.tta === 'true' || q.tta === '1', deadline, signal: aborter.signal });
-      metrics.imageDone();
-      const format = q.format ?? 'json';
-      if (format === 'label') return await reply.type('image/png').send(labelPng(seg));
-      if (format === 'overlay') return await reply.type('image/png').send(await overlayPng(image, seg, model.meta, q.opacity ?? 0.5));
-      return segmentJson(seg, model.meta, q.labels ?? 'png');
-    } finally {
-      inFlight--;
-      if (inFlight === 0) idleWake?.();
-    }
-  });
+    },
+  );
 
   const drain = async (): Promise<void> => {
     draining = true;
-    if (inFlight > 0) await new Promise<void>((resolve) => { idleWake = resolve; });
+    if (inFlight > 0)
+      await new Promise<void>((resolve) => {
+        idleWake = resolve;
+      });
     await engine.drain();
   };
   return { app, engine, metrics, drain };
@@ -160,8 +181,9 @@ function checkBearer(req: FastifyRequest, token: string): void {
   const match = /^Bearer\s+(.+)$/i.exec(header);
   const digest = (s: string): Buffer => crypto.createHash('sha256').update(s).digest();
   if (!match || !crypto.timingSafeEqual(digest(match[1].trim()), digest(token))) {
-    throw new HttpError(401, match ? 'invalid bearer token' : 'missing Authorization: Bearer <token>',
-      { 'www-authenticate': 'Bearer' });
+    throw new HttpError(401, match ? 'invalid bearer token' : 'missing Authorization: Bearer <token>', {
+      'www-authenticate': 'Bearer',
+    });
   }
 }
 
@@ -202,8 +224,14 @@ function modelInfo(m: SegModel, opts: ServeOptions, mode: string): Dict {
       testResize: m.preprocess.scale,
     },
     serving: {
-      mode, windowBatch: opts.windowBatch, amp: opts.amp, maxPixels: opts.maxPixels, maxBodyMb: opts.maxBodyMb,
-      queue: opts.queue, timeoutS: opts.timeoutS, auth: opts.token ? 'bearer' : 'none',
+      mode,
+      windowBatch: opts.windowBatch,
+      amp: opts.amp,
+      maxPixels: opts.maxPixels,
+      maxBodyMb: opts.maxBodyMb,
+      queue: opts.queue,
+      timeoutS: opts.timeoutS,
+      auth: opts.token ? 'bearer' : 'none',
     },
   };
 }

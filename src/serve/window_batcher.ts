@@ -31,13 +31,17 @@ export interface WindowJob {
 
 /** Prepares one image for windowed slide inference (allocates its tensors; call disposeWindowJob when done). */
 export function createWindowJob(m: SegModel, img: RgbImage): WindowJob {
-  const crop = m.model.testCfg.crop_size, stride = m.model.testCfg.stride;
+  const crop = m.model.testCfg.crop_size,
+    stride = m.model.testCfg.stride;
   if (!crop || !stride) throw new Error('slide inference needs model.test_cfg.crop_size and stride');
   const input = toInputTensor(testResize(img, m.preprocess.scale), m.preprocess, m.device);
   const [, , h, w] = input.shape;
   return {
-    height: img.height, width: img.width, input,
-    windows: slideWindows(h, w, crop, stride), next: 0,
+    height: img.height,
+    width: img.width,
+    input,
+    windows: slideWindows(h, w, crop, stride),
+    next: 0,
     sum: zeros([1, m.model.numClasses, h, w], 'float32', m.device),
     count: zeros([1, 1, h, w], 'float32', m.device),
   };
@@ -70,14 +74,21 @@ export function runWindowBatch(m: SegModel, entries: BatchEntry[], amp: Autocast
   if (amp === 'bfloat16') m.bf16Head ??= makeBf16Head(m.model, m.config, m.device);
   m.model.lowPrecisionHead = amp === 'bfloat16' ? m.bf16Head! : null;
   try {
-    noGrad(() => autocast(deviceType, amp, () => tidy(() => {
-      const crops = picked.map(({ job, win }) => job.input.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2));
-      const logits = m.model.encodeDecode(cat(crops, 0)).float();
-      picked.forEach(({ job, win }, k) => {
-        job.sum.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2).add_(logits.slice(0, k, k + 1));
-        job.count.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2).add_(1);
-      });
-    })));
+    noGrad(() =>
+      autocast(deviceType, amp, () =>
+        tidy(() => {
+          const crops = picked.map(({ job, win }) => job.input.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2));
+          const logits = m.model.encodeDecode(cat(crops, 0)).float();
+          picked.forEach(({ job, win }, k) => {
+            job.sum
+              .slice(2, win.y1, win.y2)
+              .slice(3, win.x1, win.x2)
+              .add_(logits.slice(0, k, k + 1));
+            job.count.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2).add_(1);
+          });
+        }),
+      ),
+    );
   } finally {
     m.model.lowPrecisionHead = null;
   }
@@ -87,11 +98,17 @@ export function runWindowBatch(m: SegModel, entries: BatchEntry[], amp: Autocast
 export function finishWindowJob(m: SegModel, job: WindowJob): Int32Array {
   if (windowsLeft(job) !== 0) throw new Error(`window job finished with ${windowsLeft(job)} windows left`);
   try {
-    return noGrad(() => tidy(() => {
-      const logits = interpolate(job.sum.div(job.count), [job.height, job.width], 'bilinear',
-        m.model.decodeHead.cfg.align_corners);
-      return logits.argmax(1).to('int32').toTypedArray() as Int32Array;
-    }));
+    return noGrad(() =>
+      tidy(() => {
+        const logits = interpolate(
+          job.sum.div(job.count),
+          [job.height, job.width],
+          'bilinear',
+          m.model.decodeHead.cfg.align_corners,
+        );
+        return logits.argmax(1).to('int32').toTypedArray() as Int32Array;
+      }),
+    );
   } finally {
     disposeWindowJob(job);
   }

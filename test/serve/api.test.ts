@@ -13,7 +13,15 @@ import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { decodePngLabel } from '../../src/data/png.js';
 import { tinyConfigPath } from '../helpers.js';
-import { cliPath, encodeTestImage, pngDeclaring, post, startServer, tinyWeights, type Running } from './serve_helpers.js';
+import {
+  cliPath,
+  encodeTestImage,
+  pngDeclaring,
+  post,
+  startServer,
+  tinyWeights,
+  type Running,
+} from './serve_helpers.js';
 
 const run = promisify(execFile);
 
@@ -49,7 +57,7 @@ describe('beitseg serve API', () => {
     const health = await fetch(`${srv.url}/health`);
     assert.equal(health.status, 200);
     assert.deepEqual(await health.json(), { status: 'ok', queue: 0, capacity: 16 });
-    const info = await (await fetch(`${srv.url}/v1/model`)).json() as Record<string, any>;
+    const info = (await (await fetch(`${srv.url}/v1/model`)).json()) as Record<string, any>;
     assert.deepEqual(info.classes, ['class_0', 'class_1', 'class_2', 'class_3', 'class_4']);
     assert.equal(info.palette.length, 5);
     assert.equal(info.device, 'cpu');
@@ -60,27 +68,54 @@ describe('beitseg serve API', () => {
 
   it('label and overlay PNGs equal what `beitseg predict` writes for the same images', async () => {
     const out = path.join(dir, 'predict');
-    await run(process.execPath, [cliPath, 'predict', '--config', tinyConfigPath, '--weights', tinyWeights, '--device', 'cpu',
-      '--out', out, path.join(dir, 'scene.png'), path.join(dir, 'photo.jpg')]);
-    for (const [name, bytes] of [['scene', png], ['photo', jpeg]] as const) {
+    await run(process.execPath, [
+      cliPath,
+      'predict',
+      '--config',
+      tinyConfigPath,
+      '--weights',
+      tinyWeights,
+      '--device',
+      'cpu',
+      '--out',
+      out,
+      path.join(dir, 'scene.png'),
+      path.join(dir, 'photo.jpg'),
+    ]);
+    for (const [name, bytes] of [
+      ['scene', png],
+      ['photo', jpeg],
+    ] as const) {
       const label = await post(`${srv.url}/v1/segment?format=label`, bytes);
       assert.equal(label.status, 200);
       assert.equal(label.headers.get('content-type'), 'image/png');
-      assert.deepEqual(Buffer.from(await label.arrayBuffer()), fs.readFileSync(path.join(out, `${name}_pred.png`)), name);
+      assert.deepEqual(
+        Buffer.from(await label.arrayBuffer()),
+        fs.readFileSync(path.join(out, `${name}_pred.png`)),
+        name,
+      );
       const overlay = await post(`${srv.url}/v1/segment?format=overlay&opacity=0.5`, bytes);
       assert.equal(overlay.status, 200);
-      const served = await sharp(Buffer.from(await overlay.arrayBuffer())).raw().toBuffer();
-      const written = await sharp(path.join(out, `${name}_overlay.png`)).raw().toBuffer();
+      const served = await sharp(Buffer.from(await overlay.arrayBuffer()))
+        .raw()
+        .toBuffer();
+      const written = await sharp(path.join(out, `${name}_overlay.png`))
+        .raw()
+        .toBuffer();
       assert.ok(served.equals(written), `${name} overlay pixels`);
-      const json = await (await post(`${srv.url}/v1/segment`, bytes)).json() as SegmentBody;
-      const summary = JSON.parse(fs.readFileSync(path.join(out, `${name}.json`), 'utf8')) as { classes: Record<string, number> };
+      const json = (await (await post(`${srv.url}/v1/segment`, bytes)).json()) as SegmentBody;
+      const summary = JSON.parse(fs.readFileSync(path.join(out, `${name}.json`), 'utf8')) as {
+        classes: Record<string, number>;
+      };
       assert.deepEqual(Object.fromEntries(json.classes.map((c) => [c.name, c.share])), summary.classes);
     }
   });
 
-  it('JSON: size, shares, classes present, label as base64 PNG or per-class RLE that decode to the same map', async () => {
-    const label = decodePngLabel(Buffer.from(await (await post(`${srv.url}/v1/segment?format=label`, png)).arrayBuffer()));
-    const asPng = await (await post(`${srv.url}/v1/segment?labels=png`, png)).json() as SegmentBody;
+  it('JSON: size, shares, classes present, label as base64 PNG or per-class RLE (same map)', async () => {
+    const label = decodePngLabel(
+      Buffer.from(await (await post(`${srv.url}/v1/segment?format=label`, png)).arrayBuffer()),
+    );
+    const asPng = (await (await post(`${srv.url}/v1/segment?labels=png`, png)).json()) as SegmentBody;
     assert.equal(asPng.width, 150);
     assert.equal(asPng.height, 100);
     assert.equal(asPng.label!.encoding, 'png');
@@ -88,16 +123,19 @@ describe('beitseg serve API', () => {
     const total = asPng.classes.reduce((s, c) => s + c.pixels, 0);
     assert.equal(total, 150 * 100);
     for (const c of asPng.classes) assert.ok(Math.abs(c.share - c.pixels / total) < 1e-6);
-    assert.deepEqual(asPng.present, asPng.classes.map((c) => c.name));
+    assert.deepEqual(
+      asPng.present,
+      asPng.classes.map((c) => c.name),
+    );
     assert.ok(asPng.classes.length >= 2, 'the test image should show more than one class');
 
-    const asRle = await (await post(`${srv.url}/v1/segment?labels=rle`, png)).json() as SegmentBody;
+    const asRle = (await (await post(`${srv.url}/v1/segment?labels=rle`, png)).json()) as SegmentBody;
     const rebuilt = new Uint8Array(150 * 100).fill(255);
     for (const [id, runs] of Object.entries(asRle.label!.runs!)) {
       for (let k = 0; k < runs.length; k += 2) rebuilt.fill(Number(id), runs[k], runs[k] + runs[k + 1]);
     }
     assert.deepEqual(rebuilt, label.data);
-    const none = await (await post(`${srv.url}/v1/segment?labels=none`, png)).json() as SegmentBody;
+    const none = (await (await post(`${srv.url}/v1/segment?labels=none`, png)).json()) as SegmentBody;
     assert.equal(none.label, undefined);
   });
 
@@ -120,15 +158,20 @@ describe('beitseg serve API', () => {
     for (const query of ['mode=whole', 'tta=true', 'tta=1&mode=slide']) {
       const r = await post(`${srv.url}/v1/segment?${query}&labels=none`, png);
       assert.equal(r.status, 200, query);
-      const body = await r.json() as SegmentBody;
+      const body = (await r.json()) as SegmentBody;
       assert.equal(body.width, 150, query);
       assert.ok(body.classes.length > 0, query);
     }
   });
 
   it('answers every bad input with a one-line 4xx and keeps serving', async () => {
-    const cmyk = await sharp(await encodeTestImage(32, 32)).toColourspace('cmyk').jpeg().toBuffer();
-    const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>');
+    const cmyk = await sharp(await encodeTestImage(32, 32))
+      .toColourspace('cmyk')
+      .jpeg()
+      .toBuffer();
+    const svg = Buffer.from(
+      '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>',
+    );
     const bad: [string, Uint8Array | FormData, number, RegExp, Record<string, string>?][] = [
       ['zero bytes', Buffer.alloc(0), 400, /empty body/],
       ['not an image', Buffer.from('hello, this is text'), 415, /not a readable image/],
@@ -152,7 +195,7 @@ describe('beitseg serve API', () => {
     for (const [what, body, status, message, headers = {}] of bad) {
       const { 'x-query': query, ...rest } = headers;
       const r = await post(`${srv.url}/v1/segment${query ? `?${query}` : ''}`, body, rest);
-      const answer = await r.json() as { error: string };
+      const answer = (await r.json()) as { error: string };
       assert.equal(r.status, status, `${what}: ${answer.error}`);
       assert.match(answer.error, message, what);
       assert.ok(!answer.error.includes('\n'), `${what}: one line`);
@@ -164,7 +207,7 @@ describe('beitseg serve API', () => {
   it('unknown routes answer 404 JSON', async () => {
     const r = await fetch(`${srv.url}/v2/segment`);
     assert.equal(r.status, 404);
-    assert.match((await r.json() as { error: string }).error, /no route GET \/v2\/segment/);
+    assert.match(((await r.json()) as { error: string }).error, /no route GET \/v2\/segment/);
   });
 
   it('/metrics reports requests by status, latency, queue depth and images per second', async () => {
@@ -190,11 +233,15 @@ describe('beitseg serve auth', () => {
   after(() => srv.close());
 
   it('with --token, the API and /metrics need the bearer token; the page and /health do not', async () => {
-    for (const [path, init] of [['/v1/model', {}], ['/metrics', {}], ['/v1/segment', { method: 'POST', body: png }]] as const) {
+    for (const [path, init] of [
+      ['/v1/model', {}],
+      ['/metrics', {}],
+      ['/v1/segment', { method: 'POST', body: png }],
+    ] as const) {
       const missing = await fetch(`${srv.url}${path}`, init);
       assert.equal(missing.status, 401, `${path} without a token`);
       assert.equal(missing.headers.get('www-authenticate'), 'Bearer');
-      assert.match((await missing.json() as { error: string }).error, /missing Authorization/);
+      assert.match(((await missing.json()) as { error: string }).error, /missing Authorization/);
       const wrong = await fetch(`${srv.url}${path}`, { ...init, headers: { authorization: 'Bearer nope' } });
       assert.equal(wrong.status, 401, `${path} with a wrong token`);
       const right = await fetch(`${srv.url}${path}`, { ...init, headers: { authorization: 'Bearer s3cret-token' } });
@@ -223,7 +270,8 @@ describe('beitseg serve client disconnect', () => {
     const srv = await startServer({ queue: 2 });
     try {
       const big = await encodeTestImage(400, 400);
-      const depth = async (): Promise<number> => ((await (await fetch(`${srv.url}/health`)).json()) as { queue: number }).queue;
+      const depth = async (): Promise<number> =>
+        ((await (await fetch(`${srv.url}/health`)).json()) as { queue: number }).queue;
       const waitDepth = async (n: number): Promise<void> => {
         const end = Date.now() + 20_000;
         while ((await depth()) !== n) {
@@ -234,8 +282,10 @@ describe('beitseg serve client disconnect', () => {
       const first = post(`${srv.url}/v1/segment?labels=none`, big);
       await waitDepth(1);
       const aborter = new AbortController();
-      const second = fetch(`${srv.url}/v1/segment`, { method: 'POST', body: big, signal: aborter.signal })
-        .then(() => 'answered', (e: Error) => e.name);
+      const second = fetch(`${srv.url}/v1/segment`, { method: 'POST', body: big, signal: aborter.signal }).then(
+        () => 'answered',
+        (e: Error) => e.name,
+      );
       await waitDepth(2);
       aborter.abort();
       assert.equal(await second, 'AbortError');

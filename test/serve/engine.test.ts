@@ -20,7 +20,10 @@ function task(img: RgbImage, extra: Partial<SegmentTask> = {}): SegmentTask {
 }
 
 async function rejection(p: Promise<unknown>): Promise<HttpError> {
-  const e = await p.then(() => assert.fail('expected a rejection'), (err: unknown) => err);
+  const e = await p.then(
+    () => assert.fail('expected a rejection'),
+    (err: unknown) => err,
+  );
   assert.ok(e instanceof HttpError, String(e));
   return e;
 }
@@ -30,7 +33,9 @@ describe('SegmentEngine', () => {
   // sizes with several windows, windows of two shapes (100 rows: 64 + a 64 shifted back), and one of its own shape
   const images = [image(150, 100, 1), image(64, 64, 2), image(130, 90, 3), image(64, 64, 4), image(200, 70, 5)];
 
-  before(async () => { m = await tinyModel(); });
+  before(async () => {
+    m = await tinyModel();
+  });
 
   it('batched windows across requests equal one request at a time and inferenceModel', async () => {
     const single = new SegmentEngine(m, { capacity: 16, windowBatch: 1, amp: null });
@@ -40,7 +45,10 @@ describe('SegmentEngine', () => {
 
     const batched = new SegmentEngine(m, { capacity: 16, windowBatch: 8, amp: null });
     const results = await Promise.all(images.map((img) => batched.submit(task(img))));
-    assert.ok(batched.forwardPasses < passesAlone / 2, `batched ${batched.forwardPasses} passes vs ${passesAlone} alone`);
+    assert.ok(
+      batched.forwardPasses < passesAlone / 2,
+      `batched ${batched.forwardPasses} passes vs ${passesAlone} alone`,
+    );
     for (const [i, img] of images.entries()) {
       assert.equal(results[i].width, img.width);
       assert.equal(results[i].height, img.height);
@@ -54,8 +62,20 @@ describe('SegmentEngine', () => {
   it('whole-image and TTA tasks run alone, in order with windowed ones', async () => {
     const engine = new SegmentEngine(m, { capacity: 16, windowBatch: 4, amp: null });
     const order: number[] = [];
-    const tasks = [task(images[0]), task(images[2], { mode: 'whole' }), task(images[4]), task(images[1], { tta: true })];
-    const results = await Promise.all(tasks.map((t, i) => engine.submit(t).then((r) => { order.push(i); return r; })));
+    const tasks = [
+      task(images[0]),
+      task(images[2], { mode: 'whole' }),
+      task(images[4]),
+      task(images[1], { tta: true }),
+    ];
+    const results = await Promise.all(
+      tasks.map((t, i) =>
+        engine.submit(t).then((r) => {
+          order.push(i);
+          return r;
+        }),
+      ),
+    );
     assert.deepEqual(order, [0, 1, 2, 3]);
     const whole = await inferenceModel(m, images[2], { mode: 'whole' });
     whole.logits.dispose();
@@ -88,7 +108,8 @@ describe('SegmentEngine', () => {
     const third = engine.submit(task(images[2]));
     await Promise.all([first, third]);
     const passes = engine.forwardPasses;
-    const windowsOf = (w: number, h: number): number => (Math.floor(Math.max(h - 64 + 42, 0) / 43) + 1) * (Math.floor(Math.max(w - 64 + 42, 0) / 43) + 1);
+    const windowsOf = (w: number, h: number): number =>
+      (Math.floor(Math.max(h - 64 + 42, 0) / 43) + 1) * (Math.floor(Math.max(w - 64 + 42, 0) / 43) + 1);
     assert.equal(passes, windowsOf(200, 70) + windowsOf(130, 90), 'no window of the aborted task was computed');
   });
 

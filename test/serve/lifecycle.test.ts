@@ -23,8 +23,10 @@ describe('beitseg serve process', () => {
 
   it('answers 503 with Retry-After when the queue is full, then SIGTERM drains and exits 0', async () => {
     const inFlight = post(`${srv.url}/v1/segment?labels=none`, big);
-    await waitFor(async () => ((await (await fetch(`${srv.url}/health`)).json()) as { queue: number }).queue === 1,
-      'the big request to be queued');
+    await waitFor(
+      async () => ((await (await fetch(`${srv.url}/health`)).json()) as { queue: number }).queue === 1,
+      'the big request to be queued',
+    );
     const full = await post(`${srv.url}/v1/segment`, small);
     assert.equal(full.status, 503);
     assert.equal(full.headers.get('retry-after'), '1');

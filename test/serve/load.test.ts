@@ -36,21 +36,31 @@ describe('beitseg serve under load', () => {
     const rss: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const result = await autocannon({
-        url: `${srv.url}/v1/segment?labels=rle`, method: 'POST', body: image,
-        headers: { 'content-type': 'image/png' }, connections: CONNECTIONS, amount: REQUESTS_PER_ROUND, timeout: 30,
+        url: `${srv.url}/v1/segment?labels=rle`,
+        method: 'POST',
+        body: image,
+        headers: { 'content-type': 'image/png' },
+        connections: CONNECTIONS,
+        amount: REQUESTS_PER_ROUND,
+        timeout: 30,
       });
       assert.equal(result.errors, 0, `round ${round}: errors`);
       assert.equal(result.timeouts, 0, `round ${round}: timeouts`);
       assert.equal(result.non2xx, 0, `round ${round}: non-2xx answers`);
       assert.equal(result['2xx'], REQUESTS_PER_ROUND, `round ${round}: answered`);
       rss.push(rssBytes(srv.child.pid!));
-      process.stderr.write(`load round ${round}: ${result.requests.average} req/s, p50 ${result.latency.p50} ms, ` +
-        `p99 ${result.latency.p99} ms, RSS ${(rss[round] / 2 ** 20).toFixed(1)} MiB\n`);
+      process.stderr.write(
+        `load round ${round}: ${result.requests.average} req/s, p50 ${result.latency.p50} ms, ` +
+          `p99 ${result.latency.p99} ms, RSS ${(rss[round] / 2 ** 20).toFixed(1)} MiB\n`,
+      );
     }
     // round 0 warms up (allocator caches, JIT); later rounds must stay within a tolerance of round 1
     const growth = rss[ROUNDS - 1] - rss[1];
     const tolerance = Math.max(24 * 2 ** 20, 0.1 * rss[1]);
-    assert.ok(growth < tolerance, `RSS grew ${(growth / 2 ** 20).toFixed(1)} MiB from round 1 to ${ROUNDS - 1} ` +
-      `(${rss.map((b) => (b / 2 ** 20).toFixed(1)).join(', ')} MiB)`);
+    assert.ok(
+      growth < tolerance,
+      `RSS grew ${(growth / 2 ** 20).toFixed(1)} MiB from round 1 to ${ROUNDS - 1} ` +
+        `(${rss.map((b) => (b / 2 ** 20).toFixed(1)).join(', ')} MiB)`,
+    );
   });
 });

@@ -42,9 +42,19 @@ describe('beitseg serve web page (headless Chromium)', () => {
     expected = (await (await post(`${srv.url}/v1/segment`, png)).json()) as Seg;
     ids = decodePngLabel(Buffer.from(expected.label.data, 'base64')).data;
     browser = await puppeteer.launch({
-      executablePath: CHROMIUM, headless: true, userDataDir: path.join(dir, 'profile'), timeout: 60_000,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
+      executablePath: CHROMIUM,
+      headless: true,
+      userDataDir: path.join(dir, 'profile'),
+      timeout: 60_000,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     page = await browser.newPage();
     await page.setViewport({ width: 1100, height: 720 });
@@ -76,7 +86,7 @@ describe('beitseg serve web page (headless Chromium)', () => {
     })()`);
   }
 
-  /** Largest |canvas − expected| over all pixels and channels, expected = image·(1−a) + colour·a per class weight. */
+  /** Largest |canvas − expected| over all pixels and channels; expected = image·(1−a) + colour·a, a per class. */
   function maxDiff(px: number[], alphaOf: (id: number) => number): number {
     const rgb = testPixels(WIDTH, HEIGHT);
     const colors = new Map(expected.classes.map((c) => [c.id, c.color]));
@@ -100,14 +110,27 @@ describe('beitseg serve web page (headless Chromium)', () => {
     await input.uploadFile(imagePath);
     await page.waitForSelector('#legend li', { timeout: 30_000 });
 
-    const legend = await page.$$eval('#legend li', (items) => items.map((li) => ({
-      name: li.querySelector('.name')!.textContent, share: li.querySelector('.share')!.textContent,
-    })));
-    assert.deepEqual(legend, expected.classes.map((c) => ({ name: c.name, share: `${(c.share * 100).toFixed(1)}%` })));
+    const legend = await page.$$eval('#legend li', (items) =>
+      items.map((li) => ({
+        name: li.querySelector('.name')!.textContent,
+        share: li.querySelector('.share')!.textContent,
+      })),
+    );
+    assert.deepEqual(
+      legend,
+      expected.classes.map((c) => ({ name: c.name, share: `${(c.share * 100).toFixed(1)}%` })),
+    );
     assert.match(await page.$eval('#status', (e) => e.textContent ?? ''), /scene\.png: 150×100/);
-    assert.equal(await inPage<boolean>(`document.getElementById('token-row').offsetParent === null`), true,
-      'no token field without --token');
-    assert.equal(await inPage<boolean>(`document.getElementById('controls').offsetParent !== null`), true, 'controls shown');
+    assert.equal(
+      await inPage<boolean>(`document.getElementById('token-row').offsetParent === null`),
+      true,
+      'no token field without --token',
+    );
+    assert.equal(
+      await inPage<boolean>(`document.getElementById('controls').offsetParent !== null`),
+      true,
+      'controls shown',
+    );
 
     const overlay = await canvasPixels();
     assert.deepEqual([overlay.width, overlay.height], [WIDTH, HEIGHT]);
@@ -134,10 +157,11 @@ describe('beitseg serve web page (headless Chromium)', () => {
     assert.ok(fs.statSync(shot).size > 5000, 'screenshot written');
     process.stderr.write(`page screenshot: ${shot}\n`);
     // BEITSEG_UPDATE_SCREENSHOT=1 refreshes the README's picture of the page
-    if (process.env.BEITSEG_UPDATE_SCREENSHOT === '1') fs.copyFileSync(shot, path.join(repoRoot, 'docs', 'serve-page.png'));
+    if (process.env.BEITSEG_UPDATE_SCREENSHOT === '1')
+      fs.copyFileSync(shot, path.join(repoRoot, 'docs', 'serve-page.png'));
   });
 
-  it('shows the server\'s one-line error for a file that is not an image', async () => {
+  it("shows the server's one-line error for a file that is not an image", async () => {
     const bad = path.join(dir, 'notes.png');
     fs.writeFileSync(bad, 'not really a png');
     await page.goto(`${srv.url}/`, { waitUntil: 'load' });

@@ -27,7 +27,10 @@ export interface Running {
 
 export async function startServer(opts: Partial<ServeOptions> = {}): Promise<Running> {
   const server = await buildServer(await tinyModel(), {
-    ...DEFAULT_SERVE_OPTIONS, windowBatch: 1, amp: null, ...opts,
+    ...DEFAULT_SERVE_OPTIONS,
+    windowBatch: 1,
+    amp: null,
+    ...opts,
   });
   const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
   return { server, url, close: () => server.app.close() };
@@ -48,7 +51,12 @@ export function testPixels(width: number, height: number, seed = 1): Buffer {
   return buf;
 }
 
-export function encodeTestImage(width: number, height: number, format: 'png' | 'jpeg' = 'png', seed = 1): Promise<Buffer> {
+export function encodeTestImage(
+  width: number,
+  height: number,
+  format: 'png' | 'jpeg' = 'png',
+  seed = 1,
+): Promise<Buffer> {
   const s = sharp(testPixels(width, height, seed), { raw: { width, height, channels: 3 } });
   return format === 'png' ? s.png().toBuffer() : s.jpeg({ quality: 95 }).toBuffer();
 }
@@ -72,8 +80,16 @@ export function pngDeclaring(width: number, height: number): Buffer {
   return png;
 }
 
-export async function post(url: string, body: Uint8Array | FormData, headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(url, { method: 'POST', body, headers: body instanceof FormData ? headers : { 'content-type': 'application/octet-stream', ...headers } });
+export async function post(
+  url: string,
+  body: Uint8Array | FormData,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    body,
+    headers: body instanceof FormData ? headers : { 'content-type': 'application/octet-stream', ...headers },
+  });
 }
 
 export interface ChildServer {
@@ -85,8 +101,23 @@ export interface ChildServer {
 
 /** `beitseg serve` in a child process on an ephemeral port; resolves once it listens. */
 export async function spawnServer(extra: string[] = [], timeoutMs = 60_000): Promise<ChildServer> {
-  const child = spawn(process.execPath, [cliPath, 'serve', '--config', tinyConfigPath, '--weights', tinyWeights,
-    '--device', 'cpu', '--port', '0', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [
+      cliPath,
+      'serve',
+      '--config',
+      tinyConfigPath,
+      '--weights',
+      tinyWeights,
+      '--device',
+      'cpu',
+      '--port',
+      '0',
+      ...extra,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let err = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {

@@ -22,14 +22,17 @@ async function loadModelInfo() {
   }
   const info = await res.json();
   const bb = info.config.backbone;
-  $('model-info').textContent = `${bb.type ?? 'model'} ${bb.embed_dims ?? ''}d · ${info.numClasses} classes · ` +
+  $('model-info').textContent =
+    `${bb.type ?? 'model'} ${bb.embed_dims ?? ''}d · ${info.numClasses} classes · ` +
     `${info.device} · ${info.serving.mode}`;
 }
 
 async function decodeLabelPng(base64, width, height) {
   const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-  const bitmap = await createImageBitmap(new Blob([bytes], { type: 'image/png' }),
-    { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+  const bitmap = await createImageBitmap(new Blob([bytes], { type: 'image/png' }), {
+    colorSpaceConversion: 'none',
+    premultiplyAlpha: 'none',
+  });
   const canvas = new OffscreenCanvas(width, height);
   const ctx = canvas.getContext('2d');
   ctx.drawImage(bitmap, 0, 0);
@@ -43,7 +46,8 @@ async function segment(file) {
   setStatus(`Segmenting ${file.name}…`);
   const started = performance.now();
   const res = await fetch('/v1/segment?format=json&labels=png', {
-    method: 'POST', body: file,
+    method: 'POST',
+    body: file,
     headers: { 'content-type': file.type || 'application/octet-stream', ...authHeaders() },
   });
   const body = await res.json().catch(() => ({ error: `HTTP ${res.status}` }));
@@ -116,7 +120,8 @@ function renderLegend() {
     button.append(swatch, name, share);
     button.addEventListener('click', () => {
       state.highlight = state.highlight === c.id ? null : c.id;
-      for (const b of list.querySelectorAll('button')) b.classList.toggle('active', Number(b.dataset.classId) === state.highlight);
+      for (const b of list.querySelectorAll('button'))
+        b.classList.toggle('active', Number(b.dataset.classId) === state.highlight);
       render();
     });
     item.append(button);
@@ -132,7 +137,10 @@ function pick(file) {
 
 $('file-input').addEventListener('change', (e) => pick(e.target.files[0]));
 const zone = $('drop-zone');
-zone.addEventListener('dragover', (e) => { e.preventDefault(); zone.classList.add('over'); });
+zone.addEventListener('dragover', (e) => {
+  e.preventDefault();
+  zone.classList.add('over');
+});
 zone.addEventListener('dragleave', () => zone.classList.remove('over'));
 zone.addEventListener('drop', (e) => {
   e.preventDefault();
@@ -147,4 +155,6 @@ $('token-input').addEventListener('change', () => {
   sessionStorage.setItem('beitseg-token', $('token-input').value.trim());
   loadModelInfo().catch(() => undefined);
 });
-loadModelInfo().catch((e) => { $('model-info').textContent = `model information unavailable: ${e.message}`; });
+loadModelInfo().catch((e) => {
+  $('model-info').textContent = `model information unavailable: ${e.message}`;
+});
