@@ -189,18 +189,26 @@ function checkBearer(req: FastifyRequest, token: string): void {
 
 /** The image bytes of a raw body or of the first file of a multipart body. */
 async function uploadBytes(req: FastifyRequest, bodyLimit: number): Promise<Buffer> {
-  if (req.isMultipart()) {
-    const part = await req.file({ limits: { fileSize: bodyLimit, files: 1 } });
-    if (!part) throw new HttpError(400, 'multipart body without a file part');
-    const bytes = await part.toBuffer();
-    return bytes;
-  }
+  if (req.isMultipart()) return multipartFile(req, bodyLimit);
   const body = req.body;
   if (body === undefined || body === null) return Buffer.alloc(0);
   if (!Buffer.isBuffer(body)) {
     throw new HttpError(415, `content type ${req.headers['content-type']} is not an image: send the image bytes`);
   }
   return body;
+}
+
+/** The first file of a multipart body; a malformed body is the client's error (400), an oversized file 413. */
+async function multipartFile(req: FastifyRequest, bodyLimit: number): Promise<Buffer> {
+  try {
+    const part = await req.file({ limits: { fileSize: bodyLimit, files: 1 } });
+    if (!part) throw new HttpError(400, 'multipart body without a file part');
+    return await part.toBuffer();
+  } catch (e) {
+    const err = e as Error & { statusCode?: number };
+    if (err instanceof HttpError || (err.statusCode && err.statusCode < 500)) throw err;
+    throw new HttpError(400, `malformed multipart body: ${err.message}`);
+  }
 }
 
 function statusOf(err: { statusCode?: number }): number {

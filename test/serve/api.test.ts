@@ -192,6 +192,10 @@ describe('beitseg serve API', () => {
     emptyForm.append('field', 'value');
     bad.push(['multipart without a file', emptyForm, 400, /without a file/]);
 
+    const multipartType = { 'content-type': 'multipart/form-data; boundary=xyz' };
+    bad.push(['malformed multipart', Buffer.from('no parts here'), 400, /malformed multipart/, multipartType]);
+    const cut = '--xyz\r\nContent-Disposition: form-data; name="f"; filename="a.png"\r\n\r\nabc';
+    bad.push(['truncated multipart', Buffer.from(cut), 400, /malformed multipart/, multipartType]);
     for (const [what, body, status, message, headers = {}] of bad) {
       const { 'x-query': query, ...rest } = headers;
       const r = await post(`${srv.url}/v1/segment${query ? `?${query}` : ''}`, body, rest);
