@@ -59,6 +59,20 @@ describe('SegmentEngine', () => {
     }
   });
 
+  it('bf16 (amp) windows use the bf16 head exactly as inferenceModel does', async () => {
+    const engine = new SegmentEngine(m, { capacity: 4, windowBatch: 1, amp: 'bfloat16' });
+    const [a, b] = await Promise.all([engine.submit(task(images[0])), engine.submit(task(images[4]))]);
+    for (const [img, got] of [[images[0], a], [images[4], b]] as const) {
+      const ref = await inferenceModel(m, img, { mode: 'slide', amp: 'bfloat16' });
+      ref.logits.dispose();
+      assert.deepEqual(got.pred, Uint8Array.from(ref.pred));
+    }
+    const fp32 = await new SegmentEngine(m, { capacity: 1, windowBatch: 1, amp: null }).submit(task(images[0]));
+    assert.notDeepEqual(a.pred, fp32.pred, 'bf16 and fp32 differ on some pixels: the comparison above means something');
+    assert.ok(m.bf16Head, 'the bf16 head was built');
+    assert.equal(m.model.lowPrecisionHead, null, 'the bf16 head is only set during a forward pass');
+  });
+
   it('whole-image and TTA tasks run alone, in order with windowed ones', async () => {
     const engine = new SegmentEngine(m, { capacity: 16, windowBatch: 4, amp: null });
     const order: number[] = [];
