@@ -95,7 +95,6 @@ export async function buildServer(model: SegModel, opts: ServeOptions): Promise<
       throw new HttpError(503, 'server is shutting down', { 'retry-after': '5' });
     }
     if (opts.token && needsAuth(req.url)) checkBearer(req, opts.token);
-    void reply;
   });
   app.addHook('onResponse', async (req, reply) => {
     metrics.observeRequest(req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
