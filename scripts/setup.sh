@@ -16,6 +16,15 @@ if ! dpkg -s libopenblas0-pthread >/dev/null 2>&1; then
     echo "warning: for fast CPU matmuls install OpenBLAS: sudo apt-get install -y libopenblas0-pthread" >&2
   fi
 fi
+# Debian's Chromium for the `beitseg serve` web-page test (puppeteer-core drives it; no browser download).
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "warning: the serve page test needs Chromium: sudo apt-get install -y chromium" >&2
+  fi
+fi
+export PUPPETEER_SKIP_DOWNLOAD=1
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 else

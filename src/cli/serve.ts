@@ -1,0 +1,122 @@
+/** `beitseg serve`: the HTTP segmentation service (src/serve) for one model. */
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import { initModel } from '../inference/api.js';
+import { buildServer, DEFAULT_SERVE_OPTIONS } from '../serve/server.js';
+import { parseNonNegativeInt, parsePositiveInt } from './options.js';
+
+interface ServeCliOptions {
+  config: string;
+  weights?: string;
+  host: string;
+  port: number;
+  device?: string;
+  amp?: string;
+  mode?: 'slide' | 'whole';
+  maxPixels: number;
+  maxBodyMb: number;
+  queue: number;
+  timeoutS: number;
+  token?: string;
+  windowBatch?: number;
+  log?: boolean;
+}
+
+function parsePositiveNumber(v: string): number {
+  const n = Number(v);
+  if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`expected a positive number, got '${v}'`);
+  return n;
+}
+
+function parseMode(v: string): 'slide' | 'whole' {
+  if (v !== 'slide' && v !== 'whole') throw new InvalidArgumentError(`expected slide or whole, got '${v}'`);
+  return v;
+}
+
+export function register(program: Command): void {
+  program
+    .command('serve')
+    .description('serve the model over HTTP: API v1 (/v1/segment, /v1/model), /health, /metrics and a web page at /')
+    .requiredOption('--config <file>', 'model config (JSON in mmseg structure)')
+    .option('--weights <file>', 'weights: .safetensors or .pth')
+    .option('--host <host>', 'address to bind (0.0.0.0 exposes the service to the network)', '127.0.0.1')
+    .option('--port <n>', 'port (0 picks a free one)', parseNonNegativeInt, 8080)
+    .option('--device <device>', 'cpu, cuda or cuda:N (default: cuda when available)')
+    .option('--amp <dtype>', 'compute in bf16 (CPU/GPU) or fp16 (GPU) under autocast')
+    .option(
+      '--mode <mode>',
+      "default test mode, whole or slide (default: the config's); per request: ?mode=",
+      parseMode,
+    )
+    .option(
+      '--max-pixels <n>',
+      'largest image in pixels, checked before decoding',
+      parsePositiveInt,
+      DEFAULT_SERVE_OPTIONS.maxPixels,
+    )
+    .option('--max-body-mb <n>', 'largest request body in MiB', parsePositiveNumber, DEFAULT_SERVE_OPTIONS.maxBodyMb)
+    .option(
+      '--queue <n>',
+      'most requests waiting or computing; more answer 503',
+      parsePositiveInt,
+      DEFAULT_SERVE_OPTIONS.queue,
+    )
+    .option(
+      '--timeout-s <s>',
+      'per-request deadline in seconds (504 when passed)',
+      parsePositiveNumber,
+      DEFAULT_SERVE_OPTIONS.timeoutS,
+    )
+    .option('--token <token>', 'require Authorization: Bearer <token> on the API and /metrics (or set BEITSEG_TOKEN)')
+    .option(
+      '--window-batch <n>',
+      'slide windows per forward pass, across requests (default 4 on a GPU, 1 on the CPU)',
+      parsePositiveInt,
+    )
+    .option('--log', 'log every request (JSON lines on stdout)')
+    .action(async (opts: ServeCliOptions) => {
+      const amp =
+        opts.amp === undefined ? null : opts.amp === 'bf16' ? 'bfloat16' : opts.amp === 'fp16' ? 'float16' : null;
+      if (opts.amp !== undefined && !amp) throw new Error(`--amp must be bf16 or fp16, got ${opts.amp}`);
+      const token = opts.token ?? (process.env.BEITSEG_TOKEN || undefined);
+      const model = await initModel(opts.config, opts.weights, { device: opts.device, verbose: true });
+      if (!opts.weights) process.stderr.write('warning: no --weights given: the model has random weights\n');
+      if (amp === 'float16' && model.device === 'cpu')
+        throw new Error('--amp fp16 needs a CUDA device; on the CPU use bf16');
+      const windowBatch = opts.windowBatch ?? (model.device.startsWith('cuda') ? 4 : 1);
+      const server = await buildServer(model, {
+        mode: opts.mode,
+        maxPixels: opts.maxPixels,
+        maxBodyMb: opts.maxBodyMb,
+        queue: opts.queue,
+        timeoutS: opts.timeoutS,
+        token,
+        windowBatch,
+        amp,
+        log: opts.log,
+      });
+      const address = await server.app.listen({ host: opts.host, port: opts.port });
+      process.stderr.write(
+        `beitseg serve: listening on ${address} (device ${model.device}, window batch ${windowBatch}` +
+          `${token ? ', bearer token required' : ''})\n`,
+      );
+      const stop = (signal: string): void => {
+        process.stderr.write(`beitseg serve: ${signal}: finishing the requests in flight, refusing new ones\n`);
+        server
+          .drain()
+          .then(() => server.app.close())
+          .then(
+            () => {
+              process.stderr.write('beitseg serve: stopped\n');
+              process.exit(0);
+            },
+            (e: unknown) => {
+              process.stderr.write(`beitseg serve: error while stopping: ${(e as Error).message}\n`);
+              process.exit(1);
+            },
+          );
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+}

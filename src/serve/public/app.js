@@ -1,0 +1,160 @@
+// beitseg's web page: upload an image to /v1/segment, draw the overlay from the label PNG it
+// returns, list the classes present. Plain browser JavaScript, no build step.
+const $ = (id) => document.getElementById(id);
+const state = { image: null, ids: null, width: 0, height: 0, classes: [], colors: new Map(), highlight: null };
+
+function authHeaders() {
+  const token = sessionStorage.getItem('beitseg-token') || $('token-input').value.trim();
+  return token ? { authorization: `Bearer ${token}` } : {};
+}
+
+function setStatus(text, isError = false) {
+  $('status').textContent = text;
+  $('status').classList.toggle('error', isError);
+}
+
+async function loadModelInfo() {
+  const res = await fetch('/v1/model', { headers: authHeaders() });
+  if (res.status === 401) {
+    $('token-row').hidden = false;
+    $('model-info').textContent = 'this server needs an API token';
+    return;
+  }
+  const info = await res.json();
+  const bb = info.config.backbone;
+  $('model-info').textContent =
+    `${bb.type ?? 'model'} ${bb.embed_dims ?? ''}d · ${info.numClasses} classes · ` +
+    `${info.device} · ${info.serving.mode}`;
+}
+
+async function decodeLabelPng(base64, width, height) {
+  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+  const bitmap = await createImageBitmap(new Blob([bytes], { type: 'image/png' }), {
+    colorSpaceConversion: 'none',
+    premultiplyAlpha: 'none',
+  });
+  const canvas = new OffscreenCanvas(width, height);
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(bitmap, 0, 0);
+  const rgba = ctx.getImageData(0, 0, width, height).data;
+  const ids = new Uint8Array(width * height);
+  for (let i = 0; i < ids.length; i++) ids[i] = rgba[4 * i];
+  return ids;
+}
+
+async function segment(file) {
+  setStatus(`Segmenting ${file.name}…`);
+  const started = performance.now();
+  const res = await fetch('/v1/segment?format=json&labels=png', {
+    method: 'POST',
+    body: file,
+    headers: { 'content-type': file.type || 'application/octet-stream', ...authHeaders() },
+  });
+  const body = await res.json().catch(() => ({ error: `HTTP ${res.status}` }));
+  if (res.status === 401) $('token-row').hidden = false;
+  if (!res.ok) {
+    setStatus(`${file.name}: ${body.error}`, true);
+    return;
+  }
+  state.width = body.width;
+  state.height = body.height;
+  state.image = await createImageBitmap(file, { imageOrientation: 'from-image' });
+  state.ids = await decodeLabelPng(body.label.data, body.width, body.height);
+  state.classes = body.classes;
+  state.colors = new Map(body.classes.map((c) => [c.id, c.color]));
+  state.highlight = null;
+  $('download').href = `data:image/png;base64,${body.label.data}`;
+  $('download').download = `${file.name.replace(/\.[^.]+$/, '')}_pred.png`;
+  renderLegend();
+  render();
+  $('controls').hidden = false;
+  const seconds = ((performance.now() - started) / 1000).toFixed(2);
+  setStatus(`${file.name}: ${body.width}×${body.height}, ${body.classes.length} classes, ${seconds} s`);
+}
+
+function render() {
+  if (!state.ids) return;
+  const canvas = $('overlay');
+  const { width, height } = state;
+  canvas.width = width;
+  canvas.height = height;
+  // small images are shown enlarged with sharp pixels
+  const scale = width < 480 ? Math.floor(480 / width) : 1;
+  canvas.style.width = scale > 1 ? `${width * scale}px` : '';
+  canvas.style.imageRendering = scale > 1 ? 'pixelated' : '';
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(state.image, 0, 0, width, height);
+  const frame = ctx.getImageData(0, 0, width, height);
+  const px = frame.data;
+  const alpha = Number($('opacity').value) / 100;
+  for (let i = 0; i < state.ids.length; i++) {
+    const id = state.ids[i];
+    const color = state.colors.get(id);
+    if (!color) continue;
+    const a = state.highlight === null || state.highlight === id ? alpha : 0;
+    const o = 4 * i;
+    px[o] = px[o] * (1 - a) + color[0] * a;
+    px[o + 1] = px[o + 1] * (1 - a) + color[1] * a;
+    px[o + 2] = px[o + 2] * (1 - a) + color[2] * a;
+  }
+  ctx.putImageData(frame, 0, 0);
+}
+
+function renderLegend() {
+  const list = $('legend');
+  list.replaceChildren();
+  for (const c of state.classes) {
+    const item = document.createElement('li');
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.dataset.classId = String(c.id);
+    const swatch = document.createElement('span');
+    swatch.className = 'swatch';
+    swatch.style.background = `rgb(${c.color.join(',')})`;
+    const name = document.createElement('span');
+    name.className = 'name';
+    name.textContent = c.name;
+    const share = document.createElement('span');
+    share.className = 'share';
+    share.textContent = `${(c.share * 100).toFixed(1)}%`;
+    button.append(swatch, name, share);
+    button.addEventListener('click', () => {
+      state.highlight = state.highlight === c.id ? null : c.id;
+      for (const b of list.querySelectorAll('button'))
+        b.classList.toggle('active', Number(b.dataset.classId) === state.highlight);
+      render();
+    });
+    item.append(button);
+    list.append(item);
+  }
+  $('legend-title').hidden = false;
+  $('legend-hint').hidden = false;
+}
+
+function pick(file) {
+  if (file) segment(file).catch((e) => setStatus(`${file.name}: ${e.message}`, true));
+}
+
+$('file-input').addEventListener('change', (e) => pick(e.target.files[0]));
+const zone = $('drop-zone');
+zone.addEventListener('dragover', (e) => {
+  e.preventDefault();
+  zone.classList.add('over');
+});
+zone.addEventListener('dragleave', () => zone.classList.remove('over'));
+zone.addEventListener('drop', (e) => {
+  e.preventDefault();
+  zone.classList.remove('over');
+  pick(e.dataTransfer.files[0]);
+});
+$('opacity').addEventListener('input', () => {
+  $('opacity-value').textContent = `${$('opacity').value}%`;
+  render();
+});
+$('token-input').addEventListener('change', () => {
+  sessionStorage.setItem('beitseg-token', $('token-input').value.trim());
+  loadModelInfo().catch(() => undefined);
+});
+loadModelInfo().catch((e) => {
+  $('model-info').textContent = `model information unavailable: ${e.message}`;
+});
