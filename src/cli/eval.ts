@@ -10,6 +10,7 @@ import { writeFileAtomic } from '../data/image_io.js';
 import { isDict } from '../models/config.js';
 import { progressBar } from './progress.js';
 import { parsePositiveInt } from './options.js';
+import { addCfgOptions, CONFIG_HELP, loadCliConfig } from './config_arg.js';
 
 interface EvalOptions {
   config: string;
@@ -24,6 +25,7 @@ interface EvalOptions {
   skipBad?: boolean;
   windowBatch: number;
   fresh?: boolean;
+  cfgOptions?: string[];
 }
 
 /** The dataset dict: --data ROOT as ADE20K layout, else the config's test/val dataset. */
@@ -52,7 +54,7 @@ function runKey(opts: EvalOptions): string {
     return { file: path.resolve(f), size: st.size, mtime: st.mtimeMs };
   };
   return JSON.stringify({ config: stamp(opts.config), weights: stamp(opts.weights), data: opts.data ?? null, split: opts.split,
-    mode: opts.mode ?? null, tta: opts.tta ?? false });
+    mode: opts.mode ?? null, tta: opts.tta ?? false, cfgOptions: opts.cfgOptions ?? [] });
 }
 
 function hasMetainfo(cfg: Record<string, unknown>): boolean {
@@ -63,9 +65,9 @@ function hasMetainfo(cfg: Record<string, unknown>): boolean {
 }
 
 export function register(program: Command): void {
-  program.command('eval')
+  const cmd = program.command('eval')
     .description('evaluate mIoU / mAcc / aAcc on a dataset (resumable)')
-    .requiredOption('--config <file>', 'model config (JSON in mmseg structure)')
+    .requiredOption('--config <file>', CONFIG_HELP)
     .option('--weights <file>', 'weights (.safetensors or .pth)')
     .option('--data <root>', 'dataset root in ADE20K layout (images/<split>, annotations/<split>)')
     .option('--split <name>', 'split folder name', 'validation')
@@ -76,9 +78,10 @@ export function register(program: Command): void {
     .option('--out <file>', 'results JSON (a .md table and a progress file are written beside it)', 'results.json')
     .option('--skip-bad', 'warn and skip unreadable or mismatched image/label pairs')
     .option('--window-batch <n>', 'slide windows per forward pass', parsePositiveInt, 1)
-    .option('--fresh', 'ignore the progress of an earlier interrupted run')
+    .option('--fresh', 'ignore the progress of an earlier interrupted run');
+  addCfgOptions(cmd)
     .action(async (opts: EvalOptions) => {
-      const model = await initModel(opts.config, opts.weights, { device: opts.device, verbose: true });
+      const model = await initModel(loadCliConfig(opts.config, opts.cfgOptions), opts.weights, { device: opts.device, verbose: true });
       const dataset = await buildDataset(datasetConfig(model.config, opts), { skipBad: opts.skipBad });
       // class names for the table: the config's metainfo, else the dataset's own (metainfo.json)
       if (!hasMetainfo(model.config) && dataset.metainfo.classes.length === model.model.numClasses) model.meta = dataset.metainfo;

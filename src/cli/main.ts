@@ -10,6 +10,7 @@ import { register as evaluate } from './eval.js';
 import { register as train } from './train.js';
 import { register as makeSyntheticDataset } from './make_synthetic_dataset.js';
 import { register as plotLog } from './plot_log.js';
+import { register as printConfig } from './print_config.js';
 
 const program = new Command();
 program
@@ -18,7 +19,7 @@ program
   .version('0.1.0')
   .showHelpAfterError();
 
-for (const register of [predict, evaluate, train, convert, inspect, makeSyntheticDataset, plotLog]) register(program);
+for (const register of [predict, evaluate, train, convert, inspect, makeSyntheticDataset, plotLog, printConfig]) register(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof Error ? err.message : String(err);

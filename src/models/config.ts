@@ -2,26 +2,19 @@
  * Config dicts in mmseg's structure (what mmengine's Config.dump('x.json') writes), with
  * strict validation: an unknown `type` or field is an error that lists what is supported.
  */
-import fs from 'node:fs';
+import { ConfigError } from '../config/errors.js';
+import { readConfigFile } from '../config/load.js';
+
+export { ConfigError };
 
 export type Dict = Record<string, unknown>;
 
-export class ConfigError extends Error {}
-
+/**
+ * A config file: JSON (what mmengine's Config.dump writes) or an mmseg `.py` config, read
+ * without Python (src/config/), with `_base_` inheritance merged in either form.
+ */
 export function loadConfig(file: string): Dict {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`cannot read config ${file}: ${(err as Error).message}`);
-  }
-  try {
-    const cfg = JSON.parse(text) as unknown;
-    if (!isDict(cfg)) throw new Error('top level is not an object');
-    return cfg;
-  } catch (err) {
-    throw new ConfigError(`config ${file} is not valid JSON: ${(err as Error).message}`);
-  }
+  return readConfigFile(file);
 }
 
 export function isDict(v: unknown): v is Dict {
