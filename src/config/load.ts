@@ -60,9 +60,12 @@ function loadJson(text: string, file: string, shown: string, stack: string[]): D
 
 function loadPy(text: string, file: string, shown: string, stack: string[]): Dict {
   const statements = parsePython(substitutePlaceholders(text), shown);
-  const baseStmt = statements.find((s) => s.target === '_base_');
+  const baseAt = statements.findIndex((s) => s.target === '_base_');
+  const baseStmt = baseAt >= 0 ? statements[baseAt] : null;
   let base: Dict | null = null;
   if (baseStmt) {
+    // mmengine reads _base_ before the rest; a later one could not be used by what precedes it
+    if (baseAt > 0) throw sourceError(shown, baseStmt.line, '_base_ must be assigned before anything else');
     const value = new Evaluator(shown, null).eval(baseStmt.value, new Map());
     base = loadBases(value, file, shown, stack, baseStmt.line);
   }

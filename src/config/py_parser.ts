@@ -111,6 +111,7 @@ export class Parser {
 
   private statement(): Assignment | null {
     const t = this.tok;
+    if (t.kind === 'indent') this.fail('unexpected indentation (blocks such as def, class, for, if are not supported in configs)');
     if (t.kind === 'name' && STATEMENT_KEYWORDS[t.text] && !this.isAssignmentAhead()) {
       this.fail(`${STATEMENT_KEYWORDS[t.text]} is not supported in configs (only NAME = value assignments)`);
     }

@@ -3,11 +3,11 @@
  * hand-written): names, numbers, strings in every quote form (with r/u prefixes, escapes and
  * triple quotes), operators, and NEWLINE at the end of each logical line. Comments are
  * dropped; a backslash before the line end and any open bracket continue the line.
- * Indentation starts a block (def, for, if ...), which configs never need: it is an error.
+ * Indentation starts a block (def, for, if ...), which configs never need: the parser refuses it.
  */
 import { sourceError } from './errors.js';
 
-export type TokenKind = 'name' | 'number' | 'string' | 'op' | 'newline' | 'end';
+export type TokenKind = 'name' | 'number' | 'string' | 'op' | 'newline' | 'indent' | 'end';
 
 export interface Token {
   kind: TokenKind;
@@ -59,9 +59,8 @@ export class Tokenizer {
     if (this.atLineStart && this.depth === 0) {
       const indent = /^[ \t\f]*/.exec(src.slice(this.pos))![0];
       const rest = src.slice(this.pos + indent.length);
-      if (indent.length && rest.length && !/^(#|\r?\n|\\\r?\n)/.test(rest)) {
-        this.fail('unexpected indentation (blocks such as def, class, for, if are not supported in configs)');
-      }
+      // the parser reports it, after any block statement on the line before
+      if (indent.length && rest.length && !/^(#|\r?\n|\\\r?\n)/.test(rest)) this.tokens.push({ kind: 'indent', text: '', line: this.line });
       this.atLineStart = false;
       this.pos += indent.length;
       return;
