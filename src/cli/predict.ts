@@ -35,7 +35,7 @@ export function register(program: Command): void {
     .option('--weights <file>', 'weights: .safetensors or .pth (mmseg, or official unilm BEiT converted on the fly)')
     .option('--device <device>', 'cpu, cuda or cuda:N (default: cuda when available)')
     .option('--mode <mode>', 'whole or slide (default: the config\'s model.test_cfg.mode)')
-    .option('--tta', 'multi-scale + flip test-time augmentation (probabilities averaged)')
+    .option('--tta', 'multi-scale + flip test-time augmentation, probabilities averaged (scales and flips: the config\'s tta_pipeline, else the default below)')
     .option('--tta-scales <list>', `scale ratios for --tta (default ${DEFAULT_TTA_SCALES.join(',')})`, parseNumberList)
     .option('--tta-min-size <n>', 'mmseg 0.x min_size for --tta scales (640 reproduces BEiT\'s ms+flip configs)', parsePositiveInt)
     .option('--no-resize', 'skip the test Resize: feed each image at its own size')
