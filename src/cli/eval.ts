@@ -77,9 +77,11 @@ export function register(program: Command): void {
     .option('--weights <file>', 'weights (.safetensors or .pth)')
     .option('--data <root>', 'dataset root in ADE20K layout (images/<split>, annotations/<split>)')
     .option('--split <name>', 'split folder name', 'validation')
-    .option('--tta', 'multi-scale + flip test-time augmentation (scales and flips: the config\'s tta_pipeline, else 0.5..1.75 + flip)')
+    .option('--tta', 'multi-scale + flip test-time augmentation ' +
+      '(scales and flips: the config\'s tta_pipeline, else 0.5..1.75 + flip)')
     .option('--tta-scales <list>', 'scale ratios of the test scale for --tta, e.g. 0.5,1,1.5', parseNumberList)
-    .option('--tta-min-size <n>', 'mmseg 0.x min_size for --tta scales (640 reproduces BEiT\'s ms+flip configs)', parsePositiveInt)
+    .option('--tta-min-size <n>', 'mmseg 0.x min_size for --tta scales (640 reproduces BEiT\'s ms+flip configs)',
+      parsePositiveInt)
     .option('--device <device>', 'cpu, cuda or cuda:N (default: cuda when available)')
     .option('--mode <mode>', 'whole or slide (default: the config\'s test_cfg)')
     .option('--limit <n>', 'only the first N images', parsePositiveInt)
@@ -89,7 +91,8 @@ export function register(program: Command): void {
     .option('--fresh', 'ignore the progress of an earlier interrupted run');
   addCfgOptions(cmd)
     .action(async (opts: EvalOptions) => {
-      const model = await initModel(loadCliConfig(opts.config, opts.cfgOptions), opts.weights, { device: opts.device, verbose: true });
+      const cfg = loadCliConfig(opts.config, opts.cfgOptions);
+      const model = await initModel(cfg, opts.weights, { device: opts.device, verbose: true });
       const dataset = await buildDataset(datasetConfig(model.config, opts), { skipBad: opts.skipBad });
       // class names for the table: the config's metainfo, else the dataset's own (metainfo.json)
       if (!hasMetainfo(model.config) && dataset.metainfo.classes.length === model.model.numClasses) model.meta = dataset.metainfo;

@@ -19,7 +19,8 @@ program
   .version('0.1.0')
   .showHelpAfterError();
 
-for (const register of [predict, evaluate, train, convert, inspect, makeSyntheticDataset, plotLog, printConfig]) register(program);
+const commands = [predict, evaluate, train, convert, inspect, makeSyntheticDataset, plotLog, printConfig];
+for (const register of commands) register(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof Error ? err.message : String(err);

@@ -35,7 +35,8 @@ export function register(program: Command): void {
     .option('--weights <file>', 'weights: .safetensors or .pth (mmseg, or official unilm BEiT converted on the fly)')
     .option('--device <device>', 'cpu, cuda or cuda:N (default: cuda when available)')
     .option('--mode <mode>', 'whole or slide (default: the config\'s model.test_cfg.mode)')
-    .option('--tta', 'multi-scale + flip test-time augmentation, probabilities averaged (scales and flips: the config\'s tta_pipeline, else the default below)')
+    .option('--tta', 'multi-scale + flip test-time augmentation, probabilities averaged ' +
+      '(scales and flips: the config\'s tta_pipeline, else the default below)')
     .option('--tta-scales <list>', `scale ratios for --tta (default ${DEFAULT_TTA_SCALES.join(',')})`, parseNumberList)
     .option('--tta-min-size <n>', 'mmseg 0.x min_size for --tta scales (640 reproduces BEiT\'s ms+flip configs)', parsePositiveInt)
     .option('--no-resize', 'skip the test Resize: feed each image at its own size')
@@ -52,7 +53,8 @@ export function register(program: Command): void {
       }
       const amp = opts.amp === undefined ? null : opts.amp === 'bf16' ? 'bfloat16' : opts.amp === 'fp16' ? 'float16' : null;
       if (opts.amp !== undefined && !amp) throw new Error(`--amp must be bf16 or fp16, got ${opts.amp}`);
-      const model = await initModel(loadCliConfig(opts.config, opts.cfgOptions), opts.weights, { device: opts.device, verbose: true });
+      const cfg = loadCliConfig(opts.config, opts.cfgOptions);
+      const model = await initModel(cfg, opts.weights, { device: opts.device, verbose: true });
       if (!opts.weights) process.stderr.write('warning: no --weights given: the model has random weights\n');
       fs.mkdirSync(opts.out, { recursive: true });
       const bar = progressBar(files.length, 'predict');

@@ -6,7 +6,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { train } from '../engine/trainer.js';
 import type { TrainOverrides } from '../engine/train_config.js';
-import { addCfgOptions, loadCliConfig } from './config_arg.js';
+import { addCfgOptions, CONFIG_HELP, loadCliConfig } from './config_arg.js';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -43,7 +43,7 @@ export function register(program: Command): void {
   const cmd = program
     .command('train')
     .description('train a segmentor from an mmseg-structured config (iteration-based, AdamW + layer decay, checkpoints and validation)')
-    .requiredOption('--config <file>', 'config: an mmseg 1.x .py config (with _base_ files) or its JSON dump, e.g. configs/tiny_synthetic.json')
+    .requiredOption('--config <file>', CONFIG_HELP)
     .option('--work-dir <dir>', 'where checkpoints and logs go (default: work_dirs/<config name>)')
     .option('--resume [checkpoint]', 'continue from the latest complete checkpoint in the work dir, or from the given one')
     .option('--device <device>', 'cpu, cuda or cuda:N (default: cuda when available)', device)
@@ -58,7 +58,8 @@ export function register(program: Command): void {
   addCfgOptions(cmd)
     .action(async (o: TrainCliOptions) => {
       const result = await train({
-        config: loadCliConfig(o.config, o.cfgOptions), configPath: o.config, workDir: o.workDir, resume: o.resume, device: o.device, amp: o.amp, maxIters: o.maxIters,
+        config: loadCliConfig(o.config, o.cfgOptions), configPath: o.config,
+        workDir: o.workDir, resume: o.resume, device: o.device, amp: o.amp, maxIters: o.maxIters,
         batchSize: o.batchSize, accum: o.accum, loadFrom: o.loadFrom, seed: o.seed, numWorkers: o.workers, threads: o.threads,
       });
       result.model.dispose();

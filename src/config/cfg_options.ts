@@ -20,7 +20,9 @@ function scalar(v: string, option: string): unknown {
     return n;
   }
   if (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(v)) return Number(v);
-  if (/^[+-]?(inf|infinity|nan)$/i.test(v)) throw new ConfigError(`--cfg-options ${option}: ${v} is not a finite number`);
+  if (/^[+-]?(inf|infinity|nan)$/i.test(v)) {
+    throw new ConfigError(`--cfg-options ${option}: ${v} is not a finite number`);
+  }
   const lower = v.toLowerCase();
   if (lower === 'true' || lower === 'false') return lower === 'true';
   if (v === 'None') return null;

@@ -73,7 +73,8 @@ export const HARMLESS_TOP_LEVEL_KEYS: Readonly<Record<string, string>> = {
 };
 
 /** Warnings for the keys of `d` (at `path`) that are neither used nor known to be harmless. */
-export function unknownKeyWarnings(d: Dict, used: readonly string[], harmless: readonly string[], path: string): string[] {
+export function unknownKeyWarnings(d: Dict, used: readonly string[], harmless: readonly string[],
+  path: string): string[] {
   return Object.keys(d).filter((k) => !used.includes(k) && !harmless.includes(k))
     .map((k) => `${path ? `${path}.` : ''}${k} is not used by beitseg (ignored)`);
 }

@@ -30,18 +30,25 @@ function readText(file: string, shown: string): string {
     throw new ConfigError(`cannot read config ${shown}: ${(err as Error).message}`);
   }
   if (!st.isFile()) throw new ConfigError(`config ${shown} is not a file`);
-  if (st.size > MAX_CONFIG_BYTES) throw new ConfigError(`config ${shown} is ${st.size} bytes (limit ${MAX_CONFIG_BYTES})`);
+  if (st.size > MAX_CONFIG_BYTES) {
+    throw new ConfigError(`config ${shown} is ${st.size} bytes (limit ${MAX_CONFIG_BYTES})`);
+  }
   return fs.readFileSync(file, 'utf8');
 }
 
 function load(file: string, shown: string, stack: string[]): Dict {
-  if (stack.includes(file)) throw new ConfigError(`config ${shown}: _base_ cycle (${[...stack, file].map((f) => path.basename(f)).join(' -> ')})`);
-  if (stack.length >= MAX_BASE_DEPTH) throw new ConfigError(`config ${shown}: _base_ chain deeper than ${MAX_BASE_DEPTH}`);
+  if (stack.includes(file)) {
+    const chain = [...stack, file].map((f) => path.basename(f)).join(' -> ');
+    throw new ConfigError(`config ${shown}: _base_ cycle (${chain})`);
+  }
+  if (stack.length >= MAX_BASE_DEPTH) {
+    throw new ConfigError(`config ${shown}: _base_ chain deeper than ${MAX_BASE_DEPTH}`);
+  }
   const text = readText(file, shown);
   const ext = path.extname(file).toLowerCase();
+  // anything but .py is read as JSON, as before .py configs were supported
   if (ext === '.py') return loadPy(text, file, shown, [...stack, file]);
-  if (ext === '.json' || ext === '') return loadJson(text, file, shown, [...stack, file]);
-  throw new ConfigError(`config ${shown}: unsupported file type '${ext}' (.py or .json)`);
+  return loadJson(text, file, shown, [...stack, file]);
 }
 
 function loadJson(text: string, file: string, shown: string, stack: string[]): Dict {
@@ -90,13 +97,17 @@ function loadBases(value: unknown, file: string, shown: string, stack: string[],
   const merged: Dict = {};
   const origin = new Map<string, string>();
   for (const rel of list as string[]) {
-    if (rel.includes('::')) throw where(`_base_ '${rel}': package-scoped bases (scope::path) are not supported; use a relative path`);
+    if (rel.includes('::')) {
+      throw where(`_base_ '${rel}': package-scoped bases (scope::path) are not supported; use a relative path`);
+    }
     const target = path.resolve(path.dirname(file), rel);
     const shownTarget = path.join(path.dirname(shown), rel);
     if (!fs.existsSync(target)) throw where(`_base_ '${rel}' not found (looked for ${shownTarget})`);
     const cfg = load(target, shownTarget, stack);
     for (const [k, v] of Object.entries(cfg)) {
-      if (origin.has(k)) throw where(`key '${k}' is defined in two bases (${origin.get(k)} and ${rel}); mmengine refuses this too`);
+      if (origin.has(k)) {
+        throw where(`key '${k}' is defined in two bases (${origin.get(k)} and ${rel}); mmengine refuses this too`);
+      }
       origin.set(k, rel);
       setKey(merged, k, deepCopy(v));
     }

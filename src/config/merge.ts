@@ -35,15 +35,19 @@ function join(path: string, key: string | number): string {
 }
 
 /** `child` merged into a copy of `base`; `where` names the merge in errors (e.g. the child file). */
-export function mergeInto(child: Dict, base: Dict | unknown[], where: string, allowListKeys = false, path = ''): Dict | unknown[] {
+export function mergeInto(child: Dict, base: Dict | unknown[], where: string, allowListKeys = false,
+  path = ''): Dict | unknown[] {
   if (Array.isArray(base)) {
     const out = base.slice();
     for (const [k, v] of Object.entries(child)) {
       if (!allowListKeys || !/^\d+$/.test(k)) {
-        throw new ConfigError(`${where}: ${join(path, k)}: ${path || 'the value'} is a list; only list indices can be set in it`);
+        const what = path || 'the value';
+        throw new ConfigError(`${where}: ${join(path, k)}: ${what} is a list; only list indices can be set in it`);
       }
       const i = Number(k);
-      if (i >= out.length) throw new ConfigError(`${where}: index ${i} exceeds the length (${out.length}) of the list ${path}`);
+      if (i >= out.length) {
+        throw new ConfigError(`${where}: index ${i} exceeds the length (${out.length}) of the list ${path}`);
+      }
       out[i] = mergeValue(v, out[i], where, allowListKeys, join(path, i));
     }
     return out;
@@ -51,7 +55,8 @@ export function mergeInto(child: Dict, base: Dict | unknown[], where: string, al
   const out: Dict = { ...base };
   for (const [k, v] of Object.entries(child)) {
     if (k === DELETE_KEY) continue;
-    setKey(out, k, Object.prototype.hasOwnProperty.call(base, k) ? mergeValue(v, base[k], where, allowListKeys, join(path, k)) : v);
+    const inBase = Object.prototype.hasOwnProperty.call(base, k);
+    setKey(out, k, inBase ? mergeValue(v, base[k], where, allowListKeys, join(path, k)) : v);
   }
   return out;
 }
@@ -60,7 +65,8 @@ function mergeValue(v: unknown, b: unknown, where: string, allowListKeys: boolea
   if (!isDict(v)) return v;
   if (v[DELETE_KEY] === true) return v;
   if (isDict(b) || (allowListKeys && Array.isArray(b))) return mergeInto(v, b, where, allowListKeys, path);
-  throw new ConfigError(`${where}: ${path} is a dict here but ${b === null ? 'None' : Array.isArray(b) ? 'a list' : `a ${typeof b}`} ` +
+  const baseKind = b === null ? 'None' : Array.isArray(b) ? 'a list' : `a ${typeof b}`;
+  throw new ConfigError(`${where}: ${path} is a dict here but ${baseKind} ` +
     'in the base config; set _delete_=True in it to replace the base value');
 }
 

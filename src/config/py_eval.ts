@@ -62,7 +62,9 @@ export class Evaluator {
         continue;
       }
       const k = this.eval(key, scope);
-      if (typeof k !== 'string' && typeof k !== 'number') this.fail(key.line, `dict keys must be strings or numbers, got ${typeName(k)}`);
+      if (typeof k !== 'string' && typeof k !== 'number') {
+        this.fail(key.line, `dict keys must be strings or numbers, got ${typeName(k)}`);
+      }
       setKey(out, String(k), this.eval(value, scope));
     }
     return out;
@@ -70,7 +72,9 @@ export class Evaluator {
 
   private comprehension(e: Extract<Expr, { kind: 'comp' }>, scope: Scope): unknown[] {
     const iter = this.eval(e.iter, scope);
-    if (!Array.isArray(iter)) this.fail(e.line, `a list comprehension must loop over a list or tuple, got ${typeName(iter)}`);
+    if (!Array.isArray(iter)) {
+      this.fail(e.line, `a list comprehension must loop over a list or tuple, got ${typeName(iter)}`);
+    }
     return iter.map((item) => {
       const inner: Scope = new Map(scope);
       inner.set(e.target, item);
@@ -86,7 +90,9 @@ export class Evaluator {
   private binary(op: string, a: unknown, b: unknown, line: number): unknown {
     if (op === '*' && (typeof a === 'number' || typeof b === 'number')) {
       const len = typeof a === 'number' ? lengthOf(b) : lengthOf(a);
-      if (len * Math.abs(typeof a === 'number' ? a : (b as number)) > MAX_REPEAT) this.fail(line, `repetition longer than ${MAX_REPEAT}`);
+      if (len * Math.abs(typeof a === 'number' ? a : (b as number)) > MAX_REPEAT) {
+        this.fail(line, `repetition longer than ${MAX_REPEAT}`);
+      }
     }
     if (typeof a === 'number' && typeof b === 'number') return this.arithmetic(op, a, b, line);
     if (op === '+' && typeof a === 'string' && typeof b === 'string') return a + b;
@@ -125,7 +131,8 @@ export class Evaluator {
       cur = cur.object;
     }
     if (cur.kind !== 'name' || cur.name !== '_base_') {
-      this.fail(e.line, `attribute access (.${path.join('.')}) is only supported on _base_ (e.g. _base_.model.backbone)`);
+      const attr = path.join('.');
+      this.fail(e.line, `attribute access (.${attr}) is only supported on _base_ (e.g. _base_.model.backbone)`);
     }
     if (!this.base) this.fail(e.line, `_base_.${path.join('.')}: this file has no _base_`);
     let v: unknown = this.base;
@@ -147,7 +154,9 @@ export class Evaluator {
     }
     if (isDict(obj)) {
       const k = typeof idx === 'number' ? String(idx) : idx;
-      if (typeof k !== 'string' || !Object.prototype.hasOwnProperty.call(obj, k)) this.fail(line, `key ${JSON.stringify(idx)} not found`);
+      if (typeof k !== 'string' || !Object.prototype.hasOwnProperty.call(obj, k)) {
+        this.fail(line, `key ${JSON.stringify(idx)} not found`);
+      }
       return deepCopy(obj[k]);
     }
     this.fail(line, `${typeName(obj)} cannot be indexed`);

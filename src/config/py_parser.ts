@@ -111,7 +111,9 @@ export class Parser {
 
   private statement(): Assignment | null {
     const t = this.tok;
-    if (t.kind === 'indent') this.fail('unexpected indentation (blocks such as def, class, for, if are not supported in configs)');
+    if (t.kind === 'indent') {
+      this.fail('unexpected indentation (blocks such as def, class, for, if are not supported in configs)');
+    }
     if (t.kind === 'name' && STATEMENT_KEYWORDS[t.text] && !this.isAssignmentAhead()) {
       this.fail(`${STATEMENT_KEYWORDS[t.text]} is not supported in configs (only NAME = value assignments)`);
     }
@@ -163,11 +165,15 @@ export class Parser {
   expr(): Expr {
     const e = this.arith();
     const t = this.tok;
-    if (t.kind === 'op' && COMPARISONS.includes(t.text)) this.fail(`comparison '${t.text}' is not supported in configs`);
+    if (t.kind === 'op' && COMPARISONS.includes(t.text)) {
+      this.fail(`comparison '${t.text}' is not supported in configs`);
+    }
     if (t.kind === 'name' && EXPRESSION_KEYWORDS[t.text] && t.text !== 'in') {
       this.fail(`${EXPRESSION_KEYWORDS[t.text]} is not supported in configs`);
     }
-    if (t.kind === 'op' && ['&', '|', '^', '<<', '>>', '@', ':='].includes(t.text)) this.fail(`operator '${t.text}' is not supported in configs`);
+    if (t.kind === 'op' && ['&', '|', '^', '<<', '>>', '@', ':='].includes(t.text)) {
+      this.fail(`operator '${t.text}' is not supported in configs`);
+    }
     return e;
   }
 
@@ -199,7 +205,9 @@ export class Parser {
     }
     if (this.isOp('~')) this.fail("operator '~' is not supported in configs");
     const t = this.tok;
-    if (t.kind === 'name' && EXPRESSION_KEYWORDS[t.text]) this.fail(`${EXPRESSION_KEYWORDS[t.text]} is not supported in configs`);
+    if (t.kind === 'name' && EXPRESSION_KEYWORDS[t.text]) {
+      this.fail(`${EXPRESSION_KEYWORDS[t.text]} is not supported in configs`);
+    }
     return this.power();
   }
 
@@ -217,7 +225,9 @@ export class Parser {
       const line = this.tok.line;
       if (this.isOp('.')) {
         this.i++;
-        if (this.tok.kind !== 'name') this.fail(`expected an attribute name after '.', found ${this.describe(this.tok)}`);
+        if (this.tok.kind !== 'name') {
+          this.fail(`expected an attribute name after '.', found ${this.describe(this.tok)}`);
+        }
         e = { kind: 'attr', object: e, attr: this.tok.text, line };
         this.i++;
       } else if (this.isOp('[')) {
@@ -277,7 +287,9 @@ export class Parser {
       this.i++;
       if (t.text === 'True' || t.text === 'False') return { kind: 'const', value: t.text === 'True', line };
       if (t.text === 'None') return { kind: 'const', value: null, line };
-      if (STATEMENT_KEYWORDS[t.text] && t.text !== 'match') this.fail(`${STATEMENT_KEYWORDS[t.text]} is not supported in configs`, line);
+      if (STATEMENT_KEYWORDS[t.text] && t.text !== 'match') {
+        this.fail(`${STATEMENT_KEYWORDS[t.text]} is not supported in configs`, line);
+      }
       return { kind: 'name', name: t.text, line };
     }
     if (this.isOp('(')) return this.parenthesised();
@@ -351,7 +363,9 @@ export class Parser {
   private comprehension(element: Expr, line: number): Expr {
     this.i++;
     const target = this.tok;
-    if (target.kind !== 'name' || STATEMENT_KEYWORDS[target.text]) this.fail('a list comprehension must loop over one plain name');
+    if (target.kind !== 'name' || STATEMENT_KEYWORDS[target.text]) {
+      this.fail('a list comprehension must loop over one plain name');
+    }
     this.i++;
     if (this.isOp(',')) this.fail('a list comprehension must loop over one plain name (no unpacking)');
     if (!this.isName('in')) this.fail(`expected 'in' in the list comprehension, found ${this.describe(this.tok)}`);
@@ -374,7 +388,9 @@ export class Parser {
       } else {
         const key = this.expr();
         if (this.isName('for')) this.fail('set and dict comprehensions are not supported');
-        if (!this.isOp(':')) this.fail('set literals are not supported in configs (a {...} must be a dict of key: value)');
+        if (!this.isOp(':')) {
+          this.fail('set literals are not supported in configs (a {...} must be a dict of key: value)');
+        }
         this.i++;
         entries.push({ key, value: this.expr() });
         if (this.isName('for')) this.fail('dict comprehensions are not supported');

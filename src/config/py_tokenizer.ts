@@ -17,10 +17,12 @@ export interface Token {
 }
 
 const OPERATORS = ['**=', '//=', '>>=', '<<=', '...', '**', '//', '==', '!=', '<=', '>=', '->', '+=', '-=', '*=', '/=',
-  '%=', '&=', '|=', '^=', ':=', '<<', '>>', '+', '-', '*', '/', '%', '(', ')', '[', ']', '{', '}', ',', ':', '.', ';', '=',
-  '<', '>', '@', '&', '|', '^', '~'];
+  '%=', '&=', '|=', '^=', ':=', '<<', '>>', '+', '-', '*', '/', '%', '(', ')', '[', ']', '{', '}', ',', ':', '.', ';',
+  '=', '<', '>', '@', '&', '|', '^', '~'];
 
-const NUMBER = /^(?:0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+|(?:\d(?:_?\d)*)?\.?\d(?:_?\d)*(?:[eE][+-]?\d(?:_?\d)*)?\.?)[jJ]?/;
+const PREFIXED_INT = '0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+';
+const DECIMAL = '(?:\\d(?:_?\\d)*)?\\.?\\d(?:_?\\d)*(?:[eE][+-]?\\d(?:_?\\d)*)?\\.?';
+const NUMBER = new RegExp(`^(?:${PREFIXED_INT}|${DECIMAL})[jJ]?`);
 const STRING_PREFIX = /^([rRuUbBfF]{0,2})(['"])/;
 
 const SIMPLE_ESCAPES: Record<string, string> = {
@@ -60,7 +62,9 @@ export class Tokenizer {
       const indent = /^[ \t\f]*/.exec(src.slice(this.pos))![0];
       const rest = src.slice(this.pos + indent.length);
       // the parser reports it, after any block statement on the line before
-      if (indent.length && rest.length && !/^(#|\r?\n|\\\r?\n)/.test(rest)) this.tokens.push({ kind: 'indent', text: '', line: this.line });
+      if (indent.length && rest.length && !/^(#|\r?\n|\\\r?\n)/.test(rest)) {
+        this.tokens.push({ kind: 'indent', text: '', line: this.line });
+      }
       this.atLineStart = false;
       this.pos += indent.length;
       return;
@@ -114,7 +118,9 @@ export class Tokenizer {
     const m = NUMBER.exec(this.src.slice(this.pos));
     if (!m || !m[0]) this.fail('malformed number');
     if (/[jJ]$/.test(m[0])) this.fail(`complex number ${m[0]} is not supported`);
-    if (/^0\d*[1-9]/.test(m[0]) && !/[.eE]/.test(m[0])) this.fail(`leading zeros in ${m[0]} are not allowed in Python 3`);
+    if (/^0\d*[1-9]/.test(m[0]) && !/[.eE]/.test(m[0])) {
+      this.fail(`leading zeros in ${m[0]} are not allowed in Python 3`);
+    }
     this.tokens.push({ kind: 'number', text: m[0], line: this.line });
     this.pos += m[0].length;
     if (/^[A-Za-z_0-9]/.test(this.src[this.pos] ?? '')) this.fail(`malformed number ${m[0]}${this.src[this.pos]}`);

@@ -142,12 +142,14 @@ function maxKeepOf(v: unknown): number {
  */
 function checkTrainCfg(tc: Dict): void {
   checkFields(tc, ['type', 'max_iters', 'val_interval', 'val_begin', 'dynamic_intervals'], 'train_cfg');
-  if (tc.val_begin !== undefined && tc.val_begin !== 1) throw new ConfigError(`train_cfg.val_begin=${JSON.stringify(tc.val_begin)} is not supported (1)`);
+  if (tc.val_begin !== undefined && tc.val_begin !== 1) {
+    throw new ConfigError(`train_cfg.val_begin=${JSON.stringify(tc.val_begin)} is not supported (1)`);
+  }
   if (tc.dynamic_intervals != null) throw new ConfigError('train_cfg.dynamic_intervals is not supported');
 }
 
-const OPTIM_WRAPPER_FIELDS = ['type', 'optimizer', 'constructor', 'paramwise_cfg', 'clip_grad', 'accumulative_counts', 'dtype',
-  'loss_scale'];
+const OPTIM_WRAPPER_FIELDS = ['type', 'optimizer', 'constructor', 'paramwise_cfg', 'clip_grad', 'accumulative_counts',
+  'dtype', 'loss_scale'];
 
 /** optim_wrapper: its own fields, paramwise_cfg's, AMP's loss_scale and dtype. */
 function checkOptimWrapper(ow: Dict): void {
@@ -158,13 +160,18 @@ function checkOptimWrapper(ow: Dict): void {
   if (ow.dtype != null && ow.dtype !== 'float16' && ow.dtype !== 'bfloat16') {
     throw new ConfigError(`optim_wrapper.dtype ${JSON.stringify(ow.dtype)} is not supported (float16, bfloat16)`);
   }
-  if (ow.dtype != null && ow.type !== 'AmpOptimWrapper') throw new ConfigError('optim_wrapper.dtype needs type AmpOptimWrapper');
+  if (ow.dtype != null && ow.type !== 'AmpOptimWrapper') {
+    throw new ConfigError('optim_wrapper.dtype needs type AmpOptimWrapper');
+  }
   if (isDict(ow.paramwise_cfg)) {
     const pw = ow.paramwise_cfg;
     const p = 'optim_wrapper.paramwise_cfg';
     checkFields(pw, ['num_layers', 'layer_decay_rate', 'decay_rate', 'decay_type', 'corrected_no_decay'], p);
     const rate = pw.layer_decay_rate ?? pw.decay_rate;
-    if (rate !== undefined) checkNumber(rate as number, `${p}.${pw.layer_decay_rate !== undefined ? 'layer_decay_rate' : 'decay_rate'}`, { gt: 0 });
+    if (rate !== undefined) {
+      const key = pw.layer_decay_rate !== undefined ? 'layer_decay_rate' : 'decay_rate';
+      checkNumber(rate as number, `${p}.${key}`, { gt: 0 });
+    }
   }
 }
 
@@ -174,8 +181,8 @@ function checkOptimWrapper(ow: Dict): void {
  * differentiable only select torch kernels and are accepted.
  */
 function checkOptimizer(opt: Dict, p: string): void {
-  checkFields(opt, ['type', 'lr', 'betas', 'eps', 'weight_decay', 'amsgrad', 'maximize', 'foreach', 'fused', 'capturable',
-    'differentiable'], p);
+  checkFields(opt, ['type', 'lr', 'betas', 'eps', 'weight_decay', 'amsgrad', 'maximize', 'foreach', 'fused',
+    'capturable', 'differentiable'], p);
   if (opt.maximize === true) throw new ConfigError(`${p}.maximize is not supported`);
   checkNumber(opt.lr as number, `${p}.lr`, { gt: 0 });
   if (Array.isArray(opt.betas)) checkList(opt.betas as number[], `${p}.betas`, { ge: 0, lt: 1 });
@@ -201,7 +208,8 @@ export function checkClassCounts(cfg: Dict): void {
   for (const [where, mi] of places) {
     if (!isDict(mi) || !Array.isArray(mi.classes)) continue;
     if (mi.classes.length !== n) {
-      throw new ConfigError(`${where}.classes lists ${mi.classes.length} classes but model.decode_head.num_classes is ${n}`);
+      const count = mi.classes.length;
+      throw new ConfigError(`${where}.classes lists ${count} classes but model.decode_head.num_classes is ${n}`);
     }
   }
 }

@@ -41,7 +41,8 @@ export function normalization(cfg: Dict): { mean: [number, number, number]; std:
  */
 export function preprocessFromConfig(cfg: Dict, pipeline?: unknown[]): Preprocess {
   const steps = pipeline ?? (Array.isArray(cfg.test_pipeline) ? cfg.test_pipeline : null);
-  return { ...normalization(cfg), scale: steps ? testScale(steps, pipeline ? 'the dataloader pipeline' : 'test_pipeline') : [2560, 640] };
+  const where = pipeline ? 'the dataloader pipeline' : 'test_pipeline';
+  return { ...normalization(cfg), scale: steps ? testScale(steps, where) : [2560, 640] };
 }
 
 /** Transforms a test pipeline may hold: only Resize changes what the model sees. */
@@ -51,7 +52,8 @@ function testScale(pipeline: unknown[], where: string): [number, number] | null 
   let scale: [number, number] | null = null;
   for (const [i, step] of pipeline.entries()) {
     if (!isDict(step) || typeof step.type !== 'string' || !TEST_TRANSFORMS.includes(step.type)) {
-      throw new ConfigError(`${where}[${i}].type ${JSON.stringify(isDict(step) ? step.type : step)} is not supported in a test pipeline ` +
+      const type = JSON.stringify(isDict(step) ? step.type : step);
+      throw new ConfigError(`${where}[${i}].type ${type} is not supported in a test pipeline ` +
         `(supported: ${TEST_TRANSFORMS.join(', ')})`);
     }
     if (step.type === 'Resize' && !scale) {

@@ -39,7 +39,8 @@ export function ttaFromConfig(cfg: Dict): ConfigTta | null {
       if (found) throw new ConfigError(`${where}: only one TestTimeAug is supported`);
       found = testTimeAug(step, where);
     } else if (typeof step.type !== 'string' || !PASSIVE.includes(step.type)) {
-      throw new ConfigError(`${where}.type ${JSON.stringify(step.type)} is not supported (supported: TestTimeAug, ${PASSIVE.join(', ')})`);
+      const supported = ['TestTimeAug', ...PASSIVE].join(', ');
+      throw new ConfigError(`${where}.type ${JSON.stringify(step.type)} is not supported (supported: ${supported})`);
     }
   }
   if (!found) throw new ConfigError('tta_pipeline has no TestTimeAug entry');
@@ -49,7 +50,9 @@ export function ttaFromConfig(cfg: Dict): ConfigTta | null {
 function testTimeAug(step: Dict, where: string): ConfigTta {
   checkFields(step, ['type', 'transforms'], where);
   const groups = step.transforms;
-  if (!Array.isArray(groups) || !groups.every(Array.isArray)) throw new ConfigError(`${where}.transforms must be a list of lists`);
+  if (!Array.isArray(groups) || !groups.every(Array.isArray)) {
+    throw new ConfigError(`${where}.transforms must be a list of lists`);
+  }
   let scales: number[] | null = null;
   let flips: boolean[] | null = null;
   for (const [g, group] of (groups as unknown[][]).entries()) {
@@ -78,17 +81,26 @@ function testTimeAug(step: Dict, where: string): ConfigTta {
 }
 
 function resizeFactor(t: Dict, where: string): number {
-  checkFields(t, ['type', 'scale_factor', 'keep_ratio', 'scale', 'interpolation', 'backend', 'clip_object_border'], where);
-  if (t.scale != null) throw new ConfigError(`${where}: Resize with a fixed scale is not supported in tta_pipeline (use scale_factor)`);
+  checkFields(t, ['type', 'scale_factor', 'keep_ratio', 'scale', 'interpolation', 'backend', 'clip_object_border'],
+    where);
+  if (t.scale != null) {
+    throw new ConfigError(`${where}: Resize with a fixed scale is not supported in tta_pipeline (use scale_factor)`);
+  }
   if (t.keep_ratio !== true) throw new ConfigError(`${where}: keep_ratio must be True`);
-  if (t.interpolation !== undefined && t.interpolation !== 'bilinear') throw new ConfigError(`${where}.interpolation must be bilinear`);
+  if (t.interpolation !== undefined && t.interpolation !== 'bilinear') {
+    throw new ConfigError(`${where}.interpolation must be bilinear`);
+  }
   return checkNumber(t.scale_factor as number, `${where}.scale_factor`, { gt: 0 });
 }
 
 function flipOf(t: Dict, where: string): boolean {
   checkFields(t, ['type', 'prob', 'direction'], where);
-  if (t.direction !== undefined && t.direction !== 'horizontal') throw new ConfigError(`${where}.direction must be 'horizontal'`);
-  if (t.prob !== 0 && t.prob !== 1) throw new ConfigError(`${where}.prob must be 0 or 1 in a TTA pipeline, got ${JSON.stringify(t.prob)}`);
+  if (t.direction !== undefined && t.direction !== 'horizontal') {
+    throw new ConfigError(`${where}.direction must be 'horizontal'`);
+  }
+  if (t.prob !== 0 && t.prob !== 1) {
+    throw new ConfigError(`${where}.prob must be 0 or 1 in a TTA pipeline, got ${JSON.stringify(t.prob)}`);
+  }
   return t.prob === 1;
 }
 

@@ -69,10 +69,13 @@ export function beitConfig(d: Dict, path = 'model.backbone'): BEiTConfig {
 /** out_indices: an int (-1 = the last layer, as mmseg) or a list of distinct layers in [0, num_layers). */
 function outIndices(d: Dict, path: string, numLayers: number): number[] {
   const v = d.out_indices;
-  const list = typeof v === 'number' ? [v === -1 ? numLayers - 1 : v] : numList(d, 'out_indices', path, BEIT_DEFAULTS.out_indices);
+  const list = typeof v === 'number' ? [v === -1 ? numLayers - 1 : v]
+    : numList(d, 'out_indices', path, BEIT_DEFAULTS.out_indices);
   if (!list.length) throw new ConfigError(`${path}.out_indices must not be empty`);
   checkList(list, `${path}.out_indices`, { integer: true, ge: 0, lt: numLayers });
-  if (new Set(list).size !== list.length) throw new ConfigError(`${path}.out_indices has repeated layers ${JSON.stringify(list)}`);
+  if (new Set(list).size !== list.length) {
+    throw new ConfigError(`${path}.out_indices has repeated layers ${JSON.stringify(list)}`);
+  }
   return list;
 }
 
@@ -81,7 +84,9 @@ function neckConfig(d: Dict, path = 'model.neck'): Feature2PyramidConfig {
   checkFields(d, ['type', 'embed_dim', 'rescales', 'norm_cfg'], path);
   const rescales = numList(d, 'rescales', path, [4, 2, 1, 0.5]);
   rescales.forEach((r, i) => {
-    if (![4, 2, 1, 0.5, 0.25].includes(r)) throw new ConfigError(`${path}.rescales[${i}] must be one of 4, 2, 1, 0.5, 0.25, got ${r}`);
+    if (![4, 2, 1, 0.5, 0.25].includes(r)) {
+      throw new ConfigError(`${path}.rescales[${i}] must be one of 4, 2, 1, 0.5, 0.25, got ${r}`);
+    }
   });
   return {
     embed_dim: numIn(d, 'embed_dim', path, POSITIVE_INT),
@@ -114,8 +119,11 @@ function headConfig(d: Dict, path: string): DecodeHeadConfig {
     : checkList(numList(d, 'in_channels', path), `${path}.in_channels`, POSITIVE_INT);
   const inIndex = typeof d.in_index === 'number' ? checkNumber(d.in_index, `${path}.in_index`, { integer: true, ge: 0 })
     : checkList(numList(d, 'in_index', path, [0]), `${path}.in_index`, { integer: true, ge: 0 });
-  if (Array.isArray(inChannels) !== Array.isArray(inIndex) || (Array.isArray(inChannels) && inChannels.length !== (inIndex as number[]).length)) {
-    throw new ConfigError(`${path}: in_channels ${JSON.stringify(inChannels)} and in_index ${JSON.stringify(inIndex)} must have the same length`);
+  const sameShape = Array.isArray(inChannels) ? Array.isArray(inIndex) && inChannels.length === inIndex.length
+    : !Array.isArray(inIndex);
+  if (!sameShape) {
+    const shown = `in_channels ${JSON.stringify(inChannels)} and in_index ${JSON.stringify(inIndex)}`;
+    throw new ConfigError(`${path}: ${shown} must have the same length`);
   }
   if (Array.isArray(inChannels) && !inChannels.length) throw new ConfigError(`${path}.in_channels must not be empty`);
   return {
@@ -156,11 +164,13 @@ function headSpec(d: Dict, path: string): HeadSpec {
   if (kernelSize % 2 === 0) throw new ConfigError(`${path}.kernel_size must be odd, got ${kernelSize}`);
   const concatInput = bool(d, 'concat_input', path, true);
   if (numConvs === 0 && head.in_channels !== head.channels) {
-    throw new ConfigError(`${path}: num_convs=0 needs in_channels (${head.in_channels}) == channels (${head.channels}), as mmseg asserts`);
+    throw new ConfigError(`${path}: num_convs=0 needs in_channels (${head.in_channels}) == ` +
+      `channels (${head.channels}), as mmseg asserts`);
   }
   const dilation = numIn(d, 'dilation', path, POSITIVE_INT, 1);
   if (dilation !== 1) throw new ConfigError(`${path}.dilation must be 1, got ${dilation}`);
-  return { type: 'FCNHead', cfg: { ...head, num_convs: numConvs, kernel_size: kernelSize, concat_input: concatInput, dilation } };
+  const fcn = { ...head, num_convs: numConvs, kernel_size: kernelSize, concat_input: concatInput, dilation };
+  return { type: 'FCNHead', cfg: fcn };
 }
 
 export function parseTestCfg(d: unknown, path = 'model.test_cfg'): TestConfig {
@@ -169,7 +179,10 @@ export function parseTestCfg(d: unknown, path = 'model.test_cfg'): TestConfig {
   checkFields(d, ['mode', 'crop_size', 'stride'], path);
   const mode = d.mode ?? 'whole';
   if (mode !== 'whole' && mode !== 'slide') throw new ConfigError(`${path}.mode must be 'whole' or 'slide', got ${JSON.stringify(mode)}`);
-  if (mode === 'slide') return { mode, crop_size: pairIn(d, 'crop_size', path, POSITIVE_INT), stride: pairIn(d, 'stride', path, POSITIVE_INT) };
+  if (mode === 'slide') {
+    const cropSize = pairIn(d, 'crop_size', path, POSITIVE_INT);
+    return { mode, crop_size: cropSize, stride: pairIn(d, 'stride', path, POSITIVE_INT) };
+  }
   return { mode };
 }
 
@@ -185,11 +198,13 @@ export function buildSegmentor(model: Dict): EncoderDecoder {
   const backbone = beitConfig(getDict(model, 'backbone', path));
   const neck = model.neck == null ? null : neckConfig(getDict(model, 'neck', path));
   const decode = headSpec(getDict(model, 'decode_head', path), 'model.decode_head');
-  const aux = model.auxiliary_head == null ? null : headSpec(getDict(model, 'auxiliary_head', path), 'model.auxiliary_head');
+  const aux = model.auxiliary_head == null ? null
+    : headSpec(getDict(model, 'auxiliary_head', path), 'model.auxiliary_head');
   const testCfg = parseTestCfg(model.test_cfg);
   checkWiring(backbone, neck, decode.cfg, aux?.cfg ?? null);
   const head = (s: HeadSpec) => (s.type === 'UPerHead' ? new UPerHead(s.cfg) : new FCNHead(s.cfg));
-  return new EncoderDecoder(new BEiT(backbone), neck && new Feature2Pyramid(neck), head(decode), aux && head(aux), testCfg);
+  const neckModule = neck && new Feature2Pyramid(neck);
+  return new EncoderDecoder(new BEiT(backbone), neckModule, head(decode), aux && head(aux), testCfg);
 }
 
 /**
@@ -197,14 +212,17 @@ export function buildSegmentor(model: Dict): EncoderDecoder {
  * backbone's outputs, each head's in_index points at a feature map that exists and its
  * in_channels match that map, and both heads predict the same classes.
  */
-function checkWiring(bb: BEiTConfig, neck: Feature2PyramidConfig | null, decode: DecodeHeadConfig, aux: DecodeHeadConfig | null): void {
+function checkWiring(bb: BEiTConfig, neck: Feature2PyramidConfig | null, decode: DecodeHeadConfig,
+  aux: DecodeHeadConfig | null): void {
   const outputs = bb.out_indices.length;
   if (neck) {
     if (neck.rescales.length !== outputs) {
-      throw new ConfigError(`model.neck.rescales has ${neck.rescales.length} entries but model.backbone.out_indices gives ${outputs} feature maps`);
+      throw new ConfigError(`model.neck.rescales has ${neck.rescales.length} entries ` +
+        `but model.backbone.out_indices gives ${outputs} feature maps`);
     }
     if (neck.embed_dim !== bb.embed_dims) {
-      throw new ConfigError(`model.neck.embed_dim (${neck.embed_dim}) differs from model.backbone.embed_dims (${bb.embed_dims})`);
+      throw new ConfigError(`model.neck.embed_dim (${neck.embed_dim}) differs from ` +
+        `model.backbone.embed_dims (${bb.embed_dims})`);
     }
   }
   for (const [head, path] of [[decode, 'model.decode_head'], [aux, 'model.auxiliary_head']] as const) {
@@ -213,20 +231,27 @@ function checkWiring(bb: BEiTConfig, neck: Feature2PyramidConfig | null, decode:
     const ch = Array.isArray(head.in_channels) ? head.in_channels : [head.in_channels];
     idx.forEach((x, i) => {
       const where = Array.isArray(head.in_index) ? `${path}.in_index[${i}]` : `${path}.in_index`;
-      if (x >= outputs) throw new ConfigError(`${where} is ${x} but the ${neck ? 'neck' : 'backbone'} gives ${outputs} feature maps (0..${outputs - 1})`);
+      if (x >= outputs) {
+        const source = neck ? 'neck' : 'backbone';
+        throw new ConfigError(`${where} is ${x} but the ${source} gives ${outputs} feature maps (0..${outputs - 1})`);
+      }
     });
     ch.forEach((c, i) => {
       const where = Array.isArray(head.in_channels) ? `${path}.in_channels[${i}]` : `${path}.in_channels`;
-      if (c !== bb.embed_dims) throw new ConfigError(`${where} is ${c} but the feature maps have ${bb.embed_dims} channels (model.backbone.embed_dims)`);
+      if (c !== bb.embed_dims) {
+        throw new ConfigError(`${where} is ${c} but the feature maps have ${bb.embed_dims} channels ` +
+          '(model.backbone.embed_dims)');
+      }
     });
   }
   if (aux && aux.num_classes !== decode.num_classes) {
-    throw new ConfigError(`model.auxiliary_head.num_classes (${aux.num_classes}) differs from model.decode_head.num_classes (${decode.num_classes})`);
+    throw new ConfigError(`model.auxiliary_head.num_classes (${aux.num_classes}) differs from ` +
+      `model.decode_head.num_classes (${decode.num_classes})`);
   }
 }
 
-const DATA_PREPROCESSOR_FIELDS = ['type', 'mean', 'std', 'size', 'size_divisor', 'pad_val', 'seg_pad_val', 'bgr_to_rgb', 'rgb_to_bgr',
-  'batch_augments', 'test_cfg', 'non_blocking'];
+const DATA_PREPROCESSOR_FIELDS = ['type', 'mean', 'std', 'size', 'size_divisor', 'pad_val', 'seg_pad_val', 'bgr_to_rgb',
+  'rgb_to_bgr', 'batch_augments', 'test_cfg', 'non_blocking'];
 
 /**
  * SegDataPreProcessor: mean/std of 3 channels with std != 0 (a zero std gives NaN logits),

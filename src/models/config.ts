@@ -98,7 +98,9 @@ export interface NumberRule {
 
 /** `v` (shown as `where`, e.g. "model.test_cfg.stride[0]") if it meets `rule`, else a ConfigError. */
 export function checkNumber(v: number, where: string, rule: NumberRule): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConfigError(`${where} must be a number, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v)) {
+    throw new ConfigError(`${where} must be a number, got ${JSON.stringify(v)}`);
+  }
   if (rule.integer && !Number.isInteger(v)) throw new ConfigError(`${where} must be an integer, got ${v}`);
   if (rule.gt !== undefined && !(v > rule.gt)) throw new ConfigError(`${where} must be > ${rule.gt}, got ${v}`);
   if (rule.ge !== undefined && !(v >= rule.ge)) throw new ConfigError(`${where} must be >= ${rule.ge}, got ${v}`);
@@ -118,7 +120,8 @@ export function numIn(d: Dict, key: string, path: string, rule: NumberRule, fall
 }
 
 /** pairOf() with bounds on both elements (a single number is checked once). */
-export function pairIn(d: Dict, key: string, path: string, rule: NumberRule, fallback?: number | [number, number]): [number, number] {
+export function pairIn(d: Dict, key: string, path: string, rule: NumberRule,
+  fallback?: number | [number, number]): [number, number] {
   const v = d[key] ?? fallback;
   const pair = pairOf(d, key, path, fallback);
   if (typeof v === 'number') checkNumber(v, `${path}.${key}`, rule);

@@ -55,7 +55,8 @@ describe('--cfg-options', () => {
 
   it('refuses an index past the end of a list and a field set inside a number', () => {
     const cfg: Dict = { l: [1], n: 5 };
-    assert.throws(() => applyCfgOptions(cfg, parseCfgOptions(['l.3=1'])), /index 3 exceeds the length \(1\) of the list l/);
+    assert.throws(() => applyCfgOptions(cfg, parseCfgOptions(['l.3=1'])),
+        /index 3 exceeds the length \(1\) of the list l/);
     assert.throws(() => applyCfgOptions(cfg, parseCfgOptions(['l.x=1'])), /only list indices/);
     assert.throws(() => applyCfgOptions(cfg, parseCfgOptions(['n.x=1'])), /n is a dict here but a number/);
   });

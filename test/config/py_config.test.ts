@@ -71,7 +71,8 @@ describe('the Python subset of mmengine configs', () => {
     });
   });
 
-  it('dict(...), {...} with ** spreads, lists, tuples, names, indexing, comprehensions, comments, continuations', () => {
+  it('dict(...), {...} with ** spreads, lists, tuples, names, indexing, comprehensions, comments, continuations',
+      () => {
     const c = py([
       '# a comment line', 'norm = dict(type="BN", requires_grad=True)  # trailing comment',
       "head = dict(norm_cfg=norm, channels=[1, 2,], extra={'k': 1, **norm})",
@@ -82,9 +83,13 @@ describe('the Python subset of mmengine configs', () => {
     ].join('\n'));
     assert.deepEqual(c, {
       norm: { type: 'BN', requires_grad: true },
-      head: { norm_cfg: { type: 'BN', requires_grad: true }, channels: [1, 2], extra: { k: 1, type: 'BN', requires_grad: true } },
+      head: {
+        norm_cfg: { type: 'BN', requires_grad: true }, channels: [1, 2],
+        extra: { k: 1, type: 'BN', requires_grad: true },
+      },
       size: [640, 640], half: 320, last: 640, pick: 2, ratios: [0.5, 1],
-      tta: [{ type: 'Resize', scale_factor: 0.5, keep_ratio: true }, { type: 'Resize', scale_factor: 1, keep_ratio: true }],
+      tta: [{ type: 'Resize', scale_factor: 0.5, keep_ratio: true },
+        { type: 'Resize', scale_factor: 1, keep_ratio: true }],
       nested: [[1, 2], []], total: 3, empty: {}, single: 1, multi: [1, 2], bare: [1, 2], a: 1, b: 'two',
     });
   });
@@ -134,7 +139,8 @@ describe('the Python subset of mmengine configs', () => {
   });
 
   it('{{_base_.x}} placeholders, bare or quoted, become references (line numbers unchanged)', () => {
-    assert.equal(substitutePlaceholders("a = {{ _base_.model.backbone }}\nb = '{{_base_.x}}'"), 'a = _base_.model.backbone\nb = _base_.x');
+    assert.equal(substitutePlaceholders("a = {{ _base_.model.backbone }}\nb = '{{_base_.x}}'"),
+        'a = _base_.model.backbone\nb = _base_.x');
   });
 });
 
@@ -163,7 +169,8 @@ describe('_base_ inheritance, merged like mmengine', () => {
     assert.deepEqual((model.data_preprocessor as Dict).std, [58.395, 57.12, 57.375]);
     // _delete_: the base's kernel_size, dilation and num_convs=2 are gone, no _delete_ key is left
     assert.deepEqual(aux, {
-      type: 'FCNHead', in_channels: 32, in_index: 2, channels: 16, num_convs: 1, concat_input: false, dropout_ratio: 0.1,
+      type: 'FCNHead', in_channels: 32, in_index: 2, channels: 16, num_convs: 1, concat_input: false,
+          dropout_ratio: 0.1,
       num_classes: 5, norm_cfg: { type: 'SyncBN', requires_grad: true }, align_corners: false,
       loss_decode: { type: 'CrossEntropyLoss', use_sigmoid: false, loss_weight: 0.4 },
     });
@@ -173,13 +180,15 @@ describe('_base_ inheritance, merged like mmengine', () => {
     });
     // lists are replaced whole
     assert.equal((c.param_scheduler as Dict[]).length, 2);
-    assert.deepEqual((c.test_pipeline as Dict[]).map((t) => t.type), ['LoadImageFromFile', 'LoadAnnotations', 'PackSegInputs']);
+    assert.deepEqual((c.test_pipeline as Dict[]).map((t) => t.type),
+        ['LoadImageFromFile', 'LoadAnnotations', 'PackSegInputs']);
     // a dict merged by key: batch_size and num_workers changed, the rest inherited
     const train = c.train_dataloader as Dict;
     assert.equal(train.batch_size, 2);
     assert.equal(train.num_workers, 0);
     assert.equal(train.persistent_workers, true);
-    assert.deepEqual((train.dataset as Dict).data_prefix, { img_path: 'images/training', seg_map_path: 'annotations/training' });
+    assert.deepEqual((train.dataset as Dict).data_prefix,
+        { img_path: 'images/training', seg_map_path: 'annotations/training' });
     assert.equal((train.dataset as Dict).data_root, 'data/synthetic', 'a backslash-continued implicit concatenation');
     assert.deepEqual(((train.dataset as Dict).pipeline as Dict[])[2], {
       type: 'RandomResize', scale: [256, 64], ratio_range: [0.5, 2], keep_ratio: true,
@@ -198,7 +207,8 @@ describe('_base_ inheritance, merged like mmengine', () => {
     assert.deepEqual(model, (JSON.parse(fs.readFileSync(tinyConfigPath, 'utf8')) as Dict).model);
   });
 
-  it("a tree in the style of mmseg's BEiT configs equals configs/beit-base_upernet_8xb2-160k_ade20k-640x640.json", () => {
+  it("a tree in the style of mmseg's BEiT configs equals configs/beit-base_upernet_8xb2-160k_ade20k-640x640.json",
+      () => {
     const name = 'beit-base_upernet_8xb2-160k_ade20k-640x640';
     const fromPy = loadConfig(path.join(fixtures, 'mmseg_beit', `${name}.py`));
     const jsonPath = path.join(repoRoot, 'configs', `${name}.json`);
@@ -214,7 +224,8 @@ describe('_base_ inheritance, merged like mmengine', () => {
       'base/a.py': "x = dict(p=1, q=dict(r=2, s=3))\nitems = [1, 2]\nname = 'a'",
       'base/b.json': JSON.stringify({ other: { k: 'v' } }),
       'mid.py': "_base_ = ['./base/a.py', './base/b.json']\nx = dict(q=dict(r=20))\nitems = [9]",
-      'leaf.py': "_base_ = './mid.py'\nx = dict(t=_base_.x.q.s + 1)\ncopy = {{_base_.other}}\nlabel = '{{_base_.name}}'",
+      'leaf.py': "_base_ = './mid.py'\nx = dict(t=_base_.x.q.s + 1)\n" +
+        "copy = {{_base_.other}}\nlabel = '{{_base_.name}}'",
       'leaf.json': JSON.stringify({ _base_: './mid.py', x: { q: { _delete_: true, z: 0 } } }),
     });
     assert.deepEqual(readConfigFile(path.join(dir, 'leaf.py')), {
