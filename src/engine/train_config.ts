@@ -22,7 +22,7 @@
  */
 import path from 'node:path';
 import { checkFields, checkList, checkNumber, ConfigError, isDict, type Dict } from '../models/config.js';
-import { normalization } from '../inference/preprocess.js';
+import { normalization, preprocessFromConfig } from '../inference/preprocess.js';
 import { parseParamScheduler, type SchedulerSpec } from './schedule.js';
 
 export type AmpMode = 'fp16' | 'bf16' | null;
@@ -285,6 +285,9 @@ export function trainSettings(cfg: Dict, configPath: string, o: TrainOverrides =
   }
 
   const hasVal = isDict(cfg.val_dataloader);
+  const val = hasVal ? dataSettings(cfg, 'val_dataloader', undefined, o.numWorkers) : null;
+  // the validation pipeline is read at the first validation: check it now, before training
+  if (val) preprocessFromConfig(cfg, val.pipeline, 'val_dataloader.dataset.pipeline');
   return {
     configName,
     workDir: o.workDir ?? (typeof cfg.work_dir === 'string' ? cfg.work_dir : path.join('work_dirs', configName)),
@@ -296,7 +299,7 @@ export function trainSettings(cfg: Dict, configPath: string, o: TrainOverrides =
     maxKeepCkpts: o.maxKeepCkpts ?? maxKeepOf(ckpt.max_keep_ckpts),
     saveBest: saveBestOf(ckpt.save_best),
     train: dataSettings(cfg, 'train_dataloader', o.batchSize, o.numWorkers),
-    val: hasVal ? dataSettings(cfg, 'val_dataloader', undefined, o.numWorkers) : null,
+    val,
     ...normalization(cfg),
     padTo,
     padVal: num(dp.pad_val, 'model.data_preprocessor.pad_val', 0),

@@ -37,11 +37,11 @@ export function normalization(cfg: Dict): { mean: [number, number, number]; std:
 
 /**
  * mean/std (see normalization) and the Resize scale of the test pipeline (`pipeline`, default
- * the config's test_pipeline).
+ * the config's test_pipeline; `where` names it in errors).
  */
-export function preprocessFromConfig(cfg: Dict, pipeline?: unknown[]): Preprocess {
+export function preprocessFromConfig(cfg: Dict, pipeline?: unknown[],
+  where = pipeline ? 'the dataloader pipeline' : 'test_pipeline'): Preprocess {
   const steps = pipeline ?? (Array.isArray(cfg.test_pipeline) ? cfg.test_pipeline : null);
-  const where = pipeline ? 'the dataloader pipeline' : 'test_pipeline';
   return { ...normalization(cfg), scale: steps ? testScale(steps, where) : [2560, 640] };
 }
 

@@ -114,6 +114,13 @@ describe('unknown keys', () => {
         '\\(supported: LoadImageFromFile, LoadAnnotations, Resize, PackSegInputs\\)'));
   });
 
+  it('the validation pipeline is checked before training, not at the first validation', () => {
+    const options = parseCfgOptions(['val_dataloader.dataset.pipeline.1.type=Bogus']);
+    const cfg = applyCfgOptions(loadConfig(synthetic), options);
+    assert.throws(() => trainSettings(cfg, synthetic),
+      /val_dataloader\.dataset\.pipeline\[1\]\.type "Bogus" is not supported/);
+  });
+
   it('train_cfg and the optimizer: unknown fields are errors (mmengine raises TypeError on them)', () => {
     const cfg = (...o: string[]) => applyCfgOptions(loadConfig(synthetic), parseCfgOptions(o));
     assert.throws(() => trainSettings(cfg('train_cfg.bogus=1'), synthetic), /train_cfg: unknown field 'bogus'/);
