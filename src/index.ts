@@ -6,6 +6,7 @@ export { evaluateDataset } from './evaluation/evaluate.js';
 export { IoUMetric } from './evaluation/iou_metric.js';
 export { buildSegmentor } from './models/builder.js';
 export { loadConfig } from './models/config.js';
+export { applyCfgOptions, parseCfgOptions } from './config/cfg_options.js';
 export { EncoderDecoder, slideWindows } from './models/segmentors/encoder_decoder.js';
 export { BEiT } from './models/backbones/beit.js';
 export * as tensor from './tensor/index.js';

@@ -1,4 +1,5 @@
 /** `beitseg eval`: mIoU / mAcc / aAcc of a model on an ADE20K-layout (or configured) dataset. */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -9,7 +10,8 @@ import { formatResults, toJSON, toMarkdown } from '../evaluation/report.js';
 import { writeFileAtomic } from '../data/image_io.js';
 import { isDict } from '../models/config.js';
 import { progressBar } from './progress.js';
-import { parsePositiveInt } from './options.js';
+import { parseNumberList, parsePositiveInt } from './options.js';
+import { addCfgOptions, CONFIG_HELP, loadCliConfig } from './config_arg.js';
 
 interface EvalOptions {
   config: string;
@@ -17,6 +19,8 @@ interface EvalOptions {
   data?: string;
   split: string;
   tta?: boolean;
+  ttaScales?: number[];
+  ttaMinSize?: number;
   device?: string;
   mode?: 'whole' | 'slide';
   limit?: number;
@@ -24,6 +28,7 @@ interface EvalOptions {
   skipBad?: boolean;
   windowBatch: number;
   fresh?: boolean;
+  cfgOptions?: string[];
 }
 
 /** The dataset dict: --data ROOT as ADE20K layout, else the config's test/val dataset. */
@@ -45,14 +50,17 @@ function datasetConfig(cfg: Record<string, unknown>, opts: EvalOptions): Dataset
 }
 
 /** Identifies what the numbers depend on, so a progress file is only resumed by the same run. */
-function runKey(opts: EvalOptions): string {
+function runKey(opts: EvalOptions, merged: Record<string, unknown>): string {
   const stamp = (f?: string) => {
     if (!f) return null;
     const st = fs.statSync(f);
     return { file: path.resolve(f), size: st.size, mtime: st.mtimeMs };
   };
   return JSON.stringify({ config: stamp(opts.config), weights: stamp(opts.weights), data: opts.data ?? null, split: opts.split,
-    mode: opts.mode ?? null, tta: opts.tta ?? false });
+    mode: opts.mode ?? null, tta: opts.tta ?? false, ttaScales: opts.ttaScales ?? null,
+    ttaMinSize: opts.ttaMinSize ?? null, cfgOptions: opts.cfgOptions ?? [],
+    // a .py config's _base_ files can change without the file itself changing
+    merged: createHash('sha256').update(JSON.stringify(merged)).digest('hex') });
 }
 
 function hasMetainfo(cfg: Record<string, unknown>): boolean {
@@ -63,22 +71,28 @@ function hasMetainfo(cfg: Record<string, unknown>): boolean {
 }
 
 export function register(program: Command): void {
-  program.command('eval')
+  const cmd = program.command('eval')
     .description('evaluate mIoU / mAcc / aAcc on a dataset (resumable)')
-    .requiredOption('--config <file>', 'model config (JSON in mmseg structure)')
+    .requiredOption('--config <file>', CONFIG_HELP)
     .option('--weights <file>', 'weights (.safetensors or .pth, or a Hugging Face BEiT folder with config.json)')
     .option('--data <root>', 'dataset root in ADE20K layout (images/<split>, annotations/<split>)')
     .option('--split <name>', 'split folder name', 'validation')
-    .option('--tta', 'multi-scale + flip test-time augmentation')
+    .option('--tta', 'multi-scale + flip test-time augmentation ' +
+      '(scales and flips: the config\'s tta_pipeline, else 0.5..1.75 + flip)')
+    .option('--tta-scales <list>', 'scale ratios of the test scale for --tta, e.g. 0.5,1,1.5', parseNumberList)
+    .option('--tta-min-size <n>', 'mmseg 0.x min_size for --tta scales (640 reproduces BEiT\'s ms+flip configs)',
+      parsePositiveInt)
     .option('--device <device>', 'cpu, cuda or cuda:N (default: cuda when available)')
     .option('--mode <mode>', 'whole or slide (default: the config\'s test_cfg)')
     .option('--limit <n>', 'only the first N images', parsePositiveInt)
     .option('--out <file>', 'results JSON (a .md table and a progress file are written beside it)', 'results.json')
     .option('--skip-bad', 'warn and skip unreadable or mismatched image/label pairs')
     .option('--window-batch <n>', 'slide windows per forward pass', parsePositiveInt, 1)
-    .option('--fresh', 'ignore the progress of an earlier interrupted run')
+    .option('--fresh', 'ignore the progress of an earlier interrupted run');
+  addCfgOptions(cmd)
     .action(async (opts: EvalOptions) => {
-      const model = await initModel(opts.config, opts.weights, { device: opts.device, verbose: true });
+      const cfg = loadCliConfig(opts.config, opts.cfgOptions);
+      const model = await initModel(cfg, opts.weights, { device: opts.device, verbose: true });
       const dataset = await buildDataset(datasetConfig(model.config, opts), { skipBad: opts.skipBad });
       // class names for the table: the config's metainfo, else the dataset's own (metainfo.json)
       if (!hasMetainfo(model.config) && dataset.metainfo.classes.length === model.model.numClasses) model.meta = dataset.metainfo;
@@ -89,8 +103,9 @@ export function register(program: Command): void {
       if (fs.existsSync(progressFile)) process.stderr.write(`resuming from ${progressFile}\n`);
       const bar = progressBar(total, 'eval', ' | mIoU {miou}');
       const results = await evaluateDataset(model, dataset, {
-        mode: opts.mode, tta: opts.tta ?? false, windowBatch: opts.windowBatch, limit: opts.limit, skipBad: opts.skipBad,
-        progressFile, runKey: runKey(opts),
+        mode: opts.mode, tta: opts.tta ? { scales: opts.ttaScales, minSize: opts.ttaMinSize } : false,
+        windowBatch: opts.windowBatch, limit: opts.limit, skipBad: opts.skipBad,
+        progressFile, runKey: runKey(opts, model.config),
         onImage: (done, _n, running) => bar.update(done, { miou: running.numImages ? running.compute().mIoU.toFixed(2) : '-' }),
       });
       bar.stop();

@@ -11,6 +11,7 @@ import { register as train } from './train.js';
 import { register as makeSyntheticDataset } from './make_synthetic_dataset.js';
 import { register as plotLog } from './plot_log.js';
 import { register as serve } from './serve.js';
+import { register as printConfig } from './print_config.js';
 
 const program = new Command();
 program
@@ -19,7 +20,8 @@ program
   .version('0.1.0')
   .showHelpAfterError();
 
-for (const register of [predict, evaluate, train, convert, inspect, makeSyntheticDataset, plotLog, serve]) register(program);
+const commands = [predict, evaluate, train, convert, inspect, makeSyntheticDataset, plotLog, printConfig, serve];
+for (const register of commands) register(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof Error ? err.message : String(err);

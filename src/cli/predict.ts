@@ -8,6 +8,7 @@ import { readImage } from '../data/image_io.js';
 import { expandImageArgs } from './inputs.js';
 import { progressBar } from './progress.js';
 import { parseNumberList, parsePositiveInt, parseUnit } from './options.js';
+import { addCfgOptions, CONFIG_HELP, loadCliConfig } from './config_arg.js';
 
 interface PredictOptions {
   config: string;
@@ -23,18 +24,20 @@ interface PredictOptions {
   opacity: number;
   windowBatch: number;
   amp?: 'bf16' | 'fp16';
+  cfgOptions?: string[];
 }
 
 export function register(program: Command): void {
-  program.command('predict')
+  const cmd = program.command('predict')
     .description('segment images (files, directories or globs) with a BEiT-UperNet model')
     .argument('<images...>', 'image files, directories or glob patterns')
-    .requiredOption('--config <file>', 'model config (JSON in mmseg structure)')
+    .requiredOption('--config <file>', CONFIG_HELP)
     .option('--weights <file>', 'weights: .safetensors or .pth (mmseg, or official unilm BEiT converted on the fly), '
       + 'or a Hugging Face BEiT folder with config.json (its architecture is used)')
     .option('--device <device>', 'cpu, cuda or cuda:N (default: cuda when available)')
     .option('--mode <mode>', 'whole or slide (default: the config\'s model.test_cfg.mode)')
-    .option('--tta', 'multi-scale + flip test-time augmentation (probabilities averaged)')
+    .option('--tta', 'multi-scale + flip test-time augmentation, probabilities averaged ' +
+      '(scales and flips: the config\'s tta_pipeline, else the default below)')
     .option('--tta-scales <list>', `scale ratios for --tta (default ${DEFAULT_TTA_SCALES.join(',')})`, parseNumberList)
     .option('--tta-min-size <n>', 'mmseg 0.x min_size for --tta scales (640 reproduces BEiT\'s ms+flip configs)', parsePositiveInt)
     .option('--no-resize', 'skip the test Resize: feed each image at its own size')
@@ -42,7 +45,8 @@ export function register(program: Command): void {
     .option('--save-logits <file>', 'write logits (or --tta probabilities) [1,C,H,W] float32 as safetensors')
     .option('--opacity <a>', 'overlay opacity in [0,1]', parseUnit, 0.5)
     .option('--window-batch <n>', 'slide windows per forward pass', parsePositiveInt, 1)
-    .option('--amp <dtype>', 'compute in bf16 (CPU/GPU) or fp16 (GPU) under autocast')
+    .option('--amp <dtype>', 'compute in bf16 (CPU/GPU) or fp16 (GPU) under autocast');
+  addCfgOptions(cmd)
     .action(async (images: string[], opts: PredictOptions) => {
       const files = await expandImageArgs(images);
       if (opts.saveLogits && files.length > 1) {
@@ -50,7 +54,8 @@ export function register(program: Command): void {
       }
       const amp = opts.amp === undefined ? null : opts.amp === 'bf16' ? 'bfloat16' : opts.amp === 'fp16' ? 'float16' : null;
       if (opts.amp !== undefined && !amp) throw new Error(`--amp must be bf16 or fp16, got ${opts.amp}`);
-      const model = await initModel(opts.config, opts.weights, { device: opts.device, verbose: true });
+      const cfg = loadCliConfig(opts.config, opts.cfgOptions);
+      const model = await initModel(cfg, opts.weights, { device: opts.device, verbose: true });
       if (!opts.weights) process.stderr.write('warning: no --weights given: the model has random weights\n');
       fs.mkdirSync(opts.out, { recursive: true });
       const bar = progressBar(files.length, 'predict');

@@ -6,6 +6,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { train } from '../engine/trainer.js';
 import type { TrainOverrides } from '../engine/train_config.js';
+import { addCfgOptions, CONFIG_HELP, loadCliConfig } from './config_arg.js';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -35,13 +36,14 @@ type TrainCliOptions = Pick<TrainOverrides, 'workDir' | 'device' | 'amp' | 'maxI
   resume?: boolean | string;
   workers?: number;
   threads?: number;
+  cfgOptions?: string[];
 };
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('train')
     .description('train a segmentor from an mmseg-structured config (iteration-based, AdamW + layer decay, checkpoints and validation)')
-    .requiredOption('--config <file>', 'config (JSON dump of an mmseg 1.x config), e.g. configs/tiny_synthetic.json')
+    .requiredOption('--config <file>', CONFIG_HELP)
     .option('--work-dir <dir>', 'where checkpoints and logs go (default: work_dirs/<config name>)')
     .option('--resume [checkpoint]', 'continue from the latest complete checkpoint in the work dir, or from the given one')
     .option('--device <device>', 'cpu, cuda or cuda:N (default: cuda when available)', device)
@@ -52,10 +54,12 @@ export function register(program: Command): void {
     .option('--load-from <weights>', 'initialise from a full segmentor checkpoint (.safetensors or .pth, mmseg or unilm layout)')
     .option('--seed <n>', 'override randomness.seed', nonNegativeInt)
     .option('--workers <n>', 'data loader worker threads (0 = in the main thread)', nonNegativeInt)
-    .option('--threads <n>', 'libtorch CPU threads', positiveInt)
+    .option('--threads <n>', 'libtorch CPU threads', positiveInt);
+  addCfgOptions(cmd)
     .action(async (o: TrainCliOptions) => {
       const result = await train({
-        config: o.config, workDir: o.workDir, resume: o.resume, device: o.device, amp: o.amp, maxIters: o.maxIters,
+        config: loadCliConfig(o.config, o.cfgOptions), configPath: o.config,
+        workDir: o.workDir, resume: o.resume, device: o.device, amp: o.amp, maxIters: o.maxIters,
         batchSize: o.batchSize, accum: o.accum, loadFrom: o.loadFrom, seed: o.seed, numWorkers: o.workers, threads: o.threads,
       });
       result.model.dispose();

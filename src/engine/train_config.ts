@@ -21,8 +21,8 @@
  * epoch-based loop) is an error naming the field.
  */
 import path from 'node:path';
-import { ConfigError, isDict, type Dict } from '../models/config.js';
-import { normalization } from '../inference/preprocess.js';
+import { checkFields, checkList, checkNumber, ConfigError, isDict, type Dict } from '../models/config.js';
+import { normalization, preprocessFromConfig } from '../inference/preprocess.js';
 import { parseParamScheduler, type SchedulerSpec } from './schedule.js';
 
 export type AmpMode = 'fp16' | 'bf16' | null;
@@ -87,6 +87,7 @@ function posInt(v: unknown, what: string): number {
 function dataSettings(cfg: Dict, key: string, batchOverride?: number, workersOverride?: number): DataSettings {
   const d = cfg[key];
   if (!isDict(d)) throw new ConfigError(`${key} must be an object`);
+  if (d.num_workers !== undefined) checkNumber(d.num_workers as number, `${key}.num_workers`, { integer: true, ge: 0 });
   const ds = d.dataset;
   if (!isDict(ds)) throw new ConfigError(`${key}.dataset must be an object`);
   const pipeline = ds.pipeline;
@@ -126,6 +127,93 @@ function saveBestOf(v: unknown): string | null {
   throw new ConfigError(`default_hooks.checkpoint.save_best ${JSON.stringify(v)} is not supported (mIoU, mAcc, aAcc, auto or null)`);
 }
 
+/** max_keep_ckpts: -1 (keep all) or a positive count. */
+function maxKeepOf(v: unknown): number {
+  if (v === undefined || v === null) return -1;
+  const n = checkNumber(v as number, 'default_hooks.checkpoint.max_keep_ckpts', { integer: true, ge: -1 });
+  if (n === 0) throw new ConfigError('default_hooks.checkpoint.max_keep_ckpts must be -1 (keep all) or >= 1, got 0');
+  return n;
+}
+
+/**
+ * IterBasedTrainLoop's arguments: an unknown field is a TypeError in mmengine; val_begin and
+ * dynamic_intervals would change when validation runs, so they are refused unless at their
+ * defaults.
+ */
+function checkTrainCfg(tc: Dict): void {
+  checkFields(tc, ['type', 'max_iters', 'val_interval', 'val_begin', 'dynamic_intervals'], 'train_cfg');
+  if (tc.val_begin !== undefined && tc.val_begin !== 1) {
+    throw new ConfigError(`train_cfg.val_begin=${JSON.stringify(tc.val_begin)} is not supported (1)`);
+  }
+  if (tc.dynamic_intervals != null) throw new ConfigError('train_cfg.dynamic_intervals is not supported');
+}
+
+const OPTIM_WRAPPER_FIELDS = ['type', 'optimizer', 'constructor', 'paramwise_cfg', 'clip_grad', 'accumulative_counts',
+  'dtype', 'loss_scale'];
+
+/** optim_wrapper: its own fields, paramwise_cfg's, AMP's loss_scale and dtype. */
+function checkOptimWrapper(ow: Dict): void {
+  checkFields(ow, OPTIM_WRAPPER_FIELDS, 'optim_wrapper');
+  if (ow.loss_scale !== undefined && ow.loss_scale !== 'dynamic') {
+    throw new ConfigError(`optim_wrapper.loss_scale ${JSON.stringify(ow.loss_scale)} is not supported ('dynamic')`);
+  }
+  if (ow.dtype != null && ow.dtype !== 'float16' && ow.dtype !== 'bfloat16') {
+    throw new ConfigError(`optim_wrapper.dtype ${JSON.stringify(ow.dtype)} is not supported (float16, bfloat16)`);
+  }
+  if (ow.dtype != null && ow.type !== 'AmpOptimWrapper') {
+    throw new ConfigError('optim_wrapper.dtype needs type AmpOptimWrapper');
+  }
+  if (isDict(ow.paramwise_cfg)) {
+    const pw = ow.paramwise_cfg;
+    const p = 'optim_wrapper.paramwise_cfg';
+    checkFields(pw, ['num_layers', 'layer_decay_rate', 'decay_rate', 'decay_type', 'corrected_no_decay'], p);
+    const rate = pw.layer_decay_rate ?? pw.decay_rate;
+    if (rate !== undefined) {
+      const key = pw.layer_decay_rate !== undefined ? 'layer_decay_rate' : 'decay_rate';
+      checkNumber(rate as number, `${p}.${key}`, { gt: 0 });
+    }
+  }
+}
+
+/**
+ * AdamW's arguments (torch.optim.AdamW): lr > 0, betas in [0, 1), eps > 0, weight_decay >= 0;
+ * amsgrad and maximize change the update and are refused; foreach/fused/capturable/
+ * differentiable only select torch kernels and are accepted.
+ */
+function checkOptimizer(opt: Dict, p: string): void {
+  checkFields(opt, ['type', 'lr', 'betas', 'eps', 'weight_decay', 'amsgrad', 'maximize', 'foreach', 'fused',
+    'capturable', 'differentiable'], p);
+  if (opt.maximize === true) throw new ConfigError(`${p}.maximize is not supported`);
+  checkNumber(opt.lr as number, `${p}.lr`, { gt: 0 });
+  if (Array.isArray(opt.betas)) checkList(opt.betas as number[], `${p}.betas`, { ge: 0, lt: 1 });
+  if (opt.eps !== undefined) checkNumber(opt.eps as number, `${p}.eps`, { gt: 0 });
+  if (opt.weight_decay !== undefined) checkNumber(opt.weight_decay as number, `${p}.weight_decay`, { ge: 0 });
+}
+
+/**
+ * Class names in the config (top-level metainfo, each dataloader's dataset.metainfo) against
+ * what the heads predict, before anything is built: a mismatch would otherwise surface only
+ * at the first validation, after training has run.
+ */
+export function checkClassCounts(cfg: Dict): void {
+  const model = isDict(cfg.model) ? cfg.model : {};
+  const head = isDict(model.decode_head) ? model.decode_head : {};
+  const n = head.num_classes;
+  if (typeof n !== 'number') return;
+  const places: [string, unknown][] = [['metainfo', cfg.metainfo]];
+  for (const key of ['train_dataloader', 'val_dataloader', 'test_dataloader']) {
+    const dl = cfg[key];
+    if (isDict(dl) && isDict(dl.dataset)) places.push([`${key}.dataset.metainfo`, dl.dataset.metainfo]);
+  }
+  for (const [where, mi] of places) {
+    if (!isDict(mi) || !Array.isArray(mi.classes)) continue;
+    if (mi.classes.length !== n) {
+      const count = mi.classes.length;
+      throw new ConfigError(`${where}.classes lists ${count} classes but model.decode_head.num_classes is ${n}`);
+    }
+  }
+}
+
 /** Reads the training settings of `cfg` (loaded from `configPath`) with `o` applied on top. */
 export function trainSettings(cfg: Dict, configPath: string, o: TrainOverrides = {}): TrainSettings {
   const configName = path.basename(configPath).replace(/\.(json|py)$/, '');
@@ -136,6 +224,8 @@ export function trainSettings(cfg: Dict, configPath: string, o: TrainOverrides =
   if (tc.type !== undefined && tc.type !== 'IterBasedTrainLoop') {
     throw new ConfigError(`train_cfg.type ${JSON.stringify(tc.type)} is not supported (IterBasedTrainLoop)`);
   }
+  checkTrainCfg(tc);
+  checkClassCounts(cfg);
   const maxIters = o.maxIters ?? posInt(tc.max_iters, 'train_cfg.max_iters');
   const hooks = isDict(cfg.default_hooks) ? cfg.default_hooks : {};
   const ckpt = isDict(hooks.checkpoint) ? hooks.checkpoint : {};
@@ -149,8 +239,10 @@ export function trainSettings(cfg: Dict, configPath: string, o: TrainOverrides =
     throw new ConfigError(`optim_wrapper.type ${JSON.stringify(owType)} is not supported (OptimWrapper, AmpOptimWrapper)`);
   }
   if (ow.clip_grad != null) throw new ConfigError('optim_wrapper.clip_grad is not supported (mmseg BEiT configs use none)');
+  checkOptimWrapper(ow);
   const opt = isDict(ow.optimizer) ? ow.optimizer : null;
   if (!opt || opt.type !== 'AdamW') throw new ConfigError(`optim_wrapper.optimizer.type must be AdamW, got ${JSON.stringify(opt?.type)}`);
+  checkOptimizer(opt, 'optim_wrapper.optimizer');
   const betas = opt.betas ?? [0.9, 0.999];
   if (!Array.isArray(betas) || betas.length !== 2 || !betas.every((b) => typeof b === 'number')) throw new ConfigError('optim_wrapper.optimizer.betas must be 2 numbers');
   if (opt.amsgrad) throw new ConfigError('optim_wrapper.optimizer.amsgrad is not supported');
@@ -193,6 +285,9 @@ export function trainSettings(cfg: Dict, configPath: string, o: TrainOverrides =
   }
 
   const hasVal = isDict(cfg.val_dataloader);
+  const val = hasVal ? dataSettings(cfg, 'val_dataloader', undefined, o.numWorkers) : null;
+  // the validation pipeline is read at the first validation: check it now, before training
+  if (val) preprocessFromConfig(cfg, val.pipeline, 'val_dataloader.dataset.pipeline');
   return {
     configName,
     workDir: o.workDir ?? (typeof cfg.work_dir === 'string' ? cfg.work_dir : path.join('work_dirs', configName)),
@@ -201,10 +296,10 @@ export function trainSettings(cfg: Dict, configPath: string, o: TrainOverrides =
     valInterval: o.valInterval ?? (tc.val_interval === undefined ? 1000 : posInt(tc.val_interval, 'train_cfg.val_interval')),
     logInterval: o.logInterval ?? (logger.interval === undefined ? 10 : posInt(logger.interval, 'default_hooks.logger.interval')),
     checkpointInterval: o.checkpointInterval ?? (ckpt.interval === undefined ? maxIters : posInt(ckpt.interval, 'default_hooks.checkpoint.interval')),
-    maxKeepCkpts: o.maxKeepCkpts ?? (typeof ckpt.max_keep_ckpts === 'number' ? ckpt.max_keep_ckpts : -1),
+    maxKeepCkpts: o.maxKeepCkpts ?? maxKeepOf(ckpt.max_keep_ckpts),
     saveBest: saveBestOf(ckpt.save_best),
     train: dataSettings(cfg, 'train_dataloader', o.batchSize, o.numWorkers),
-    val: hasVal ? dataSettings(cfg, 'val_dataloader', undefined, o.numWorkers) : null,
+    val,
     ...normalization(cfg),
     padTo,
     padVal: num(dp.pad_val, 'model.data_preprocessor.pad_val', 0),

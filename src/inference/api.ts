@@ -20,6 +20,7 @@ import { flipImage } from '../data/transforms/flip.js';
 import { datasetMeta, type DatasetMeta } from './metainfo.js';
 import { hfArchitectureOf } from '../checkpoint/hf_beit.js';
 import { applyHfArchitecture } from '../checkpoint/hf_beit_config.js';
+import { imageScaledSize, ttaFromConfig } from './tta_config.js';
 
 export interface SegModel {
   model: EncoderDecoder;
@@ -143,13 +144,19 @@ function singleLogits(m: SegModel, img: RgbImage, opts: InferenceOptions): Tenso
   return keep(tidy(() => toOriginal(m, forward(m, toInputTensor(resized, m.preprocess, m.device), opts), img)));
 }
 
-/** SegTTAModel: softmax of every (scale, flip) view at the original size, averaged. */
+/**
+ * SegTTAModel: softmax of every (scale, flip) view at the original size, averaged. Without
+ * explicit scales (or minSize), the config's tta_pipeline decides (mmseg 1.x: factors of the
+ * loaded image's size); a config without one keeps DEFAULT_TTA_SCALES on the test scale.
+ */
 function ttaProbs(m: SegModel, img: RgbImage, opts: InferenceOptions, tta: TtaOptions): Tensor {
-  const scales = tta.scales ?? DEFAULT_TTA_SCALES;
-  const flips = tta.flip === false ? [false] : [false, true];
+  const fromCfg = tta.scales === undefined && tta.minSize === undefined ? ttaFromConfig(m.config) : null;
+  const scales = tta.scales ?? fromCfg?.scales ?? DEFAULT_TTA_SCALES;
+  const flips = tta.flip === false || fromCfg?.flip === false ? [false] : [false, true];
   let sum: Tensor | null = null;
   for (const ratio of scales) {
-    const [h, w] = scaledTestSize(img, opts.noResize ? null : m.preprocess.scale, ratio, tta.minSize ?? 0);
+    const [h, w] = fromCfg ? imageScaledSize(img.width, img.height, ratio)
+      : scaledTestSize(img, opts.noResize ? null : m.preprocess.scale, ratio, tta.minSize ?? 0);
     const resized = h === img.height && w === img.width ? img : resizeImage(img, h, w);
     for (const flip of flips) {
       const next: Tensor = tidy(() => {

@@ -2,7 +2,7 @@
  * Test-time preprocessing as mmseg: keep-ratio Resize into `scale` (cv2 bilinear, mmcv
  * rounding), then the data preprocessor's (x − mean) / std on RGB, as an NCHW tensor.
  */
-import { checkFields, isDict, numList, type Dict } from '../models/config.js';
+import { checkFields, checkList, ConfigError, isDict, numList, type Dict } from '../models/config.js';
 import { rescaleSize, resizeImage } from '../data/transforms/resize.js';
 import type { RgbImage } from '../data/types.js';
 import { IMAGENET_MEAN, IMAGENET_STD, normalizeImage } from '../data/transforms/normalize.js';
@@ -25,6 +25,8 @@ export function normalization(cfg: Dict): { mean: [number, number, number]; std:
   const triple = (key: string, fallback: [number, number, number]): [number, number, number] => {
     const v = numList(dp, key, 'model.data_preprocessor', fallback);
     if (v.length !== 3) throw new Error(`model.data_preprocessor.${key} must have 3 values`);
+    // a zero std divides by zero: NaN logits and a constant prediction
+    if (key === 'std') checkList(v, 'model.data_preprocessor.std', { nonZero: true });
     return [v[0], v[1], v[2]];
   };
   if (dp.bgr_to_rgb === false || dp.to_rgb === false) {
@@ -35,24 +37,35 @@ export function normalization(cfg: Dict): { mean: [number, number, number]; std:
 
 /**
  * mean/std (see normalization) and the Resize scale of the test pipeline (`pipeline`, default
- * the config's test_pipeline).
+ * the config's test_pipeline; `where` names it in errors).
  */
-export function preprocessFromConfig(cfg: Dict, pipeline?: unknown[]): Preprocess {
+export function preprocessFromConfig(cfg: Dict, pipeline?: unknown[],
+  where = pipeline ? 'the dataloader pipeline' : 'test_pipeline'): Preprocess {
   const steps = pipeline ?? (Array.isArray(cfg.test_pipeline) ? cfg.test_pipeline : null);
-  return { ...normalization(cfg), scale: steps ? testScale(steps) : [2560, 640] };
+  return { ...normalization(cfg), scale: steps ? testScale(steps, where) : [2560, 640] };
 }
 
-function testScale(pipeline: unknown[]): [number, number] | null {
-  for (const step of pipeline) {
-    if (!isDict(step)) continue;
-    if (step.type === 'Resize') {
-      checkFields(step, ['type', 'scale', 'keep_ratio', 'img_scale'], 'test_pipeline.Resize');
+/** Transforms a test pipeline may hold: only Resize changes what the model sees. */
+export const TEST_TRANSFORMS = ['LoadImageFromFile', 'LoadAnnotations', 'Resize', 'PackSegInputs'];
+
+function testScale(pipeline: unknown[], where: string): [number, number] | null {
+  let scale: [number, number] | null = null;
+  for (const [i, step] of pipeline.entries()) {
+    if (!isDict(step) || typeof step.type !== 'string' || !TEST_TRANSFORMS.includes(step.type)) {
+      const type = JSON.stringify(isDict(step) ? step.type : step);
+      throw new ConfigError(`${where}[${i}].type ${type} is not supported in a test pipeline ` +
+        `(supported: ${TEST_TRANSFORMS.join(', ')})`);
+    }
+    if (step.type === 'Resize' && !scale) {
+      checkFields(step, ['type', 'scale', 'keep_ratio', 'img_scale'], `${where}[${i}]`);
       if (step.keep_ratio === false) throw new Error('test_pipeline Resize keep_ratio=false is not supported');
-      const s = numList(step, step.scale !== undefined ? 'scale' : 'img_scale', 'test_pipeline.Resize');
-      return [s[0], s[1]];
+      const key = step.scale !== undefined ? 'scale' : 'img_scale';
+      const s = checkList(numList(step, key, `${where}[${i}]`), `${where}[${i}].${key}`, { gt: 0 });
+      if (s.length !== 2) throw new ConfigError(`${where}[${i}].${key} must be (w, h), got ${JSON.stringify(s)}`);
+      scale = [s[0], s[1]];
     }
   }
-  return null;
+  return scale;
 }
 
 export function testResize(img: RgbImage, scale: [number, number] | null): RgbImage {

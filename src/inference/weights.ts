@@ -45,8 +45,25 @@ export async function prepareWeights(file: string, window: readonly [number, num
 
 export async function loadWeights(model: EncoderDecoder, file: string): Promise<WeightsReport> {
   const { stateDict, ...rest } = await prepareWeights(file, model.backbone.window);
+  checkClassCount(stateDict, model, file);
   const result = tidy(() => model.loadStateDict(mapToTensors(stateDict), { origin: file }));
   return { ...result, file, ...rest };
+}
+
+/** The classifiers' rows against the config's num_classes, named in the config's terms. */
+function checkClassCount(stateDict: Map<string, HostTensor>, model: EncoderDecoder, file: string): void {
+  const classifiers = [['decode_head.conv_seg.weight', 'model.decode_head'],
+    ['auxiliary_head.conv_seg.weight', 'model.auxiliary_head']];
+  for (const [key, path] of classifiers) {
+    const w = stateDict.get(key);
+    const head = key.startsWith('decode') ? model.decodeHead : model.auxiliaryHead;
+    if (!w || !head) continue;
+    if (w.shape[0] !== head.cfg.num_classes) {
+      throw new Error(`${file} predicts ${w.shape[0]} classes (${key} [${w.shape.join(', ')}]) ` +
+        `but ${path}.num_classes is ${head.cfg.num_classes}; ` +
+        `fix num_classes (e.g. --cfg-options ${path}.num_classes=${w.shape[0]}) or use other weights`);
+    }
+  }
 }
 
 /** The first few keys of a list, for one-line messages. */

@@ -2,26 +2,19 @@
  * Config dicts in mmseg's structure (what mmengine's Config.dump('x.json') writes), with
  * strict validation: an unknown `type` or field is an error that lists what is supported.
  */
-import fs from 'node:fs';
+import { ConfigError } from '../config/errors.js';
+import { readConfigFile } from '../config/load.js';
+
+export { ConfigError };
 
 export type Dict = Record<string, unknown>;
 
-export class ConfigError extends Error {}
-
+/**
+ * A config file: JSON (what mmengine's Config.dump writes) or an mmseg `.py` config, read
+ * without Python (src/config/), with `_base_` inheritance merged in either form.
+ */
 export function loadConfig(file: string): Dict {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`cannot read config ${file}: ${(err as Error).message}`);
-  }
-  try {
-    const cfg = JSON.parse(text) as unknown;
-    if (!isDict(cfg)) throw new Error('top level is not an object');
-    return cfg;
-  } catch (err) {
-    throw new ConfigError(`config ${file} is not valid JSON: ${(err as Error).message}`);
-  }
+  return readConfigFile(file);
 }
 
 export function isDict(v: unknown): v is Dict {
@@ -89,3 +82,51 @@ export function cudnnBenchmarkOf(cfg: Dict): boolean {
   if (!isDict(env)) throw new ConfigError('env_cfg must be an object');
   return bool(env, 'cudnn_benchmark', 'env_cfg', true);
 }
+
+/** Bounds a config number must meet; checked by `checkNumber`. */
+export interface NumberRule {
+  integer?: boolean;
+  /** strictly greater than */
+  gt?: number;
+  /** greater than or equal */
+  ge?: number;
+  /** strictly less than */
+  lt?: number;
+  /** not equal to zero */
+  nonZero?: boolean;
+}
+
+/** `v` (shown as `where`, e.g. "model.test_cfg.stride[0]") if it meets `rule`, else a ConfigError. */
+export function checkNumber(v: number, where: string, rule: NumberRule): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) {
+    throw new ConfigError(`${where} must be a number, got ${JSON.stringify(v)}`);
+  }
+  if (rule.integer && !Number.isInteger(v)) throw new ConfigError(`${where} must be an integer, got ${v}`);
+  if (rule.gt !== undefined && !(v > rule.gt)) throw new ConfigError(`${where} must be > ${rule.gt}, got ${v}`);
+  if (rule.ge !== undefined && !(v >= rule.ge)) throw new ConfigError(`${where} must be >= ${rule.ge}, got ${v}`);
+  if (rule.lt !== undefined && !(v < rule.lt)) throw new ConfigError(`${where} must be < ${rule.lt}, got ${v}`);
+  if (rule.nonZero && v === 0) throw new ConfigError(`${where} must not be 0`);
+  return v;
+}
+
+/** Every element of `list` (the field `path.key`) checked against `rule`. */
+export function checkList(list: readonly number[], where: string, rule: NumberRule): number[] {
+  return list.map((v, i) => checkNumber(v, `${where}[${i}]`, rule));
+}
+
+/** num() with bounds. */
+export function numIn(d: Dict, key: string, path: string, rule: NumberRule, fallback?: number): number {
+  return checkNumber(num(d, key, path, fallback), `${path}.${key}`, rule);
+}
+
+/** pairOf() with bounds on both elements (a single number is checked once). */
+export function pairIn(d: Dict, key: string, path: string, rule: NumberRule,
+  fallback?: number | [number, number]): [number, number] {
+  const v = d[key] ?? fallback;
+  const pair = pairOf(d, key, path, fallback);
+  if (typeof v === 'number') checkNumber(v, `${path}.${key}`, rule);
+  else checkList(pair, `${path}.${key}`, rule);
+  return pair;
+}
+
+export const POSITIVE_INT: NumberRule = { integer: true, gt: 0 };
