@@ -29,7 +29,7 @@ import { fixtureFile, loadFixtureTensors, loadTinyModel, maxAbsDiff, repoRoot, t
 import { assertStateDictsEqual, makeTempDir } from './helpers.js';
 
 /**
- * BeitForSemanticSegmentation's state-dict keys for a 2-layer model, written from a reading of
+ * BeitForSemanticSegmentation's state-dict keys for a 4-layer model, written from a reading of
  * transformers' modeling_beit.py (BeitEmbeddings, BeitLayer with use_relative_position_bias and
  * layer scale, fpn1/fpn2, BeitUperHead with pool_scales (1, 2, 3, 6), BeitFCNHead with one conv,
  * no concat), not from the map under test.
@@ -43,7 +43,7 @@ function expectedHfKeys(): string[] {
     'beit.embeddings.patch_embeddings.projection.weight',
     'beit.embeddings.patch_embeddings.projection.bias',
   ];
-  for (let i = 0; i < 2; i++) {
+  for (let i = 0; i < 4; i++) {
     const l = `beit.encoder.layer.${i}`;
     keys.push(
       `${l}.lambda_1`,
@@ -147,16 +147,13 @@ function withoutIndexBuffers(sd: Map<string, HostTensor>): Map<string, HostTenso
   return new Map([...sd].filter(([k]) => !k.endsWith('relative_position_index')));
 }
 
-test('the map meets the HF key names modeling_beit.py defines (2-layer model), both ways', () => {
+test('the map meets the HF key names modeling_beit.py defines (the 4-layer tiny model), both ways', () => {
   const cfg = structuredClone(loadConfig(tinyConfigPath).model) as Dict;
-  const backbone = cfg.backbone as Dict;
-  backbone.num_layers = 2;
-  backbone.out_indices = [0, 1];
   const model = buildSegmentor(cfg);
   const mmseg = new Map([...model.stateDict()].map(([k, t]) => [k, toHost(t)] as const));
   const hf = mmsegToHfBeit(mmseg);
   assert.deepEqual([...hf.keys()].sort(), expectedHfKeys().sort());
-  const back = hfBeitToMmseg(hf, { numLayers: 2, auxiliaryHead: true });
+  const back = hfBeitToMmseg(hf, { numLayers: 4, auxiliaryHead: true });
   assertStateDictsEqual(back.stateDict, withoutIndexBuffers(mmseg));
   assert.equal(back.report.layout, 'hf-transformers');
 });
