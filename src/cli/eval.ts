@@ -10,6 +10,7 @@ import { writeFileAtomic } from '../data/image_io.js';
 import { isDict } from '../models/config.js';
 import { progressBar } from './progress.js';
 import { parsePositiveInt } from './options.js';
+import { DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, setMaxPixels } from '../data/limits.js';
 
 interface EvalOptions {
   config: string;
@@ -24,6 +25,7 @@ interface EvalOptions {
   skipBad?: boolean;
   windowBatch: number;
   fresh?: boolean;
+  maxPixels?: number;
 }
 
 /** The dataset dict: --data ROOT as ADE20K layout, else the config's test/val dataset. */
@@ -77,7 +79,10 @@ export function register(program: Command): void {
     .option('--skip-bad', 'warn and skip unreadable or mismatched image/label pairs')
     .option('--window-batch <n>', 'slide windows per forward pass', parsePositiveInt, 1)
     .option('--fresh', 'ignore the progress of an earlier interrupted run')
+    .option('--max-pixels <n>', `refuse images and labels with more pixels (default ${DEFAULT_MAX_PIXELS}, or ${MAX_PIXELS_ENV})`,
+      parsePositiveInt)
     .action(async (opts: EvalOptions) => {
+      if (opts.maxPixels) setMaxPixels(opts.maxPixels);
       const model = await initModel(opts.config, opts.weights, { device: opts.device, verbose: true });
       const dataset = await buildDataset(datasetConfig(model.config, opts), { skipBad: opts.skipBad });
       // class names for the table: the config's metainfo, else the dataset's own (metainfo.json)
