@@ -204,7 +204,8 @@ function findCudaInclude(torchLib) {
 
 function hashFiles(files) {
   const h = createHash('sha1');
-  for (const f of files.sort()) h.update(f).update(fs.readFileSync(f));
+  // By file name, not path: the same sources give the same key in any copy of the package.
+  for (const f of files.sort()) h.update(path.basename(f)).update(fs.readFileSync(f));
   return h.digest('hex');
 }
 
