@@ -44,7 +44,8 @@ function hasCommand(cmd) {
 
 function dpkgInstalled(pkg) {
   try {
-    const status = execFileSync('dpkg-query', ['-W', '-f', '${db:Status-Status}', pkg], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const status = execFileSync('dpkg-query', ['-W', '-f', '${db:Status-Status}', pkg],
+      { stdio: ['ignore', 'pipe', 'ignore'] });
     return status.toString().trim() === 'installed';
   } catch {
     return false;
@@ -59,7 +60,8 @@ function ensureSystemPackages() {
   const install = `apt-get install -y ${missing.join(' ')}`;
   const isRoot = process.getuid && process.getuid() === 0;
   if (!hasCommand('apt-get')) {
-    throw new Error(`missing ${missing.join(', ')} and no apt-get here: install them (or set LIBTORCH=/path/to/libtorch and CXX)`);
+    throw new Error(`missing ${missing.join(', ')} and no apt-get here: ` +
+      'install them (or set LIBTORCH=/path/to/libtorch and CXX)');
   }
   if (!isRoot) {
     throw new Error(`missing system packages ${missing.join(', ')}; install them, then run npm install again:  ` +
@@ -76,7 +78,8 @@ function debianLibDir() {
   for (const [cmd, args] of tries) {
     try {
       const triplet = execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-      if (triplet && fs.existsSync(path.join('/usr/lib', triplet, 'libtorch.so'))) return path.join('/usr/lib', triplet);
+      const dir = triplet ? path.join('/usr/lib', triplet) : '';
+      if (dir && fs.existsSync(path.join(dir, 'libtorch.so'))) return dir;
     } catch { /* try the next way */ }
   }
   const found = fs.readdirSync('/usr/lib').find((d) => fs.existsSync(path.join('/usr/lib', d, 'libtorch.so')));

@@ -34,7 +34,8 @@ export function outputStems(files: string[], outDir: string): string[] {
   if (files.length === 0) return [];
   const resolved = files.map((f) => path.resolve(f));
   const base = commonAncestor(resolved.map((f) => path.dirname(f)));
-  const stems = resolved.map((f) => path.join(outDir, path.relative(base, path.dirname(f)), path.basename(f, path.extname(f))));
+  const stems = resolved.map((f) =>
+    path.join(outDir, path.relative(base, path.dirname(f)), path.basename(f, path.extname(f))));
   const byStem = new Map<string, string[]>();
   stems.forEach((s, i) => byStem.set(s, [...(byStem.get(s) ?? []), files[i]]));
   const clashes = [...byStem].filter(([, inputs]) => inputs.length > 1);

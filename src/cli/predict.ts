@@ -65,7 +65,8 @@ export function register(program: Command): void {
           mode: opts.mode, noResize: !opts.resize, windowBatch: opts.windowBatch, amp,
           tta: opts.tta ? { scales: opts.ttaScales, minSize: opts.ttaMinSize } : false,
         });
-        await writePrediction(stems[i], img, result, model.meta, { opacity: opts.opacity, saveLogits: opts.saveLogits });
+        await writePrediction(stems[i], img, result, model.meta,
+          { opacity: opts.opacity, saveLogits: opts.saveLogits });
         result.logits.dispose();
         bar.update(i + 1);
       }

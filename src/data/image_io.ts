@@ -64,7 +64,8 @@ export interface DecodeImageOptions extends PixelLimitOptions {
  * Decodes with sharp after checking the header's size against the limit. sharp's own limit stays
  * on as a second guard (it also reads it from the header).
  */
-async function decodeRaw(bytes: Uint8Array, limit: number, opts: SharpOptions): Promise<{ data: Buffer; info: RawInfo }> {
+async function decodeRaw(bytes: Uint8Array, limit: number,
+  opts: SharpOptions): Promise<{ data: Buffer; info: RawInfo }> {
   // metadata() only parses the header; sharp's limit is off there so the size can be reported.
   const header = await sharp(bytes, { ...opts, limitInputPixels: false }).metadata();
   if (header.width === undefined || header.height === undefined) throw new Error('no image size in the header');
@@ -129,7 +130,8 @@ export async function readImage(file: string, opts: DecodeImageOptions = {}): Pr
 }
 
 /** Decode label bytes to raw uint8 values (palette indices or grey levels). */
-export async function decodeLabel(bytes: Uint8Array, name = '<buffer>', opts: PixelLimitOptions = {}): Promise<LabelMap> {
+export async function decodeLabel(bytes: Uint8Array, name = '<buffer>',
+  opts: PixelLimitOptions = {}): Promise<LabelMap> {
   const limit = opts.maxPixels ?? maxPixels();
   if (isPng(bytes)) {
     try {

@@ -122,7 +122,8 @@ export function decodePngLabel(buf: Uint8Array, opts: DecodePngOptions = {}): De
     raw = zlib.inflateSync(Buffer.concat(idat), { maxOutputLength: expected + INFLATE_SLACK });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new Error(`corrupt PNG image data: inflates past the ${expected} bytes its ${width}x${height} header announces`);
+      throw new Error(`corrupt PNG image data: inflates past the ${expected} bytes ` +
+        `its ${width}x${height} header announces`);
     }
     throw new Error(`corrupt PNG image data: ${(e as Error).message}`);
   }
@@ -171,7 +172,8 @@ const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2,
 
 /** Bytes of filtered scanlines (a filter byte per row) for a single-channel image. */
 function filteredSize(width: number, height: number, bitDepth: number, interlace: number): number {
-  const passBytes = (pw: number, ph: number): number => (pw > 0 && ph > 0 ? ph * (1 + Math.ceil((pw * bitDepth) / 8)) : 0);
+  const passBytes = (pw: number, ph: number): number =>
+    (pw > 0 && ph > 0 ? ph * (1 + Math.ceil((pw * bitDepth) / 8)) : 0);
   if (interlace === 0) return passBytes(width, height);
   let total = 0;
   for (const [x0, y0, dx, dy] of ADAM7) total += passBytes(Math.ceil((width - x0) / dx), Math.ceil((height - y0) / dy));

@@ -14,9 +14,10 @@ import { after, before, describe, it } from 'node:test';
 import { decodeImage, decodeLabel, encodeImage, readImage, readLabel } from '../../src/data/image_io.js';
 import { DEFAULT_MAX_PIXELS, setMaxPixels } from '../../src/data/limits.js';
 import { encodePngLabel } from '../../src/data/png.js';
+import { makeSyntheticDataset } from '../../src/data/synthetic.js';
 import { makeImage } from '../../src/data/types.js';
 import { runBounded } from '../bounded.js';
-import { repoRoot, tinyConfigPath } from '../helpers.js';
+import { fixtureFile, repoRoot, tinyConfigPath } from '../helpers.js';
 import { jpegClaiming, pngChunk, zeroPng } from './bombs.js';
 
 const worker = path.join(repoRoot, 'dist', 'test', 'data', 'decode_worker.js');
@@ -108,5 +109,19 @@ describe('pixel limits', () => {
       return true;
     });
     assert.deepEqual(fs.existsSync(out) ? fs.readdirSync(out) : [], []);
+  });
+
+  it('eval --max-pixels refuses a label over it, naming the file', async () => {
+    const data = file('ade');
+    await makeSyntheticDataset(data, { n: 3, splitVal: 2, height: 40, width: 50, classes: 5, seed: 1 });
+    const labels = path.join(data, 'annotations', 'validation');
+    const first = path.join(labels, fs.readdirSync(labels).sort()[0]);
+    const cli = path.join(repoRoot, 'bin', 'beitseg.js');
+    await assert.rejects(promisify(execFile)('node', [cli, 'eval', '--config', tinyConfigPath, '--weights',
+      fixtureFile('segmentor_state_dict.safetensors'), '--data', data, '--device', 'cpu', '--max-pixels', '1999',
+      '--out', file('eval/results.json')]), (e: Error & { stderr: string }) => {
+      assert.ok(e.stderr.includes(`cannot decode label ${first}: 50x40 = 2000 pixels is over the limit of 1999`), e.stderr);
+      return true;
+    });
   });
 });
