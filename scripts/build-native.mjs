@@ -1,12 +1,17 @@
 #!/usr/bin/env node
 // Builds native/build/beitseg.node with g++ against libtorch, without node-gyp or network:
 //   LIBTORCH=/path (a libtorch folder or a PyTorch install's torch/ folder) selects the build;
-//   otherwise Debian's libtorch-dev, installed with apt when missing (as root).
+//   otherwise Debian's libtorch-dev. npm's install step runs this file, so it first makes sure
+//   of the Debian packages the addon needs (SYSTEM_PACKAGES): as root it installs the missing
+//   ones with apt; otherwise it stops before compiling with the one apt command to run.
 // NAPI_INCLUDE overrides the folder holding node_api.h (default: this Node's headers).
 // Objects are compiled in parallel and reused when their source is unchanged.
+// BEITSEG_NATIVE_OBJECTS=dir reuses objects from another build (e.g. a checkout's native/build):
+// an object there whose name (flags and source hashes) matches is copied instead of compiled.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,9 +20,72 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const srcDir = path.join(root, 'native', 'src');
 const outDir = path.join(root, 'native', 'build');
 const DEBIAN_INCLUDE = '/usr/include/torch';
-const DEBIAN_LIB = '/usr/lib/x86_64-linux-gnu';
+
+// Debian packages the addon needs to build and to run fast, each with how to see it is there.
+// libtorch's fp32 matmuls call whatever libblas.so.3 is installed: Debian's default is the
+// reference BLAS (about 70x slower); OpenBLAS is what python3-torch recommends. A LIBTORCH
+// build brings its own torch and BLAS, so only the compiler is needed then.
+const SYSTEM_PACKAGES = [
+  { pkg: 'g++', present: () => Boolean(process.env.CXX) || hasCommand('g++') },
+  { pkg: 'libtorch-dev', present: () => fs.existsSync(path.join(DEBIAN_INCLUDE, 'csrc')), debianTorchOnly: true },
+  { pkg: 'libopenblas0-pthread', present: () => dpkgInstalled('libopenblas0-pthread'), debianTorchOnly: true },
+];
 
 function log(msg) { process.stderr.write(`[build-native] ${msg}\n`); }
+
+function hasCommand(cmd) {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function dpkgInstalled(pkg) {
+  try {
+    const status = execFileSync('dpkg-query', ['-W', '-f', '${db:Status-Status}', pkg],
+      { stdio: ['ignore', 'pipe', 'ignore'] });
+    return status.toString().trim() === 'installed';
+  } catch {
+    return false;
+  }
+}
+
+/** Installs the missing system packages as root, or stops with the exact apt command. */
+function ensureSystemPackages() {
+  const needed = SYSTEM_PACKAGES.filter((p) => !(p.debianTorchOnly && process.env.LIBTORCH));
+  const missing = needed.filter((p) => !p.present()).map((p) => p.pkg);
+  if (missing.length === 0) return;
+  const install = `apt-get install -y ${missing.join(' ')}`;
+  const isRoot = process.getuid && process.getuid() === 0;
+  if (!hasCommand('apt-get')) {
+    throw new Error(`missing ${missing.join(', ')} and no apt-get here: ` +
+      'install them (or set LIBTORCH=/path/to/libtorch and CXX)');
+  }
+  if (!isRoot) {
+    throw new Error(`missing system packages ${missing.join(', ')}; install them, then run npm install again:  ` +
+      `sudo apt-get update && sudo ${install}`);
+  }
+  log(`installing missing system packages: apt-get update && ${install}`);
+  execFileSync('bash', ['-c', `apt-get update -qq && DEBIAN_FRONTEND=noninteractive ${install}`],
+    { stdio: ['ignore', 'inherit', 'inherit'] });
+}
+
+// Debian's multiarch library folder for this machine (/usr/lib/x86_64-linux-gnu, /usr/lib/aarch64-linux-gnu, ...).
+function debianLibDir() {
+  const tries = [[process.env.CXX || 'g++', ['-print-multiarch']], ['dpkg-architecture', ['-qDEB_HOST_MULTIARCH']]];
+  for (const [cmd, args] of tries) {
+    try {
+      const triplet = execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+      const dir = triplet ? path.join('/usr/lib', triplet) : '';
+      if (dir && fs.existsSync(path.join(dir, 'libtorch.so'))) return dir;
+    } catch { /* try the next way */ }
+  }
+  const found = fs.readdirSync('/usr/lib').find((d) => fs.existsSync(path.join('/usr/lib', d, 'libtorch.so')));
+  if (found) return path.join('/usr/lib', found);
+  throw new Error('libtorch-dev is installed but no /usr/lib/<multiarch>/libtorch.so was found');
+}
 
 function findLibtorch() {
   const env = process.env.LIBTORCH;
@@ -26,17 +94,8 @@ function findLibtorch() {
     if (!fs.existsSync(path.join(inc, 'ATen', 'ATen.h'))) throw new Error(`LIBTORCH=${env}: no include/ATen/ATen.h there`);
     return { include: [inc, path.join(inc, 'torch', 'csrc', 'api', 'include')], lib: path.join(env, 'lib') };
   }
-  if (!fs.existsSync(path.join(DEBIAN_INCLUDE, 'csrc'))) {
-    const cmd = 'apt-get update && apt-get install -y libtorch-dev';
-    if (process.getuid && process.getuid() === 0) {
-      log(`libtorch not found; installing Debian's libtorch-dev: ${cmd}`);
-      execFileSync('bash', ['-c', `DEBIAN_FRONTEND=noninteractive ${cmd}`], { stdio: ['ignore', 'inherit', 'inherit'] });
-    } else {
-      throw new Error(`libtorch not found. Install it with:  sudo ${cmd}   (or set LIBTORCH=/path/to/libtorch)`);
-    }
-  }
   // ATen and torch headers sit directly in /usr/include there (never pass that as -isystem).
-  return { include: [path.join(DEBIAN_INCLUDE, 'csrc', 'api', 'include')], lib: DEBIAN_LIB };
+  return { include: [path.join(DEBIAN_INCLUDE, 'csrc', 'api', 'include')], lib: debianLibDir() };
 }
 
 function napiInclude() {
@@ -54,12 +113,16 @@ function run(cmd, args) {
 }
 
 async function main() {
+  ensureSystemPackages();
   const torch = findLibtorch();
   const withCuda = fs.existsSync(path.join(torch.lib, 'libc10_cuda.so'));
   const cudaInclude = withCuda ? findCudaInclude(torch.lib) : null;
   if (withCuda && !cudaInclude) log('CUDA runtime headers not found (set CUDA_HOME): building without GPU memory statistics');
   const version = torchVersion(torch.include);
-  const addonApi = path.join(root, 'node_modules', 'node-addon-api');
+  // Resolved like any dependency: in a consumer's project npm may hoist it above this package.
+  const addonApiPkg = createRequire(path.join(root, 'package.json')).resolve('node-addon-api/package.json');
+  const addonApi = path.dirname(addonApiPkg);
+  const addonApiVersion = JSON.parse(fs.readFileSync(addonApiPkg, 'utf8')).version;
   // libtorch 2.12+ headers require C++20; the addon itself is C++17.
   const std = version && (version[0] > 2 || (version[0] === 2 && version[1] >= 12)) ? 'c++20' : 'c++17';
   const flags = [`-std=${std}`, '-O2', '-fPIC', '-fvisibility=hidden', '-D_GLIBCXX_USE_CXX11_ABI=1',
@@ -76,7 +139,11 @@ async function main() {
   fs.mkdirSync(outDir, { recursive: true });
   const sources = fs.readdirSync(srcDir).filter((f) => f.endsWith('.cc')).sort();
   const headerHash = hashFiles(fs.readdirSync(srcDir).filter((f) => f.endsWith('.h')).map((f) => path.join(srcDir, f)));
-  const key = createHash('sha1').update(JSON.stringify(flags)).update(headerHash).digest('hex').slice(0, 12);
+  // The key names what the objects depend on, not where this copy sits, so other builds' objects can be reused.
+  const identity = flags.map((f) => (f === `-I${addonApi}` ? `node-addon-api@${addonApiVersion}` : f))
+    .map((f) => (f.startsWith('-I') && f.endsWith(path.join('include', 'node')) ? `node@${process.versions.node}` : f));
+  const key = createHash('sha1').update(JSON.stringify(identity)).update(headerHash).digest('hex').slice(0, 12);
+  const reuseDir = process.env.BEITSEG_NATIVE_OBJECTS;
   const jobs = Math.max(1, Math.min(os.cpus().length, sources.length));
   log(`libtorch ${version ? version.join('.') : '?'}: ${torch.lib}${withCuda ? ' (CUDA)' : ''}; compiling ${sources.length} files, ${jobs} at a time`);
   const objects = [];
@@ -87,6 +154,12 @@ async function main() {
       const obj = path.join(outDir, `${f}.${key}.${hashFiles([src]).slice(0, 12)}.o`);
       objects.push(obj);
       if (fs.existsSync(obj)) continue;
+      const reusable = reuseDir ? path.join(reuseDir, path.basename(obj)) : null;
+      if (reusable && fs.existsSync(reusable)) {
+        fs.copyFileSync(reusable, `${obj}.tmp`);
+        fs.renameSync(`${obj}.tmp`, obj);
+        continue;
+      }
       log(`compile ${f}`);
       await run(process.env.CXX || 'g++', [...flags, '-c', src, '-o', `${obj}.tmp`]);
       fs.renameSync(`${obj}.tmp`, obj);
@@ -134,7 +207,8 @@ function findCudaInclude(torchLib) {
 
 function hashFiles(files) {
   const h = createHash('sha1');
-  for (const f of files.sort()) h.update(f).update(fs.readFileSync(f));
+  // By file name, not path: the same sources give the same key in any copy of the package.
+  for (const f of files.sort()) h.update(path.basename(f)).update(fs.readFileSync(f));
   return h.digest('hex');
 }
 

@@ -1,29 +1,33 @@
 #!/usr/bin/env bash
 # Everything a fresh machine needs before beitseg runs: Node packages (npm ci), the native
-# addon (compiled by npm's install step against libtorch; Debian's libtorch-dev is installed
-# with apt when missing and we are root), and the TypeScript build.
+# addon (compiled by npm's install step, scripts/build-native.mjs, which first installs the
+# Debian packages the addon needs as root: g++, libtorch-dev, libopenblas0-pthread), any extra
+# Debian packages the tests or the demo need (EXTRA_APT_PACKAGES), and the TypeScript build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v g++ >/dev/null; then
-  if [ "$(id -u)" = 0 ]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y g++; else echo "need g++: sudo apt-get install -y g++" >&2; exit 1; fi
-fi
-# libtorch's fp32 matmuls call whatever libblas.so.3 is installed: Debian's default is the
-# reference BLAS (~70x slower); OpenBLAS is what python3-torch recommends.
-if ! dpkg -s libopenblas0-pthread >/dev/null 2>&1; then
+
+# Debian packages beyond the addon's own, one per line.
+EXTRA_APT_PACKAGES=(
+  chromium # the `beitseg serve` web-page test (driven by puppeteer-core)
+)
+
+# Installs the missing ones as root; otherwise stops with the apt command to run.
+ensure_apt_packages() {
+  local missing=() pkg
+  for pkg in "$@"; do
+    dpkg-query -W -f '${db:Status-Status}' "$pkg" 2>/dev/null | grep -qx installed || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas0-pthread >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "warning: for fast CPU matmuls install OpenBLAS: sudo apt-get install -y libopenblas0-pthread" >&2
+    echo "missing Debian packages: sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
   fi
-fi
-# Debian's Chromium for the `beitseg serve` web-page test (puppeteer-core drives it; no browser download).
-if [ ! -x /usr/bin/chromium ]; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    echo "warning: the serve page test needs Chromium: sudo apt-get install -y chromium" >&2
-  fi
-fi
+}
+
+ensure_apt_packages "${EXTRA_APT_PACKAGES[@]}"
+# puppeteer-core drives Debian's Chromium (above) for the serve page test; never a browser download.
 export PUPPETEER_SKIP_DOWNLOAD=1
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund

@@ -13,5 +13,13 @@ export * as tensor from './tensor/index.js';
 export * as nn from './nn/index.js';
 export * as checkpoint from './checkpoint/index.js';
 export { buildDataset } from './data/datasets.js';
-export { readImage, readLabel } from './data/image_io.js';
-export { ADE20K_CLASSES, ADE20K_PALETTE } from './visualization/palette.js';
+export {
+  decodeImage, decodeLabel, encodeImage, readImage, readLabel, writeImage, writeLabelPng,
+} from './data/image_io.js';
+export type { DecodeImageOptions, PixelLimitOptions, WriteImageOptions } from './data/image_io.js';
+export { DEFAULT_MAX_PIXELS, maxPixels, setMaxPixels } from './data/limits.js';
+export { makeImage, makeLabel, type LabelMap, type RgbImage } from './data/types.js';
+export { ADE20K_CLASSES, ADE20K_PALETTE, generatePalette } from './data/metainfo.js';
+export { writePrediction } from './inference/outputs.js';
+export type { DatasetMeta } from './inference/metainfo.js';
+export { colorize, overlay, classShares } from './visualization/overlay.js';

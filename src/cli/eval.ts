@@ -12,6 +12,7 @@ import { isDict } from '../models/config.js';
 import { progressBar } from './progress.js';
 import { parseNumberList, parsePositiveInt } from './options.js';
 import { addCfgOptions, CONFIG_HELP, loadCliConfig } from './config_arg.js';
+import { DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, setMaxPixels } from '../data/limits.js';
 
 interface EvalOptions {
   config: string;
@@ -29,6 +30,7 @@ interface EvalOptions {
   windowBatch: number;
   fresh?: boolean;
   cfgOptions?: string[];
+  maxPixels?: number;
 }
 
 /** The dataset dict: --data ROOT as ADE20K layout, else the config's test/val dataset. */
@@ -88,9 +90,12 @@ export function register(program: Command): void {
     .option('--out <file>', 'results JSON (a .md table and a progress file are written beside it)', 'results.json')
     .option('--skip-bad', 'warn and skip unreadable or mismatched image/label pairs')
     .option('--window-batch <n>', 'slide windows per forward pass', parsePositiveInt, 1)
-    .option('--fresh', 'ignore the progress of an earlier interrupted run');
+    .option('--fresh', 'ignore the progress of an earlier interrupted run')
+    .option('--max-pixels <n>', `refuse images and labels with more pixels (default ${DEFAULT_MAX_PIXELS}, or ${MAX_PIXELS_ENV})`,
+      parsePositiveInt);
   addCfgOptions(cmd)
     .action(async (opts: EvalOptions) => {
+      if (opts.maxPixels) setMaxPixels(opts.maxPixels);
       const cfg = loadCliConfig(opts.config, opts.cfgOptions);
       const model = await initModel(cfg, opts.weights, { device: opts.device, verbose: true });
       const dataset = await buildDataset(datasetConfig(model.config, opts), { skipBad: opts.skipBad });

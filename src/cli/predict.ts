@@ -1,11 +1,12 @@
 /** `beitseg predict`: segment images; writes label PNGs, colour overlays and JSON summaries. */
-import path from 'node:path';
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { initModel, inferenceModel, DEFAULT_TTA_SCALES } from '../inference/api.js';
 import { writePrediction } from '../inference/outputs.js';
 import { readImage } from '../data/image_io.js';
+import { DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, setMaxPixels } from '../data/limits.js';
 import { expandImageArgs } from './inputs.js';
+import { outputStems, uniqueInputs } from './output_names.js';
 import { progressBar } from './progress.js';
 import { parseNumberList, parsePositiveInt, parseUnit } from './options.js';
 import { addCfgOptions, CONFIG_HELP, loadCliConfig } from './config_arg.js';
@@ -25,6 +26,7 @@ interface PredictOptions {
   windowBatch: number;
   amp?: 'bf16' | 'fp16';
   cfgOptions?: string[];
+  maxPixels?: number;
 }
 
 export function register(program: Command): void {
@@ -45,10 +47,14 @@ export function register(program: Command): void {
     .option('--save-logits <file>', 'write logits (or --tta probabilities) [1,C,H,W] float32 as safetensors')
     .option('--opacity <a>', 'overlay opacity in [0,1]', parseUnit, 0.5)
     .option('--window-batch <n>', 'slide windows per forward pass', parsePositiveInt, 1)
-    .option('--amp <dtype>', 'compute in bf16 (CPU/GPU) or fp16 (GPU) under autocast');
+    .option('--amp <dtype>', 'compute in bf16 (CPU/GPU) or fp16 (GPU) under autocast')
+    .option('--max-pixels <n>', `refuse images with more pixels (default ${DEFAULT_MAX_PIXELS}, or ${MAX_PIXELS_ENV})`,
+      parsePositiveInt);
   addCfgOptions(cmd)
     .action(async (images: string[], opts: PredictOptions) => {
-      const files = await expandImageArgs(images);
+      if (opts.maxPixels) setMaxPixels(opts.maxPixels);
+      const files = uniqueInputs(await expandImageArgs(images));
+      const stems = outputStems(files, opts.out);
       if (opts.saveLogits && files.length > 1) {
         throw new Error('--save-logits takes one image (logits are large); run predict per image to save several');
       }
@@ -65,8 +71,8 @@ export function register(program: Command): void {
           mode: opts.mode, noResize: !opts.resize, windowBatch: opts.windowBatch, amp,
           tta: opts.tta ? { scales: opts.ttaScales, minSize: opts.ttaMinSize } : false,
         });
-        const stem = path.join(opts.out, path.basename(file, path.extname(file)));
-        await writePrediction(stem, img, result, model.meta, { opacity: opts.opacity, saveLogits: opts.saveLogits });
+        await writePrediction(stems[i], img, result, model.meta,
+          { opacity: opts.opacity, saveLogits: opts.saveLogits });
         result.logits.dispose();
         bar.update(i + 1);
       }

@@ -24,7 +24,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Sample, TransformConfig } from './transforms/sample.js';
-import { ADE20K_CLASSES, ADE20K_PALETTE, generatePalette, type Rgb } from '../visualization/palette.js';
+import { ADE20K_CLASSES, ADE20K_PALETTE, generatePalette, type Rgb } from './metainfo.js';
 
 export interface DatasetMetainfo {
   classes: string[];

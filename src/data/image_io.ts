@@ -18,13 +18,17 @@
  * as pillow does for modes 'P' and 'L'; non-PNG label files fall back to sharp
  * and must be single-channel.
  *
+ * Every decode first reads the header and refuses an image over the pixel limit (./limits.ts)
+ * before any pixel is decoded.
+ *
  * Writes are atomic: a temporary file in the same directory, then rename, so a
  * killed process never leaves a half-written image behind.
  */
 
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import sharp from 'sharp';
+import sharp, { type SharpOptions } from 'sharp';
+import { checkPixels, maxPixels } from './limits.js';
 import { decodePngLabel, encodePngLabel, isPng } from './png.js';
 import { makeImage, makeLabel, type LabelMap, type RgbImage } from './types.js';
 
@@ -46,9 +50,27 @@ async function readBytes(file: string, what: string): Promise<Buffer> {
   }
 }
 
-export interface DecodeImageOptions {
+export interface PixelLimitOptions {
+  /** Refuse images with more pixels than this, from the header (default: the process-wide limit, ./limits.ts). */
+  maxPixels?: number;
+}
+
+export interface DecodeImageOptions extends PixelLimitOptions {
   /** Apply the EXIF Orientation tag (default true, like cv2 IMREAD_COLOR). */
   autoOrient?: boolean;
+}
+
+/**
+ * Decodes with sharp after checking the header's size against the limit. sharp's own limit stays
+ * on as a second guard (it also reads it from the header).
+ */
+async function decodeRaw(bytes: Uint8Array, limit: number,
+  opts: SharpOptions): Promise<{ data: Buffer; info: RawInfo }> {
+  // metadata() only parses the header; sharp's limit is off there so the size can be reported.
+  const header = await sharp(bytes, { ...opts, limitInputPixels: false }).metadata();
+  if (header.width === undefined || header.height === undefined) throw new Error('no image size in the header');
+  checkPixels(header.width, header.height, limit);
+  return sharp(bytes, { ...opts, limitInputPixels: limit }).raw().toBuffer({ resolveWithObject: true });
 }
 
 /** Decode encoded image bytes (any format sharp reads) to RGB uint8 HWC. `name` is used in errors. */
@@ -56,9 +78,7 @@ export async function decodeImage(bytes: Uint8Array, name = '<buffer>', opts: De
   let raw: { data: Buffer; info: RawInfo };
   try {
     const autoOrient = opts.autoOrient ?? true;
-    raw = await sharp(bytes, { autoOrient, ignoreIcc: true, failOn: 'error', limitInputPixels: false })
-      .raw()
-      .toBuffer({ resolveWithObject: true });
+    raw = await decodeRaw(bytes, opts.maxPixels ?? maxPixels(), { autoOrient, ignoreIcc: true, failOn: 'error' });
   } catch (e) {
     throw new Error(`cannot decode image ${name}: ${(e as Error).message}`);
   }
@@ -110,10 +130,12 @@ export async function readImage(file: string, opts: DecodeImageOptions = {}): Pr
 }
 
 /** Decode label bytes to raw uint8 values (palette indices or grey levels). */
-export async function decodeLabel(bytes: Uint8Array, name = '<buffer>'): Promise<LabelMap> {
+export async function decodeLabel(bytes: Uint8Array, name = '<buffer>',
+  opts: PixelLimitOptions = {}): Promise<LabelMap> {
+  const limit = opts.maxPixels ?? maxPixels();
   if (isPng(bytes)) {
     try {
-      const d = decodePngLabel(bytes);
+      const d = decodePngLabel(bytes, { maxPixels: limit });
       return makeLabel(d.height, d.width, d.data);
     } catch (e) {
       throw new Error(`cannot decode label ${name}: ${(e as Error).message}`);
@@ -121,7 +143,7 @@ export async function decodeLabel(bytes: Uint8Array, name = '<buffer>'): Promise
   }
   let raw: { data: Buffer; info: RawInfo };
   try {
-    raw = await sharp(bytes, { failOn: 'error', limitInputPixels: false }).raw().toBuffer({ resolveWithObject: true });
+    raw = await decodeRaw(bytes, limit, { failOn: 'error' });
   } catch (e) {
     throw new Error(`cannot decode label ${name}: ${(e as Error).message}`);
   }
@@ -134,9 +156,9 @@ export async function decodeLabel(bytes: Uint8Array, name = '<buffer>'): Promise
 }
 
 /** Read a label map file (8-bit grey or palette PNG, raw values). */
-export async function readLabel(file: string): Promise<LabelMap> {
+export async function readLabel(file: string, opts: PixelLimitOptions = {}): Promise<LabelMap> {
   const bytes = await readBytes(file, 'label');
-  return decodeLabel(bytes, file);
+  return decodeLabel(bytes, file, opts);
 }
 
 /** Write bytes to `file` atomically (temp file in the same directory + rename). */

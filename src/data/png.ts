@@ -18,6 +18,7 @@
  */
 
 import zlib from 'node:zlib';
+import { checkPixels, maxPixels } from './limits.js';
 
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -56,8 +57,13 @@ const COLOUR_TYPE_NAMES: Record<number, string> = {
   0: 'grey', 2: 'RGB', 3: 'palette', 4: 'grey+alpha', 6: 'RGBA',
 };
 
+export interface DecodePngOptions {
+  /** Refuse images with more pixels than this, from IHDR, before inflating (default: ./limits.ts). */
+  maxPixels?: number;
+}
+
 /** Decode a single-channel (grey or palette) PNG into raw uint8 values. Throws on anything else. */
-export function decodePngLabel(buf: Uint8Array): DecodedPngLabel {
+export function decodePngLabel(buf: Uint8Array, opts: DecodePngOptions = {}): DecodedPngLabel {
   if (!isPng(buf)) throw new Error('not a PNG file (bad signature)');
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let pos = 8;
@@ -105,11 +111,20 @@ export function decodePngLabel(buf: Uint8Array): DecodedPngLabel {
   const okDepth = colourType === 3 ? [1, 2, 4, 8] : [1, 2, 4, 8, 16];
   if (!okDepth.includes(bitDepth)) throw new Error(`unsupported PNG bit depth ${bitDepth}`);
   if (width === 0 || height === 0) throw new Error(`PNG has an empty size ${width}x${height}`);
+  checkPixels(width, height, opts.maxPixels ?? maxPixels());
+  if (interlace !== 0 && interlace !== 1) throw new Error(`unknown PNG interlace method ${interlace}`);
 
+  // Inflate no more than the rows IHDR announces (plus slack for trailing bytes some encoders
+  // leave), so a stream that inflates far past its header is refused, not held in memory.
+  const expected = filteredSize(width, height, bitDepth, interlace);
   let raw: Buffer;
   try {
-    raw = zlib.inflateSync(Buffer.concat(idat));
+    raw = zlib.inflateSync(Buffer.concat(idat), { maxOutputLength: expected + INFLATE_SLACK });
   } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new Error(`corrupt PNG image data: inflates past the ${expected} bytes ` +
+        `its ${width}x${height} header announces`);
+    }
     throw new Error(`corrupt PNG image data: ${(e as Error).message}`);
   }
   const out = new Uint8Array(width * height);
@@ -137,9 +152,7 @@ export function decodePngLabel(buf: Uint8Array): DecodedPngLabel {
       out[y * width + x] = v;
     });
   } else if (interlace === 1) {
-    // Adam7: (x0, y0, dx, dy) per pass.
-    const passes = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]];
-    for (const [x0, y0, dx, dy] of passes) {
+    for (const [x0, y0, dx, dy] of ADAM7) {
       const pw = Math.ceil((width - x0) / dx);
       const ph = Math.ceil((height - y0) / dy);
       decodePass(Math.max(pw, 0), Math.max(ph, 0), (x, y, v) => {
@@ -150,6 +163,21 @@ export function decodePngLabel(buf: Uint8Array): DecodedPngLabel {
     throw new Error(`unknown PNG interlace method ${interlace}`);
   }
   return { data: out, height, width, kind: colourType === 3 ? 'palette' : 'grey', bitDepth, palette };
+}
+
+const INFLATE_SLACK = 1 << 20;
+
+/** Adam7 passes: (x0, y0, dx, dy). */
+const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]];
+
+/** Bytes of filtered scanlines (a filter byte per row) for a single-channel image. */
+function filteredSize(width: number, height: number, bitDepth: number, interlace: number): number {
+  const passBytes = (pw: number, ph: number): number =>
+    (pw > 0 && ph > 0 ? ph * (1 + Math.ceil((pw * bitDepth) / 8)) : 0);
+  if (interlace === 0) return passBytes(width, height);
+  let total = 0;
+  for (const [x0, y0, dx, dy] of ADAM7) total += passBytes(Math.ceil((width - x0) / dx), Math.ceil((height - y0) / dy));
+  return total;
 }
 
 function sampleAt(row: Uint8Array, x: number, bitDepth: number, colourType: number): number {

@@ -31,13 +31,26 @@ export interface EvaluateOptions extends InferenceOptions {
 
 interface ProgressLine { index: number; image: string; intersect: number[]; union: number[]; pred: number[]; label: number[] }
 
+/**
+ * The progress file's complete lines. A killed run can leave its last line cut short: that
+ * fragment is cut off the file here, before anything is appended, so the next record starts on
+ * its own line and the image is redone once. A file without one complete line starts over.
+ */
+function completeLines(file: string, runKey: string): string[] | null {
+  const bytes = fs.existsSync(file) ? fs.readFileSync(file) : Buffer.alloc(0);
+  const end = bytes.lastIndexOf(0x0a) + 1;
+  if (end === 0) {
+    fs.writeFileSync(file, JSON.stringify({ run: runKey }) + '\n');
+    return null;
+  }
+  if (end < bytes.length) fs.truncateSync(file, end);
+  return bytes.subarray(0, end - 1).toString('utf8').split('\n');
+}
+
 function readProgress(file: string, dataset: SegDataset, runKey: string): Map<number, AreaStats> {
   const done = new Map<number, AreaStats>();
-  if (!fs.existsSync(file)) {
-    fs.writeFileSync(file, JSON.stringify({ run: runKey }) + '\n');
-    return done;
-  }
-  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  const lines = completeLines(file, runKey);
+  if (!lines) return done;
   const header = (() => {
     try {
       return (JSON.parse(lines[0]) as { run?: string }).run;
@@ -54,7 +67,7 @@ function readProgress(file: string, dataset: SegDataset, runKey: string): Map<nu
     try {
       p = JSON.parse(line) as ProgressLine;
     } catch {
-      continue; // the last line of a killed run may be cut short: that image is redone
+      continue; // a damaged complete line: that image is redone
     }
     if (dataset.items[p.index]?.imgPath !== p.image) {
       throw new Error(`${file}: progress from another dataset (line for ${p.image} does not match index ${p.index}); delete it to start over`);

@@ -7,7 +7,7 @@ import { buildHead, buildSegmentor } from '../models/builder.js';
 import { cudnnBenchmarkOf, getDict, isDict, loadConfig, type Dict } from '../models/config.js';
 import type { BaseDecodeHead } from '../models/decode_heads/decode_head.js';
 import type { EncoderDecoder } from '../models/segmentors/encoder_decoder.js';
-import { readImage } from '../data/image_io.js';
+import { decodeImage, readImage } from '../data/image_io.js';
 import type { RgbImage } from '../data/types.js';
 import { interpolate, softmax } from '../tensor/functional.js';
 import { autocast, cuda, noGrad, resolveDevice, type AutocastDType } from '../tensor/runtime.js';
@@ -96,9 +96,14 @@ export interface InferenceResult {
   kind: 'logits' | 'probs';
 }
 
-/** Segments one image (a path or decoded RGB) exactly as mmseg's test pipeline does. */
-export async function inferenceModel(m: SegModel, image: string | RgbImage, opts: InferenceOptions = {}): Promise<InferenceResult> {
-  const img = typeof image === 'string' ? await readImage(image) : image;
+/**
+ * Segments one image exactly as mmseg's test pipeline does: a path, the encoded bytes of an
+ * image file (a Buffer or Uint8Array: JPEG, PNG, WebP, ...) or decoded RGB.
+ */
+export async function inferenceModel(m: SegModel, image: string | Uint8Array | RgbImage,
+  opts: InferenceOptions = {}): Promise<InferenceResult> {
+  const img = typeof image === 'string' ? await readImage(image)
+    : image instanceof Uint8Array ? await decodeImage(image, '<buffer>') : image;
   const deviceType = m.device.startsWith('cuda') ? 'cuda' : 'cpu';
   if (opts.amp === 'float16' && deviceType === 'cpu') throw new Error('fp16 autocast needs a CUDA device; on the CPU use bf16');
   m.model.lowPrecisionHead = opts.amp === 'bfloat16' ? bf16Head(m) : null;

@@ -1,0 +1,99 @@
+/**
+ * The package as a user gets it (issue 14.4): `npm pack` (prepack builds), the tarball's file
+ * list checked against the sources, then an install into an empty project, offline, from the
+ * tarball and npm's cache, and the installed package run three ways: `beitseg --help`,
+ * `beitseg predict` with the tiny fixture model, and an ESM script importing 'beitseg' (plus a
+ * type check of that import). The consumer's install compiles the addon like any user's would,
+ * but reuses this checkout's objects (BEITSEG_NATIVE_OBJECTS) so only the link runs.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { fixtureFile, loadFixtureTensors, repoRoot, tinyConfigPath } from '../helpers.js';
+
+const exec = promisify(execFile);
+const scene = path.join(repoRoot, 'test', 'fixtures', 'images', 'scene.png');
+
+function sourceFiles(dir: string, ext: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile() && e.name.endsWith(ext))
+    .map((e) => path.relative(repoRoot, path.join(e.parentPath ?? e.path, e.name)));
+}
+
+describe('package consumer', { timeout: 600_000 }, () => {
+  let tmp = '';
+  let tarball = '';
+  let packed: string[] = [];
+  let project = '';
+  let goldenPred: number[] = [];
+
+  before(async () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'beitseg-consumer-'));
+    const { stdout } = await exec('npm', ['pack', '--json', '--pack-destination', tmp], { cwd: repoRoot, maxBuffer: 1 << 24 });
+    const info = JSON.parse(stdout.slice(stdout.indexOf('['))) as { filename: string; files: { path: string }[] }[];
+    tarball = path.join(tmp, info[0].filename);
+    packed = info[0].files.map((f) => f.path).sort();
+    goldenPred = [...(loadFixtureTensors('tensors.safetensors').get('slide.pred')!.toTypedArray() as Uint8Array)];
+  });
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('the tarball holds exactly what users need', () => {
+    const expected = [
+      'LICENSE', 'README.md', 'package.json', 'bin/beitseg.js', 'scripts/build-native.mjs',
+      ...sourceFiles(path.join(repoRoot, 'configs'), '.json'),
+      ...fs.readdirSync(path.join(repoRoot, 'native', 'src')).map((f) => `native/src/${f}`),
+      ...fs.readdirSync(path.join(repoRoot, 'src', 'serve', 'public')).map((f) => `src/serve/public/${f}`),
+      ...sourceFiles(path.join(repoRoot, 'src'), '.ts').flatMap((f) => {
+        const stem = `dist/${f.slice(0, -3)}`;
+        return [`${stem}.js`, `${stem}.d.ts`];
+      }),
+    ].sort();
+    const missing = expected.filter((f) => !packed.includes(f));
+    const extra = packed.filter((f) => !expected.includes(f));
+    assert.deepEqual({ missing, extra }, { missing: [], extra: [] });
+  });
+
+  it('installs offline from the tarball into an empty project', async () => {
+    project = path.join(tmp, 'project');
+    fs.mkdirSync(project);
+    fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+    await exec('npm', ['install', '--offline', '--no-audit', '--no-fund', tarball], {
+      cwd: project, maxBuffer: 1 << 24, env: { ...process.env, BEITSEG_NATIVE_OBJECTS: path.join(repoRoot, 'native', 'build') },
+    });
+    assert.ok(fs.existsSync(path.join(project, 'node_modules', 'beitseg', 'native', 'build', 'beitseg.node')), 'addon built');
+  });
+
+  it('beitseg --help and beitseg predict run from the installed package', async () => {
+    const bin = path.join(project, 'node_modules', '.bin', 'beitseg');
+    const help = await exec(bin, ['--help'], { cwd: project });
+    assert.match(help.stdout, /predict/);
+    await exec(bin, ['predict', '--config', tinyConfigPath, '--weights', fixtureFile('segmentor_mmseg.pth'), '--device', 'cpu',
+      '--out', 'out', scene], { cwd: project });
+    const pred = await exec(process.execPath, ['--input-type=module', '-e',
+      "import { readLabel } from 'beitseg'; const l = await readLabel('out/scene_pred.png'); console.log(JSON.stringify([...l.data]));"],
+    { cwd: project, maxBuffer: 1 << 24 });
+    assert.deepEqual(JSON.parse(pred.stdout), goldenPred);
+  });
+
+  it('an ESM script imports initModel/inferenceModel from \'beitseg\' (types included)', async () => {
+    const script = `import fs from 'node:fs';
+import { initModel, inferenceModel, type InferenceResult } from 'beitseg';
+const model = await initModel(${JSON.stringify(tinyConfigPath)}, ${JSON.stringify(fixtureFile('segmentor_mmseg.pth'))}, { device: 'cpu' });
+const result: InferenceResult = await inferenceModel(model, fs.readFileSync(${JSON.stringify(scene)}));
+result.logits.dispose();
+console.log(JSON.stringify({ height: result.height, width: result.width, pred: [...result.pred] }));
+`;
+    fs.writeFileSync(path.join(project, 'check.mts'), script);
+    const tsc = path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
+    await exec(process.execPath, [tsc, '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022',
+      '--types', 'node', '--typeRoots', path.join(repoRoot, 'node_modules', '@types'), '--skipLibCheck', 'check.mts'], { cwd: project });
+    const { stdout } = await exec(process.execPath, ['check.mjs'], { cwd: project, maxBuffer: 1 << 24 });
+    const r = JSON.parse(stdout) as { height: number; width: number; pred: number[] };
+    assert.deepEqual([r.height, r.width], [80, 112]);
+    assert.deepEqual(r.pred, goldenPred);
+  });
+});
