@@ -12,6 +12,11 @@ export interface BoundedOptions {
   timeoutMs: number;
   /** Killed when it prints nothing on stdout for this long (a per-step budget); default: timeoutMs. */
   idleMs?: number;
+  /**
+   * How long the child may take to print its first line (loading Node, the addon and sharp), default
+   * 60 s: start-up is not a step, and a busy machine can take longer than one step's budget for it.
+   */
+  startMs?: number;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -37,7 +42,7 @@ export function runBounded(script: string, args: string[], opts: BoundedOptions)
     child.kill('SIGKILL');
   };
   const total = setTimeout(() => kill('timeout'), opts.timeoutMs);
-  let idle = setTimeout(() => kill('idle'), opts.idleMs ?? opts.timeoutMs);
+  let idle = setTimeout(() => kill('idle'), Math.max(opts.startMs ?? 60_000, opts.idleMs ?? 0));
   child.stdout.on('data', (d: Buffer) => {
     stdout += d.toString();
     clearTimeout(idle);
