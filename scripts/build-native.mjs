@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const srcDir = path.join(root, 'native', 'src');
 const outDir = path.join(root, 'native', 'build');
+const shimDir = path.join(root, 'native', 'shim');
 const DEBIAN_INCLUDE = '/usr/include/torch';
 const DEBIAN_LIB = '/usr/lib/x86_64-linux-gnu';
 
@@ -33,6 +34,16 @@ function findLibtorch() {
       execFileSync('bash', ['-c', `DEBIAN_FRONTEND=noninteractive ${cmd}`], { stdio: ['ignore', 'inherit', 'inherit'] });
     } else {
       throw new Error(`libtorch not found. Install it with:  sudo ${cmd}   (or set LIBTORCH=/path/to/libtorch)`);
+    }
+  }
+  // c10d's Gloo process group header includes gloo's own headers (Debian: libgloo-dev)
+  if (!fs.existsSync('/usr/include/gloo/rendezvous/store.h')) {
+    const cmd = 'apt-get update && apt-get install -y libgloo-dev';
+    if (process.getuid && process.getuid() === 0) {
+      log(`gloo headers not found; installing: ${cmd}`);
+      execFileSync('bash', ['-c', `DEBIAN_FRONTEND=noninteractive ${cmd}`], { stdio: ['ignore', 'inherit', 'inherit'] });
+    } else {
+      throw new Error(`gloo headers (for c10d's Gloo process group) not found. Install them with:  sudo ${cmd}`);
     }
   }
   // ATen and torch headers sit directly in /usr/include there (never pass that as -isystem).
@@ -66,8 +77,12 @@ async function main() {
     '-DNAPI_VERSION=8', '-DNAPI_CPP_EXCEPTIONS', '-DNODE_ADDON_API_DISABLE_DEPRECATED',
     '-Wno-deprecated-declarations', '-Wno-unused-parameter',
     ...(withCuda ? ['-DBEITSEG_WITH_CUDA'] : []),
+    // c10d's NCCL header is empty unless USE_C10D_NCCL is set: only where a CUDA libtorch ships it
+    ...(withCuda && ncclHeader(torch.include) ? ['-DUSE_C10D_NCCL', '-DBEITSEG_WITH_NCCL'] : []),
     ...(cudaInclude ? ['-DBEITSEG_CUDA_STATS', `-isystem${cudaInclude}`] : []),
-    ...torch.include.map((d) => `-isystem${d}`), `-I${napiInclude()}`, `-I${addonApi}`];
+    ...torch.include.map((d) => `-isystem${d}`), `-I${napiInclude()}`, `-I${addonApi}`,
+    // after libtorch's folders: stand-ins for headers a libtorch package may lack (native/shim)
+    `-idirafter${shimDir}`];
   // PyTorch wheels are built with the pre-C++11 ABI on some versions; follow the library.
   if (process.env.LIBTORCH) {
     const abi = process.env.TORCH_CXX11_ABI ?? detectAbi(torch.lib);
@@ -75,7 +90,8 @@ async function main() {
   }
   fs.mkdirSync(outDir, { recursive: true });
   const sources = fs.readdirSync(srcDir).filter((f) => f.endsWith('.cc')).sort();
-  const headerHash = hashFiles(fs.readdirSync(srcDir).filter((f) => f.endsWith('.h')).map((f) => path.join(srcDir, f)));
+  const headerHash = hashFiles([...fs.readdirSync(srcDir).filter((f) => f.endsWith('.h')).map((f) => path.join(srcDir, f)),
+    ...fs.readdirSync(shimDir, { recursive: true }).filter((f) => f.endsWith('.h')).map((f) => path.join(shimDir, f))]);
   const key = createHash('sha1').update(JSON.stringify(flags)).update(headerHash).digest('hex').slice(0, 12);
   const jobs = Math.max(1, Math.min(os.cpus().length, sources.length));
   log(`libtorch ${version ? version.join('.') : '?'}: ${torch.lib}${withCuda ? ' (CUDA)' : ''}; compiling ${sources.length} files, ${jobs} at a time`);
@@ -102,6 +118,11 @@ async function main() {
     if (f.endsWith('.o') && !objects.includes(path.join(outDir, f))) fs.rmSync(path.join(outDir, f));
   }
   log(`built ${path.relative(root, target)}`);
+}
+
+// Whether the libtorch headers include c10d's NCCL process group (CUDA builds).
+function ncclHeader(includes) {
+  return [...includes, '/usr/include'].some((d) => fs.existsSync(path.join(d, 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupNCCL.hpp')));
 }
 
 // [major, minor, patch] from torch/version.h, or null.
