@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Command } from 'commander';
 import { register } from '../../src/cli/train.js';
-import { loadCheckpoint } from '../../src/engine/checkpoint.js';
+import { loadCheckpoint } from '../../src/engine/training_checkpoint.js';
 import { syntheticData, tempDir, tinyConfig } from './fixtures.js';
 
 const tmp = tempDir('beitseg-cli-train-');

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { train, type TrainOptions } from '../../src/engine/trainer.js';
-import { loadCheckpoint, listCheckpoints } from '../../src/engine/checkpoint.js';
+import { loadCheckpoint, listCheckpoints } from '../../src/engine/training_checkpoint.js';
 import { syntheticData, tempDir, tinyConfig } from './fixtures.js';
 
 const tmp = tempDir('beitseg-resume-');

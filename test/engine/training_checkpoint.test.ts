@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { latestCheckpoint, listCheckpoints, loadCheckpoint, pruneCheckpoints, saveCheckpoint } from '../../src/engine/checkpoint.js';
+import { latestCheckpoint, listCheckpoints, loadCheckpoint, pruneCheckpoints, saveCheckpoint } from '../../src/engine/training_checkpoint.js';
 import { GradScaler } from '../../src/engine/grad_scaler.js';
 import { tensor } from '../../src/tensor/tensor.js';
 

@@ -1,0 +1,83 @@
+/**
+ * mmengine's IterBasedTrainLoop: the loop only; everything else is a hook (hook.ts) or the
+ * optimizer wrapper (optim_wrapper.ts). Hook points and their order in a run (trainer.ts
+ * calls beforeRun/afterRun around this loop):
+ *
+ *   beforeRun                         work dir exists; SignalHook installs the SIGINT handler
+ *   beforeTrain                       loader built, model in train mode; LoggerHook prints the header
+ *   per iteration t = iteration .. max_iters−1:
+ *     (one event-loop turn; stop if requested)
+ *     batch = loader.next()
+ *     beforeTrainIter(t, batch)       ParamSchedulerHook sets lr(t) on every group
+ *     optimWrapper.iteration(t):      gradient-sync context (DDP no_sync on accumulation iterations)
+ *       optimContext: loss = model.loss(batch)       (AMP: under autocast)
+ *       backward: (loss / K) · loss_scale → backward
+ *     optimWrapper.stepIfDue(t)       window end: grad sync, [fp16 unscale + inf check], AdamW step, zero grad
+ *     iteration = t + 1
+ *     afterTrainIter(t, batch, out)   LoggerHook (train line), onIteration callback, CheckpointHook (iter_N)
+ *     (stop if requested: no validation)
+ *     every val_interval and at max_iters: val loop (val_loop.ts):
+ *       beforeVal → validate → afterValEpoch(metrics) (LoggerHook val line, CheckpointHook best) → afterVal
+ *   afterTrain                        CheckpointHook saves where a stop request ended the loop
+ *   afterRun                          always, also after an error: SignalHook removes its handler
+ *
+ * Within one point, hooks run by priority (SignalHook VERY_HIGH, LoggerHook BELOW_NORMAL,
+ * ParamSchedulerHook and the onIteration callback LOW, CheckpointHook VERY_LOW); new hooks and
+ * the distributed pieces (a GradientSync on the optimizer wrapper, rank-aware hooks through
+ * runner.isMainProcess, a sharded runner.validateFn) slot in without editing this loop.
+ */
+import type { Batch } from '../data/loader.js';
+import { tidy } from '../tensor/scope.js';
+import { fromArray } from '../tensor/tensor.js';
+import type { RunnerContext } from './runner_context.js';
+import { runValLoop } from './val_loop.js';
+
+/** Forward, backward and (on window ends) the optimizer step of iteration t; returns the loss terms as numbers. */
+export function runTrainIter(runner: RunnerContext, t: number, batch: Batch): Record<string, number> {
+  const ow = runner.optimWrapper, device = runner.device;
+  const values = tidy(() => ow.iteration(t, () => {
+    const img = fromArray(batch.img, [batch.n, 3, batch.height, batch.width]).to(device);
+    const label = fromArray(batch.label, [batch.n, batch.height, batch.width], { dtype: 'uint8' })
+      .to(device).to('int64');
+    const out = ow.optimContext(() => runner.model.loss(img, label));
+    ow.backward(out.loss, t);
+    const v: Record<string, number> = {
+      loss: out.loss.item(), 'decode.loss_ce': out['decode.loss_ce'].item(), 'decode.acc_seg': out['decode.acc_seg'],
+    };
+    if (out['aux.loss_ce']) v['aux.loss_ce'] = out['aux.loss_ce'].item();
+    if (out['aux.acc_seg'] !== undefined) v['aux.acc_seg'] = out['aux.acc_seg'];
+    return v;
+  }));
+  ow.stepIfDue(t);
+  return values;
+}
+
+function shouldValidate(runner: RunnerContext, it: number): boolean {
+  return it % runner.settings.valInterval === 0 || it === runner.settings.maxIters;
+}
+
+/** Runs iterations until max_iters or a stop request (beforeTrain ... afterTrain). */
+export async function runTrainLoop(runner: RunnerContext): Promise<void> {
+  const s = runner.settings, loader = runner.loader;
+  if (!loader) throw new Error('runTrainLoop: the runner has no training loader');
+  runner.model.train();
+  await runner.hooks.call('beforeTrain', runner);
+  while (runner.iteration < s.maxIters) {
+    // one turn of the event loop per iteration: delivers SIGINT and the loader workers'
+    // finished samples even when the next batch is already there
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (runner.stopRequested) break;
+    const t = runner.iteration;
+    const startMs = performance.now();
+    const batch = await loader.next();
+    const dataMs = performance.now();
+    await runner.hooks.call('beforeTrainIter', runner, t, batch);
+    const values = runTrainIter(runner, t, batch);
+    runner.iteration = t + 1;
+    const endMs = performance.now();
+    await runner.hooks.call('afterTrainIter', runner, t, batch, { values, startMs, dataMs, endMs });
+    if (runner.stopRequested) break;
+    if (shouldValidate(runner, runner.iteration)) await runValLoop(runner);
+  }
+  await runner.hooks.call('afterTrain', runner);
+}
