@@ -3,8 +3,12 @@
  * + PolyLR, decode + aux losses, periodic validation and checkpoints). Parsing only; the work
  * is src/engine/trainer.ts.
  */
+import os from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
-import { train } from '../engine/trainer.js';
+import { joinFromEnv } from '../distributed/init.js';
+import { distributedTrainOptions } from '../engine/distributed.js';
+import { train, type TrainOptions } from '../engine/trainer.js';
+import { addDistributedOptions, launchIfRequested, type DistributedCliOptions } from './distributed_options.js';
 import type { TrainOverrides } from '../engine/train_config.js';
 
 function positiveInt(v: string): number {
@@ -35,10 +39,10 @@ type TrainCliOptions = Pick<TrainOverrides, 'workDir' | 'device' | 'amp' | 'maxI
   resume?: boolean | string;
   workers?: number;
   threads?: number;
-};
+} & DistributedCliOptions;
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('train')
     .description('train a segmentor from an mmseg-structured config (iteration-based, AdamW + layer decay, checkpoints and validation)')
     .requiredOption('--config <file>', 'config (JSON dump of an mmseg 1.x config), e.g. configs/tiny_synthetic.json')
@@ -52,13 +56,20 @@ export function register(program: Command): void {
     .option('--load-from <weights>', 'initialise from a full segmentor checkpoint (.safetensors or .pth, mmseg or unilm layout)')
     .option('--seed <n>', 'override randomness.seed', nonNegativeInt)
     .option('--workers <n>', 'data loader worker threads (0 = in the main thread)', nonNegativeInt)
-    .option('--threads <n>', 'libtorch CPU threads', positiveInt)
-    .action(async (o: TrainCliOptions) => {
-      const result = await train({
-        config: o.config, workDir: o.workDir, resume: o.resume, device: o.device, amp: o.amp, maxIters: o.maxIters,
-        batchSize: o.batchSize, accum: o.accum, loadFrom: o.loadFrom, seed: o.seed, numWorkers: o.workers, threads: o.threads,
-      });
-      result.model.dispose();
-      if (result.interrupted) process.exitCode = 130;
-    });
+    .option('--threads <n>', 'libtorch CPU threads (default: all cores, shared out among the workers of a machine)', positiveInt);
+  addDistributedOptions(cmd).action(async (o: TrainCliOptions) => {
+    if (await launchIfRequested(o)) return;
+    const joined = await joinFromEnv({ device: o.device, timeoutMs: o.distTimeout * 1000, backend: o.distBackend });
+    const localWorld = Number(process.env.LOCAL_WORLD_SIZE) || 1;
+    const threads = o.threads ?? (joined && localWorld > 1 ? Math.max(1, Math.floor(os.availableParallelism() / localWorld)) : undefined);
+    let options: TrainOptions = {
+      config: o.config, workDir: o.workDir, resume: o.resume, device: joined?.device ?? o.device, amp: o.amp, maxIters: o.maxIters,
+      batchSize: o.batchSize, accum: o.accum, loadFrom: o.loadFrom, seed: o.seed, numWorkers: o.workers, threads,
+    };
+    // every rank trains; only rank 0 prints and writes files
+    if (joined) options = distributedTrainOptions(joined.pg, { ...options, log: joined.pg.rank === 0 ? undefined : () => undefined });
+    const result = await train(options);
+    result.model.dispose();
+    if (result.interrupted) process.exitCode = 130;
+  });
 }
