@@ -11,7 +11,12 @@
 //   pgBarrier(pgId) / pgBroadcastCoalesced(pgId, ts, root) -> workId (in place, asynchronous)
 //   workWait(workId) (blocks at most the timeout) / workWaitAsync(workId) -> Promise
 //   allreduceSumAutograd(pgId, t) -> t' (backward: all-reduce of the gradient)
-//   ddpCreate(pgId, params, bucketMB, firstBucketMB) -> ddpId; ddpPrepare(ddpId); ddpDispose(ddpId)
+//   ddpCreate(pgId, params, bucketMB, firstBucketMB) -> {id, buckets, mode}; ddpPrepare(ddpId);
+//   ddpFinish(ddpId); ddpDispose(ddpId)
+// DDP modes: "reducer" = c10d::Reducer (libtorch 1.x, whose constructor this file knows);
+// "flat" = the same buckets flattened and all-reduced (asynchronously, all in flight at once)
+// when ddpFinish is called after the backward pass: libtorch 2.x (the Reducer's constructor
+// changes from release to release there; unrun here) or BEITSEG_DDP=flat.
 //   pgDestroy(pgId)
 // Handles are small integers in registries (not JS objects) so that the autograd function can
 // name its group from any thread.
@@ -26,7 +31,10 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/distributed/c10d/comm.hpp>
+#if TORCH_VERSION_MAJOR < 2
 #include <torch/csrc/distributed/c10d/reducer.hpp>
+#define BEITSEG_C10D_REDUCER 1
+#endif
 #ifdef BEITSEG_WITH_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
@@ -63,7 +71,16 @@ struct PendingWork {
 std::mutex& registry_mutex = *new std::mutex;
 std::map<int64_t, std::shared_ptr<Group>>& groups = *new std::map<int64_t, std::shared_ptr<Group>>;
 std::map<int64_t, PendingWork>& works = *new std::map<int64_t, PendingWork>;
-std::map<int64_t, std::shared_ptr<c10d::Reducer>>& reducers = *new std::map<int64_t, std::shared_ptr<c10d::Reducer>>;
+struct Ddp {
+  std::shared_ptr<Group> group;
+#ifdef BEITSEG_C10D_REDUCER
+  std::shared_ptr<c10d::Reducer> reducer;
+#endif
+  std::vector<at::Tensor> params;
+  std::vector<std::vector<size_t>> buckets;  // flat mode
+  bool armed = false;
+};
+std::map<int64_t, std::shared_ptr<Ddp>>& reducers = *new std::map<int64_t, std::shared_ptr<Ddp>>;
 int64_t next_id = 1;
 
 std::shared_ptr<Group> GetGroup(int64_t id) {
@@ -134,6 +151,22 @@ c10d::ReduceOp ParseReduceOp(const std::string& op) {
 
 // The c10d objects differ between libtorch 1.x (backends are ProcessGroups) and 2.x (a
 // ProcessGroup dispatches to Backends registered per device type).
+#if TORCH_VERSION_MAJOR >= 2
+// Unrun here (Debian ships 1.13). ProcessGroup took an Options(backend name, timeout) up to
+// 2.5 and only (store, rank, size) later.
+c10::intrusive_ptr<c10d::ProcessGroup> WrapBackend(const c10::intrusive_ptr<c10d::Store>& store, int rank, int size, Ms timeout,
+                                                   const std::string& name, c10d::ProcessGroup::BackendType type,
+                                                   c10::DeviceType device, c10::intrusive_ptr<c10d::Backend> backend) {
+#if TORCH_VERSION_MINOR < 6
+  auto pg = c10::make_intrusive<c10d::ProcessGroup>(store, rank, size, c10::make_intrusive<c10d::ProcessGroup::Options>(name, timeout));
+#else
+  auto pg = c10::make_intrusive<c10d::ProcessGroup>(store, rank, size);
+#endif
+  pg->setDefaultBackend(type);
+  pg->setBackend(device, type, backend);
+  return pg;
+}
+#endif
 c10::intrusive_ptr<c10d::ProcessGroup> MakeGloo(const c10::intrusive_ptr<c10d::Store>& store, int rank, int size, Ms timeout,
                                                 const std::string& hostname) {
   auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
@@ -149,10 +182,7 @@ c10::intrusive_ptr<c10d::ProcessGroup> MakeGloo(const c10::intrusive_ptr<c10d::S
   auto gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, size, opts);
 #if TORCH_VERSION_MAJOR >= 2
   // unrun here (Debian ships 1.13): the 2.x wrapper around a Gloo backend
-  auto pg = c10::make_intrusive<c10d::ProcessGroup>(store, rank, size);
-  pg->setDefaultBackend(c10d::ProcessGroup::BackendType::GLOO);
-  pg->setBackend(c10::DeviceType::CPU, c10d::ProcessGroup::BackendType::GLOO, gloo);
-  return pg;
+  return WrapBackend(store, rank, size, timeout, "gloo", c10d::ProcessGroup::BackendType::GLOO, c10::DeviceType::CPU, gloo);
 #else
   return gloo;
 #endif
@@ -165,10 +195,7 @@ c10::intrusive_ptr<c10d::ProcessGroup> MakeNccl(const c10::intrusive_ptr<c10d::S
   opts->timeout = timeout;
   auto nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, size, opts);
 #if TORCH_VERSION_MAJOR >= 2
-  auto pg = c10::make_intrusive<c10d::ProcessGroup>(store, rank, size);
-  pg->setDefaultBackend(c10d::ProcessGroup::BackendType::NCCL);
-  pg->setBackend(c10::DeviceType::CUDA, c10d::ProcessGroup::BackendType::NCCL, nccl);
-  return pg;
+  return WrapBackend(store, rank, size, timeout, "nccl", c10d::ProcessGroup::BackendType::NCCL, c10::DeviceType::CUDA, nccl);
 #else
   return nccl;
 #endif
@@ -309,7 +336,7 @@ struct AllreduceSumFn : public torch::autograd::Function<AllreduceSumFn> {
 
 int64_t GroupArg(const Napi::CallbackInfo& info) { return ArgInt(info, 0); }
 
-std::shared_ptr<c10d::Reducer> GetReducer(int64_t id) {
+std::shared_ptr<Ddp> GetReducer(int64_t id) {
   std::lock_guard<std::mutex> lock(registry_mutex);
   auto it = reducers.find(id);
   if (it == reducers.end()) throw std::invalid_argument("DDP reducer " + std::to_string(id) + " does not exist (disposed?)");
@@ -423,8 +450,25 @@ BEITSEG_OP(allreduceSumAutograd) {
   return TensorHandle::Wrap(env, AllreduceSumFn::apply(ArgTensor(info, 1), id));
 }
 
-// ddpCreate(pg, params, bucketMB, firstBucketMB): c10d's Reducer over `params` with DDP's
-// bucket assignment (by size, in reverse parameter order, a small first bucket).
+// Buckets as DDP assigns them: parameters in reverse order, the first bucket up to
+// `first_bytes`, the others up to `bucket_bytes`.
+std::vector<std::vector<size_t>> FlatBuckets(const std::vector<at::Tensor>& params, size_t first_bytes, size_t bucket_bytes) {
+  std::vector<std::vector<size_t>> buckets(1);
+  size_t filled = 0;
+  for (size_t k = params.size(); k-- > 0;) {
+    const size_t bytes = params[k].numel() * params[k].element_size();
+    const size_t cap = buckets.size() == 1 ? first_bytes : bucket_bytes;
+    if (!buckets.back().empty() && (filled + bytes > cap || params[k].scalar_type() != params[buckets.back()[0]].scalar_type())) {
+      buckets.emplace_back();
+      filled = 0;
+    }
+    buckets.back().push_back(k);
+    filled += bytes;
+  }
+  return buckets;
+}
+
+// ddpCreate(pg, params, bucketMB, firstBucketMB): DDP over `params` (see the header for the modes).
 BEITSEG_OP(ddpCreate) {
   auto g = GetGroup(GroupArg(info));
   std::vector<at::Tensor> params = ArgTensorList(info, 1);
@@ -435,36 +479,100 @@ BEITSEG_OP(ddpCreate) {
   }
   const auto bucket_bytes = static_cast<int64_t>(bucket_mb * 1024 * 1024);
   const auto first_bytes = static_cast<int64_t>(first_mb * 1024 * 1024);
+  auto d = std::make_shared<Ddp>();
+  d->group = g;
+  d->params = params;
+  const char* mode_env = std::getenv("BEITSEG_DDP");
+  bool flat = mode_env && std::string(mode_env) == "flat";
+#ifdef BEITSEG_C10D_REDUCER
   try {
     c10d::verify_params_across_processes(g->pg, params, c10::nullopt);
   } catch (const std::exception& e) {
     throw std::runtime_error("rank " + std::to_string(g->rank) + ": the model differs from rank 0's: " + FirstLine(e.what()));
   }
-  std::vector<bool> sparse(params.size(), false);
-  auto assignment = c10d::compute_bucket_assignment_by_size(
-      params, {static_cast<size_t>(first_bytes), static_cast<size_t>(bucket_bytes)}, sparse);
-  std::vector<std::vector<size_t>> buckets(std::get<0>(assignment).rbegin(), std::get<0>(assignment).rend());
-  std::vector<size_t> limits(std::get<1>(assignment).rbegin(), std::get<1>(assignment).rend());
-  std::unordered_map<size_t, std::string> names;
-  auto reducer = std::make_shared<c10d::Reducer>(params, buckets, limits, g->pg, sparse, bucket_bytes, false, false, names, first_bytes);
+  size_t bucket_count = 0;
+  if (!flat) {
+    std::vector<bool> sparse(params.size(), false);
+    auto assignment = c10d::compute_bucket_assignment_by_size(
+        params, {static_cast<size_t>(first_bytes), static_cast<size_t>(bucket_bytes)}, sparse);
+    std::vector<std::vector<size_t>> buckets(std::get<0>(assignment).rbegin(), std::get<0>(assignment).rend());
+    std::vector<size_t> limits(std::get<1>(assignment).rbegin(), std::get<1>(assignment).rend());
+    std::unordered_map<size_t, std::string> names;
+    bucket_count = buckets.size();
+    d->reducer = std::make_shared<c10d::Reducer>(params, buckets, limits, g->pg, sparse, bucket_bytes, false, false, names, first_bytes);
+  }
+#else
+  flat = true;
+#endif
+  if (flat) d->buckets = FlatBuckets(params, static_cast<size_t>(first_bytes), static_cast<size_t>(bucket_bytes));
   int64_t id;
   {
     std::lock_guard<std::mutex> lock(registry_mutex);
     id = next_id++;
-    reducers.emplace(id, reducer);
+    reducers.emplace(id, d);
   }
   Napi::Object o = Napi::Object::New(env);
   o.Set("id", static_cast<double>(id));
-  o.Set("buckets", static_cast<double>(buckets.size()));
+#ifdef BEITSEG_C10D_REDUCER
+  o.Set("buckets", static_cast<double>(flat ? d->buckets.size() : bucket_count));
+#else
+  o.Set("buckets", static_cast<double>(d->buckets.size()));
+#endif
+  o.Set("mode", flat ? "flat" : "reducer");
   return o;
 }
 
-// Arms the reducer for the next backward pass (DDP's forward with grad sync on): the gradients
-// of that pass are all-reduced bucket by bucket and averaged before backward returns.
+// Arms gradient averaging for the next backward pass (DDP's forward with grad sync on). Reducer
+// mode: the gradients of that pass are all-reduced bucket by bucket during it and averaged
+// before backward returns. Flat mode: ddpFinish averages them.
 BEITSEG_OP(ddpPrepare) {
-  auto r = GetReducer(ArgInt(info, 0));
-  r->prepare_for_forward();
-  r->prepare_for_backward({});
+  auto d = GetReducer(ArgInt(info, 0));
+#ifdef BEITSEG_C10D_REDUCER
+  if (d->reducer) {
+    d->reducer->prepare_for_forward();
+    d->reducer->prepare_for_backward({});
+    return env.Undefined();
+  }
+#endif
+  d->armed = true;
+  return env.Undefined();
+}
+
+// Flat mode, after an armed backward pass: every bucket's gradients flattened and all-reduced
+// (all buckets in flight at once), divided by the world size and copied back. A parameter
+// without a gradient contributes zeros and gets the average. No-op in reducer mode.
+BEITSEG_OP(ddpFinish) {
+  auto d = GetReducer(ArgInt(info, 0));
+  if (!d->armed) return env.Undefined();
+  d->armed = false;
+  c10::NoGradGuard no_grad;
+  std::vector<at::Tensor> flats;
+  std::vector<PendingWork> pending;
+  for (const auto& bucket : d->buckets) {
+    std::vector<at::Tensor> parts;
+    for (size_t k : bucket) {
+      const at::Tensor& gr = d->params[k].grad();
+      parts.push_back(gr.defined() ? gr.reshape(-1) : at::zeros({d->params[k].numel()}, d->params[k].options()));
+    }
+    flats.push_back(at::cat(parts));
+    std::vector<at::Tensor> ts{flats.back()};
+    c10d::AllreduceOptions o;
+    o.reduceOp = c10d::ReduceOp::SUM;
+    pending.push_back(PendingWork{d->group->pg->allreduce(ts, o), d->group, "allreduce (gradients)"});
+  }
+  for (const auto& w : pending) WaitOrThrow(w);
+  const double world = d->group->size;
+  for (size_t b = 0; b < d->buckets.size(); b++) {
+    flats[b].div_(world);
+    int64_t offset = 0;
+    for (size_t k : d->buckets[b]) {
+      at::Tensor& p = d->params[k];
+      at::Tensor avg = flats[b].narrow(0, offset, p.numel()).view_as(p);
+      offset += p.numel();
+      if (p.grad().defined()) p.mutable_grad().copy_(avg);
+      else p.mutable_grad() = avg.clone();
+    }
+  }
   return env.Undefined();
 }
 
@@ -496,6 +604,7 @@ void RegisterDistributed(Napi::Env env, Napi::Object exports) {
   BEITSEG_EXPORT(exports, allreduceSumAutograd);
   BEITSEG_EXPORT(exports, ddpCreate);
   BEITSEG_EXPORT(exports, ddpPrepare);
+  BEITSEG_EXPORT(exports, ddpFinish);
   BEITSEG_EXPORT(exports, ddpDispose);
   BEITSEG_EXPORT(exports, ncclAvailable);
 }

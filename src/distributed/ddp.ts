@@ -7,6 +7,11 @@
  * ready, overlapping communication with the rest of the backward pass, and leaves the average
  * over ranks in every .grad when backward returns. Skipping prepareBackward() is DDP's no_sync
  * (gradient accumulation steps): gradients then just accumulate locally.
+ *
+ * Where the Reducer cannot be driven (libtorch 2.x, whose Reducer constructor changes from
+ * release to release; or BEITSEG_DDP=flat) the same buckets are flattened and all-reduced
+ * when `finish()` is called after the backward pass (correct, without the overlap). Call
+ * finish() after every synchronised backward; it does nothing in Reducer mode.
  */
 import { native } from '../tensor/native.js';
 import { noGrad } from '../tensor/runtime.js';
@@ -23,6 +28,8 @@ const BYTES: Record<string, number> = { float32: 4, float16: 2, bfloat16: 2, flo
 export class DistributedDataParallel {
   private id: number | null;
   readonly buckets: number;
+  /** 'reducer': c10d's Reducer, overlapped with backward; 'flat': bucketed all-reduce in finish(). */
+  readonly mode: 'reducer' | 'flat';
   /** Bytes of gradients all-reduced per synchronised step. */
   readonly bytesPerStep: number;
 
@@ -31,6 +38,7 @@ export class DistributedDataParallel {
     const r = native.ddpCreate(pg.nativeId, params.map((p) => p.handle), o.bucketMB ?? 25, o.firstBucketMB ?? 1);
     this.id = r.id;
     this.buckets = r.buckets;
+    this.mode = r.mode;
     this.bytesPerStep = params.reduce((a, p) => a + p.numel * (BYTES[p.dtype] ?? 4), 0);
   }
 
@@ -38,6 +46,12 @@ export class DistributedDataParallel {
   prepareBackward(): void {
     if (this.id === null) throw new Error(`rank ${this.pg.rank}: DistributedDataParallel was disposed`);
     native.ddpPrepare(this.id);
+  }
+
+  /** Flat mode: averages the gradients of the armed backward pass (no-op in Reducer mode). */
+  finish(): void {
+    if (this.id === null) throw new Error(`rank ${this.pg.rank}: DistributedDataParallel was disposed`);
+    native.ddpFinish(this.id);
   }
 
   /**

@@ -59,7 +59,13 @@ export class DdpGradientSync implements GradientSync {
   }
 
   beforeStep(_params: Tensor[]): void {
-    // the Reducer has already left the averaged gradients in .grad when backward returned
+    // Reducer mode: backward has already left the averaged gradients in .grad; flat mode
+    // averages the window's gradients here
+    try {
+      this.ddp?.finish();
+    } catch (e) {
+      throw named(this.pg.rank, 'gradient all-reduce failed', e);
+    }
   }
 
   allAgree(ok: boolean): boolean {
@@ -102,7 +108,8 @@ export class DistributedHook implements Hook {
     const ddp = this.sync.ddp!;
     runner.print(`distributed: world size ${W} (${this.pg.backend}), global batch ${W} x ${b} = ${W * b}` +
       `${s.accum > 1 ? ` (x ${s.accum} accumulated = ${W * b * s.accum} per optimizer step)` : ''}, ` +
-      `${(ddp.bytesPerStep / 1e6).toFixed(2)} MB of gradients all-reduced per step in ${ddp.buckets} buckets`);
+      `${(ddp.bytesPerStep / 1e6).toFixed(2)} MB of gradients all-reduced per step in ${ddp.buckets} buckets` +
+      `${ddp.mode === 'flat' ? ' (after backward)' : ''}`);
   }
 
   /** Agrees on stopping: any rank interrupted (or asked to stop) stops every rank after this iteration. */

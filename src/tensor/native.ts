@@ -117,8 +117,9 @@ export interface NativeAddon {
   workWait(work: number): void;
   workWaitAsync(work: number): Promise<void>;
   allreduceSumAutograd(pg: number, t: H): H;
-  ddpCreate(pg: number, params: H[], bucketMB: number, firstBucketMB: number): { id: number; buckets: number };
+  ddpCreate(pg: number, params: H[], bucketMB: number, firstBucketMB: number): { id: number; buckets: number; mode: 'reducer' | 'flat' };
   ddpPrepare(ddp: number): void;
+  ddpFinish(ddp: number): void;
   ddpDispose(ddp: number): void;
   ncclAvailable(): boolean;
   buildInfo(): { torchVersion: string; cudaBuild: boolean; cudaStats?: boolean; mkldnn: boolean; parallel: string };

@@ -17,13 +17,16 @@ function maxDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
-test('one iteration: 2 ranks x batch 1 (DDP + SyncBN) = 1 process x batch 2: gradients and BN running stats', { timeout: 120_000 }, async () => {
+for (const mode of ['reducer', 'flat'] as const) {
+test(`one iteration: 2 ranks x batch 1 (DDP ${mode} + SyncBN) = 1 process x batch 2: gradients and BN running stats`,
+  { timeout: 120_000 }, async () => {
   const dir = tempDir('beitseg-ddp-');
   const out = path.join(dir, 'grads');
-  const results = await runRanks('worker_grads.js', { args: [out] });
+  const results = await runRanks('worker_grads.js', { args: [out], env: (): Record<string, string> => (mode === 'flat' ? { BEITSEG_DDP: 'flat' } : {}) });
   for (const r of results) assert.equal(r.code, 0, `rank ${r.rank}: ${r.stderr}`);
   const info = lastJson(results[0]!);
   assert.ok((info.bytes as number) > 0 && (info.buckets as number) >= 1);
+  assert.equal(info.mode, mode);
 
   manualSeed(0);
   const model = buildSegmentor(deterministicTinyConfig('/nonexistent').model as Dict).train();
@@ -40,3 +43,4 @@ test('one iteration: 2 ranks x batch 1 (DDP + SyncBN) = 1 process x batch 2: gra
   model.dispose();
   fs.rmSync(dir, { recursive: true, force: true });
 });
+}

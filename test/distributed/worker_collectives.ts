@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   }
   if (mode === 'peer-hangs') {
     // rank 1 stays alive but never joins the collective: rank 0 must time out
-    if (r === 1) { await new Promise((res) => setTimeout(res, 4000)); process.exit(0); }
+    if (r === 1) { await new Promise((res) => setTimeout(res, 10000)); process.exit(0); }
     const t0 = Date.now();
     try {
       await pg.allReduceAsync(tensor([1, 2]));

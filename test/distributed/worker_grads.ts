@@ -26,8 +26,9 @@ async function main(): Promise<void> {
   const { img, label } = fixedBatch(pg.rank, 1);
   ddp.prepareBackward();
   model.loss(img, label).loss.backward();
+  ddp.finish();
   fs.writeFileSync(`${process.argv[2]}.rank${pg.rank}`, flatGradsAndStats(model.namedParameters(), model.namedBuffers()));
-  console.log(JSON.stringify({ rank: pg.rank, buckets: ddp.buckets, bytes: ddp.bytesPerStep }));
+  console.log(JSON.stringify({ rank: pg.rank, buckets: ddp.buckets, bytes: ddp.bytesPerStep, mode: ddp.mode }));
 }
 
 if (process.env.BEITSEG_TEST_WORKER) {
