@@ -106,3 +106,36 @@ test('launcher: a rank killed mid-training stops the run with a clear error; --r
     assert.deepEqual(b, a);
     fs.rmSync(dir, { recursive: true, force: true });
   });
+
+test('launcher: SIGINT stops every rank after the same iteration with a checkpoint from rank 0', { timeout: 240_000 }, async () => {
+  const dir = tempDir('beitseg-dint-');
+  const data = await syntheticData(path.join(dir, 'data'), { n: 6, height: 64, width: 80, classes: 6, seed: 6, splitVal: 1 });
+  const cfg = deterministicTinyConfig(data, (c) => {
+    (c.train_dataloader as Dict).batch_size = 1;
+    c.train_cfg = { type: 'IterBasedTrainLoop', max_iters: 500, val_interval: 1000 };
+    ((c.default_hooks as Dict).logger as Dict).interval = 1;
+  });
+  const cfgFile = path.join(dir, 'cfg.json');
+  fs.writeFileSync(cfgFile, JSON.stringify(cfg));
+  const work = path.join(dir, 'work');
+  let signalled = false;
+  const run = await runCli(['train', '--config', cfgFile, '--work-dir', work, '--device', 'cpu', '--workers', '0',
+    '--nproc-per-node', '2', '--dist-timeout', '30'], {
+    onStart: (pid) => {
+      void (async () => {
+        const log = path.join(work, 'log.jsonl');
+        if (!(await waitFor(() => fs.existsSync(log) && fs.readFileSync(log, 'utf8').split('\n').length > 3, 100_000))) return;
+        process.kill(pid, 'SIGINT');
+        signalled = true;
+      })();
+    },
+  });
+  assert.ok(signalled, run.stderr);
+  assert.equal(run.code, 130, run.stderr);
+  const m = /interrupted at iteration (\d+): saved (\S+) \(continue with --resume\)/.exec(run.stdout);
+  assert.ok(m, run.stdout);
+  assert.ok(Number(m[1]) < 500);
+  assert.ok(fs.existsSync(path.join(m[2]!, 'model.safetensors')));
+  assert.doesNotMatch(run.stderr, /failed|timed out/);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
