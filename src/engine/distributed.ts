@@ -130,6 +130,43 @@ export class DistributedHook implements Hook {
   }
 }
 
+/**
+ * A checkpoint saved inside an accumulation window holds the pending (not yet all-reduced)
+ * gradients, which differ per rank while rank 0 alone writes. Just before such a save, every
+ * rank replaces its pending gradients by their mean over ranks: the window's final all-reduce
+ * then still yields mean(pending + rest), and the checkpoint holds what every rank needs to
+ * resume exactly (up to float rounding). Runs before the CheckpointHook (VERY_LOW).
+ */
+export class PendingGradientsHook implements Hook {
+  readonly name = 'PendingGradientsHook';
+  readonly priority = PRIORITY.LOW + 1;
+
+  constructor(readonly pg: ProcessGroup) {}
+
+  private average(runner: RunnerContext): void {
+    for (const [, p] of runner.model.namedParameters()) {
+      const g = p.grad;
+      if (!g) continue;
+      try {
+        this.pg.allReduceMean(g);
+      } finally {
+        g.dispose();
+      }
+    }
+  }
+
+  afterTrainIter(runner: RunnerContext, t: number): void {
+    const s = runner.settings, it = runner.iteration;
+    const saveDue = it % s.checkpointInterval === 0 || it === s.maxIters;
+    if (saveDue && !runner.optimWrapper.shouldUpdate(t)) this.average(runner);
+  }
+
+  afterTrain(runner: RunnerContext): void {
+    const t = runner.iteration - 1;
+    if (runner.iteration < runner.settings.maxIters && t >= 0 && !runner.optimWrapper.shouldUpdate(t)) this.average(runner);
+  }
+}
+
 /** The TrainOptions that make a Trainer data-parallel over `pg` (merge them into the caller's). */
 export function distributedTrainOptions(pg: ProcessGroup, base: TrainOptions): TrainOptions {
   const sync = new DdpGradientSync(pg);
@@ -139,7 +176,7 @@ export function distributedTrainOptions(pg: ProcessGroup, base: TrainOptions): T
     gradSync: sync,
     // SIGINT is handled by DistributedHook (the stop must be agreed by all ranks)
     handleSignals: false,
-    hooks: [...(base.hooks ?? []), new DistributedHook(pg, sync)],
+    hooks: [...(base.hooks ?? []), new DistributedHook(pg, sync), new PendingGradientsHook(pg)],
     validateFn: (model, o) => validate(model, { ...o, shard: evaluationShard(pg) }),
   };
 }
