@@ -52,6 +52,14 @@ export interface RunnerContext {
   iteration: number;
   /** The iteration the run started (or resumed) at. */
   readonly startIteration: number;
+  /** The checkpoint directory the run resumed from (null: a fresh start). */
+  readonly resumedFrom: string | null;
+  /**
+   * The validation due at `iteration` has not run yet (set when an iteration that validates
+   * ends, cleared when its validation has its metrics); saved with the checkpoints, so a run
+   * killed or stopped before that validation does it on resume.
+   */
+  pendingValidation: boolean;
   /** Best validation result so far (save_best bookkeeping). */
   best: BestMetric | null;
   lastValidation: SegMetrics | null;

@@ -3,8 +3,10 @@
  * optimizer wrapper (optim_wrapper.ts). Hook points and their order in a run (trainer.ts
  * calls beforeRun/afterRun around this loop):
  *
- *   beforeRun                         work dir exists; SignalHook installs the SIGINT handler
+ *   beforeRun                         work dir exists; SignalHook installs the SIGINT handler; on resume
+ *                                     LoggerHook cuts log.jsonl back to the resumed iteration
  *   beforeTrain                       loader built, model in train mode; LoggerHook prints the header
+ *   (resumed before the validation due at its iteration: the val loop first)
  *   per iteration t = iteration .. max_iters−1:
  *     (one event-loop turn; stop if requested)
  *     batch = loader.next()
@@ -13,7 +15,7 @@
  *       optimContext: loss = model.loss(batch)       (AMP: under autocast)
  *       backward: (loss / K) · loss_scale → backward
  *     optimWrapper.stepIfDue(t)       window end: grad sync, [fp16 unscale + inf check], AdamW step, zero grad
- *     iteration = t + 1
+ *     iteration = t + 1 (pendingValidation = a validation is due at it)
  *     afterTrainIter(t, batch, out)   LoggerHook (train line), onIteration callback, CheckpointHook (iter_N)
  *     (stop if requested: no validation)
  *     every val_interval and at max_iters: val loop (val_loop.ts):
@@ -53,7 +55,7 @@ export function runTrainIter(runner: RunnerContext, t: number, batch: Batch): Re
 }
 
 function shouldValidate(runner: RunnerContext, it: number): boolean {
-  return it % runner.settings.valInterval === 0 || it === runner.settings.maxIters;
+  return runner.settings.val !== null && (it % runner.settings.valInterval === 0 || it === runner.settings.maxIters);
 }
 
 /** Runs iterations until max_iters or a stop request (beforeTrain ... afterTrain). */
@@ -62,6 +64,7 @@ export async function runTrainLoop(runner: RunnerContext): Promise<void> {
   if (!loader) throw new Error('runTrainLoop: the runner has no training loader');
   runner.model.train();
   await runner.hooks.call('beforeTrain', runner);
+  if (runner.pendingValidation && !runner.stopRequested) await runValLoop(runner);
   while (runner.iteration < s.maxIters) {
     // one turn of the event loop per iteration: delivers SIGINT and the loader workers'
     // finished samples even when the next batch is already there
@@ -74,10 +77,12 @@ export async function runTrainLoop(runner: RunnerContext): Promise<void> {
     await runner.hooks.call('beforeTrainIter', runner, t, batch);
     const values = runTrainIter(runner, t, batch);
     runner.iteration = t + 1;
+    // checkpoints written before this iteration's validation has run record that it is due
+    runner.pendingValidation = shouldValidate(runner, runner.iteration);
     const endMs = performance.now();
     await runner.hooks.call('afterTrainIter', runner, t, batch, { values, startMs, dataMs, endMs });
     if (runner.stopRequested) break;
-    if (shouldValidate(runner, runner.iteration)) await runValLoop(runner);
+    if (runner.pendingValidation) await runValLoop(runner);
   }
   await runner.hooks.call('afterTrain', runner);
 }

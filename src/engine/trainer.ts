@@ -45,7 +45,7 @@ import { runTrainLoop } from './train_loop.js';
 import {
   latestCheckpoint, loadCheckpoint, saveCheckpoint, type LoadedTrainingCheckpoint,
 } from './training_checkpoint.js';
-import { captureTrainState, restoreTrainState } from './training_state.js';
+import { captureTrainState, reconcileBest, restoreTrainState } from './training_state.js';
 import { validate, type SegMetrics } from './validation.js';
 
 export { formatEta } from './hooks/logger_hook.js';
@@ -104,6 +104,8 @@ export class Trainer implements RunnerContext {
   readonly validateFn: ValidateFn;
   iteration = 0;
   startIteration = 0;
+  resumedFrom: string | null = null;
+  pendingValidation = false;
   best: BestMetric | null = null;
   lastValidation: SegMetrics | null = null;
   lastSaved: { iteration: number; dir: string } | null = null;
@@ -213,6 +215,7 @@ export class Trainer implements RunnerContext {
     const captured = captureTrainState({
       settings: s, iteration: this.iteration, groups: this.groups, optimWrapper: this.optimWrapper,
       schedulers: this.schedule.schedulers, loaderState: this.currentLoader.state(), best: this.best,
+      pendingValidation: this.pendingValidation,
     });
     try {
       return saveCheckpoint({
@@ -269,8 +272,10 @@ export class Trainer implements RunnerContext {
   private restore(ck: LoadedTrainingCheckpoint): void {
     const st = restoreTrainState(ck, this.model, this.optimWrapper, this.settings.accum);
     this.iteration = st.iteration;
-    this.best = st.best;
+    this.best = reconcileBest(st.best, this.settings.workDir, this.settings.saveBest, st.iteration);
+    this.pendingValidation = st.pendingValidation && this.settings.val !== null;
     this.resumeLoaderState = st.loader;
+    this.resumedFrom = ck.info.dir;
     this.print(`resumed from ${ck.info.dir} at iteration ${st.iteration}`);
   }
 
@@ -300,7 +305,9 @@ export class Trainer implements RunnerContext {
       this.currentLoader = await this.buildLoader();
       await runTrainLoop(this);
       return {
-        iteration: this.iteration, interrupted: this.iteration < s.maxIters, workDir: s.workDir,
+        // a validation still due (a stop request before it) is unfinished work as well
+        iteration: this.iteration, interrupted: this.iteration < s.maxIters || this.pendingValidation,
+        workDir: s.workDir,
         lastCheckpoint: this.lastSaved?.dir ?? null, best: this.best, lastValidation: this.lastValidation,
         model: this.model,
       };

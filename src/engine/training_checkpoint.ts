@@ -15,6 +15,8 @@
  * name as the very last step: a directory named `iter_<N>` is always complete, and a crash
  * mid-save leaves only a `.tmp` directory that `--resume` ignores (and the next save sweeps).
  * After each save only the newest `keep` iteration checkpoints are kept (plus the best).
+ * state.json alone may be replaced later (atomically, by rename) to record what happened after
+ * the save at the same iteration: the validation due there and the best metric it produced.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -69,6 +71,20 @@ function fsyncDir(dir: string): void {
   } catch { /* not supported everywhere */ }
 }
 
+function writeFileSynced(file: string, text: string): void {
+  const fd = fs.openSync(file, 'w');
+  try {
+    fs.writeSync(fd, text);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function stateText(state: Record<string, unknown>): string {
+  return JSON.stringify(state, null, 1);
+}
+
 /** Writes one checkpoint directory atomically; returns its final path. */
 export function saveCheckpoint(o: SaveOptions): string {
   const kind = o.kind ?? 'iter';
@@ -81,14 +97,7 @@ export function saveCheckpoint(o: SaveOptions): string {
       format: 'pt', iteration: String(o.iteration), ...o.weightsMetadata,
     });
     writeSafetensors(path.join(tmp, STATE_FILE), toHostMap(o.stateTensors), { iteration: String(o.iteration) });
-    const json = JSON.stringify({ ...o.state, iteration: o.iteration }, null, 1);
-    const fd = fs.openSync(path.join(tmp, STATE_JSON), 'w');
-    try {
-      fs.writeSync(fd, json);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
+    writeFileSynced(path.join(tmp, STATE_JSON), stateText({ ...o.state, iteration: o.iteration }));
     fsyncDir(tmp);
     if (fs.existsSync(final)) fs.rmSync(final, { recursive: true, force: true });
     fs.renameSync(tmp, final);
@@ -150,6 +159,33 @@ export function pruneCheckpoints(workDir: string, keep: number): string[] {
   return removed;
 }
 
+/** A checkpoint's state.json alone (no tensors read). */
+export function readCheckpointState(dir: string): Record<string, unknown> {
+  const file = path.join(dir, STATE_JSON);
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (err) {
+    throw new Error(`${file}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Replaces fields of a complete checkpoint's state.json: the new file is written beside it and
+ * renamed over it, so a crash leaves either the old or the new state, never a cut one.
+ */
+export function updateCheckpointState(dir: string, fields: Record<string, unknown>): void {
+  const state = { ...readCheckpointState(dir), ...fields };
+  const tmp = path.join(dir, `.${STATE_JSON}.tmp-${process.pid}`);
+  try {
+    writeFileSynced(tmp, stateText(state));
+    fs.renameSync(tmp, path.join(dir, STATE_JSON));
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+  fsyncDir(dir);
+}
+
 export interface LoadedTrainingCheckpoint {
   info: CheckpointInfo;
   weights: Map<string, Tensor>;
@@ -168,12 +204,7 @@ export function loadCheckpoint(dirOrFile: string): LoadedTrainingCheckpoint {
   }
   const model = readSafetensors(path.join(dir, MODEL_FILE));
   const st = readSafetensors(path.join(dir, STATE_FILE));
-  let state: Record<string, unknown>;
-  try {
-    state = JSON.parse(fs.readFileSync(path.join(dir, STATE_JSON), 'utf8')) as Record<string, unknown>;
-  } catch (err) {
-    throw new Error(`${path.join(dir, STATE_JSON)}: ${(err as Error).message}`);
-  }
+  const state = readCheckpointState(dir);
   const iteration = typeof state.iteration === 'number' ? state.iteration : Number(m?.[1]);
   const tensors = (h: Map<string, HostTensor>) => new Map([...h].map(([k, v]) => [k, toTensor(v)] as [string, Tensor]));
   return {

@@ -17,7 +17,9 @@ import type { ParamGroup } from './param_groups.js';
 import type { BestMetric } from './runner_context.js';
 import type { SchedulerSpec } from './schedule.js';
 import type { TrainSettings } from './train_config.js';
-import { base64ToBytes, bytesToBase64, type LoadedTrainingCheckpoint } from './training_checkpoint.js';
+import {
+  base64ToBytes, bytesToBase64, listCheckpoints, readCheckpointState, type LoadedTrainingCheckpoint,
+} from './training_checkpoint.js';
 
 export interface TrainStateJson {
   format: 'beitseg-train-state';
@@ -36,6 +38,8 @@ export interface TrainStateJson {
   rng: { torchCpu: string };
   best: BestMetric | null;
   pendingGrads: string[];
+  /** Saved before the validation due at `iteration` ran (absent in older checkpoints: false). */
+  pendingValidation?: boolean;
 }
 
 export interface CapturedState {
@@ -54,6 +58,7 @@ export interface CaptureSources {
   schedulers: readonly SchedulerSpec[];
   loaderState: LoaderState;
   best: BestMetric | null;
+  pendingValidation: boolean;
 }
 
 /** The training state at `iteration`, ready for saveCheckpoint. */
@@ -79,6 +84,7 @@ export function captureTrainState(src: CaptureSources): CapturedState {
     accum: s.accum, seed: s.seed, amp: s.amp, optimizer: moments.meta,
     scheduler: { schedulers: src.schedulers, nextIteration: src.iteration }, scaler: src.optimWrapper.scalerState(),
     loader: src.loaderState, rng: { torchCpu: bytesToBase64(rng.toBytes()) }, best: src.best, pendingGrads,
+    pendingValidation: src.pendingValidation,
   };
   rng.dispose();
   return { state, stateTensors, dispose: () => { for (const g of grads) g.dispose(); } };
@@ -88,6 +94,7 @@ export interface RestoredState {
   iteration: number;
   best: BestMetric | null;
   loader: LoaderState;
+  pendingValidation: boolean;
 }
 
 /**
@@ -124,5 +131,28 @@ export function restoreTrainState(
   setRngState(rngState);
   rngState.dispose();
   for (const t of [...ck.weights.values(), ...ck.stateTensors.values()]) t.dispose();
-  return { iteration: st.iteration, best: st.best, loader: st.loader };
+  return {
+    iteration: st.iteration, best: st.best, loader: st.loader, pendingValidation: st.pendingValidation === true,
+  };
+}
+
+/**
+ * The best record a resumed run continues with: the higher of the resumed state's own and
+ * those of the work dir's best checkpoints up to the resumed iteration (each written after its
+ * validation, so it holds the record that validation produced even where the resumed state,
+ * saved earlier at the same iteration, does not).
+ */
+export function reconcileBest(
+  resumed: BestMetric | null, workDir: string, metric: string | null, upToIteration: number,
+): BestMetric | null {
+  // another metric's record (save_best changed between the runs) is left as it is
+  if (!metric || (resumed && resumed.metric !== metric)) return resumed;
+  let best = resumed;
+  for (const c of listCheckpoints(workDir)) {
+    if (c.kind !== 'best' || c.iteration > upToIteration) continue;
+    const rec = (readCheckpointState(c.dir) as Partial<TrainStateJson>).best;
+    if (!rec || rec.metric !== metric || !Number.isFinite(rec.value)) continue;
+    if (!best || rec.value > best.value) best = { metric: rec.metric, value: rec.value, iteration: rec.iteration };
+  }
+  return best;
 }

@@ -21,6 +21,7 @@ export async function runValLoop(runner: RunnerContext): Promise<SegMetrics | nu
     });
     const seconds = (performance.now() - t0) / 1000;
     runner.lastValidation = metrics;
+    runner.pendingValidation = false;
     await runner.hooks.call('afterValEpoch', runner, { metrics, seconds });
   } finally {
     runner.model.train();

@@ -7,7 +7,9 @@
  *              skipped_steps], [memory_mb]}, the loss terms and times averaged over the window
  *   validation {iter, aAcc, mIoU, mAcc (percent), images, time}
  *
- * Only the main process prints and writes (mmengine's master_only).
+ * A resumed run first cuts the log back to the resumed iteration (lines of iterations after it,
+ * a validation line of a validation that is due again, and a line cut by a kill go), so every
+ * iteration is logged once. Only the main process prints and writes (mmengine's master_only).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -32,6 +34,27 @@ export function logFileOf(workDir: string): string {
   return path.join(workDir, 'log.jsonl');
 }
 
+/**
+ * The log lines a run resumed at `iteration` keeps: training lines up to it, validation lines
+ * before it (and at it unless that validation is still due); unparsable lines (a write cut by a
+ * kill) are dropped.
+ */
+export function logLinesToKeep(lines: readonly string[], iteration: number, validationDue: boolean): string[] {
+  return lines.filter((line) => {
+    let entry: unknown;
+    try {
+      entry = JSON.parse(line);
+    } catch {
+      return false;
+    }
+    if (typeof entry !== 'object' || entry === null) return false;
+    const it = (entry as { iter?: unknown }).iter;
+    if (typeof it !== 'number') return false;
+    const isValidation = 'mIoU' in entry || 'aAcc' in entry;
+    return it < iteration || (it === iteration && !(isValidation && validationDue));
+  });
+}
+
 export class LoggerHook implements Hook {
   readonly name = 'LoggerHook';
   readonly priority = PRIORITY.BELOW_NORMAL;
@@ -44,6 +67,20 @@ export class LoggerHook implements Hook {
 
   private append(runner: RunnerContext, entry: Record<string, unknown>): void {
     fs.appendFileSync(logFileOf(runner.settings.workDir), JSON.stringify(entry) + '\n');
+  }
+
+  beforeRun(runner: RunnerContext): void {
+    if (!runner.isMainProcess || !runner.resumedFrom) return;
+    const file = logFileOf(runner.settings.workDir);
+    if (!fs.existsSync(file)) return;
+    const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '');
+    const kept = logLinesToKeep(lines, runner.iteration, runner.pendingValidation);
+    if (kept.length === lines.length) return;
+    const tmp = `${file}.tmp-${process.pid}`;
+    fs.writeFileSync(tmp, kept.map((l) => l + '\n').join(''));
+    fs.renameSync(tmp, file);
+    runner.print(`${file}: resumed at iteration ${runner.iteration}, dropped ${lines.length - kept.length} line(s) ` +
+      'logged after it or cut');
   }
 
   beforeTrain(runner: RunnerContext): void {
