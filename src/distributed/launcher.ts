@@ -1,8 +1,10 @@
 /**
  * `--nproc-per-node N`: starts this node's workers like torchrun (each gets RANK, LOCAL_RANK,
  * WORLD_SIZE, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT) running the same command without the
- * launcher options. If a worker fails, the others are stopped (SIGTERM, then SIGKILL) and the
- * launcher exits with that worker's code after repeating its last error line. SIGINT/SIGTERM
+ * launcher options. If a worker fails, the others get a grace period to fail on their own (a
+ * collective with a dead peer errors out at once, naming the rank and operation), then they
+ * are stopped (SIGTERM, then SIGKILL); the launcher exits with the first failed worker's code
+ * and repeats every worker's error line. SIGINT/SIGTERM
  * are forwarded to every worker once (workers run in their own process groups, so a terminal's
  * Ctrl-C reaches them only through the launcher and counts once).
  */
@@ -21,6 +23,8 @@ export interface LaunchOptions {
   args: string[];
   /** Extra environment for the workers. */
   env?: NodeJS.ProcessEnv;
+  /** After a worker fails: how long the others may take to fail or finish before SIGTERM (ms). */
+  stopGraceMs?: number;
   /** Grace period between SIGTERM and SIGKILL when stopping workers (ms). */
   killGraceMs?: number;
   log?: (line: string) => void;
@@ -92,8 +96,9 @@ export async function launch(o: LaunchOptions): Promise<number> {
       const entry = { child, rank, lastError: '' };
       child.stderr!.on('data', (d: Buffer) => {
         process.stderr.write(d);
-        const lines = d.toString().split('\n').filter((l) => l.trim());
-        if (lines.length) entry.lastError = lines[lines.length - 1]!;
+        // the CLI reports a failure as one "beitseg: error: ..." line
+        const errors = d.toString().split('\n').filter((l) => l.startsWith('beitseg: error: '));
+        if (errors.length) entry.lastError = errors[errors.length - 1]!.slice('beitseg: error: '.length);
       });
       children.push(entry);
       exited.push(new Promise<void>((resolve) => {
@@ -102,10 +107,14 @@ export async function launch(o: LaunchOptions): Promise<number> {
           if (c !== 0 && !failure && !stopping && !(interrupted && c === 130)) {
             failure = { rank, code: c, lastError: entry.lastError };
             stopping = true;
-            log(`launcher: worker rank ${rank} exited with ${code !== null ? `code ${code}` : `signal ${signal}`}; stopping the other workers`);
-            stopAll('SIGTERM');
-            const timer = setTimeout(() => stopAll('SIGKILL'), o.killGraceMs ?? 5000);
-            timer.unref();
+            const grace = o.stopGraceMs ?? 10_000;
+            log(`launcher: worker rank ${rank} exited with ${code !== null ? `code ${code}` : `signal ${signal}`}; ` +
+              `stopping the other workers (in ${grace / 1000} s unless they end first)`);
+            const term = setTimeout(() => {
+              stopAll('SIGTERM');
+              setTimeout(() => stopAll('SIGKILL'), o.killGraceMs ?? 5000).unref();
+            }, grace);
+            term.unref();
           }
           resolve();
         });
@@ -123,6 +132,7 @@ export async function launch(o: LaunchOptions): Promise<number> {
   const f = failure as { rank: number; code: number; lastError: string } | null;
   if (f) {
     log(`launcher: failed: worker rank ${f.rank} (exit code ${f.code})${f.lastError ? `: ${f.lastError}` : ''}`);
+    for (const c of children) if (c.rank !== f.rank && c.lastError) log(`launcher: worker rank ${c.rank}: ${c.lastError}`);
     return f.code;
   }
   return interrupted ? 130 : 0;

@@ -83,7 +83,7 @@ test('launcher: a rank killed mid-training stops the run with a clear error; --r
     if (process.env.BEITSEG_TEST_VERBOSE) process.stderr.write(first.stderr);
     assert.notEqual(first.code, 0, 'the launcher must exit non-zero');
     assert.match(first.stderr, /launcher: worker rank 1 exited with signal SIGKILL; stopping the other workers/);
-    assert.match(first.stderr, /rank 0: .*(failed|timed out)/, first.stderr);
+    assert.match(first.stderr, /launcher: worker rank 0: rank 0: .*(failed|timed out)/, first.stderr);
     assert.ok(Date.now() - killedAt < 40_000, 'the other rank took too long to stop');
     assert.ok(!fs.existsSync(path.join(work, 'iter_12')));
 
