@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const srcDir = path.join(root, 'native', 'src');
 const outDir = path.join(root, 'native', 'build');
+const shimDir = path.join(root, 'native', 'shim');
 const DEBIAN_INCLUDE = '/usr/include/torch';
 
 // Debian packages the addon needs to build and to run fast, each with how to see it is there.
@@ -29,6 +30,8 @@ const SYSTEM_PACKAGES = [
   { pkg: 'g++', present: () => Boolean(process.env.CXX) || hasCommand('g++') },
   { pkg: 'libtorch-dev', present: () => fs.existsSync(path.join(DEBIAN_INCLUDE, 'csrc')), debianTorchOnly: true },
   { pkg: 'libopenblas0-pthread', present: () => dpkgInstalled('libopenblas0-pthread'), debianTorchOnly: true },
+  // c10d's Gloo process group header includes gloo's own headers (a PyTorch install ships them)
+  { pkg: 'libgloo-dev', present: () => fs.existsSync('/usr/include/gloo/rendezvous/store.h'), debianTorchOnly: true },
 ];
 
 function log(msg) { process.stderr.write(`[build-native] ${msg}\n`); }
@@ -129,8 +132,12 @@ async function main() {
     '-DNAPI_VERSION=8', '-DNAPI_CPP_EXCEPTIONS', '-DNODE_ADDON_API_DISABLE_DEPRECATED',
     '-Wno-deprecated-declarations', '-Wno-unused-parameter',
     ...(withCuda ? ['-DBEITSEG_WITH_CUDA'] : []),
+    // c10d's NCCL header is empty unless USE_C10D_NCCL is set: only where a CUDA libtorch ships it
+    ...(withCuda && ncclHeader(torch.include) ? ['-DUSE_C10D_NCCL', '-DBEITSEG_WITH_NCCL'] : []),
     ...(cudaInclude ? ['-DBEITSEG_CUDA_STATS', `-isystem${cudaInclude}`] : []),
-    ...torch.include.map((d) => `-isystem${d}`), `-I${napiInclude()}`, `-I${addonApi}`];
+    ...torch.include.map((d) => `-isystem${d}`), `-I${napiInclude()}`, `-I${addonApi}`,
+    // after libtorch's folders: stand-ins for headers a libtorch package may lack (native/shim)
+    `-idirafter${shimDir}`];
   // PyTorch wheels are built with the pre-C++11 ABI on some versions; follow the library.
   if (process.env.LIBTORCH) {
     const abi = process.env.TORCH_CXX11_ABI ?? detectAbi(torch.lib);
@@ -138,10 +145,12 @@ async function main() {
   }
   fs.mkdirSync(outDir, { recursive: true });
   const sources = fs.readdirSync(srcDir).filter((f) => f.endsWith('.cc')).sort();
-  const headerHash = hashFiles(fs.readdirSync(srcDir).filter((f) => f.endsWith('.h')).map((f) => path.join(srcDir, f)));
+  const headerHash = hashFiles([...fs.readdirSync(srcDir).filter((f) => f.endsWith('.h')).map((f) => path.join(srcDir, f)),
+    ...fs.readdirSync(shimDir, { recursive: true }).filter((f) => f.endsWith('.h')).map((f) => path.join(shimDir, f))]);
   // The key names what the objects depend on, not where this copy sits, so other builds' objects can be reused.
   const identity = flags.map((f) => (f === `-I${addonApi}` ? `node-addon-api@${addonApiVersion}` : f))
-    .map((f) => (f.startsWith('-I') && f.endsWith(path.join('include', 'node')) ? `node@${process.versions.node}` : f));
+    .map((f) => (f.startsWith('-I') && f.endsWith(path.join('include', 'node')) ? `node@${process.versions.node}` : f))
+    .map((f) => (f === `-idirafter${shimDir}` ? '-idirafter<native/shim>' : f));
   const key = createHash('sha1').update(JSON.stringify(identity)).update(headerHash).digest('hex').slice(0, 12);
   const reuseDir = process.env.BEITSEG_NATIVE_OBJECTS;
   const jobs = Math.max(1, Math.min(os.cpus().length, sources.length));
@@ -175,6 +184,11 @@ async function main() {
     if (f.endsWith('.o') && !objects.includes(path.join(outDir, f))) fs.rmSync(path.join(outDir, f));
   }
   log(`built ${path.relative(root, target)}`);
+}
+
+// Whether the libtorch headers include c10d's NCCL process group (CUDA builds).
+function ncclHeader(includes) {
+  return [...includes, '/usr/include'].some((d) => fs.existsSync(path.join(d, 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupNCCL.hpp')));
 }
 
 // [major, minor, patch] from torch/version.h, or null.

@@ -12,6 +12,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterShape(env, exports);
   RegisterRuntime(env, exports);
   RegisterOptim(env, exports);
+  RegisterDistributed(env, exports);
   return exports;
 }
 

@@ -69,6 +69,7 @@ void RegisterShape(Napi::Env env, Napi::Object exports);
 void RegisterRuntime(Napi::Env env, Napi::Object exports);
 void RegisterMemory(Napi::Env env, Napi::Object exports);
 void RegisterOptim(Napi::Env env, Napi::Object exports);
+void RegisterDistributed(Napi::Env env, Napi::Object exports);
 void InstallCpuAllocator(Napi::Env env, Napi::Object exports);
 
 }  // namespace beitseg

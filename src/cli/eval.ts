@@ -13,8 +13,11 @@ import { progressBar } from './progress.js';
 import { parseNumberList, parsePositiveInt } from './options.js';
 import { addCfgOptions, CONFIG_HELP, loadCliConfig } from './config_arg.js';
 import { DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, setMaxPixels } from '../data/limits.js';
+import { joinFromEnv } from '../distributed/init.js';
+import { evaluationShard } from '../evaluation/distributed.js';
+import { addDistributedOptions, launchIfRequested, type DistributedCliOptions } from './distributed_options.js';
 
-interface EvalOptions {
+interface EvalOptions extends DistributedCliOptions {
   config: string;
   weights?: string;
   data?: string;
@@ -93,32 +96,41 @@ export function register(program: Command): void {
     .option('--fresh', 'ignore the progress of an earlier interrupted run')
     .option('--max-pixels <n>', `refuse images and labels with more pixels (default ${DEFAULT_MAX_PIXELS}, or ${MAX_PIXELS_ENV})`,
       parsePositiveInt);
-  addCfgOptions(cmd)
-    .action(async (opts: EvalOptions) => {
+  addDistributedOptions(addCfgOptions(cmd)).action(async (opts: EvalOptions) => {
+      if (await launchIfRequested(opts)) return;
       if (opts.maxPixels) setMaxPixels(opts.maxPixels);
-      const cfg = loadCliConfig(opts.config, opts.cfgOptions);
-      const model = await initModel(cfg, opts.weights, { device: opts.device, verbose: true });
+      // distributed: every rank evaluates images rank, rank + W, ...; areas are summed over ranks
+      const joined = await joinFromEnv({ device: opts.device, timeoutMs: opts.distTimeout * 1000, backend: opts.distBackend });
+      const main = !joined || joined.pg.rank === 0;
+      const cfg = loadCliConfig(opts.config, opts.cfgOptions, main ? undefined : () => undefined);
+      const model = await initModel(cfg, opts.weights, { device: joined?.device ?? opts.device, verbose: main });
       const dataset = await buildDataset(datasetConfig(model.config, opts), { skipBad: opts.skipBad });
       // class names for the table: the config's metainfo, else the dataset's own (metainfo.json)
       if (!hasMetainfo(model.config) && dataset.metainfo.classes.length === model.model.numClasses) model.meta = dataset.metainfo;
       const total = Math.min(dataset.length, opts.limit ?? dataset.length);
       const base = opts.out.replace(/\.json$/, '');
-      const progressFile = `${base}.progress.jsonl`;
+      const progressFile = joined ? `${base}.progress.rank${joined.pg.rank}-of-${joined.pg.worldSize}.jsonl` : `${base}.progress.jsonl`;
       if (opts.fresh) fs.rmSync(progressFile, { force: true });
       if (fs.existsSync(progressFile)) process.stderr.write(`resuming from ${progressFile}\n`);
-      const bar = progressBar(total, 'eval', ' | mIoU {miou}');
+      const shardTotal = joined ? Math.ceil((total - joined.pg.rank) / joined.pg.worldSize) : total;
+      const bar = main ? progressBar(shardTotal, joined ? `eval (rank 0 of ${joined.pg.worldSize})` : 'eval', ' | mIoU {miou}') : null;
+      let shardDone = 0;
       const results = await evaluateDataset(model, dataset, {
         mode: opts.mode, tta: opts.tta ? { scales: opts.ttaScales, minSize: opts.ttaMinSize } : false,
         windowBatch: opts.windowBatch, limit: opts.limit, skipBad: opts.skipBad,
-        progressFile, runKey: runKey(opts, model.config),
-        onImage: (done, _n, running) => bar.update(done, { miou: running.numImages ? running.compute().mIoU.toFixed(2) : '-' }),
+        progressFile, runKey: runKey(opts, model.config), shard: joined ? evaluationShard(joined.pg) : undefined,
+        onImage: (done, _n, running) => {
+          shardDone = joined ? shardDone + 1 : done;
+          bar?.update(shardDone, { miou: running.numImages ? running.compute().mIoU.toFixed(2) : '-' });
+        },
       });
-      bar.stop();
+      bar?.stop();
+      if (!main) return;
       process.stdout.write(formatResults(results) + '\n');
       fs.mkdirSync(path.dirname(path.resolve(opts.out)), { recursive: true });
       const json = { config: opts.config, weights: opts.weights ?? null, dataset: dataset.root, ...toJSON(results) };
       await writeFileAtomic(opts.out, new TextEncoder().encode(JSON.stringify(json, null, 2) + '\n'));
       await writeFileAtomic(`${base}.md`, new TextEncoder().encode(toMarkdown(results, `beitseg eval: ${path.basename(opts.config)}`)));
       process.stderr.write(`wrote ${opts.out} and ${base}.md\n`);
-    });
+  });
 }

@@ -3,8 +3,12 @@
  * + PolyLR, decode + aux losses, periodic validation and checkpoints). Parsing only; the work
  * is src/engine/trainer.ts.
  */
+import os from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
-import { train } from '../engine/trainer.js';
+import { joinFromEnv } from '../distributed/init.js';
+import { distributedTrainOptions } from '../engine/distributed.js';
+import { train, type TrainOptions } from '../engine/trainer.js';
+import { addDistributedOptions, launchIfRequested, type DistributedCliOptions } from './distributed_options.js';
 import type { TrainOverrides } from '../engine/train_config.js';
 import { addCfgOptions, CONFIG_HELP, loadCliConfig } from './config_arg.js';
 
@@ -37,7 +41,7 @@ type TrainCliOptions = Pick<TrainOverrides, 'workDir' | 'device' | 'amp' | 'maxI
   workers?: number;
   threads?: number;
   cfgOptions?: string[];
-};
+} & DistributedCliOptions;
 
 export function register(program: Command): void {
   const cmd = program
@@ -54,15 +58,22 @@ export function register(program: Command): void {
     .option('--load-from <weights>', 'initialise from a full segmentor checkpoint (.safetensors or .pth, mmseg or unilm layout)')
     .option('--seed <n>', 'override randomness.seed', nonNegativeInt)
     .option('--workers <n>', 'data loader worker threads (0 = in the main thread)', nonNegativeInt)
-    .option('--threads <n>', 'libtorch CPU threads', positiveInt);
-  addCfgOptions(cmd)
-    .action(async (o: TrainCliOptions) => {
-      const result = await train({
-        config: loadCliConfig(o.config, o.cfgOptions), configPath: o.config,
-        workDir: o.workDir, resume: o.resume, device: o.device, amp: o.amp, maxIters: o.maxIters,
-        batchSize: o.batchSize, accum: o.accum, loadFrom: o.loadFrom, seed: o.seed, numWorkers: o.workers, threads: o.threads,
-      });
-      result.model.dispose();
-      if (result.interrupted) process.exitCode = 130;
-    });
+    .option('--threads <n>', 'libtorch CPU threads (default: all cores, shared out among the workers of a machine)', positiveInt);
+  addDistributedOptions(addCfgOptions(cmd)).action(async (o: TrainCliOptions) => {
+    if (await launchIfRequested(o)) return;
+    const joined = await joinFromEnv({ device: o.device, timeoutMs: o.distTimeout * 1000, backend: o.distBackend });
+    const localWorld = Number(process.env.LOCAL_WORLD_SIZE) || 1;
+    const threads = o.threads ?? (joined && localWorld > 1 ? Math.max(1, Math.floor(os.availableParallelism() / localWorld)) : undefined);
+    const main = !joined || joined.pg.rank === 0;
+    let options: TrainOptions = {
+      config: loadCliConfig(o.config, o.cfgOptions, main ? undefined : () => undefined), configPath: o.config,
+      workDir: o.workDir, resume: o.resume, device: joined?.device ?? o.device, amp: o.amp, maxIters: o.maxIters,
+      batchSize: o.batchSize, accum: o.accum, loadFrom: o.loadFrom, seed: o.seed, numWorkers: o.workers, threads,
+    };
+    // every rank trains; only rank 0 prints and writes files
+    if (joined) options = distributedTrainOptions(joined.pg, { ...options, log: main ? undefined : () => undefined });
+    const result = await train(options);
+    result.model.dispose();
+    if (result.interrupted) process.exitCode = 130;
+  });
 }

@@ -56,6 +56,13 @@ export interface LoaderOptions {
   segPadVal?: number;
   /** Resume from a saved loader state. */
   state?: LoaderState;
+  /**
+   * Data-parallel split as mmengine's InfiniteSampler: one shuffled stream shared by all ranks,
+   * rank r takes stream positions r, r + W, r + 2W, ... (default rank 0 of 1). N ranks x batch
+   * b then see together the batches of 1 process x batch N*b with the same seed.
+   */
+  rank?: number;
+  worldSize?: number;
 }
 
 export interface LoaderState {
@@ -116,6 +123,8 @@ export class SegDataLoader {
   private broken: Error | undefined;
   private closed = false;
   private busy = false;
+  private readonly rank: number;
+  private readonly world: number;
 
   constructor(opts: LoaderOptions) {
     const items = Array.isArray(opts.dataset) ? (opts.dataset as readonly DataItem[]) : (opts.dataset as SegDataset).items;
@@ -123,6 +132,11 @@ export class SegDataLoader {
     const pipelineCfg = opts.pipeline ?? (Array.isArray(opts.dataset) ? undefined : (opts.dataset as SegDataset).pipeline);
     if (!pipelineCfg) throw new Error('loader: no pipeline given (pass `pipeline` or a dataset that has one)');
     if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new Error(`loader: batchSize must be a positive integer, got ${opts.batchSize}`);
+    this.world = opts.worldSize ?? 1;
+    this.rank = opts.rank ?? 0;
+    if (!Number.isInteger(this.world) || this.world < 1 || !Number.isInteger(this.rank) || this.rank < 0 || this.rank >= this.world) {
+      throw new Error(`loader: rank ${opts.rank} / world size ${opts.worldSize} is not a valid split`);
+    }
     const numWorkers = opts.numWorkers ?? Math.max(1, Math.min(4, os.cpus().length - 1));
     if (!Number.isInteger(numWorkers) || numWorkers < 0) throw new Error(`loader: numWorkers must be >= 0, got ${numWorkers}`);
     const prefetch = opts.prefetch ?? 2;
@@ -150,8 +164,12 @@ export class SegDataLoader {
         throw new Error(`loader: saved state has seed ${sampler.seed}/shuffle ${sampler.shuffle}, options say ${opts.seed}/${opts.shuffle ?? true}`);
       }
       this.sampler = sampler;
-      this.nextDispatch = next;
-      this.nextConsume = next;
+      // the state counts samples of the shared stream (all ranks together)
+      if (next % this.world !== 0) {
+        throw new Error(`loader: saved state is at sample ${next} of the shared stream, not a multiple of the world size ${this.world}`);
+      }
+      this.nextDispatch = next / this.world;
+      this.nextConsume = next / this.world;
     } else {
       this.sampler = new InfiniteSampler(items.length, opts.seed, opts.shuffle ?? true);
       this.nextDispatch = 0;
@@ -193,7 +211,7 @@ export class SegDataLoader {
   }
 
   private dispatch(k: number): void {
-    const { epoch, pos, index } = this.sampler.at(k);
+    const { epoch, pos, index } = this.sampler.at(this.rank + this.world * k);
     const seed = deriveSeed(this.sampler.seed, epoch, pos, index);
     let resolve!: (s: ProcessedSample) => void;
     let reject!: (e: Error) => void;
@@ -264,7 +282,7 @@ export class SegDataLoader {
 
   /** State after the last batch returned by next(): pass as `state` to resume exactly there. */
   state(): LoaderState {
-    return { sampler: this.sampler.state(this.nextConsume) };
+    return { sampler: this.sampler.state(this.nextConsume * this.world) };
   }
 
   /** Stop the workers and wait for them to exit. */

@@ -24,6 +24,8 @@ import type { ParamGroup } from './param_groups.js';
 export interface GradientSync {
   iteration<T>(sync: boolean, run: () => T): T;
   beforeStep(params: Tensor[]): void;
+  /** AMP: whether every rank found finite gradients (all ranks then step or skip together). */
+  allAgree?(ok: boolean): boolean;
 }
 
 export interface OptimWrapperOptions {
@@ -135,7 +137,8 @@ export class AmpOptimWrapper extends OptimWrapper {
 
   protected override readyToStep(): boolean {
     if (!this.scaler) return true;
-    const ok = this.scaler.unscaleAndCheck(this.params);
+    const localOk = this.scaler.unscaleAndCheck(this.params);
+    const ok = this.gradSync?.allAgree ? this.gradSync.allAgree(localOk) : localOk;
     this.scaler.update(!ok);
     if (!ok) this.skippedSteps++;
     return ok;

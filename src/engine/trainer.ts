@@ -288,7 +288,7 @@ export class Trainer implements RunnerContext {
       dataset, pipeline: s.train.pipeline as TransformConfig[], batchSize: s.train.batchSize,
       numWorkers: s.train.numWorkers,
       seed: s.seed, shuffle: s.train.shuffle, mean: s.mean, std: s.std, padTo: s.padTo ?? undefined, padVal: s.padVal,
-      segPadVal: s.segPadVal, state: this.resumeLoaderState,
+      segPadVal: s.segPadVal, state: this.resumeLoaderState, rank: this.dist.rank, worldSize: this.dist.worldSize,
     });
   }
 

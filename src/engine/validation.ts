@@ -4,7 +4,7 @@
  * logits back at the original size, argmax, mmseg's IoUMetric), on the live model.
  */
 import { buildDataset, type DatasetConfig } from '../data/datasets.js';
-import { evaluateDataset } from '../evaluation/evaluate.js';
+import { evaluateDataset, type EvaluateOptions } from '../evaluation/evaluate.js';
 import type { IoUResults } from '../evaluation/iou_metric.js';
 import type { SegModel } from '../inference/api.js';
 import { datasetMeta } from '../inference/metainfo.js';
@@ -27,6 +27,8 @@ export interface ValidateOptions {
   amp?: AutocastDType | null;
   /** Evaluate only the first n images. */
   limit?: number;
+  /** Distributed validation: this rank's shard, areas summed over ranks (evaluateDataset's `shard`). */
+  shard?: EvaluateOptions['shard'];
 }
 
 /** Runs the validation split and returns mmseg's metrics. The model is left in its previous mode. */
@@ -37,7 +39,7 @@ export async function validate(model: EncoderDecoder, o: ValidateOptions): Promi
   const wasTraining = model.training;
   model.eval();
   try {
-    return await evaluateDataset(seg, dataset, { amp: o.amp ?? null, limit: o.limit });
+    return await evaluateDataset(seg, dataset, { amp: o.amp ?? null, limit: o.limit, shard: o.shard });
   } finally {
     model.train(wasTraining);
   }

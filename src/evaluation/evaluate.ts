@@ -27,6 +27,12 @@ export interface EvaluateOptions extends InferenceOptions {
   /** Called after each image with the running metric. */
   onImage?: (done: number, total: number, running: IoUMetric) => void;
   warn?: (msg: string) => void;
+  /**
+   * Distributed evaluation: this process evaluates images rank, rank + W, ... and
+   * `reduceTotals` sums the per-class areas (and image counts) over all ranks, so every rank
+   * returns the metrics of the whole set, identical to one process (integer areas sum exactly).
+   */
+  shard?: { rank: number; worldSize: number; reduceTotals: (a: AreaStats, images: number) => Promise<{ areas: AreaStats; images: number }> };
 }
 
 interface ProgressLine { index: number; image: string; intersect: number[]; union: number[]; pred: number[]; label: number[] }
@@ -85,7 +91,8 @@ export async function evaluateDataset(m: SegModel, dataset: SegDataset, opts: Ev
   const done = opts.progressFile ? readProgress(opts.progressFile, dataset, opts.runKey ?? '') : new Map<number, AreaStats>();
   const running = new IoUMetric(numClasses, { classNames: m.meta.classes });
   const skipped = new Set<number>();
-  for (let i = 0; i < total; i++) {
+  const step = opts.shard?.worldSize ?? 1;
+  for (let i = opts.shard?.rank ?? 0; i < total; i += step) {
     let areas = done.get(i);
     if (!areas) {
       const item = dataset.items[i];
@@ -115,5 +122,9 @@ export async function evaluateDataset(m: SegModel, dataset: SegDataset, opts: Ev
     running.addAreas(areas);
     opts.onImage?.(i + 1, total, running);
   }
-  return running.compute();
+  if (!opts.shard) return running.compute();
+  const all = await opts.shard.reduceTotals(running.totals(), running.numImages);
+  const merged = new IoUMetric(numClasses, { classNames: m.meta.classes });
+  merged.addTotals(all.areas, all.images);
+  return merged.compute();
 }

@@ -167,6 +167,12 @@ export class IoUMetric {
     this.images++;
   }
 
+  /** Add totals over many images at once (e.g. the sum of every rank's shard). */
+  addTotals(a: AreaStats, images: number): void {
+    this.addAreas(a);
+    this.images += images - 1;
+  }
+
   get numImages(): number {
     return this.images;
   }

@@ -1,3 +1,5 @@
+import { distributedGroup } from '../distributed/context.js';
+import { syncBatchNorm } from '../distributed/sync_batch_norm.js';
 import { batchNorm, layerNorm } from '../tensor/functional.js';
 import { noGrad } from '../tensor/runtime.js';
 import { ones, tensor, zeros, type Tensor } from '../tensor/tensor.js';
@@ -17,8 +19,10 @@ export class LayerNorm extends Module {
 }
 
 /**
- * nn.BatchNorm2d (SyncBN in mmseg configs behaves the same on one process): batch statistics
- * and running-stat updates in training, running statistics in eval.
+ * nn.BatchNorm2d / SyncBatchNorm (mmseg's norm_cfg SyncBN): batch statistics and running-stat
+ * updates in training, running statistics in eval. In a distributed run (a default process
+ * group of more than one rank) training statistics are those of the global batch, as torch's
+ * SyncBatchNorm; with one process it is plain BatchNorm.
  */
 export class BatchNorm2d extends Module {
   constructor(readonly numFeatures: number, readonly eps = 1e-5, readonly momentum = 0.1) {
@@ -42,6 +46,11 @@ export class BatchNorm2d extends Module {
         one.dispose();
         next.dispose();
       });
+    }
+    const group = this.training ? distributedGroup() : null;
+    if (group) {
+      return syncBatchNorm(x, this.buffer('running_mean'), this.buffer('running_var'), this.parameter('weight'),
+        this.parameter('bias'), this.momentum, this.eps, group);
     }
     return batchNorm(x, this.buffer('running_mean'), this.buffer('running_var'), this.parameter('weight'),
       this.parameter('bias'), this.training, this.momentum, this.eps);

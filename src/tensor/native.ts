@@ -104,6 +104,24 @@ export interface NativeAddon {
   cudaMemory(resetPeak?: boolean): { allocated: number; peak: number };
   cudaFlags(set?: Partial<CudaFlags>): CudaFlags;
   cpuCache(release?: boolean): number;
+
+  // c10d process groups (native/src/distributed.cc); ids are plain numbers
+  pgInit(addr: string, port: number, rank: number, size: number, timeoutMs: number, backend: string, hostname: string): Promise<number>;
+  pgInfo(pg: number): { rank: number; size: number; backend: string; port: number; timeoutMs: number };
+  pgDestroy(pg: number): void;
+  pgAllreduce(pg: number, t: H, op: string): number;
+  pgBroadcast(pg: number, t: H, root: number): number;
+  pgAllgather(pg: number, outs: H[], t: H): number;
+  pgBarrier(pg: number): number;
+  pgBroadcastCoalesced(pg: number, ts: H[], root: number): void;
+  workWait(work: number): void;
+  workWaitAsync(work: number): Promise<void>;
+  allreduceSumAutograd(pg: number, t: H): H;
+  ddpCreate(pg: number, params: H[], bucketMB: number, firstBucketMB: number): { id: number; buckets: number; mode: 'reducer' | 'flat' };
+  ddpPrepare(ddp: number): void;
+  ddpFinish(ddp: number): void;
+  ddpDispose(ddp: number): void;
+  ncclAvailable(): boolean;
   buildInfo(): { torchVersion: string; cudaBuild: boolean; cudaStats?: boolean; mkldnn: boolean; parallel: string };
 }
 

@@ -46,6 +46,7 @@ describe('package consumer', { timeout: 600_000 }, () => {
       'LICENSE', 'README.md', 'package.json', 'bin/beitseg.js', 'scripts/build-native.mjs',
       ...sourceFiles(path.join(repoRoot, 'configs'), '.json'),
       ...fs.readdirSync(path.join(repoRoot, 'native', 'src')).map((f) => `native/src/${f}`),
+      ...sourceFiles(path.join(repoRoot, 'native', 'shim'), '.h'),
       ...fs.readdirSync(path.join(repoRoot, 'src', 'serve', 'public')).map((f) => `src/serve/public/${f}`),
       ...sourceFiles(path.join(repoRoot, 'src'), '.ts').flatMap((f) => {
         const stem = `dist/${f.slice(0, -3)}`;

@@ -1,0 +1,58 @@
+/**
+ * A worker's place in a distributed run, from its environment: torchrun-style (RANK,
+ * LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT, set by `beitseg --nproc-per-node`, torchrun
+ * or any launcher) or Slurm's (SLURM_PROCID, SLURM_LOCALID, SLURM_NTASKS, the first host of
+ * SLURM_NODELIST), as mmengine reads them. null: not a distributed worker.
+ */
+export interface DistEnv {
+  rank: number;
+  localRank: number;
+  worldSize: number;
+  masterAddr: string;
+  masterPort: number;
+  source: 'torchrun' | 'slurm';
+}
+
+export const DEFAULT_MASTER_PORT = 29500;
+
+function intVar(env: NodeJS.ProcessEnv, name: string, min: number): number {
+  const raw = env[name];
+  const n = Number(raw);
+  if (raw === undefined || raw.trim() === '' || !Number.isInteger(n) || n < min) {
+    throw new Error(`environment variable ${name}=${JSON.stringify(raw)}: expected an integer >= ${min}`);
+  }
+  return n;
+}
+
+/** The first host of a Slurm node list: "gpu[01-04,07],cpu1" -> "gpu01". */
+export function firstSlurmHost(nodelist: string): string {
+  const m = /^([^,[]+)(?:\[([^\]]+)\])?/.exec(nodelist.trim());
+  if (!m) throw new Error(`SLURM_NODELIST=${JSON.stringify(nodelist)}: cannot read the first host`);
+  const first = m[2]?.split(',')[0]?.split('-')[0] ?? '';
+  return m[1] + first;
+}
+
+function check(d: DistEnv, names: string): DistEnv {
+  if (d.rank >= d.worldSize) throw new Error(`${names}: rank ${d.rank} is outside world size ${d.worldSize}`);
+  if (d.masterPort > 65535) throw new Error(`${names}: master port ${d.masterPort} is not a port`);
+  return d;
+}
+
+export function readDistEnv(env: NodeJS.ProcessEnv = process.env): DistEnv | null {
+  if (env.RANK !== undefined || env.WORLD_SIZE !== undefined) {
+    const worldSize = intVar(env, 'WORLD_SIZE', 1), rank = intVar(env, 'RANK', 0);
+    const localRank = env.LOCAL_RANK === undefined ? rank : intVar(env, 'LOCAL_RANK', 0);
+    if (worldSize > 1 && !env.MASTER_ADDR) throw new Error('RANK/WORLD_SIZE are set but MASTER_ADDR is not');
+    const masterPort = env.MASTER_PORT === undefined ? DEFAULT_MASTER_PORT : intVar(env, 'MASTER_PORT', 1);
+    return check({ rank, localRank, worldSize, masterAddr: env.MASTER_ADDR ?? '127.0.0.1', masterPort, source: 'torchrun' },
+      'RANK/WORLD_SIZE/MASTER_PORT');
+  }
+  if (env.SLURM_PROCID !== undefined && env.SLURM_NTASKS !== undefined) {
+    const worldSize = intVar(env, 'SLURM_NTASKS', 1), rank = intVar(env, 'SLURM_PROCID', 0);
+    const localRank = env.SLURM_LOCALID === undefined ? 0 : intVar(env, 'SLURM_LOCALID', 0);
+    const masterAddr = env.MASTER_ADDR ?? (env.SLURM_NODELIST ? firstSlurmHost(env.SLURM_NODELIST) : '127.0.0.1');
+    const masterPort = env.MASTER_PORT === undefined ? DEFAULT_MASTER_PORT : intVar(env, 'MASTER_PORT', 1);
+    return check({ rank, localRank, worldSize, masterAddr, masterPort, source: 'slurm' }, 'SLURM_PROCID/SLURM_NTASKS');
+  }
+  return null;
+}

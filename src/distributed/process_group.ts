@@ -1,0 +1,157 @@
+/**
+ * A c10d process group (TCPStore rendezvous + Gloo, or NCCL in CUDA builds that have it) and
+ * its collectives. Every collective is bounded by the group's timeout: a dead or hung peer
+ * becomes an Error such as "rank 1: allreduce timed out after 30 s (a peer rank gone or
+ * hung?)", never a process stuck forever.
+ *
+ *   const pg = await ProcessGroup.init({ masterAddr: '127.0.0.1', masterPort: 29500, rank, worldSize: 2 });
+ *   pg.allReduce(t);              // in place, sum over ranks (blocks at most the timeout)
+ *   await pg.allReduceAsync(t);   // the same without blocking the event loop
+ *
+ * Collectives work in place on contiguous tensors; every rank must call the same collectives
+ * in the same order with tensors of the same shape and dtype (as in torch.distributed).
+ */
+import { native } from '../tensor/native.js';
+import { empty, type Tensor } from '../tensor/tensor.js';
+
+export type Backend = 'gloo' | 'nccl';
+export type ReduceOp = 'sum' | 'max' | 'min' | 'product';
+
+export interface ProcessGroupOptions {
+  masterAddr: string;
+  /** TCPStore port; 0 on rank 0 picks a free one (read it back from `port`). */
+  masterPort: number;
+  rank: number;
+  worldSize: number;
+  /** Per-collective (and rendezvous) timeout in milliseconds (default 30 minutes, as PyTorch). */
+  timeoutMs?: number;
+  backend?: Backend;
+  /**
+   * The address this rank's Gloo device binds to. Default: 127.0.0.1 when the master is on the
+   * loopback interface, else this machine's hostname (GLOO_SOCKET_IFNAME overrides both).
+   */
+  hostname?: string;
+}
+
+export const DEFAULT_TIMEOUT_MS = 30 * 60 * 1000;
+
+function isLoopback(addr: string): boolean {
+  return addr === 'localhost' || addr.startsWith('127.') || addr === '::1';
+}
+
+export class ProcessGroup {
+  private destroyed = false;
+
+  private constructor(private readonly id: number, readonly rank: number, readonly worldSize: number, readonly backend: Backend,
+    readonly port: number, readonly timeoutMs: number) {}
+
+  /** Joins the group: resolves once all `worldSize` ranks have met at the store (or rejects after the timeout). */
+  static async init(o: ProcessGroupOptions): Promise<ProcessGroup> {
+    const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const backend = o.backend ?? 'gloo';
+    if (!Number.isInteger(o.worldSize) || o.worldSize < 1) throw new Error(`world size must be a positive integer, got ${o.worldSize}`);
+    if (!Number.isInteger(o.rank) || o.rank < 0 || o.rank >= o.worldSize) throw new Error(`rank ${o.rank} is outside world size ${o.worldSize}`);
+    if (!Number.isInteger(o.masterPort) || o.masterPort < 0 || o.masterPort > 65535) {
+      throw new Error(`rank ${o.rank}: master port must be an integer in 0..65535, got ${o.masterPort}`);
+    }
+    if (backend === 'nccl' && !native.ncclAvailable()) {
+      throw new Error('backend nccl: this build of the addon has no NCCL (it needs a CUDA build of libtorch 2.x); use gloo');
+    }
+    const hostname = o.hostname ?? (isLoopback(o.masterAddr) ? '127.0.0.1' : '');
+    const id = await native.pgInit(o.masterAddr, o.masterPort, o.rank, o.worldSize, timeoutMs, backend, hostname);
+    const info = native.pgInfo(id);
+    return new ProcessGroup(id, info.rank, info.size, backend, info.port, timeoutMs);
+  }
+
+  /** The native group id (for the addon's autograd all-reduce and DDP reducer). */
+  get nativeId(): number {
+    this.check();
+    return this.id;
+  }
+
+  private check(): void {
+    if (this.destroyed) throw new Error(`rank ${this.rank}: the process group was destroyed`);
+  }
+
+  /** In place: the elementwise reduction over all ranks; blocks at most the timeout. */
+  allReduce(t: Tensor, op: ReduceOp = 'sum'): Tensor {
+    this.check();
+    native.workWait(native.pgAllreduce(this.id, t.handle, op));
+    return t;
+  }
+
+  /** As allReduce, waiting on a worker thread so the event loop keeps running. */
+  async allReduceAsync(t: Tensor, op: ReduceOp = 'sum'): Promise<Tensor> {
+    this.check();
+    await native.workWaitAsync(native.pgAllreduce(this.id, t.handle, op));
+    return t;
+  }
+
+  /** In place: the mean over ranks (sum, then divided by the world size). */
+  allReduceMean(t: Tensor): Tensor {
+    this.allReduce(t, 'sum');
+    if (this.worldSize > 1) {
+      const mean = t.div(this.worldSize);
+      t.copy_(mean);
+      mean.dispose();
+    }
+    return t;
+  }
+
+  /** In place: every rank gets rank `root`'s values. */
+  broadcast(t: Tensor, root = 0): Tensor {
+    this.check();
+    native.workWait(native.pgBroadcast(this.id, t.handle, root));
+    return t;
+  }
+
+  async broadcastAsync(t: Tensor, root = 0): Promise<Tensor> {
+    this.check();
+    await native.workWaitAsync(native.pgBroadcast(this.id, t.handle, root));
+    return t;
+  }
+
+  /** Many tensors from `root`, flattened into buckets (how DDP syncs parameters and buffers). */
+  broadcastCoalesced(ts: readonly Tensor[], root = 0): void {
+    this.check();
+    if (ts.length) native.pgBroadcastCoalesced(this.id, ts.map((t) => t.handle), root);
+  }
+
+  /** Every rank's `t` (same shape and dtype on all ranks), in rank order; the caller owns them. */
+  allGather(t: Tensor): Tensor[] {
+    this.check();
+    const outs = Array.from({ length: this.worldSize }, () => empty(t.shape, t.dtype, t.device));
+    try {
+      native.workWait(native.pgAllgather(this.id, outs.map((o) => o.handle), t.handle));
+    } catch (e) {
+      for (const o of outs) o.dispose();
+      throw e;
+    }
+    return outs;
+  }
+
+  async allGatherAsync(t: Tensor): Promise<Tensor[]> {
+    this.check();
+    const outs = Array.from({ length: this.worldSize }, () => empty(t.shape, t.dtype, t.device));
+    try {
+      await native.workWaitAsync(native.pgAllgather(this.id, outs.map((o) => o.handle), t.handle));
+    } catch (e) {
+      for (const o of outs) o.dispose();
+      throw e;
+    }
+    return outs;
+  }
+
+  /** Resolves once every rank has reached its barrier. */
+  async barrier(): Promise<void> {
+    this.check();
+    await native.workWaitAsync(native.pgBarrier(this.id));
+  }
+
+  /** Leaves the group (no collective). Later calls on it throw. */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    native.pgDestroy(this.id);
+  }
+}
