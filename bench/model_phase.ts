@@ -9,7 +9,6 @@
 import { buildSegmentor } from '../src/models/builder.js';
 import { loadConfig, type Dict } from '../src/models/config.js';
 import { AdamW } from '../src/engine/adamw.js';
-import { makeBf16Head } from '../src/inference/api.js';
 import { layerDecayParamGroups } from '../src/engine/param_groups.js';
 import { autocast, manualSeed, noGrad, setNumThreads } from '../src/tensor/runtime.js';
 import { tidy } from '../src/tensor/scope.js';
@@ -46,18 +45,15 @@ function main(): void {
     model.eval();
     const x = randn([1, 3, size, size]);
     const amp = phase === 'infer_bf16' ? 'bfloat16' : null;
-    // what `predict --amp bf16` runs: backbone under autocast, the decode head in bf16
-    if (amp) model.lowPrecisionHead = makeBf16Head(model, cfg, 'cpu');
-    ts = timed(() => tidy(() => noGrad(() => autocast('cpu', amp, () => { model.encodeDecode(x); }))), warmup, repeat);
+    // what `predict --amp bf16` runs: backbone under autocast, the decode head as a bf16 copy
+    const precision = amp ? { lowPrecisionHead: model.decodeHead.castCopy('bfloat16') } : {};
+    ts = timed(() => tidy(() => noGrad(() => autocast('cpu', amp, () => { model.encodeDecode(x, precision); }))), warmup, repeat);
     extra.unit = 'ms per window';
     // the peak of the timed runs alone: the agreement check below runs fp32 in the same process
     extra.peak_rss_mb = Math.round(process.resourceUsage().maxRSS / 1024);
     if (amp) extra.argmax_agreement_vs_fp32 = tidy(() => noGrad(() => {
-      const head = model.lowPrecisionHead;
-      model.lowPrecisionHead = null;
       const a = model.encodeDecode(x).argmax(1);
-      model.lowPrecisionHead = head;
-      const b = autocast('cpu', amp, () => model.encodeDecode(x)).argmax(1);
+      const b = autocast('cpu', amp, () => model.encodeDecode(x, precision)).argmax(1);
       return a.eq(b).float().mean().item();
     }));
   } else if (phase === 'slide_fp32') {

@@ -41,6 +41,22 @@ export const BEIT_DEFAULTS: BEiTConfig = {
 
 type Grid = [number, number];
 
+/**
+ * How a backbone Linear computes, passed down by the caller (ForwardPrecision): the layer's
+ * own fp32 matmul (under any autocast) when absent, or e.g. an int8 kernel whose packed
+ * weights were made once (src/inference/precision.ts).
+ */
+export type LinearKernel = (layer: Linear, x: Tensor) => Tensor;
+
+/** Options of one backbone forward pass. */
+export interface BEiTForwardOptions {
+  linear?: LinearKernel;
+}
+
+function applyLinear(layer: Linear, x: Tensor, kernel?: LinearKernel): Tensor {
+  return kernel ? kernel(layer, x) : layer.forward(x);
+}
+
 class PatchEmbed extends Module {
   readonly projection: Conv2d;
   constructor(inChannels: number, embedDims: number, patch: number) {
@@ -90,19 +106,19 @@ export class BEiTAttention extends Module {
     return table.transpose(0, 1).contiguous().indexSelect(1, index.view(-1)).view(this.numHeads, n, n);
   }
 
-  forward(x: Tensor, grid: Grid): Tensor {
+  forward(x: Tensor, grid: Grid, linear?: LinearKernel): Tensor {
     const [b, n, c] = x.shape;
     let bias: Tensor | null = null;
     if (this.qvBias) {
       const q = this.parameter('q_bias');
       bias = cat([q, zeros([c], q.dtype, q.device), this.parameter('v_bias')]);
     }
-    const qkv = this.qkv.forward(x);
+    const qkv = applyLinear(this.qkv, x, linear);
     const withBias = bias ? qkv.add(bias) : qkv;
     const parts = withBias.reshape(b, n, 3, this.numHeads, this.headDim).permute(2, 0, 3, 1, 4);
     const out = attention(parts.select(0, 0), parts.select(0, 1), parts.select(0, 2),
       this.relativePositionBias(grid).unsqueeze(0), this.scale);
-    return this.proj.forward(out.transpose(1, 2).reshape(b, n, c));
+    return applyLinear(this.proj, out.transpose(1, 2).reshape(b, n, c), linear);
   }
 }
 
@@ -117,8 +133,8 @@ class FFN extends Module {
     this.fc1 = first.add(new Linear(dims, hidden));
     this.fc2 = layers.add(new Linear(hidden, dims));
   }
-  forward(x: Tensor): Tensor {
-    return this.fc2.forward(gelu(this.fc1.forward(x)));
+  forward(x: Tensor, linear?: LinearKernel): Tensor {
+    return applyLinear(this.fc2, gelu(applyLinear(this.fc1, x, linear)), linear);
   }
 }
 
@@ -146,10 +162,10 @@ export class BEiTTransformerEncoderLayer extends Module {
     this.registerParameter('gamma_2', full([cfg.embed_dims], cfg.init_values));
   }
 
-  forward(x: Tensor, grid: Grid): Tensor {
-    const a = this.attn.forward(this.ln1.forward(x), grid).mul(this.parameter('gamma_1'));
+  forward(x: Tensor, grid: Grid, linear?: LinearKernel): Tensor {
+    const a = this.attn.forward(this.ln1.forward(x), grid, linear).mul(this.parameter('gamma_1'));
     const y = x.add(dropPath(a, this.dropPathRate, this.training));
-    const f = this.ffn.forward(this.ln2.forward(y)).mul(this.parameter('gamma_2'));
+    const f = this.ffn.forward(this.ln2.forward(y), linear).mul(this.parameter('gamma_2'));
     return y.add(dropPath(f, this.dropPathRate, this.training));
   }
 }
@@ -179,7 +195,7 @@ export class BEiT extends Module {
   }
 
   /** [B, 3, H, W] -> one NCHW map [B, C, H/16, W/16] per out index. */
-  forward(img: Tensor): Tensor[] {
+  forward(img: Tensor, opts: BEiTForwardOptions = {}): Tensor[] {
     const { tokens, grid } = this.patchEmbed.forward(img);
     const [b, , c] = tokens.shape;
     const cls = this.parameter('cls_token').expand(b, -1, -1);
@@ -187,7 +203,7 @@ export class BEiT extends Module {
     const outs: Tensor[] = [];
     for (let i = 0; i < this.layers.length; i++) {
       const layer = this.layers.at(i);
-      x = tidy(() => layer.forward(x, grid));
+      x = tidy(() => layer.forward(x, grid, opts.linear));
       if (i === this.layers.length - 1 && this.finalNorm) x = this.finalNorm.forward(x);
       if (this.cfg.out_indices.includes(i)) {
         outs.push(x.slice(1, 1, x.size(1)).reshape(b, grid[0], grid[1], c).permute(0, 3, 1, 2).contiguous());

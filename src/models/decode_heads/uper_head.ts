@@ -47,6 +47,10 @@ export class UPerHead extends BaseDecodeHead {
       new ConvModule(this.inChannels.length * ch, ch, 3, { padding: 1, bnEps: eps }));
   }
 
+  protected sameArchitecture(): UPerHead {
+    return new UPerHead(this.upCfg);
+  }
+
   private resize(x: Tensor, like: Tensor): Tensor {
     const [, , h, w] = like.shape;
     return interpolate(x, [h, w], 'bilinear', this.cfg.align_corners);
