@@ -84,6 +84,18 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | null, 
 }
 
 /**
+ * softmax(q kᵀ · scale + bias) v with q, k, v [B, heads, N, d] and the bias gathered from a
+ * table: bias[h, i, j] = tableT[h, index[i, j]] (tableT [heads, T], index int64 [N, N]). The
+ * 'blocked' kernel (attentionImpl; 'auto' on the CPU for long sequences) computes it in query
+ * blocks and never holds the [heads, N, N] bias or scores whole, in the forward or backward
+ * pass; the others gather the whole bias first. `blockRows` forces the block height (tests).
+ */
+export function gatheredBiasAttention(q: Tensor, k: Tensor, v: Tensor, tableT: Tensor, index: Tensor, scale: number,
+  blockRows?: number): Tensor {
+  return wrap(native.gatheredBiasAttention(q.handle, k.handle, v.handle, tableT.handle, index.handle, scale, blockRows ?? null));
+}
+
+/**
  * One AdamW update of a list of parameters (multi-tensor kernels on CUDA), in place:
  * p ← p·decay; m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²; p ← p − stepSizes[i]·m / (√v / bc2Sqrts[i] + ε).
  */

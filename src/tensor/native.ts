@@ -75,6 +75,7 @@ export interface NativeAddon {
   adaptiveAvgPool2d(x: H, size: number[]): H;
   maxPool2d(x: H, kernel: number[], stride: number[], padding: number[], dilation: number[], ceilMode: boolean): H;
   attention(q: H, k: H, v: H, bias: Opt<H>, scale: number): H;
+  gatheredBiasAttention(q: H, k: H, v: H, tableT: H, index: H, scale: number, blockRows?: Opt<number>): H;
   attentionImpl(name?: AttentionImpl): AttentionImpl;
   adamwStep(params: H[], grads: H[], expAvgs: H[], expAvgSqs: H[], stepSizes: number[], bc2Sqrts: number[],
     decay: number, beta1: number, beta2: number, eps: number): void;
@@ -131,8 +132,11 @@ function load(): NativeAddon {
 
 export const native: NativeAddon = load();
 
-/** Attention kernel: libtorch's fused SDPA, the explicit matmul-softmax-matmul, or per device. */
-export type AttentionImpl = 'auto' | 'sdpa' | 'math';
+/**
+ * Attention kernel: libtorch's fused SDPA, the explicit matmul-softmax-matmul, the CPU kernel
+ * in query blocks (gathered-bias attention only), or per device and size.
+ */
+export type AttentionImpl = 'auto' | 'sdpa' | 'math' | 'blocked';
 
 /** Process-wide cuDNN/cuBLAS switches (torch.backends.cudnn.benchmark, allow_tf32). */
 export interface CudaFlags { benchmark: boolean; tf32Matmul: boolean; tf32Cudnn: boolean }

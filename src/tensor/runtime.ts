@@ -71,8 +71,10 @@ export function cpuCache(release = false): number {
 
 /**
  * The attention kernel (process-wide): 'sdpa' = libtorch's scaled_dot_product_attention
- * (2.1+), 'math' = matmul, bias add, softmax, matmul (mmseg's code), 'auto' = SDPA where
- * libtorch has it (measured faster on the H100, README "GPU"); libtorch 1.13 always runs the
+ * (2.1+), 'math' = matmul, bias add, softmax, matmul (mmseg's code), 'blocked' = the CPU
+ * kernel in query blocks for attention with a gathered bias (BEiT's relative position bias;
+ * memory O(N) per block instead of O(N²)), 'auto' = SDPA on CUDA where libtorch has it
+ * (README "GPU"), blocked on the CPU for long sequences (README "Performance"), else the
  * math. Returns the setting in force.
  */
 export function attentionImpl(impl?: AttentionImpl): AttentionImpl {

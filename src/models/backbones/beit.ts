@@ -5,7 +5,7 @@
  * State-dict keys are mmseg's: patch_embed.projection, cls_token, layers.{i}.{ln1, attn.*,
  * ln2, ffn.layers.0.0, ffn.layers.1, gamma_1, gamma_2}.
  */
-import { attention, gelu } from '../../tensor/functional.js';
+import { gatheredBiasAttention, gelu } from '../../tensor/functional.js';
 import { tidy } from '../../tensor/scope.js';
 import { bernoulli, cat, zeros, type Tensor } from '../../tensor/tensor.js';
 import { Container } from '../../nn/container.js';
@@ -91,19 +91,28 @@ export class BEiTAttention extends Module {
     this.proj = this.registerModule('proj', new Linear(embedDims, embedDims));
   }
 
-  /** Bias [heads, N, N] for a patch grid; the table is interpolated when the grid is not the window. */
-  relativePositionBias(grid: Grid): Tensor {
+  /**
+   * The bias of a patch grid as a transposed table [heads, T] and an index [N, N]:
+   * bias[h, i, j] = tableT[h, index[i, j]], mmseg's table[index].view(N, N, heads).permute(2, 0, 1).
+   * The table is interpolated when the grid is not the window. Attention gathers from it (whole,
+   * or one query block at a time), so the [heads, N, N] bias need not exist.
+   */
+  relativePositionTable(grid: Grid): { tableT: Tensor; index: Tensor } {
     let table = this.parameter('relative_position_bias_table');
     let index = this.buffer('relative_position_index');
     if (grid[0] !== this.window[0] || grid[1] !== this.window[1]) {
       table = resizeBiasTable(table, this.window, grid);
       index = relativePositionIndex(grid[0], grid[1]).to(table.device);
     }
+    return { tableT: table.transpose(0, 1).contiguous(), index };
+  }
+
+  /** Bias [heads, N, N] for a patch grid, gathered whole (what mmseg's attention adds). */
+  relativePositionBias(grid: Grid): Tensor {
+    const { tableT, index } = this.relativePositionTable(grid);
     const n = grid[0] * grid[1] + 1;
-    // Gathered from the transposed (tiny) table straight into a contiguous [heads, N, N]: the
-    // same values as mmseg's table[index].view(N, N, heads).permute(2, 0, 1).contiguous()
-    // with one write pass, and every batch item and head then reads it with unit stride.
-    return table.transpose(0, 1).contiguous().indexSelect(1, index.view(-1)).view(this.numHeads, n, n);
+    // gathered from the transposed (tiny) table straight into a contiguous [heads, N, N]
+    return tableT.indexSelect(1, index.view(-1)).view(this.numHeads, n, n);
   }
 
   forward(x: Tensor, grid: Grid, linear?: LinearKernel): Tensor {
@@ -116,8 +125,8 @@ export class BEiTAttention extends Module {
     const qkv = applyLinear(this.qkv, x, linear);
     const withBias = bias ? qkv.add(bias) : qkv;
     const parts = withBias.reshape(b, n, 3, this.numHeads, this.headDim).permute(2, 0, 3, 1, 4);
-    const out = attention(parts.select(0, 0), parts.select(0, 1), parts.select(0, 2),
-      this.relativePositionBias(grid).unsqueeze(0), this.scale);
+    const { tableT, index } = this.relativePositionTable(grid);
+    const out = gatheredBiasAttention(parts.select(0, 0), parts.select(0, 1), parts.select(0, 2), tableT, index, this.scale);
     return applyLinear(this.proj, out.transpose(1, 2).reshape(b, n, c), linear);
   }
 }
