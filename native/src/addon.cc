@@ -10,6 +10,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterMath(env, exports);
   RegisterNN(env, exports);
   RegisterAttention(env, exports);
+  RegisterQuantized(env, exports);
   RegisterShape(env, exports);
   RegisterRuntime(env, exports);
   RegisterOptim(env, exports);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { buildDataset, type DatasetConfig } from '../data/datasets.js';
 import { initModel } from '../inference/api.js';
+import { parseQuantize, type Quantize } from '../inference/precision.js';
 import { evaluateDataset } from '../evaluation/evaluate.js';
 import { formatResults, toJSON, toMarkdown } from '../evaluation/report.js';
 import { writeFileAtomic } from '../data/image_io.js';
@@ -24,6 +25,7 @@ interface EvalOptions {
   skipBad?: boolean;
   windowBatch: number;
   fresh?: boolean;
+  quantize?: Quantize;
 }
 
 /** The dataset dict: --data ROOT as ADE20K layout, else the config's test/val dataset. */
@@ -52,7 +54,7 @@ function runKey(opts: EvalOptions): string {
     return { file: path.resolve(f), size: st.size, mtime: st.mtimeMs };
   };
   return JSON.stringify({ config: stamp(opts.config), weights: stamp(opts.weights), data: opts.data ?? null, split: opts.split,
-    mode: opts.mode ?? null, tta: opts.tta ?? false });
+    mode: opts.mode ?? null, tta: opts.tta ?? false, ...(opts.quantize ? { quantize: opts.quantize } : {}) });
 }
 
 function hasMetainfo(cfg: Record<string, unknown>): boolean {
@@ -77,8 +79,11 @@ export function register(program: Command): void {
     .option('--skip-bad', 'warn and skip unreadable or mismatched image/label pairs')
     .option('--window-batch <n>', 'slide windows per forward pass', parsePositiveInt, 1)
     .option('--fresh', 'ignore the progress of an earlier interrupted run')
+    .option('--quantize <mode>', 'int8: the backbone\'s linear layers in int8 (CPU; dynamic activations)', parseQuantize)
     .action(async (opts: EvalOptions) => {
-      const model = await initModel(opts.config, opts.weights, { device: opts.device, verbose: true });
+      const model = await initModel(opts.config, opts.weights, {
+        device: opts.device, verbose: true, precision: opts.quantize ? { quantize: opts.quantize } : undefined,
+      });
       const dataset = await buildDataset(datasetConfig(model.config, opts), { skipBad: opts.skipBad });
       // class names for the table: the config's metainfo, else the dataset's own (metainfo.json)
       if (!hasMetainfo(model.config) && dataset.metainfo.classes.length === model.model.numClasses) model.meta = dataset.metainfo;

@@ -3,6 +3,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { initModel, inferenceModel, DEFAULT_TTA_SCALES } from '../inference/api.js';
+import { parseQuantize, type Quantize } from '../inference/precision.js';
 import { writePrediction } from '../inference/outputs.js';
 import { readImage } from '../data/image_io.js';
 import { expandImageArgs } from './inputs.js';
@@ -23,6 +24,7 @@ interface PredictOptions {
   opacity: number;
   windowBatch: number;
   amp?: 'bf16' | 'fp16';
+  quantize?: Quantize;
 }
 
 export function register(program: Command): void {
@@ -42,6 +44,7 @@ export function register(program: Command): void {
     .option('--opacity <a>', 'overlay opacity in [0,1]', parseUnit, 0.5)
     .option('--window-batch <n>', 'slide windows per forward pass', parsePositiveInt, 1)
     .option('--amp <dtype>', 'compute in bf16 (CPU/GPU) or fp16 (GPU) under autocast')
+    .option('--quantize <mode>', 'int8: the backbone\'s linear layers in int8 (CPU; dynamic activations)', parseQuantize)
     .action(async (images: string[], opts: PredictOptions) => {
       const files = await expandImageArgs(images);
       if (opts.saveLogits && files.length > 1) {
@@ -49,7 +52,9 @@ export function register(program: Command): void {
       }
       const amp = opts.amp === undefined ? null : opts.amp === 'bf16' ? 'bfloat16' : opts.amp === 'fp16' ? 'float16' : null;
       if (opts.amp !== undefined && !amp) throw new Error(`--amp must be bf16 or fp16, got ${opts.amp}`);
-      const model = await initModel(opts.config, opts.weights, { device: opts.device, verbose: true });
+      const model = await initModel(opts.config, opts.weights, {
+        device: opts.device, verbose: true, precision: opts.quantize ? { quantize: opts.quantize } : undefined,
+      });
       if (!opts.weights) process.stderr.write('warning: no --weights given: the model has random weights\n');
       fs.mkdirSync(opts.out, { recursive: true });
       const bar = progressBar(files.length, 'predict');

@@ -19,6 +19,8 @@ import { flipImage } from '../data/transforms/flip.js';
 import { datasetMeta, type DatasetMeta } from './metainfo.js';
 import { checkPolicy, forwardPrecision, resolvePolicy, type PrecisionPolicy } from './precision.js';
 
+export type { PrecisionPolicy, Quantize } from './precision.js';
+
 export interface SegModel {
   model: EncoderDecoder;
   config: Dict;

@@ -1,7 +1,7 @@
 /**
  * Functional NN ops, named after torch.nn.functional. Shapes are NCHW unless stated.
  */
-import { native } from './native.js';
+import { native, type PackedInt8Linear } from './native.js';
 import { Tensor, wrap } from './tensor.js';
 
 type Pair = number | [number, number];
@@ -93,6 +93,23 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | null, 
 export function gatheredBiasAttention(q: Tensor, k: Tensor, v: Tensor, tableT: Tensor, index: Tensor, scale: number,
   blockRows?: number): Tensor {
   return wrap(native.gatheredBiasAttention(q.handle, k.handle, v.handle, tableT.handle, index.handle, scale, blockRows ?? null));
+}
+
+/**
+ * Packs a linear layer's weight [out, in] (and bias) for int8Linear: symmetric int8 per output
+ * channel, in the layout of libtorch's quantized engine (oneDNN, FBGEMM or QNNPACK). CPU only.
+ */
+export function int8LinearPrepack(weight: Tensor, bias?: Tensor | null): PackedInt8Linear {
+  return native.int8LinearPrepack(weight.handle, bias?.handle ?? null);
+}
+
+/**
+ * x Wᵀ + b with x quantised to uint8 per call (dynamic quantisation) and the packed int8
+ * weight: libtorch's quantized::linear_dynamic kernel. fp32 out; inference only.
+ * `reduceRange` uses 7-bit activations (for CPUs without VNNI, as PyTorch does for FBGEMM).
+ */
+export function int8Linear(x: Tensor, packed: PackedInt8Linear, reduceRange = false): Tensor {
+  return wrap(native.int8Linear(x.handle, packed, reduceRange));
 }
 
 /**

@@ -76,6 +76,9 @@ export interface NativeAddon {
   maxPool2d(x: H, kernel: number[], stride: number[], padding: number[], dilation: number[], ceilMode: boolean): H;
   attention(q: H, k: H, v: H, bias: Opt<H>, scale: number): H;
   gatheredBiasAttention(q: H, k: H, v: H, tableT: H, index: H, scale: number, blockRows?: Opt<number>): H;
+  int8LinearPrepack(weight: H, bias: Opt<H>): PackedInt8Linear;
+  int8Linear(x: H, packed: PackedInt8Linear, reduceRange: boolean): H;
+  quantizedEngines(): { engine: string; supported: string[] };
   attentionImpl(name?: AttentionImpl): AttentionImpl;
   adamwStep(params: H[], grads: H[], expAvgs: H[], expAvgSqs: H[], stepSizes: number[], bc2Sqrts: number[],
     decay: number, beta1: number, beta2: number, eps: number): void;
@@ -105,8 +108,18 @@ export interface NativeAddon {
   cudaMemory(resetPeak?: boolean): { allocated: number; peak: number };
   cudaFlags(set?: Partial<CudaFlags>): CudaFlags;
   cpuCache(release?: boolean): number;
-  buildInfo(): { torchVersion: string; cudaBuild: boolean; cudaStats?: boolean; mkldnn: boolean; parallel: string };
+  buildInfo(): BuildInfo;
 }
+
+/** What the addon was built against and what ATen runs here. */
+export interface BuildInfo {
+  torchVersion: string; cudaBuild: boolean; cudaStats?: boolean; mkldnn: boolean; parallel: string;
+  /** The vector ISA of ATen's CPU kernels (AVX2, AVX512, ...). */
+  cpuCapability: string;
+}
+
+/** An int8 linear layer's weights, quantised per channel and packed by libtorch (freed by the GC). */
+export interface PackedInt8Linear { readonly packedInt8Linear: unique symbol }
 
 function repoRoot(): string {
   // dist/src/tensor/native.js or src/tensor/native.ts -> repository root

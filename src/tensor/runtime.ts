@@ -3,7 +3,7 @@
  * CUDA. The addon's default thread count is every core (torch itself may start with fewer).
  */
 import os from 'node:os';
-import { native, type AttentionImpl, type CudaFlags } from './native.js';
+import { native, type AttentionImpl, type BuildInfo, type CudaFlags } from './native.js';
 import { Tensor, wrap, type Device } from './tensor.js';
 
 export function setNumThreads(n: number): void { native.setNumThreads(n); }
@@ -92,8 +92,13 @@ export function resolveDevice(requested?: string): Device {
   return requested;
 }
 
-export function buildInfo(): { torchVersion: string; cudaBuild: boolean; cudaStats?: boolean; mkldnn: boolean; parallel: string } {
+export function buildInfo(): BuildInfo {
   return native.buildInfo();
+}
+
+/** The quantized engine int8 layers use here, and every engine this libtorch has. */
+export function quantizedEngines(): { engine: string; supported: string[] } {
+  return native.quantizedEngines();
 }
 
 // Default: all cores (BEITSEG_NUM_THREADS overrides), as the product promises.
