@@ -131,11 +131,29 @@ function repoRoot(): string {
   throw new Error('beitseg: cannot locate the package root from ' + fileURLToPath(import.meta.url));
 }
 
+/** True when /proc/cpuinfo lists AMX and the AVX-512 subsets ATen's AVX-512 kernels need. */
+function cpuHasAmx(): boolean {
+  let info: string;
+  try {
+    info = fs.readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return false;
+  }
+  const flags = new Set((/^flags\s*:(.*)$/m.exec(info)?.[1] ?? '').trim().split(/\s+/));
+  return ['amx_tile', 'avx512f', 'avx512bw', 'avx512vl', 'avx512dq', 'fma'].every((f) => flags.has(f));
+}
+
 function load(): NativeAddon {
   // libgomp reads this when the addon pulls it in. Spinning OpenMP workers fight with the
-  // data-loader threads and any other process for the cores: measured on 2 cores, a small
-  // model's training ran 6x slower with the default (active) policy. Users may override it.
+  // data-loader threads and any other process for the cores (README "Performance" has the
+  // measurement). Users may override it.
   process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
+  // libtorch 1.13 runs its own CPU kernels (softmax, GELU, norms, elementwise) with AVX2 even
+  // where AVX-512 is present, unless ATEN_CPU_CAPABILITY says otherwise (pytorch#80252: AVX-512
+  // could be slower on older Xeons through down-clocking). On AMX CPUs (Sapphire Rapids and
+  // later) the AVX-512 kernels were faster (README "Performance"), so beitseg opts in there.
+  // Users may override it; libtorch reads it once, at its first dispatch.
+  if (process.env.ATEN_CPU_CAPABILITY === undefined && cpuHasAmx()) process.env.ATEN_CPU_CAPABILITY = 'avx512';
   const file = process.env.BEITSEG_ADDON ?? path.join(repoRoot(), 'native', 'build', 'beitseg.node');
   if (!fs.existsSync(file)) {
     throw new Error(`beitseg native addon not found at ${file}: run "npm run build:native" (needs libtorch; see README)`);
