@@ -21,14 +21,21 @@ import { tidy } from '../src/tensor/scope.js';
 import { randn, rand, type Tensor } from '../src/tensor/tensor.js';
 import { argValue, configFor, median } from './bench_util.js';
 
+// CPU time (user + system, all threads) per timed run: on a shared machine it moves less
+// than wall time (the peer reports the same figure).
+let cpuMsPerIter = 0;
+
 function timed(fn: () => void, warmup: number, repeat: number): number[] {
   for (let i = 0; i < warmup; i++) fn();
   const ts: number[] = [];
+  const cpu0 = process.cpuUsage();
   for (let i = 0; i < repeat; i++) {
     const t0 = performance.now();
     fn();
     ts.push(performance.now() - t0);
   }
+  const cpu = process.cpuUsage(cpu0);
+  cpuMsPerIter = Math.round((cpu.user + cpu.system) / 1000 / Math.max(repeat, 1));
   return ts;
 }
 
@@ -97,7 +104,8 @@ function main(): void {
   console.log(JSON.stringify({
     phase, preset, size, threads, cpu: os.cpus()[0]?.model ?? 'cpu', cpu_capability: info.cpuCapability,
     quantized_engine: quantizedEngines().engine, attention: attentionImpl(), torch: info.torchVersion, ms: Math.round(median(ts) * 10) / 10, ms_all: ts.map((t) => Math.round(t)),
-    peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024), rss_model_mb: Math.round(rssModel), ...extra,
+    peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024), rss_model_mb: Math.round(rssModel),
+    cpu_ms_per_iter: cpuMsPerIter, ...extra,
   }));
 }
 
