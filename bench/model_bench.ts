@@ -8,8 +8,9 @@
  *        [--warmup 1] [--rounds 1] [--out file.json]
  *
  * Phases: infer_fp32, infer_bf16, infer_int8 (beitseg `--quantize int8` vs PyTorch's
- * quantize_dynamic of every Linear, per-channel qint8), slide_fp32, train_fp32 (default: all
- * but int8). --whole adds whole-image inference of a 1280×1280 image (N = 6401 tokens: the
+ * quantize_dynamic of every Linear, per-channel qint8), infer_int8_bf16 (the same with the rest
+ * in bf16: `--quantize int8 --amp bf16` vs the quantized model under bf16 autocast), slide_fp32,
+ * train_fp32 (default: all but the int8 ones). --whole adds whole-image inference of a 1280×1280 image (N = 6401 tokens: the
  * blocked attention on beitseg's side, mmseg's math on PyTorch's) in fp32 and bf16.
  * Each side reports its CPU model, ATen's CPU capability (the kernels' ISA) and quantized engine.
  *
@@ -105,9 +106,9 @@ if (bf16 && fp32Torch) {
   console.log(`bf16 beitseg vs PyTorch fp32: ${(fp32Torch.pytorch.ms / bf16.beitseg.ms).toFixed(2)}x faster; ` +
     `argmax agreement bf16 vs fp32 (random weights): ${((bf16.beitseg.argmax_agreement_vs_fp32 as number) * 100).toFixed(2)}%`);
 }
-for (const r of rows.filter((x) => x.phase === 'infer_int8')) {
+for (const r of rows.filter((x) => x.phase.startsWith('infer_int8'))) {
   const fp32 = rows.find((x) => x.phase === 'infer_fp32' && x.size === r.size && x.threads === r.threads);
-  console.log(`int8 ${r.size}: beitseg argmax agreement with fp32 ${((r.beitseg.argmax_agreement_vs_fp32 as number) * 100).toFixed(2)}%, ` +
+  console.log(`${r.phase} ${r.size}: beitseg argmax agreement with fp32 ${((r.beitseg.argmax_agreement_vs_fp32 as number) * 100).toFixed(2)}%, ` +
     `PyTorch ${((r.pytorch.argmax_agreement_vs_fp32 as number) * 100).toFixed(2)}% (random weights)` +
     (fp32 ? `; beitseg int8 vs PyTorch fp32: ${(fp32.pytorch.ms / r.beitseg.ms).toFixed(2)}x faster` : ''));
 }

@@ -4,6 +4,7 @@
  *   infer_fp32 / infer_bf16: ms per window (encode_decode of one S×S window, eval, no grad);
  *     at S = 1280 this is whole-image inference of a 1280×1280 image (N = 6401 tokens)
  *   infer_int8: the same with the backbone's linear layers in int8 (`--quantize int8`), the rest fp32
+ *   infer_int8_bf16: int8 linear layers with everything else in bf16 (`--quantize int8 --amp bf16`)
  *   slide_fp32: ms per S×round(S·853/640) image (2 windows + argmax)
  *   train_fp32: ms per step at batch 2 (train mode, loss, backward, AdamW with layer decay)
  * Prints one JSON line.
@@ -54,12 +55,12 @@ function main(): void {
   const rssModel = process.resourceUsage().maxRSS / 1024;
   const extra: Record<string, unknown> = {};
   let ts: number[];
-  if (phase === 'infer_fp32' || phase === 'infer_bf16' || phase === 'infer_int8') {
+  if (['infer_fp32', 'infer_bf16', 'infer_int8', 'infer_int8_bf16'].includes(phase)) {
     model.eval();
     const x = randn([1, 3, size, size]);
-    const amp = phase === 'infer_bf16' ? 'bfloat16' : null;
+    const amp = phase === 'infer_bf16' || phase === 'infer_int8_bf16' ? 'bfloat16' : null;
     // what `predict --amp bf16` / `--quantize int8` run (src/inference/precision.ts)
-    const precision = buildForwardPrecision(model, { amp, quantize: phase === 'infer_int8' ? 'int8' : null });
+    const precision = buildForwardPrecision(model, { amp, quantize: phase.startsWith('infer_int8') ? 'int8' : null });
     ts = timed(() => tidy(() => noGrad(() => autocast('cpu', amp, () => { model.encodeDecode(x, precision); }))), warmup, repeat);
     extra.unit = 'ms per window';
     // the peak of the timed runs alone: the agreement check below runs fp32 in the same process
