@@ -1,10 +1,12 @@
 /**
- * Argmax agreement of bf16 inference (`--amp bf16`) with fp32 on a trained model: random
- * weights make near-ties everywhere, so their agreement says little about real use.
+ * Argmax agreement of bf16 inference (`--amp bf16`) or int8 inference (`--quantize int8`,
+ * with --variant int8) with fp32 on a trained model: random weights make near-ties
+ * everywhere, so their agreement says little about real use.
  *
- *   node dist/bench/bf16_agreement.js --config C --weights W --images DIR [--limit 60]
+ *   node dist/bench/bf16_agreement.js --config C --weights W --images DIR [--limit 60] [--variant bf16|int8]
  *
- * Prints one JSON line: images, pixels, agreement (fraction of pixels with the same label).
+ * Prints one JSON line: variant, images, pixels, agreement (fraction of pixels with the same
+ * label), and the mean seconds per image of fp32 and of the variant (one process, alternating).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -15,19 +17,27 @@ const config = argValue('--config', 'configs/tiny_synthetic.json');
 const weights = argValue('--weights', '');
 const dir = argValue('--images', 'data/synthetic/images/validation');
 const limit = Number(argValue('--limit', '60'));
+const variant = argValue('--variant', 'bf16');
+if (variant !== 'bf16' && variant !== 'int8') throw new Error(`--variant must be bf16 or int8, got ${variant}`);
+const policy = variant === 'bf16' ? { amp: 'bfloat16' as const } : { quantize: 'int8' as const };
 if (!weights) throw new Error('--weights is required');
 
 const m = await initModel(config, weights, { device: 'cpu' });
 const files = fs.readdirSync(dir).filter((f) => /\.(jpe?g|png)$/i.test(f)).sort().slice(0, limit);
-let same = 0, pixels = 0;
+let same = 0, pixels = 0, fp32Ms = 0, lowMs = 0;
 for (const f of files) {
   const file = path.join(dir, f);
+  let t0 = performance.now();
   const fp32 = await inferenceModel(m, file);
-  const bf16 = await inferenceModel(m, file, { amp: 'bfloat16' });
-  const a = fp32.pred, b = bf16.pred;
+  fp32Ms += performance.now() - t0;
+  t0 = performance.now();
+  const low = await inferenceModel(m, file, policy);
+  lowMs += performance.now() - t0;
+  const a = fp32.pred, b = low.pred;
   for (let i = 0; i < a.length; i++) same += a[i] === b[i] ? 1 : 0;
   pixels += a.length;
   fp32.logits.dispose();
-  bf16.logits.dispose();
+  low.logits.dispose();
 }
-console.log(JSON.stringify({ config, weights, images: files.length, pixels, agreement: same / pixels }));
+console.log(JSON.stringify({ variant, config, weights, images: files.length, pixels, agreement: same / pixels,
+  s_per_image_fp32: fp32Ms / 1000 / files.length, s_per_image_variant: lowMs / 1000 / files.length }));

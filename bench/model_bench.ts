@@ -4,8 +4,15 @@
  * RSS per phase). PyTorch is bench/peer/model_peer.py on Debian's python3-torch (it picks
  * OpenBLAS and jemalloc for itself: the strongest stock configuration we found).
  *
- *   node dist/bench/model_bench.js [--preset base] [--threads 2] [--phases a,b] [--scaling] [--repeat 2]
- *        [--rounds 1] [--out file.json]
+ *   node dist/bench/model_bench.js [--preset base] [--threads 2] [--phases a,b] [--scaling] [--whole] [--repeat 2]
+ *        [--warmup 1] [--rounds 1] [--out file.json]
+ *
+ * Phases: infer_fp32, infer_bf16, infer_int8 (beitseg `--quantize int8` vs PyTorch's
+ * quantize_dynamic of every Linear, per-channel qint8), infer_int8_bf16 (the same with the rest
+ * in bf16: `--quantize int8 --amp bf16` vs the quantized model under bf16 autocast), slide_fp32,
+ * train_fp32 (default: all but the int8 ones). --whole adds whole-image inference of a 1280×1280 image (N = 6401 tokens: the
+ * blocked attention on beitseg's side, mmseg's math on PyTorch's) in fp32 and bf16.
+ * Each side reports its CPU model, ATen's CPU capability (the kernels' ISA) and quantized engine.
  *
  * Prints a table with ratios (beitseg / PyTorch; < 1 means beitseg is faster or smaller) of
  * the medians and of the best runs, and writes bench/results/model-<date>.json (or --out).
@@ -25,6 +32,7 @@ const root = process.cwd();
 const preset = argValue('--preset', 'base');
 const threads = Number(argValue('--threads', '2'));
 const repeat = argValue('--repeat', '2');
+const warmup = argValue('--warmup', '1');
 const phases = argValue('--phases', 'infer_fp32,infer_bf16,slide_fp32,train_fp32').split(',');
 // OPENBLAS_CORETYPE pins an older kernel on this machine; both sides run without it.
 const env = { ...process.env };
@@ -42,18 +50,21 @@ function runJson(cmd: string, args: string[]): PhaseResult {
 
 function ours(phase: string, size: number, t: number): PhaseResult {
   return runJson(process.execPath, ['dist/bench/model_phase.js', '--phase', phase, '--preset', preset, '--size', String(size),
-    '--threads', String(t), '--repeat', repeat]);
+    '--threads', String(t), '--repeat', repeat, '--warmup', warmup]);
 }
 
 function peer(phase: string, size: number, t: number): PhaseResult {
   return runJson('/usr/bin/python3', ['bench/peer/model_peer.py', '--phase', phase, '--preset', preset, '--size', String(size),
-    '--threads', String(t), '--repeat', repeat]);
+    '--threads', String(t), '--repeat', repeat, '--warmup', warmup]);
 }
 
 const runs: { phase: string; size: number; threads: number }[] = phases.map((phase) => ({ phase, size: 640, threads }));
 if (process.argv.includes('--scaling')) {
   for (const size of [512, 896]) runs.push({ phase: 'infer_fp32', size, threads });
   runs.push({ phase: 'infer_fp32', size: 640, threads: 1 });
+}
+if (process.argv.includes('--whole')) {
+  for (const phase of ['infer_fp32', 'infer_bf16']) runs.push({ phase, size: 1280, threads });
 }
 
 const rounds = Number(argValue('--rounds', '1'));
@@ -81,6 +92,8 @@ for (const r of runs) {
 
 const fmt = (n: number, d = 0) => n.toFixed(d).padStart(9);
 console.log(`\nBEiT-${preset} UperNet, ${os.cpus()[0]?.model ?? 'cpu'}, ${os.cpus().length} cores`);
+const kernels = (side: Side) => `ATen CPU capability ${side.cpu_capability as string}, quantized engine ${side.quantized_engine as string}`;
+if (rows[0]) console.log(`beitseg: ${kernels(rows[0].beitseg)}; PyTorch: ${kernels(rows[0].pytorch)}`);
 console.log('phase        size threads  beitseg ms  PyTorch ms  ratio | best: beitseg   PyTorch  ratio | beitseg MB PyTorch MB  ratio');
 for (const r of rows) {
   console.log(`${r.phase.padEnd(12)} ${String(r.size).padStart(4)} ${String(r.threads).padStart(7)} ${fmt(r.beitseg.ms)}   ${fmt(r.pytorch.ms)}  ${r.time_ratio.toFixed(2)} | ` +
@@ -93,10 +106,17 @@ if (bf16 && fp32Torch) {
   console.log(`bf16 beitseg vs PyTorch fp32: ${(fp32Torch.pytorch.ms / bf16.beitseg.ms).toFixed(2)}x faster; ` +
     `argmax agreement bf16 vs fp32 (random weights): ${((bf16.beitseg.argmax_agreement_vs_fp32 as number) * 100).toFixed(2)}%`);
 }
+for (const r of rows.filter((x) => x.phase.startsWith('infer_int8'))) {
+  const fp32 = rows.find((x) => x.phase === 'infer_fp32' && x.size === r.size && x.threads === r.threads);
+  console.log(`${r.phase} ${r.size}: beitseg argmax agreement with fp32 ${((r.beitseg.argmax_agreement_vs_fp32 as number) * 100).toFixed(2)}%, ` +
+    `PyTorch ${((r.pytorch.argmax_agreement_vs_fp32 as number) * 100).toFixed(2)}% (random weights)` +
+    (fp32 ? `; beitseg int8 vs PyTorch fp32: ${(fp32.pytorch.ms / r.beitseg.ms).toFixed(2)}x faster` : ''));
+}
 const date = new Date().toISOString().slice(0, 10);
 fs.mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
 const file = path.resolve(root, argValue('--out', path.join('bench', 'results', `model-${date}.json`)));
-fs.writeFileSync(`${file}.tmp`, JSON.stringify({ date, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length },
+fs.writeFileSync(`${file}.tmp`, JSON.stringify({ date, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length,
+  cpu_capability: { beitseg: rows[0]?.beitseg.cpu_capability, pytorch: rows[0]?.pytorch.cpu_capability } },
   omp_wait_policy: env.OMP_WAIT_POLICY, preset, rounds, rows }, null, 2) + '\n');
 fs.renameSync(`${file}.tmp`, file);
 console.log(`wrote ${path.relative(root, file)}`);

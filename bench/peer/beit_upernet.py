@@ -208,7 +208,10 @@ class BEiTAttention(nn.Module):
             bias = torch.cat((self.q_bias, torch.zeros_like(self.v_bias), self.v_bias))
         else:
             bias = None
-        qkv = F.linear(x, self.qkv.weight, bias)
+        if isinstance(self.qkv, nn.Linear):
+            qkv = F.linear(x, self.qkv.weight, bias)
+        else:  # a quantized copy (quantize_dynamic) has no float weight: its output plus the bias
+            qkv = self.qkv(x) if bias is None else self.qkv(x) + bias
         qkv = qkv.reshape(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
         q = q * self.scale

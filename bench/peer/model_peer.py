@@ -4,6 +4,10 @@
 Phases (each one its own subprocess when --phase all, so peak RSS is per phase):
   infer_fp32  one SxS window, eval + torch.no_grad, fp32               ms per window
   infer_bf16  same under torch.autocast('cpu', dtype=torch.bfloat16)   ms per window
+  infer_int8  same after torch.ao.quantization.quantize_dynamic of every nn.Linear
+              (qint8, per-channel weights: per_channel_dynamic_qconfig), the rest fp32
+  infer_int8_bf16  the quantized model under bf16 autocast (int8 Linears, the rest bf16)
+              At --size 1280 infer_* is whole-image inference of a 1280x1280 image (N = 6401).
   slide_fp32  slide inference (crop S, stride round(S*426/640)) of an S x round(S*853/640)
               image = 2 windows (640x853 at S=640), + argmax          ms per image
   train_fp32  batch 2 SxS, train mode (DropPath, Dropout2d, batch-stat BN):
@@ -53,7 +57,7 @@ import torch  # noqa: E402
 
 from beit_upernet import build_adamw, build_segmentor  # noqa: E402
 
-PHASES = ('infer_fp32', 'infer_bf16', 'slide_fp32', 'train_fp32')
+PHASES = ('infer_fp32', 'infer_bf16', 'infer_int8', 'infer_int8_bf16', 'slide_fp32', 'train_fp32')
 
 
 def rss_mb() -> float:
@@ -61,6 +65,26 @@ def rss_mb() -> float:
 
 
 CPU_STATS = {}
+
+
+def cpu_model() -> str:
+    with open('/proc/cpuinfo') as f:
+        for line in f:
+            if line.startswith('model name'):
+                return line.split(':', 1)[1].strip()
+    return 'cpu'
+
+
+def cpu_capability() -> str:
+    """ATen's kernel ISA (torch.backends.cpu.get_cpu_capability() from torch 2.0; 1.13 only
+    prints it in torch.__config__.show())."""
+    backends_cpu = getattr(torch.backends, 'cpu', None)
+    if backends_cpu is not None and hasattr(backends_cpu, 'get_cpu_capability'):
+        return backends_cpu.get_cpu_capability()
+    for line in torch.__config__.show().splitlines():
+        if 'CPU capability usage:' in line:
+            return line.split(':', 1)[1].strip()
+    return 'unknown'
 
 
 def timed(fn, warmup: int, repeat: int):
@@ -90,13 +114,23 @@ def run_phase(args) -> dict:
     g = torch.Generator().manual_seed(1)
     extra = {}
 
-    if args.phase in ('infer_fp32', 'infer_bf16'):
+    if args.phase in ('infer_fp32', 'infer_bf16', 'infer_int8', 'infer_int8_bf16'):
         model.eval()
         x = torch.randn(1, 3, s, s, generator=g)
+        if args.phase.startswith('infer_int8'):
+            from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+            fp32_model = model
+            model = quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+            if args.phase == 'infer_int8_bf16':
+                # quantized::linear_dynamic refuses bf16 inputs ("data type of input should be
+                # float"): cast what autocast hands each quantized Linear back to fp32
+                for mod in model.modules():
+                    if type(mod).__module__.startswith('torch.ao.nn.quantized.dynamic'):
+                        mod.register_forward_pre_hook(lambda _m, args_: tuple(a.float() for a in args_))
 
         def step():
             with torch.no_grad():
-                if args.phase == 'infer_bf16':
+                if args.phase in ('infer_bf16', 'infer_int8_bf16'):
                     with torch.autocast('cpu', dtype=torch.bfloat16):
                         y = model.encode_decode(x)
                 else:
@@ -104,6 +138,13 @@ def run_phase(args) -> dict:
             return y
         ms, ts = timed(step, args.warmup, args.repeat)
         extra['unit'] = 'ms per window'
+        if args.phase.startswith('infer_int8'):
+            extra['peak_rss_mb'] = round(rss_mb(), 1)  # the timed runs only: fp32 follows
+            with torch.no_grad():
+                a = fp32_model.encode_decode(x).argmax(1)
+                with torch.autocast('cpu', dtype=torch.bfloat16, enabled=args.phase == 'infer_int8_bf16'):
+                    b = model.encode_decode(x).argmax(1)
+            extra['argmax_agreement_vs_fp32'] = (a == b).float().mean().item()
 
     elif args.phase == 'slide_fp32':
         model.eval()
@@ -142,12 +183,16 @@ def run_phase(args) -> dict:
     else:
         raise SystemExit(f'unknown phase {args.phase}')
 
-    return dict(phase=args.phase, preset=args.preset, size=s, threads=args.threads,
+    out = dict(phase=args.phase, preset=args.preset, size=s, threads=args.threads,
                 ms=round(ms, 1), ms_all=[round(t, 1) for t in ts],
                 peak_rss_mb=round(rss_mb(), 1), rss_model_mb=round(rss_model, 1),
+                cpu=cpu_model(), cpu_capability=cpu_capability(),
+                quantized_engine=torch.backends.quantized.engine,
                 warmup=args.warmup, repeat=args.repeat, torch=torch.__version__,
                 blas=_peer_env.blas_meta()['blas'], alloc=_peer_env.blas_meta()['alloc'],
-                omp_wait_policy=os.environ.get('OMP_WAIT_POLICY', ''), **CPU_STATS, **extra)
+                omp_wait_policy=os.environ.get('OMP_WAIT_POLICY', ''), **CPU_STATS)
+    out.update(extra)
+    return out
 
 
 def main() -> int:

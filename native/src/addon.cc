@@ -9,6 +9,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterMemory(env, exports);
   RegisterMath(env, exports);
   RegisterNN(env, exports);
+  RegisterAttention(env, exports);
+  RegisterQuantized(env, exports);
   RegisterShape(env, exports);
   RegisterRuntime(env, exports);
   RegisterOptim(env, exports);

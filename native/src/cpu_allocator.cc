@@ -4,16 +4,16 @@
 //
 // Why: glibc serves blocks above 32 MB with mmap and returns them with munmap on free, so
 // every large intermediate (one BEiT-B attention map is 12x1601x1601 floats = 123 MB) pays
-// first-touch page faults again on every op. On the 2-vCPU machines beitseg targets that
-// costs 0.3-0.8 s per such tensor. A forward pass allocates the same sizes over and over,
+// first-touch page faults again on every op, which are expensive on the small VMs beitseg
+// targets (README "Performance"). A forward pass allocates the same sizes over and over,
 // so reusing freed blocks removes nearly all of it (the CPU analogue of PyTorch's CUDA caching
 // allocator). Cached bytes are capped (BEITSEG_CPU_CACHE_MB, default 4096; 0 disables).
 //
 // The cache never raises the peak: live + cached bytes stay within the most ever live at once
 // (or this request's need, if that is more), so a miss first evicts cached blocks that would
 // lift the footprint above what the program itself needed. Without that rule blocks of sizes
-// no longer asked for sat on top of the training step's activation peak (BEiT-B batch 2: peak
-// RSS 15.4 GB, PyTorch 14.0; with it 13.6). The price is a few more misses, each a fresh
+// no longer asked for sat on top of the training step's activation peak (README
+// "Performance" has the before/after). The price is a few more misses, each a fresh
 // block's page faults: BEITSEG_CPU_CACHE_SLACK_MB lets the footprint pass the live peak by
 // that much (default 0) for fewer of them.
 #include "common.h"

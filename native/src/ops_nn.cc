@@ -1,5 +1,5 @@
-// Neural-network ops: convolutions, norms, activations, losses, dropout, resampling, pooling,
-// attention.
+// Neural-network ops: convolutions, norms, activations, losses, dropout, resampling, pooling
+// (attention: ops_attention.cc).
 #include "common.h"
 
 namespace beitseg {
@@ -73,50 +73,6 @@ BEITSEG_OP(maxPool2d) {
                                                 ArgIntList(info, 4), ArgBool(info, 5)));
 }
 
-// Which attention kernel runs: "sdpa" (libtorch's scaled_dot_product_attention, 2.1+) or
-// "math" (matmul, in-place bias add, softmax, matmul: what mmseg's BEiT does; the only one on
-// libtorch 1.13). "auto" is SDPA where libtorch has it: on the H100 it was as fast for fp32
-// inference (2% slower for fp32 training at batch 2) and 10-42% faster under fp16 autocast
-// than the math, with less memory (bench/results/gpu-2026-11-27-attention-ab-*).
-static std::string g_attention_impl = "auto";
-
-static bool UseSdpa() {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
-  return g_attention_impl != "math";
-#else
-  return false;
-#endif
-}
-
-// softmax(q·kᵀ·scale + bias)·v for q, k, v [B, heads, N, d] and an additive bias broadcastable
-// to [B, heads, N, N].
-BEITSEG_OP(attention) {
-  const at::Tensor& q = ArgTensor(info, 0);
-  const at::Tensor& k = ArgTensor(info, 1);
-  const at::Tensor& v = ArgTensor(info, 2);
-  std::optional<at::Tensor> bias = ArgOptTensor(info, 3);
-  double scale = ArgDouble(info, 4);
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
-  if (UseSdpa()) {
-    at::Tensor mask = bias ? bias->to(q.scalar_type()) : at::Tensor();
-    return TensorHandle::Wrap(env, at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale));
-  }
-#endif
-  at::Tensor attn = at::matmul(q * scale, k.transpose(-2, -1));
-  if (bias) attn.add_(*bias);
-  return TensorHandle::Wrap(env, at::matmul(at::softmax(attn, -1), v));
-}
-
-// attentionImpl(name?) -> the implementation in force ("auto", "sdpa" or "math").
-BEITSEG_OP(attentionImpl) {
-  if (info.Length() > 0 && !info[0].IsUndefined()) {
-    std::string name = ArgString(info, 0);
-    if (name != "auto" && name != "sdpa" && name != "math") throw std::invalid_argument("attentionImpl: expected auto, sdpa or math, got '" + name + "'");
-    g_attention_impl = name;
-  }
-  return Napi::String::New(env, g_attention_impl);
-}
-
 void RegisterNN(Napi::Env env, Napi::Object exports) {
   BEITSEG_EXPORT(exports, conv2d); BEITSEG_EXPORT(exports, convTranspose2d);
   BEITSEG_EXPORT(exports, layerNorm); BEITSEG_EXPORT(exports, batchNorm);
@@ -125,7 +81,6 @@ void RegisterNN(Napi::Env env, Napi::Object exports) {
   BEITSEG_EXPORT(exports, crossEntropy); BEITSEG_EXPORT(exports, dropout); BEITSEG_EXPORT(exports, featureDropout);
   BEITSEG_EXPORT(exports, interpolateBilinear); BEITSEG_EXPORT(exports, interpolateNearest);
   BEITSEG_EXPORT(exports, adaptiveAvgPool2d); BEITSEG_EXPORT(exports, maxPool2d);
-  BEITSEG_EXPORT(exports, attention); BEITSEG_EXPORT(exports, attentionImpl);
 }
 
 }  // namespace beitseg

@@ -167,6 +167,12 @@ BEITSEG_OP(buildInfo) {
 #endif
   out.Set("mkldnn", at::hasMKLDNN());
   out.Set("parallel", at::get_parallel_info());
+  // the vector ISA of ATen's CPU kernels (ATEN_CPU_CAPABILITY), as torch.__config__.show() says it
+  const std::string config = at::show_config();
+  const std::string key = "CPU capability usage: ";
+  const size_t at_key = config.find(key);
+  out.Set("cpuCapability", at_key == std::string::npos ? std::string("unknown")
+                                                       : config.substr(at_key + key.size(), config.find('\n', at_key) - at_key - key.size()));
   return out;
 }
 

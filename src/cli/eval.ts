@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { buildDataset, type DatasetConfig } from '../data/datasets.js';
 import { initModel } from '../inference/api.js';
+import { parseQuantize, type Quantize } from '../inference/precision.js';
 import { evaluateDataset } from '../evaluation/evaluate.js';
 import { formatResults, toJSON, toMarkdown } from '../evaluation/report.js';
 import { writeFileAtomic } from '../data/image_io.js';
@@ -34,6 +35,7 @@ interface EvalOptions extends DistributedCliOptions {
   fresh?: boolean;
   cfgOptions?: string[];
   maxPixels?: number;
+  quantize?: Quantize;
 }
 
 /** The dataset dict: --data ROOT as ADE20K layout, else the config's test/val dataset. */
@@ -64,6 +66,7 @@ function runKey(opts: EvalOptions, merged: Record<string, unknown>): string {
   return JSON.stringify({ config: stamp(opts.config), weights: stamp(opts.weights), data: opts.data ?? null, split: opts.split,
     mode: opts.mode ?? null, tta: opts.tta ?? false, ttaScales: opts.ttaScales ?? null,
     ttaMinSize: opts.ttaMinSize ?? null, cfgOptions: opts.cfgOptions ?? [],
+    ...(opts.quantize ? { quantize: opts.quantize } : {}),
     // a .py config's _base_ files can change without the file itself changing
     merged: createHash('sha256').update(JSON.stringify(merged)).digest('hex') });
 }
@@ -95,7 +98,8 @@ export function register(program: Command): void {
     .option('--window-batch <n>', 'slide windows per forward pass', parsePositiveInt, 1)
     .option('--fresh', 'ignore the progress of an earlier interrupted run')
     .option('--max-pixels <n>', `refuse images and labels with more pixels (default ${DEFAULT_MAX_PIXELS}, or ${MAX_PIXELS_ENV})`,
-      parsePositiveInt);
+      parsePositiveInt)
+    .option('--quantize <mode>', 'int8: the backbone\'s linear layers in int8 (CPU; dynamic activations)', parseQuantize);
   addDistributedOptions(addCfgOptions(cmd)).action(async (opts: EvalOptions) => {
       if (await launchIfRequested(opts)) return;
       if (opts.maxPixels) setMaxPixels(opts.maxPixels);
@@ -103,7 +107,10 @@ export function register(program: Command): void {
       const joined = await joinFromEnv({ device: opts.device, timeoutMs: opts.distTimeout * 1000, backend: opts.distBackend });
       const main = !joined || joined.pg.rank === 0;
       const cfg = loadCliConfig(opts.config, opts.cfgOptions, main ? undefined : () => undefined);
-      const model = await initModel(cfg, opts.weights, { device: joined?.device ?? opts.device, verbose: main });
+      const model = await initModel(cfg, opts.weights, {
+        device: joined?.device ?? opts.device, verbose: main,
+        precision: opts.quantize ? { quantize: opts.quantize } : undefined,
+      });
       const dataset = await buildDataset(datasetConfig(model.config, opts), { skipBad: opts.skipBad });
       // class names for the table: the config's metainfo, else the dataset's own (metainfo.json)
       if (!hasMetainfo(model.config) && dataset.metainfo.classes.length === model.model.numClasses) model.meta = dataset.metainfo;

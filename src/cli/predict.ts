@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { initModel, inferenceModel, DEFAULT_TTA_SCALES } from '../inference/api.js';
+import { parseQuantize, type Quantize } from '../inference/precision.js';
 import { writePrediction } from '../inference/outputs.js';
 import { readImage } from '../data/image_io.js';
 import { DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, setMaxPixels } from '../data/limits.js';
@@ -27,6 +28,7 @@ interface PredictOptions {
   amp?: 'bf16' | 'fp16';
   cfgOptions?: string[];
   maxPixels?: number;
+  quantize?: Quantize;
 }
 
 export function register(program: Command): void {
@@ -49,7 +51,8 @@ export function register(program: Command): void {
     .option('--window-batch <n>', 'slide windows per forward pass', parsePositiveInt, 1)
     .option('--amp <dtype>', 'compute in bf16 (CPU/GPU) or fp16 (GPU) under autocast')
     .option('--max-pixels <n>', `refuse images with more pixels (default ${DEFAULT_MAX_PIXELS}, or ${MAX_PIXELS_ENV})`,
-      parsePositiveInt);
+      parsePositiveInt)
+    .option('--quantize <mode>', 'int8: the backbone\'s linear layers in int8 (CPU; dynamic activations)', parseQuantize);
   addCfgOptions(cmd)
     .action(async (images: string[], opts: PredictOptions) => {
       if (opts.maxPixels) setMaxPixels(opts.maxPixels);
@@ -61,7 +64,9 @@ export function register(program: Command): void {
       const amp = opts.amp === undefined ? null : opts.amp === 'bf16' ? 'bfloat16' : opts.amp === 'fp16' ? 'float16' : null;
       if (opts.amp !== undefined && !amp) throw new Error(`--amp must be bf16 or fp16, got ${opts.amp}`);
       const cfg = loadCliConfig(opts.config, opts.cfgOptions);
-      const model = await initModel(cfg, opts.weights, { device: opts.device, verbose: true });
+      const model = await initModel(cfg, opts.weights, {
+        device: opts.device, verbose: true, precision: opts.quantize ? { quantize: opts.quantize } : undefined,
+      });
       if (!opts.weights) process.stderr.write('warning: no --weights given: the model has random weights\n');
       fs.mkdirSync(opts.out, { recursive: true });
       const bar = progressBar(files.length, 'predict');

@@ -3,14 +3,13 @@
  *   const model = await initModel('configs/x.json', 'weights.safetensors', { device: 'cpu' });
  *   const { pred, logits } = await inferenceModel(model, 'image.jpg');
  */
-import { buildHead, buildSegmentor } from '../models/builder.js';
-import { cudnnBenchmarkOf, getDict, isDict, loadConfig, type Dict } from '../models/config.js';
-import type { BaseDecodeHead } from '../models/decode_heads/decode_head.js';
+import { buildSegmentor } from '../models/builder.js';
+import { cudnnBenchmarkOf, isDict, loadConfig, type Dict } from '../models/config.js';
 import type { EncoderDecoder } from '../models/segmentors/encoder_decoder.js';
 import { decodeImage, readImage } from '../data/image_io.js';
 import type { RgbImage } from '../data/types.js';
 import { interpolate, softmax } from '../tensor/functional.js';
-import { autocast, cuda, noGrad, resolveDevice, type AutocastDType } from '../tensor/runtime.js';
+import { autocast, cuda, noGrad, resolveDevice } from '../tensor/runtime.js';
 import { keep, tidy } from '../tensor/scope.js';
 import type { Device, Tensor } from '../tensor/tensor.js';
 import { preprocessFromConfig, scaledTestSize, testResize, toInputTensor, type Preprocess } from './preprocess.js';
@@ -21,6 +20,9 @@ import { datasetMeta, type DatasetMeta } from './metainfo.js';
 import { hfArchitectureOf } from '../checkpoint/hf_beit.js';
 import { applyHfArchitecture } from '../checkpoint/hf_beit_config.js';
 import { imageScaledSize, ttaFromConfig } from './tta_config.js';
+import { checkPolicy, forwardPrecision, resolvePolicy, type PrecisionPolicy } from './precision.js';
+
+export type { PrecisionPolicy, Quantize } from './precision.js';
 
 export interface SegModel {
   model: EncoderDecoder;
@@ -29,14 +31,16 @@ export interface SegModel {
   device: Device;
   meta: DatasetMeta;
   weights: WeightsReport | null;
-  /** bf16 copy of the decode head, made on the first bf16 inference. */
-  bf16Head?: BaseDecodeHead;
+  /** Default precision of every inference (initModel's `precision`); a call's own options override it. */
+  precision?: PrecisionPolicy;
 }
 
 export interface InitOptions {
   device?: string;
   /** Print load warnings (missing / unexpected keys) to stderr. */
   verbose?: boolean;
+  /** Default precision of every inference; its low-precision parts are built here, once. */
+  precision?: PrecisionPolicy;
 }
 
 export async function initModel(config: string | Dict, weights?: string | null, opts: InitOptions = {}): Promise<SegModel> {
@@ -61,10 +65,19 @@ export async function initModel(config: string | Dict, weights?: string | null, 
     cuda.flags({ benchmark: cudnnBenchmarkOf(cfg) });
     model.to(device);
   }
-  return { model, config: cfg, preprocess: preprocessFromConfig(cfg), device, meta: datasetMeta(cfg, model.numClasses), weights: report };
+  const seg: SegModel = {
+    model, config: cfg, preprocess: preprocessFromConfig(cfg), device, meta: datasetMeta(cfg, model.numClasses), weights: report,
+  };
+  if (opts.precision) {
+    const policy = resolvePolicy(opts.precision, {});
+    checkPolicy(policy, device);
+    seg.precision = policy;
+    forwardPrecision(seg, policy);
+  }
+  return seg;
 }
 
-export interface InferenceOptions {
+export interface InferenceOptions extends PrecisionPolicy {
   mode?: 'whole' | 'slide';
   /** Skip the test Resize: the image is fed at its own size. */
   noResize?: boolean;
@@ -72,8 +85,6 @@ export interface InferenceOptions {
   windowBatch?: number;
   /** Multi-scale + flip test-time augmentation. */
   tta?: boolean | TtaOptions;
-  /** Compute in bf16/fp16 under autocast (CPU: bf16). */
-  amp?: AutocastDType | null;
 }
 
 export interface TtaOptions {
@@ -105,39 +116,17 @@ export async function inferenceModel(m: SegModel, image: string | Uint8Array | R
   const img = typeof image === 'string' ? await readImage(image)
     : image instanceof Uint8Array ? await decodeImage(image, '<buffer>') : image;
   const deviceType = m.device.startsWith('cuda') ? 'cuda' : 'cpu';
-  if (opts.amp === 'float16' && deviceType === 'cpu') throw new Error('fp16 autocast needs a CUDA device; on the CPU use bf16');
-  m.model.lowPrecisionHead = opts.amp === 'bfloat16' ? bf16Head(m) : null;
-  let logits: Tensor;
-  try {
-    logits = noGrad(() => autocast(deviceType, opts.amp ?? null, () =>
-      opts.tta ? ttaProbs(m, img, opts, opts.tta === true ? {} : opts.tta) : singleLogits(m, img, opts)));
-  } finally {
-    m.model.lowPrecisionHead = null;
-  }
+  const policy = resolvePolicy(m.precision, opts);
+  checkPolicy(policy, m.device);
+  const logits = noGrad(() => autocast(deviceType, policy.amp, () =>
+    opts.tta ? ttaProbs(m, img, opts, opts.tta === true ? {} : opts.tta) : singleLogits(m, img, opts)));
   const pred = tidy(() => logits.argmax(1).to('int32').toTypedArray() as Int32Array);
   return { pred, height: img.height, width: img.width, logits, kind: opts.tta ? 'probs' : 'logits' };
 }
 
-/**
- * The decode head in bf16 for `amp: 'bfloat16'`, built once from the model's own weights.
- * Measured on BEiT-B 640 (CPU, 2 threads): 4.88 s per window vs 5.85 s with the head under
- * autocast, argmax agreement with fp32 98.9% vs 98.2% (random weights).
- */
-function bf16Head(m: SegModel): BaseDecodeHead {
-  m.bf16Head ??= makeBf16Head(m.model, m.config, m.device);
-  return m.bf16Head;
-}
-
-/** A bf16 copy of `model`'s decode head (config from `config.model.decode_head`). */
-export function makeBf16Head(model: EncoderDecoder, config: Dict, device: Device): BaseDecodeHead {
-  if (!isDict(config.model)) throw new Error('config has no "model" section');
-  const head = buildHead(getDict(config.model, 'decode_head', 'model'), 'model.decode_head');
-  head.loadStateDict(model.decodeHead.stateDict(), { strict: true });
-  return head.eval().to(device).to('bfloat16');
-}
-
 function forward(m: SegModel, input: Tensor, opts: InferenceOptions): Tensor {
-  return m.model.inference(input, { mode: opts.mode, windowBatch: opts.windowBatch });
+  const precision = forwardPrecision(m, resolvePolicy(m.precision, opts));
+  return m.model.inference(input, { mode: opts.mode, windowBatch: opts.windowBatch, precision });
 }
 
 function toOriginal(m: SegModel, logits: Tensor, img: RgbImage): Tensor {

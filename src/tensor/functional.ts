@@ -1,7 +1,7 @@
 /**
  * Functional NN ops, named after torch.nn.functional. Shapes are NCHW unless stated.
  */
-import { native } from './native.js';
+import { native, type PackedInt8Linear } from './native.js';
 import { Tensor, wrap } from './tensor.js';
 
 type Pair = number | [number, number];
@@ -81,6 +81,35 @@ export function pad(x: Tensor, pads: number[], value = 0): Tensor {
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | null, scale: number): Tensor {
   return wrap(native.attention(q.handle, k.handle, v.handle, bias?.handle ?? null, scale));
+}
+
+/**
+ * softmax(q kᵀ · scale + bias) v with q, k, v [B, heads, N, d] and the bias gathered from a
+ * table: bias[h, i, j] = tableT[h, index[i, j]] (tableT [heads, T], index int64 [N, N]). The
+ * 'blocked' kernel (attentionImpl; 'auto' on the CPU for long sequences) computes it in query
+ * blocks and never holds the [heads, N, N] bias or scores whole, in the forward or backward
+ * pass; the others gather the whole bias first. `blockRows` forces the block height (tests).
+ */
+export function gatheredBiasAttention(q: Tensor, k: Tensor, v: Tensor, tableT: Tensor, index: Tensor, scale: number,
+  blockRows?: number): Tensor {
+  return wrap(native.gatheredBiasAttention(q.handle, k.handle, v.handle, tableT.handle, index.handle, scale, blockRows ?? null));
+}
+
+/**
+ * Packs a linear layer's weight [out, in] (and bias) for int8Linear: symmetric int8 per output
+ * channel, in the layout of libtorch's quantized engine (oneDNN, FBGEMM or QNNPACK). CPU only.
+ */
+export function int8LinearPrepack(weight: Tensor, bias?: Tensor | null): PackedInt8Linear {
+  return native.int8LinearPrepack(weight.handle, bias?.handle ?? null);
+}
+
+/**
+ * x Wᵀ + b with x quantised to uint8 per call (dynamic quantisation) and the packed int8
+ * weight: libtorch's quantized::linear_dynamic kernel. fp32 out; inference only.
+ * `reduceRange` uses 7-bit activations (for CPUs without VNNI, as PyTorch does for FBGEMM).
+ */
+export function int8Linear(x: Tensor, packed: PackedInt8Linear, reduceRange = false): Tensor {
+  return wrap(native.int8Linear(x.handle, packed, reduceRange));
 }
 
 /**

@@ -75,6 +75,10 @@ export interface NativeAddon {
   adaptiveAvgPool2d(x: H, size: number[]): H;
   maxPool2d(x: H, kernel: number[], stride: number[], padding: number[], dilation: number[], ceilMode: boolean): H;
   attention(q: H, k: H, v: H, bias: Opt<H>, scale: number): H;
+  gatheredBiasAttention(q: H, k: H, v: H, tableT: H, index: H, scale: number, blockRows?: Opt<number>): H;
+  int8LinearPrepack(weight: H, bias: Opt<H>): PackedInt8Linear;
+  int8Linear(x: H, packed: PackedInt8Linear, reduceRange: boolean): H;
+  quantizedEngines(): { engine: string; supported: string[] };
   attentionImpl(name?: AttentionImpl): AttentionImpl;
   adamwStep(params: H[], grads: H[], expAvgs: H[], expAvgSqs: H[], stepSizes: number[], bc2Sqrts: number[],
     decay: number, beta1: number, beta2: number, eps: number): void;
@@ -122,8 +126,18 @@ export interface NativeAddon {
   ddpFinish(ddp: number): void;
   ddpDispose(ddp: number): void;
   ncclAvailable(): boolean;
-  buildInfo(): { torchVersion: string; cudaBuild: boolean; cudaStats?: boolean; mkldnn: boolean; parallel: string };
+  buildInfo(): BuildInfo;
 }
+
+/** What the addon was built against and what ATen runs here. */
+export interface BuildInfo {
+  torchVersion: string; cudaBuild: boolean; cudaStats?: boolean; mkldnn: boolean; parallel: string;
+  /** The vector ISA of ATen's CPU kernels (AVX2, AVX512, ...). */
+  cpuCapability: string;
+}
+
+/** An int8 linear layer's weights, quantised per channel and packed by libtorch (freed by the GC). */
+export interface PackedInt8Linear { readonly packedInt8Linear: unique symbol }
 
 function repoRoot(): string {
   // dist/src/tensor/native.js or src/tensor/native.ts -> repository root
@@ -135,11 +149,29 @@ function repoRoot(): string {
   throw new Error('beitseg: cannot locate the package root from ' + fileURLToPath(import.meta.url));
 }
 
+/** True when /proc/cpuinfo lists AMX and the AVX-512 subsets ATen's AVX-512 kernels need. */
+function cpuHasAmx(): boolean {
+  let info: string;
+  try {
+    info = fs.readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return false;
+  }
+  const flags = new Set((/^flags\s*:(.*)$/m.exec(info)?.[1] ?? '').trim().split(/\s+/));
+  return ['amx_tile', 'avx512f', 'avx512bw', 'avx512vl', 'avx512dq', 'fma'].every((f) => flags.has(f));
+}
+
 function load(): NativeAddon {
   // libgomp reads this when the addon pulls it in. Spinning OpenMP workers fight with the
-  // data-loader threads and any other process for the cores: measured on 2 cores, a small
-  // model's training ran 6x slower with the default (active) policy. Users may override it.
+  // data-loader threads and any other process for the cores (README "Performance" has the
+  // measurement). Users may override it.
   process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
+  // libtorch 1.13 runs its own CPU kernels (softmax, GELU, norms, elementwise) with AVX2 even
+  // where AVX-512 is present, unless ATEN_CPU_CAPABILITY says otherwise (pytorch#80252: AVX-512
+  // could be slower on older Xeons through down-clocking). On AMX CPUs (Sapphire Rapids and
+  // later) the AVX-512 kernels were faster (README "Performance"), so beitseg opts in there.
+  // Users may override it; libtorch reads it once, at its first dispatch.
+  if (process.env.ATEN_CPU_CAPABILITY === undefined && cpuHasAmx()) process.env.ATEN_CPU_CAPABILITY = 'avx512';
   const file = process.env.BEITSEG_ADDON ?? path.join(repoRoot(), 'native', 'build', 'beitseg.node');
   if (!fs.existsSync(file)) {
     throw new Error(`beitseg native addon not found at ${file}: run "npm run build:native" (needs libtorch; see README)`);
@@ -149,8 +181,11 @@ function load(): NativeAddon {
 
 export const native: NativeAddon = load();
 
-/** Attention kernel: libtorch's fused SDPA, the explicit matmul-softmax-matmul, or per device. */
-export type AttentionImpl = 'auto' | 'sdpa' | 'math';
+/**
+ * Attention kernel: libtorch's fused SDPA, the explicit matmul-softmax-matmul, the CPU kernel
+ * in query blocks (gathered-bias attention only), or per device and size.
+ */
+export type AttentionImpl = 'auto' | 'sdpa' | 'math' | 'blocked';
 
 /** Process-wide cuDNN/cuBLAS switches (torch.backends.cudnn.benchmark, allow_tf32). */
 export interface CudaFlags { benchmark: boolean; tf32Matmul: boolean; tf32Cudnn: boolean }

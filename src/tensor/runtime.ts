@@ -3,7 +3,7 @@
  * CUDA. The addon's default thread count is every core (torch itself may start with fewer).
  */
 import os from 'node:os';
-import { native, type AttentionImpl, type CudaFlags } from './native.js';
+import { native, type AttentionImpl, type BuildInfo, type CudaFlags } from './native.js';
 import { Tensor, wrap, type Device } from './tensor.js';
 
 export function setNumThreads(n: number): void { native.setNumThreads(n); }
@@ -71,8 +71,10 @@ export function cpuCache(release = false): number {
 
 /**
  * The attention kernel (process-wide): 'sdpa' = libtorch's scaled_dot_product_attention
- * (2.1+), 'math' = matmul, bias add, softmax, matmul (mmseg's code), 'auto' = SDPA where
- * libtorch has it (measured faster on the H100, README "GPU"); libtorch 1.13 always runs the
+ * (2.1+), 'math' = matmul, bias add, softmax, matmul (mmseg's code), 'blocked' = the CPU
+ * kernel in query blocks for attention with a gathered bias (BEiT's relative position bias;
+ * memory O(N) per block instead of O(N²)), 'auto' = SDPA on CUDA where libtorch has it
+ * (README "GPU"), blocked on the CPU for long sequences (README "Performance"), else the
  * math. Returns the setting in force.
  */
 export function attentionImpl(impl?: AttentionImpl): AttentionImpl {
@@ -90,8 +92,13 @@ export function resolveDevice(requested?: string): Device {
   return requested;
 }
 
-export function buildInfo(): { torchVersion: string; cudaBuild: boolean; cudaStats?: boolean; mkldnn: boolean; parallel: string } {
+export function buildInfo(): BuildInfo {
   return native.buildInfo();
+}
+
+/** The quantized engine int8 layers use here, and every engine this libtorch has. */
+export function quantizedEngines(): { engine: string; supported: string[] } {
+  return native.quantizedEngines();
 }
 
 // Default: all cores (BEITSEG_NUM_THREADS overrides), as the product promises.

@@ -64,6 +64,20 @@ export function tidy<T>(fn: () => T): T {
   return result;
 }
 
+/**
+ * `fn(inputs)` in a tidy scope, then the inputs are freed (unless fn returns them): for
+ * forward passes that replace a large map by the next (mmseg's `x = f(x)`), so that each map
+ * lives only as long as it is needed while the math reads as one expression. Pass only
+ * tensors the caller owns and does not use afterwards.
+ */
+export function consume<I extends Disposable | Disposable[], T>(inputs: I, fn: (inputs: I) => T): T {
+  const result = tidy(() => fn(inputs));
+  const survivors = new Set<Disposable>();
+  collect(result, survivors, new Set());
+  for (const t of Array.isArray(inputs) ? inputs : [inputs]) if (!survivors.has(t)) t.dispose();
+  return result;
+}
+
 /** A manually closed scope for code that awaits between tensor operations. */
 export class Scope {
   private readonly owned = new Set<Disposable>();

@@ -5,6 +5,8 @@
  * `beitseg predict` with the tiny fixture model, and an ESM script importing 'beitseg' (plus a
  * type check of that import). The consumer's install compiles the addon like any user's would,
  * but reuses this checkout's objects (BEITSEG_NATIVE_OBJECTS) so only the link runs.
+ * The pack runs in a copy of the package's sources (node_modules linked), so its prepack build
+ * never rewrites the dist/ the rest of the suite runs from.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -24,6 +26,15 @@ function sourceFiles(dir: string, ext: string): string[] {
     .map((e) => path.relative(repoRoot, path.join(e.parentPath ?? e.path, e.name)));
 }
 
+/** What `npm pack` reads and prepack builds from, copied to `dir`; node_modules is linked, not copied. */
+function copyPackageSources(dir: string): string {
+  const entries = ['package.json', 'package-lock.json', 'README.md', 'LICENSE', 'tsconfig.json', 'tsconfig.build.json',
+    'bin', 'configs', 'native/src', 'native/shim', 'scripts', 'src'];
+  for (const e of entries) fs.cpSync(path.join(repoRoot, e), path.join(dir, e), { recursive: true });
+  fs.symlinkSync(path.join(repoRoot, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+  return dir;
+}
+
 describe('package consumer', { timeout: 600_000 }, () => {
   let tmp = '';
   let tarball = '';
@@ -33,7 +44,8 @@ describe('package consumer', { timeout: 600_000 }, () => {
 
   before(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'beitseg-consumer-'));
-    const { stdout } = await exec('npm', ['pack', '--json', '--pack-destination', tmp], { cwd: repoRoot, maxBuffer: 1 << 24 });
+    const source = copyPackageSources(path.join(tmp, 'source'));
+    const { stdout } = await exec('npm', ['pack', '--json', '--pack-destination', tmp], { cwd: source, maxBuffer: 1 << 24 });
     const info = JSON.parse(stdout.slice(stdout.indexOf('['))) as { filename: string; files: { path: string }[] }[];
     tarball = path.join(tmp, info[0].filename);
     packed = info[0].files.map((f) => f.path).sort();

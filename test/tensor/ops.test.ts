@@ -690,11 +690,11 @@ describe('attention and multi-tensor optimizer kernels', () => {
     const shape = [b, h, n, d];
     const before = attentionImpl();
     try {
-      for (const impl of ['math', 'sdpa', 'auto'] as const) {
+      for (const impl of ['math', 'sdpa', 'auto', 'blocked'] as const) {
         assert.equal(attentionImpl(impl), impl);
         close(F.attention(f32(qd, shape), f32(kd, shape), f32(vd, shape), f32(bd, [1, h, n, n]), scale), expected, 2e-6, `attention (${impl})`, shape);
       }
-      assert.throws(() => attentionImpl('flash' as never), /expected auto, sdpa or math, got 'flash'/);
+      assert.throws(() => attentionImpl('flash' as never), /expected auto, sdpa, math or blocked, got 'flash'/);
     } finally {
       attentionImpl(before);
     }

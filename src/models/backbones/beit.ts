@@ -5,7 +5,7 @@
  * State-dict keys are mmseg's: patch_embed.projection, cls_token, layers.{i}.{ln1, attn.*,
  * ln2, ffn.layers.0.0, ffn.layers.1, gamma_1, gamma_2}.
  */
-import { attention, gelu } from '../../tensor/functional.js';
+import { gatheredBiasAttention, gelu } from '../../tensor/functional.js';
 import { tidy } from '../../tensor/scope.js';
 import { bernoulli, cat, zeros, type Tensor } from '../../tensor/tensor.js';
 import { Container } from '../../nn/container.js';
@@ -41,6 +41,22 @@ export const BEIT_DEFAULTS: BEiTConfig = {
 
 type Grid = [number, number];
 
+/**
+ * How a backbone Linear computes, passed down by the caller (ForwardPrecision): the layer's
+ * own fp32 matmul (under any autocast) when absent, or e.g. an int8 kernel whose packed
+ * weights were made once (src/inference/precision.ts).
+ */
+export type LinearKernel = (layer: Linear, x: Tensor) => Tensor;
+
+/** Options of one backbone forward pass. */
+export interface BEiTForwardOptions {
+  linear?: LinearKernel;
+}
+
+function applyLinear(layer: Linear, x: Tensor, kernel?: LinearKernel): Tensor {
+  return kernel ? kernel(layer, x) : layer.forward(x);
+}
+
 class PatchEmbed extends Module {
   readonly projection: Conv2d;
   constructor(inChannels: number, embedDims: number, patch: number) {
@@ -75,34 +91,43 @@ export class BEiTAttention extends Module {
     this.proj = this.registerModule('proj', new Linear(embedDims, embedDims));
   }
 
-  /** Bias [heads, N, N] for a patch grid; the table is interpolated when the grid is not the window. */
-  relativePositionBias(grid: Grid): Tensor {
+  /**
+   * The bias of a patch grid as a transposed table [heads, T] and an index [N, N]:
+   * bias[h, i, j] = tableT[h, index[i, j]], mmseg's table[index].view(N, N, heads).permute(2, 0, 1).
+   * The table is interpolated when the grid is not the window. Attention gathers from it (whole,
+   * or one query block at a time), so the [heads, N, N] bias need not exist.
+   */
+  relativePositionTable(grid: Grid): { tableT: Tensor; index: Tensor } {
     let table = this.parameter('relative_position_bias_table');
     let index = this.buffer('relative_position_index');
     if (grid[0] !== this.window[0] || grid[1] !== this.window[1]) {
       table = resizeBiasTable(table, this.window, grid);
       index = relativePositionIndex(grid[0], grid[1]).to(table.device);
     }
-    const n = grid[0] * grid[1] + 1;
-    // Gathered from the transposed (tiny) table straight into a contiguous [heads, N, N]: the
-    // same values as mmseg's table[index].view(N, N, heads).permute(2, 0, 1).contiguous()
-    // with one write pass, and every batch item and head then reads it with unit stride.
-    return table.transpose(0, 1).contiguous().indexSelect(1, index.view(-1)).view(this.numHeads, n, n);
+    return { tableT: table.transpose(0, 1).contiguous(), index };
   }
 
-  forward(x: Tensor, grid: Grid): Tensor {
+  /** Bias [heads, N, N] for a patch grid, gathered whole (what mmseg's attention adds). */
+  relativePositionBias(grid: Grid): Tensor {
+    const { tableT, index } = this.relativePositionTable(grid);
+    const n = grid[0] * grid[1] + 1;
+    // gathered from the transposed (tiny) table straight into a contiguous [heads, N, N]
+    return tableT.indexSelect(1, index.view(-1)).view(this.numHeads, n, n);
+  }
+
+  forward(x: Tensor, grid: Grid, linear?: LinearKernel): Tensor {
     const [b, n, c] = x.shape;
     let bias: Tensor | null = null;
     if (this.qvBias) {
       const q = this.parameter('q_bias');
       bias = cat([q, zeros([c], q.dtype, q.device), this.parameter('v_bias')]);
     }
-    const qkv = this.qkv.forward(x);
+    const qkv = applyLinear(this.qkv, x, linear);
     const withBias = bias ? qkv.add(bias) : qkv;
     const parts = withBias.reshape(b, n, 3, this.numHeads, this.headDim).permute(2, 0, 3, 1, 4);
-    const out = attention(parts.select(0, 0), parts.select(0, 1), parts.select(0, 2),
-      this.relativePositionBias(grid).unsqueeze(0), this.scale);
-    return this.proj.forward(out.transpose(1, 2).reshape(b, n, c));
+    const { tableT, index } = this.relativePositionTable(grid);
+    const out = gatheredBiasAttention(parts.select(0, 0), parts.select(0, 1), parts.select(0, 2), tableT, index, this.scale);
+    return applyLinear(this.proj, out.transpose(1, 2).reshape(b, n, c), linear);
   }
 }
 
@@ -117,8 +142,8 @@ class FFN extends Module {
     this.fc1 = first.add(new Linear(dims, hidden));
     this.fc2 = layers.add(new Linear(hidden, dims));
   }
-  forward(x: Tensor): Tensor {
-    return this.fc2.forward(gelu(this.fc1.forward(x)));
+  forward(x: Tensor, linear?: LinearKernel): Tensor {
+    return applyLinear(this.fc2, gelu(applyLinear(this.fc1, x, linear)), linear);
   }
 }
 
@@ -146,10 +171,10 @@ export class BEiTTransformerEncoderLayer extends Module {
     this.registerParameter('gamma_2', full([cfg.embed_dims], cfg.init_values));
   }
 
-  forward(x: Tensor, grid: Grid): Tensor {
-    const a = this.attn.forward(this.ln1.forward(x), grid).mul(this.parameter('gamma_1'));
+  forward(x: Tensor, grid: Grid, linear?: LinearKernel): Tensor {
+    const a = this.attn.forward(this.ln1.forward(x), grid, linear).mul(this.parameter('gamma_1'));
     const y = x.add(dropPath(a, this.dropPathRate, this.training));
-    const f = this.ffn.forward(this.ln2.forward(y)).mul(this.parameter('gamma_2'));
+    const f = this.ffn.forward(this.ln2.forward(y), linear).mul(this.parameter('gamma_2'));
     return y.add(dropPath(f, this.dropPathRate, this.training));
   }
 }
@@ -179,7 +204,7 @@ export class BEiT extends Module {
   }
 
   /** [B, 3, H, W] -> one NCHW map [B, C, H/16, W/16] per out index. */
-  forward(img: Tensor): Tensor[] {
+  forward(img: Tensor, opts: BEiTForwardOptions = {}): Tensor[] {
     const { tokens, grid } = this.patchEmbed.forward(img);
     const [b, , c] = tokens.shape;
     const cls = this.parameter('cls_token').expand(b, -1, -1);
@@ -187,7 +212,7 @@ export class BEiT extends Module {
     const outs: Tensor[] = [];
     for (let i = 0; i < this.layers.length; i++) {
       const layer = this.layers.at(i);
-      x = tidy(() => layer.forward(x, grid));
+      x = tidy(() => layer.forward(x, grid, opts.linear));
       if (i === this.layers.length - 1 && this.finalNorm) x = this.finalNorm.forward(x);
       if (this.cfg.out_indices.includes(i)) {
         outs.push(x.slice(1, 1, x.size(1)).reshape(b, grid[0], grid[1], c).permute(0, 3, 1, 2).contiguous());

@@ -5,7 +5,7 @@
  */
 import { crossEntropy, dropout2d, interpolate } from '../../tensor/functional.js';
 import { noGrad } from '../../tensor/runtime.js';
-import type { Tensor } from '../../tensor/tensor.js';
+import type { Tensor, TensorDType } from '../../tensor/tensor.js';
 import { Conv2d } from '../../nn/conv.js';
 import { Module } from '../../nn/module.js';
 
@@ -30,6 +30,19 @@ export abstract class BaseDecodeHead extends Module {
   }
 
   abstract forward(inputs: Tensor[]): Tensor;
+
+  /** A new head of the same type and config (random weights). */
+  protected abstract sameArchitecture(): BaseDecodeHead;
+
+  /**
+   * A copy of this head with its weights, in eval mode, cast to `dtype` on this head's device:
+   * the low-precision variant that bf16 inference builds once and passes down.
+   */
+  castCopy(dtype: TensorDType): BaseDecodeHead {
+    const copy = this.sameArchitecture();
+    copy.loadStateDict(this.stateDict(), { strict: true });
+    return copy.eval().to(this.device).to(dtype);
+  }
 
   protected clsSeg(feat: Tensor): Tensor {
     return this.convSeg.forward(dropout2d(feat, this.cfg.dropout_ratio, this.training));

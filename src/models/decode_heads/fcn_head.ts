@@ -33,6 +33,10 @@ export class FCNHead extends BaseDecodeHead {
     }
   }
 
+  protected sameArchitecture(): FCNHead {
+    return new FCNHead(this.fcnCfg);
+  }
+
   forward(features: Tensor[]): Tensor {
     const x = features[this.inIndex];
     let y = x;

@@ -3,7 +3,7 @@
  * over the laterals, then all levels upsampled to the finest and fused.
  */
 import { adaptiveAvgPool2d, interpolate } from '../../tensor/functional.js';
-import { tidy } from '../../tensor/scope.js';
+import { consume, tidy } from '../../tensor/scope.js';
 import { cat, type Tensor } from '../../tensor/tensor.js';
 import { Container, Stateless } from '../../nn/container.js';
 import { ConvModule } from '../../nn/conv_module.js';
@@ -47,6 +47,10 @@ export class UPerHead extends BaseDecodeHead {
       new ConvModule(this.inChannels.length * ch, ch, 3, { padding: 1, bnEps: eps }));
   }
 
+  protected sameArchitecture(): UPerHead {
+    return new UPerHead(this.upCfg);
+  }
+
   private resize(x: Tensor, like: Tensor): Tensor {
     const [, , h, w] = like.shape;
     return interpolate(x, [h, w], 'bilinear', this.cfg.align_corners);
@@ -60,33 +64,22 @@ export class UPerHead extends BaseDecodeHead {
   }
 
   /**
-   * Each step frees what it no longer needs at once (a lateral after its top-down sum, the
-   * resized maps after the concat): at 640×640 these maps are 80–320 MB each, so keeping them
-   * to the end of the forward pass would set the peak memory.
+   * mmseg's UPerHead forward. Each `consume` frees the maps a step has used up (a lateral once
+   * summed, the FPN outputs once concatenated): at 640×640 they are the largest tensors of the
+   * head, and holding them to the end of the pass would set its peak memory.
    */
   forward(features: Tensor[]): Tensor {
     const inputs = this.inIndex.map((i) => features[i]);
     const laterals = [...this.lateralConvs].map((conv, i) => conv.forward(inputs[i]));
     laterals.push(this.pspForward(inputs[inputs.length - 1]));
+    // top-down path: laterals[i - 1] += resize(laterals[i])
     for (let i = laterals.length - 1; i > 0; i--) {
-      const sum = tidy(() => laterals[i - 1].add(this.resize(laterals[i], laterals[i - 1])));
-      laterals[i - 1].dispose();
-      laterals[i - 1] = sum;
+      laterals[i - 1] = consume(laterals[i - 1], (prev) => prev.add(this.resize(laterals[i], prev)));
     }
-    const outs = laterals.map((l, i) => {
-      if (i === laterals.length - 1) return l;
-      const o = this.fpnConvs.at(i).forward(l);
-      l.dispose();
-      return o;
-    });
-    const fused = tidy(() => {
-      const parts = outs.map((o, i) => (i === 0 ? o : this.resize(o, outs[0])));
-      const joined = cat(parts, 1);
-      for (const p of [...parts, ...outs]) p.dispose();
-      return this.fpnBottleneck.forward(joined);
-    });
-    const logits = tidy(() => this.clsSeg(fused));
-    fused.dispose();
-    return logits;
+    const last = laterals.length - 1;
+    const fpnOuts = laterals.map((l, i) => (i === last ? l : consume(l, (x) => this.fpnConvs.at(i).forward(x))));
+    const fused = consume(fpnOuts, (outs) => cat(outs.map((o, i) => (i === 0 ? o : this.resize(o, outs[0]))), 1));
+    const feats = consume(fused, (x) => this.fpnBottleneck.forward(x));
+    return consume(feats, (x) => this.clsSeg(x));
   }
 }

@@ -4,6 +4,7 @@
  * (upsample_2x.0); 1: identity; 0.5: max-pool 2; 0.25: max-pool 4.
  */
 import { gelu, maxPool2d } from '../../tensor/functional.js';
+import { tidy } from '../../tensor/scope.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { Container, Stateless } from '../../nn/container.js';
 import { ConvTranspose2d } from '../../nn/conv.js';
@@ -49,7 +50,8 @@ export class Feature2Pyramid extends Module {
       switch (this.rescales[i]) {
         case 4: {
           const u = this.up4!;
-          return u.second.forward(gelu(u.bn.forward(u.first.forward(x))));
+          // a scope per branch: the three intermediate 4x maps go as soon as the branch is done
+          return tidy(() => u.second.forward(gelu(u.bn.forward(u.first.forward(x)))));
         }
         case 2: return this.up2!.forward(x);
         case 1: return x;

@@ -7,7 +7,7 @@ import { tidy } from '../../tensor/scope.js';
 import { autocast } from '../../tensor/runtime.js';
 import { cat, zeros, type Tensor } from '../../tensor/tensor.js';
 import { Module } from '../../nn/module.js';
-import type { BEiT } from '../backbones/beit.js';
+import type { BEiT, LinearKernel } from '../backbones/beit.js';
 import type { Feature2Pyramid } from '../necks/feature2pyramid.js';
 import type { BaseDecodeHead } from '../decode_heads/decode_head.js';
 
@@ -36,6 +36,32 @@ export function slideWindows(h: number, w: number, crop: [number, number], strid
   return out;
 }
 
+/**
+ * How one inference computes, chosen by the caller and passed down through inference /
+ * slideInference / encodeDecode (nothing is stored on the model): the backbone's linear
+ * layers through another kernel (int8 with weights packed once), the decode head as a copy in
+ * a lower dtype. The default ({}) is the model as it is, under whatever autocast is in force.
+ * src/inference/precision.ts builds these once per model and policy.
+ */
+export interface ForwardPrecision {
+  backboneLinear?: LinearKernel | null;
+  /** A bf16 copy of the decode head: it runs outside autocast on bf16 copies of the features. */
+  lowPrecisionHead?: BaseDecodeHead | null;
+}
+
+/**
+ * The low-precision head on bf16 copies of `feats`, which it consumes: each fp32 map is freed
+ * once cast, so the fp32 features never sit beside the head's peak.
+ */
+function lowPrecisionDecode(head: BaseDecodeHead, feats: Tensor[], device: string): Tensor {
+  const low = feats.map((f) => {
+    const cast = f.to('bfloat16');
+    f.dispose();
+    return cast;
+  });
+  return autocast(device.startsWith('cuda') ? 'cuda' : 'cpu', null, () => head.forward(low)).float();
+}
+
 export interface LossOutput {
   'decode.loss_ce': Tensor;
   'decode.acc_seg': number;
@@ -58,40 +84,27 @@ export class EncoderDecoder extends Module {
     return this.decodeHead.cfg.num_classes;
   }
 
-  extractFeat(img: Tensor): Tensor[] {
-    const feats = this.backbone.forward(img);
+  extractFeat(img: Tensor, precision: ForwardPrecision = {}): Tensor[] {
+    const feats = this.backbone.forward(img, { linear: precision.backboneLinear ?? undefined });
     return this.neck ? this.neck.forward(feats) : feats;
   }
 
-  /**
-   * A bf16 copy of the decode head for low-precision inference (set by the inference API for
-   * the duration of a call): the head is most of the FLOPs and runs entirely in bf16, outside
-   * autocast, while the backbone keeps its fp32 residual stream under autocast.
-   */
-  lowPrecisionHead: BaseDecodeHead | null = null;
-
   /** Decode-head logits resized to the input's size (mmseg's encode_decode). */
-  encodeDecode(img: Tensor): Tensor {
+  encodeDecode(img: Tensor, precision: ForwardPrecision = {}): Tensor {
     return tidy(() => {
-      const feats = this.extractFeat(img);
-      const head = this.lowPrecisionHead;
-      const logits = head && !this.training ? this.lowPrecisionForward(head, feats, img.device) : this.decodeHead.forward(feats);
+      const feats = this.extractFeat(img, precision);
+      const lowHead = this.training ? null : precision.lowPrecisionHead;
+      const logits = lowHead ? lowPrecisionDecode(lowHead, feats, img.device) : this.decodeHead.forward(feats);
       const [, , h, w] = img.shape;
       return interpolate(logits, [h, w], 'bilinear', this.decodeHead.cfg.align_corners);
     });
   }
 
-  /** The bf16 head on bf16 copies of the features; the fp32 features are freed first (they would sit beside the head's peak). */
-  private lowPrecisionForward(head: BaseDecodeHead, feats: Tensor[], device: string): Tensor {
-    const low = feats.map((f) => f.to('bfloat16'));
-    for (const f of feats) f.dispose();
-    return autocast(device.startsWith('cuda') ? 'cuda' : 'cpu', null, () => head.forward(low)).float();
-  }
-
   /** Logits [B, C, H, W] for normalised images [B, 3, H, W] by the configured test mode. */
-  inference(img: Tensor, opts: { mode?: 'whole' | 'slide'; windowBatch?: number } = {}): Tensor {
+  inference(img: Tensor, opts: { mode?: 'whole' | 'slide'; windowBatch?: number; precision?: ForwardPrecision } = {}): Tensor {
     const mode = opts.mode ?? this.testCfg.mode;
-    return mode === 'slide' ? this.slideInference(img, opts.windowBatch ?? 1) : this.encodeDecode(img);
+    return mode === 'slide' ? this.slideInference(img, opts.windowBatch ?? 1, undefined, opts.precision)
+      : this.encodeDecode(img, opts.precision);
   }
 
   /**
@@ -99,7 +112,8 @@ export class EncoderDecoder extends Module {
    * full-size map and divided by how many windows cover each pixel. `windowBatch` windows
    * go through the network together (same numbers, better throughput).
    */
-  slideInference(img: Tensor, windowBatch = 1, onWindow?: (done: number, total: number) => void): Tensor {
+  slideInference(img: Tensor, windowBatch = 1, onWindow?: (done: number, total: number) => void,
+    precision: ForwardPrecision = {}): Tensor {
     const crop = this.testCfg.crop_size, stride = this.testCfg.stride;
     if (!crop || !stride) throw new Error('slide inference needs model.test_cfg.crop_size and stride');
     const [b, , h, w] = img.shape;
@@ -110,7 +124,7 @@ export class EncoderDecoder extends Module {
       const group = windows.slice(start, start + windowBatch);
       tidy(() => {
         const crops = group.map((win) => img.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2));
-        const logits = this.encodeDecode(cat(crops, 0)).float();
+        const logits = this.encodeDecode(cat(crops, 0), precision).float();
         group.forEach((win, k) => {
           // adding into the window's region equals mmseg's `preds += F.pad(crop_logits)`
           sum.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2).add_(logits.slice(0, k * b, (k + 1) * b));
