@@ -2,6 +2,8 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { initModel } from '../inference/api.js';
+import { parseQuantize, type Quantize } from '../inference/precision.js';
+import { addCfgOptions, CONFIG_HELP, loadCliConfig } from './config_arg.js';
 import { buildServer, DEFAULT_SERVE_OPTIONS } from '../serve/server.js';
 import { parseNonNegativeInt, parsePositiveInt } from './options.js';
 
@@ -20,6 +22,8 @@ interface ServeCliOptions {
   token?: string;
   windowBatch?: number;
   log?: boolean;
+  quantize?: Quantize;
+  cfgOptions?: string[];
 }
 
 function parsePositiveNumber(v: string): number {
@@ -34,11 +38,11 @@ function parseMode(v: string): 'slide' | 'whole' {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('serve')
     .description('serve the model over HTTP: API v1 (/v1/segment, /v1/model), /health, /metrics and a web page at /')
-    .requiredOption('--config <file>', 'model config (JSON in mmseg structure)')
-    .option('--weights <file>', 'weights: .safetensors or .pth')
+    .requiredOption('--config <file>', CONFIG_HELP)
+    .option('--weights <file>', 'weights: .safetensors or .pth, or a Hugging Face BEiT folder with config.json')
     .option('--host <host>', 'address to bind (0.0.0.0 exposes the service to the network)', '127.0.0.1')
     .option('--port <n>', 'port (0 picks a free one)', parseNonNegativeInt, 8080)
     .option('--device <device>', 'cpu, cuda or cuda:N (default: cuda when available)')
@@ -74,12 +78,17 @@ export function register(program: Command): void {
       parsePositiveInt,
     )
     .option('--log', 'log every request (JSON lines on stdout)')
+    .option('--quantize <mode>', 'int8: the backbone\'s linear layers in int8 (CPU; dynamic activations)', parseQuantize);
+  addCfgOptions(cmd)
     .action(async (opts: ServeCliOptions) => {
       const amp =
         opts.amp === undefined ? null : opts.amp === 'bf16' ? 'bfloat16' : opts.amp === 'fp16' ? 'float16' : null;
       if (opts.amp !== undefined && !amp) throw new Error(`--amp must be bf16 or fp16, got ${opts.amp}`);
       const token = opts.token ?? (process.env.BEITSEG_TOKEN || undefined);
-      const model = await initModel(opts.config, opts.weights, { device: opts.device, verbose: true });
+      const cfg = loadCliConfig(opts.config, opts.cfgOptions);
+      const model = await initModel(cfg, opts.weights, {
+        device: opts.device, verbose: true, precision: opts.quantize ? { quantize: opts.quantize } : undefined,
+      });
       if (!opts.weights) process.stderr.write('warning: no --weights given: the model has random weights\n');
       if (amp === 'float16' && model.device === 'cpu')
         throw new Error('--amp fp16 needs a CUDA device; on the CPU use bf16');

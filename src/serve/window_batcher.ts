@@ -9,7 +9,8 @@
  * slideInference batches windows of one image; batching windows of different images needs the
  * per-job state below, which the inference layer does not expose.
  */
-import { makeBf16Head, type SegModel } from '../inference/api.js';
+import type { SegModel } from '../inference/api.js';
+import { forwardPrecision, resolvePolicy } from '../inference/precision.js';
 import { testResize, toInputTensor } from '../inference/preprocess.js';
 import { slideWindows, type Window } from '../models/segmentors/encoder_decoder.js';
 import type { RgbImage } from '../data/types.js';
@@ -71,27 +72,24 @@ export function runWindowBatch(m: SegModel, entries: BatchEntry[], amp: Autocast
     for (let k = 0; k < take; k++) picked.push({ job, win: job.windows[job.next + k] });
     job.next += take;
   }
-  if (amp === 'bfloat16') m.bf16Head ??= makeBf16Head(m.model, m.config, m.device);
-  m.model.lowPrecisionHead = amp === 'bfloat16' ? m.bf16Head! : null;
-  try {
-    noGrad(() =>
-      autocast(deviceType, amp, () =>
-        tidy(() => {
-          const crops = picked.map(({ job, win }) => job.input.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2));
-          const logits = m.model.encodeDecode(cat(crops, 0)).float();
-          picked.forEach(({ job, win }, k) => {
-            job.sum
-              .slice(2, win.y1, win.y2)
-              .slice(3, win.x1, win.x2)
-              .add_(logits.slice(0, k, k + 1));
-            job.count.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2).add_(1);
-          });
-        }),
-      ),
-    );
-  } finally {
-    m.model.lowPrecisionHead = null;
-  }
+  // the model's precision policy (initModel's, e.g. int8) with this engine's amp: what inferenceModel would run
+  const policy = resolvePolicy(m.precision, { amp });
+  const precision = forwardPrecision(m, policy);
+  noGrad(() =>
+    autocast(deviceType, policy.amp, () =>
+      tidy(() => {
+        const crops = picked.map(({ job, win }) => job.input.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2));
+        const logits = m.model.encodeDecode(cat(crops, 0), precision).float();
+        picked.forEach(({ job, win }, k) => {
+          job.sum
+            .slice(2, win.y1, win.y2)
+            .slice(3, win.x1, win.x2)
+            .add_(logits.slice(0, k, k + 1));
+          job.count.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2).add_(1);
+        });
+      }),
+    ),
+  );
 }
 
 /** The class map of a finished job at the image's original size (frees the job's tensors). */
