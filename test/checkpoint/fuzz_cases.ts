@@ -7,23 +7,12 @@
  */
 import * as fs from 'node:fs';
 import { buildTorchZip, buildZip, local, PickleWriter, tiny, type ZipEntryInput } from './helpers.js';
+import { prng as rng } from '../tensor/ref.js';
 
 export interface FuzzCase {
   name: string;
   ext: 'pth' | 'safetensors';
   bytes: Uint8Array;
-}
-
-/** mulberry32: small, fast, good enough to pick mutations reproducibly. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 type Rand = () => number;

@@ -13,22 +13,11 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { runBounded } from '../bounded.js';
+import { prng } from '../tensor/ref.js';
 
 // Not ../helpers.js: that loads the native addon, which the decoding children do not need.
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const FIXTURE_DIR = path.join(repoRoot, 'test', 'fixtures', 'images');
-
-/** mulberry32: small, fast, seedable. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function fixtureSeeds(): { name: string; bytes: Buffer }[] {
   return fs.readdirSync(FIXTURE_DIR).filter((f) => /\.(png|jpg)$/.test(f)).sort()
