@@ -37,7 +37,9 @@ function once(q: Tensor, k: Tensor, v: Tensor, tableT: Tensor, index: Tensor): n
 
 for (const n of tokens) {
   tidy(() => {
-    const q = randn([1, 12, n, 64]).to(dtype), k = randn([1, 12, n, 64]).to(dtype), v = randn([1, 12, n, 64]).to(dtype);
+    const q = randn([1, 12, n, 64]).to(dtype),
+      k = randn([1, 12, n, 64]).to(dtype),
+      v = randn([1, 12, n, 64]).to(dtype);
     const t = 2 * n;
     const tableT = rand([12, t], -1, 1);
     const index = rand([n, n], 0, t).floor().to('int64');
@@ -53,8 +55,18 @@ for (const n of tokens) {
     }
     for (const [key, ts] of times) {
       const [impl, kb] = key.split(':');
-      console.log(JSON.stringify({ tokens: n, dtype, backward, impl, block_kb: kb, ms: Math.round(median(ts)), ms_all: ts.map(Math.round),
-        peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024) }));
+      console.log(
+        JSON.stringify({
+          tokens: n,
+          dtype,
+          backward,
+          impl,
+          block_kb: kb,
+          ms: Math.round(median(ts)),
+          ms_all: ts.map(Math.round),
+          peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+        }),
+      );
     }
   });
 }

@@ -23,8 +23,15 @@ const policy = variant === 'bf16' ? { amp: 'bfloat16' as const } : { quantize: '
 if (!weights) throw new Error('--weights is required');
 
 const m = await initModel(config, weights, { device: 'cpu' });
-const files = fs.readdirSync(dir).filter((f) => /\.(jpe?g|png)$/i.test(f)).sort().slice(0, limit);
-let same = 0, pixels = 0, fp32Ms = 0, lowMs = 0;
+const files = fs
+  .readdirSync(dir)
+  .filter((f) => /\.(jpe?g|png)$/i.test(f))
+  .sort()
+  .slice(0, limit);
+let same = 0,
+  pixels = 0,
+  fp32Ms = 0,
+  lowMs = 0;
 for (const f of files) {
   const file = path.join(dir, f);
   let t0 = performance.now();
@@ -33,11 +40,22 @@ for (const f of files) {
   t0 = performance.now();
   const low = await inferenceModel(m, file, policy);
   lowMs += performance.now() - t0;
-  const a = fp32.pred, b = low.pred;
+  const a = fp32.pred,
+    b = low.pred;
   for (let i = 0; i < a.length; i++) same += a[i] === b[i] ? 1 : 0;
   pixels += a.length;
   fp32.logits.dispose();
   low.logits.dispose();
 }
-console.log(JSON.stringify({ variant, config, weights, images: files.length, pixels, agreement: same / pixels,
-  s_per_image_fp32: fp32Ms / 1000 / files.length, s_per_image_variant: lowMs / 1000 / files.length }));
+console.log(
+  JSON.stringify({
+    variant,
+    config,
+    weights,
+    images: files.length,
+    pixels,
+    agreement: same / pixels,
+    s_per_image_fp32: fp32Ms / 1000 / files.length,
+    s_per_image_variant: lowMs / 1000 / files.length,
+  }),
+);

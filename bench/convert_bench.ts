@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..', '..');
-const PYTHON = process.env['BEITSEG_PYTHON'] ?? '/usr/bin/python3';
+const PYTHON = process.env.BEITSEG_PYTHON ?? '/usr/bin/python3';
 
 const MAKE_CHECKPOINT = `
 import sys, collections, torch
@@ -73,7 +73,14 @@ async function child(mode: string, src: string, dst: string): Promise<void> {
     const read = await readCheckpoint(src);
     const ms = performance.now() - t0;
     const stats = stateDictStats(read.stateDict);
-    result = { ms, maxRssBytes: process.resourceUsage().maxRSS * 1024, tensors: stats.tensors, parameters: stats.parameters, outputBytes: 0, resized: 0 };
+    result = {
+      ms,
+      maxRssBytes: process.resourceUsage().maxRSS * 1024,
+      tensors: stats.tensors,
+      parameters: stats.parameters,
+      outputBytes: 0,
+      resized: 0,
+    };
   } else {
     const { convertFile } = await import('../src/checkpoint/convert_file.js');
     const summary = await convertFile(src, dst, { imgSize: 640, force: true });
@@ -93,7 +100,9 @@ async function child(mode: string, src: string, dst: string): Promise<void> {
 function runChild(mode: string, src: string, dst: string): { r: ChildResult; wallMs: number } {
   const t0 = performance.now();
   const run = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', mode, src, dst], {
-    encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 1 << 20,
   });
   const wallMs = performance.now() - t0;
   if (run.status !== 0) throw new Error(`${mode} child failed (exit ${run.status})`);
@@ -102,7 +111,11 @@ function runChild(mode: string, src: string, dst: string): { r: ChildResult; wal
 
 /** Peak RSS of a node process that does nothing, to show the fixed part of the footprint. */
 function idleNodeRss(): number {
-  const run = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.resourceUsage().maxRSS * 1024))'], { encoding: 'utf8' });
+  const run = spawnSync(
+    process.execPath,
+    ['-e', 'process.stdout.write(String(process.resourceUsage().maxRSS * 1024))'],
+    { encoding: 'utf8' },
+  );
   return Number(run.stdout);
 }
 
@@ -118,7 +131,10 @@ async function main(): Promise<void> {
     console.log(`generating a BEiT-L official checkpoint with ${PYTHON} + torch ...`);
     const t0 = performance.now();
     const gen = spawnSync(PYTHON, ['-c', MAKE_CHECKPOINT, src], { stdio: ['ignore', 'inherit', 'inherit'] });
-    if (gen.status !== 0) throw new Error(`checkpoint generation failed (exit ${gen.status}); needs ${PYTHON} with torch (set BEITSEG_PYTHON)`);
+    if (gen.status !== 0)
+      throw new Error(
+        `checkpoint generation failed (exit ${gen.status}); needs ${PYTHON} with torch (set BEITSEG_PYTHON)`,
+      );
     const genMs = performance.now() - t0;
     const inputBytes = fs.statSync(src).size;
     console.log(`  ${src}: ${gib(inputBytes)} in ${(genMs / 1000).toFixed(1)} s`);
@@ -132,10 +148,16 @@ async function main(): Promise<void> {
 
     console.log(`convert --img-size 640 (fresh child processes, ${os.cpus().length} CPUs, node ${process.version}):`);
     console.log(`  read only            ${(read.r.ms / 1000).toFixed(2)} s, peak RSS ${gib(read.r.maxRssBytes)}`);
-    console.log(`  full convert         ${(r.ms / 1000).toFixed(2)} s  (read + rename + resize ${r.resized} tables + atomic write)`);
+    console.log(
+      `  full convert         ${(r.ms / 1000).toFixed(2)} s  (read + rename + resize ${r.resized} tables + atomic write)`,
+    );
     console.log(`  child wall incl. node startup ${(conv.wallMs / 1000).toFixed(2)} s`);
-    console.log(`  peak RSS             ${gib(r.maxRssBytes)}  = ${ratio.toFixed(2)} x input (${gib(inputBytes)}); target <= 2.5 x (idle node: ${gib(idle)})`);
-    console.log(`  output               ${gib(r.outputBytes)}, ${r.tensors} tensors, ${r.parameters.toLocaleString('en-US')} parameters`);
+    console.log(
+      `  peak RSS             ${gib(r.maxRssBytes)}  = ${ratio.toFixed(2)} x input (${gib(inputBytes)}); target <= 2.5 x (idle node: ${gib(idle)})`,
+    );
+    console.log(
+      `  output               ${gib(r.outputBytes)}, ${r.tensors} tensors, ${r.parameters.toLocaleString('en-US')} parameters`,
+    );
 
     const date = new Date().toISOString().slice(0, 10);
     const outDir = path.join(repoRoot, 'bench', 'results');
@@ -144,8 +166,18 @@ async function main(): Promise<void> {
     const record = {
       benchmark: 'convert BEiT-L official checkpoint -> mmseg safetensors, --img-size 640',
       date: new Date().toISOString(),
-      machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', totalMemBytes: os.totalmem(), node: process.version, platform: `${os.platform()} ${os.release()}` },
-      input: { bytes: inputBytes, generator: 'torch.save of random tensors with unilm BEiT-L ft22k keys/shapes', generateSeconds: genMs / 1000 },
+      machine: {
+        cpus: os.cpus().length,
+        cpuModel: os.cpus()[0]?.model ?? 'unknown',
+        totalMemBytes: os.totalmem(),
+        node: process.version,
+        platform: `${os.platform()} ${os.release()}`,
+      },
+      input: {
+        bytes: inputBytes,
+        generator: 'torch.save of random tensors with unilm BEiT-L ft22k keys/shapes',
+        generateSeconds: genMs / 1000,
+      },
       readSeconds: read.r.ms / 1000,
       readPeakRssBytes: read.r.maxRssBytes,
       convertSeconds: r.ms / 1000,

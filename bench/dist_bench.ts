@@ -19,16 +19,41 @@ const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1]! : dflt;
 };
-const iters = Number(arg('iters', '20')), batch = Number(arg('batch', '2'));
+const iters = Number(arg('iters', '20')),
+  batch = Number(arg('batch', '2'));
 const out = arg('out', path.join(root, 'bench', 'results', `dist-${new Date().toISOString().slice(0, 10)}.json`));
 
 function run(work: string, cfgFile: string, extra: string[]): { secPerIter: number; header: string } {
-  const r = spawnSync(process.execPath, [path.join(root, 'bin', 'beitseg.js'), 'train', '--config', cfgFile, '--work-dir', work,
-    '--device', 'cpu', '--workers', '0', '--threads', '1', ...extra], { encoding: 'utf8', env: { ...process.env, BEITSEG_NUM_THREADS: '1' } });
+  const r = spawnSync(
+    process.execPath,
+    [
+      path.join(root, 'bin', 'beitseg.js'),
+      'train',
+      '--config',
+      cfgFile,
+      '--work-dir',
+      work,
+      '--device',
+      'cpu',
+      '--workers',
+      '0',
+      '--threads',
+      '1',
+      ...extra,
+    ],
+    { encoding: 'utf8', env: { ...process.env, BEITSEG_NUM_THREADS: '1' } },
+  );
   if (r.status !== 0) throw new Error(`train ${extra.join(' ')} failed: ${r.stderr}`);
-  const lines = fs.readFileSync(path.join(work, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+  const lines = fs
+    .readFileSync(path.join(work, 'log.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, number>);
   const train = lines.filter((l) => l.loss !== undefined);
-  return { secPerIter: train[train.length - 1]!.time!, header: r.stdout.split('\n').find((l) => l.startsWith('distributed:')) ?? '' };
+  return {
+    secPerIter: train[train.length - 1]!.time!,
+    header: r.stdout.split('\n').find((l) => l.startsWith('distributed:')) ?? '',
+  };
 }
 
 async function main(): Promise<void> {
@@ -46,14 +71,25 @@ async function main(): Promise<void> {
   const dist = run(path.join(dir, 'dist'), cfgFile, ['--nproc-per-node', '2']);
   const mb = Number((/([\d.]+) MB of gradients all-reduced per step/.exec(dist.header) ?? [])[1]);
   const result = {
-    date: new Date().toISOString(), cpu: os.cpus()[0]?.model, cores: os.availableParallelism(), model: 'tiny_synthetic (BEiT 4x64 + UperNet)',
-    perRankBatch: batch, iterations: iters, note: 'shared machine: other jobs ran at the same time',
+    date: new Date().toISOString(),
+    cpu: os.cpus()[0]?.model,
+    cores: os.availableParallelism(),
+    model: 'tiny_synthetic (BEiT 4x64 + UperNet)',
+    perRankBatch: batch,
+    iterations: iters,
+    note: 'shared machine: other jobs ran at the same time',
     single: { processes: 1, threads: 1, secPerIter: single.secPerIter },
-    distributed: { processes: 2, threadsEach: 1, secPerIter: dist.secPerIter, allReducedMBPerStep: mb, header: dist.header },
+    distributed: {
+      processes: 2,
+      threadsEach: 1,
+      secPerIter: dist.secPerIter,
+      allReducedMBPerStep: mb,
+      header: dist.header,
+    },
     weakScalingEfficiency: single.secPerIter / dist.secPerIter,
   };
   fs.mkdirSync(path.dirname(out), { recursive: true });
-  fs.writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
+  fs.writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
   console.log(JSON.stringify(result, null, 2));
   fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -19,7 +19,15 @@ import type { EncoderDecoder } from '../src/models/segmentors/encoder_decoder.js
 import { AdamW } from '../src/engine/adamw.js';
 import { GradScaler } from '../src/engine/grad_scaler.js';
 import { layerDecayParamGroups } from '../src/engine/param_groups.js';
-import { attentionImpl, autocast, buildInfo, cuda, manualSeed, noGrad, type AutocastDType } from '../src/tensor/runtime.js';
+import {
+  attentionImpl,
+  autocast,
+  buildInfo,
+  cuda,
+  manualSeed,
+  noGrad,
+  type AutocastDType,
+} from '../src/tensor/runtime.js';
 import type { AttentionImpl } from '../src/tensor/native.js';
 import { tidy } from '../src/tensor/scope.js';
 import { rand, randn, type Tensor } from '../src/tensor/tensor.js';
@@ -33,11 +41,22 @@ const repeat = Number(argValue('--repeat', '10'));
 const warmup = Number(argValue('--warmup', '3'));
 const fixtures = argValue('--fixtures', path.resolve('test', 'fixtures', 'tiny_public'));
 const outFile = argValue('--out', '');
-const phases = argValue('--phases', 'parity,infer_fp32,infer_fp16,infer_bf16,infer_fp16_b4,train_bs2_fp32,train_bs2_amp,train_bs8_amp').split(',');
+const phases = argValue(
+  '--phases',
+  'parity,infer_fp32,infer_fp16,infer_bf16,infer_fp16_b4,train_bs2_fp32,train_bs2_amp,train_bs8_amp',
+).split(',');
 const deviceType = device.startsWith('cuda') ? 'cuda' : 'cpu';
-const sync = () => { if (deviceType === 'cuda') cuda.synchronize(); };
+const sync = () => {
+  if (deviceType === 'cuda') cuda.synchronize();
+};
 
-interface Timing { ms: number; ms_all: number[]; peak_gb: number; unit: string; batch: number }
+interface Timing {
+  ms: number;
+  ms_all: number[];
+  peak_gb: number;
+  unit: string;
+  batch: number;
+}
 
 function timed(fn: () => void, perItem: number, unit: string): Timing {
   for (let i = 0; i < warmup; i++) fn();
@@ -51,7 +70,13 @@ function timed(fn: () => void, perItem: number, unit: string): Timing {
     ts.push((performance.now() - t0) / perItem);
   }
   const r2 = (x: number) => Math.round(x * 100) / 100;
-  return { ms: r2(median(ts)), ms_all: ts.map(r2), peak_gb: Math.round((cuda.memory().peak / 2 ** 30) * 1000) / 1000, unit, batch: perItem };
+  return {
+    ms: r2(median(ts)),
+    ms_all: ts.map(r2),
+    peak_gb: Math.round((cuda.memory().peak / 2 ** 30) * 1000) / 1000,
+    unit,
+    batch: perItem,
+  };
 }
 
 function configPath(): string {
@@ -71,19 +96,22 @@ function parity(): Record<string, number> {
   const golden = mapToTensors(readSafetensors(path.join(fixtures, 'tensors.safetensors')).tensors);
   const out: Record<string, number> = {};
   const saved = cuda.flags();
-  noGrad(() => tidy(() => {
-    const diff = (a: Tensor, b: Tensor) => a.float().to('cpu').sub(b).abs().max().item();
-    const whole = golden.get('input.image')!.to(device);
-    const slide = golden.get('slide.image')!.to(device);
-    const slideLogits = (dtype: AutocastDType | null) => autocast(deviceType, dtype, () => model.inference(slide, { mode: 'slide' }));
-    cuda.flags({ tf32Matmul: false, tf32Cudnn: false });
-    out.whole_fp32 = diff(model.inference(whole, { mode: 'whole' }), golden.get('seg.logits_whole')!);
-    out.slide_fp32 = diff(slideLogits(null), golden.get('slide.logits')!);
-    cuda.flags(saved);
-    out.slide_fp32_default_flags = diff(slideLogits(null), golden.get('slide.logits')!);
-    if (deviceType === 'cuda') out.slide_fp16 = diff(slideLogits('float16'), golden.get('slide.logits')!);
-    out.slide_bf16 = diff(slideLogits('bfloat16'), golden.get('slide.logits')!);
-  }));
+  noGrad(() =>
+    tidy(() => {
+      const diff = (a: Tensor, b: Tensor) => a.float().to('cpu').sub(b).abs().max().item();
+      const whole = golden.get('input.image')!.to(device);
+      const slide = golden.get('slide.image')!.to(device);
+      const slideLogits = (dtype: AutocastDType | null) =>
+        autocast(deviceType, dtype, () => model.inference(slide, { mode: 'slide' }));
+      cuda.flags({ tf32Matmul: false, tf32Cudnn: false });
+      out.whole_fp32 = diff(model.inference(whole, { mode: 'whole' }), golden.get('seg.logits_whole')!);
+      out.slide_fp32 = diff(slideLogits(null), golden.get('slide.logits')!);
+      cuda.flags(saved);
+      out.slide_fp32_default_flags = diff(slideLogits(null), golden.get('slide.logits')!);
+      if (deviceType === 'cuda') out.slide_fp16 = diff(slideLogits('float16'), golden.get('slide.logits')!);
+      out.slide_bf16 = diff(slideLogits('bfloat16'), golden.get('slide.logits')!);
+    }),
+  );
   cuda.flags(saved);
   for (const t of golden.values()) t.dispose();
   return out;
@@ -96,7 +124,13 @@ function inferPhase(model: EncoderDecoder, phase: string, size: number): Timing 
   if (amp === 'float16' && deviceType === 'cpu') throw new Error('fp16 autocast needs CUDA');
   model.eval();
   const x = randn([batch, 3, size, size]).to(device);
-  const forward = phase.startsWith('backbone') ? () => { model.backbone.forward(x); } : () => { model.encodeDecode(x); };
+  const forward = phase.startsWith('backbone')
+    ? () => {
+        model.backbone.forward(x);
+      }
+    : () => {
+        model.encodeDecode(x);
+      };
   try {
     return timed(() => tidy(() => noGrad(() => autocast(deviceType, amp, forward))), batch, 'ms per window');
   } finally {
@@ -116,18 +150,25 @@ function trainPhase(model: EncoderDecoder, phase: string, size: number): Timing 
     return l.to(device);
   });
   const numLayers = model.backbone.cfg.num_layers;
-  const opt = new AdamW(layerDecayParamGroups(model.namedParameters(), { numLayers, decayRate: 0.9, baseLr: 3e-5, baseWeightDecay: 0.05 }));
+  const opt = new AdamW(
+    layerDecayParamGroups(model.namedParameters(), { numLayers, decayRate: 0.9, baseLr: 3e-5, baseWeightDecay: 0.05 }),
+  );
   const scaler = amp === 'float16' ? new GradScaler() : null;
   const params = model.parameters();
   try {
-    const t = timed(() => tidy(() => {
-      const out = autocast(deviceType, amp, () => model.loss(x, label));
-      (scaler ? out.loss.mul(scaler.scale) : out.loss).backward();
-      const finite = scaler ? scaler.unscaleAndCheck(params) : true;
-      if (finite) opt.step();
-      scaler?.update(!finite);
-      opt.zeroGrad();
-    }), 1, 'ms per step');
+    const t = timed(
+      () =>
+        tidy(() => {
+          const out = autocast(deviceType, amp, () => model.loss(x, label));
+          (scaler ? out.loss.mul(scaler.scale) : out.loss).backward();
+          const finite = scaler ? scaler.unscaleAndCheck(params) : true;
+          if (finite) opt.step();
+          scaler?.update(!finite);
+          opt.zeroGrad();
+        }),
+      1,
+      'ms per step',
+    );
     return { ...t, batch };
   } finally {
     x.dispose();
@@ -140,10 +181,17 @@ function trainPhase(model: EncoderDecoder, phase: string, size: number): Timing 
 function main(): void {
   manualSeed(0);
   if (deviceType === 'cuda') cuda.flags({ benchmark: true });
-  const result: Record<string, unknown> = { device, preset, cuda: cuda.isAvailable(), build: buildInfo().torchVersion, flags: cuda.flags(), attention: attentionImpl() };
+  const result: Record<string, unknown> = {
+    device,
+    preset,
+    cuda: cuda.isAvailable(),
+    build: buildInfo().torchVersion,
+    flags: cuda.flags(),
+    attention: attentionImpl(),
+  };
   const save = () => {
     if (!outFile) return;
-    fs.writeFileSync(`${outFile}.tmp`, JSON.stringify(result) + '\n');
+    fs.writeFileSync(`${outFile}.tmp`, `${JSON.stringify(result)}\n`);
     fs.renameSync(`${outFile}.tmp`, outFile);
   };
   const run = (phase: string, fn: () => unknown) => {
@@ -164,7 +212,9 @@ function main(): void {
       const saved = attentionImpl();
       attentionImpl((impl ?? saved) as AttentionImpl);
       try {
-        return name.startsWith('infer') || name.startsWith('backbone') ? inferPhase(model, name, size) : trainPhase(model, name, size);
+        return name.startsWith('infer') || name.startsWith('backbone')
+          ? inferPhase(model, name, size)
+          : trainPhase(model, name, size);
       } finally {
         attentionImpl(saved);
       }

@@ -26,7 +26,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { argValue, median } from './bench_util.js';
 
-interface PhaseResult { phase: string; size: number; threads: number; ms: number; peak_rss_mb: number; [k: string]: unknown }
+interface PhaseResult {
+  phase: string;
+  size: number;
+  threads: number;
+  ms: number;
+  peak_rss_mb: number;
+  [k: string]: unknown;
+}
 
 const root = process.cwd();
 const preset = argValue('--preset', 'base');
@@ -42,20 +49,56 @@ delete env.OPENBLAS_L2_SIZE;
 env.OMP_WAIT_POLICY ??= 'PASSIVE';
 
 function runJson(cmd: string, args: string[]): PhaseResult {
-  const out = execFileSync(cmd, args, { cwd: root, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
-  const line = out.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  const out = execFileSync(cmd, args, {
+    cwd: root,
+    env,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 1 << 24,
+  });
+  const line = out
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .pop();
   if (!line) throw new Error(`${cmd} ${args.join(' ')} printed no result`);
   return JSON.parse(line) as PhaseResult;
 }
 
 function ours(phase: string, size: number, t: number): PhaseResult {
-  return runJson(process.execPath, ['dist/bench/model_phase.js', '--phase', phase, '--preset', preset, '--size', String(size),
-    '--threads', String(t), '--repeat', repeat, '--warmup', warmup]);
+  return runJson(process.execPath, [
+    'dist/bench/model_phase.js',
+    '--phase',
+    phase,
+    '--preset',
+    preset,
+    '--size',
+    String(size),
+    '--threads',
+    String(t),
+    '--repeat',
+    repeat,
+    '--warmup',
+    warmup,
+  ]);
 }
 
 function peer(phase: string, size: number, t: number): PhaseResult {
-  return runJson('/usr/bin/python3', ['bench/peer/model_peer.py', '--phase', phase, '--preset', preset, '--size', String(size),
-    '--threads', String(t), '--repeat', repeat, '--warmup', warmup]);
+  return runJson('/usr/bin/python3', [
+    'bench/peer/model_peer.py',
+    '--phase',
+    phase,
+    '--preset',
+    preset,
+    '--size',
+    String(size),
+    '--threads',
+    String(t),
+    '--repeat',
+    repeat,
+    '--warmup',
+    warmup,
+  ]);
 }
 
 const runs: { phase: string; size: number; threads: number }[] = phases.map((phase) => ({ phase, size: 640, threads }));
@@ -72,51 +115,102 @@ const rounds = Number(argValue('--rounds', '1'));
 /** Rounds of one side merged: every timed run, the median and best of them, the largest peak. */
 function merge(results: PhaseResult[]): PhaseResult & { ms_best: number; ms_all: number[] } {
   const all = results.flatMap((r) => (r.ms_all as number[] | undefined) ?? [r.ms]);
-  return { ...results[0]!, ms: median(all), ms_best: Math.min(...all), ms_all: all, peak_rss_mb: Math.max(...results.map((r) => r.peak_rss_mb)) };
+  return {
+    ...results[0]!,
+    ms: median(all),
+    ms_best: Math.min(...all),
+    ms_all: all,
+    peak_rss_mb: Math.max(...results.map((r) => r.peak_rss_mb)),
+  };
 }
 
 type Side = ReturnType<typeof merge>;
-const rows: { phase: string; size: number; threads: number; beitseg: Side; pytorch: Side; time_ratio: number; best_ratio: number; rss_ratio: number }[] = [];
+const rows: {
+  phase: string;
+  size: number;
+  threads: number;
+  beitseg: Side;
+  pytorch: Side;
+  time_ratio: number;
+  best_ratio: number;
+  rss_ratio: number;
+}[] = [];
 for (const r of runs) {
-  const mine: PhaseResult[] = [], theirs: PhaseResult[] = [];
+  const mine: PhaseResult[] = [],
+    theirs: PhaseResult[] = [];
   for (let k = 0; k < rounds; k++) {
-    process.stderr.write(`[bench] ${r.phase} ${r.size}x${r.size} threads ${r.threads} (round ${k + 1}/${rounds}): beitseg...\n`);
+    process.stderr.write(
+      `[bench] ${r.phase} ${r.size}x${r.size} threads ${r.threads} (round ${k + 1}/${rounds}): beitseg...\n`,
+    );
     mine.push(ours(r.phase, r.size, r.threads));
     process.stderr.write(`[bench]   beitseg ${mine[k]!.ms} ms, peak ${mine[k]!.peak_rss_mb} MB; PyTorch...\n`);
     theirs.push(peer(r.phase, r.size, r.threads));
     process.stderr.write(`[bench]   PyTorch ${theirs[k]!.ms} ms, peak ${theirs[k]!.peak_rss_mb} MB\n`);
   }
-  const a = merge(mine), b = merge(theirs);
-  rows.push({ ...r, beitseg: a, pytorch: b, time_ratio: a.ms / b.ms, best_ratio: a.ms_best / b.ms_best, rss_ratio: a.peak_rss_mb / b.peak_rss_mb });
+  const a = merge(mine),
+    b = merge(theirs);
+  rows.push({
+    ...r,
+    beitseg: a,
+    pytorch: b,
+    time_ratio: a.ms / b.ms,
+    best_ratio: a.ms_best / b.ms_best,
+    rss_ratio: a.peak_rss_mb / b.peak_rss_mb,
+  });
 }
 
 const fmt = (n: number, d = 0) => n.toFixed(d).padStart(9);
 console.log(`\nBEiT-${preset} UperNet, ${os.cpus()[0]?.model ?? 'cpu'}, ${os.cpus().length} cores`);
-const kernels = (side: Side) => `ATen CPU capability ${side.cpu_capability as string}, quantized engine ${side.quantized_engine as string}`;
+const kernels = (side: Side) =>
+  `ATen CPU capability ${side.cpu_capability as string}, quantized engine ${side.quantized_engine as string}`;
 if (rows[0]) console.log(`beitseg: ${kernels(rows[0].beitseg)}; PyTorch: ${kernels(rows[0].pytorch)}`);
-console.log('phase        size threads  beitseg ms  PyTorch ms  ratio | best: beitseg   PyTorch  ratio | beitseg MB PyTorch MB  ratio');
+console.log(
+  'phase        size threads  beitseg ms  PyTorch ms  ratio | best: beitseg   PyTorch  ratio | beitseg MB PyTorch MB  ratio',
+);
 for (const r of rows) {
-  console.log(`${r.phase.padEnd(12)} ${String(r.size).padStart(4)} ${String(r.threads).padStart(7)} ${fmt(r.beitseg.ms)}   ${fmt(r.pytorch.ms)}  ${r.time_ratio.toFixed(2)} | ` +
-    `   ${fmt(r.beitseg.ms_best)} ${fmt(r.pytorch.ms_best)}  ${r.best_ratio.toFixed(2)} | ` +
-    `${fmt(r.beitseg.peak_rss_mb)}  ${fmt(r.pytorch.peak_rss_mb)}  ${r.rss_ratio.toFixed(2)}`);
+  console.log(
+    `${r.phase.padEnd(12)} ${String(r.size).padStart(4)} ${String(r.threads).padStart(7)} ${fmt(r.beitseg.ms)}   ${fmt(r.pytorch.ms)}  ${r.time_ratio.toFixed(2)} | ` +
+      `   ${fmt(r.beitseg.ms_best)} ${fmt(r.pytorch.ms_best)}  ${r.best_ratio.toFixed(2)} | ` +
+      `${fmt(r.beitseg.peak_rss_mb)}  ${fmt(r.pytorch.peak_rss_mb)}  ${r.rss_ratio.toFixed(2)}`,
+  );
 }
 const bf16 = rows.find((r) => r.phase === 'infer_bf16' && r.size === 640);
 const fp32Torch = rows.find((r) => r.phase === 'infer_fp32' && r.size === 640 && r.threads === threads);
 if (bf16 && fp32Torch) {
-  console.log(`bf16 beitseg vs PyTorch fp32: ${(fp32Torch.pytorch.ms / bf16.beitseg.ms).toFixed(2)}x faster; ` +
-    `argmax agreement bf16 vs fp32 (random weights): ${((bf16.beitseg.argmax_agreement_vs_fp32 as number) * 100).toFixed(2)}%`);
+  console.log(
+    `bf16 beitseg vs PyTorch fp32: ${(fp32Torch.pytorch.ms / bf16.beitseg.ms).toFixed(2)}x faster; ` +
+      `argmax agreement bf16 vs fp32 (random weights): ${((bf16.beitseg.argmax_agreement_vs_fp32 as number) * 100).toFixed(2)}%`,
+  );
 }
 for (const r of rows.filter((x) => x.phase.startsWith('infer_int8'))) {
   const fp32 = rows.find((x) => x.phase === 'infer_fp32' && x.size === r.size && x.threads === r.threads);
-  console.log(`${r.phase} ${r.size}: beitseg argmax agreement with fp32 ${((r.beitseg.argmax_agreement_vs_fp32 as number) * 100).toFixed(2)}%, ` +
-    `PyTorch ${((r.pytorch.argmax_agreement_vs_fp32 as number) * 100).toFixed(2)}% (random weights)` +
-    (fp32 ? `; beitseg int8 vs PyTorch fp32: ${(fp32.pytorch.ms / r.beitseg.ms).toFixed(2)}x faster` : ''));
+  console.log(
+    `${r.phase} ${r.size}: beitseg argmax agreement with fp32 ${((r.beitseg.argmax_agreement_vs_fp32 as number) * 100).toFixed(2)}%, ` +
+      `PyTorch ${((r.pytorch.argmax_agreement_vs_fp32 as number) * 100).toFixed(2)}% (random weights)` +
+      (fp32 ? `; beitseg int8 vs PyTorch fp32: ${(fp32.pytorch.ms / r.beitseg.ms).toFixed(2)}x faster` : ''),
+  );
 }
 const date = new Date().toISOString().slice(0, 10);
 fs.mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
 const file = path.resolve(root, argValue('--out', path.join('bench', 'results', `model-${date}.json`)));
-fs.writeFileSync(`${file}.tmp`, JSON.stringify({ date, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length,
-  cpu_capability: { beitseg: rows[0]?.beitseg.cpu_capability, pytorch: rows[0]?.pytorch.cpu_capability } },
-  omp_wait_policy: env.OMP_WAIT_POLICY, preset, rounds, rows }, null, 2) + '\n');
+fs.writeFileSync(
+  `${file}.tmp`,
+  `${JSON.stringify(
+    {
+      date,
+      machine: {
+        cpu: os.cpus()[0]?.model,
+        cores: os.cpus().length,
+        cpu_capability: { beitseg: rows[0]?.beitseg.cpu_capability, pytorch: rows[0]?.pytorch.cpu_capability },
+      },
+      omp_wait_policy: env.OMP_WAIT_POLICY,
+      preset,
+      rounds,
+      rows,
+    },
+    null,
+    2,
+  )}\n`,
+);
 fs.renameSync(`${file}.tmp`, file);
 console.log(`wrote ${path.relative(root, file)}`);

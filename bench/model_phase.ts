@@ -16,7 +16,13 @@ import { layerDecayParamGroups } from '../src/engine/param_groups.js';
 import os from 'node:os';
 import { buildForwardPrecision } from '../src/inference/precision.js';
 import {
-  attentionImpl, autocast, buildInfo, manualSeed, noGrad, quantizedEngines, setNumThreads,
+  attentionImpl,
+  autocast,
+  buildInfo,
+  manualSeed,
+  noGrad,
+  quantizedEngines,
+  setNumThreads,
 } from '../src/tensor/runtime.js';
 import { tidy } from '../src/tensor/scope.js';
 import { randn, rand, type Tensor } from '../src/tensor/tensor.js';
@@ -49,8 +55,19 @@ function main(): void {
   const repeat = Number(argValue('--repeat', '2'));
   setNumThreads(threads);
   manualSeed(0);
-  const cfg = configFor(loadConfig(argValue('--config', `configs/${preset === 'large'
-    ? 'beit-large_upernet_8xb1-amp-160k_ade20k-640x640' : 'beit-base_upernet_8xb2-160k_ade20k-640x640'}.json`)), size);
+  const cfg = configFor(
+    loadConfig(
+      argValue(
+        '--config',
+        `configs/${
+          preset === 'large'
+            ? 'beit-large_upernet_8xb1-amp-160k_ade20k-640x640'
+            : 'beit-base_upernet_8xb2-160k_ade20k-640x640'
+        }.json`,
+      ),
+    ),
+    size,
+  );
   const model = buildSegmentor(cfg.model as Dict);
   const rssModel = process.resourceUsage().maxRSS / 1024;
   const extra: Record<string, unknown> = {};
@@ -61,20 +78,44 @@ function main(): void {
     const amp = phase === 'infer_bf16' || phase === 'infer_int8_bf16' ? 'bfloat16' : null;
     // what `predict --amp bf16` / `--quantize int8` run (src/inference/precision.ts)
     const precision = buildForwardPrecision(model, { amp, quantize: phase.startsWith('infer_int8') ? 'int8' : null });
-    ts = timed(() => tidy(() => noGrad(() => autocast('cpu', amp, () => { model.encodeDecode(x, precision); }))), warmup, repeat);
+    ts = timed(
+      () =>
+        tidy(() =>
+          noGrad(() =>
+            autocast('cpu', amp, () => {
+              model.encodeDecode(x, precision);
+            }),
+          ),
+        ),
+      warmup,
+      repeat,
+    );
     extra.unit = 'ms per window';
     // the peak of the timed runs alone: the agreement check below runs fp32 in the same process
     extra.peak_rss_mb = Math.round(process.resourceUsage().maxRSS / 1024);
-    if (phase !== 'infer_fp32') extra.argmax_agreement_vs_fp32 = tidy(() => noGrad(() => {
-      const a = model.encodeDecode(x).argmax(1);
-      const b = autocast('cpu', amp, () => model.encodeDecode(x, precision)).argmax(1);
-      return a.eq(b).float().mean().item();
-    }));
+    if (phase !== 'infer_fp32')
+      extra.argmax_agreement_vs_fp32 = tidy(() =>
+        noGrad(() => {
+          const a = model.encodeDecode(x).argmax(1);
+          const b = autocast('cpu', amp, () => model.encodeDecode(x, precision)).argmax(1);
+          return a.eq(b).float().mean().item();
+        }),
+      );
   } else if (phase === 'slide_fp32') {
     model.eval();
-    const h = size, w = Math.round((size * 853) / 640);
+    const h = size,
+      w = Math.round((size * 853) / 640);
     const x = randn([1, 3, h, w]);
-    ts = timed(() => tidy(() => noGrad(() => { model.slideInference(x, 1).argmax(1); })), warmup, repeat);
+    ts = timed(
+      () =>
+        tidy(() =>
+          noGrad(() => {
+            model.slideInference(x, 1).argmax(1);
+          }),
+        ),
+      warmup,
+      repeat,
+    );
     extra.unit = 'ms per image';
     extra.image_hw = [h, w];
   } else if (phase === 'train_fp32') {
@@ -87,27 +128,50 @@ function main(): void {
       return l;
     });
     const numLayers = model.backbone.cfg.num_layers;
-    const opt = new AdamW(layerDecayParamGroups(model.namedParameters(), {
-      numLayers, decayRate: numLayers >= 24 ? 0.95 : 0.9, baseLr: numLayers >= 24 ? 2e-5 : 3e-5, baseWeightDecay: 0.05,
-    }));
-    ts = timed(() => tidy(() => {
-      const out = model.loss(x, label);
-      out.loss.backward();
-      opt.step();
-      opt.zeroGrad();
-    }), warmup, repeat);
+    const opt = new AdamW(
+      layerDecayParamGroups(model.namedParameters(), {
+        numLayers,
+        decayRate: numLayers >= 24 ? 0.95 : 0.9,
+        baseLr: numLayers >= 24 ? 2e-5 : 3e-5,
+        baseWeightDecay: 0.05,
+      }),
+    );
+    ts = timed(
+      () =>
+        tidy(() => {
+          const out = model.loss(x, label);
+          out.loss.backward();
+          opt.step();
+          opt.zeroGrad();
+        }),
+      warmup,
+      repeat,
+    );
     extra.unit = 'ms per step';
     extra.batch = batch;
   } else {
     throw new Error(`unknown phase ${phase}`);
   }
   const info = buildInfo();
-  console.log(JSON.stringify({
-    phase, preset, size, threads, cpu: os.cpus()[0]?.model ?? 'cpu', cpu_capability: info.cpuCapability,
-    quantized_engine: quantizedEngines().engine, attention: attentionImpl(), torch: info.torchVersion, ms: Math.round(median(ts) * 10) / 10, ms_all: ts.map((t) => Math.round(t)),
-    peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024), rss_model_mb: Math.round(rssModel),
-    cpu_ms_per_iter: cpuMsPerIter, ...extra,
-  }));
+  console.log(
+    JSON.stringify({
+      phase,
+      preset,
+      size,
+      threads,
+      cpu: os.cpus()[0]?.model ?? 'cpu',
+      cpu_capability: info.cpuCapability,
+      quantized_engine: quantizedEngines().engine,
+      attention: attentionImpl(),
+      torch: info.torchVersion,
+      ms: Math.round(median(ts) * 10) / 10,
+      ms_all: ts.map((t) => Math.round(t)),
+      peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+      rss_model_mb: Math.round(rssModel),
+      cpu_ms_per_iter: cpuMsPerIter,
+      ...extra,
+    }),
+  );
 }
 
 main();

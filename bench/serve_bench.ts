@@ -221,7 +221,7 @@ async function main(): Promise<void> {
     serverPeakRssMb,
     predictBaseline: baseline,
   };
-  const text = JSON.stringify(result, null, 2) + '\n';
+  const text = `${JSON.stringify(result, null, 2)}\n`;
   if (out) fs.writeFileSync(out, text);
   process.stdout.write(text);
 }

@@ -34,7 +34,9 @@ const SYSTEM_PACKAGES = [
   { pkg: 'libgloo-dev', present: () => fs.existsSync('/usr/include/gloo/rendezvous/store.h'), debianTorchOnly: true },
 ];
 
-function log(msg) { process.stderr.write(`[build-native] ${msg}\n`); }
+function log(msg) {
+  process.stderr.write(`[build-native] ${msg}\n`);
+}
 
 function hasCommand(cmd) {
   try {
@@ -47,8 +49,10 @@ function hasCommand(cmd) {
 
 function dpkgInstalled(pkg) {
   try {
-    const status = execFileSync('dpkg-query', ['-W', '-f', '${db:Status-Status}', pkg],
-      { stdio: ['ignore', 'pipe', 'ignore'] });
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own ${field} format, not a JS template
+    const status = execFileSync('dpkg-query', ['-W', '-f', '${db:Status-Status}', pkg], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     return status.toString().trim() === 'installed';
   } catch {
     return false;
@@ -63,27 +67,39 @@ function ensureSystemPackages() {
   const install = `apt-get install -y ${missing.join(' ')}`;
   const isRoot = process.getuid && process.getuid() === 0;
   if (!hasCommand('apt-get')) {
-    throw new Error(`missing ${missing.join(', ')} and no apt-get here: ` +
-      'install them (or set LIBTORCH=/path/to/libtorch and CXX)');
+    throw new Error(
+      `missing ${missing.join(', ')} and no apt-get here: ` +
+        'install them (or set LIBTORCH=/path/to/libtorch and CXX)',
+    );
   }
   if (!isRoot) {
-    throw new Error(`missing system packages ${missing.join(', ')}; install them, then run npm install again:  ` +
-      `sudo apt-get update && sudo ${install}`);
+    throw new Error(
+      `missing system packages ${missing.join(', ')}; install them, then run npm install again:  ` +
+        `sudo apt-get update && sudo ${install}`,
+    );
   }
   log(`installing missing system packages: apt-get update && ${install}`);
-  execFileSync('bash', ['-c', `apt-get update -qq && DEBIAN_FRONTEND=noninteractive ${install}`],
-    { stdio: ['ignore', 'inherit', 'inherit'] });
+  execFileSync('bash', ['-c', `apt-get update -qq && DEBIAN_FRONTEND=noninteractive ${install}`], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
 }
 
 // Debian's multiarch library folder for this machine (/usr/lib/x86_64-linux-gnu, /usr/lib/aarch64-linux-gnu, ...).
 function debianLibDir() {
-  const tries = [[process.env.CXX || 'g++', ['-print-multiarch']], ['dpkg-architecture', ['-qDEB_HOST_MULTIARCH']]];
+  const tries = [
+    [process.env.CXX || 'g++', ['-print-multiarch']],
+    ['dpkg-architecture', ['-qDEB_HOST_MULTIARCH']],
+  ];
   for (const [cmd, args] of tries) {
     try {
-      const triplet = execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+      const triplet = execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] })
+        .toString()
+        .trim();
       const dir = triplet ? path.join('/usr/lib', triplet) : '';
       if (dir && fs.existsSync(path.join(dir, 'libtorch.so'))) return dir;
-    } catch { /* try the next way */ }
+    } catch {
+      /* try the next way */
+    }
   }
   const found = fs.readdirSync('/usr/lib').find((d) => fs.existsSync(path.join('/usr/lib', d, 'libtorch.so')));
   if (found) return path.join('/usr/lib', found);
@@ -94,7 +110,8 @@ function findLibtorch() {
   const env = process.env.LIBTORCH;
   if (env) {
     const inc = path.join(env, 'include');
-    if (!fs.existsSync(path.join(inc, 'ATen', 'ATen.h'))) throw new Error(`LIBTORCH=${env}: no include/ATen/ATen.h there`);
+    if (!fs.existsSync(path.join(inc, 'ATen', 'ATen.h')))
+      throw new Error(`LIBTORCH=${env}: no include/ATen/ATen.h there`);
     return { include: [inc, path.join(inc, 'torch', 'csrc', 'api', 'include')], lib: path.join(env, 'lib') };
   }
   // ATen and torch headers sit directly in /usr/include there (never pass that as -isystem).
@@ -102,7 +119,11 @@ function findLibtorch() {
 }
 
 function napiInclude() {
-  const candidates = [process.env.NAPI_INCLUDE, path.join(path.dirname(process.execPath), '..', 'include', 'node'), '/usr/include/node'];
+  const candidates = [
+    process.env.NAPI_INCLUDE,
+    path.join(path.dirname(process.execPath), '..', 'include', 'node'),
+    '/usr/include/node',
+  ];
   for (const c of candidates) if (c && fs.existsSync(path.join(c, 'node_api.h'))) return c;
   throw new Error('node_api.h not found: set NAPI_INCLUDE to the folder holding it');
 }
@@ -120,7 +141,8 @@ async function main() {
   const torch = findLibtorch();
   const withCuda = fs.existsSync(path.join(torch.lib, 'libc10_cuda.so'));
   const cudaInclude = withCuda ? findCudaInclude(torch.lib) : null;
-  if (withCuda && !cudaInclude) log('CUDA runtime headers not found (set CUDA_HOME): building without GPU memory statistics');
+  if (withCuda && !cudaInclude)
+    log('CUDA runtime headers not found (set CUDA_HOME): building without GPU memory statistics');
   const version = torchVersion(torch.include);
   // Resolved like any dependency: in a consumer's project npm may hoist it above this package.
   const addonApiPkg = createRequire(path.join(root, 'package.json')).resolve('node-addon-api/package.json');
@@ -128,33 +150,58 @@ async function main() {
   const addonApiVersion = JSON.parse(fs.readFileSync(addonApiPkg, 'utf8')).version;
   // libtorch 2.12+ headers require C++20; the addon itself is C++17.
   const std = version && (version[0] > 2 || (version[0] === 2 && version[1] >= 12)) ? 'c++20' : 'c++17';
-  const flags = [`-std=${std}`, '-O2', '-fPIC', '-fvisibility=hidden', '-D_GLIBCXX_USE_CXX11_ABI=1',
-    '-DNAPI_VERSION=8', '-DNAPI_CPP_EXCEPTIONS', '-DNODE_ADDON_API_DISABLE_DEPRECATED',
-    '-Wno-deprecated-declarations', '-Wno-unused-parameter',
+  const flags = [
+    `-std=${std}`,
+    '-O2',
+    '-fPIC',
+    '-fvisibility=hidden',
+    '-D_GLIBCXX_USE_CXX11_ABI=1',
+    '-DNAPI_VERSION=8',
+    '-DNAPI_CPP_EXCEPTIONS',
+    '-DNODE_ADDON_API_DISABLE_DEPRECATED',
+    '-Wno-deprecated-declarations',
+    '-Wno-unused-parameter',
     ...(withCuda ? ['-DBEITSEG_WITH_CUDA'] : []),
     // c10d's NCCL header is empty unless USE_C10D_NCCL is set: only where a CUDA libtorch ships it
     ...(withCuda && ncclHeader(torch.include) ? ['-DUSE_C10D_NCCL', '-DBEITSEG_WITH_NCCL'] : []),
     ...(cudaInclude ? ['-DBEITSEG_CUDA_STATS', `-isystem${cudaInclude}`] : []),
-    ...torch.include.map((d) => `-isystem${d}`), `-I${napiInclude()}`, `-I${addonApi}`,
+    ...torch.include.map((d) => `-isystem${d}`),
+    `-I${napiInclude()}`,
+    `-I${addonApi}`,
     // after libtorch's folders: stand-ins for headers a libtorch package may lack (native/shim)
-    `-idirafter${shimDir}`];
+    `-idirafter${shimDir}`,
+  ];
   // PyTorch wheels are built with the pre-C++11 ABI on some versions; follow the library.
   if (process.env.LIBTORCH) {
     const abi = process.env.TORCH_CXX11_ABI ?? detectAbi(torch.lib);
     flags[4] = `-D_GLIBCXX_USE_CXX11_ABI=${abi}`;
   }
   fs.mkdirSync(outDir, { recursive: true });
-  const sources = fs.readdirSync(srcDir).filter((f) => f.endsWith('.cc')).sort();
-  const headerHash = hashFiles([...fs.readdirSync(srcDir).filter((f) => f.endsWith('.h')).map((f) => path.join(srcDir, f)),
-    ...fs.readdirSync(shimDir, { recursive: true }).filter((f) => f.endsWith('.h')).map((f) => path.join(shimDir, f))]);
+  const sources = fs
+    .readdirSync(srcDir)
+    .filter((f) => f.endsWith('.cc'))
+    .sort();
+  const headerHash = hashFiles([
+    ...fs
+      .readdirSync(srcDir)
+      .filter((f) => f.endsWith('.h'))
+      .map((f) => path.join(srcDir, f)),
+    ...fs
+      .readdirSync(shimDir, { recursive: true })
+      .filter((f) => f.endsWith('.h'))
+      .map((f) => path.join(shimDir, f)),
+  ]);
   // The key names what the objects depend on, not where this copy sits, so other builds' objects can be reused.
-  const identity = flags.map((f) => (f === `-I${addonApi}` ? `node-addon-api@${addonApiVersion}` : f))
+  const identity = flags
+    .map((f) => (f === `-I${addonApi}` ? `node-addon-api@${addonApiVersion}` : f))
     .map((f) => (f.startsWith('-I') && f.endsWith(path.join('include', 'node')) ? `node@${process.versions.node}` : f))
     .map((f) => (f === `-idirafter${shimDir}` ? '-idirafter<native/shim>' : f));
   const key = createHash('sha1').update(JSON.stringify(identity)).update(headerHash).digest('hex').slice(0, 12);
   const reuseDir = process.env.BEITSEG_NATIVE_OBJECTS;
   const jobs = Math.max(1, Math.min(os.cpus().length, sources.length));
-  log(`libtorch ${version ? version.join('.') : '?'}: ${torch.lib}${withCuda ? ' (CUDA)' : ''}; compiling ${sources.length} files, ${jobs} at a time`);
+  log(
+    `libtorch ${version ? version.join('.') : '?'}: ${torch.lib}${withCuda ? ' (CUDA)' : ''}; compiling ${sources.length} files, ${jobs} at a time`,
+  );
   const objects = [];
   const queue = [...sources];
   async function worker() {
@@ -177,8 +224,16 @@ async function main() {
   await Promise.all(Array.from({ length: jobs }, worker));
   const libs = ['-ltorch', '-ltorch_cpu', '-lc10', ...(withCuda ? ['-ltorch_cuda', '-lc10_cuda'] : [])];
   const target = path.join(outDir, 'beitseg.node');
-  await run(process.env.CXX || 'g++', ['-shared', '-o', `${target}.tmp`, ...objects.sort(), `-L${torch.lib}`,
-    `-Wl,-rpath,${torch.lib}`, '-Wl,--no-as-needed', ...libs]);
+  await run(process.env.CXX || 'g++', [
+    '-shared',
+    '-o',
+    `${target}.tmp`,
+    ...objects.sort(),
+    `-L${torch.lib}`,
+    `-Wl,-rpath,${torch.lib}`,
+    '-Wl,--no-as-needed',
+    ...libs,
+  ]);
   fs.renameSync(`${target}.tmp`, target);
   for (const f of fs.readdirSync(outDir)) {
     if (f.endsWith('.o') && !objects.includes(path.join(outDir, f))) fs.rmSync(path.join(outDir, f));
@@ -188,7 +243,9 @@ async function main() {
 
 // Whether the libtorch headers include c10d's NCCL process group (CUDA builds).
 function ncclHeader(includes) {
-  return [...includes, '/usr/include'].some((d) => fs.existsSync(path.join(d, 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupNCCL.hpp')));
+  return [...includes, '/usr/include'].some((d) =>
+    fs.existsSync(path.join(d, 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupNCCL.hpp')),
+  );
 }
 
 // [major, minor, patch] from torch/version.h, or null.
@@ -207,11 +264,15 @@ function torchVersion(includes) {
 // The folder holding cuda_runtime_api.h: CUDA_HOME/CUDA_PATH, the toolkit beside nvcc or in
 // /usr/local/cuda, or the nvidia-* wheels installed next to a PyTorch install.
 function findCudaInclude(torchLib) {
-  const candidates = [process.env.CUDA_HOME, process.env.CUDA_PATH, '/usr/local/cuda'].filter(Boolean).map((d) => path.join(d, 'include'));
+  const candidates = [process.env.CUDA_HOME, process.env.CUDA_PATH, '/usr/local/cuda']
+    .filter(Boolean)
+    .map((d) => path.join(d, 'include'));
   try {
     const nvcc = execFileSync('bash', ['-c', 'command -v nvcc || true']).toString().trim();
     if (nvcc) candidates.push(path.join(path.dirname(fs.realpathSync(nvcc)), '..', 'include'));
-  } catch { /* no nvcc */ }
+  } catch {
+    /* no nvcc */
+  }
   const nvidia = path.join(torchLib, '..', '..', 'nvidia');
   if (fs.existsSync(nvidia)) {
     for (const d of fs.readdirSync(nvidia)) candidates.push(path.join(nvidia, d, 'include'));
@@ -229,7 +290,12 @@ function hashFiles(files) {
 // libtorch built with the old ABI exports std::string symbols without "__cxx11".
 function detectAbi(libDir) {
   try {
-    const out = execFileSync('bash', ['-c', `nm -D --defined-only ${path.join(libDir, 'libc10.so')} | grep -c __cxx11 || true`]).toString().trim();
+    const out = execFileSync('bash', [
+      '-c',
+      `nm -D --defined-only ${path.join(libDir, 'libc10.so')} | grep -c __cxx11 || true`,
+    ])
+      .toString()
+      .trim();
     return Number(out) > 0 ? '1' : '0';
   } catch {
     return '1';

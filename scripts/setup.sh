@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 # Debian packages beyond the addon's own, one per line.
 EXTRA_APT_PACKAGES=(
   chromium # the `beitseg serve` web-page test (driven by puppeteer-core)
+  clang-format # scripts/lint.sh: the addon's C++ style
 )
 
 # Installs the missing ones as root; otherwise stops with the apt command to run.

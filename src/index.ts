@@ -14,7 +14,13 @@ export * as nn from './nn/index.js';
 export * as checkpoint from './checkpoint/index.js';
 export { buildDataset } from './data/datasets.js';
 export {
-  decodeImage, decodeLabel, encodeImage, readImage, readLabel, writeImage, writeLabelPng,
+  decodeImage,
+  decodeLabel,
+  encodeImage,
+  readImage,
+  readLabel,
+  writeImage,
+  writeLabelPng,
 } from './data/image_io.js';
 export type { DecodeImageOptions, PixelLimitOptions, WriteImageOptions } from './data/image_io.js';
 export { DEFAULT_MAX_PIXELS, maxPixels, setMaxPixels } from './data/limits.js';

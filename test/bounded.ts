@@ -32,8 +32,11 @@ export interface BoundedResult {
 
 export function runBounded(script: string, args: string[], opts: BoundedOptions): Promise<BoundedResult> {
   const start = Date.now();
-  const child = spawn('bash', ['-c', `ulimit -v ${opts.memoryMb * 1024} && exec "$0" "$@"`, process.execPath, script, ...args],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
+  const child = spawn(
+    'bash',
+    ['-c', `ulimit -v ${opts.memoryMb * 1024} && exec "$0" "$@"`, process.execPath, script, ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env },
+  );
   let stdout = '';
   let stderr = '';
   let killed: BoundedResult['killed'] = null;

@@ -34,7 +34,8 @@ export function loadFixtureTensors(name: string): Map<string, Tensor> {
 
 export function maxAbsDiff(a: Tensor, b: Tensor): number {
   assert.deepEqual(a.shape, b.shape, `shape ${a.shape} vs ${b.shape}`);
-  const x = a.toFloat32Array(), y = b.toFloat32Array();
+  const x = a.toFloat32Array(),
+    y = b.toFloat32Array();
   let m = 0;
   for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i] - y[i]));
   return m;

@@ -20,6 +20,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
 }  // namespace beitseg
 
-static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return beitseg::Init(env, exports); }
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
+  return beitseg::Init(env, exports);
+}
 
 NODE_API_MODULE(beitseg, InitAddon)

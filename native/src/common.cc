@@ -10,10 +10,11 @@ namespace beitseg {
 Napi::FunctionReference* TensorHandle::constructor_ = nullptr;
 
 Napi::Object TensorHandle::Init(Napi::Env env, Napi::Object exports) {
-  Napi::Function cls = DefineClass(env, "TensorHandle", {
-      InstanceMethod<&TensorHandle::Dispose>("dispose"),
-      InstanceMethod<&TensorHandle::IsDisposed>("isDisposed"),
-  });
+  Napi::Function cls = DefineClass(env, "TensorHandle",
+                                   {
+                                       InstanceMethod<&TensorHandle::Dispose>("dispose"),
+                                       InstanceMethod<&TensorHandle::IsDisposed>("isDisposed"),
+                                   });
   constructor_ = new Napi::FunctionReference(Napi::Persistent(cls));
   exports.Set("TensorHandle", cls);
   return exports;
@@ -106,7 +107,8 @@ std::optional<at::Tensor> ArgOptTensor(const Napi::CallbackInfo& info, size_t i)
 
 std::vector<at::Tensor> ArgTensorList(const Napi::CallbackInfo& info, size_t i) {
   NeedArg(info, i);
-  if (!info[i].IsArray()) throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be an array of tensors");
+  if (!info[i].IsArray())
+    throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be an array of tensors");
   Napi::Array arr = info[i].As<Napi::Array>();
   std::vector<at::Tensor> out;
   out.reserve(arr.Length());
@@ -123,10 +125,12 @@ bool ArgIsNumber(const Napi::CallbackInfo& info, size_t i) {
 
 int64_t ArgInt(const Napi::CallbackInfo& info, size_t i) {
   NeedArg(info, i);
-  if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be an integer");
+  if (!info[i].IsNumber())
+    throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be an integer");
   double d = info[i].As<Napi::Number>().DoubleValue();
   if (d != static_cast<double>(static_cast<int64_t>(d))) {
-    throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be an integer, got " + std::to_string(d));
+    throw Napi::TypeError::New(info.Env(),
+                               "argument " + std::to_string(i) + " must be an integer, got " + std::to_string(d));
   }
   return static_cast<int64_t>(d);
 }
@@ -138,7 +142,8 @@ std::optional<int64_t> ArgOptInt(const Napi::CallbackInfo& info, size_t i) {
 
 double ArgDouble(const Napi::CallbackInfo& info, size_t i) {
   NeedArg(info, i);
-  if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be a number");
+  if (!info[i].IsNumber())
+    throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be a number");
   return info[i].As<Napi::Number>().DoubleValue();
 }
 
@@ -149,26 +154,30 @@ std::optional<double> ArgOptDouble(const Napi::CallbackInfo& info, size_t i) {
 
 bool ArgBool(const Napi::CallbackInfo& info, size_t i) {
   NeedArg(info, i);
-  if (!info[i].IsBoolean()) throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be a boolean");
+  if (!info[i].IsBoolean())
+    throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be a boolean");
   return info[i].As<Napi::Boolean>().Value();
 }
 
 std::string ArgString(const Napi::CallbackInfo& info, size_t i) {
   NeedArg(info, i);
-  if (!info[i].IsString()) throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be a string");
+  if (!info[i].IsString())
+    throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be a string");
   return info[i].As<Napi::String>().Utf8Value();
 }
 
 std::vector<int64_t> ArgIntList(const Napi::CallbackInfo& info, size_t i) {
   NeedArg(info, i);
-  if (!info[i].IsArray()) throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be an array of integers");
+  if (!info[i].IsArray())
+    throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be an array of integers");
   Napi::Array arr = info[i].As<Napi::Array>();
   std::vector<int64_t> out(arr.Length());
   for (uint32_t k = 0; k < arr.Length(); ++k) {
     Napi::Value v = arr.Get(k);
     double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : 0.5;
     if (!(std::trunc(d) == d && std::fabs(d) < 9.2e18)) {  // rejects fractions, NaN, ±Infinity
-      throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + "[" + std::to_string(k) + "] must be an integer");
+      throw Napi::TypeError::New(info.Env(),
+                                 "argument " + std::to_string(i) + "[" + std::to_string(k) + "] must be an integer");
     }
     out[k] = static_cast<int64_t>(d);
   }
@@ -184,20 +193,30 @@ at::ScalarType ParseDType(const std::string& name) {
   if (name == "int32") return at::kInt;
   if (name == "uint8") return at::kByte;
   if (name == "bool") return at::kBool;
-  throw std::invalid_argument("unknown dtype '" + name + "' (supported: float32, float16, bfloat16, float64, int64, int32, uint8, bool)");
+  throw std::invalid_argument("unknown dtype '" + name +
+                              "' (supported: float32, float16, bfloat16, float64, int64, int32, uint8, bool)");
 }
 
 std::string DTypeName(at::ScalarType t) {
   switch (t) {
-    case at::kFloat: return "float32";
-    case at::kHalf: return "float16";
-    case at::kBFloat16: return "bfloat16";
-    case at::kDouble: return "float64";
-    case at::kLong: return "int64";
-    case at::kInt: return "int32";
-    case at::kByte: return "uint8";
-    case at::kBool: return "bool";
-    default: return std::string(c10::toString(t));
+    case at::kFloat:
+      return "float32";
+    case at::kHalf:
+      return "float16";
+    case at::kBFloat16:
+      return "bfloat16";
+    case at::kDouble:
+      return "float64";
+    case at::kLong:
+      return "int64";
+    case at::kInt:
+      return "int32";
+    case at::kByte:
+      return "uint8";
+    case at::kBool:
+      return "bool";
+    default:
+      return std::string(c10::toString(t));
   }
 }
 

@@ -77,12 +77,11 @@ void InstallCpuAllocator(Napi::Env env, Napi::Object exports);
 }  // namespace beitseg
 
 // Defines a binding `name` whose body returns a Napi::Value; `info` and `env` are in scope.
-#define BEITSEG_OP(name)                                                          \
-  static Napi::Value name##_body(const Napi::CallbackInfo& info, Napi::Env env);  \
-  static Napi::Value name(const Napi::CallbackInfo& info) {                       \
+#define BEITSEG_OP(name)                                                            \
+  static Napi::Value name##_body(const Napi::CallbackInfo& info, Napi::Env env);    \
+  static Napi::Value name(const Napi::CallbackInfo& info) {                         \
     return ::beitseg::Guard(info, [&]() { return name##_body(info, info.Env()); }); \
-  }                                                                               \
+  }                                                                                 \
   static Napi::Value name##_body(const Napi::CallbackInfo& info, Napi::Env env)
 
-#define BEITSEG_EXPORT(exports, name) \
-  exports.Set(#name, Napi::Function::New(env, name, #name))
+#define BEITSEG_EXPORT(exports, name) exports.Set(#name, Napi::Function::New(env, name, #name))

@@ -31,9 +31,9 @@
 namespace beitseg {
 namespace {
 
-constexpr size_t kHeader = 64;                 // keeps c10's 64-byte data alignment
-constexpr size_t kLarge = size_t(1) << 20;     // blocks from 1 MiB are cached
-constexpr size_t kHuge = size_t(2) << 20;      // huge-page granularity
+constexpr size_t kHeader = 64;              // keeps c10's 64-byte data alignment
+constexpr size_t kLarge = size_t(1) << 20;  // blocks from 1 MiB are cached
+constexpr size_t kHuge = size_t(2) << 20;   // huge-page granularity
 
 struct BlockHeader {
   size_t capacity;  // usable bytes after the header
@@ -194,7 +194,8 @@ size_t EnvMegabytes(const char* name, size_t fallback) {
 // cpuCache(): bytes held in the cache; cpuCache(true) returns them to the system first.
 BEITSEG_OP(cpuCache) {
   if (!CachingCpuAllocator::instance) return Napi::Number::New(env, 0);
-  if (info.Length() > 0 && info[0].IsBoolean() && info[0].As<Napi::Boolean>().Value()) CachingCpuAllocator::instance->Trim(0);
+  if (info.Length() > 0 && info[0].IsBoolean() && info[0].As<Napi::Boolean>().Value())
+    CachingCpuAllocator::instance->Trim(0);
   return Napi::Number::New(env, static_cast<double>(CachingCpuAllocator::instance->cached_bytes()));
 }
 

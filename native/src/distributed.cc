@@ -86,7 +86,8 @@ int64_t next_id = 1;
 std::shared_ptr<Group> GetGroup(int64_t id) {
   std::lock_guard<std::mutex> lock(registry_mutex);
   auto it = groups.find(id);
-  if (it == groups.end()) throw std::invalid_argument("process group " + std::to_string(id) + " does not exist (destroyed?)");
+  if (it == groups.end())
+    throw std::invalid_argument("process group " + std::to_string(id) + " does not exist (destroyed?)");
   return it->second;
 }
 
@@ -100,7 +101,8 @@ int64_t AddWork(PendingWork w) {
 PendingWork TakeWork(int64_t id) {
   std::lock_guard<std::mutex> lock(registry_mutex);
   auto it = works.find(id);
-  if (it == works.end()) throw std::invalid_argument("work " + std::to_string(id) + " does not exist (already waited on?)");
+  if (it == works.end())
+    throw std::invalid_argument("work " + std::to_string(id) + " does not exist (already waited on?)");
   PendingWork w = std::move(it->second);
   works.erase(it);
   return w;
@@ -154,11 +156,13 @@ c10d::ReduceOp ParseReduceOp(const std::string& op) {
 #if TORCH_VERSION_MAJOR >= 2
 // Unrun here (Debian ships 1.13). ProcessGroup took an Options(backend name, timeout) up to
 // 2.5 and only (store, rank, size) later.
-c10::intrusive_ptr<c10d::ProcessGroup> WrapBackend(const c10::intrusive_ptr<c10d::Store>& store, int rank, int size, Ms timeout,
-                                                   const std::string& name, c10d::ProcessGroup::BackendType type,
-                                                   c10::DeviceType device, c10::intrusive_ptr<c10d::Backend> backend) {
+c10::intrusive_ptr<c10d::ProcessGroup> WrapBackend(const c10::intrusive_ptr<c10d::Store>& store, int rank, int size,
+                                                   Ms timeout, const std::string& name,
+                                                   c10d::ProcessGroup::BackendType type, c10::DeviceType device,
+                                                   c10::intrusive_ptr<c10d::Backend> backend) {
 #if TORCH_VERSION_MINOR < 6
-  auto pg = c10::make_intrusive<c10d::ProcessGroup>(store, rank, size, c10::make_intrusive<c10d::ProcessGroup::Options>(name, timeout));
+  auto pg = c10::make_intrusive<c10d::ProcessGroup>(store, rank, size,
+                                                    c10::make_intrusive<c10d::ProcessGroup::Options>(name, timeout));
 #else
   auto pg = c10::make_intrusive<c10d::ProcessGroup>(store, rank, size);
 #endif
@@ -167,8 +171,8 @@ c10::intrusive_ptr<c10d::ProcessGroup> WrapBackend(const c10::intrusive_ptr<c10d
   return pg;
 }
 #endif
-c10::intrusive_ptr<c10d::ProcessGroup> MakeGloo(const c10::intrusive_ptr<c10d::Store>& store, int rank, int size, Ms timeout,
-                                                const std::string& hostname) {
+c10::intrusive_ptr<c10d::ProcessGroup> MakeGloo(const c10::intrusive_ptr<c10d::Store>& store, int rank, int size,
+                                                Ms timeout, const std::string& hostname) {
   auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
   const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
   if (ifname && *ifname) {
@@ -182,7 +186,8 @@ c10::intrusive_ptr<c10d::ProcessGroup> MakeGloo(const c10::intrusive_ptr<c10d::S
   auto gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, size, opts);
 #if TORCH_VERSION_MAJOR >= 2
   // unrun here (Debian ships 1.13): the 2.x wrapper around a Gloo backend
-  return WrapBackend(store, rank, size, timeout, "gloo", c10d::ProcessGroup::BackendType::GLOO, c10::DeviceType::CPU, gloo);
+  return WrapBackend(store, rank, size, timeout, "gloo", c10d::ProcessGroup::BackendType::GLOO, c10::DeviceType::CPU,
+                     gloo);
 #else
   return gloo;
 #endif
@@ -190,12 +195,14 @@ c10::intrusive_ptr<c10d::ProcessGroup> MakeGloo(const c10::intrusive_ptr<c10d::S
 
 #ifdef BEITSEG_WITH_NCCL
 // Unrun: compiled only against CUDA builds of libtorch that ship ProcessGroupNCCL.
-c10::intrusive_ptr<c10d::ProcessGroup> MakeNccl(const c10::intrusive_ptr<c10d::Store>& store, int rank, int size, Ms timeout) {
+c10::intrusive_ptr<c10d::ProcessGroup> MakeNccl(const c10::intrusive_ptr<c10d::Store>& store, int rank, int size,
+                                                Ms timeout) {
   auto opts = c10d::ProcessGroupNCCL::Options::create();
   opts->timeout = timeout;
   auto nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, size, opts);
 #if TORCH_VERSION_MAJOR >= 2
-  return WrapBackend(store, rank, size, timeout, "nccl", c10d::ProcessGroup::BackendType::NCCL, c10::DeviceType::CUDA, nccl);
+  return WrapBackend(store, rank, size, timeout, "nccl", c10d::ProcessGroup::BackendType::NCCL, c10::DeviceType::CUDA,
+                     nccl);
 #else
   return nccl;
 #endif
@@ -224,9 +231,9 @@ std::shared_ptr<Group> CreateGroup(const InitRequest& r) {
   try {
     tcp = c10::make_intrusive<c10d::TCPStore>(r.addr, so);
   } catch (const std::exception& e) {
-    throw std::runtime_error("rank " + std::to_string(r.rank) + ": rendezvous at " + r.addr + ":" + std::to_string(r.port) +
-                             " failed within " + Seconds(r.timeout) + " (is rank 0 running, MASTER_ADDR/MASTER_PORT right?): " +
-                             FirstLine(e.what()));
+    throw std::runtime_error("rank " + std::to_string(r.rank) + ": rendezvous at " + r.addr + ":" +
+                             std::to_string(r.port) + " failed within " + Seconds(r.timeout) +
+                             " (is rank 0 running, MASTER_ADDR/MASTER_PORT right?): " + FirstLine(e.what()));
   }
   g->port = tcp->getPort();
   g->store = c10::make_intrusive<c10d::PrefixStore>("beitseg/" + r.backend, tcp);
@@ -237,7 +244,8 @@ std::shared_ptr<Group> CreateGroup(const InitRequest& r) {
 #ifdef BEITSEG_WITH_NCCL
       g->pg = MakeNccl(g->store, r.rank, r.size, r.timeout);
 #else
-      throw std::invalid_argument("this build has no NCCL (a CUDA build of libtorch 2.x provides it): use backend gloo");
+      throw std::invalid_argument(
+          "this build has no NCCL (a CUDA build of libtorch 2.x provides it): use backend gloo");
 #endif
     } else {
       throw std::invalid_argument("backend must be gloo or nccl, got '" + r.backend + "'");
@@ -245,8 +253,8 @@ std::shared_ptr<Group> CreateGroup(const InitRequest& r) {
   } catch (const std::invalid_argument&) {
     throw;
   } catch (const std::exception& e) {
-    throw std::runtime_error("rank " + std::to_string(r.rank) + ": " + r.backend + " process group setup failed: " +
-                             FirstLine(e.what()));
+    throw std::runtime_error("rank " + std::to_string(r.rank) + ": " + r.backend +
+                             " process group setup failed: " + FirstLine(e.what()));
   }
   return g;
 }
@@ -301,7 +309,8 @@ class WaitWorker : public Napi::AsyncWorker {
 };
 
 // Runs one collective to completion on the calling thread (bounded by the group's timeout).
-void RunSync(const std::shared_ptr<Group>& g, const std::string& op, const std::function<c10::intrusive_ptr<c10d::Work>()>& start) {
+void RunSync(const std::shared_ptr<Group>& g, const std::string& op,
+             const std::function<c10::intrusive_ptr<c10d::Work>()>& start) {
   c10::intrusive_ptr<c10d::Work> work;
   try {
     work = start();
@@ -326,7 +335,8 @@ struct AllreduceSumFn : public torch::autograd::Function<AllreduceSumFn> {
     AllreduceSumSync(GetGroup(group_id), y, "allreduce (forward of a synchronised statistic)");
     return y;
   }
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
     const int64_t group_id = ctx->saved_data["group"].toInt();
     at::Tensor g = grads[0].detach().clone().contiguous();
     AllreduceSumSync(GetGroup(group_id), g, "allreduce (backward of a synchronised statistic)");
@@ -334,25 +344,35 @@ struct AllreduceSumFn : public torch::autograd::Function<AllreduceSumFn> {
   }
 };
 
-int64_t GroupArg(const Napi::CallbackInfo& info) { return ArgInt(info, 0); }
+int64_t GroupArg(const Napi::CallbackInfo& info) {
+  return ArgInt(info, 0);
+}
 
 std::shared_ptr<Ddp> GetReducer(int64_t id) {
   std::lock_guard<std::mutex> lock(registry_mutex);
   auto it = reducers.find(id);
-  if (it == reducers.end()) throw std::invalid_argument("DDP reducer " + std::to_string(id) + " does not exist (disposed?)");
+  if (it == reducers.end())
+    throw std::invalid_argument("DDP reducer " + std::to_string(id) + " does not exist (disposed?)");
   return it->second;
 }
 
 }  // namespace
 
 BEITSEG_OP(pgInit) {
-  InitRequest r{ArgString(info, 0), ArgString(info, 5), ArgString(info, 6), static_cast<int>(ArgInt(info, 1)),
-                static_cast<int>(ArgInt(info, 2)), static_cast<int>(ArgInt(info, 3)), Ms(ArgInt(info, 4))};
+  InitRequest r{ArgString(info, 0),
+                ArgString(info, 5),
+                ArgString(info, 6),
+                static_cast<int>(ArgInt(info, 1)),
+                static_cast<int>(ArgInt(info, 2)),
+                static_cast<int>(ArgInt(info, 3)),
+                Ms(ArgInt(info, 4))};
   if (r.size < 1 || r.rank < 0 || r.rank >= r.size) {
     throw std::invalid_argument("rank " + std::to_string(r.rank) + " is outside world size " + std::to_string(r.size));
   }
-  if (r.port < 0 || r.port > 65535) throw std::invalid_argument("port " + std::to_string(r.port) + " is not in 0..65535");
-  if (r.port == 0 && r.rank != 0) throw std::invalid_argument("rank " + std::to_string(r.rank) + ": port 0 is for rank 0 (the store server) only");
+  if (r.port < 0 || r.port > 65535)
+    throw std::invalid_argument("port " + std::to_string(r.port) + " is not in 0..65535");
+  if (r.port == 0 && r.rank != 0)
+    throw std::invalid_argument("rank " + std::to_string(r.rank) + ": port 0 is for rank 0 (the store server) only");
   if (r.timeout.count() <= 0) throw std::invalid_argument("timeout must be positive (milliseconds)");
   auto* worker = new InitWorker(env, std::move(r));
   Napi::Promise p = worker->Promise();
@@ -397,7 +417,8 @@ BEITSEG_OP(pgBroadcast) {
   std::vector<at::Tensor> ts{ArgTensor(info, 1)};
   c10d::BroadcastOptions o;
   o.rootRank = static_cast<int>(ArgInt(info, 2));
-  if (o.rootRank < 0 || o.rootRank >= g->size) throw std::invalid_argument("broadcast root " + std::to_string(o.rootRank) + " is not a rank");
+  if (o.rootRank < 0 || o.rootRank >= g->size)
+    throw std::invalid_argument("broadcast root " + std::to_string(o.rootRank) + " is not a rank");
   return Napi::Number::New(env, static_cast<double>(AddWork({g->pg->broadcast(ts, o), g, "broadcast"})));
 }
 
@@ -406,7 +427,8 @@ BEITSEG_OP(pgAllgather) {
   std::vector<std::vector<at::Tensor>> outs{ArgTensorList(info, 1)};
   std::vector<at::Tensor> in{ArgTensor(info, 2)};
   if (static_cast<int>(outs[0].size()) != g->size) {
-    throw std::invalid_argument("allgather needs one output tensor per rank (" + std::to_string(g->size) + "), got " + std::to_string(outs[0].size()));
+    throw std::invalid_argument("allgather needs one output tensor per rank (" + std::to_string(g->size) + "), got " +
+                                std::to_string(outs[0].size()));
   }
   return Napi::Number::New(env, static_cast<double>(AddWork({g->pg->allgather(outs, in), g, "allgather"})));
 }
@@ -452,13 +474,15 @@ BEITSEG_OP(allreduceSumAutograd) {
 
 // Buckets as DDP assigns them: parameters in reverse order, the first bucket up to
 // `first_bytes`, the others up to `bucket_bytes`.
-std::vector<std::vector<size_t>> FlatBuckets(const std::vector<at::Tensor>& params, size_t first_bytes, size_t bucket_bytes) {
+std::vector<std::vector<size_t>> FlatBuckets(const std::vector<at::Tensor>& params, size_t first_bytes,
+                                             size_t bucket_bytes) {
   std::vector<std::vector<size_t>> buckets(1);
   size_t filled = 0;
   for (size_t k = params.size(); k-- > 0;) {
     const size_t bytes = params[k].numel() * params[k].element_size();
     const size_t cap = buckets.size() == 1 ? first_bytes : bucket_bytes;
-    if (!buckets.back().empty() && (filled + bytes > cap || params[k].scalar_type() != params[buckets.back()[0]].scalar_type())) {
+    if (!buckets.back().empty() &&
+        (filled + bytes > cap || params[k].scalar_type() != params[buckets.back()[0]].scalar_type())) {
       buckets.emplace_back();
       filled = 0;
     }
@@ -475,7 +499,8 @@ BEITSEG_OP(ddpCreate) {
   const double bucket_mb = ArgDouble(info, 2), first_mb = ArgDouble(info, 3);
   if (params.empty()) throw std::invalid_argument("ddpCreate: no parameters");
   for (size_t i = 0; i < params.size(); i++) {
-    if (!params[i].requires_grad()) throw std::invalid_argument("ddpCreate: parameter " + std::to_string(i) + " does not require grad");
+    if (!params[i].requires_grad())
+      throw std::invalid_argument("ddpCreate: parameter " + std::to_string(i) + " does not require grad");
   }
   const auto bucket_bytes = static_cast<int64_t>(bucket_mb * 1024 * 1024);
   const auto first_bytes = static_cast<int64_t>(first_mb * 1024 * 1024);
@@ -488,7 +513,8 @@ BEITSEG_OP(ddpCreate) {
   try {
     c10d::verify_params_across_processes(g->pg, params, c10::nullopt);
   } catch (const std::exception& e) {
-    throw std::runtime_error("rank " + std::to_string(g->rank) + ": the model differs from rank 0's: " + FirstLine(e.what()));
+    throw std::runtime_error("rank " + std::to_string(g->rank) +
+                             ": the model differs from rank 0's: " + FirstLine(e.what()));
   }
   size_t bucket_count = 0;
   if (!flat) {
@@ -499,7 +525,8 @@ BEITSEG_OP(ddpCreate) {
     std::vector<size_t> limits(std::get<1>(assignment).rbegin(), std::get<1>(assignment).rend());
     std::unordered_map<size_t, std::string> names;
     bucket_count = buckets.size();
-    d->reducer = std::make_shared<c10d::Reducer>(params, buckets, limits, g->pg, sparse, bucket_bytes, false, false, names, first_bytes);
+    d->reducer = std::make_shared<c10d::Reducer>(params, buckets, limits, g->pg, sparse, bucket_bytes, false, false,
+                                                 names, first_bytes);
   }
 #else
   flat = true;
@@ -569,8 +596,10 @@ BEITSEG_OP(ddpFinish) {
       at::Tensor& p = d->params[k];
       at::Tensor avg = flats[b].narrow(0, offset, p.numel()).view_as(p);
       offset += p.numel();
-      if (p.grad().defined()) p.mutable_grad().copy_(avg);
-      else p.mutable_grad() = avg.clone();
+      if (p.grad().defined())
+        p.mutable_grad().copy_(avg);
+      else
+        p.mutable_grad() = avg.clone();
     }
   }
   return env.Undefined();

@@ -21,7 +21,9 @@ static void DrainReleases(Napi::Env env) {
   for (napi_ref r : refs) napi_delete_reference(env, r);
 }
 
-static size_t ElementSize(at::ScalarType t) { return c10::elementSize(t); }
+static size_t ElementSize(at::ScalarType t) {
+  return c10::elementSize(t);
+}
 
 // fromBuffer(view: TypedArray|Buffer, dtype, shape, copy): a CPU tensor over the view's bytes.
 // Without copy the tensor shares the JS memory (writes are visible both ways).
@@ -51,10 +53,13 @@ BEITSEG_OP(fromBuffer) {
   }
   napi_ref ref;
   napi_create_reference(env, view, 1, &ref);
-  at::Tensor t = at::from_blob(data, shape, [ref](void*) {
-    std::lock_guard<std::mutex> lock(g_release_mutex);
-    g_release_queue.push_back(ref);
-  }, opts);
+  at::Tensor t = at::from_blob(
+      data, shape,
+      [ref](void*) {
+        std::lock_guard<std::mutex> lock(g_release_mutex);
+        g_release_queue.push_back(ref);
+      },
+      opts);
   return TensorHandle::Wrap(env, t);
 }
 
@@ -79,7 +84,8 @@ BEITSEG_OP(dataView) {
   size_t n = t.nbytes();
   if (n == 0) return Napi::ArrayBuffer::New(env, 0);
   auto* keep = new at::Tensor(t);
-  return Napi::ArrayBuffer::New(env, t.data_ptr(), n, [](Napi::Env, void*, at::Tensor* hint) { delete hint; }, keep);
+  return Napi::ArrayBuffer::New(
+      env, t.data_ptr(), n, [](Napi::Env, void*, at::Tensor* hint) { delete hint; }, keep);
 }
 
 // copyToBuffer(t, view): copy elements into a preallocated TypedArray (no allocation).
@@ -88,7 +94,8 @@ BEITSEG_OP(copyToBuffer) {
   if (!info[1].IsTypedArray()) throw Napi::TypeError::New(env, "copyToBuffer: argument 1 must be a TypedArray");
   Napi::TypedArray view = info[1].As<Napi::TypedArray>();
   if (view.ByteLength() != t.nbytes()) {
-    throw std::invalid_argument("copyToBuffer: tensor has " + std::to_string(t.nbytes()) + " bytes, buffer " + std::to_string(view.ByteLength()));
+    throw std::invalid_argument("copyToBuffer: tensor has " + std::to_string(t.nbytes()) + " bytes, buffer " +
+                                std::to_string(view.ByteLength()));
   }
   std::memcpy(static_cast<uint8_t*>(view.ArrayBuffer().Data()) + view.ByteOffset(), t.data_ptr(), t.nbytes());
   return env.Undefined();
@@ -96,31 +103,50 @@ BEITSEG_OP(copyToBuffer) {
 
 BEITSEG_OP(item) {
   const at::Tensor& t = ArgTensor(info, 0);
-  if (t.numel() != 1) throw std::invalid_argument("item: tensor with " + std::to_string(t.numel()) + " elements, expected 1");
+  if (t.numel() != 1)
+    throw std::invalid_argument("item: tensor with " + std::to_string(t.numel()) + " elements, expected 1");
   return Napi::Number::New(env, t.item().toDouble());
 }
 
 BEITSEG_OP(shape) {
   const at::Tensor& t = ArgTensor(info, 0);
   Napi::Array arr = Napi::Array::New(env, t.dim());
-  for (int64_t d = 0; d < t.dim(); ++d) arr.Set(static_cast<uint32_t>(d), Napi::Number::New(env, static_cast<double>(t.size(d))));
+  for (int64_t d = 0; d < t.dim(); ++d)
+    arr.Set(static_cast<uint32_t>(d), Napi::Number::New(env, static_cast<double>(t.size(d))));
   return arr;
 }
 
-BEITSEG_OP(dtype) { return Napi::String::New(env, DTypeName(ArgTensor(info, 0).scalar_type())); }
-BEITSEG_OP(device) { return Napi::String::New(env, ArgTensor(info, 0).device().str()); }
-BEITSEG_OP(numel) { return Napi::Number::New(env, static_cast<double>(ArgTensor(info, 0).numel())); }
+BEITSEG_OP(dtype) {
+  return Napi::String::New(env, DTypeName(ArgTensor(info, 0).scalar_type()));
+}
+BEITSEG_OP(device) {
+  return Napi::String::New(env, ArgTensor(info, 0).device().str());
+}
+BEITSEG_OP(numel) {
+  return Napi::Number::New(env, static_cast<double>(ArgTensor(info, 0).numel()));
+}
 
-BEITSEG_OP(zeros) { return TensorHandle::Wrap(env, at::zeros(ArgIntList(info, 0), ArgOptions(info, 1, 2))); }
-BEITSEG_OP(ones) { return TensorHandle::Wrap(env, at::ones(ArgIntList(info, 0), ArgOptions(info, 1, 2))); }
-BEITSEG_OP(empty) { return TensorHandle::Wrap(env, at::empty(ArgIntList(info, 0), ArgOptions(info, 1, 2))); }
-BEITSEG_OP(full) { return TensorHandle::Wrap(env, at::full(ArgIntList(info, 0), ArgDouble(info, 1), ArgOptions(info, 2, 3))); }
+BEITSEG_OP(zeros) {
+  return TensorHandle::Wrap(env, at::zeros(ArgIntList(info, 0), ArgOptions(info, 1, 2)));
+}
+BEITSEG_OP(ones) {
+  return TensorHandle::Wrap(env, at::ones(ArgIntList(info, 0), ArgOptions(info, 1, 2)));
+}
+BEITSEG_OP(empty) {
+  return TensorHandle::Wrap(env, at::empty(ArgIntList(info, 0), ArgOptions(info, 1, 2)));
+}
+BEITSEG_OP(full) {
+  return TensorHandle::Wrap(env, at::full(ArgIntList(info, 0), ArgDouble(info, 1), ArgOptions(info, 2, 3)));
+}
 // arange(start, end, step, dtype, device)
 BEITSEG_OP(arange) {
-  return TensorHandle::Wrap(env, at::arange(ArgDouble(info, 0), ArgDouble(info, 1), ArgDouble(info, 2), ArgOptions(info, 3, 4)));
+  return TensorHandle::Wrap(
+      env, at::arange(ArgDouble(info, 0), ArgDouble(info, 1), ArgDouble(info, 2), ArgOptions(info, 3, 4)));
 }
 // Random tensors draw from the default generator of their device (see manualSeed).
-BEITSEG_OP(randn) { return TensorHandle::Wrap(env, at::randn(ArgIntList(info, 0), ArgOptions(info, 1, 2))); }
+BEITSEG_OP(randn) {
+  return TensorHandle::Wrap(env, at::randn(ArgIntList(info, 0), ArgOptions(info, 1, 2)));
+}
 // rand(shape, low, high, dtype, device): uniform on [low, high)
 BEITSEG_OP(rand) {
   at::Tensor t = at::empty(ArgIntList(info, 0), ArgOptions(info, 3, 4));
@@ -135,11 +161,23 @@ BEITSEG_OP(bernoulli) {
 }
 
 void RegisterMemory(Napi::Env env, Napi::Object exports) {
-  BEITSEG_EXPORT(exports, fromBuffer); BEITSEG_EXPORT(exports, toBuffer); BEITSEG_EXPORT(exports, dataView);
-  BEITSEG_EXPORT(exports, copyToBuffer); BEITSEG_EXPORT(exports, item);
-  BEITSEG_EXPORT(exports, shape); BEITSEG_EXPORT(exports, dtype); BEITSEG_EXPORT(exports, device); BEITSEG_EXPORT(exports, numel);
-  BEITSEG_EXPORT(exports, zeros); BEITSEG_EXPORT(exports, ones); BEITSEG_EXPORT(exports, empty); BEITSEG_EXPORT(exports, full);
-  BEITSEG_EXPORT(exports, arange); BEITSEG_EXPORT(exports, randn); BEITSEG_EXPORT(exports, rand); BEITSEG_EXPORT(exports, bernoulli);
+  BEITSEG_EXPORT(exports, fromBuffer);
+  BEITSEG_EXPORT(exports, toBuffer);
+  BEITSEG_EXPORT(exports, dataView);
+  BEITSEG_EXPORT(exports, copyToBuffer);
+  BEITSEG_EXPORT(exports, item);
+  BEITSEG_EXPORT(exports, shape);
+  BEITSEG_EXPORT(exports, dtype);
+  BEITSEG_EXPORT(exports, device);
+  BEITSEG_EXPORT(exports, numel);
+  BEITSEG_EXPORT(exports, zeros);
+  BEITSEG_EXPORT(exports, ones);
+  BEITSEG_EXPORT(exports, empty);
+  BEITSEG_EXPORT(exports, full);
+  BEITSEG_EXPORT(exports, arange);
+  BEITSEG_EXPORT(exports, randn);
+  BEITSEG_EXPORT(exports, rand);
+  BEITSEG_EXPORT(exports, bernoulli);
 }
 
 }  // namespace beitseg

@@ -41,8 +41,8 @@ static AttentionKernel ResolveKernel(const at::Tensor& q, bool blocked_possible)
 }
 
 // softmax(q·kᵀ·scale + bias)·v with the bias (broadcastable to [B, heads, N, N]) given whole.
-static at::Tensor WholeBiasAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& bias,
-                                     double scale, AttentionKernel kernel) {
+static at::Tensor WholeBiasAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                     const at::Tensor& bias, double scale, AttentionKernel kernel) {
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
   if (kernel == AttentionKernel::kSdpa) {
     at::Tensor mask = bias.defined() ? bias.to(q.scalar_type()) : at::Tensor();
@@ -148,18 +148,25 @@ struct BlockedAttentionFunction : public torch::autograd::Function<BlockedAttent
     const at::ScalarType compute = q.scalar_type();
     for (int64_t r0 = 0; r0 < n; r0 += rows) {
       const int64_t len = std::min(rows, n - r0);
-      at::Tensor p = BlockScores(q, k_t, table_t, index, scale, r0, len).sub_(lse.narrow(2, r0, len).unsqueeze(-1)).exp_();
+      at::Tensor p =
+          BlockScores(q, k_t, table_t, index, scale, r0, len).sub_(lse.narrow(2, r0, len).unsqueeze(-1)).exp_();
       at::Tensor d_out_b = d_out.narrow(2, r0, len);
       dv.add_(at::matmul(p.to(compute).transpose(-2, -1), d_out_b));
       at::Tensor dp = at::matmul(d_out_b, v_t).to(acc);
       at::Tensor ds = p.mul_(dp.sub_(delta.narrow(2, r0, len)));  // dS = P ∘ (dP − D)
-      d_table.index_add_(1, index.narrow(0, r0, len).reshape({-1}), ds.sum(0).reshape({ds.size(1), -1}).to(d_table.scalar_type()));
+      d_table.index_add_(1, index.narrow(0, r0, len).reshape({-1}),
+                         ds.sum(0).reshape({ds.size(1), -1}).to(d_table.scalar_type()));
       at::Tensor ds_c = ds.to(compute);
       dq.narrow(2, r0, len).copy_(at::matmul(ds_c, k)).mul_(scale);
       dk.add_(at::matmul(ds_c.transpose(-2, -1), q.narrow(2, r0, len)), scale);
     }
-    return {dq.to(q.scalar_type()), dk.to(k.scalar_type()), dv.to(v.scalar_type()), d_table.to(table_t.scalar_type()),
-            at::Tensor(), at::Tensor(), at::Tensor()};
+    return {dq.to(q.scalar_type()),
+            dk.to(k.scalar_type()),
+            dv.to(v.scalar_type()),
+            d_table.to(table_t.scalar_type()),
+            at::Tensor(),
+            at::Tensor(),
+            at::Tensor()};
   }
 };
 
@@ -191,8 +198,9 @@ static at::Tensor GatheredBiasAttention(const at::Tensor& q, const at::Tensor& k
 BEITSEG_OP(attention) {
   const at::Tensor& q = ArgTensor(info, 0);
   std::optional<at::Tensor> bias = ArgOptTensor(info, 3);
-  return TensorHandle::Wrap(env, WholeBiasAttention(q, ArgTensor(info, 1), ArgTensor(info, 2), bias ? *bias : at::Tensor(),
-                                                    ArgDouble(info, 4), ResolveKernel(q, false)));
+  return TensorHandle::Wrap(env,
+                            WholeBiasAttention(q, ArgTensor(info, 1), ArgTensor(info, 2), bias ? *bias : at::Tensor(),
+                                               ArgDouble(info, 4), ResolveKernel(q, false)));
 }
 
 // (q, k, v, tableT[heads, T], index[N, N] int64, scale, blockRows?) ->
@@ -201,9 +209,9 @@ BEITSEG_OP(attention) {
 BEITSEG_OP(gatheredBiasAttention) {
   const at::Tensor& q = ArgTensor(info, 0);
   std::optional<int64_t> rows = ArgOptInt(info, 6);
-  return TensorHandle::Wrap(env, GatheredBiasAttention(q, ArgTensor(info, 1), ArgTensor(info, 2), ArgTensor(info, 3),
-                                                       ArgTensor(info, 4), ArgDouble(info, 5), rows.value_or(0),
-                                                       ResolveKernel(q, true)));
+  return TensorHandle::Wrap(
+      env, GatheredBiasAttention(q, ArgTensor(info, 1), ArgTensor(info, 2), ArgTensor(info, 3), ArgTensor(info, 4),
+                                 ArgDouble(info, 5), rows.value_or(0), ResolveKernel(q, true)));
 }
 
 // attentionImpl(name?) -> the implementation in force ("auto", "sdpa", "math" or "blocked").

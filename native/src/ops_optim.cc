@@ -23,14 +23,17 @@ BEITSEG_OP(adamwStep) {
   std::vector<at::Tensor> exp_avg_sqs = ArgTensorList(info, 3);
   std::vector<double> step_sizes, bc2_sqrts;
   for (size_t k : {4, 5}) {
-    if (!info[k].IsArray()) throw std::invalid_argument("adamwStep: argument " + std::to_string(k) + " must be an array of numbers");
+    if (!info[k].IsArray())
+      throw std::invalid_argument("adamwStep: argument " + std::to_string(k) + " must be an array of numbers");
     Napi::Array a = info[k].As<Napi::Array>();
     auto& dst = k == 4 ? step_sizes : bc2_sqrts;
     for (uint32_t j = 0; j < a.Length(); j++) dst.push_back(a.Get(j).As<Napi::Number>().DoubleValue());
   }
-  const double decay = ArgDouble(info, 6), beta1 = ArgDouble(info, 7), beta2 = ArgDouble(info, 8), eps = ArgDouble(info, 9);
+  const double decay = ArgDouble(info, 6), beta1 = ArgDouble(info, 7), beta2 = ArgDouble(info, 8),
+               eps = ArgDouble(info, 9);
   const size_t n = params.size();
-  if (grads.size() != n || exp_avgs.size() != n || exp_avg_sqs.size() != n || step_sizes.size() != n || bc2_sqrts.size() != n) {
+  if (grads.size() != n || exp_avgs.size() != n || exp_avg_sqs.size() != n || step_sizes.size() != n ||
+      bc2_sqrts.size() != n) {
     throw std::invalid_argument("adamwStep: params, grads, moments and step lists differ in length");
   }
   if (n == 0) return env.Undefined();

@@ -20,10 +20,14 @@ static at::QEngine PickEngine() {
 
 static std::string EngineName(at::QEngine e) {
   switch (e) {
-    case at::QEngine::ONEDNN: return "onednn";
-    case at::QEngine::FBGEMM: return "fbgemm";
-    case at::QEngine::QNNPACK: return "qnnpack";
-    default: return "none";
+    case at::QEngine::ONEDNN:
+      return "onednn";
+    case at::QEngine::FBGEMM:
+      return "fbgemm";
+    case at::QEngine::QNNPACK:
+      return "qnnpack";
+    default:
+      return "none";
   }
 }
 
@@ -46,7 +50,8 @@ static at::Tensor QuantizePerChannel(const at::Tensor& weight) {
 BEITSEG_OP(int8LinearPrepack) {
   const at::Tensor& weight = ArgTensor(info, 0);
   std::optional<at::Tensor> bias = ArgOptTensor(info, 1);
-  if (weight.dim() != 2 || !weight.device().is_cpu()) throw std::invalid_argument("int8LinearPrepack: weight must be a 2-D CPU tensor [out, in]");
+  if (weight.dim() != 2 || !weight.device().is_cpu())
+    throw std::invalid_argument("int8LinearPrepack: weight must be a 2-D CPU tensor [out, in]");
   if (bias && (bias->dim() != 1 || bias->size(0) != weight.size(0))) {
     throw std::invalid_argument("int8LinearPrepack: bias must be [" + std::to_string(weight.size(0)) + "]");
   }
@@ -65,13 +70,15 @@ BEITSEG_OP(int8LinearPrepack) {
 // dynamic Linear passes for FBGEMM).
 BEITSEG_OP(int8Linear) {
   const at::Tensor& x = ArgTensor(info, 0);
-  if (!info[1].IsExternal()) throw Napi::TypeError::New(env, "int8Linear: argument 1 must be a packed linear (int8LinearPrepack)");
+  if (!info[1].IsExternal())
+    throw Napi::TypeError::New(env, "int8Linear: argument 1 must be a packed linear (int8LinearPrepack)");
   const PackedLinear* packed = info[1].As<Napi::External<PackedLinear>>().Data();
   const bool reduce_range = ArgBool(info, 2);
   if (x.dim() < 1 || x.size(-1) != packed->in_features) {
     throw std::invalid_argument("int8Linear: input's last dimension must be " + std::to_string(packed->in_features));
   }
-  if (at::GradMode::is_enabled() && x.requires_grad()) throw std::invalid_argument("int8Linear is for inference: run it without gradients");
+  if (at::GradMode::is_enabled() && x.requires_grad())
+    throw std::invalid_argument("int8Linear is for inference: run it without gradients");
   std::vector<int64_t> out_shape(x.sizes().begin(), x.sizes().end());
   out_shape.back() = packed->out_features;
   at::Tensor x2 = x.to(at::kFloat).reshape({-1, packed->in_features}).contiguous();
@@ -86,7 +93,8 @@ BEITSEG_OP(quantizedEngines) {
   for (at::QEngine e : at::globalContext().supportedQEngines()) supported.Set(i++, EngineName(e));
   out.Set("supported", supported);
   const auto& engines = at::globalContext().supportedQEngines();
-  const bool any = std::any_of(engines.begin(), engines.end(), [](at::QEngine e) { return e != at::QEngine::NoQEngine; });
+  const bool any =
+      std::any_of(engines.begin(), engines.end(), [](at::QEngine e) { return e != at::QEngine::NoQEngine; });
   out.Set("engine", any ? EngineName(PickEngine()) : "none");
   return out;
 }

@@ -3,18 +3,34 @@
 
 namespace beitseg {
 
-BEITSEG_OP(reshape) { return TensorHandle::Wrap(env, at::reshape(ArgTensor(info, 0), ArgIntList(info, 1))); }
-BEITSEG_OP(view) { return TensorHandle::Wrap(env, ArgTensor(info, 0).view(ArgIntList(info, 1))); }
-BEITSEG_OP(permute) { return TensorHandle::Wrap(env, ArgTensor(info, 0).permute(ArgIntList(info, 1))); }
-BEITSEG_OP(transpose) { return TensorHandle::Wrap(env, ArgTensor(info, 0).transpose(ArgInt(info, 1), ArgInt(info, 2))); }
-BEITSEG_OP(flatten) { return TensorHandle::Wrap(env, ArgTensor(info, 0).flatten(ArgInt(info, 1), ArgInt(info, 2))); }
-BEITSEG_OP(unsqueeze) { return TensorHandle::Wrap(env, ArgTensor(info, 0).unsqueeze(ArgInt(info, 1))); }
+BEITSEG_OP(reshape) {
+  return TensorHandle::Wrap(env, at::reshape(ArgTensor(info, 0), ArgIntList(info, 1)));
+}
+BEITSEG_OP(view) {
+  return TensorHandle::Wrap(env, ArgTensor(info, 0).view(ArgIntList(info, 1)));
+}
+BEITSEG_OP(permute) {
+  return TensorHandle::Wrap(env, ArgTensor(info, 0).permute(ArgIntList(info, 1)));
+}
+BEITSEG_OP(transpose) {
+  return TensorHandle::Wrap(env, ArgTensor(info, 0).transpose(ArgInt(info, 1), ArgInt(info, 2)));
+}
+BEITSEG_OP(flatten) {
+  return TensorHandle::Wrap(env, ArgTensor(info, 0).flatten(ArgInt(info, 1), ArgInt(info, 2)));
+}
+BEITSEG_OP(unsqueeze) {
+  return TensorHandle::Wrap(env, ArgTensor(info, 0).unsqueeze(ArgInt(info, 1)));
+}
 BEITSEG_OP(squeeze) {
   std::optional<int64_t> dim = ArgOptInt(info, 1);
   return TensorHandle::Wrap(env, dim ? ArgTensor(info, 0).squeeze(*dim) : ArgTensor(info, 0).squeeze());
 }
-BEITSEG_OP(expand) { return TensorHandle::Wrap(env, ArgTensor(info, 0).expand(ArgIntList(info, 1))); }
-BEITSEG_OP(repeat) { return TensorHandle::Wrap(env, ArgTensor(info, 0).repeat(ArgIntList(info, 1))); }
+BEITSEG_OP(expand) {
+  return TensorHandle::Wrap(env, ArgTensor(info, 0).expand(ArgIntList(info, 1)));
+}
+BEITSEG_OP(repeat) {
+  return TensorHandle::Wrap(env, ArgTensor(info, 0).repeat(ArgIntList(info, 1)));
+}
 
 // contiguous(x, 'contiguous' | 'channels_last')
 static at::MemoryFormat ParseFormat(const std::string& f) {
@@ -33,24 +49,45 @@ BEITSEG_OP(isContiguous) {
 
 // slice(x, dim, start, end, step): Python's x[..., start:end:step] on one dim.
 BEITSEG_OP(slice) {
-  return TensorHandle::Wrap(env, ArgTensor(info, 0).slice(ArgInt(info, 1), ArgInt(info, 2), ArgInt(info, 3), info.Length() > 4 ? ArgInt(info, 4) : 1));
+  return TensorHandle::Wrap(env, ArgTensor(info, 0).slice(ArgInt(info, 1), ArgInt(info, 2), ArgInt(info, 3),
+                                                          info.Length() > 4 ? ArgInt(info, 4) : 1));
 }
-BEITSEG_OP(select) { return TensorHandle::Wrap(env, ArgTensor(info, 0).select(ArgInt(info, 1), ArgInt(info, 2))); }
-BEITSEG_OP(indexSelect) { return TensorHandle::Wrap(env, at::index_select(ArgTensor(info, 0), ArgInt(info, 1), ArgTensor(info, 2))); }
-BEITSEG_OP(gather) { return TensorHandle::Wrap(env, at::gather(ArgTensor(info, 0), ArgInt(info, 1), ArgTensor(info, 2))); }
+BEITSEG_OP(select) {
+  return TensorHandle::Wrap(env, ArgTensor(info, 0).select(ArgInt(info, 1), ArgInt(info, 2)));
+}
+BEITSEG_OP(indexSelect) {
+  return TensorHandle::Wrap(env, at::index_select(ArgTensor(info, 0), ArgInt(info, 1), ArgTensor(info, 2)));
+}
+BEITSEG_OP(gather) {
+  return TensorHandle::Wrap(env, at::gather(ArgTensor(info, 0), ArgInt(info, 1), ArgTensor(info, 2)));
+}
 BEITSEG_OP(maskedFill) {
   return TensorHandle::Wrap(env, at::masked_fill(ArgTensor(info, 0), ArgTensor(info, 1), ArgDouble(info, 2)));
 }
 
-BEITSEG_OP(cat) { return TensorHandle::Wrap(env, at::cat(ArgTensorList(info, 0), ArgInt(info, 1))); }
-BEITSEG_OP(stack) { return TensorHandle::Wrap(env, at::stack(ArgTensorList(info, 0), ArgInt(info, 1))); }
-BEITSEG_OP(split) { return WrapList(env, at::split(ArgTensor(info, 0), ArgInt(info, 1), ArgInt(info, 2))); }
-BEITSEG_OP(flip) { return TensorHandle::Wrap(env, at::flip(ArgTensor(info, 0), ArgIntList(info, 1))); }
+BEITSEG_OP(cat) {
+  return TensorHandle::Wrap(env, at::cat(ArgTensorList(info, 0), ArgInt(info, 1)));
+}
+BEITSEG_OP(stack) {
+  return TensorHandle::Wrap(env, at::stack(ArgTensorList(info, 0), ArgInt(info, 1)));
+}
+BEITSEG_OP(split) {
+  return WrapList(env, at::split(ArgTensor(info, 0), ArgInt(info, 1), ArgInt(info, 2)));
+}
+BEITSEG_OP(flip) {
+  return TensorHandle::Wrap(env, at::flip(ArgTensor(info, 0), ArgIntList(info, 1)));
+}
 // pad(x, [left, right, top, bottom, ...], value): F.pad(mode='constant').
-BEITSEG_OP(pad) { return TensorHandle::Wrap(env, at::constant_pad_nd(ArgTensor(info, 0), ArgIntList(info, 1), ArgDouble(info, 2))); }
+BEITSEG_OP(pad) {
+  return TensorHandle::Wrap(env, at::constant_pad_nd(ArgTensor(info, 0), ArgIntList(info, 1), ArgDouble(info, 2)));
+}
 
-BEITSEG_OP(clone) { return TensorHandle::Wrap(env, ArgTensor(info, 0).clone()); }
-BEITSEG_OP(detach) { return TensorHandle::Wrap(env, ArgTensor(info, 0).detach()); }
+BEITSEG_OP(clone) {
+  return TensorHandle::Wrap(env, ArgTensor(info, 0).clone());
+}
+BEITSEG_OP(detach) {
+  return TensorHandle::Wrap(env, ArgTensor(info, 0).detach());
+}
 
 // to(x, dtype|null, device|null)
 BEITSEG_OP(to) {
@@ -61,15 +98,30 @@ BEITSEG_OP(to) {
 }
 
 void RegisterShape(Napi::Env env, Napi::Object exports) {
-  BEITSEG_EXPORT(exports, reshape); BEITSEG_EXPORT(exports, view); BEITSEG_EXPORT(exports, permute);
-  BEITSEG_EXPORT(exports, transpose); BEITSEG_EXPORT(exports, flatten); BEITSEG_EXPORT(exports, unsqueeze);
-  BEITSEG_EXPORT(exports, squeeze); BEITSEG_EXPORT(exports, expand); BEITSEG_EXPORT(exports, repeat);
-  BEITSEG_EXPORT(exports, contiguous); BEITSEG_EXPORT(exports, isContiguous);
-  BEITSEG_EXPORT(exports, slice); BEITSEG_EXPORT(exports, select); BEITSEG_EXPORT(exports, indexSelect);
-  BEITSEG_EXPORT(exports, gather); BEITSEG_EXPORT(exports, maskedFill);
-  BEITSEG_EXPORT(exports, cat); BEITSEG_EXPORT(exports, stack); BEITSEG_EXPORT(exports, split);
-  BEITSEG_EXPORT(exports, flip); BEITSEG_EXPORT(exports, pad);
-  BEITSEG_EXPORT(exports, clone); BEITSEG_EXPORT(exports, detach); BEITSEG_EXPORT(exports, to);
+  BEITSEG_EXPORT(exports, reshape);
+  BEITSEG_EXPORT(exports, view);
+  BEITSEG_EXPORT(exports, permute);
+  BEITSEG_EXPORT(exports, transpose);
+  BEITSEG_EXPORT(exports, flatten);
+  BEITSEG_EXPORT(exports, unsqueeze);
+  BEITSEG_EXPORT(exports, squeeze);
+  BEITSEG_EXPORT(exports, expand);
+  BEITSEG_EXPORT(exports, repeat);
+  BEITSEG_EXPORT(exports, contiguous);
+  BEITSEG_EXPORT(exports, isContiguous);
+  BEITSEG_EXPORT(exports, slice);
+  BEITSEG_EXPORT(exports, select);
+  BEITSEG_EXPORT(exports, indexSelect);
+  BEITSEG_EXPORT(exports, gather);
+  BEITSEG_EXPORT(exports, maskedFill);
+  BEITSEG_EXPORT(exports, cat);
+  BEITSEG_EXPORT(exports, stack);
+  BEITSEG_EXPORT(exports, split);
+  BEITSEG_EXPORT(exports, flip);
+  BEITSEG_EXPORT(exports, pad);
+  BEITSEG_EXPORT(exports, clone);
+  BEITSEG_EXPORT(exports, detach);
+  BEITSEG_EXPORT(exports, to);
 }
 
 }  // namespace beitseg

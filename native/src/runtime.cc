@@ -23,7 +23,9 @@ BEITSEG_OP(setNumThreads) {
   at::set_num_threads(static_cast<int>(n));
   return env.Undefined();
 }
-BEITSEG_OP(getNumThreads) { return Napi::Number::New(env, at::get_num_threads()); }
+BEITSEG_OP(getNumThreads) {
+  return Napi::Number::New(env, at::get_num_threads());
+}
 
 BEITSEG_OP(manualSeed) {
   at::manual_seed(static_cast<uint64_t>(ArgInt(info, 0)));
@@ -49,14 +51,18 @@ BEITSEG_OP(setGradEnabled) {
   c10::GradMode::set_enabled(ArgBool(info, 0));
   return Napi::Boolean::New(env, prev);
 }
-BEITSEG_OP(isGradEnabled) { return Napi::Boolean::New(env, c10::GradMode::is_enabled()); }
+BEITSEG_OP(isGradEnabled) {
+  return Napi::Boolean::New(env, c10::GradMode::is_enabled());
+}
 
 BEITSEG_OP(setRequiresGrad) {
   at::Tensor t = ArgTensor(info, 0);
   t.set_requires_grad(ArgBool(info, 1));
   return env.Undefined();
 }
-BEITSEG_OP(requiresGrad) { return Napi::Boolean::New(env, ArgTensor(info, 0).requires_grad()); }
+BEITSEG_OP(requiresGrad) {
+  return Napi::Boolean::New(env, ArgTensor(info, 0).requires_grad());
+}
 
 // backward(t, gradient?): accumulates into the .grad of the leaves.
 BEITSEG_OP(backward) {
@@ -102,8 +108,12 @@ BEITSEG_OP(setAutocast) {
   return env.Undefined();
 }
 
-BEITSEG_OP(cudaIsAvailable) { return Napi::Boolean::New(env, torch::cuda::is_available()); }
-BEITSEG_OP(cudaDeviceCount) { return Napi::Number::New(env, static_cast<double>(torch::cuda::device_count())); }
+BEITSEG_OP(cudaIsAvailable) {
+  return Napi::Boolean::New(env, torch::cuda::is_available());
+}
+BEITSEG_OP(cudaDeviceCount) {
+  return Napi::Number::New(env, static_cast<double>(torch::cuda::device_count()));
+}
 BEITSEG_OP(cudaSynchronize) {
   if (torch::cuda::is_available()) torch::cuda::synchronize();
   return env.Undefined();
@@ -154,7 +164,8 @@ BEITSEG_OP(cudaFlags) {
 
 BEITSEG_OP(buildInfo) {
   Napi::Object out = Napi::Object::New(env);
-  out.Set("torchVersion", std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." + std::to_string(TORCH_VERSION_PATCH));
+  out.Set("torchVersion", std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
+                              std::to_string(TORCH_VERSION_PATCH));
 #ifdef BEITSEG_WITH_CUDA
   out.Set("cudaBuild", true);
 #ifdef BEITSEG_CUDA_STATS
@@ -171,20 +182,30 @@ BEITSEG_OP(buildInfo) {
   const std::string config = at::show_config();
   const std::string key = "CPU capability usage: ";
   const size_t at_key = config.find(key);
-  out.Set("cpuCapability", at_key == std::string::npos ? std::string("unknown")
-                                                       : config.substr(at_key + key.size(), config.find('\n', at_key) - at_key - key.size()));
+  out.Set("cpuCapability", at_key == std::string::npos
+                               ? std::string("unknown")
+                               : config.substr(at_key + key.size(), config.find('\n', at_key) - at_key - key.size()));
   return out;
 }
 
 void RegisterRuntime(Napi::Env env, Napi::Object exports) {
-  BEITSEG_EXPORT(exports, setNumThreads); BEITSEG_EXPORT(exports, getNumThreads);
-  BEITSEG_EXPORT(exports, manualSeed); BEITSEG_EXPORT(exports, getRngState); BEITSEG_EXPORT(exports, setRngState);
-  BEITSEG_EXPORT(exports, setGradEnabled); BEITSEG_EXPORT(exports, isGradEnabled);
-  BEITSEG_EXPORT(exports, setRequiresGrad); BEITSEG_EXPORT(exports, requiresGrad);
-  BEITSEG_EXPORT(exports, backward); BEITSEG_EXPORT(exports, grad); BEITSEG_EXPORT(exports, setGrad);
+  BEITSEG_EXPORT(exports, setNumThreads);
+  BEITSEG_EXPORT(exports, getNumThreads);
+  BEITSEG_EXPORT(exports, manualSeed);
+  BEITSEG_EXPORT(exports, getRngState);
+  BEITSEG_EXPORT(exports, setRngState);
+  BEITSEG_EXPORT(exports, setGradEnabled);
+  BEITSEG_EXPORT(exports, isGradEnabled);
+  BEITSEG_EXPORT(exports, setRequiresGrad);
+  BEITSEG_EXPORT(exports, requiresGrad);
+  BEITSEG_EXPORT(exports, backward);
+  BEITSEG_EXPORT(exports, grad);
+  BEITSEG_EXPORT(exports, setGrad);
   BEITSEG_EXPORT(exports, setAutocast);
-  BEITSEG_EXPORT(exports, cudaIsAvailable); BEITSEG_EXPORT(exports, cudaDeviceCount);
-  BEITSEG_EXPORT(exports, cudaSynchronize); BEITSEG_EXPORT(exports, cudaMemory);
+  BEITSEG_EXPORT(exports, cudaIsAvailable);
+  BEITSEG_EXPORT(exports, cudaDeviceCount);
+  BEITSEG_EXPORT(exports, cudaSynchronize);
+  BEITSEG_EXPORT(exports, cudaMemory);
   BEITSEG_EXPORT(exports, cudaFlags);
   BEITSEG_EXPORT(exports, buildInfo);
 }

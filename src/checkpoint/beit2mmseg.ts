@@ -89,10 +89,14 @@ export function detectLayout(sd: Map<string, unknown>): CheckpointLayout {
   if (any(/^blocks\.\d+\./)) return 'official';
   if (any(/^layers\.\d+\./)) return 'mmseg-backbone';
   if (any(/^beit\.(encoder|embeddings)\./)) {
-    throw new Error('this is a HuggingFace transformers BEiT checkpoint (beit.encoder...): its config.json is needed '
-      + 'to map it; give the folder that holds both (or put config.json beside the weights file)');
+    throw new Error(
+      'this is a HuggingFace transformers BEiT checkpoint (beit.encoder...): its config.json is needed ' +
+        'to map it; give the folder that holds both (or put config.json beside the weights file)',
+    );
   }
-  throw new Error(`unrecognised checkpoint layout: no BEiT keys (blocks.N / layers.N / backbone.*); first keys: ${fileList(keys, 6)}`);
+  throw new Error(
+    `unrecognised checkpoint layout: no BEiT keys (blocks.N / layers.N / backbone.*); first keys: ${fileList(keys, 6)}`,
+  );
 }
 
 function emptyReport(layout: CheckpointLayout): ConversionReport {
@@ -104,7 +108,11 @@ function emptyReport(layout: CheckpointLayout): ConversionReport {
  * table into every block (`<prefix>blocks.{i}.attn.relative_position_bias_table`) and drop the
  * shared keys. Block count comes from the block indices present. Copies share the bytes.
  */
-export function expandSharedRelPosBias(sd: Map<string, HostTensor>, report: ConversionReport, prefix = ''): Map<string, HostTensor> {
+export function expandSharedRelPosBias(
+  sd: Map<string, HostTensor>,
+  report: ConversionReport,
+  prefix = '',
+): Map<string, HostTensor> {
   const shared = sd.get(prefix + SHARED_TABLE);
   if (shared === undefined) return sd;
   const blockRe = new RegExp(`^${prefix.replace(/\./g, '\\.')}blocks\\.(\\d+)\\.`);
@@ -115,7 +123,7 @@ export function expandSharedRelPosBias(sd: Map<string, HostTensor>, report: Conv
   }
   const out = new Map<string, HostTensor>();
   for (const [k, v] of sd) {
-    if (k.startsWith(prefix + 'rel_pos_bias.')) {
+    if (k.startsWith(`${prefix}rel_pos_bias.`)) {
       report.dropped.push({ key: k, reason: 'shared relative position bias, copied into every block' });
       continue;
     }

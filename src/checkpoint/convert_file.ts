@@ -57,8 +57,11 @@ export function outputFormatOf(dst: string, given?: 'safetensors' | 'pth'): 'saf
 }
 
 /** Resolves --img-size / --window into a window, validating them. */
-export function targetWindow(opts: Pick<ConvertFileOptions, 'imgSize' | 'window' | 'patchSize'>): [number, number] | null {
-  if (opts.imgSize !== undefined && opts.window !== undefined) throw new Error('give either an image size or a window, not both');
+export function targetWindow(
+  opts: Pick<ConvertFileOptions, 'imgSize' | 'window' | 'patchSize'>,
+): [number, number] | null {
+  if (opts.imgSize !== undefined && opts.window !== undefined)
+    throw new Error('give either an image size or a window, not both');
   if (opts.window !== undefined) {
     if (opts.window.length !== 2 || !opts.window.every((w) => Number.isInteger(w) && w >= 1)) {
       throw new Error(`window must be two positive integers, got ${opts.window.join(' ')}`);
@@ -76,7 +79,11 @@ export function targetWindow(opts: Pick<ConvertFileOptions, 'imgSize' | 'window'
 }
 
 /** Converts `src` to mmseg-keyed safetensors at `dst`; returns what was done. */
-export async function convertFile(src: string, dst: string, opts: ConvertFileOptions = {}): Promise<ConvertFileSummary> {
+export async function convertFile(
+  src: string,
+  dst: string,
+  opts: ConvertFileOptions = {},
+): Promise<ConvertFileSummary> {
   const window = targetWindow(opts);
   if (fs.existsSync(dst) && !opts.force) throw new Error(`${dst} already exists (use --force to overwrite)`);
   const { stateDict: input, description } = await readCheckpoint(src, opts);
@@ -102,25 +109,39 @@ export async function convertFile(src: string, dst: string, opts: ConvertFileOpt
     level,
     converter: 'beitseg convert',
   };
-  if (window !== null) metadata['window'] = `${window[0]}x${window[1]}`;
-  if (hf?.mmsegModel) metadata['mmseg_model'] = JSON.stringify(hf.mmsegModel);
+  if (window !== null) metadata.window = `${window[0]}x${window[1]}`;
+  if (hf?.mmsegModel) metadata.mmseg_model = JSON.stringify(hf.mmsegModel);
   const format = outputFormatOf(dst, opts.outputFormat);
   if (format === 'pth') writeTorchCheckpoint(dst, out, pthMeta(metadata, description, opts.meta));
   else writeSafetensors(dst, out, metadata);
   return {
-    src, dst, source: description, level, report: converted.report, window, resized, droppedIndex,
-    stats: stateDictStats(out), format, ...(hf ? { hf: { notes: hf.notes, mmsegModel: hf.mmsegModel } } : {}),
+    src,
+    dst,
+    source: description,
+    level,
+    report: converted.report,
+    window,
+    resized,
+    droppedIndex,
+    stats: stateDictStats(out),
+    format,
+    ...(hf ? { hf: { notes: hf.notes, mmsegModel: hf.mmsegModel } } : {}),
   };
 }
 
 /** The 'meta' dict of a .pth: where it came from, the source's iteration, and what the caller adds. */
-function pthMeta(metadata: Record<string, string>, source: CheckpointDescription,
-  extra: { [key: string]: PickleValue } = {}): { [key: string]: PickleValue } {
+function pthMeta(
+  metadata: Record<string, string>,
+  source: CheckpointDescription,
+  extra: { [key: string]: PickleValue } = {},
+): { [key: string]: PickleValue } {
   const meta: { [key: string]: PickleValue } = {
-    converter: 'beitseg convert', source: metadata['source']!, layout: metadata['layout']!,
+    converter: 'beitseg convert',
+    source: metadata.source!,
+    layout: metadata.layout!,
   };
-  const iteration = Number(source.metadata['iteration']);
-  if (Number.isInteger(iteration)) meta['iter'] = iteration;
-  if (metadata['window']) meta['window'] = metadata['window'];
+  const iteration = Number(source.metadata.iteration);
+  if (Number.isInteger(iteration)) meta.iter = iteration;
+  if (metadata.window) meta.window = metadata.window;
   return { ...meta, ...extra };
 }

@@ -48,11 +48,13 @@ export function notAKnotSecondDerivatives(x: ArrayLike<number>, y: ArrayLike<num
     rhs[r] = 6 * ((y[i + 1]! - y[i]!) / h[i]! - (y[i]! - y[i - 1]!) / h[i - 1]!);
   }
   // Not-a-knot at x[1]: M0 = ((h0 + h1) M1 - h0 M2) / h1, folded into the first row.
-  const h0 = h[0]!, h1 = h[1]!;
+  const h0 = h[0]!,
+    h1 = h[1]!;
   diag[0]! += (h0 * (h0 + h1)) / h1;
   upper[0] = h1 - (h0 * h0) / h1;
   // Not-a-knot at x[n-2]: M[n-1] = ((a + b) M[n-2] - b M[n-3]) / a with a = h[n-3], b = h[n-2].
-  const a = h[n - 3]!, b = h[n - 2]!;
+  const a = h[n - 3]!,
+    b = h[n - 2]!;
   diag[m - 1]! += (b * (a + b)) / a;
   lower[m - 1] = a - (b * b) / a;
 
@@ -90,9 +92,11 @@ export function evaluateSpline(x: ArrayLike<number>, y: ArrayLike<number>, M: Ar
   const h = x[i + 1]! - x[i]!;
   const A = x[i + 1]! - tc;
   const B = tc - x[i]!;
-  return (M[i]! * A * A * A + M[i + 1]! * B * B * B) / (6 * h)
-    + (y[i]! / h - (M[i]! * h) / 6) * A
-    + (y[i + 1]! / h - (M[i + 1]! * h) / 6) * B;
+  return (
+    (M[i]! * A * A * A + M[i + 1]! * B * B * B) / (6 * h) +
+    (y[i]! / h - (M[i]! * h) / 6) * A +
+    (y[i + 1]! / h - (M[i + 1]! * h) / 6) * B
+  );
 }
 
 /** Not-a-knot spline through (x, y) as a function. */

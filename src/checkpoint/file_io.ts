@@ -17,7 +17,9 @@ const IO_CHUNK = 1 << 30;
 /** Reads `length` bytes at `position` from an open file into a fresh buffer; fails on a short file. */
 export function readExactly(fd: number, position: number, length: number, what: string): Buffer {
   if (length > bufferConstants.MAX_LENGTH) {
-    throw new Error(`${what}: ${length} bytes exceed the largest buffer node can allocate (${bufferConstants.MAX_LENGTH})`);
+    throw new Error(
+      `${what}: ${length} bytes exceed the largest buffer node can allocate (${bufferConstants.MAX_LENGTH})`,
+    );
   }
   const buf = Buffer.allocUnsafeSlow(length);
   let done = 0;
@@ -93,14 +95,28 @@ export function writeFileAtomic(dst: string, produce: (fd: number) => void): voi
     fs.renameSync(tmp, dst);
   } catch (err) {
     if (fd !== undefined) {
-      try { fs.closeSync(fd); } catch { /* already failing; keep the first error */ }
+      try {
+        fs.closeSync(fd);
+      } catch {
+        /* already failing; keep the first error */
+      }
     }
-    try { fs.unlinkSync(tmp); } catch { /* may not exist */ }
+    try {
+      fs.unlinkSync(tmp);
+    } catch {
+      /* may not exist */
+    }
     throw err;
   }
   // Persist the rename itself; not possible on every platform, and not fatal if refused.
   try {
     const dfd = fs.openSync(dir, 'r');
-    try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); }
-  } catch { /* directory fsync unsupported here */ }
+    try {
+      fs.fsyncSync(dfd);
+    } finally {
+      fs.closeSync(dfd);
+    }
+  } catch {
+    /* directory fsync unsupported here */
+  }
 }

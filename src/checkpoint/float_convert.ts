@@ -34,12 +34,12 @@ export function float32ToFloat16Bits(value: number): number {
     const half = 2 ** (shift - 1);
     let r = Math.floor(mant / 2 ** shift);
     const rem = mant - r * 2 ** shift;
-    if (rem > half || (rem === half && (r & 1))) r++;
+    if (rem > half || (rem === half && r & 1)) r++;
     return sign | r;
   }
   let r = (e << 10) | (mant >>> 13);
   const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (r & 1))) r++;
+  if (rem > 0x1000 || (rem === 0x1000 && r & 1)) r++;
   return sign | r;
 }
 

@@ -8,7 +8,9 @@ import { readHead } from './file_io.js';
 export type CheckpointFormat = 'pth-zip' | 'pth-legacy' | 'safetensors';
 
 /** Start of a pre-1.6 torch.save file: PROTO 2, then LONG1 of torch's magic number 0x1950a86a20f9469cfc6c. */
-export const LEGACY_TORCH_MAGIC = Uint8Array.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]);
+export const LEGACY_TORCH_MAGIC = Uint8Array.from([
+  0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19,
+]);
 
 function startsWith(head: Uint8Array, magic: ArrayLike<number>, at = 0): boolean {
   if (head.byteLength < at + magic.length) return false;

@@ -30,7 +30,11 @@ export async function inspectFile(file: string, opts: PthReadOptions = {}): Prom
     layout = null;
   }
   const tensors = [...stateDict].map(([key, t]) => ({
-    key, dtype: t.dtype, shape: t.shape.slice(), numel: numel(t.shape), buffer: isBufferKey(key),
+    key,
+    dtype: t.dtype,
+    shape: t.shape.slice(),
+    numel: numel(t.shape),
+    buffer: isBufferKey(key),
   }));
   return { description, layout, tensors, stats: stateDictStats(stateDict) };
 }

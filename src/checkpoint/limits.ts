@@ -50,7 +50,10 @@ export const DEFAULT_LIMITS: Readonly<CheckpointLimits> = Object.fromEntries(
 ) as unknown as CheckpointLimits;
 
 /** Defaults, overridden by the environment, overridden by `overrides` (the reader's `limits` option). */
-export function resolveLimits(overrides: Partial<CheckpointLimits> = {}, env: NodeJS.ProcessEnv = process.env): CheckpointLimits {
+export function resolveLimits(
+  overrides: Partial<CheckpointLimits> = {},
+  env: NodeJS.ProcessEnv = process.env,
+): CheckpointLimits {
   const out = { ...DEFAULT_LIMITS };
   for (const key of Object.keys(LIMIT_SPECS) as (keyof CheckpointLimits)[]) {
     const spec = LIMIT_SPECS[key];

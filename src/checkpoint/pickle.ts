@@ -26,7 +26,13 @@
  * Tensors are whatever `rebuildTensor` returns; storages whatever `persistentLoad` returns.
  */
 import {
-  INERT_DATA_GLOBALS, lookupAllowed, PY2_MODULES, PyCallable, PyClassMarker, StorageType, UnpicklingError,
+  INERT_DATA_GLOBALS,
+  lookupAllowed,
+  PY2_MODULES,
+  PyCallable,
+  PyClassMarker,
+  StorageType,
+  UnpicklingError,
   type GlobalContext,
 } from './pickle_globals.js';
 import { limitHint, resolveLimits, type CheckpointLimits } from './limits.js';
@@ -43,7 +49,10 @@ export class OpaqueObject {
   state: unknown = undefined;
   readonly listItems: unknown[] = [];
   readonly dictItems = new Map<unknown, unknown>();
-  constructor(readonly qualname: string, readonly args: unknown[] = []) {}
+  constructor(
+    readonly qualname: string,
+    readonly args: unknown[] = [],
+  ) {}
 }
 
 /**
@@ -56,7 +65,10 @@ export type ForeignGlobals = 'refuse' | 'data' | 'inert';
 
 /** A foreign global read in 'data' or 'inert' mode: calling it makes an inert record, or is refused. */
 class ForeignGlobal {
-  constructor(readonly qualname: string, readonly callable: 'always' | 'as-class') {}
+  constructor(
+    readonly qualname: string,
+    readonly callable: 'always' | 'as-class',
+  ) {}
 }
 
 export interface UnpickleOptions {
@@ -115,7 +127,8 @@ function childrenOf(v: object): unknown[] {
   if (Array.isArray(v)) return extra.length ? [...v, ...extra] : v;
   if (v instanceof Map) return [...v.keys(), ...v.values(), ...extra];
   if (v instanceof Set) return [...v, ...extra];
-  if (v instanceof OpaqueObject) return [...v.args, v.state, ...v.listItems, ...v.dictItems.keys(), ...v.dictItems.values()];
+  if (v instanceof OpaqueObject)
+    return [...v.args, v.state, ...v.listItems, ...v.dictItems.keys(), ...v.dictItems.values()];
   return extra;
 }
 
@@ -141,18 +154,23 @@ class Unpickler {
   private readonly tensorValues: WeakSet<object> | null;
   private readonly globalContext: GlobalContext;
 
-  constructor(readonly data: Uint8Array, offset: number, readonly options: UnpickleOptions) {
+  constructor(
+    readonly data: Uint8Array,
+    offset: number,
+    readonly options: UnpickleOptions,
+  ) {
     this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
     this.pos = offset;
     this.opPos = offset;
     this.label = options.label ?? 'pickle';
     this.limits = resolveLimits(options.limits);
-    this.foreignGlobals = options.opaqueGlobals ? 'inert' : options.foreignGlobals ?? 'refuse';
+    this.foreignGlobals = options.opaqueGlobals ? 'inert' : (options.foreignGlobals ?? 'refuse');
     this.tensorValues = this.foreignGlobals === 'refuse' ? null : new WeakSet();
     const rebuild = options.rebuildTensor;
     this.globalContext = {
       describe,
-      rebuildTensor: rebuild && ((storage, offset, size, stride) => this.noteTensor(rebuild(storage, offset, size, stride))),
+      rebuildTensor:
+        rebuild && ((storage, offset, size, stride) => this.noteTensor(rebuild(storage, offset, size, stride))),
     };
   }
 
@@ -180,8 +198,10 @@ class Unpickler {
     const frames: { node: object; children: unknown[]; next: number; height: number }[] = [
       { node: root, children: childrenOf(root), next: 0, height: 0 },
     ];
-    const tooDeep = () => this.fail(`containers nested more than ${this.limits.maxDepth} levels deep; `
-      + limitHint('maxDepth', this.limits));
+    const tooDeep = () =>
+      this.fail(
+        `containers nested more than ${this.limits.maxDepth} levels deep; ${limitHint('maxDepth', this.limits)}`,
+      );
     while (frames.length > 0) {
       const f = frames[frames.length - 1]!;
       if (f.next < f.children.length) {
@@ -189,10 +209,15 @@ class Unpickler {
         if (!isContainer(c)) continue;
         const h = heights.get(c);
         if (h === IN_PROGRESS) {
-          this.fail('the pickled object contains itself (a container reachable from its own contents); '
-            + 'checkpoints never hold cycles');
+          this.fail(
+            'the pickled object contains itself (a container reachable from its own contents); ' +
+              'checkpoints never hold cycles',
+          );
         }
-        if (h !== undefined) { f.height = Math.max(f.height, h + 1); continue; }
+        if (h !== undefined) {
+          f.height = Math.max(f.height, h + 1);
+          continue;
+        }
         if (frames.length >= this.limits.maxDepth) tooDeep();
         heights.set(c, IN_PROGRESS);
         frames.push({ node: c, children: childrenOf(c), next: 0, height: 0 });
@@ -231,10 +256,28 @@ class Unpickler {
   need(n: number): void {
     if (this.pos + n > this.data.byteLength) this.fail('pickle data is truncated');
   }
-  u8(): number { this.need(1); return this.data[this.pos++]!; }
-  u16(): number { this.need(2); const v = this.view.getUint16(this.pos, true); this.pos += 2; return v; }
-  u32(): number { this.need(4); const v = this.view.getUint32(this.pos, true); this.pos += 4; return v; }
-  i32(): number { this.need(4); const v = this.view.getInt32(this.pos, true); this.pos += 4; return v; }
+  u8(): number {
+    this.need(1);
+    return this.data[this.pos++]!;
+  }
+  u16(): number {
+    this.need(2);
+    const v = this.view.getUint16(this.pos, true);
+    this.pos += 2;
+    return v;
+  }
+  u32(): number {
+    this.need(4);
+    const v = this.view.getUint32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+  i32(): number {
+    this.need(4);
+    const v = this.view.getInt32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
   u64(): number {
     this.need(8);
     const v = this.view.getBigUint64(this.pos, true);
@@ -242,8 +285,18 @@ class Unpickler {
     if (v > BigInt(this.data.byteLength)) this.fail('length field larger than the pickle');
     return Number(v);
   }
-  f64be(): number { this.need(8); const v = this.view.getFloat64(this.pos, false); this.pos += 8; return v; }
-  bytes(n: number): Uint8Array { this.need(n); const b = this.data.subarray(this.pos, this.pos + n); this.pos += n; return b; }
+  f64be(): number {
+    this.need(8);
+    const v = this.view.getFloat64(this.pos, false);
+    this.pos += 8;
+    return v;
+  }
+  bytes(n: number): Uint8Array {
+    this.need(n);
+    const b = this.data.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return b;
+  }
   /** A newline-terminated text argument (protocol 0 opcodes, GLOBAL), read as latin-1. */
   line(): string {
     const end = this.data.indexOf(0x0a, this.pos);
@@ -252,11 +305,17 @@ class Unpickler {
     this.pos = end + 1;
     return s;
   }
-  utf8(n: number): string { return utf8.decode(this.bytes(n)); }
-  latin1(n: number): string { return latin1.decode(this.bytes(n)); }
+  utf8(n: number): string {
+    return utf8.decode(this.bytes(n));
+  }
+  latin1(n: number): string {
+    return latin1.decode(this.bytes(n));
+  }
 
   // --- the stacks ---------------------------------------------------------------------------
-  push(v: unknown): void { this.stack.push(v); }
+  push(v: unknown): void {
+    this.stack.push(v);
+  }
   pop(): unknown {
     if (this.stack.length === 0) this.fail('stack underflow (corrupt pickle)');
     return this.stack.pop();
@@ -265,7 +324,10 @@ class Unpickler {
     if (this.stack.length === 0) this.fail('stack underflow (corrupt pickle)');
     return this.stack[this.stack.length - 1];
   }
-  mark(): void { this.metastack.push(this.stack); this.stack = []; }
+  mark(): void {
+    this.metastack.push(this.stack);
+    this.stack = [];
+  }
   /** Pops everything above the last MARK (and the mark), returning those items in order. */
   popMark(): unknown[] {
     const items = this.stack;
@@ -321,20 +383,26 @@ class Unpickler {
     const why = isTorch
       ? 'only dense tensors, parameters and storages of torch types are supported'
       : 'it is not in the allow-list of types a torch checkpoint may contain (this file holds other Python objects, or tries to run code)';
-    return this.fail(`refusing to load global ${quoteFileText(qualname)}: ${why}; nothing was executed`
-      + ' (opaqueGlobals / --allow-unknown-globals reads such objects as inert placeholders)');
+    return this.fail(
+      `refusing to load global ${quoteFileText(qualname)}: ${why}; nothing was executed` +
+        ' (opaqueGlobals / --allow-unknown-globals reads such objects as inert placeholders)',
+    );
   }
   /** An inert record for a foreign global, unless the call would run code or build a tensor. */
   private foreignCall(g: ForeignGlobal, args: unknown[], what: string): OpaqueObject {
     const asClass = what === 'NEWOBJ' || what === 'NEWOBJ_EX';
     if (g.callable === 'as-class' && !asClass) {
-      this.fail(`refusing to load global ${quoteFileText(g.qualname)}: the pickle calls it (${what}) and it is not in the `
-        + 'allow-list (only classes the pickle instantiates with NEWOBJ and known data types are read as inert records); '
-        + 'nothing was executed (opaqueGlobals / --allow-unknown-globals reads every foreign object as an inert placeholder)');
+      this.fail(
+        `refusing to load global ${quoteFileText(g.qualname)}: the pickle calls it (${what}) and it is not in the ` +
+          'allow-list (only classes the pickle instantiates with NEWOBJ and known data types are read as inert records); ' +
+          'nothing was executed (opaqueGlobals / --allow-unknown-globals reads every foreign object as an inert placeholder)',
+      );
     }
     if (this.holdsTensor(args)) {
-      this.fail(`refusing to load global ${quoteFileText(g.qualname)}: it receives a tensor or storage and is not in the `
-        + 'allow-list of functions that build tensors; nothing was executed');
+      this.fail(
+        `refusing to load global ${quoteFileText(g.qualname)}: it receives a tensor or storage and is not in the ` +
+          'allow-list of functions that build tensors; nothing was executed',
+      );
     }
     this.inertRecords.set(g.qualname, (this.inertRecords.get(g.qualname) ?? 0) + 1);
     return new OpaqueObject(g.qualname, args);
@@ -353,14 +421,26 @@ class Unpickler {
     return this.fail(`${what}: ${describe(callable)} cannot be called`);
   }
   setItem(d: unknown, k: unknown, v: unknown): void {
-    if (d instanceof OpaqueObject) { d.dictItems.set(k, v); return; }
+    if (d instanceof OpaqueObject) {
+      d.dictItems.set(k, v);
+      return;
+    }
     if (!(d instanceof Map)) this.fail(`SETITEM on ${describe(d)}, not a dict`);
     (d as Map<unknown, unknown>).set(k, v);
   }
   appendTo(l: unknown, items: unknown[]): void {
-    if (Array.isArray(l)) { for (const x of items) l.push(x); return; }
-    if (l instanceof Set) { for (const x of items) l.add(x); return; }
-    if (l instanceof OpaqueObject) { for (const x of items) l.listItems.push(x); return; }
+    if (Array.isArray(l)) {
+      for (const x of items) l.push(x);
+      return;
+    }
+    if (l instanceof Set) {
+      for (const x of items) l.add(x);
+      return;
+    }
+    if (l instanceof OpaqueObject) {
+      for (const x of items) l.listItems.push(x);
+      return;
+    }
     this.fail(`APPEND on ${describe(l)}, not a list`);
   }
   dictFromPairs(items: unknown[], what: string): Map<unknown, unknown> {
@@ -389,34 +469,143 @@ type OpHandler = (m: Unpickler, op: number) => void;
 /** Every opcode the unpickler runs: code, name (as in Python's pickletools), and what it does. */
 const OPCODE_TABLE: [number, string, OpHandler][] = [
   // Framing and control
-  [0x80, 'PROTO', (m) => { const proto = m.u8(); if (proto > 5) m.fail(`unsupported pickle protocol ${proto}`); }],
-  [0x95, 'FRAME', (m) => { m.u64(); }], // framing only matters for streaming readers
-  [0x2e, 'STOP', (m) => { m.result = { value: m.pop() }; }],
+  [
+    0x80,
+    'PROTO',
+    (m) => {
+      const proto = m.u8();
+      if (proto > 5) m.fail(`unsupported pickle protocol ${proto}`);
+    },
+  ],
+  [
+    0x95,
+    'FRAME',
+    (m) => {
+      m.u64();
+    },
+  ], // framing only matters for streaming readers
+  [
+    0x2e,
+    'STOP',
+    (m) => {
+      m.result = { value: m.pop() };
+    },
+  ],
   [0x28, 'MARK', (m) => m.mark()],
-  [0x30, 'POP', (m) => { m.pop(); }],
-  [0x31, 'POP_MARK', (m) => { m.popMark(); }],
+  [
+    0x30,
+    'POP',
+    (m) => {
+      m.pop();
+    },
+  ],
+  [
+    0x31,
+    'POP_MARK',
+    (m) => {
+      m.popMark();
+    },
+  ],
   [0x32, 'DUP', (m) => m.push(m.top())],
   // Containers
   [0x29, 'EMPTY_TUPLE', (m) => m.push([])],
   [0x5d, 'EMPTY_LIST', (m) => m.push([])],
   [0x7d, 'EMPTY_DICT', (m) => m.push(new Map())],
   [0x8f, 'EMPTY_SET', (m) => m.push(new Set())],
-  [0x90, 'ADDITEMS', (m) => { const items = m.popMark(); m.appendTo(m.top(), items); }],
-  [0x91, 'FROZENSET', (m) => { const items = m.popMark(); m.push(new Set(items)); }],
-  [0x61, 'APPEND', (m) => { const v = m.pop(); m.appendTo(m.top(), [v]); }],
-  [0x65, 'APPENDS', (m) => { const items = m.popMark(); m.appendTo(m.top(), items); }],
-  [0x73, 'SETITEM', (m) => { const v = m.pop(); const k = m.pop(); m.setItem(m.top(), k, v); }],
-  [0x75, 'SETITEMS', (m) => {
-    const items = m.popMark();
-    const d = m.top();
-    for (const [k, v] of m.dictFromPairs(items, 'SETITEMS')) m.setItem(d, k, v);
-  }],
-  [0x74, 'TUPLE', (m) => { const items = m.popMark(); m.push(items); }], // popMark swaps `stack`: read it first
+  [
+    0x90,
+    'ADDITEMS',
+    (m) => {
+      const items = m.popMark();
+      m.appendTo(m.top(), items);
+    },
+  ],
+  [
+    0x91,
+    'FROZENSET',
+    (m) => {
+      const items = m.popMark();
+      m.push(new Set(items));
+    },
+  ],
+  [
+    0x61,
+    'APPEND',
+    (m) => {
+      const v = m.pop();
+      m.appendTo(m.top(), [v]);
+    },
+  ],
+  [
+    0x65,
+    'APPENDS',
+    (m) => {
+      const items = m.popMark();
+      m.appendTo(m.top(), items);
+    },
+  ],
+  [
+    0x73,
+    'SETITEM',
+    (m) => {
+      const v = m.pop();
+      const k = m.pop();
+      m.setItem(m.top(), k, v);
+    },
+  ],
+  [
+    0x75,
+    'SETITEMS',
+    (m) => {
+      const items = m.popMark();
+      const d = m.top();
+      for (const [k, v] of m.dictFromPairs(items, 'SETITEMS')) m.setItem(d, k, v);
+    },
+  ],
+  [
+    0x74,
+    'TUPLE',
+    (m) => {
+      const items = m.popMark();
+      m.push(items);
+    },
+  ], // popMark swaps `stack`: read it first
   [0x85, 'TUPLE1', (m) => m.push([m.pop()])],
-  [0x86, 'TUPLE2', (m) => { const b = m.pop(); const a = m.pop(); m.push([a, b]); }],
-  [0x87, 'TUPLE3', (m) => { const c = m.pop(); const b = m.pop(); const a = m.pop(); m.push([a, b, c]); }],
-  [0x6c, 'LIST', (m) => { const items = m.popMark(); m.push(items); }],
-  [0x64, 'DICT', (m) => { const items = m.popMark(); m.push(m.dictFromPairs(items, 'DICT')); }],
+  [
+    0x86,
+    'TUPLE2',
+    (m) => {
+      const b = m.pop();
+      const a = m.pop();
+      m.push([a, b]);
+    },
+  ],
+  [
+    0x87,
+    'TUPLE3',
+    (m) => {
+      const c = m.pop();
+      const b = m.pop();
+      const a = m.pop();
+      m.push([a, b, c]);
+    },
+  ],
+  [
+    0x6c,
+    'LIST',
+    (m) => {
+      const items = m.popMark();
+      m.push(items);
+    },
+  ],
+  [
+    0x64,
+    'DICT',
+    (m) => {
+      const items = m.popMark();
+      m.push(m.dictFromPairs(items, 'DICT'));
+    },
+  ],
   // Scalars
   [0x4e, 'NONE', (m) => m.push(null)],
   [0x88, 'NEWTRUE', (m) => m.push(true)],
@@ -425,94 +614,219 @@ const OPCODE_TABLE: [number, string, OpHandler][] = [
   [0x4b, 'BININT1', (m) => m.push(m.u8())],
   [0x4d, 'BININT2', (m) => m.push(m.u16())],
   [0x8a, 'LONG1', (m) => m.push(m.decodeLong(m.u8(), 'LONG1'))],
-  [0x8b, 'LONG4', (m) => {
-    const n = m.i32();
-    if (n < 0) m.fail('negative LONG4 length');
-    m.push(m.decodeLong(n, 'LONG4'));
-  }],
-  [0x49, 'INT', (m) => { // text; protocol 0 spells booleans "01"/"00"
-    const s = m.line();
-    m.push(s === '01' ? true : s === '00' ? false : m.decimalInt(s, 'INT'));
-  }],
+  [
+    0x8b,
+    'LONG4',
+    (m) => {
+      const n = m.i32();
+      if (n < 0) m.fail('negative LONG4 length');
+      m.push(m.decodeLong(n, 'LONG4'));
+    },
+  ],
+  [
+    0x49,
+    'INT',
+    (m) => {
+      // text; protocol 0 spells booleans "01"/"00"
+      const s = m.line();
+      m.push(s === '01' ? true : s === '00' ? false : m.decimalInt(s, 'INT'));
+    },
+  ],
   [0x4c, 'LONG', (m) => m.push(m.decimalInt(m.line().replace(/L$/, ''), 'LONG'))], // text, trailing L
-  [0x46, 'FLOAT', (m) => { // text
-    const s = m.line();
-    const v = Number(s);
-    if (Number.isNaN(v) && !/nan/i.test(s)) m.fail(`bad FLOAT literal ${quoteFileText(s)}`);
-    m.push(v);
-  }],
+  [
+    0x46,
+    'FLOAT',
+    (m) => {
+      // text
+      const s = m.line();
+      const v = Number(s);
+      if (Number.isNaN(v) && !/nan/i.test(s)) m.fail(`bad FLOAT literal ${quoteFileText(s)}`);
+      m.push(v);
+    },
+  ],
   [0x47, 'BINFLOAT', (m) => m.push(m.f64be())], // big-endian
   // Text and bytes
   [0x58, 'BINUNICODE', (m) => m.push(m.utf8(m.u32()))],
   [0x8c, 'SHORT_BINUNICODE', (m) => m.push(m.utf8(m.u8()))],
   [0x8d, 'BINUNICODE8', (m) => m.push(m.utf8(m.u64()))],
-  [0x56, 'UNICODE', (m) => { // raw-unicode-escape, protocol 0
-    m.push(m.line().replace(/\\u([0-9a-fA-F]{4})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))));
-  }],
-  [0x54, 'BINSTRING', (m) => { // Python 2 str: read as latin-1 text
-    const n = m.i32();
-    if (n < 0) m.fail('negative BINSTRING length');
-    m.push(m.latin1(n));
-  }],
+  [
+    0x56,
+    'UNICODE',
+    (m) => {
+      // raw-unicode-escape, protocol 0
+      m.push(m.line().replace(/\\u([0-9a-fA-F]{4})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))));
+    },
+  ],
+  [
+    0x54,
+    'BINSTRING',
+    (m) => {
+      // Python 2 str: read as latin-1 text
+      const n = m.i32();
+      if (n < 0) m.fail('negative BINSTRING length');
+      m.push(m.latin1(n));
+    },
+  ],
   [0x55, 'SHORT_BINSTRING', (m) => m.push(m.latin1(m.u8()))],
   [0x42, 'BINBYTES', (m) => m.push(m.bytes(m.u32()).slice())],
   [0x43, 'SHORT_BINBYTES', (m) => m.push(m.bytes(m.u8()).slice())],
   [0x8e, 'BINBYTES8', (m) => m.push(m.bytes(m.u64()).slice())],
   [0x96, 'BYTEARRAY8', (m) => m.push(m.bytes(m.u64()).slice())],
   // Memo
-  [0x70, 'PUT', (m) => { m.memo.set(m.textIndex('PUT'), m.top()); }],
-  [0x71, 'BINPUT', (m) => { m.memo.set(m.u8(), m.top()); }],
-  [0x72, 'LONG_BINPUT', (m) => { m.memo.set(m.u32(), m.top()); }],
-  [0x94, 'MEMOIZE', (m) => { m.memo.set(m.memo.size, m.top()); }],
-  ...([[0x67, 'GET'], [0x68, 'BINGET'], [0x6a, 'LONG_BINGET']] as const).map(([code, name]): [number, string, OpHandler] =>
-    [code, name, (m, op) => {
+  [
+    0x70,
+    'PUT',
+    (m) => {
+      m.memo.set(m.textIndex('PUT'), m.top());
+    },
+  ],
+  [
+    0x71,
+    'BINPUT',
+    (m) => {
+      m.memo.set(m.u8(), m.top());
+    },
+  ],
+  [
+    0x72,
+    'LONG_BINPUT',
+    (m) => {
+      m.memo.set(m.u32(), m.top());
+    },
+  ],
+  [
+    0x94,
+    'MEMOIZE',
+    (m) => {
+      m.memo.set(m.memo.size, m.top());
+    },
+  ],
+  ...(
+    [
+      [0x67, 'GET'],
+      [0x68, 'BINGET'],
+      [0x6a, 'LONG_BINGET'],
+    ] as const
+  ).map(([code, name]): [number, string, OpHandler] => [
+    code,
+    name,
+    (m, op) => {
       const idx = op === 0x67 ? m.textIndex('GET') : op === 0x68 ? m.u8() : m.u32();
       if (!m.memo.has(idx)) m.fail(`memo entry ${idx} is missing (corrupt pickle)`);
       m.push(m.memo.get(idx));
-    }]),
+    },
+  ]),
   // Globals and calls: the only way to reach Python callables, all through the allow-list
-  [0x63, 'GLOBAL', (m) => { const module = m.line(); const name = m.line(); m.push(m.findGlobal(module, name)); }],
-  [0x93, 'STACK_GLOBAL', (m) => {
-    const name = m.pop();
-    const module = m.pop();
-    if (typeof module !== 'string' || typeof name !== 'string') m.fail('STACK_GLOBAL needs two strings');
-    m.push(m.findGlobal(module as string, name as string));
-  }],
-  [0x52, 'REDUCE', (m) => { const args = m.pop(); const f = m.pop(); m.push(m.call(f, args, 'REDUCE')); }],
-  [0x81, 'NEWOBJ', (m) => { const args = m.pop(); const cls = m.pop(); m.push(m.call(cls, args, 'NEWOBJ')); }],
-  [0x92, 'NEWOBJ_EX', (m) => { // keyword arguments are not used by anything we allow
-    const kwargs = m.pop();
-    const args = m.pop();
-    const cls = m.pop();
-    if (kwargs instanceof Map && kwargs.size > 0) m.fail(`NEWOBJ_EX with keyword arguments for ${describe(cls)}`);
-    m.push(m.call(cls, args, 'NEWOBJ_EX'));
-  }],
-  [0x69, 'INST', (m) => { // "module\nname\n" with MARKed args
-    const module = m.line();
-    const name = m.line();
-    const args = m.popMark();
-    m.push(m.call(m.findGlobal(module, name), args, 'INST'));
-  }],
-  [0x6f, 'OBJ', (m) => { // MARK cls args...
-    const items = m.popMark();
-    if (items.length === 0) m.fail('OBJ without a class');
-    m.push(m.call(items[0], items.slice(1), 'OBJ'));
-  }],
-  [0x62, 'BUILD', (m) => { const state = m.pop(); m.build(state, m.top()); }], // attach state to the object below it
+  [
+    0x63,
+    'GLOBAL',
+    (m) => {
+      const module = m.line();
+      const name = m.line();
+      m.push(m.findGlobal(module, name));
+    },
+  ],
+  [
+    0x93,
+    'STACK_GLOBAL',
+    (m) => {
+      const name = m.pop();
+      const module = m.pop();
+      if (typeof module !== 'string' || typeof name !== 'string') m.fail('STACK_GLOBAL needs two strings');
+      m.push(m.findGlobal(module as string, name as string));
+    },
+  ],
+  [
+    0x52,
+    'REDUCE',
+    (m) => {
+      const args = m.pop();
+      const f = m.pop();
+      m.push(m.call(f, args, 'REDUCE'));
+    },
+  ],
+  [
+    0x81,
+    'NEWOBJ',
+    (m) => {
+      const args = m.pop();
+      const cls = m.pop();
+      m.push(m.call(cls, args, 'NEWOBJ'));
+    },
+  ],
+  [
+    0x92,
+    'NEWOBJ_EX',
+    (m) => {
+      // keyword arguments are not used by anything we allow
+      const kwargs = m.pop();
+      const args = m.pop();
+      const cls = m.pop();
+      if (kwargs instanceof Map && kwargs.size > 0) m.fail(`NEWOBJ_EX with keyword arguments for ${describe(cls)}`);
+      m.push(m.call(cls, args, 'NEWOBJ_EX'));
+    },
+  ],
+  [
+    0x69,
+    'INST',
+    (m) => {
+      // "module\nname\n" with MARKed args
+      const module = m.line();
+      const name = m.line();
+      const args = m.popMark();
+      m.push(m.call(m.findGlobal(module, name), args, 'INST'));
+    },
+  ],
+  [
+    0x6f,
+    'OBJ',
+    (m) => {
+      // MARK cls args...
+      const items = m.popMark();
+      if (items.length === 0) m.fail('OBJ without a class');
+      m.push(m.call(items[0], items.slice(1), 'OBJ'));
+    },
+  ],
+  [
+    0x62,
+    'BUILD',
+    (m) => {
+      const state = m.pop();
+      m.build(state, m.top());
+    },
+  ], // attach state to the object below it
   [0x51, 'BINPERSID', (m) => m.push(m.persistentLoad(m.pop()))],
   [0x50, 'PERSID', (m) => m.push(m.persistentLoad(m.line()))], // text
   // Recognised but unsupported, for a precise message
-  ...([[0x82, 'EXT1'], [0x83, 'EXT2'], [0x84, 'EXT4']] as const).map(([code, name]): [number, string, OpHandler] =>
-    [code, name, (m) => m.fail('extension-registry opcodes (EXT1/EXT2/EXT4) are not supported')]), // no copyreg registry
-  ...([[0x97, 'NEXT_BUFFER'], [0x98, 'READONLY_BUFFER']] as const).map(([code, name]): [number, string, OpHandler] =>
-    [code, name, (m) => m.fail('out-of-band buffers (pickle protocol 5) are not supported')]),
+  ...(
+    [
+      [0x82, 'EXT1'],
+      [0x83, 'EXT2'],
+      [0x84, 'EXT4'],
+    ] as const
+  ).map(([code, name]): [number, string, OpHandler] => [
+    code,
+    name,
+    (m) => m.fail('extension-registry opcodes (EXT1/EXT2/EXT4) are not supported'),
+  ]), // no copyreg registry
+  ...(
+    [
+      [0x97, 'NEXT_BUFFER'],
+      [0x98, 'READONLY_BUFFER'],
+    ] as const
+  ).map(([code, name]): [number, string, OpHandler] => [
+    code,
+    name,
+    (m) => m.fail('out-of-band buffers (pickle protocol 5) are not supported'),
+  ]),
   [0x53, 'STRING', (m) => m.fail('protocol-0 STRING opcode is not supported')], // quoted repr
 ];
 
 /** OPCODE_TABLE indexed by opcode byte, for dispatch. */
 const OPCODES: ({ name: string; run: OpHandler } | undefined)[] = new Array(256).fill(undefined);
 for (const [code, name, run] of OPCODE_TABLE) {
-  if (OPCODES[code] !== undefined) throw new Error(`pickle opcode table: 0x${code.toString(16)} (${name}) is listed twice`);
+  if (OPCODES[code] !== undefined)
+    throw new Error(`pickle opcode table: 0x${code.toString(16)} (${name}) is listed twice`);
   OPCODES[code] = { name, run };
 }
 

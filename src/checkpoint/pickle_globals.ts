@@ -11,12 +11,18 @@ import type { DType } from './host_tensor.js';
 
 /** A torch storage class named in a checkpoint (torch.FloatStorage, ...), mapped to its dtype. */
 export class StorageType {
-  constructor(readonly qualname: string, readonly dtype: DType | null) {}
+  constructor(
+    readonly qualname: string,
+    readonly dtype: DType | null,
+  ) {}
 }
 
 /** A callable that the allow-list provides in place of a Python global. */
 export class PyCallable {
-  constructor(readonly qualname: string, readonly call: (args: unknown[]) => unknown) {}
+  constructor(
+    readonly qualname: string,
+    readonly call: (args: unknown[]) => unknown,
+  ) {}
 }
 
 /** A class marker (e.g. torch.Tensor) that may appear as an argument but is never called. */
@@ -61,7 +67,8 @@ export const PY2_MODULES: Record<string, string> = { __builtin__: 'builtins', co
 
 export function toInt(v: unknown, what: string, ctx: Pick<GlobalContext, 'describe'>): number {
   if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
-  if (typeof v === 'bigint' && v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(v);
+  if (typeof v === 'bigint' && v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER))
+    return Number(v);
   throw new UnpicklingError(`${what}: expected an integer, got ${ctx.describe(v)}`);
 }
 
@@ -73,8 +80,12 @@ function toIntList(v: unknown, what: string, ctx: GlobalContext): number[] {
 function rebuildTensor(args: unknown[], name: string, ctx: GlobalContext): unknown {
   if (args.length < 4) throw new UnpicklingError(`${name} expects at least 4 arguments, got ${args.length}`);
   if (!ctx.rebuildTensor) throw new UnpicklingError(`${name}: tensors are not expected in this pickle`);
-  return ctx.rebuildTensor(args[0], toInt(args[1], `${name} storage_offset`, ctx),
-    toIntList(args[2], `${name} size`, ctx), toIntList(args[3], `${name} stride`, ctx));
+  return ctx.rebuildTensor(
+    args[0],
+    toInt(args[1], `${name} storage_offset`, ctx),
+    toIntList(args[2], `${name} size`, ctx),
+    toIntList(args[3], `${name} stride`, ctx),
+  );
 }
 
 /** Tensor subclasses / tensors with attributes: (rebuild function, type, its args, state). */
@@ -83,8 +94,10 @@ function rebuildFromType(args: unknown[], ctx: GlobalContext): unknown {
   // The tensor's class must be an allowed one too (where foreign globals are read as inert data,
   // a foreign class would otherwise slip through as an argument that is never called).
   if (!(type instanceof PyClassMarker)) {
-    throw new UnpicklingError(`_rebuild_from_type_v2: refusing tensor type ${ctx.describe(type)}: only torch.Tensor and `
-      + 'torch.nn.Parameter are allowed; nothing was executed');
+    throw new UnpicklingError(
+      `_rebuild_from_type_v2: refusing tensor type ${ctx.describe(type)}: only torch.Tensor and ` +
+        'torch.nn.Parameter are allowed; nothing was executed',
+    );
   }
   if (!(func instanceof PyCallable)) {
     throw new UnpicklingError(`_rebuild_from_type_v2: first argument ${ctx.describe(func)} is not callable`);
@@ -96,9 +109,11 @@ function rebuildFromType(args: unknown[], ctx: GlobalContext): unknown {
 function orderedDict(args: unknown[], ctx: GlobalContext): Map<unknown, unknown> {
   const d = new Map<unknown, unknown>();
   if (args.length > 0 && args[0] !== null) {
-    if (!Array.isArray(args[0])) throw new UnpicklingError(`OrderedDict: expected a list of pairs, got ${ctx.describe(args[0])}`);
+    if (!Array.isArray(args[0]))
+      throw new UnpicklingError(`OrderedDict: expected a list of pairs, got ${ctx.describe(args[0])}`);
     for (const pair of args[0]) {
-      if (!Array.isArray(pair) || pair.length !== 2) throw new UnpicklingError('OrderedDict: expected (key, value) pairs');
+      if (!Array.isArray(pair) || pair.length !== 2)
+        throw new UnpicklingError('OrderedDict: expected (key, value) pairs');
       d.set(pair[0], pair[1]);
     }
   }
@@ -115,7 +130,9 @@ function makeSet(args: unknown[], ctx: GlobalContext): Set<unknown> {
 function codecsEncode(args: unknown[], ctx: GlobalContext): Uint8Array {
   const [text, encoding] = args;
   if (typeof text !== 'string' || (encoding !== 'latin1' && encoding !== 'latin-1')) {
-    throw new UnpicklingError(`_codecs.encode: only (str, 'latin1') is supported, got ${ctx.describe(text)}, ${ctx.describe(encoding)}`);
+    throw new UnpicklingError(
+      `_codecs.encode: only (str, 'latin1') is supported, got ${ctx.describe(text)}, ${ctx.describe(encoding)}`,
+    );
   }
   return Uint8Array.from(text, (c) => c.charCodeAt(0) & 0xff);
 }
@@ -132,7 +149,9 @@ export const ALLOWED_GLOBALS: Readonly<Record<string, AllowedGlobal>> = {
   'torch.Tensor': 'class-marker',
   'torch.nn.parameter.Parameter': 'class-marker',
   'torch.Size': (a, ctx) => (a.length === 0 ? [] : toIntList(a[0], 'torch.Size', ctx)),
-  ...Object.fromEntries(Object.entries(STORAGE_DTYPES).map(([name, dtype]) => [`torch.${name}`, new StorageType(`torch.${name}`, dtype)])),
+  ...Object.fromEntries(
+    Object.entries(STORAGE_DTYPES).map(([name, dtype]) => [`torch.${name}`, new StorageType(`torch.${name}`, dtype)]),
+  ),
   'collections.OrderedDict': orderedDict,
   'builtins.set': makeSet,
   'builtins.frozenset': makeSet,
@@ -149,22 +168,46 @@ export const ALLOWED_GLOBALS: Readonly<Record<string, AllowedGlobal>> = {
  * runs code.
  */
 export const INERT_DATA_GLOBALS: ReadonlySet<string> = new Set([
-  'numpy.core.multiarray._reconstruct', 'numpy._core.multiarray._reconstruct',
-  'numpy.core.multiarray.scalar', 'numpy._core.multiarray.scalar',
-  'numpy.core.numeric._frombuffer', 'numpy._core.numeric._frombuffer',
-  'numpy.dtype', 'numpy.ndarray',
-  'mmengine.logging.history_buffer.HistoryBuffer', 'mmengine.logging.message_hub.MessageHub',
+  'numpy.core.multiarray._reconstruct',
+  'numpy._core.multiarray._reconstruct',
+  'numpy.core.multiarray.scalar',
+  'numpy._core.multiarray.scalar',
+  'numpy.core.numeric._frombuffer',
+  'numpy._core.numeric._frombuffer',
+  'numpy.dtype',
+  'numpy.ndarray',
+  'mmengine.logging.history_buffer.HistoryBuffer',
+  'mmengine.logging.message_hub.MessageHub',
   'mmengine.config.config.ConfigDict',
-  'collections.defaultdict', 'collections.deque', 'collections.Counter',
-  'datetime.datetime', 'datetime.date', 'datetime.time', 'datetime.timedelta', 'datetime.timezone',
-  'pathlib.PosixPath', 'pathlib.WindowsPath', 'pathlib.PurePosixPath', 'pathlib.PureWindowsPath',
-  'builtins.slice', 'builtins.complex', 'builtins.range', 'builtins.bytearray', 'builtins.object',
-  'copyreg._reconstructor', 'copyreg.__newobj__', 'argparse.Namespace',
-  'torch.torch_version.TorchVersion', 'torch.device',
+  'collections.defaultdict',
+  'collections.deque',
+  'collections.Counter',
+  'datetime.datetime',
+  'datetime.date',
+  'datetime.time',
+  'datetime.timedelta',
+  'datetime.timezone',
+  'pathlib.PosixPath',
+  'pathlib.WindowsPath',
+  'pathlib.PurePosixPath',
+  'pathlib.PureWindowsPath',
+  'builtins.slice',
+  'builtins.complex',
+  'builtins.range',
+  'builtins.bytearray',
+  'builtins.object',
+  'copyreg._reconstructor',
+  'copyreg.__newobj__',
+  'argparse.Namespace',
+  'torch.torch_version.TorchVersion',
+  'torch.device',
 ]);
 
 /** The JS value a GLOBAL opcode pushes for an allow-listed name, or undefined if it is not allowed. */
-export function lookupAllowed(qualname: string, ctx: GlobalContext): PyCallable | PyClassMarker | StorageType | undefined {
+export function lookupAllowed(
+  qualname: string,
+  ctx: GlobalContext,
+): PyCallable | PyClassMarker | StorageType | undefined {
   if (!Object.hasOwn(ALLOWED_GLOBALS, qualname)) return undefined;
   const entry = ALLOWED_GLOBALS[qualname]!;
   if (entry === 'class-marker') return new PyClassMarker(qualname);

@@ -105,13 +105,20 @@ class TorchObjectBuilder {
 
   private persistentLoad(pid: unknown): StorageRef {
     if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5) {
-      const what = Array.isArray(pid) ? `a tuple of ${pid.length} starting (${pid.slice(0, 3).map(plain).join(', ')})` : plain(pid);
-      throw new Error(`${this.file}: unsupported persistent id ${what} (expected ('storage', type, key, location, numel))`);
+      const what = Array.isArray(pid)
+        ? `a tuple of ${pid.length} starting (${pid.slice(0, 3).map(plain).join(', ')})`
+        : plain(pid);
+      throw new Error(
+        `${this.file}: unsupported persistent id ${what} (expected ('storage', type, key, location, numel))`,
+      );
     }
     const [, type, key, location, numelRaw, viewMeta] = pid as unknown[];
-    if (!(type instanceof StorageType)) throw new Error(`${this.file}: storage type in persistent id is not a torch storage class`);
+    if (!(type instanceof StorageType))
+      throw new Error(`${this.file}: storage type in persistent id is not a torch storage class`);
     if (type.dtype === null) {
-      throw new Error(`${this.file}: storage ${fileText(String(key))} has type ${type.qualname}, whose dtype is not supported (supported: float32, float16, bfloat16, int64, int32, uint8, bool)`);
+      throw new Error(
+        `${this.file}: storage ${fileText(String(key))} has type ${type.qualname}, whose dtype is not supported (supported: float32, float16, bfloat16, int64, int32, uint8, bool)`,
+      );
     }
     const numel = typeof numelRaw === 'bigint' ? Number(numelRaw) : numelRaw;
     if (typeof key !== 'string' || typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0) {
@@ -124,14 +131,20 @@ class TorchObjectBuilder {
       this.refs.set(key, root);
     } else if (root.dtype !== type.dtype) {
       // One storage holds one element type; torch never names a storage with two.
-      throw new Error(`${this.file}: storage ${fileText(key)} is referenced as both ${root.typeName} and ${type.qualname}`);
+      throw new Error(
+        `${this.file}: storage ${fileText(key)} is referenced as both ${root.typeName} and ${type.qualname}`,
+      );
     }
     // Legacy (torch < 1.6) storage views: (view_key, offset, view_size).
     if (Array.isArray(viewMeta)) {
       const [viewKey, off, viewSize] = viewMeta as unknown[];
       const viewRef: StorageRef = {
-        key: `${key}[view ${String(viewKey)}]`, typeName: type.qualname, dtype: type.dtype,
-        numel: Number(viewSize), data: null, viewOf: { base: root, elemOffset: Number(off) },
+        key: `${key}[view ${String(viewKey)}]`,
+        typeName: type.qualname,
+        dtype: type.dtype,
+        numel: Number(viewSize),
+        data: null,
+        viewOf: { base: root, elemOffset: Number(off) },
       };
       return viewRef;
     }
@@ -173,12 +186,16 @@ class TorchObjectBuilder {
       usedTotal += Math.min(bytes, used.get(ref) ?? 0);
     }
     if (total > limits.storageRatio * usedTotal + limits.slackBytes) {
-      throw new CheckpointLimitError(`${this.file}: storages hold ${total} bytes (decompressed) but the tensors use only `
-        + `${usedTotal}; ${limitHint('storageRatio', limits)} (plus slackBytes=${limits.slackBytes})`);
+      throw new CheckpointLimitError(
+        `${this.file}: storages hold ${total} bytes (decompressed) but the tensors use only ` +
+          `${usedTotal}; ${limitHint('storageRatio', limits)} (plus slackBytes=${limits.slackBytes})`,
+      );
     }
     if (gathered > limits.viewRatio * total + limits.slackBytes) {
-      throw new CheckpointLimitError(`${this.file}: non-contiguous tensor views (e.g. stride-0 expanded) would materialise `
-        + `${gathered} bytes from ${total} bytes of storage; ${limitHint('viewRatio', limits)} (plus slackBytes=${limits.slackBytes})`);
+      throw new CheckpointLimitError(
+        `${this.file}: non-contiguous tensor views (e.g. stride-0 expanded) would materialise ` +
+          `${gathered} bytes from ${total} bytes of storage; ${limitHint('viewRatio', limits)} (plus slackBytes=${limits.slackBytes})`,
+      );
     }
   }
 
@@ -191,21 +208,31 @@ class TorchObjectBuilder {
         const base = dataOf(ref.viewOf.base);
         const start = ref.viewOf.elemOffset * es;
         const end = start + ref.numel * es;
-        if (end > base.byteLength) throw new Error(`${this.file}: storage view ${fileText(ref.key)} runs past its base storage`);
+        if (end > base.byteLength)
+          throw new Error(`${this.file}: storage view ${fileText(ref.key)} runs past its base storage`);
         ref.data = base.subarray(start, end);
         return ref.data;
       }
       const bytes = bytesOf(ref);
       const es = DTYPE_BYTES[ref.dtype];
       if (bytes.byteLength < ref.numel * es) {
-        throw new Error(`${this.file}: storage ${fileText(ref.key)} has ${bytes.byteLength} bytes but ${ref.typeName} of ${ref.numel} elements needs ${ref.numel * es} (truncated?)`);
+        throw new Error(
+          `${this.file}: storage ${fileText(ref.key)} has ${bytes.byteLength} bytes but ${ref.typeName} of ${ref.numel} elements needs ${ref.numel * es} (truncated?)`,
+        );
       }
       ref.data = bytes;
       return bytes;
     };
     for (const p of this.pending) {
       const es = DTYPE_BYTES[p.ref.dtype];
-      p.tensor.data = viewBytes(dataOf(p.ref), es, p.offset, p.size, p.stride, `${this.file}: tensor in storage ${fileText(p.ref.key)}`);
+      p.tensor.data = viewBytes(
+        dataOf(p.ref),
+        es,
+        p.offset,
+        p.size,
+        p.stride,
+        `${this.file}: tensor in storage ${fileText(p.ref.key)}`,
+      );
     }
   }
 }
@@ -213,7 +240,12 @@ class TorchObjectBuilder {
 function openZip(file: string): Promise<yauzl.ZipFile> {
   return new Promise((resolve, reject) => {
     yauzl.open(file, { lazyEntries: true, autoClose: false }, (err, zip) => {
-      if (err || !zip) reject(new Error(`${file}: not a valid zip archive (truncated or corrupt?): ${fileText(err?.message ?? 'unknown error')}`));
+      if (err || !zip)
+        reject(
+          new Error(
+            `${file}: not a valid zip archive (truncated or corrupt?): ${fileText(err?.message ?? 'unknown error')}`,
+          ),
+        );
       else resolve(zip);
     });
   });
@@ -222,7 +254,10 @@ function openZip(file: string): Promise<yauzl.ZipFile> {
 function listEntries(zip: yauzl.ZipFile, file: string): Promise<yauzl.Entry[]> {
   return new Promise((resolve, reject) => {
     const entries: yauzl.Entry[] = [];
-    zip.on('entry', (e: yauzl.Entry) => { entries.push(e); zip.readEntry(); });
+    zip.on('entry', (e: yauzl.Entry) => {
+      entries.push(e);
+      zip.readEntry();
+    });
     zip.on('end', () => resolve(entries));
     zip.on('error', (err: Error) => reject(new Error(`${file}: corrupt zip archive: ${fileText(err.message)}`)));
     zip.readEntry();
@@ -230,12 +265,20 @@ function listEntries(zip: yauzl.ZipFile, file: string): Promise<yauzl.Entry[]> {
 }
 
 /** Reads one entry's bytes: STORED entries with one positioned read, others through yauzl's inflate stream. */
-async function readEntry(zip: yauzl.ZipFile, fd: number, entry: yauzl.Entry, file: string, verifyCrc: boolean): Promise<Buffer> {
+async function readEntry(
+  zip: yauzl.ZipFile,
+  fd: number,
+  entry: yauzl.Entry,
+  file: string,
+  verifyCrc: boolean,
+): Promise<Buffer> {
   const what = `${file}: entry ${fileText(entry.fileName)}`;
   let bytes: Buffer;
   if (entry.compressionMethod === 0) {
     if (entry.compressedSize !== entry.uncompressedSize) {
-      throw new Error(`${what}: stored (uncompressed) entry with different sizes in the zip directory (${entry.compressedSize} and ${entry.uncompressedSize}); corrupt archive`);
+      throw new Error(
+        `${what}: stored (uncompressed) entry with different sizes in the zip directory (${entry.compressedSize} and ${entry.uncompressedSize}); corrupt archive`,
+      );
     }
     let start: number;
     try {
@@ -243,10 +286,11 @@ async function readEntry(zip: yauzl.ZipFile, fd: number, entry: yauzl.Entry, fil
     } catch (err) {
       throw new Error(`${what}: corrupt local header: ${fileText((err as Error).message)}`);
     }
-    if (start + entry.compressedSize > zip.fileSize) throw new Error(`${what}: data runs past the end of the file (truncated?)`);
+    if (start + entry.compressedSize > zip.fileSize)
+      throw new Error(`${what}: data runs past the end of the file (truncated?)`);
     bytes = readExactly(fd, start, entry.uncompressedSize, what);
   } else {
-    let stream;
+    let stream: Awaited<ReturnType<typeof zip.openReadStreamPromise>>;
     try {
       stream = await zip.openReadStreamPromise(entry);
     } catch (err) {
@@ -263,7 +307,7 @@ async function readEntry(zip: yauzl.ZipFile, fd: number, entry: yauzl.Entry, fil
     bytes = Buffer.allocUnsafeSlow(joined.byteLength);
     joined.copy(bytes);
   }
-  if (verifyCrc && (zlib.crc32(bytes) >>> 0) !== (entry.crc32 >>> 0)) {
+  if (verifyCrc && zlib.crc32(bytes) >>> 0 !== entry.crc32 >>> 0) {
     throw new Error(`${what}: CRC-32 mismatch (file corrupt)`);
   }
   return bytes;
@@ -280,34 +324,56 @@ async function readZipPth(file: string, opts: PthReadOptions): Promise<PthConten
     const pkls = entries.filter((e) => /^[^/]+\/data\.pkl$/.test(e.fileName));
     if (pkls.length === 0) {
       const torchscript = entries.some((e) => /^[^/]+\/(constants\.pkl|code\/)/.test(e.fileName));
-      const names = entries.slice(0, 5).map((e) => fileText(e.fileName)).join(', ');
-      throw new Error(torchscript
-        ? `${file}: this is a TorchScript archive (torch.jit.save), not a torch.save checkpoint; save model.state_dict() with torch.save instead`
-        : `${file}: zip archive without <name>/data.pkl, not a PyTorch checkpoint (entries: ${names}${entries.length > 5 ? ', ...' : ''})`);
+      const names = entries
+        .slice(0, 5)
+        .map((e) => fileText(e.fileName))
+        .join(', ');
+      throw new Error(
+        torchscript
+          ? `${file}: this is a TorchScript archive (torch.jit.save), not a torch.save checkpoint; save model.state_dict() with torch.save instead`
+          : `${file}: zip archive without <name>/data.pkl, not a PyTorch checkpoint (entries: ${names}${entries.length > 5 ? ', ...' : ''})`,
+      );
     }
-    if (pkls.length > 1) throw new Error(`${file}: several data.pkl records (${fileList(pkls.map((e) => e.fileName), 4)}); not a single torch.save checkpoint`);
+    if (pkls.length > 1)
+      throw new Error(
+        `${file}: several data.pkl records (${fileList(
+          pkls.map((e) => e.fileName),
+          4,
+        )}); not a single torch.save checkpoint`,
+      );
     const prefix = pkls[0]!.fileName.slice(0, -'data.pkl'.length);
     const verifyStorages = opts.verifyCrc ?? false;
 
     const byteorder = byName.get(`${prefix}byteorder`);
     if (byteorder) {
       const order = (await readEntry(zip, fd, byteorder, file, true)).toString('latin1').trim();
-      if (order !== 'little') throw new Error(`${file}: storages are ${order === 'big' ? 'big' : quoteFileText(order)}-endian; only little-endian checkpoints are supported`);
+      if (order !== 'little')
+        throw new Error(
+          `${file}: storages are ${order === 'big' ? 'big' : quoteFileText(order)}-endian; only little-endian checkpoints are supported`,
+        );
     }
 
     const pklEntry = pkls[0]!;
     if (pklEntry.uncompressedSize > limits.maxPickleBytes) {
-      throw new CheckpointLimitError(`${file}: ${fileText(pklEntry.fileName)} is ${pklEntry.uncompressedSize} bytes `
-        + `(decompressed); ${limitHint('maxPickleBytes', limits)}`);
+      throw new CheckpointLimitError(
+        `${file}: ${fileText(pklEntry.fileName)} is ${pklEntry.uncompressedSize} bytes ` +
+          `(decompressed); ${limitHint('maxPickleBytes', limits)}`,
+      );
     }
     const pkl = await readEntry(zip, fd, pklEntry, file, true);
     const builder = new TorchObjectBuilder(file);
-    const { value, inertRecords } = unpickleAt(pkl, 0, builder.options(`${file}: ${fileText(pklEntry.fileName)}`, opts, limits));
+    const { value, inertRecords } = unpickleAt(
+      pkl,
+      0,
+      builder.options(`${file}: ${fileText(pklEntry.fileName)}`, opts, limits),
+    );
 
     const entryOf = (ref: StorageRef): yauzl.Entry => {
       const entry = byName.get(`${prefix}data/${ref.key}`);
       if (!entry) {
-        throw new Error(`${file}: storage ${fileText(ref.key)} is referenced by data.pkl but ${fileText(`${prefix}data/${ref.key}`)} is missing from the archive`);
+        throw new Error(
+          `${file}: storage ${fileText(ref.key)} is referenced by data.pkl but ${fileText(`${prefix}data/${ref.key}`)} is missing from the archive`,
+        );
       }
       return entry;
     };
@@ -322,7 +388,14 @@ async function readZipPth(file: string, opts: PthReadOptions): Promise<PthConten
       storageBytes += bytes.byteLength;
     }
     builder.resolve((ref) => loaded.get(ref.key)!);
-    return { value, format: 'pth-zip', archiveName: prefix.slice(0, -1), storages: loaded.size, storageBytes, inertRecords };
+    return {
+      value,
+      format: 'pth-zip',
+      archiveName: prefix.slice(0, -1),
+      storages: loaded.size,
+      storageBytes,
+      inertRecords,
+    };
   } finally {
     zip.close();
     fs.closeSync(fd);
@@ -383,7 +456,8 @@ function readLegacyPth(file: string, opts: PthReadOptions): PthContent {
 /** A value from the file for a message: text quoted safely, anything else by kind, all short. */
 function plain(v: unknown): string {
   if (typeof v === 'string') return quoteFileText(v, "'", 40);
-  if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean' || v === null) return fileText(String(v), 40);
+  if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean' || v === null)
+    return fileText(String(v), 40);
   if (v instanceof StorageType) return v.qualname;
   return Array.isArray(v) ? `a tuple of ${v.length}` : typeof v;
 }
@@ -392,7 +466,9 @@ function plain(v: unknown): string {
 export async function readPthContent(file: string, opts: PthReadOptions = {}): Promise<PthContent> {
   const format = detectFormat(file);
   if (format === 'safetensors') {
-    throw new Error(`${file}: this is a safetensors file, not a torch.save (.pth) file; read it with readSafetensors or readCheckpoint`);
+    throw new Error(
+      `${file}: this is a safetensors file, not a torch.save (.pth) file; read it with readSafetensors or readCheckpoint`,
+    );
   }
   return format === 'pth-zip' ? readZipPth(file, opts) : readLegacyPth(file, opts);
 }

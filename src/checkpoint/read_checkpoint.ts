@@ -85,14 +85,22 @@ export function extractStateDict(obj: unknown, label: string): ExtractedStateDic
     else ignored.push(String(k));
   }
   if (stateDict.size === 0) {
-    throw new Error(`${label}: no tensors found${path.length ? ` under '${path.join('.')}'` : ''} (top-level keys: ${fileList(topLevelKeys, 10) || 'none'})`);
+    throw new Error(
+      `${label}: no tensors found${path.length ? ` under '${path.join('.')}'` : ''} (top-level keys: ${fileList(topLevelKeys, 10) || 'none'})`,
+    );
   }
   let strippedPrefix: string | null = null;
   if ([...stateDict.keys()].every((k) => k.startsWith('module.'))) {
     strippedPrefix = 'module.';
     const stripped = new Map<string, HostTensor>();
     for (const [k, v] of stateDict) stripped.set(k.slice('module.'.length), v);
-    return { stateDict: stripped, container: path.length ? path.join('.') : null, strippedPrefix, topLevelKeys, ignored };
+    return {
+      stateDict: stripped,
+      container: path.length ? path.join('.') : null,
+      strippedPrefix,
+      topLevelKeys,
+      ignored,
+    };
   }
   return { stateDict, container: path.length ? path.join('.') : null, strippedPrefix, topLevelKeys, ignored };
 }
@@ -120,8 +128,17 @@ export async function readCheckpointFile(file: string, opts: PthReadOptions = {}
     return {
       stateDict: tensors,
       description: {
-        file, format, container: null, strippedPrefix: null, topLevelKeys: [], ignored: [], skipped: [], inertRecords: {}, metadata,
-        tensors: tensors.size, summary: `safetensors, ${tensors.size} tensors`,
+        file,
+        format,
+        container: null,
+        strippedPrefix: null,
+        topLevelKeys: [],
+        ignored: [],
+        skipped: [],
+        inertRecords: {},
+        metadata,
+        tensors: tensors.size,
+        summary: `safetensors, ${tensors.size} tensors`,
       },
     };
   }
@@ -136,12 +153,21 @@ export async function readCheckpointFile(file: string, opts: PthReadOptions = {}
   if (ex.ignored.length) parts.push(`${ex.ignored.length} non-tensor entries skipped`);
   if (skipped.length) parts.push(`skipped ${skipped.map((k) => fileText(k, 40)).join(', ')}`);
   const inert = Object.entries(inertRecords);
-  if (inert.length) parts.push(`read as inert data: ${inert.map(([name, n]) => `${n} ${fileText(name, 60)}`).join(', ')}`);
+  if (inert.length)
+    parts.push(`read as inert data: ${inert.map(([name, n]) => `${n} ${fileText(name, 60)}`).join(', ')}`);
   return {
     stateDict: ex.stateDict,
     description: {
-      file, format: content.format, container: ex.container, strippedPrefix: ex.strippedPrefix,
-      topLevelKeys: ex.topLevelKeys, ignored: ex.ignored, skipped, inertRecords, metadata: {}, tensors: ex.stateDict.size,
+      file,
+      format: content.format,
+      container: ex.container,
+      strippedPrefix: ex.strippedPrefix,
+      topLevelKeys: ex.topLevelKeys,
+      ignored: ex.ignored,
+      skipped,
+      inertRecords,
+      metadata: {},
+      tensors: ex.stateDict.size,
       summary: parts.join(', '),
     },
   };

@@ -93,16 +93,24 @@ export interface ResizeOptions {
  * Resizes one relative_position_bias_table (rows x heads) to `dstWindow`. Returns the input
  * unchanged if the grid already has the destination size.
  */
-export function resizeRelPosTable(table: HostTensor, dstWindow: [number, number], opts: ResizeOptions = {}): HostTensor {
-  if (table.shape.length !== 2) throw new Error(`relative position table must be 2-D (rows, heads), got [${table.shape.join(', ')}]`);
-  if (!dstWindow.every((w) => Number.isInteger(w) && w >= 1)) throw new Error(`invalid destination window [${dstWindow.join(', ')}]`);
+export function resizeRelPosTable(
+  table: HostTensor,
+  dstWindow: [number, number],
+  opts: ResizeOptions = {},
+): HostTensor {
+  if (table.shape.length !== 2)
+    throw new Error(`relative position table must be 2-D (rows, heads), got [${table.shape.join(', ')}]`);
+  if (!dstWindow.every((w) => Number.isInteger(w) && w >= 1))
+    throw new Error(`invalid destination window [${dstWindow.join(', ')}]`);
   const [rows, heads] = table.shape as [number, number];
   const srcWindow = opts.srcWindow ?? windowOfTable(rows);
   if (relPosTableRows(srcWindow) !== rows) {
     throw new Error(`table has ${rows} rows but window [${srcWindow.join(', ')}] needs ${relPosTableRows(srcWindow)}`);
   }
-  const srcH = 2 * srcWindow[0] - 1, srcW = 2 * srcWindow[1] - 1;
-  const dstH = 2 * dstWindow[0] - 1, dstW = 2 * dstWindow[1] - 1;
+  const srcH = 2 * srcWindow[0] - 1,
+    srcW = 2 * srcWindow[1] - 1;
+  const dstH = 2 * dstWindow[0] - 1,
+    dstW = 2 * dstWindow[1] - 1;
   if (srcH === dstH && srcW === dstW) return table;
 
   const values = toFloat64(table);
@@ -150,7 +158,10 @@ export interface ResizeTablesResult {
  * Dict-level resize as mmseg does on load: every `*relative_position_index*` key is dropped,
  * every `*relative_position_bias_table*` resized to `dstWindow`. Other entries are kept.
  */
-export function resizeRelPosTables(stateDict: Map<string, HostTensor>, dstWindow: [number, number]): ResizeTablesResult {
+export function resizeRelPosTables(
+  stateDict: Map<string, HostTensor>,
+  dstWindow: [number, number],
+): ResizeTablesResult {
   const out = new Map<string, HostTensor>();
   const resized: ResizeTablesResult['resized'] = [];
   const droppedIndex: string[] = [];

@@ -21,17 +21,43 @@ export interface SafetensorsContent {
 }
 
 const NAME_OF: Record<DType, string> = {
-  float32: 'F32', float16: 'F16', bfloat16: 'BF16', int64: 'I64', int32: 'I32', uint8: 'U8', bool: 'BOOL',
+  float32: 'F32',
+  float16: 'F16',
+  bfloat16: 'BF16',
+  int64: 'I64',
+  int32: 'I32',
+  uint8: 'U8',
+  bool: 'BOOL',
 };
 const DTYPE_OF: Record<string, DType> = Object.fromEntries(
   Object.entries(NAME_OF).map(([dtype, name]) => [name, dtype as DType]),
 );
 /** safetensors dtype names that exist but that HostTensor cannot carry (for a precise error). */
-const KNOWN_UNSUPPORTED = new Set(['F64', 'I8', 'I16', 'U16', 'U32', 'U64', 'F8_E5M2', 'F8_E4M3', 'F8_E8M0', 'C64', 'F4', 'F6_E2M3', 'F6_E3M2']);
+const KNOWN_UNSUPPORTED = new Set([
+  'F64',
+  'I8',
+  'I16',
+  'U16',
+  'U32',
+  'U64',
+  'F8_E5M2',
+  'F8_E4M3',
+  'F8_E8M0',
+  'C64',
+  'F4',
+  'F6_E2M3',
+  'F6_E3M2',
+]);
 
 /** Position of each dtype in the reference implementation's `Dtype` enum (used for write order). */
 const DTYPE_RANK: Record<DType, number> = {
-  bool: 0, uint8: 1, float16: 7, bfloat16: 8, int32: 9, float32: 11, int64: 13,
+  bool: 0,
+  uint8: 1,
+  float16: 7,
+  bfloat16: 8,
+  int32: 9,
+  float32: 11,
+  int64: 13,
 };
 
 /** The reference implementation refuses headers above 100 MB; so do we (guards bogus lengths). */
@@ -49,13 +75,17 @@ export function readSafetensors(file: string): SafetensorsContent {
 
 /** Parses safetensors bytes already in memory; `file` only labels error messages. */
 export function parseSafetensors(buf: Uint8Array, file = '<buffer>'): SafetensorsContent {
-  const fail = (msg: string): never => { throw new Error(`${file}: invalid safetensors file: ${msg}`); };
+  const fail = (msg: string): never => {
+    throw new Error(`${file}: invalid safetensors file: ${msg}`);
+  };
   if (buf.byteLength < 8) fail(`file is ${buf.byteLength} bytes, shorter than the 8-byte header length`);
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const n64 = view.getBigUint64(0, true);
-  if (n64 > BigInt(MAX_HEADER_BYTES)) fail(`header length ${n64} is larger than the 100 MB limit (not a safetensors file?)`);
+  if (n64 > BigInt(MAX_HEADER_BYTES))
+    fail(`header length ${n64} is larger than the 100 MB limit (not a safetensors file?)`);
   const n = Number(n64);
-  if (8 + n > buf.byteLength) fail(`header length ${n} runs past the end of the ${buf.byteLength}-byte file (truncated?)`);
+  if (8 + n > buf.byteLength)
+    fail(`header length ${n} runs past the end of the ${buf.byteLength}-byte file (truncated?)`);
   let headerText: string;
   try {
     headerText = new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(8, 8 + n));
@@ -87,28 +117,37 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>'): Safetensor
     const bad = (msg: string): never => fail(`tensor ${quoteFileText(key, '"')}: ${msg}`);
     if (typeof value !== 'object' || value === null || Array.isArray(value)) bad('entry is not an object');
     const info = value as Record<string, unknown>;
-    const dtypeName = info['dtype'];
+    const dtypeName = info.dtype;
     if (typeof dtypeName !== 'string') bad('missing "dtype"');
     const dtype = DTYPE_OF[dtypeName as string];
     if (dtype === undefined) {
-      bad(KNOWN_UNSUPPORTED.has(dtypeName as string)
-        ? `dtype ${dtypeName as string} is not supported (supported: ${Object.keys(DTYPE_OF).join(', ')})`
-        : `unknown dtype ${quoteFileText(String(dtypeName), '"')}`);
+      bad(
+        KNOWN_UNSUPPORTED.has(dtypeName as string)
+          ? `dtype ${dtypeName as string} is not supported (supported: ${Object.keys(DTYPE_OF).join(', ')})`
+          : `unknown dtype ${quoteFileText(String(dtypeName), '"')}`,
+      );
     }
-    const shape = info['shape'];
+    const shape = info.shape;
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
       bad(`"shape" must be a list of non-negative integers, got ${shownJson(shape)}`);
     }
-    const offsets = info['data_offsets'];
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && (o as number) >= 0)) {
+    const offsets = info.data_offsets;
+    if (
+      !Array.isArray(offsets) ||
+      offsets.length !== 2 ||
+      !offsets.every((o) => Number.isSafeInteger(o) && (o as number) >= 0)
+    ) {
       bad(`"data_offsets" must be two non-negative integers, got ${shownJson(offsets)}`);
     }
     const [begin, end] = offsets as [number, number];
     if (end < begin) bad(`data_offsets [${begin}, ${end}] end before they begin`);
-    if (end > dataLength) bad(`data_offsets [${begin}, ${end}] run past the ${dataLength} data bytes in the file (truncated?)`);
+    if (end > dataLength)
+      bad(`data_offsets [${begin}, ${end}] run past the ${dataLength} data bytes in the file (truncated?)`);
     const expected = numel(shape as number[]) * DTYPE_BYTES[dtype!];
     if (end - begin !== expected) {
-      bad(`data_offsets [${begin}, ${end}] hold ${end - begin} bytes but shape [${fileList(shape as number[])}] of ${dtypeName as string} needs ${expected}`);
+      bad(
+        `data_offsets [${begin}, ${end}] hold ${end - begin} bytes but shape [${fileList(shape as number[])}] of ${dtypeName as string} needs ${expected}`,
+      );
     }
     entries.push({ key, dtype: dtype!, shape: (shape as number[]).slice(), begin, end });
   }
@@ -118,11 +157,14 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>'): Safetensor
   let cursor = 0;
   for (const e of byOffset) {
     if (e.begin !== cursor) {
-      fail(`tensor ${quoteFileText(e.key, '"')}: data_offsets [${e.begin}, ${e.end}] ${e.begin < cursor ? 'overlap the previous tensor' : `leave a gap after byte ${cursor}`}`);
+      fail(
+        `tensor ${quoteFileText(e.key, '"')}: data_offsets [${e.begin}, ${e.end}] ${e.begin < cursor ? 'overlap the previous tensor' : `leave a gap after byte ${cursor}`}`,
+      );
     }
     cursor = e.end;
   }
-  if (cursor !== dataLength) fail(`tensors cover ${cursor} bytes but the file has ${dataLength} data bytes after the header`);
+  if (cursor !== dataLength)
+    fail(`tensors cover ${cursor} bytes but the file has ${dataLength} data bytes after the header`);
 
   const tensors = new Map<string, HostTensor>();
   for (const e of entries) {
@@ -143,7 +185,7 @@ function compareUtf8(a: string, b: string): number {
 
 /** Tensor order used by the reference writer: wider dtypes first, then by name. */
 export function safetensorsOrder(entries: [string, HostTensor][]): [string, HostTensor][] {
-  return entries.slice().sort(([ka, a], [kb, b]) => (DTYPE_RANK[b.dtype] - DTYPE_RANK[a.dtype]) || compareUtf8(ka, kb));
+  return entries.slice().sort(([ka, a], [kb, b]) => DTYPE_RANK[b.dtype] - DTYPE_RANK[a.dtype] || compareUtf8(ka, kb));
 }
 
 /** Builds the padded header bytes for tensors already in write order. */
@@ -156,7 +198,7 @@ export function buildSafetensorsHeader(ordered: [string, HostTensor][], metadata
       if (typeof metadata[k] !== 'string') throw new Error(`safetensors metadata "${k}" must be a string`);
       meta[k] = metadata[k]!;
     }
-    header['__metadata__'] = meta;
+    header.__metadata__ = meta;
   }
   let offset = 0;
   for (const [key, t] of ordered) {
@@ -189,7 +231,9 @@ export function writeSafetensors(
     }
     const expected = numel(t.shape) * DTYPE_BYTES[t.dtype];
     if (t.data.byteLength !== expected) {
-      throw new Error(`${file}: tensor "${key}": ${t.data.byteLength} data bytes but shape [${t.shape.join(', ')}] of ${t.dtype} needs ${expected}`);
+      throw new Error(
+        `${file}: tensor "${key}": ${t.data.byteLength} data bytes but shape [${t.shape.join(', ')}] of ${t.dtype} needs ${expected}`,
+      );
     }
   }
   const ordered = safetensorsOrder(entries);

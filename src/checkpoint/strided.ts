@@ -36,16 +36,26 @@ export function requiredStorageElements(offset: number, size: readonly number[],
  * Throws (with `what` in the message) if the view reaches outside the storage.
  */
 export function viewBytes(
-  storage: Uint8Array, elemSize: number, offset: number, size: readonly number[], stride: readonly number[], what: string,
+  storage: Uint8Array,
+  elemSize: number,
+  offset: number,
+  size: readonly number[],
+  stride: readonly number[],
+  what: string,
 ): Uint8Array {
-  if (size.length !== stride.length) throw new Error(`${what}: size has ${size.length} dims but stride has ${stride.length}`);
+  if (size.length !== stride.length)
+    throw new Error(`${what}: size has ${size.length} dims but stride has ${stride.length}`);
   if (offset < 0 || size.some((s) => s < 0) || stride.some((s) => s < 0)) {
-    throw new Error(`${what}: negative offset, size or stride (offset ${offset}, size [${size.join(', ')}], stride [${stride.join(', ')}])`);
+    throw new Error(
+      `${what}: negative offset, size or stride (offset ${offset}, size [${size.join(', ')}], stride [${stride.join(', ')}])`,
+    );
   }
   const storageElems = Math.floor(storage.byteLength / elemSize);
   const needed = requiredStorageElements(offset, size, stride);
   if (needed > storageElems) {
-    throw new Error(`${what}: view (offset ${offset}, size [${size.join(', ')}], stride [${stride.join(', ')}]) needs ${needed} elements but the storage holds ${storageElems}`);
+    throw new Error(
+      `${what}: view (offset ${offset}, size [${size.join(', ')}], stride [${stride.join(', ')}]) needs ${needed} elements but the storage holds ${storageElems}`,
+    );
   }
   const n = numel(size);
   if (isContiguous(size, stride)) return storage.subarray(offset * elemSize, (offset + n) * elemSize);
@@ -72,7 +82,10 @@ export function viewBytes(
     for (let d = outerDims - 1; d >= 0; d--) {
       const next = index[d]! + 1;
       src += stride[d]!;
-      if (next < size[d]!) { index[d] = next; break; }
+      if (next < size[d]!) {
+        index[d] = next;
+        break;
+      }
       src -= stride[d]! * size[d]!;
       index[d] = 0;
     }

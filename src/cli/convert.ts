@@ -49,11 +49,15 @@ export function formatConvertSummary(s: ConvertFileSummary): string {
   const lines: string[] = [];
   const fmt = (n: number) => n.toLocaleString('en-US');
   lines.push(`read    ${s.src}: ${s.source.summary}`);
-  lines.push(`layout  ${s.report.layout} -> mmseg ${s.level} keys${s.level === 'segmentor' ? ' (backbone./neck./decode_head./auxiliary_head.)' : ' (no backbone. prefix, as beit2mmseg)'}`);
+  lines.push(
+    `layout  ${s.report.layout} -> mmseg ${s.level} keys${s.level === 'segmentor' ? ' (backbone./neck./decode_head./auxiliary_head.)' : ' (no backbone. prefix, as beit2mmseg)'}`,
+  );
   const kind = s.format === 'pth' ? "torch.save zip, {'meta', 'state_dict'}" : 'safetensors';
-  lines.push(`wrote   ${s.dst} (${kind}): ${fmt(s.stats.tensors)} tensors, ${fmt(s.stats.parameters)} parameters`
-    + (s.stats.bufferElements ? ` + ${fmt(s.stats.bufferElements)} buffer elements` : '')
-    + `, ${fmt(s.stats.bytes)} bytes`);
+  lines.push(
+    `wrote   ${s.dst} (${kind}): ${fmt(s.stats.tensors)} tensors, ${fmt(s.stats.parameters)} parameters` +
+      (s.stats.bufferElements ? ` + ${fmt(s.stats.bufferElements)} buffer elements` : '') +
+      `, ${fmt(s.stats.bytes)} bytes`,
+  );
   const section = (title: string, items: string[]) => {
     if (items.length === 0) return;
     lines.push(`${title}:`);
@@ -66,13 +70,19 @@ export function formatConvertSummary(s: ConvertFileSummary): string {
   section(`renamed ${s.report.renamed.length} keys`, groupRenames(s.report.renamed));
   section(`dropped ${s.report.dropped.length} keys`, groupWithReasons(s.report.dropped));
   section(`added ${s.report.added.length} keys`, groupWithReasons(s.report.added));
-  section(`kept but unused by mmseg BEiT ${s.report.unused.length} keys`, groupKeys(s.report.unused).map(([p, n]) => (n > 1 ? `${p} (x${n})` : p)));
+  section(
+    `kept but unused by mmseg BEiT ${s.report.unused.length} keys`,
+    groupKeys(s.report.unused).map(([p, n]) => (n > 1 ? `${p} (x${n})` : p)),
+  );
   if (s.window !== null) {
     const byShape = new Map<string, number>();
-    for (const r of s.resized) byShape.set(`${r.from} -> ${r.to} rows`, (byShape.get(`${r.from} -> ${r.to} rows`) ?? 0) + 1);
-    lines.push(`window  ${s.window[0]}x${s.window[1]}: resized ${s.resized.length} relative_position_bias_table(s)`
-      + (byShape.size ? ` (${[...byShape].map(([k, n]) => `${k} x${n}`).join(', ')})` : ' (already that size)')
-      + `, dropped ${s.droppedIndex.length} relative_position_index buffer(s)`);
+    for (const r of s.resized)
+      byShape.set(`${r.from} -> ${r.to} rows`, (byShape.get(`${r.from} -> ${r.to} rows`) ?? 0) + 1);
+    lines.push(
+      `window  ${s.window[0]}x${s.window[1]}: resized ${s.resized.length} relative_position_bias_table(s)` +
+        (byShape.size ? ` (${[...byShape].map(([k, n]) => `${k} x${n}`).join(', ')})` : ' (already that size)') +
+        `, dropped ${s.droppedIndex.length} relative_position_index buffer(s)`,
+    );
   }
   return lines.join('\n');
 }
@@ -80,9 +90,11 @@ export function formatConvertSummary(s: ConvertFileSummary): string {
 export function register(program: Command): void {
   program
     .command('convert')
-    .description('convert a BEiT checkpoint (.pth/.safetensors: official unilm/timm, pretraining, unilm ADE20K, mmseg, '
-      + 'or a Hugging Face BEiT folder / weight file with config.json) to mmseg keys: safetensors, '
-      + 'or torch.save for .pth/.pt')
+    .description(
+      'convert a BEiT checkpoint (.pth/.safetensors: official unilm/timm, pretraining, unilm ADE20K, mmseg, ' +
+        'or a Hugging Face BEiT folder / weight file with config.json) to mmseg keys: safetensors, ' +
+        'or torch.save for .pth/.pt',
+    )
     .argument('<src>', 'input checkpoint (file or Hugging Face model folder)')
     .argument('<dst>', 'output: .safetensors, or .pth/.pt for a torch.save checkpoint {meta, state_dict}')
     .option('--img-size <n>', 'resize relative position tables for this (square) input size, e.g. 640')
@@ -91,33 +103,48 @@ export function register(program: Command): void {
     .option('--force', 'overwrite <dst> if it exists', false)
     .option('--config <file>', 'with a .pth output: class names and palette of this config go to meta.dataset_meta')
     .option('--verify-crc', 'check every tensor storage of a .pth against its zip CRC-32 (slower)', false)
-    .option('--allow-unknown-globals', 'read Python objects outside the torch allow-list (e.g. numpy values in metadata) as inert placeholders instead of refusing the file', false)
-    .action(async (src: string, dst: string, o: {
-      imgSize?: string; window?: string[]; patchSize: string; force: boolean; verifyCrc: boolean;
-      allowUnknownGlobals: boolean; config?: string;
-    }) => {
-      try {
-        let window: [number, number] | undefined;
-        if (o.window !== undefined) {
-          if (o.window.length !== 2) throw new Error(`--window takes two integers (H W), got ${o.window.length}`);
-          window = [parsePositiveInt(o.window[0]!, '--window'), parsePositiveInt(o.window[1]!, '--window')];
+    .option(
+      '--allow-unknown-globals',
+      'read Python objects outside the torch allow-list (e.g. numpy values in metadata) as inert placeholders instead of refusing the file',
+      false,
+    )
+    .action(
+      async (
+        src: string,
+        dst: string,
+        o: {
+          imgSize?: string;
+          window?: string[];
+          patchSize: string;
+          force: boolean;
+          verifyCrc: boolean;
+          allowUnknownGlobals: boolean;
+          config?: string;
+        },
+      ) => {
+        try {
+          let window: [number, number] | undefined;
+          if (o.window !== undefined) {
+            if (o.window.length !== 2) throw new Error(`--window takes two integers (H W), got ${o.window.length}`);
+            window = [parsePositiveInt(o.window[0]!, '--window'), parsePositiveInt(o.window[1]!, '--window')];
+          }
+          if (o.config !== undefined && outputFormatOf(dst) !== 'pth') {
+            throw new Error(`--config only fills a .pth's meta.dataset_meta; ${dst} is written as safetensors`);
+          }
+          const summary = await convertFile(src, dst, {
+            imgSize: o.imgSize !== undefined ? parsePositiveInt(o.imgSize, '--img-size') : undefined,
+            window,
+            patchSize: parsePositiveInt(o.patchSize, '--patch-size'),
+            force: o.force,
+            verifyCrc: o.verifyCrc,
+            opaqueGlobals: o.allowUnknownGlobals,
+            ...(o.config !== undefined ? { meta: datasetMetaOf(o.config) } : {}),
+          });
+          console.log(formatConvertSummary(summary));
+        } catch (err) {
+          console.error(`convert: ${(err as Error).message}`);
+          process.exitCode = 1;
         }
-        if (o.config !== undefined && outputFormatOf(dst) !== 'pth') {
-          throw new Error(`--config only fills a .pth's meta.dataset_meta; ${dst} is written as safetensors`);
-        }
-        const summary = await convertFile(src, dst, {
-          imgSize: o.imgSize !== undefined ? parsePositiveInt(o.imgSize, '--img-size') : undefined,
-          window,
-          patchSize: parsePositiveInt(o.patchSize, '--patch-size'),
-          force: o.force,
-          verifyCrc: o.verifyCrc,
-          opaqueGlobals: o.allowUnknownGlobals,
-          ...(o.config !== undefined ? { meta: datasetMetaOf(o.config) } : {}),
-        });
-        console.log(formatConvertSummary(summary));
-      } catch (err) {
-        console.error(`convert: ${(err as Error).message}`);
-        process.exitCode = 1;
-      }
-    });
+      },
+    );
 }

@@ -25,17 +25,26 @@ function backend(v: string): Backend {
 
 function port(v: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError(`expected a port (1..65535), got '${v}'`);
+  if (!Number.isInteger(n) || n < 1 || n > 65535)
+    throw new InvalidArgumentError(`expected a port (1..65535), got '${v}'`);
   return n;
 }
 
 export function addDistributedOptions(cmd: Command): Command {
   return cmd
-    .option('--nproc-per-node <n>', 'start N worker processes on this machine (data-parallel, like torchrun)', parsePositiveInt)
+    .option(
+      '--nproc-per-node <n>',
+      'start N worker processes on this machine (data-parallel, like torchrun)',
+      parsePositiveInt,
+    )
     .option('--nnodes <n>', 'machines taking part (each runs the same command with its --node-rank)', parsePositiveInt)
-    .option('--node-rank <r>', 'this machine\'s index, 0..nnodes-1', parseNonNegativeInt)
+    .option('--node-rank <r>', "this machine's index, 0..nnodes-1", parseNonNegativeInt)
     .option('--master-addr <addr>', 'address of node 0 (default 127.0.0.1 on one machine)')
-    .option('--master-port <port>', 'rendezvous port on node 0 (default: a free port on one machine, 29500 on several)', port)
+    .option(
+      '--master-port <port>',
+      'rendezvous port on node 0 (default: a free port on one machine, 29500 on several)',
+      port,
+    )
     .option('--dist-timeout <seconds>', 'timeout of the rendezvous and of every collective', parsePositiveInt, 1800)
     .option('--dist-backend <name>', 'gloo (CPU, default) or nccl (CUDA builds with NCCL)', backend);
 }
@@ -46,16 +55,25 @@ export function addDistributedOptions(cmd: Command): Command {
  */
 export async function launchIfRequested(o: DistributedCliOptions): Promise<boolean> {
   if (o.nprocPerNode === undefined) {
-    for (const [flag, v] of [['--nnodes', o.nnodes], ['--node-rank', o.nodeRank]] as const) {
+    for (const [flag, v] of [
+      ['--nnodes', o.nnodes],
+      ['--node-rank', o.nodeRank],
+    ] as const) {
       if (v !== undefined) throw new Error(`${flag} needs --nproc-per-node`);
     }
     return false;
   }
-  if (process.env.RANK !== undefined) throw new Error('--nproc-per-node given inside a worker (RANK is set): start the launcher once');
+  if (process.env.RANK !== undefined)
+    throw new Error('--nproc-per-node given inside a worker (RANK is set): start the launcher once');
   const script = process.argv[1]!;
   process.exitCode = await launch({
-    nprocPerNode: o.nprocPerNode, nnodes: o.nnodes, nodeRank: o.nodeRank, masterAddr: o.masterAddr, masterPort: o.masterPort,
-    script, args: stripLauncherFlags(process.argv.slice(2)),
+    nprocPerNode: o.nprocPerNode,
+    nnodes: o.nnodes,
+    nodeRank: o.nodeRank,
+    masterAddr: o.masterAddr,
+    masterPort: o.masterPort,
+    script,
+    args: stripLauncherFlags(process.argv.slice(2)),
   });
   return true;
 }

@@ -14,7 +14,11 @@ export async function expandImageArgs(args: string[]): Promise<string[]> {
   for (const arg of args) {
     if (fs.existsSync(arg)) {
       if (fs.statSync(arg).isDirectory()) {
-        const files = fs.readdirSync(arg).filter(isImage).sort().map((f) => path.join(arg, f));
+        const files = fs
+          .readdirSync(arg)
+          .filter(isImage)
+          .sort()
+          .map((f) => path.join(arg, f));
         if (!files.length) throw new Error(`${arg}: no images (${IMAGE_EXTENSIONS.join(', ')}) in this directory`);
         out.push(...files);
       } else {

@@ -11,7 +11,10 @@ export function formatInspectReport(r: InspectReport, opts: { summaryOnly?: bool
   const lines: string[] = [];
   lines.push(`${d.file}: ${d.summary}`);
   if (d.topLevelKeys.length) lines.push(`top-level keys: ${d.topLevelKeys.join(', ')}`);
-  if (d.ignored.length) lines.push(`non-tensor entries skipped: ${d.ignored.slice(0, 10).join(', ')}${d.ignored.length > 10 ? ', ...' : ''}`);
+  if (d.ignored.length)
+    lines.push(
+      `non-tensor entries skipped: ${d.ignored.slice(0, 10).join(', ')}${d.ignored.length > 10 ? ', ...' : ''}`,
+    );
   for (const [k, v] of Object.entries(d.metadata)) lines.push(`metadata ${k}: ${v}`);
   lines.push(`layout: ${r.layout ?? 'not a recognised BEiT layout'}`);
   if (!opts.summaryOnly) {
@@ -19,14 +22,22 @@ export function formatInspectReport(r: InspectReport, opts: { summaryOnly?: bool
     lines.push('');
     lines.push(`${'key'.padEnd(keyWidth)}  ${'dtype'.padEnd(8)}  ${'shape'.padEnd(20)}  ${'numel'.padStart(13)}`);
     for (const t of r.tensors) {
-      lines.push(`${t.key.padEnd(keyWidth)}  ${t.dtype.padEnd(8)}  ${`[${t.shape.join(', ')}]`.padEnd(20)}  ${fmt(t.numel).padStart(13)}${t.buffer ? '  (buffer)' : ''}`);
+      lines.push(
+        `${t.key.padEnd(keyWidth)}  ${t.dtype.padEnd(8)}  ${`[${t.shape.join(', ')}]`.padEnd(20)}  ${fmt(t.numel).padStart(13)}${t.buffer ? '  (buffer)' : ''}`,
+      );
     }
     lines.push('');
   }
   const s = r.stats;
-  lines.push(`tensors: ${fmt(s.tensors)}   parameters: ${fmt(s.parameters)}   buffer elements: ${fmt(s.bufferElements)}   bytes: ${fmt(s.bytes)}`);
+  lines.push(
+    `tensors: ${fmt(s.tensors)}   parameters: ${fmt(s.parameters)}   buffer elements: ${fmt(s.bufferElements)}   bytes: ${fmt(s.bytes)}`,
+  );
   lines.push(`by group: ${s.byGroup.map(([g, n]) => `${g} ${fmt(n)}`).join(', ')}`);
-  lines.push(`by dtype: ${Object.entries(s.byDtype).map(([dt, v]) => `${dt} ${v.tensors} tensors / ${fmt(v.elements)} elements`).join(', ')}`);
+  lines.push(
+    `by dtype: ${Object.entries(s.byDtype)
+      .map(([dt, v]) => `${dt} ${v.tensors} tensors / ${fmt(v.elements)} elements`)
+      .join(', ')}`,
+  );
   return lines.join('\n');
 }
 
@@ -38,14 +49,25 @@ export function register(program: Command): void {
     .option('--summary', 'totals only, without the per-tensor listing', false)
     .option('--json', 'print the report as JSON', false)
     .option('--verify-crc', 'check every tensor storage of a .pth against its zip CRC-32 (slower)', false)
-    .option('--allow-unknown-globals', 'read Python objects outside the torch allow-list (e.g. numpy values in metadata) as inert placeholders instead of refusing the file', false)
-    .action(async (file: string, o: { summary: boolean; json: boolean; verifyCrc: boolean; allowUnknownGlobals: boolean }) => {
-      try {
-        const report = await inspectFile(file, { verifyCrc: o.verifyCrc, opaqueGlobals: o.allowUnknownGlobals });
-        console.log(o.json ? JSON.stringify(report, null, 2) : formatInspectReport(report, { summaryOnly: o.summary }));
-      } catch (err) {
-        console.error(`inspect: ${(err as Error).message}`);
-        process.exitCode = 1;
-      }
-    });
+    .option(
+      '--allow-unknown-globals',
+      'read Python objects outside the torch allow-list (e.g. numpy values in metadata) as inert placeholders instead of refusing the file',
+      false,
+    )
+    .action(
+      async (
+        file: string,
+        o: { summary: boolean; json: boolean; verifyCrc: boolean; allowUnknownGlobals: boolean },
+      ) => {
+        try {
+          const report = await inspectFile(file, { verifyCrc: o.verifyCrc, opaqueGlobals: o.allowUnknownGlobals });
+          console.log(
+            o.json ? JSON.stringify(report, null, 2) : formatInspectReport(report, { summaryOnly: o.summary }),
+          );
+        } catch (err) {
+          console.error(`inspect: ${(err as Error).message}`);
+          process.exitCode = 1;
+        }
+      },
+    );
 }

@@ -7,7 +7,8 @@ import { makeSyntheticDataset } from '../data/synthetic.js';
 import { progressBar } from './progress.js';
 
 function parseInt10(value: string, name: string, min: number): number {
-  if (!/^\d+$/.test(value) || Number(value) < min) throw new Error(`${name} must be an integer >= ${min}, got "${value}"`);
+  if (!/^\d+$/.test(value) || Number(value) < min)
+    throw new Error(`${name} must be an integer >= ${min}, got "${value}"`);
   return Number(value);
 }
 
@@ -21,8 +22,13 @@ export function parseSize(value: string): [number, number] {
 export function register(program: Command): void {
   program
     .command('make-synthetic-dataset')
-    .description('write a small deterministic ADE20K-layout dataset (textured shapes, JPEG images, 8-bit PNG labels with 0 = other) for tests and smoke training')
-    .argument('<out>', 'output folder (becomes data_root: images/{training,validation}, annotations/..., metainfo.json)')
+    .description(
+      'write a small deterministic ADE20K-layout dataset (textured shapes, JPEG images, 8-bit PNG labels with 0 = other) for tests and smoke training',
+    )
+    .argument(
+      '<out>',
+      'output folder (becomes data_root: images/{training,validation}, annotations/..., metainfo.json)',
+    )
     .option('--n <count>', 'total number of images (training + validation)', '200')
     .option('--size <HxW>', 'image size, height x width', '256x320')
     .option('--classes <count>', 'number of classes (label values 1..count; 0 = other)', '8')
@@ -44,8 +50,12 @@ export function register(program: Command): void {
         });
         bar.stop();
         console.log(`wrote ${s.train} training + ${s.val} validation images (${height}x${width}) to ${s.root}`);
-        console.log(`classes (train ids 0..${s.classes.length - 1}; label 0 = other -> ignored): ${s.classes.join(', ')}`);
-        console.log(`use: {type: 'ADE20KDataset', data_root: '${s.root}', data_prefix: {img_path: 'images/training', seg_map_path: 'annotations/training'}}`);
+        console.log(
+          `classes (train ids 0..${s.classes.length - 1}; label 0 = other -> ignored): ${s.classes.join(', ')}`,
+        );
+        console.log(
+          `use: {type: 'ADE20KDataset', data_root: '${s.root}', data_prefix: {img_path: 'images/training', seg_map_path: 'annotations/training'}}`,
+        );
       } catch (err) {
         console.error(`make-synthetic-dataset: ${(err as Error).message}`);
         process.exitCode = 1;

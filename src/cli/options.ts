@@ -21,6 +21,7 @@ export function parseUnit(v: string): number {
 
 export function parseNumberList(v: string): number[] {
   const list = v.split(',').map((s) => Number(s.trim()));
-  if (!list.length || list.some((n) => !(n > 0))) throw new InvalidArgumentError(`expected positive numbers separated by commas, got '${v}'`);
+  if (!list.length || list.some((n) => !(n > 0)))
+    throw new InvalidArgumentError(`expected positive numbers separated by commas, got '${v}'`);
   return list;
 }

@@ -35,14 +35,17 @@ export function outputStems(files: string[], outDir: string): string[] {
   const resolved = files.map((f) => path.resolve(f));
   const base = commonAncestor(resolved.map((f) => path.dirname(f)));
   const stems = resolved.map((f) =>
-    path.join(outDir, path.relative(base, path.dirname(f)), path.basename(f, path.extname(f))));
+    path.join(outDir, path.relative(base, path.dirname(f)), path.basename(f, path.extname(f))),
+  );
   const byStem = new Map<string, string[]>();
   stems.forEach((s, i) => byStem.set(s, [...(byStem.get(s) ?? []), files[i]]));
   const clashes = [...byStem].filter(([, inputs]) => inputs.length > 1);
   if (clashes.length) {
     const list = clashes.map(([stem, inputs]) => `${inputs.join(', ')} -> ${stem}_pred.png`).join('; ');
-    throw new Error(`predict: inputs would overwrite each other's outputs (same folder and name): ${list}; ` +
-      'rename them or run predict on them separately');
+    throw new Error(
+      `predict: inputs would overwrite each other's outputs (same folder and name): ${list}; ` +
+        'rename them or run predict on them separately',
+    );
   }
   return stems;
 }

@@ -29,8 +29,10 @@ export function register(program: Command): void {
           height: positiveInt(o.height, '--height'),
           smooth: o.smooth === undefined ? undefined : positiveInt(o.smooth, '--smooth'),
         });
-        console.log(`wrote ${o.out}: ${r.trainPoints} training points, ${r.valPoints} validation points` +
-          (r.skipped ? ` (${r.skipped} lines skipped)` : ''));
+        console.log(
+          `wrote ${o.out}: ${r.trainPoints} training points, ${r.valPoints} validation points` +
+            (r.skipped ? ` (${r.skipped} lines skipped)` : ''),
+        );
       } catch (err) {
         console.error(`plot-log: ${(err as Error).message}`);
         process.exitCode = 1;

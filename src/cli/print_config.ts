@@ -13,13 +13,14 @@ interface PrintConfigOptions {
 }
 
 export function register(program: Command): void {
-  const cmd = program.command('print-config')
+  const cmd = program
+    .command('print-config')
     .description('print the fully merged config (_base_ files, _delete_, --cfg-options) as JSON')
     .argument('<config>', CONFIG_HELP)
     .option('--out <file>', 'write the JSON to this file (atomically) instead of stdout');
   addCfgOptions(cmd).action(async (config: string, opts: PrintConfigOptions) => {
     const cfg = loadCliConfig(config, opts.cfgOptions);
-    const text = JSON.stringify(cfg, null, 2) + '\n';
+    const text = `${JSON.stringify(cfg, null, 2)}\n`;
     if (!opts.out) {
       process.stdout.write(text);
       return;

@@ -18,17 +18,25 @@ export function progressBar(total: number, label: string, extra = ''): Progress 
         last = done;
         const secs = (Date.now() - start) / 1000;
         const eta = done > 0 ? ((secs / done) * (total - done)).toFixed(0) : '?';
-        const info = payload ? ' ' + Object.entries(payload).map(([k, v]) => `${k} ${v}`).join(' ') : '';
+        const info = payload
+          ? ' ' +
+            Object.entries(payload)
+              .map(([k, v]) => `${k} ${v}`)
+              .join(' ')
+          : '';
         process.stderr.write(`${label} ${done}/${total} (${secs.toFixed(1)} s, ETA ${eta} s)${info}\n`);
       },
       stop() {},
     };
   }
-  const bar = new cliProgress.SingleBar({
-    format: `${label} [{bar}] {value}/{total} | {duration_formatted} elapsed | ETA {eta_formatted}${extra}`,
-    stream: process.stderr,
-    hideCursor: true,
-  }, cliProgress.Presets.shades_classic);
+  const bar = new cliProgress.SingleBar(
+    {
+      format: `${label} [{bar}] {value}/{total} | {duration_formatted} elapsed | ETA {eta_formatted}${extra}`,
+      stream: process.stderr,
+      hideCursor: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
   bar.start(total, 0, {});
   return { update: (done, payload) => bar.update(done, payload ?? {}), stop: () => bar.stop() };
 }

@@ -78,54 +78,59 @@ export function register(program: Command): void {
       parsePositiveInt,
     )
     .option('--log', 'log every request (JSON lines on stdout)')
-    .option('--quantize <mode>', 'int8: the backbone\'s linear layers in int8 (CPU; dynamic activations)', parseQuantize);
-  addCfgOptions(cmd)
-    .action(async (opts: ServeCliOptions) => {
-      const amp =
-        opts.amp === undefined ? null : opts.amp === 'bf16' ? 'bfloat16' : opts.amp === 'fp16' ? 'float16' : null;
-      if (opts.amp !== undefined && !amp) throw new Error(`--amp must be bf16 or fp16, got ${opts.amp}`);
-      const token = opts.token ?? (process.env.BEITSEG_TOKEN || undefined);
-      const cfg = loadCliConfig(opts.config, opts.cfgOptions);
-      const model = await initModel(cfg, opts.weights, {
-        device: opts.device, verbose: true, precision: opts.quantize ? { quantize: opts.quantize } : undefined,
-      });
-      if (!opts.weights) process.stderr.write('warning: no --weights given: the model has random weights\n');
-      if (amp === 'float16' && model.device === 'cpu')
-        throw new Error('--amp fp16 needs a CUDA device; on the CPU use bf16');
-      const windowBatch = opts.windowBatch ?? (model.device.startsWith('cuda') ? 4 : 1);
-      const server = await buildServer(model, {
-        mode: opts.mode,
-        maxPixels: opts.maxPixels,
-        maxBodyMb: opts.maxBodyMb,
-        queue: opts.queue,
-        timeoutS: opts.timeoutS,
-        token,
-        windowBatch,
-        amp,
-        log: opts.log,
-      });
-      const address = await server.app.listen({ host: opts.host, port: opts.port });
-      process.stderr.write(
-        `beitseg serve: listening on ${address} (device ${model.device}, window batch ${windowBatch}` +
-          `${token ? ', bearer token required' : ''})\n`,
-      );
-      const stop = (signal: string): void => {
-        process.stderr.write(`beitseg serve: ${signal}: finishing the requests in flight, refusing new ones\n`);
-        server
-          .drain()
-          .then(() => server.app.close())
-          .then(
-            () => {
-              process.stderr.write('beitseg serve: stopped\n');
-              process.exit(0);
-            },
-            (e: unknown) => {
-              process.stderr.write(`beitseg serve: error while stopping: ${(e as Error).message}\n`);
-              process.exit(1);
-            },
-          );
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+    .option(
+      '--quantize <mode>',
+      "int8: the backbone's linear layers in int8 (CPU; dynamic activations)",
+      parseQuantize,
+    );
+  addCfgOptions(cmd).action(async (opts: ServeCliOptions) => {
+    const amp =
+      opts.amp === undefined ? null : opts.amp === 'bf16' ? 'bfloat16' : opts.amp === 'fp16' ? 'float16' : null;
+    if (opts.amp !== undefined && !amp) throw new Error(`--amp must be bf16 or fp16, got ${opts.amp}`);
+    const token = opts.token ?? (process.env.BEITSEG_TOKEN || undefined);
+    const cfg = loadCliConfig(opts.config, opts.cfgOptions);
+    const model = await initModel(cfg, opts.weights, {
+      device: opts.device,
+      verbose: true,
+      precision: opts.quantize ? { quantize: opts.quantize } : undefined,
     });
+    if (!opts.weights) process.stderr.write('warning: no --weights given: the model has random weights\n');
+    if (amp === 'float16' && model.device === 'cpu')
+      throw new Error('--amp fp16 needs a CUDA device; on the CPU use bf16');
+    const windowBatch = opts.windowBatch ?? (model.device.startsWith('cuda') ? 4 : 1);
+    const server = await buildServer(model, {
+      mode: opts.mode,
+      maxPixels: opts.maxPixels,
+      maxBodyMb: opts.maxBodyMb,
+      queue: opts.queue,
+      timeoutS: opts.timeoutS,
+      token,
+      windowBatch,
+      amp,
+      log: opts.log,
+    });
+    const address = await server.app.listen({ host: opts.host, port: opts.port });
+    process.stderr.write(
+      `beitseg serve: listening on ${address} (device ${model.device}, window batch ${windowBatch}` +
+        `${token ? ', bearer token required' : ''})\n`,
+    );
+    const stop = (signal: string): void => {
+      process.stderr.write(`beitseg serve: ${signal}: finishing the requests in flight, refusing new ones\n`);
+      server
+        .drain()
+        .then(() => server.app.close())
+        .then(
+          () => {
+            process.stderr.write('beitseg serve: stopped\n');
+            process.exit(0);
+          },
+          (e: unknown) => {
+            process.stderr.write(`beitseg serve: error while stopping: ${(e as Error).message}\n`);
+            process.exit(1);
+          },
+        );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
 }

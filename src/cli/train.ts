@@ -35,7 +35,10 @@ function device(v: string): string {
 }
 
 /** The options commander parses: the engine's overrides plus what only the CLI names differently. */
-type TrainCliOptions = Pick<TrainOverrides, 'workDir' | 'device' | 'amp' | 'maxIters' | 'batchSize' | 'accum' | 'loadFrom' | 'seed'> & {
+type TrainCliOptions = Pick<
+  TrainOverrides,
+  'workDir' | 'device' | 'amp' | 'maxIters' | 'batchSize' | 'accum' | 'loadFrom' | 'seed'
+> & {
   config: string;
   resume?: boolean | string;
   workers?: number;
@@ -46,29 +49,57 @@ type TrainCliOptions = Pick<TrainOverrides, 'workDir' | 'device' | 'amp' | 'maxI
 export function register(program: Command): void {
   const cmd = program
     .command('train')
-    .description('train a segmentor from an mmseg-structured config (iteration-based, AdamW + layer decay, checkpoints and validation)')
+    .description(
+      'train a segmentor from an mmseg-structured config (iteration-based, AdamW + layer decay, checkpoints and validation)',
+    )
     .requiredOption('--config <file>', CONFIG_HELP)
     .option('--work-dir <dir>', 'where checkpoints and logs go (default: work_dirs/<config name>)')
-    .option('--resume [checkpoint]', 'continue from the latest complete checkpoint in the work dir, or from the given one')
+    .option(
+      '--resume [checkpoint]',
+      'continue from the latest complete checkpoint in the work dir, or from the given one',
+    )
     .option('--device <device>', 'cpu, cuda or cuda:N (default: cuda when available)', device)
-    .option('--amp <mode>', 'mixed precision: bf16 (autocast, cpu or cuda), fp16 (cuda: autocast + dynamic loss scaling), fp32 (off)', ampMode)
+    .option(
+      '--amp <mode>',
+      'mixed precision: bf16 (autocast, cpu or cuda), fp16 (cuda: autocast + dynamic loss scaling), fp32 (off)',
+      ampMode,
+    )
     .option('--max-iters <n>', 'override train_cfg.max_iters', positiveInt)
     .option('--batch-size <n>', 'override train_dataloader.batch_size', positiveInt)
     .option('--accum <k>', 'gradient accumulation: loss / k, one optimizer step every k iterations', positiveInt)
-    .option('--load-from <weights>', 'initialise from a full segmentor checkpoint (.safetensors or .pth, mmseg or unilm layout)')
+    .option(
+      '--load-from <weights>',
+      'initialise from a full segmentor checkpoint (.safetensors or .pth, mmseg or unilm layout)',
+    )
     .option('--seed <n>', 'override randomness.seed', nonNegativeInt)
     .option('--workers <n>', 'data loader worker threads (0 = in the main thread)', nonNegativeInt)
-    .option('--threads <n>', 'libtorch CPU threads (default: all cores, shared out among the workers of a machine)', positiveInt);
+    .option(
+      '--threads <n>',
+      'libtorch CPU threads (default: all cores, shared out among the workers of a machine)',
+      positiveInt,
+    );
   addDistributedOptions(addCfgOptions(cmd)).action(async (o: TrainCliOptions) => {
     if (await launchIfRequested(o)) return;
     const joined = await joinFromEnv({ device: o.device, timeoutMs: o.distTimeout * 1000, backend: o.distBackend });
     const localWorld = Number(process.env.LOCAL_WORLD_SIZE) || 1;
-    const threads = o.threads ?? (joined && localWorld > 1 ? Math.max(1, Math.floor(os.availableParallelism() / localWorld)) : undefined);
+    const threads =
+      o.threads ??
+      (joined && localWorld > 1 ? Math.max(1, Math.floor(os.availableParallelism() / localWorld)) : undefined);
     const main = !joined || joined.pg.rank === 0;
     let options: TrainOptions = {
-      config: loadCliConfig(o.config, o.cfgOptions, main ? undefined : () => undefined), configPath: o.config,
-      workDir: o.workDir, resume: o.resume, device: joined?.device ?? o.device, amp: o.amp, maxIters: o.maxIters,
-      batchSize: o.batchSize, accum: o.accum, loadFrom: o.loadFrom, seed: o.seed, numWorkers: o.workers, threads,
+      config: loadCliConfig(o.config, o.cfgOptions, main ? undefined : () => undefined),
+      configPath: o.config,
+      workDir: o.workDir,
+      resume: o.resume,
+      device: joined?.device ?? o.device,
+      amp: o.amp,
+      maxIters: o.maxIters,
+      batchSize: o.batchSize,
+      accum: o.accum,
+      loadFrom: o.loadFrom,
+      seed: o.seed,
+      numWorkers: o.workers,
+      threads,
     };
     // every rank trains; only rank 0 prints and writes files
     if (joined) options = distributedTrainOptions(joined.pg, { ...options, log: main ? undefined : () => undefined });

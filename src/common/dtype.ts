@@ -8,5 +8,11 @@ export type DType = 'float32' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'ui
 export const DTYPES: readonly DType[] = ['float32', 'float16', 'bfloat16', 'int64', 'int32', 'uint8', 'bool'];
 
 export const DTYPE_BYTES: Record<DType, number> = {
-  float32: 4, float16: 2, bfloat16: 2, int64: 8, int32: 4, uint8: 1, bool: 1,
+  float32: 4,
+  float16: 2,
+  bfloat16: 2,
+  int64: 8,
+  int32: 4,
+  uint8: 1,
+  bool: 1,
 };

@@ -33,8 +33,12 @@ export function fromFloat32(values: Float32Array, shape: number[]): HostTensor {
 export function isHostTensor(value: unknown): value is HostTensor {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Partial<HostTensor>;
-  return typeof v.dtype === 'string' && (DTYPES as readonly string[]).includes(v.dtype)
-    && Array.isArray(v.shape) && v.data instanceof Uint8Array;
+  return (
+    typeof v.dtype === 'string' &&
+    (DTYPES as readonly string[]).includes(v.dtype) &&
+    Array.isArray(v.shape) &&
+    v.data instanceof Uint8Array
+  );
 }
 
 /** Number of bytes the tensor's elements occupy (numel * element size). */

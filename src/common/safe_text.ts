@@ -9,7 +9,8 @@
 export const FILE_TEXT_MAX_CHARS = 120;
 
 /** Control, format (bidi, zero-width), separator and unpaired surrogate code points, plus `\`. */
-const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cn}\\]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/gu;
+const UNSAFE =
+  /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cn}\\]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/gu;
 
 function escapeChar(c: string): string {
   if (c === '\\') return '\\\\';
@@ -42,6 +43,8 @@ export function quoteFileText(text: string, quote: "'" | '"' = "'", maxChars = F
 
 /** A list from a file (shape, offsets, keys) for a message: at most `maxItems` shown. */
 export function fileList(items: readonly unknown[], maxItems = 8): string {
-  const shown = items.slice(0, maxItems).map((x) => (typeof x === 'string' ? quoteFileText(x) : fileText(String(x), 40)));
+  const shown = items
+    .slice(0, maxItems)
+    .map((x) => (typeof x === 'string' ? quoteFileText(x) : fileText(String(x), 40)));
   return shown.join(', ') + (items.length > maxItems ? `, ... (${items.length} in all)` : '');
 }

@@ -77,7 +77,7 @@ export function applyCfgOptions(cfg: Dict, options: readonly CfgOption[]): Dict 
     const parts = key.split('.');
     let d = nested;
     for (const p of parts.slice(0, -1)) {
-      const next = Object.prototype.hasOwnProperty.call(d, p) ? d[p] : undefined;
+      const next = Object.hasOwn(d, p) ? d[p] : undefined;
       if (next === undefined || typeof next !== 'object' || next === null || Array.isArray(next)) setKey(d, p, {});
       d = d[p] as Dict;
     }

@@ -73,9 +73,14 @@ export const HARMLESS_TOP_LEVEL_KEYS: Readonly<Record<string, string>> = {
 };
 
 /** Warnings for the keys of `d` (at `path`) that are neither used nor known to be harmless. */
-export function unknownKeyWarnings(d: Dict, used: readonly string[], harmless: readonly string[],
-  path: string): string[] {
-  return Object.keys(d).filter((k) => !used.includes(k) && !harmless.includes(k))
+export function unknownKeyWarnings(
+  d: Dict,
+  used: readonly string[],
+  harmless: readonly string[],
+  path: string,
+): string[] {
+  return Object.keys(d)
+    .filter((k) => !used.includes(k) && !harmless.includes(k))
     .map((k) => `${path ? `${path}.` : ''}${k} is not used by beitseg (ignored)`);
 }
 

@@ -35,8 +35,13 @@ function join(path: string, key: string | number): string {
 }
 
 /** `child` merged into a copy of `base`; `where` names the merge in errors (e.g. the child file). */
-export function mergeInto(child: Dict, base: Dict | unknown[], where: string, allowListKeys = false,
-  path = ''): Dict | unknown[] {
+export function mergeInto(
+  child: Dict,
+  base: Dict | unknown[],
+  where: string,
+  allowListKeys = false,
+  path = '',
+): Dict | unknown[] {
   if (Array.isArray(base)) {
     const out = base.slice();
     for (const [k, v] of Object.entries(child)) {
@@ -55,7 +60,7 @@ export function mergeInto(child: Dict, base: Dict | unknown[], where: string, al
   const out: Dict = { ...base };
   for (const [k, v] of Object.entries(child)) {
     if (k === DELETE_KEY) continue;
-    const inBase = Object.prototype.hasOwnProperty.call(base, k);
+    const inBase = Object.hasOwn(base, k);
     setKey(out, k, inBase ? mergeValue(v, base[k], where, allowListKeys, join(path, k)) : v);
   }
   return out;
@@ -66,8 +71,10 @@ function mergeValue(v: unknown, b: unknown, where: string, allowListKeys: boolea
   if (v[DELETE_KEY] === true) return v;
   if (isDict(b) || (allowListKeys && Array.isArray(b))) return mergeInto(v, b, where, allowListKeys, path);
   const baseKind = b === null ? 'None' : Array.isArray(b) ? 'a list' : `a ${typeof b}`;
-  throw new ConfigError(`${where}: ${path} is a dict here but ${baseKind} ` +
-    'in the base config; set _delete_=True in it to replace the base value');
+  throw new ConfigError(
+    `${where}: ${path} is a dict here but ${baseKind} ` +
+      'in the base config; set _delete_=True in it to replace the base value',
+  );
 }
 
 /** Removes every `_delete_` key (after merging, as mmengine does). */

@@ -12,7 +12,10 @@ import type { Assignment, Expr } from './py_parser.js';
 type Scope = Map<string, unknown>;
 
 export class Evaluator {
-  constructor(private readonly file: string, private readonly base: Dict | null) {}
+  constructor(
+    private readonly file: string,
+    private readonly base: Dict | null,
+  ) {}
 
   private fail(line: number, message: string): never {
     throw sourceError(this.file, line, message);
@@ -33,23 +36,35 @@ export class Evaluator {
 
   eval(e: Expr, scope: Scope): unknown {
     switch (e.kind) {
-      case 'const': return e.value;
-      case 'name': return this.name(e.name, e.line, scope);
-      case 'list': return e.items.map((x) => this.eval(x, scope));
-      case 'dict': return this.dict(e, scope);
-      case 'comp': return this.comprehension(e, scope);
-      case 'unary': return this.unary(e.op, this.eval(e.operand, scope), e.line);
-      case 'binary': return this.binary(e.op, this.eval(e.left, scope), this.eval(e.right, scope), e.line);
-      case 'attr': return this.attribute(e);
-      case 'index': return this.index(this.eval(e.object, scope), this.eval(e.index, scope), e.line);
+      case 'const':
+        return e.value;
+      case 'name':
+        return this.name(e.name, e.line, scope);
+      case 'list':
+        return e.items.map((x) => this.eval(x, scope));
+      case 'dict':
+        return this.dict(e, scope);
+      case 'comp':
+        return this.comprehension(e, scope);
+      case 'unary':
+        return this.unary(e.op, this.eval(e.operand, scope), e.line);
+      case 'binary':
+        return this.binary(e.op, this.eval(e.left, scope), this.eval(e.right, scope), e.line);
+      case 'attr':
+        return this.attribute(e);
+      case 'index':
+        return this.index(this.eval(e.object, scope), this.eval(e.index, scope), e.line);
     }
   }
 
   private name(name: string, line: number, scope: Scope): unknown {
     if (scope.has(name)) return deepCopy(scope.get(name));
     if (name === '_base_') this.fail(line, '_base_ can only be used as _base_.NAME');
-    this.fail(line, `name '${name}' is not defined (a config can use only names assigned earlier in the same file ` +
-      'and _base_.NAME for values of its base files)');
+    this.fail(
+      line,
+      `name '${name}' is not defined (a config can use only names assigned earlier in the same file ` +
+        'and _base_.NAME for values of its base files)',
+    );
   }
 
   private dict(e: Extract<Expr, { kind: 'dict' }>, scope: Scope): Dict {
@@ -106,17 +121,30 @@ export class Evaluator {
     if ((op === '/' || op === '//' || op === '%') && b === 0) this.fail(line, 'division by zero');
     let r: number;
     switch (op) {
-      case '+': r = a + b; break;
-      case '-': r = a - b; break;
-      case '*': r = a * b; break;
-      case '/': r = a / b; break;
-      case '//': r = Math.floor(a / b); break;
-      case '%': r = a - b * Math.floor(a / b); break;
+      case '+':
+        r = a + b;
+        break;
+      case '-':
+        r = a - b;
+        break;
+      case '*':
+        r = a * b;
+        break;
+      case '/':
+        r = a / b;
+        break;
+      case '//':
+        r = Math.floor(a / b);
+        break;
+      case '%':
+        r = a - b * Math.floor(a / b);
+        break;
       case '**':
         if (a === 0 && b < 0) this.fail(line, 'zero to a negative power');
         r = a ** b;
         break;
-      default: this.fail(line, `operator '${op}' is not supported`);
+      default:
+        this.fail(line, `operator '${op}' is not supported`);
     }
     if (!Number.isFinite(r)) this.fail(line, `the result of '${op}' is not a finite number`);
     return r;
@@ -137,7 +165,7 @@ export class Evaluator {
     if (!this.base) this.fail(e.line, `_base_.${path.join('.')}: this file has no _base_`);
     let v: unknown = this.base;
     for (const [i, key] of path.entries()) {
-      if (!isDict(v) || !Object.prototype.hasOwnProperty.call(v, key)) {
+      if (!isDict(v) || !Object.hasOwn(v, key)) {
         this.fail(e.line, `_base_.${path.slice(0, i + 1).join('.')} is not defined in the base configs`);
       }
       v = v[key];
@@ -154,7 +182,7 @@ export class Evaluator {
     }
     if (isDict(obj)) {
       const k = typeof idx === 'number' ? String(idx) : idx;
-      if (typeof k !== 'string' || !Object.prototype.hasOwnProperty.call(obj, k)) {
+      if (typeof k !== 'string' || !Object.hasOwn(obj, k)) {
         this.fail(line, `key ${JSON.stringify(idx)} not found`);
       }
       return deepCopy(obj[k]);

@@ -45,16 +45,39 @@ export interface Assignment {
 }
 
 const STATEMENT_KEYWORDS: Record<string, string> = {
-  import: 'import statement', from: 'import statement', def: 'function definition', class: 'class definition',
-  for: 'for loop', while: 'while loop', if: 'if statement', with: 'with statement', try: 'try statement',
-  lambda: 'lambda', del: 'del statement', global: 'global statement', nonlocal: 'nonlocal statement',
-  return: 'return statement', assert: 'assert statement', raise: 'raise statement', async: 'async statement',
-  pass: 'pass statement', yield: 'yield', await: 'await', match: 'match statement',
+  import: 'import statement',
+  from: 'import statement',
+  def: 'function definition',
+  class: 'class definition',
+  for: 'for loop',
+  while: 'while loop',
+  if: 'if statement',
+  with: 'with statement',
+  try: 'try statement',
+  lambda: 'lambda',
+  del: 'del statement',
+  global: 'global statement',
+  nonlocal: 'nonlocal statement',
+  return: 'return statement',
+  assert: 'assert statement',
+  raise: 'raise statement',
+  async: 'async statement',
+  pass: 'pass statement',
+  yield: 'yield',
+  await: 'await',
+  match: 'match statement',
 };
 
 const EXPRESSION_KEYWORDS: Record<string, string> = {
-  not: "the 'not' operator", and: "the 'and' operator", or: "the 'or' operator", if: 'a conditional expression',
-  lambda: 'lambda', in: "the 'in' operator", is: "the 'is' operator", yield: 'yield', await: 'await',
+  not: "the 'not' operator",
+  and: "the 'and' operator",
+  or: "the 'or' operator",
+  if: 'a conditional expression',
+  lambda: 'lambda',
+  in: "the 'in' operator",
+  is: "the 'is' operator",
+  yield: 'yield',
+  await: 'await',
 };
 
 const COMPARISONS = ['==', '!=', '<', '>', '<=', '>='];
@@ -62,7 +85,10 @@ const COMPARISONS = ['==', '!=', '<', '>', '<=', '>='];
 export class Parser {
   private i = 0;
 
-  constructor(private readonly tokens: Token[], private readonly file: string) {}
+  constructor(
+    private readonly tokens: Token[],
+    private readonly file: string,
+  ) {}
 
   private get tok(): Token {
     return this.tokens[this.i];
@@ -372,7 +398,7 @@ export class Parser {
     this.i++;
     const iter = this.arith();
     if (this.isName('if')) this.fail("conditions in list comprehensions ('if') are not supported");
-    if (this.isName('for')) this.fail("nested loops in list comprehensions are not supported");
+    if (this.isName('for')) this.fail('nested loops in list comprehensions are not supported');
     this.expectOp(']', 'to close the list comprehension');
     return { kind: 'comp', element, target: target.text, iter, line };
   }

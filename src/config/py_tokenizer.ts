@@ -16,9 +16,54 @@ export interface Token {
   line: number;
 }
 
-const OPERATORS = ['**=', '//=', '>>=', '<<=', '...', '**', '//', '==', '!=', '<=', '>=', '->', '+=', '-=', '*=', '/=',
-  '%=', '&=', '|=', '^=', ':=', '<<', '>>', '+', '-', '*', '/', '%', '(', ')', '[', ']', '{', '}', ',', ':', '.', ';',
-  '=', '<', '>', '@', '&', '|', '^', '~'];
+const OPERATORS = [
+  '**=',
+  '//=',
+  '>>=',
+  '<<=',
+  '...',
+  '**',
+  '//',
+  '==',
+  '!=',
+  '<=',
+  '>=',
+  '->',
+  '+=',
+  '-=',
+  '*=',
+  '/=',
+  '%=',
+  '&=',
+  '|=',
+  '^=',
+  ':=',
+  '<<',
+  '>>',
+  '+',
+  '-',
+  '*',
+  '/',
+  '%',
+  '(',
+  ')',
+  '[',
+  ']',
+  '{',
+  '}',
+  ',',
+  ':',
+  '.',
+  ';',
+  '=',
+  '<',
+  '>',
+  '@',
+  '&',
+  '|',
+  '^',
+  '~',
+];
 
 const PREFIXED_INT = '0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+';
 const DECIMAL = '(?:\\d(?:_?\\d)*)?\\.?\\d(?:_?\\d)*(?:[eE][+-]?\\d(?:_?\\d)*)?\\.?';
@@ -26,7 +71,16 @@ const NUMBER = new RegExp(`^(?:${PREFIXED_INT}|${DECIMAL})[jJ]?`);
 const STRING_PREFIX = /^([rRuUbBfF]{0,2})(['"])/;
 
 const SIMPLE_ESCAPES: Record<string, string> = {
-  '\\': '\\', "'": "'", '"': '"', a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v',
+  '\\': '\\',
+  "'": "'",
+  '"': '"',
+  a: '\x07',
+  b: '\b',
+  f: '\f',
+  n: '\n',
+  r: '\r',
+  t: '\t',
+  v: '\v',
 };
 
 export class Tokenizer {
@@ -36,7 +90,10 @@ export class Tokenizer {
   private atLineStart = true;
   readonly tokens: Token[] = [];
 
-  constructor(private readonly src: string, private readonly file: string) {}
+  constructor(
+    private readonly src: string,
+    private readonly file: string,
+  ) {}
 
   run(): Token[] {
     while (this.pos < this.src.length) this.next();
@@ -92,9 +149,18 @@ export class Tokenizer {
     }
     const head = src.slice(this.pos, this.pos + 4);
     const str = STRING_PREFIX.exec(head);
-    if (str) return this.string(str[1], str[2]);
-    if (/[A-Za-z_]/.test(c) || c.charCodeAt(0) > 127) return this.name();
-    if (/[0-9]/.test(c) || (c === '.' && /[0-9]/.test(src[this.pos + 1] ?? ''))) return this.number();
+    if (str) {
+      this.string(str[1], str[2]);
+      return;
+    }
+    if (/[A-Za-z_]/.test(c) || c.charCodeAt(0) > 127) {
+      this.name();
+      return;
+    }
+    if (/[0-9]/.test(c) || (c === '.' && /[0-9]/.test(src[this.pos + 1] ?? ''))) {
+      this.number();
+      return;
+    }
     for (const op of OPERATORS) {
       if (src.startsWith(op, this.pos)) {
         this.tokens.push({ kind: 'op', text: op, line: this.line });
@@ -116,7 +182,7 @@ export class Tokenizer {
 
   private number(): void {
     const m = NUMBER.exec(this.src.slice(this.pos));
-    if (!m || !m[0]) this.fail('malformed number');
+    if (!m?.[0]) this.fail('malformed number');
     if (/[jJ]$/.test(m[0])) this.fail(`complex number ${m[0]} is not supported`);
     if (/^0\d*[1-9]/.test(m[0]) && !/[.eE]/.test(m[0])) {
       this.fail(`leading zeros in ${m[0]} are not allowed in Python 3`);
@@ -170,7 +236,7 @@ export class Tokenizer {
     }
     if (raw) {
       this.pos += 2;
-      return '\\' + n;
+      return `\\${n}`;
     }
     if (SIMPLE_ESCAPES[n] !== undefined) {
       this.pos += 2;
@@ -194,7 +260,7 @@ export class Tokenizer {
     void triple;
     // Python keeps an unknown escape as written
     this.pos += 2;
-    return '\\' + n;
+    return `\\${n}`;
   }
 }
 

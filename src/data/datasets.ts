@@ -79,8 +79,19 @@ const DATASET_TYPES: Record<string, TypeDefaults> = {
 export const SUPPORTED_DATASETS: readonly string[] = Object.keys(DATASET_TYPES);
 
 const ALLOWED_FIELDS = [
-  'type', 'data_root', 'data_prefix', 'img_suffix', 'seg_map_suffix', 'reduce_zero_label', 'ann_file', 'metainfo', 'pipeline',
-  'test_mode', 'serialize_data', 'lazy_init', 'indices',
+  'type',
+  'data_root',
+  'data_prefix',
+  'img_suffix',
+  'seg_map_suffix',
+  'reduce_zero_label',
+  'ann_file',
+  'metainfo',
+  'pipeline',
+  'test_mode',
+  'serialize_data',
+  'lazy_init',
+  'indices',
 ];
 
 export class SegDataset {
@@ -171,14 +182,17 @@ export async function buildDataset(cfg: DatasetConfig, opts: DatasetOptions = {}
   if (!defaults) throw new Error(`unknown dataset type '${cfg.type}'; supported: ${SUPPORTED_DATASETS.join(', ')}`);
   for (const k of Object.keys(cfg)) {
     if (!ALLOWED_FIELDS.includes(k)) {
-      throw new Error(`${cfg.type}: unknown field '${k}'; supported fields: ${ALLOWED_FIELDS.filter((f) => f !== 'type').join(', ')}`);
+      throw new Error(
+        `${cfg.type}: unknown field '${k}'; supported fields: ${ALLOWED_FIELDS.filter((f) => f !== 'type').join(', ')}`,
+      );
     }
   }
   const warn = opts.warn ?? ((m: string) => console.warn(m));
   const root = cfg.data_root ?? '';
   const prefix = cfg.data_prefix ?? {};
   for (const k of Object.keys(prefix)) {
-    if (k !== 'img_path' && k !== 'seg_map_path') throw new Error(`${cfg.type}: unknown data_prefix field '${k}'; supported: img_path, seg_map_path`);
+    if (k !== 'img_path' && k !== 'seg_map_path')
+      throw new Error(`${cfg.type}: unknown data_prefix field '${k}'; supported: img_path, seg_map_path`);
   }
   const imgSuffix = cfg.img_suffix ?? defaults.img_suffix;
   const segSuffix = cfg.seg_map_suffix ?? defaults.seg_map_suffix;
@@ -187,7 +201,8 @@ export async function buildDataset(cfg: DatasetConfig, opts: DatasetOptions = {}
   const segDir = prefix.seg_map_path == null ? undefined : path.join(root, prefix.seg_map_path);
 
   if (!(await isDir(imgDir))) throw new Error(`${cfg.type}: image folder not found: ${imgDir}`);
-  if (segDir !== undefined && !(await isDir(segDir))) throw new Error(`${cfg.type}: annotation folder not found: ${segDir}`);
+  if (segDir !== undefined && !(await isDir(segDir)))
+    throw new Error(`${cfg.type}: annotation folder not found: ${segDir}`);
 
   let names: string[];
   if (cfg.ann_file) {
@@ -198,7 +213,11 @@ export async function buildDataset(cfg: DatasetConfig, opts: DatasetOptions = {}
     } catch {
       throw new Error(`${cfg.type}: ann_file not found: ${annPath}`);
     }
-    names = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0).map((l) => l + imgSuffix);
+    names = text
+      .split(/\r?\n/)
+      .map((l) => l.trim())
+      .filter((l) => l.length > 0)
+      .map((l) => l + imgSuffix);
   } else {
     names = await listFiles(imgDir, imgSuffix);
   }
@@ -242,9 +261,14 @@ export async function buildDataset(cfg: DatasetConfig, opts: DatasetOptions = {}
     }
     metainfo = parseMetainfo(raw, p);
   } else if (defaults.metainfo) {
-    metainfo = { classes: [...defaults.metainfo.classes], palette: defaults.metainfo.palette.map((c) => [...c] as [number, number, number]) };
+    metainfo = {
+      classes: [...defaults.metainfo.classes],
+      palette: defaults.metainfo.palette.map((c) => [...c] as [number, number, number]),
+    };
   } else {
-    throw new Error(`${cfg.type}: metainfo with 'classes' is required (in the config or as ${path.join(root, 'metainfo.json')})`);
+    throw new Error(
+      `${cfg.type}: metainfo with 'classes' is required (in the config or as ${path.join(root, 'metainfo.json')})`,
+    );
   }
   return new SegDataset(cfg.type, items, metainfo, cfg.pipeline, root);
 }

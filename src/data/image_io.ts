@@ -64,17 +64,26 @@ export interface DecodeImageOptions extends PixelLimitOptions {
  * Decodes with sharp after checking the header's size against the limit. sharp's own limit stays
  * on as a second guard (it also reads it from the header).
  */
-async function decodeRaw(bytes: Uint8Array, limit: number,
-  opts: SharpOptions): Promise<{ data: Buffer; info: RawInfo }> {
+async function decodeRaw(
+  bytes: Uint8Array,
+  limit: number,
+  opts: SharpOptions,
+): Promise<{ data: Buffer; info: RawInfo }> {
   // metadata() only parses the header; sharp's limit is off there so the size can be reported.
   const header = await sharp(bytes, { ...opts, limitInputPixels: false }).metadata();
   if (header.width === undefined || header.height === undefined) throw new Error('no image size in the header');
   checkPixels(header.width, header.height, limit);
-  return sharp(bytes, { ...opts, limitInputPixels: limit }).raw().toBuffer({ resolveWithObject: true });
+  return sharp(bytes, { ...opts, limitInputPixels: limit })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
 }
 
 /** Decode encoded image bytes (any format sharp reads) to RGB uint8 HWC. `name` is used in errors. */
-export async function decodeImage(bytes: Uint8Array, name = '<buffer>', opts: DecodeImageOptions = {}): Promise<RgbImage> {
+export async function decodeImage(
+  bytes: Uint8Array,
+  name = '<buffer>',
+  opts: DecodeImageOptions = {},
+): Promise<RgbImage> {
   let raw: { data: Buffer; info: RawInfo };
   try {
     const autoOrient = opts.autoOrient ?? true;
@@ -95,7 +104,7 @@ export async function decodeImage(bytes: Uint8Array, name = '<buffer>', opts: De
       const q = u16[i] / 256;
       let r = Math.round(q);
       if (r - q === 0.5 && r % 2 !== 0) r -= 1;
-      u8[i] = r > 255 ? 255 : r;
+      u8[i] = Math.min(r, 255);
     }
     src = u8;
   } else {
@@ -130,8 +139,11 @@ export async function readImage(file: string, opts: DecodeImageOptions = {}): Pr
 }
 
 /** Decode label bytes to raw uint8 values (palette indices or grey levels). */
-export async function decodeLabel(bytes: Uint8Array, name = '<buffer>',
-  opts: PixelLimitOptions = {}): Promise<LabelMap> {
+export async function decodeLabel(
+  bytes: Uint8Array,
+  name = '<buffer>',
+  opts: PixelLimitOptions = {},
+): Promise<LabelMap> {
   const limit = opts.maxPixels ?? maxPixels();
   if (isPng(bytes)) {
     try {
@@ -186,7 +198,11 @@ export interface WriteImageOptions {
 }
 
 /** Encode an RGB image as PNG or JPEG bytes. */
-export async function encodeImage(img: RgbImage, format: 'png' | 'jpeg', opts: WriteImageOptions = {}): Promise<Buffer> {
+export async function encodeImage(
+  img: RgbImage,
+  format: 'png' | 'jpeg',
+  opts: WriteImageOptions = {},
+): Promise<Buffer> {
   const s = sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
   if (format === 'png') return s.png().toBuffer();
   return s.jpeg({ quality: opts.quality ?? 90 }).toBuffer();

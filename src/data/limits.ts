@@ -45,7 +45,9 @@ export function setMaxPixels(n: number): number {
 export function checkPixels(width: number, height: number, limit = maxPixels()): void {
   const pixels = width * height;
   if (pixels > limit) {
-    throw new Error(`${width}x${height} = ${pixels} pixels is over the limit of ${limit} pixels per image ` +
-      `(raise it with --max-pixels or ${MAX_PIXELS_ENV})`);
+    throw new Error(
+      `${width}x${height} = ${pixels} pixels is over the limit of ${limit} pixels per image ` +
+        `(raise it with --max-pixels or ${MAX_PIXELS_ENV})`,
+    );
   }
 }

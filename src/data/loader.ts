@@ -127,18 +127,29 @@ export class SegDataLoader {
   private readonly world: number;
 
   constructor(opts: LoaderOptions) {
-    const items = Array.isArray(opts.dataset) ? (opts.dataset as readonly DataItem[]) : (opts.dataset as SegDataset).items;
+    const items = Array.isArray(opts.dataset)
+      ? (opts.dataset as readonly DataItem[])
+      : (opts.dataset as SegDataset).items;
     if (items.length === 0) throw new Error('loader: the dataset is empty');
-    const pipelineCfg = opts.pipeline ?? (Array.isArray(opts.dataset) ? undefined : (opts.dataset as SegDataset).pipeline);
+    const pipelineCfg =
+      opts.pipeline ?? (Array.isArray(opts.dataset) ? undefined : (opts.dataset as SegDataset).pipeline);
     if (!pipelineCfg) throw new Error('loader: no pipeline given (pass `pipeline` or a dataset that has one)');
-    if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new Error(`loader: batchSize must be a positive integer, got ${opts.batchSize}`);
+    if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1)
+      throw new Error(`loader: batchSize must be a positive integer, got ${opts.batchSize}`);
     this.world = opts.worldSize ?? 1;
     this.rank = opts.rank ?? 0;
-    if (!Number.isInteger(this.world) || this.world < 1 || !Number.isInteger(this.rank) || this.rank < 0 || this.rank >= this.world) {
+    if (
+      !Number.isInteger(this.world) ||
+      this.world < 1 ||
+      !Number.isInteger(this.rank) ||
+      this.rank < 0 ||
+      this.rank >= this.world
+    ) {
       throw new Error(`loader: rank ${opts.rank} / world size ${opts.worldSize} is not a valid split`);
     }
     const numWorkers = opts.numWorkers ?? Math.max(1, Math.min(4, os.cpus().length - 1));
-    if (!Number.isInteger(numWorkers) || numWorkers < 0) throw new Error(`loader: numWorkers must be >= 0, got ${numWorkers}`);
+    if (!Number.isInteger(numWorkers) || numWorkers < 0)
+      throw new Error(`loader: numWorkers must be >= 0, got ${numWorkers}`);
     const prefetch = opts.prefetch ?? 2;
     if (!Number.isInteger(prefetch) || prefetch < 0) throw new Error(`loader: prefetch must be >= 0, got ${prefetch}`);
 
@@ -161,12 +172,16 @@ export class SegDataLoader {
         throw new Error(`loader: saved state is for a dataset of ${sampler.size} items, this one has ${items.length}`);
       }
       if (sampler.seed !== opts.seed || sampler.shuffle !== (opts.shuffle ?? true)) {
-        throw new Error(`loader: saved state has seed ${sampler.seed}/shuffle ${sampler.shuffle}, options say ${opts.seed}/${opts.shuffle ?? true}`);
+        throw new Error(
+          `loader: saved state has seed ${sampler.seed}/shuffle ${sampler.shuffle}, options say ${opts.seed}/${opts.shuffle ?? true}`,
+        );
       }
       this.sampler = sampler;
       // the state counts samples of the shared stream (all ranks together)
       if (next % this.world !== 0) {
-        throw new Error(`loader: saved state is at sample ${next} of the shared stream, not a multiple of the world size ${this.world}`);
+        throw new Error(
+          `loader: saved state is at sample ${next} of the shared stream, not a multiple of the world size ${this.world}`,
+        );
       }
       this.nextDispatch = next / this.world;
       this.nextConsume = next / this.world;
@@ -224,7 +239,11 @@ export class SegDataLoader {
     const item = this.items[index];
     const withName = (e: unknown): Error => {
       const msg = e instanceof Error ? e.message : String(e);
-      return new Error(msg.includes(item.imgPath) || (item.segMapPath && msg.includes(item.segMapPath)) ? msg : `${item.imgPath}: ${msg}`);
+      return new Error(
+        msg.includes(item.imgPath) || (item.segMapPath && msg.includes(item.segMapPath))
+          ? msg
+          : `${item.imgPath}: ${msg}`,
+      );
     };
     const d: Deferred = { promise, resolve, reject: (e) => reject(withName(e)), worker: -1, index, epoch };
     this.pending.set(k, d);
@@ -274,7 +293,13 @@ export class SegDataLoader {
       for (const k of ks) this.pending.delete(k);
       this.nextConsume = first + this.batchSize;
       this.fill();
-      return collate(samples, metaOfK.map((d) => d.index), metaOfK.map((d) => d.epoch), first / this.batchSize, this.proc);
+      return collate(
+        samples,
+        metaOfK.map((d) => d.index),
+        metaOfK.map((d) => d.epoch),
+        first / this.batchSize,
+        this.proc,
+      );
     } finally {
       this.busy = false;
     }
@@ -292,21 +317,26 @@ export class SegDataLoader {
     const closing = new Error('loader closed');
     for (const d of this.pending.values()) d.reject(closing);
     this.pending.clear();
-    await Promise.all(this.slots.map((slot) => new Promise<void>((resolve) => {
-      if (slot.exited) {
-        resolve();
-        return;
-      }
-      const timer = setTimeout(() => {
-        void slot.worker.terminate();
-      }, 5000);
-      slot.worker.once('exit', () => {
-        clearTimeout(timer);
-        slot.exited = true;
-        resolve();
-      });
-      slot.worker.postMessage({ type: 'close' });
-    })));
+    await Promise.all(
+      this.slots.map(
+        (slot) =>
+          new Promise<void>((resolve) => {
+            if (slot.exited) {
+              resolve();
+              return;
+            }
+            const timer = setTimeout(() => {
+              void slot.worker.terminate();
+            }, 5000);
+            slot.worker.once('exit', () => {
+              clearTimeout(timer);
+              slot.exited = true;
+              resolve();
+            });
+            slot.worker.postMessage({ type: 'close' });
+          }),
+      ),
+    );
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Batch> {
@@ -323,7 +353,11 @@ export function createLoader(opts: LoaderOptions): SegDataLoader {
  * the batch (mmseg stack_batch): image with padVal, label with segPadVal.
  */
 export function collate(
-  samples: ProcessedSample[], indices: number[], epochs: number[], iteration: number, proc: Pick<ProcessorConfig, 'padVal' | 'segPadVal'>,
+  samples: ProcessedSample[],
+  indices: number[],
+  epochs: number[],
+  iteration: number,
+  proc: Pick<ProcessorConfig, 'padVal' | 'segPadVal'>,
 ): Batch {
   const H = Math.max(...samples.map((s) => s.height));
   const W = Math.max(...samples.map((s) => s.width));

@@ -54,7 +54,11 @@ export interface DecodedPngLabel {
 }
 
 const COLOUR_TYPE_NAMES: Record<number, string> = {
-  0: 'grey', 2: 'RGB', 3: 'palette', 4: 'grey+alpha', 6: 'RGBA',
+  0: 'grey',
+  2: 'RGB',
+  3: 'palette',
+  4: 'grey+alpha',
+  6: 'RGBA',
 };
 
 export interface DecodePngOptions {
@@ -105,7 +109,7 @@ export function decodePngLabel(buf: Uint8Array, opts: DecodePngOptions = {}): De
   if (colourType !== 0 && colourType !== 3) {
     throw new Error(
       `label PNG must be single-channel (grey or palette), got colour type ${colourType} ` +
-      `(${COLOUR_TYPE_NAMES[colourType] ?? 'unknown'})`,
+        `(${COLOUR_TYPE_NAMES[colourType] ?? 'unknown'})`,
     );
   }
   const okDepth = colourType === 3 ? [1, 2, 4, 8] : [1, 2, 4, 8, 16];
@@ -122,8 +126,9 @@ export function decodePngLabel(buf: Uint8Array, opts: DecodePngOptions = {}): De
     raw = zlib.inflateSync(Buffer.concat(idat), { maxOutputLength: expected + INFLATE_SLACK });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new Error(`corrupt PNG image data: inflates past the ${expected} bytes ` +
-        `its ${width}x${height} header announces`);
+      throw new Error(
+        `corrupt PNG image data: inflates past the ${expected} bytes ` + `its ${width}x${height} header announces`,
+      );
     }
     throw new Error(`corrupt PNG image data: ${(e as Error).message}`);
   }
@@ -168,12 +173,20 @@ export function decodePngLabel(buf: Uint8Array, opts: DecodePngOptions = {}): De
 const INFLATE_SLACK = 1 << 20;
 
 /** Adam7 passes: (x0, y0, dx, dy). */
-const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]];
+const ADAM7 = [
+  [0, 0, 8, 8],
+  [4, 0, 8, 8],
+  [0, 4, 4, 8],
+  [2, 0, 4, 4],
+  [0, 2, 2, 4],
+  [1, 0, 2, 2],
+  [0, 1, 1, 2],
+];
 
 /** Bytes of filtered scanlines (a filter byte per row) for a single-channel image. */
 function filteredSize(width: number, height: number, bitDepth: number, interlace: number): number {
   const passBytes = (pw: number, ph: number): number =>
-    (pw > 0 && ph > 0 ? ph * (1 + Math.ceil((pw * bitDepth) / 8)) : 0);
+    pw > 0 && ph > 0 ? ph * (1 + Math.ceil((pw * bitDepth) / 8)) : 0;
   if (interlace === 0) return passBytes(width, height);
   let total = 0;
   for (const [x0, y0, dx, dy] of ADAM7) total += passBytes(Math.ceil((width - x0) / dx), Math.ceil((height - y0) / dy));

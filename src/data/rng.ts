@@ -42,7 +42,8 @@ function mix32(x: number): number {
 export function deriveSeed(...parts: number[]): number {
   let h = 0x6a09e667;
   for (const p of parts) {
-    if (!Number.isSafeInteger(p) || p < 0) throw new Error(`deriveSeed: parts must be non-negative safe integers, got ${p}`);
+    if (!Number.isSafeInteger(p) || p < 0)
+      throw new Error(`deriveSeed: parts must be non-negative safe integers, got ${p}`);
     const lo = p >>> 0;
     const hi = Math.floor(p / 4294967296) >>> 0;
     h = mix32((h ^ lo) + 0x9e3779b9);
@@ -63,7 +64,8 @@ export class Rng {
   }
 
   seed(seed: number): void {
-    if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`Rng seed must be a non-negative safe integer, got ${seed}`);
+    if (!Number.isSafeInteger(seed) || seed < 0)
+      throw new Error(`Rng seed must be a non-negative safe integer, got ${seed}`);
     let st = (seed >>> 0) ^ mix32(Math.floor(seed / 4294967296) >>> 0);
     const words: number[] = [];
     for (let i = 0; i < 4; i++) {
@@ -118,7 +120,8 @@ export class Rng {
       hi = lo;
       lo = 0;
     }
-    if (!Number.isSafeInteger(lo) || !Number.isSafeInteger(hi)) throw new Error(`randint bounds must be integers, got ${lo}, ${hi}`);
+    if (!Number.isSafeInteger(lo) || !Number.isSafeInteger(hi))
+      throw new Error(`randint bounds must be integers, got ${lo}, ${hi}`);
     if (hi <= lo) throw new Error(`randint: low >= high (${lo} >= ${hi})`);
     const range = hi - lo - 1; // inclusive span
     if (range === 0) return lo;
@@ -166,7 +169,7 @@ export class Rng {
   }
 
   setState(state: RngState): void {
-    if (!state || state.algo !== 'xoshiro128**' || !Array.isArray(state.s) || state.s.length !== 4) {
+    if (state?.algo !== 'xoshiro128**' || !Array.isArray(state.s) || state.s.length !== 4) {
       throw new Error(`Rng.setState: not an xoshiro128** state: ${JSON.stringify(state)}`);
     }
     const s = state.s.map((v) => {

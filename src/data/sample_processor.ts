@@ -37,7 +37,11 @@ export interface ProcessedSample {
 }
 
 export async function processSample(
-  pipeline: Pipeline, cfg: ProcessorConfig, item: DataItem, index: number, seed: number,
+  pipeline: Pipeline,
+  cfg: ProcessorConfig,
+  item: DataItem,
+  index: number,
+  seed: number,
 ): Promise<ProcessedSample> {
   const rng = new Rng(seed);
   const s = await pipeline.run(
@@ -65,7 +69,7 @@ export async function processSample(
       // Happens in test pipelines (label stays at the original size): keep it unpadded there.
       throw new Error(
         `label of ${item.imgPath} is ${g.height}x${g.width} after the pipeline but the image is ${img.height}x${img.width}; ` +
-        'the loader needs them aligned (load annotations before resizing)',
+          'the loader needs them aligned (load annotations before resizing)',
       );
     }
     for (let y = 0; y < g.height; y++) label.set(g.data.subarray(y * g.width, (y + 1) * g.width), y * W);

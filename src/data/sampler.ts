@@ -35,9 +35,15 @@ export class InfiniteSampler {
   private permEpoch = -1;
   private perm: Int32Array = new Int32Array(0);
 
-  constructor(readonly size: number, readonly seed: number, readonly shuffle = true) {
-    if (!Number.isInteger(size) || size < 1) throw new Error(`sampler: dataset size must be a positive integer, got ${size}`);
-    if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`sampler: seed must be a non-negative integer, got ${seed}`);
+  constructor(
+    readonly size: number,
+    readonly seed: number,
+    readonly shuffle = true,
+  ) {
+    if (!Number.isInteger(size) || size < 1)
+      throw new Error(`sampler: dataset size must be a positive integer, got ${size}`);
+    if (!Number.isSafeInteger(seed) || seed < 0)
+      throw new Error(`sampler: seed must be a non-negative integer, got ${seed}`);
   }
 
   /** Where sample number k comes from. */

@@ -52,7 +52,17 @@ export interface SyntheticSummary {
 }
 
 type Pattern = 'hstripes' | 'vstripes' | 'dstripes' | 'astripes' | 'checker' | 'dots' | 'grid' | 'rings' | 'plain';
-const PATTERNS: Pattern[] = ['hstripes', 'vstripes', 'checker', 'dots', 'dstripes', 'grid', 'rings', 'astripes', 'plain'];
+const PATTERNS: Pattern[] = [
+  'hstripes',
+  'vstripes',
+  'checker',
+  'dots',
+  'dstripes',
+  'grid',
+  'rings',
+  'astripes',
+  'plain',
+];
 
 export interface ClassStyle {
   name: string;
@@ -65,8 +75,18 @@ export interface ClassStyle {
 
 /** Well-separated base colours; later classes reuse them with other patterns. */
 const BASE_COLOURS: [number, number, number][] = [
-  [200, 60, 50], [60, 170, 70], [50, 90, 200], [220, 200, 60], [160, 70, 190], [60, 190, 200], [230, 130, 40], [120, 120, 120],
-  [240, 150, 170], [110, 70, 30], [150, 200, 120], [30, 40, 90],
+  [200, 60, 50],
+  [60, 170, 70],
+  [50, 90, 200],
+  [220, 200, 60],
+  [160, 70, 190],
+  [60, 190, 200],
+  [230, 130, 40],
+  [120, 120, 120],
+  [240, 150, 170],
+  [110, 70, 30],
+  [150, 200, 120],
+  [30, 40, 90],
 ];
 
 /** The fixed style table for `classes` classes (independent of the seed). */
@@ -76,7 +96,13 @@ export function classStyles(classes: number): ClassStyle[] {
     const pattern = PATTERNS[k % PATTERNS.length];
     const colour = BASE_COLOURS[k % BASE_COLOURS.length];
     const period = 6 + ((k * 5) % 11);
-    out.push({ name: `${pattern}_${k}`, colour: [...colour], pattern, period, amplitude: pattern === 'plain' ? 0 : 45 });
+    out.push({
+      name: `${pattern}_${k}`,
+      colour: [...colour],
+      pattern,
+      period,
+      amplitude: pattern === 'plain' ? 0 : 45,
+    });
   }
   return out;
 }
@@ -167,7 +193,12 @@ function randomShape(rng: Rng, h: number, w: number, cls: number): Shape {
 }
 
 /** Generate one scene (image + label) from an RNG. */
-export function generateScene(rng: Rng, height: number, width: number, styles: readonly ClassStyle[]): { img: RgbImage; label: LabelMap } {
+export function generateScene(
+  rng: Rng,
+  height: number,
+  width: number,
+  styles: readonly ClassStyle[],
+): { img: RgbImage; label: LabelMap } {
   const C = styles.length;
   const label = makeLabel(height, width);
   // Background: a class 70% of the time, "other" (0) otherwise.
@@ -209,7 +240,8 @@ export function generateScene(rng: Rng, height: number, width: number, styles: r
         const x0 = Math.floor(fx);
         const ty = fy - y0;
         const tx = fx - x0;
-        const v = (1 - ty) * ((1 - tx) * grid[y0 * gw + x0] + tx * grid[y0 * gw + x0 + 1]) +
+        const v =
+          (1 - ty) * ((1 - tx) * grid[y0 * gw + x0] + tx * grid[y0 * gw + x0 + 1]) +
           ty * ((1 - tx) * grid[(y0 + 1) * gw + x0] + tx * grid[(y0 + 1) * gw + x0 + 1]);
         const base = 110 + 50 * v + jitter[0];
         r = base + 15;
@@ -247,7 +279,8 @@ export async function makeSyntheticDataset(root: string, opts: SyntheticOptions 
   const quality = opts.jpegQuality ?? 90;
   const val = opts.splitVal ?? (n > 1 ? Math.max(1, Math.floor(n / 5)) : 0);
   const int = (v: number, what: string, lo: number, hi: number): void => {
-    if (!Number.isInteger(v) || v < lo || v > hi) throw new Error(`synthetic dataset: ${what} must be an integer in [${lo}, ${hi}], got ${v}`);
+    if (!Number.isInteger(v) || v < lo || v > hi)
+      throw new Error(`synthetic dataset: ${what} must be an integer in [${lo}, ${hi}], got ${v}`);
   };
   int(n, 'n', 1, 1e7);
   int(height, 'height', 8, 16384);
@@ -269,7 +302,10 @@ export async function makeSyntheticDataset(root: string, opts: SyntheticOptions 
     const { img, label } = generateScene(rng, height, width, styles);
     const name = syntheticName(i);
     await writeFileAtomic(path.join(root, 'images', split, `${name}.jpg`), await encodeImage(img, 'jpeg', { quality }));
-    await writeFileAtomic(path.join(root, 'annotations', split, `${name}.png`), encodePngLabel(label.data, height, width));
+    await writeFileAtomic(
+      path.join(root, 'annotations', split, `${name}.png`),
+      encodePngLabel(label.data, height, width),
+    );
     opts.onProgress?.(i + 1, n);
   }
   const meta = {
@@ -279,6 +315,6 @@ export async function makeSyntheticDataset(root: string, opts: SyntheticOptions 
     note: 'label value 0 = other (ignored with reduce_zero_label); value k = classes[k - 1]',
     generator: { seed, n, height, width, classes, split_val: val, jpeg_quality: quality },
   };
-  await writeFileAtomic(path.join(root, 'metainfo.json'), Buffer.from(JSON.stringify(meta, null, 2) + '\n'));
+  await writeFileAtomic(path.join(root, 'metainfo.json'), Buffer.from(`${JSON.stringify(meta, null, 2)}\n`));
   return { root, train, val, classes: meta.classes };
 }

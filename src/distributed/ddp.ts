@@ -33,9 +33,19 @@ export class DistributedDataParallel {
   /** Bytes of gradients all-reduced per synchronised step. */
   readonly bytesPerStep: number;
 
-  constructor(readonly pg: ProcessGroup, readonly params: readonly Tensor[], buffers: readonly Tensor[], o: DdpOptions = {}) {
+  constructor(
+    readonly pg: ProcessGroup,
+    readonly params: readonly Tensor[],
+    buffers: readonly Tensor[],
+    o: DdpOptions = {},
+  ) {
     noGrad(() => pg.broadcastCoalesced([...params, ...buffers], 0));
-    const r = native.ddpCreate(pg.nativeId, params.map((p) => p.handle), o.bucketMB ?? 25, o.firstBucketMB ?? 1);
+    const r = native.ddpCreate(
+      pg.nativeId,
+      params.map((p) => p.handle),
+      o.bucketMB ?? 25,
+      o.firstBucketMB ?? 1,
+    );
     this.id = r.id;
     this.buckets = r.buckets;
     this.mode = r.mode;

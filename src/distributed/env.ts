@@ -40,15 +40,19 @@ function check(d: DistEnv, names: string): DistEnv {
 
 export function readDistEnv(env: NodeJS.ProcessEnv = process.env): DistEnv | null {
   if (env.RANK !== undefined || env.WORLD_SIZE !== undefined) {
-    const worldSize = intVar(env, 'WORLD_SIZE', 1), rank = intVar(env, 'RANK', 0);
+    const worldSize = intVar(env, 'WORLD_SIZE', 1),
+      rank = intVar(env, 'RANK', 0);
     const localRank = env.LOCAL_RANK === undefined ? rank : intVar(env, 'LOCAL_RANK', 0);
     if (worldSize > 1 && !env.MASTER_ADDR) throw new Error('RANK/WORLD_SIZE are set but MASTER_ADDR is not');
     const masterPort = env.MASTER_PORT === undefined ? DEFAULT_MASTER_PORT : intVar(env, 'MASTER_PORT', 1);
-    return check({ rank, localRank, worldSize, masterAddr: env.MASTER_ADDR ?? '127.0.0.1', masterPort, source: 'torchrun' },
-      'RANK/WORLD_SIZE/MASTER_PORT');
+    return check(
+      { rank, localRank, worldSize, masterAddr: env.MASTER_ADDR ?? '127.0.0.1', masterPort, source: 'torchrun' },
+      'RANK/WORLD_SIZE/MASTER_PORT',
+    );
   }
   if (env.SLURM_PROCID !== undefined && env.SLURM_NTASKS !== undefined) {
-    const worldSize = intVar(env, 'SLURM_NTASKS', 1), rank = intVar(env, 'SLURM_PROCID', 0);
+    const worldSize = intVar(env, 'SLURM_NTASKS', 1),
+      rank = intVar(env, 'SLURM_PROCID', 0);
     const localRank = env.SLURM_LOCALID === undefined ? 0 : intVar(env, 'SLURM_LOCALID', 0);
     const masterAddr = env.MASTER_ADDR ?? (env.SLURM_NODELIST ? firstSlurmHost(env.SLURM_NODELIST) : '127.0.0.1');
     const masterPort = env.MASTER_PORT === undefined ? DEFAULT_MASTER_PORT : intVar(env, 'MASTER_PORT', 1);

@@ -25,12 +25,18 @@ export function workerDevice(requested: string | undefined, env: DistEnv, gpu = 
  * Joins the group described by the environment when it has more than one rank (null
  * otherwise: a single process). `backend` defaults to gloo (nccl must be asked for).
  */
-export async function joinFromEnv(o: { device?: string; timeoutMs?: number; backend?: Backend } = {}): Promise<JoinedGroup | null> {
+export async function joinFromEnv(
+  o: { device?: string; timeoutMs?: number; backend?: Backend } = {},
+): Promise<JoinedGroup | null> {
   const env = readDistEnv();
   if (!env || env.worldSize < 2) return null;
   const pg = await ProcessGroup.init({
-    masterAddr: env.masterAddr, masterPort: env.masterPort, rank: env.rank, worldSize: env.worldSize,
-    timeoutMs: o.timeoutMs, backend: o.backend,
+    masterAddr: env.masterAddr,
+    masterPort: env.masterPort,
+    rank: env.rank,
+    worldSize: env.worldSize,
+    timeoutMs: o.timeoutMs,
+    backend: o.backend,
   });
   setDefaultGroup(pg);
   return { pg, env, device: workerDevice(o.device, env) };

@@ -42,20 +42,30 @@ function isLoopback(addr: string): boolean {
 export class ProcessGroup {
   private destroyed = false;
 
-  private constructor(private readonly id: number, readonly rank: number, readonly worldSize: number, readonly backend: Backend,
-    readonly port: number, readonly timeoutMs: number) {}
+  private constructor(
+    private readonly id: number,
+    readonly rank: number,
+    readonly worldSize: number,
+    readonly backend: Backend,
+    readonly port: number,
+    readonly timeoutMs: number,
+  ) {}
 
   /** Joins the group: resolves once all `worldSize` ranks have met at the store (or rejects after the timeout). */
   static async init(o: ProcessGroupOptions): Promise<ProcessGroup> {
     const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const backend = o.backend ?? 'gloo';
-    if (!Number.isInteger(o.worldSize) || o.worldSize < 1) throw new Error(`world size must be a positive integer, got ${o.worldSize}`);
-    if (!Number.isInteger(o.rank) || o.rank < 0 || o.rank >= o.worldSize) throw new Error(`rank ${o.rank} is outside world size ${o.worldSize}`);
+    if (!Number.isInteger(o.worldSize) || o.worldSize < 1)
+      throw new Error(`world size must be a positive integer, got ${o.worldSize}`);
+    if (!Number.isInteger(o.rank) || o.rank < 0 || o.rank >= o.worldSize)
+      throw new Error(`rank ${o.rank} is outside world size ${o.worldSize}`);
     if (!Number.isInteger(o.masterPort) || o.masterPort < 0 || o.masterPort > 65535) {
       throw new Error(`rank ${o.rank}: master port must be an integer in 0..65535, got ${o.masterPort}`);
     }
     if (backend === 'nccl' && !native.ncclAvailable()) {
-      throw new Error('backend nccl: this build of the addon has no NCCL (it needs a CUDA build of libtorch 2.x); use gloo');
+      throw new Error(
+        'backend nccl: this build of the addon has no NCCL (it needs a CUDA build of libtorch 2.x); use gloo',
+      );
     }
     const hostname = o.hostname ?? (isLoopback(o.masterAddr) ? '127.0.0.1' : '');
     const id = await native.pgInit(o.masterAddr, o.masterPort, o.rank, o.worldSize, timeoutMs, backend, hostname);
@@ -114,7 +124,12 @@ export class ProcessGroup {
   /** Many tensors from `root`, flattened into buckets (how DDP syncs parameters and buffers). */
   broadcastCoalesced(ts: readonly Tensor[], root = 0): void {
     this.check();
-    if (ts.length) native.pgBroadcastCoalesced(this.id, ts.map((t) => t.handle), root);
+    if (ts.length)
+      native.pgBroadcastCoalesced(
+        this.id,
+        ts.map((t) => t.handle),
+        root,
+      );
   }
 
   /** Every rank's `t` (same shape and dtype on all ranks), in rank order; the caller owns them. */
@@ -122,7 +137,13 @@ export class ProcessGroup {
     this.check();
     const outs = Array.from({ length: this.worldSize }, () => empty(t.shape, t.dtype, t.device));
     try {
-      native.workWait(native.pgAllgather(this.id, outs.map((o) => o.handle), t.handle));
+      native.workWait(
+        native.pgAllgather(
+          this.id,
+          outs.map((o) => o.handle),
+          t.handle,
+        ),
+      );
     } catch (e) {
       for (const o of outs) o.dispose();
       throw e;
@@ -134,7 +155,13 @@ export class ProcessGroup {
     this.check();
     const outs = Array.from({ length: this.worldSize }, () => empty(t.shape, t.dtype, t.device));
     try {
-      await native.workWaitAsync(native.pgAllgather(this.id, outs.map((o) => o.handle), t.handle));
+      await native.workWaitAsync(
+        native.pgAllgather(
+          this.id,
+          outs.map((o) => o.handle),
+          t.handle,
+        ),
+      );
     } catch (e) {
       for (const o of outs) o.dispose();
       throw e;

@@ -31,7 +31,12 @@ export interface ParamState {
 /** What `stateDict()` returns: moments by parameter name plus the JSON-able rest. */
 export interface AdamWStateDict {
   tensors: Map<string, Tensor>;
-  meta: { betas: [number, number]; eps: number; steps: Record<string, number>; groups: { name: string; lr: number; initialLr: number; weightDecay: number }[] };
+  meta: {
+    betas: [number, number];
+    eps: number;
+    steps: Record<string, number>;
+    groups: { name: string; lr: number; initialLr: number; weightDecay: number }[];
+  };
 }
 
 export class AdamW {
@@ -39,12 +44,16 @@ export class AdamW {
   readonly eps: number;
   private readonly state = new Map<Tensor, ParamState>();
 
-  constructor(readonly groups: ParamGroup[], o: AdamWOptions = {}) {
+  constructor(
+    readonly groups: ParamGroup[],
+    o: AdamWOptions = {},
+  ) {
     this.betas = o.betas ?? [0.9, 0.999];
     this.eps = o.eps ?? 1e-8;
     const seen = new Set<Tensor>();
     for (const g of groups) {
-      if (g.params.length !== g.paramNames.length) throw new Error(`AdamW: group ${g.name} has ${g.params.length} params but ${g.paramNames.length} names`);
+      if (g.params.length !== g.paramNames.length)
+        throw new Error(`AdamW: group ${g.name} has ${g.params.length} params but ${g.paramNames.length} names`);
       for (const p of g.params) {
         if (seen.has(p)) throw new Error(`AdamW: a parameter appears in more than one group (${g.name})`);
         seen.add(p);
@@ -60,27 +69,44 @@ export class AdamW {
   /** One update of every parameter that has a gradient: one multi-tensor call per group. */
   step(): void {
     const [b1, b2] = this.betas;
-    noGrad(() => tidy(() => {
-      for (const group of this.groups) {
-        const params: Tensor[] = [], grads: Tensor[] = [], expAvgs: Tensor[] = [], expAvgSqs: Tensor[] = [];
-        const stepSizes: number[] = [], bc2Sqrts: number[] = [];
-        for (const p of group.params) {
-          const grad = p.grad;
-          if (!grad) continue;
-          let st = this.state.get(p);
-          if (!st) {
-            st = { step: 0, expAvg: keep(zeros(p.shape, p.dtype, p.device)), expAvgSq: keep(zeros(p.shape, p.dtype, p.device)) };
-            this.state.set(p, st);
+    noGrad(() =>
+      tidy(() => {
+        for (const group of this.groups) {
+          const params: Tensor[] = [],
+            grads: Tensor[] = [],
+            expAvgs: Tensor[] = [],
+            expAvgSqs: Tensor[] = [];
+          const stepSizes: number[] = [],
+            bc2Sqrts: number[] = [];
+          for (const p of group.params) {
+            const grad = p.grad;
+            if (!grad) continue;
+            let st = this.state.get(p);
+            if (!st) {
+              st = {
+                step: 0,
+                expAvg: keep(zeros(p.shape, p.dtype, p.device)),
+                expAvgSq: keep(zeros(p.shape, p.dtype, p.device)),
+              };
+              this.state.set(p, st);
+            }
+            st.step += 1;
+            params.push(p);
+            grads.push(grad);
+            expAvgs.push(st.expAvg);
+            expAvgSqs.push(st.expAvgSq);
+            stepSizes.push(group.lr / (1 - b1 ** st.step));
+            bc2Sqrts.push(Math.sqrt(1 - b2 ** st.step));
           }
-          st.step += 1;
-          params.push(p); grads.push(grad); expAvgs.push(st.expAvg); expAvgSqs.push(st.expAvgSq);
-          stepSizes.push(group.lr / (1 - b1 ** st.step));
-          bc2Sqrts.push(Math.sqrt(1 - b2 ** st.step));
+          adamwStep(params, grads, expAvgs, expAvgSqs, stepSizes, bc2Sqrts, {
+            decay: 1 - group.lr * group.weightDecay,
+            beta1: b1,
+            beta2: b2,
+            eps: this.eps,
+          });
         }
-        adamwStep(params, grads, expAvgs, expAvgSqs, stepSizes, bc2Sqrts,
-          { decay: 1 - group.lr * group.weightDecay, beta1: b1, beta2: b2, eps: this.eps });
-      }
-    }));
+      }),
+    );
   }
 
   /** State of one parameter (undefined before its first step). */
@@ -108,8 +134,15 @@ export class AdamW {
     return {
       tensors,
       meta: {
-        betas: [...this.betas], eps: this.eps, steps,
-        groups: this.groups.map((g) => ({ name: g.name, lr: g.lr, initialLr: g.initialLr, weightDecay: g.weightDecay })),
+        betas: [...this.betas],
+        eps: this.eps,
+        steps,
+        groups: this.groups.map((g) => ({
+          name: g.name,
+          lr: g.lr,
+          initialLr: g.initialLr,
+          weightDecay: g.weightDecay,
+        })),
       },
     };
   }
@@ -122,11 +155,16 @@ export class AdamW {
     const names = this.groups.map((g) => g.name);
     const saved = sd.meta.groups.map((g) => g.name);
     if (names.join(',') !== saved.join(',')) {
-      throw new Error(`optimizer state: parameter groups differ (saved ${saved.join(', ')}; model ${names.join(', ')})`);
+      throw new Error(
+        `optimizer state: parameter groups differ (saved ${saved.join(', ')}; model ${names.join(', ')})`,
+      );
     }
     const known = new Set<string>();
     noGrad(() => {
-      for (const st of this.state.values()) { st.expAvg.dispose(); st.expAvgSq.dispose(); }
+      for (const st of this.state.values()) {
+        st.expAvg.dispose();
+        st.expAvgSq.dispose();
+      }
       this.state.clear();
       this.groups.forEach((g, gi) => {
         g.lr = sd.meta.groups[gi]!.lr;
@@ -140,7 +178,9 @@ export class AdamW {
             const t = sd.tensors.get(`${name}.${suffix}`);
             if (!t) throw new Error(`optimizer state: ${name}.${suffix} missing`);
             if (t.shape.join(',') !== p.shape.join(',')) {
-              throw new Error(`optimizer state: ${name}.${suffix} has shape [${t.shape}] but the parameter is [${p.shape}]`);
+              throw new Error(
+                `optimizer state: ${name}.${suffix} has shape [${t.shape}] but the parameter is [${p.shape}]`,
+              );
             }
             const out = keep(zeros(p.shape, p.dtype, p.device));
             out.copy_(t);
@@ -151,11 +191,17 @@ export class AdamW {
       });
     });
     const unknown = Object.keys(sd.meta.steps).filter((n) => !known.has(n));
-    if (unknown.length) throw new Error(`optimizer state for unknown parameters: ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ', ...' : ''}`);
+    if (unknown.length)
+      throw new Error(
+        `optimizer state for unknown parameters: ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ', ...' : ''}`,
+      );
   }
 
   dispose(): void {
-    for (const st of this.state.values()) { st.expAvg.dispose(); st.expAvgSq.dispose(); }
+    for (const st of this.state.values()) {
+      st.expAvg.dispose();
+      st.expAvgSq.dispose();
+    }
     this.state.clear();
   }
 }

@@ -52,8 +52,10 @@ export function configWarnings(cfg: Dict): string[] {
   const ow = dictAt(cfg, 'optim_wrapper');
   const opt = dictAt(cfg, 'optimizer');
   if (opt && ow && JSON.stringify(opt) !== JSON.stringify(ow.optimizer)) {
-    out.push('optimizer differs from optim_wrapper.optimizer: beitseg trains with optim_wrapper.optimizer ' +
-      '(the top-level copy is ignored)');
+    out.push(
+      'optimizer differs from optim_wrapper.optimizer: beitseg trains with optim_wrapper.optimizer ' +
+        '(the top-level copy is ignored)',
+    );
   }
   const env = dictAt(cfg, 'env_cfg');
   if (env) out.push(...unknownKeyWarnings(env, ['cudnn_benchmark'], ['mp_cfg', 'dist_cfg'], 'env_cfg'));

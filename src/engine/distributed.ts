@@ -39,7 +39,10 @@ export class DdpGradientSync implements GradientSync {
   /** Wraps the model (broadcast from rank 0, Reducer over the parameters that need gradients). */
   attach(runner: RunnerContext): void {
     if (this.ddp) return;
-    const params = runner.model.namedParameters().map(([, p]) => p).filter((p) => p.requiresGrad);
+    const params = runner.model
+      .namedParameters()
+      .map(([, p]) => p)
+      .filter((p) => p.requiresGrad);
     const buffers = runner.model.namedBuffers().map(([, b]) => b);
     try {
       this.ddp = new Ddp(this.pg, params, buffers);
@@ -85,7 +88,10 @@ export class DistributedHook implements Hook {
   private interrupts = 0;
   private handler: (() => void) | null = null;
 
-  constructor(readonly pg: ProcessGroup, readonly sync: DdpGradientSync) {}
+  constructor(
+    readonly pg: ProcessGroup,
+    readonly sync: DdpGradientSync,
+  ) {}
 
   beforeRun(runner: RunnerContext): void {
     this.sync.attach(runner);
@@ -96,7 +102,9 @@ export class DistributedHook implements Hook {
         process.exit(130);
       }
       if (runner.isMainProcess) {
-        runner.print('interrupt: every rank finishes the running iteration, then a checkpoint is saved (Ctrl-C again to abort)');
+        runner.print(
+          'interrupt: every rank finishes the running iteration, then a checkpoint is saved (Ctrl-C again to abort)',
+        );
       }
     };
     process.on('SIGINT', this.handler);
@@ -104,12 +112,16 @@ export class DistributedHook implements Hook {
 
   beforeTrain(runner: RunnerContext): void {
     if (!runner.isMainProcess) return;
-    const s = runner.settings, W = this.pg.worldSize, b = s.train.batchSize;
+    const s = runner.settings,
+      W = this.pg.worldSize,
+      b = s.train.batchSize;
     const ddp = this.sync.ddp!;
-    runner.print(`distributed: world size ${W} (${this.pg.backend}), global batch ${W} x ${b} = ${W * b}` +
-      `${s.accum > 1 ? ` (x ${s.accum} accumulated = ${W * b * s.accum} per optimizer step)` : ''}, ` +
-      `${(ddp.bytesPerStep / 1e6).toFixed(2)} MB of gradients all-reduced per step in ${ddp.buckets} buckets` +
-      `${ddp.mode === 'flat' ? ' (after backward)' : ''}`);
+    runner.print(
+      `distributed: world size ${W} (${this.pg.backend}), global batch ${W} x ${b} = ${W * b}` +
+        `${s.accum > 1 ? ` (x ${s.accum} accumulated = ${W * b * s.accum} per optimizer step)` : ''}, ` +
+        `${(ddp.bytesPerStep / 1e6).toFixed(2)} MB of gradients all-reduced per step in ${ddp.buckets} buckets` +
+        `${ddp.mode === 'flat' ? ' (after backward)' : ''}`,
+    );
   }
 
   /** Agrees on stopping: any rank interrupted (or asked to stop) stops every rank after this iteration. */
@@ -156,14 +168,16 @@ export class PendingGradientsHook implements Hook {
   }
 
   afterTrainIter(runner: RunnerContext, t: number): void {
-    const s = runner.settings, it = runner.iteration;
+    const s = runner.settings,
+      it = runner.iteration;
     const saveDue = it % s.checkpointInterval === 0 || it === s.maxIters;
     if (saveDue && !runner.optimWrapper.shouldUpdate(t)) this.average(runner);
   }
 
   afterTrain(runner: RunnerContext): void {
     const t = runner.iteration - 1;
-    if (runner.iteration < runner.settings.maxIters && t >= 0 && !runner.optimWrapper.shouldUpdate(t)) this.average(runner);
+    if (runner.iteration < runner.settings.maxIters && t >= 0 && !runner.optimWrapper.shouldUpdate(t))
+      this.average(runner);
   }
 }
 

@@ -19,7 +19,9 @@ export class GradScaler {
   scale: number;
   growthTracker = 0;
 
-  constructor(readonly o: { initScale?: number; growthFactor?: number; backoffFactor?: number; growthInterval?: number } = {}) {
+  constructor(
+    readonly o: { initScale?: number; growthFactor?: number; backoffFactor?: number; growthInterval?: number } = {},
+  ) {
     this.scale = o.initScale ?? 65536;
   }
 
@@ -28,10 +30,12 @@ export class GradScaler {
    * optimizer step, after the last backward of the accumulation window.
    */
   unscaleAndCheck(params: Tensor[]): boolean {
-    return noGrad(() => tidy(() => {
-      const grads = params.map((p) => p.grad).filter((g): g is Tensor => g !== null);
-      return ampUnscale(grads, Math.fround(1 / this.scale));
-    }));
+    return noGrad(() =>
+      tidy(() => {
+        const grads = params.map((p) => p.grad).filter((g): g is Tensor => g !== null);
+        return ampUnscale(grads, Math.fround(1 / this.scale));
+      }),
+    );
   }
 
   /** Updates the scale after a step attempt (found = some gradient was not finite). */

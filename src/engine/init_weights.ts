@@ -30,10 +30,14 @@ export async function loadPretrainedBackbone(model: EncoderDecoder, file: string
   for (const [k, v] of stateDict) if (k.startsWith('backbone.')) backboneOnly.set(k.slice('backbone.'.length), v);
   if (backboneOnly.size === 0) throw new Error(`${file}: no backbone weights found (${description.summary})`);
   const result = tidy(() => model.backbone.loadStateDict(mapToTensors(backboneOnly), { origin: file }));
-  const lines = [`pretrained backbone ${file}: ${description.summary}; ${backboneOnly.size - result.unexpectedKeys.length} tensors loaded` +
-    (resizedTables ? `, ${resizedTables} relative-position tables resized to ${window[0]}x${window[1]}` : '')];
-  if (result.missingKeys.length) lines.push(`warning: backbone keys not in the checkpoint: ${previewKeys(result.missingKeys)}`);
-  if (result.unexpectedKeys.length) lines.push(`note: ${result.unexpectedKeys.length} checkpoint keys unused: ${previewKeys(result.unexpectedKeys)}`);
+  const lines = [
+    `pretrained backbone ${file}: ${description.summary}; ${backboneOnly.size - result.unexpectedKeys.length} tensors loaded` +
+      (resizedTables ? `, ${resizedTables} relative-position tables resized to ${window[0]}x${window[1]}` : ''),
+  ];
+  if (result.missingKeys.length)
+    lines.push(`warning: backbone keys not in the checkpoint: ${previewKeys(result.missingKeys)}`);
+  if (result.unexpectedKeys.length)
+    lines.push(`note: ${result.unexpectedKeys.length} checkpoint keys unused: ${previewKeys(result.unexpectedKeys)}`);
   return { file, loaded: backboneOnly.size - result.unexpectedKeys.length, ...result, resizedTables, lines };
 }
 
@@ -41,7 +45,11 @@ export async function loadPretrainedBackbone(model: EncoderDecoder, file: string
 export async function loadFromCheckpoint(model: EncoderDecoder, file: string): Promise<InitReport> {
   const r = await loadWeights(model, file);
   return {
-    file, loaded: r.description.tensors - r.unexpectedKeys.length, missingKeys: r.missingKeys, unexpectedKeys: r.unexpectedKeys,
-    resizedTables: r.resizedTables, lines: describeLoad(r),
+    file,
+    loaded: r.description.tensors - r.unexpectedKeys.length,
+    missingKeys: r.missingKeys,
+    unexpectedKeys: r.unexpectedKeys,
+    resizedTables: r.resizedTables,
+    lines: describeLoad(r),
   };
 }

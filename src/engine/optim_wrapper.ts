@@ -42,7 +42,11 @@ export class OptimWrapper {
   skippedSteps = 0;
   gradSync: GradientSync | null;
 
-  constructor(readonly optimizer: AdamW, readonly groups: ParamGroup[], readonly o: OptimWrapperOptions) {
+  constructor(
+    readonly optimizer: AdamW,
+    readonly groups: ParamGroup[],
+    readonly o: OptimWrapperOptions,
+  ) {
     this.gradSync = o.gradSync ?? null;
   }
 
@@ -58,7 +62,8 @@ export class OptimWrapper {
 
   /** mmengine's loss factor: K, or the size of the last incomplete accumulation window. */
   lossFactor(t: number): number {
-    const K = this.o.accum, T = this.o.maxIters;
+    const K = this.o.accum,
+      T = this.o.maxIters;
     const rem = T % K;
     return rem !== 0 && t >= T - rem ? rem : K;
   }
@@ -118,7 +123,12 @@ export class OptimWrapper {
 export class AmpOptimWrapper extends OptimWrapper {
   readonly scaler: GradScaler | null;
 
-  constructor(optimizer: AdamW, groups: ParamGroup[], o: OptimWrapperOptions, readonly dtype: AutocastDType) {
+  constructor(
+    optimizer: AdamW,
+    groups: ParamGroup[],
+    o: OptimWrapperOptions,
+    readonly dtype: AutocastDType,
+  ) {
     super(optimizer, groups, o);
     this.scaler = dtype === 'float16' ? new GradScaler() : null;
   }

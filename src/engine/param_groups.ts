@@ -47,15 +47,22 @@ export interface ParamGroup {
  * The exact power of the double's mantissa is formed as a BigInt and rounded once.
  */
 export function powRoundedExactly(x: number, n: number): number {
-  if (!Number.isInteger(n) || n < 0) throw new Error(`powRoundedExactly: exponent must be a non-negative integer, got ${n}`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new Error(`powRoundedExactly: exponent must be a non-negative integer, got ${n}`);
   if (n === 0) return 1;
   if (x === 0 || !Number.isFinite(x)) return x ** n;
   const neg = x < 0 && n % 2 === 1;
   let a = Math.abs(x);
   // a = m · 2^e with m an integer < 2^53
   let e = 0;
-  while (!Number.isInteger(a)) { a *= 2; e--; }
-  while (a >= 2 ** 53) { a /= 2; e++; }
+  while (!Number.isInteger(a)) {
+    a *= 2;
+    e--;
+  }
+  while (a >= 2 ** 53) {
+    a /= 2;
+    e++;
+  }
   let big = BigInt(a) ** BigInt(n);
   let exp = e * n;
   const bits = big.toString(2).length;
@@ -68,8 +75,16 @@ export function powRoundedExactly(x: number, n: number): number {
   }
   let r = Number(big); // rounds to nearest, ties to even
   // scale by 2^exp in steps that stay exact (no intermediate overflow/underflow)
-  while (exp > 0) { const s = Math.min(exp, 1000); r *= 2 ** s; exp -= s; }
-  while (exp < 0) { const s = Math.min(-exp, 1000); r /= 2 ** s; exp += s; }
+  while (exp > 0) {
+    const s = Math.min(exp, 1000);
+    r *= 2 ** s;
+    exp -= s;
+  }
+  while (exp < 0) {
+    const s = Math.min(-exp, 1000);
+    r /= 2 ** s;
+    exp += s;
+  }
   return neg ? -r : r;
 }
 
@@ -101,7 +116,8 @@ export function isNoDecay(name: string, shape: readonly number[], corrected = fa
 
 /** Groups for `named` (e.g. model.namedParameters()), in mmseg's order. */
 export function layerDecayParamGroups(named: [string, Tensor][], o: LayerDecayOptions): ParamGroup[] {
-  if (!Number.isInteger(o.numLayers) || o.numLayers < 1) throw new Error(`layer decay: num_layers must be a positive integer, got ${o.numLayers}`);
+  if (!Number.isInteger(o.numLayers) || o.numLayers < 1)
+    throw new Error(`layer decay: num_layers must be a positive integer, got ${o.numLayers}`);
   const L = o.numLayers + 2;
   const groups = new Map<string, ParamGroup>();
   for (const [name, p] of named) {
@@ -116,8 +132,14 @@ export function layerDecayParamGroups(named: [string, Tensor][], o: LayerDecayOp
     if (!g) {
       const lrScale = powRoundedExactly(o.decayRate, L - layerId - 1);
       g = {
-        name: groupName, layerId, lrScale, initialLr: lrScale * o.baseLr, lr: lrScale * o.baseLr,
-        weightDecay: noDecay ? 0 : o.baseWeightDecay, paramNames: [], params: [],
+        name: groupName,
+        layerId,
+        lrScale,
+        initialLr: lrScale * o.baseLr,
+        lr: lrScale * o.baseLr,
+        weightDecay: noDecay ? 0 : o.baseWeightDecay,
+        paramNames: [],
+        params: [],
       };
       groups.set(groupName, g);
     }
@@ -130,8 +152,16 @@ export function layerDecayParamGroups(named: [string, Tensor][], o: LayerDecayOp
 /** One group holding every trainable parameter (the plain optimizer, no constructor). */
 export function singleParamGroup(named: [string, Tensor][], baseLr: number, weightDecay: number): ParamGroup[] {
   const train = named.filter(([, p]) => p.requiresGrad);
-  return [{
-    name: 'default', layerId: 0, lrScale: 1, initialLr: baseLr, lr: baseLr, weightDecay,
-    paramNames: train.map(([n]) => n), params: train.map(([, p]) => p),
-  }];
+  return [
+    {
+      name: 'default',
+      layerId: 0,
+      lrScale: 1,
+      initialLr: baseLr,
+      lr: baseLr,
+      weightDecay,
+      paramNames: train.map(([n]) => n),
+      params: train.map(([, p]) => p),
+    },
+  ];
 }

@@ -62,13 +62,15 @@ export class LrSchedule {
 
 function intField(d: Dict, key: string, path: string, fallback?: number): number {
   const v = d[key] ?? fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new ConfigError(`${path}.${key} must be a non-negative integer, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
+    throw new ConfigError(`${path}.${key} must be a non-negative integer, got ${JSON.stringify(v)}`);
   return v;
 }
 
 function numField(d: Dict, key: string, path: string, fallback: number): number {
   const v = d[key] ?? fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConfigError(`${path}.${key} must be a number, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    throw new ConfigError(`${path}.${key} must be a number, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -82,7 +84,8 @@ export function parseParamScheduler(v: unknown, path = 'param_scheduler'): Sched
   return list.map((d, i) => {
     const p = Array.isArray(v) ? `${path}[${i}]` : path;
     if (!isDict(d)) throw new ConfigError(`${p} must be an object`);
-    if (d.by_epoch !== undefined && d.by_epoch !== false) throw new ConfigError(`${p}.by_epoch must be false (only iteration-based schedules are supported)`);
+    if (d.by_epoch !== undefined && d.by_epoch !== false)
+      throw new ConfigError(`${p}.by_epoch must be false (only iteration-based schedules are supported)`);
     const begin = intField(d, 'begin', p, 0);
     const end = intField(d, 'end', p, SCHEDULER_INF);
     if (end <= begin) throw new ConfigError(`${p}: end (${end}) must be greater than begin (${begin})`);
@@ -90,7 +93,13 @@ export function parseParamScheduler(v: unknown, path = 'param_scheduler'): Sched
     switch (d.type) {
       case 'LinearLR':
         checkFields(d, [...common, 'start_factor', 'end_factor'], p);
-        return { type: 'LinearLR', startFactor: numField(d, 'start_factor', p, 1 / 3), endFactor: numField(d, 'end_factor', p, 1), begin, end };
+        return {
+          type: 'LinearLR',
+          startFactor: numField(d, 'start_factor', p, 1 / 3),
+          endFactor: numField(d, 'end_factor', p, 1),
+          begin,
+          end,
+        };
       case 'PolyLR':
         checkFields(d, [...common, 'power', 'eta_min'], p);
         return { type: 'PolyLR', power: numField(d, 'power', p, 1), etaMin: numField(d, 'eta_min', p, 0), begin, end };
@@ -98,7 +107,9 @@ export function parseParamScheduler(v: unknown, path = 'param_scheduler'): Sched
         checkFields(d, [...common, 'factor'], p);
         return { type: 'ConstantLR', factor: numField(d, 'factor', p, 1 / 3), begin, end };
       default:
-        throw new ConfigError(`${p}.type: ${JSON.stringify(d.type)} is not supported (supported: LinearLR, PolyLR, ConstantLR)`);
+        throw new ConfigError(
+          `${p}.type: ${JSON.stringify(d.type)} is not supported (supported: LinearLR, PolyLR, ConstantLR)`,
+        );
     }
   });
 }

@@ -80,7 +80,8 @@ export interface TrainSettings {
 }
 
 function posInt(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new ConfigError(`${what} must be a positive integer, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+    throw new ConfigError(`${what} must be a positive integer, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -91,11 +92,14 @@ function dataSettings(cfg: Dict, key: string, batchOverride?: number, workersOve
   const ds = d.dataset;
   if (!isDict(ds)) throw new ConfigError(`${key}.dataset must be an object`);
   const pipeline = ds.pipeline;
-  if (!Array.isArray(pipeline) || !pipeline.every(isDict)) throw new ConfigError(`${key}.dataset.pipeline must be a list of transforms`);
+  if (!Array.isArray(pipeline) || !pipeline.every(isDict))
+    throw new ConfigError(`${key}.dataset.pipeline must be a list of transforms`);
   const sampler = isDict(d.sampler) ? d.sampler : {};
   const samplerType = sampler.type ?? (key === 'train_dataloader' ? 'InfiniteSampler' : 'DefaultSampler');
   if (samplerType !== 'InfiniteSampler' && samplerType !== 'DefaultSampler') {
-    throw new ConfigError(`${key}.sampler.type ${JSON.stringify(samplerType)} is not supported (InfiniteSampler, DefaultSampler)`);
+    throw new ConfigError(
+      `${key}.sampler.type ${JSON.stringify(samplerType)} is not supported (InfiniteSampler, DefaultSampler)`,
+    );
   }
   return {
     batchSize: batchOverride ?? posInt(d.batch_size ?? 1, `${key}.batch_size`),
@@ -111,7 +115,8 @@ function pretrainedOf(model: Dict): string | null {
   const bb = isDict(model.backbone) ? model.backbone : {};
   const init = bb.init_cfg;
   if (isDict(init)) {
-    if (init.type !== 'Pretrained') throw new ConfigError(`model.backbone.init_cfg.type ${JSON.stringify(init.type)} is not supported (Pretrained)`);
+    if (init.type !== 'Pretrained')
+      throw new ConfigError(`model.backbone.init_cfg.type ${JSON.stringify(init.type)} is not supported (Pretrained)`);
     if (typeof init.checkpoint !== 'string') throw new ConfigError('model.backbone.init_cfg.checkpoint must be a path');
     return init.checkpoint;
   }
@@ -124,7 +129,9 @@ function saveBestOf(v: unknown): string | null {
   if (v === undefined || v === 'auto') return 'mIoU';
   if (v === null || v === false) return null;
   if (v === 'mIoU' || v === 'mAcc' || v === 'aAcc') return v;
-  throw new ConfigError(`default_hooks.checkpoint.save_best ${JSON.stringify(v)} is not supported (mIoU, mAcc, aAcc, auto or null)`);
+  throw new ConfigError(
+    `default_hooks.checkpoint.save_best ${JSON.stringify(v)} is not supported (mIoU, mAcc, aAcc, auto or null)`,
+  );
 }
 
 /** max_keep_ckpts: -1 (keep all) or a positive count. */
@@ -148,8 +155,16 @@ function checkTrainCfg(tc: Dict): void {
   if (tc.dynamic_intervals != null) throw new ConfigError('train_cfg.dynamic_intervals is not supported');
 }
 
-const OPTIM_WRAPPER_FIELDS = ['type', 'optimizer', 'constructor', 'paramwise_cfg', 'clip_grad', 'accumulative_counts',
-  'dtype', 'loss_scale'];
+const OPTIM_WRAPPER_FIELDS = [
+  'type',
+  'optimizer',
+  'constructor',
+  'paramwise_cfg',
+  'clip_grad',
+  'accumulative_counts',
+  'dtype',
+  'loss_scale',
+];
 
 /** optim_wrapper: its own fields, paramwise_cfg's, AMP's loss_scale and dtype. */
 function checkOptimWrapper(ow: Dict): void {
@@ -181,8 +196,23 @@ function checkOptimWrapper(ow: Dict): void {
  * differentiable only select torch kernels and are accepted.
  */
 function checkOptimizer(opt: Dict, p: string): void {
-  checkFields(opt, ['type', 'lr', 'betas', 'eps', 'weight_decay', 'amsgrad', 'maximize', 'foreach', 'fused',
-    'capturable', 'differentiable'], p);
+  checkFields(
+    opt,
+    [
+      'type',
+      'lr',
+      'betas',
+      'eps',
+      'weight_decay',
+      'amsgrad',
+      'maximize',
+      'foreach',
+      'fused',
+      'capturable',
+      'differentiable',
+    ],
+    p,
+  );
   if (opt.maximize === true) throw new ConfigError(`${p}.maximize is not supported`);
   checkNumber(opt.lr as number, `${p}.lr`, { gt: 0 });
   if (Array.isArray(opt.betas)) checkList(opt.betas as number[], `${p}.betas`, { ge: 0, lt: 1 });
@@ -236,15 +266,20 @@ export function trainSettings(cfg: Dict, configPath: string, o: TrainOverrides =
   if (!ow) throw new ConfigError('optim_wrapper must be an object');
   const owType = ow.type ?? 'OptimWrapper';
   if (owType !== 'OptimWrapper' && owType !== 'AmpOptimWrapper') {
-    throw new ConfigError(`optim_wrapper.type ${JSON.stringify(owType)} is not supported (OptimWrapper, AmpOptimWrapper)`);
+    throw new ConfigError(
+      `optim_wrapper.type ${JSON.stringify(owType)} is not supported (OptimWrapper, AmpOptimWrapper)`,
+    );
   }
-  if (ow.clip_grad != null) throw new ConfigError('optim_wrapper.clip_grad is not supported (mmseg BEiT configs use none)');
+  if (ow.clip_grad != null)
+    throw new ConfigError('optim_wrapper.clip_grad is not supported (mmseg BEiT configs use none)');
   checkOptimWrapper(ow);
   const opt = isDict(ow.optimizer) ? ow.optimizer : null;
-  if (!opt || opt.type !== 'AdamW') throw new ConfigError(`optim_wrapper.optimizer.type must be AdamW, got ${JSON.stringify(opt?.type)}`);
+  if (opt?.type !== 'AdamW')
+    throw new ConfigError(`optim_wrapper.optimizer.type must be AdamW, got ${JSON.stringify(opt?.type)}`);
   checkOptimizer(opt, 'optim_wrapper.optimizer');
   const betas = opt.betas ?? [0.9, 0.999];
-  if (!Array.isArray(betas) || betas.length !== 2 || !betas.every((b) => typeof b === 'number')) throw new ConfigError('optim_wrapper.optimizer.betas must be 2 numbers');
+  if (!Array.isArray(betas) || betas.length !== 2 || !betas.every((b) => typeof b === 'number'))
+    throw new ConfigError('optim_wrapper.optimizer.betas must be 2 numbers');
   if (opt.amsgrad) throw new ConfigError('optim_wrapper.optimizer.amsgrad is not supported');
   const num = (v: unknown, what: string, fallback: number): number => {
     const x = v ?? fallback;
@@ -253,14 +288,18 @@ export function trainSettings(cfg: Dict, configPath: string, o: TrainOverrides =
   };
   let layerDecay: TrainSettings['layerDecay'] = null;
   // an own field only: every plain object inherits a `constructor` property
-  const ctor = Object.prototype.hasOwnProperty.call(ow, 'constructor') ? ow['constructor'] : undefined;
+  const ctor = Object.hasOwn(ow, 'constructor') ? ow.constructor : undefined;
   if (typeof ctor === 'string') {
     if (ctor !== 'LayerDecayOptimizerConstructor' && ctor !== 'LearningRateDecayOptimizerConstructor') {
-      throw new ConfigError(`optim_wrapper.constructor ${JSON.stringify(ctor)} is not supported (LayerDecayOptimizerConstructor)`);
+      throw new ConfigError(
+        `optim_wrapper.constructor ${JSON.stringify(ctor)} is not supported (LayerDecayOptimizerConstructor)`,
+      );
     }
     const pw = isDict(ow.paramwise_cfg) ? ow.paramwise_cfg : {};
     if (pw.decay_type !== undefined && pw.decay_type !== 'layer_wise_vit') {
-      throw new ConfigError(`optim_wrapper.paramwise_cfg.decay_type ${JSON.stringify(pw.decay_type)} is not supported (layer_wise_vit)`);
+      throw new ConfigError(
+        `optim_wrapper.paramwise_cfg.decay_type ${JSON.stringify(pw.decay_type)} is not supported (layer_wise_vit)`,
+      );
     }
     layerDecay = {
       numLayers: posInt(pw.num_layers, 'optim_wrapper.paramwise_cfg.num_layers'),
@@ -271,16 +310,24 @@ export function trainSettings(cfg: Dict, configPath: string, o: TrainOverrides =
     throw new ConfigError('optim_wrapper.paramwise_cfg without a constructor is not supported');
   }
 
-  const accum = o.accum ?? (ow.accumulative_counts === undefined ? 1 : posInt(ow.accumulative_counts, 'optim_wrapper.accumulative_counts'));
+  const accum =
+    o.accum ??
+    (ow.accumulative_counts === undefined ? 1 : posInt(ow.accumulative_counts, 'optim_wrapper.accumulative_counts'));
   let amp: AmpMode = owType === 'AmpOptimWrapper' ? (ow.dtype === 'bfloat16' ? 'bf16' : 'fp16') : null;
   if (o.amp) amp = o.amp === 'fp32' ? null : o.amp;
 
-  const dp = isDict(model.data_preprocessor) ? model.data_preprocessor : isDict(cfg.data_preprocessor) ? cfg.data_preprocessor : {};
-  if (dp.bgr_to_rgb === false) throw new ConfigError('model.data_preprocessor.bgr_to_rgb=false is not supported (images are RGB)');
+  const dp = isDict(model.data_preprocessor)
+    ? model.data_preprocessor
+    : isDict(cfg.data_preprocessor)
+      ? cfg.data_preprocessor
+      : {};
+  if (dp.bgr_to_rgb === false)
+    throw new ConfigError('model.data_preprocessor.bgr_to_rgb=false is not supported (images are RGB)');
   const size = dp.size;
   let padTo: [number, number] | null = null;
   if (size != null) {
-    if (!Array.isArray(size) || size.length !== 2 || !size.every((x) => Number.isInteger(x))) throw new ConfigError('model.data_preprocessor.size must be [h, w]');
+    if (!Array.isArray(size) || size.length !== 2 || !size.every((x) => Number.isInteger(x)))
+      throw new ConfigError('model.data_preprocessor.size must be [h, w]');
     padTo = [size[0], size[1]];
   }
 
@@ -293,9 +340,13 @@ export function trainSettings(cfg: Dict, configPath: string, o: TrainOverrides =
     workDir: o.workDir ?? (typeof cfg.work_dir === 'string' ? cfg.work_dir : path.join('work_dirs', configName)),
     seed: o.seed ?? (isDict(cfg.randomness) && typeof cfg.randomness.seed === 'number' ? cfg.randomness.seed : 0),
     maxIters,
-    valInterval: o.valInterval ?? (tc.val_interval === undefined ? 1000 : posInt(tc.val_interval, 'train_cfg.val_interval')),
-    logInterval: o.logInterval ?? (logger.interval === undefined ? 10 : posInt(logger.interval, 'default_hooks.logger.interval')),
-    checkpointInterval: o.checkpointInterval ?? (ckpt.interval === undefined ? maxIters : posInt(ckpt.interval, 'default_hooks.checkpoint.interval')),
+    valInterval:
+      o.valInterval ?? (tc.val_interval === undefined ? 1000 : posInt(tc.val_interval, 'train_cfg.val_interval')),
+    logInterval:
+      o.logInterval ?? (logger.interval === undefined ? 10 : posInt(logger.interval, 'default_hooks.logger.interval')),
+    checkpointInterval:
+      o.checkpointInterval ??
+      (ckpt.interval === undefined ? maxIters : posInt(ckpt.interval, 'default_hooks.checkpoint.interval')),
     maxKeepCkpts: o.maxKeepCkpts ?? maxKeepOf(ckpt.max_keep_ckpts),
     saveBest: saveBestOf(ckpt.save_best),
     train: dataSettings(cfg, 'train_dataloader', o.batchSize, o.numWorkers),

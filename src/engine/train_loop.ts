@@ -36,20 +36,26 @@ import { runValLoop } from './val_loop.js';
 
 /** Forward, backward and (on window ends) the optimizer step of iteration t; returns the loss terms as numbers. */
 export function runTrainIter(runner: RunnerContext, t: number, batch: Batch): Record<string, number> {
-  const ow = runner.optimWrapper, device = runner.device;
-  const values = tidy(() => ow.iteration(t, () => {
-    const img = fromArray(batch.img, [batch.n, 3, batch.height, batch.width]).to(device);
-    const label = fromArray(batch.label, [batch.n, batch.height, batch.width], { dtype: 'uint8' })
-      .to(device).to('int64');
-    const out = ow.optimContext(() => runner.model.loss(img, label));
-    ow.backward(out.loss, t);
-    const v: Record<string, number> = {
-      loss: out.loss.item(), 'decode.loss_ce': out['decode.loss_ce'].item(), 'decode.acc_seg': out['decode.acc_seg'],
-    };
-    if (out['aux.loss_ce']) v['aux.loss_ce'] = out['aux.loss_ce'].item();
-    if (out['aux.acc_seg'] !== undefined) v['aux.acc_seg'] = out['aux.acc_seg'];
-    return v;
-  }));
+  const ow = runner.optimWrapper,
+    device = runner.device;
+  const values = tidy(() =>
+    ow.iteration(t, () => {
+      const img = fromArray(batch.img, [batch.n, 3, batch.height, batch.width]).to(device);
+      const label = fromArray(batch.label, [batch.n, batch.height, batch.width], { dtype: 'uint8' })
+        .to(device)
+        .to('int64');
+      const out = ow.optimContext(() => runner.model.loss(img, label));
+      ow.backward(out.loss, t);
+      const v: Record<string, number> = {
+        loss: out.loss.item(),
+        'decode.loss_ce': out['decode.loss_ce'].item(),
+        'decode.acc_seg': out['decode.acc_seg'],
+      };
+      if (out['aux.loss_ce']) v['aux.loss_ce'] = out['aux.loss_ce'].item();
+      if (out['aux.acc_seg'] !== undefined) v['aux.acc_seg'] = out['aux.acc_seg'];
+      return v;
+    }),
+  );
   ow.stepIfDue(t);
   return values;
 }
@@ -60,7 +66,8 @@ function shouldValidate(runner: RunnerContext, it: number): boolean {
 
 /** Runs iterations until max_iters or a stop request (beforeTrain ... afterTrain). */
 export async function runTrainLoop(runner: RunnerContext): Promise<void> {
-  const s = runner.settings, loader = runner.loader;
+  const s = runner.settings,
+    loader = runner.loader;
   if (!loader) throw new Error('runTrainLoop: the runner has no training loader');
   runner.model.train();
   await runner.hooks.call('beforeTrain', runner);

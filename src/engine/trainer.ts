@@ -43,7 +43,10 @@ import { LrSchedule } from './schedule.js';
 import { trainSettings, type TrainOverrides, type TrainSettings } from './train_config.js';
 import { runTrainLoop } from './train_loop.js';
 import {
-  latestCheckpoint, loadCheckpoint, saveCheckpoint, type LoadedTrainingCheckpoint,
+  latestCheckpoint,
+  loadCheckpoint,
+  saveCheckpoint,
+  type LoadedTrainingCheckpoint,
 } from './training_checkpoint.js';
 import { captureTrainState, reconcileBest, restoreTrainState } from './training_state.js';
 import { validate, type SegMetrics } from './validation.js';
@@ -116,7 +119,10 @@ export class Trainer implements RunnerContext {
   private readonly printLine: (line: string) => void;
 
   private constructor(
-    readonly options: TrainOptions, readonly config: Dict, settings: TrainSettings, model: EncoderDecoder,
+    readonly options: TrainOptions,
+    readonly config: Dict,
+    settings: TrainSettings,
+    model: EncoderDecoder,
     device: Device,
   ) {
     this.settings = settings;
@@ -126,16 +132,21 @@ export class Trainer implements RunnerContext {
     const s = settings;
     this.groups = s.layerDecay
       ? layerDecayParamGroups(named, {
-        ...s.layerDecay, baseLr: s.optimizer.lr, baseWeightDecay: s.optimizer.weightDecay,
-      })
+          ...s.layerDecay,
+          baseLr: s.optimizer.lr,
+          baseWeightDecay: s.optimizer.weightDecay,
+        })
       : singleParamGroup(named, s.optimizer.lr, s.optimizer.weightDecay);
     const optimizer = new AdamW(this.groups, { betas: s.optimizer.betas, eps: s.optimizer.eps });
     const wrapperOptions = {
-      accum: s.accum, maxIters: s.maxIters, deviceType: device.startsWith('cuda') ? 'cuda' as const : 'cpu' as const,
+      accum: s.accum,
+      maxIters: s.maxIters,
+      deviceType: device.startsWith('cuda') ? ('cuda' as const) : ('cpu' as const),
       gradSync: options.gradSync ?? null,
     };
     const amp = ampDType(s);
-    this.optimWrapper = amp ? new AmpOptimWrapper(optimizer, this.groups, wrapperOptions, amp)
+    this.optimWrapper = amp
+      ? new AmpOptimWrapper(optimizer, this.groups, wrapperOptions, amp)
       : new OptimWrapper(optimizer, this.groups, wrapperOptions);
     this.schedule = new LrSchedule(s.schedulers);
     this.dist = options.dist ?? { rank: 0, worldSize: 1 };
@@ -152,9 +163,11 @@ export class Trainer implements RunnerContext {
     if (o.threads) setNumThreads(o.threads);
     const device = resolveDevice(o.device);
     if (settings.amp === 'fp16' && !device.startsWith('cuda')) {
-      throw new Error('--amp fp16 needs a CUDA device (float16 autocast with dynamic loss scaling); ' +
-        'on CPU use --amp bf16 or no AMP' +
-        (o.amp ? '' : ' (the config asks for fp16 through AmpOptimWrapper: pass --amp fp32 to train in float32)'));
+      throw new Error(
+        '--amp fp16 needs a CUDA device (float16 autocast with dynamic loss scaling); ' +
+          'on CPU use --amp bf16 or no AMP' +
+          (o.amp ? '' : ' (the config asks for fp16 through AmpOptimWrapper: pass --amp fp32 to train in float32)'),
+      );
     }
     if (device !== 'cpu') cuda.flags({ benchmark: cudnnBenchmarkOf(cfg) });
     manualSeed(settings.seed);
@@ -172,7 +185,8 @@ export class Trainer implements RunnerContext {
     const onIteration = o.onIteration;
     if (onIteration) {
       this.hooks.register({
-        name: 'IterationCallbackHook', priority: PRIORITY.LOW,
+        name: 'IterationCallbackHook',
+        priority: PRIORITY.LOW,
         afterTrainIter: (_runner, t) => onIteration(t + 1, this),
       });
     }
@@ -213,14 +227,23 @@ export class Trainer implements RunnerContext {
       throw new Error('saveCheckpoint: no training loader (the loader position is part of the state)');
     }
     const captured = captureTrainState({
-      settings: s, iteration: this.iteration, groups: this.groups, optimWrapper: this.optimWrapper,
-      schedulers: this.schedule.schedulers, loaderState: this.currentLoader.state(), best: this.best,
+      settings: s,
+      iteration: this.iteration,
+      groups: this.groups,
+      optimWrapper: this.optimWrapper,
+      schedulers: this.schedule.schedulers,
+      loaderState: this.currentLoader.state(),
+      best: this.best,
       pendingValidation: this.pendingValidation,
     });
     try {
       return saveCheckpoint({
-        workDir: s.workDir, iteration: this.iteration, kind, metric: s.saveBest ?? 'mIoU',
-        weights: this.model.stateDict(), stateTensors: captured.stateTensors,
+        workDir: s.workDir,
+        iteration: this.iteration,
+        kind,
+        metric: s.saveBest ?? 'mIoU',
+        weights: this.model.stateDict(),
+        stateTensors: captured.stateTensors,
         state: captured.state as unknown as Record<string, unknown>,
         weightsMetadata: { config: s.configName, producer: 'beitseg train' },
       });
@@ -246,7 +269,8 @@ export class Trainer implements RunnerContext {
   // ---- weights ----
 
   private async initWeights(): Promise<void> {
-    const s = this.settings, o = this.options;
+    const s = this.settings,
+      o = this.options;
     if (o.resume) {
       const target = typeof o.resume === 'string' ? o.resume : latestCheckpoint(s.workDir)?.dir;
       if (target) this.resumeFrom = loadCheckpoint(target);
@@ -285,10 +309,20 @@ export class Trainer implements RunnerContext {
     const s = this.settings;
     const dataset = await buildDataset({ ...s.train.dataset, pipeline: s.train.pipeline } as DatasetConfig);
     return createLoader({
-      dataset, pipeline: s.train.pipeline as TransformConfig[], batchSize: s.train.batchSize,
+      dataset,
+      pipeline: s.train.pipeline as TransformConfig[],
+      batchSize: s.train.batchSize,
       numWorkers: s.train.numWorkers,
-      seed: s.seed, shuffle: s.train.shuffle, mean: s.mean, std: s.std, padTo: s.padTo ?? undefined, padVal: s.padVal,
-      segPadVal: s.segPadVal, state: this.resumeLoaderState, rank: this.dist.rank, worldSize: this.dist.worldSize,
+      seed: s.seed,
+      shuffle: s.train.shuffle,
+      mean: s.mean,
+      std: s.std,
+      padTo: s.padTo ?? undefined,
+      padVal: s.padVal,
+      segPadVal: s.segPadVal,
+      state: this.resumeLoaderState,
+      rank: this.dist.rank,
+      worldSize: this.dist.worldSize,
     });
   }
 
@@ -298,7 +332,7 @@ export class Trainer implements RunnerContext {
     this.startIteration = this.iteration;
     fs.mkdirSync(s.workDir, { recursive: true });
     if (this.isMainProcess) {
-      fs.writeFileSync(path.join(s.workDir, `${s.configName}.json`), JSON.stringify(this.config, null, 2) + '\n');
+      fs.writeFileSync(path.join(s.workDir, `${s.configName}.json`), `${JSON.stringify(this.config, null, 2)}\n`);
     }
     try {
       await this.hooks.call('beforeRun', this);
@@ -306,9 +340,12 @@ export class Trainer implements RunnerContext {
       await runTrainLoop(this);
       return {
         // a validation still due (a stop request before it) is unfinished work as well
-        iteration: this.iteration, interrupted: this.iteration < s.maxIters || this.pendingValidation,
+        iteration: this.iteration,
+        interrupted: this.iteration < s.maxIters || this.pendingValidation,
         workDir: s.workDir,
-        lastCheckpoint: this.lastSaved?.dir ?? null, best: this.best, lastValidation: this.lastValidation,
+        lastCheckpoint: this.lastSaved?.dir ?? null,
+        best: this.best,
+        lastValidation: this.lastValidation,
         model: this.model,
       };
     } finally {

@@ -67,8 +67,14 @@ function dirName(kind: 'iter' | 'best', iteration: number, metric = 'mIoU'): str
 function fsyncDir(dir: string): void {
   try {
     const fd = fs.openSync(dir, 'r');
-    try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
-  } catch { /* not supported everywhere */ }
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    /* not supported everywhere */
+  }
 }
 
 function writeFileSynced(file: string, text: string): void {
@@ -94,7 +100,9 @@ export function saveCheckpoint(o: SaveOptions): string {
   fs.mkdirSync(tmp);
   try {
     writeSafetensors(path.join(tmp, MODEL_FILE), toHostMap(o.weights), {
-      format: 'pt', iteration: String(o.iteration), ...o.weightsMetadata,
+      format: 'pt',
+      iteration: String(o.iteration),
+      ...o.weightsMetadata,
     });
     writeSafetensors(path.join(tmp, STATE_FILE), toHostMap(o.stateTensors), { iteration: String(o.iteration) });
     writeFileSynced(path.join(tmp, STATE_JSON), stateText({ ...o.state, iteration: o.iteration }));
@@ -120,7 +128,10 @@ export function listCheckpoints(workDir: string): CheckpointInfo[] {
     if (!e.isDirectory()) continue;
     let m = ITER_RE.exec(e.name);
     let kind: 'iter' | 'best' = 'iter';
-    if (!m) { m = BEST_RE.exec(e.name); kind = 'best'; }
+    if (!m) {
+      m = BEST_RE.exec(e.name);
+      kind = 'best';
+    }
     if (!m) continue;
     const dir = path.join(workDir, e.name);
     if (![MODEL_FILE, STATE_FILE, STATE_JSON].every((f) => fs.existsSync(path.join(dir, f)))) continue;

@@ -18,7 +18,11 @@ import type { BestMetric } from './runner_context.js';
 import type { SchedulerSpec } from './schedule.js';
 import type { TrainSettings } from './train_config.js';
 import {
-  base64ToBytes, bytesToBase64, listCheckpoints, readCheckpointState, type LoadedTrainingCheckpoint,
+  base64ToBytes,
+  bytesToBase64,
+  listCheckpoints,
+  readCheckpointState,
+  type LoadedTrainingCheckpoint,
 } from './training_checkpoint.js';
 
 export interface TrainStateJson {
@@ -80,14 +84,31 @@ export function captureTrainState(src: CaptureSources): CapturedState {
   }
   const rng = getRngState();
   const state: TrainStateJson = {
-    format: 'beitseg-train-state', version: 1, config: s.configName, iteration: src.iteration, maxIters: s.maxIters,
-    accum: s.accum, seed: s.seed, amp: s.amp, optimizer: moments.meta,
-    scheduler: { schedulers: src.schedulers, nextIteration: src.iteration }, scaler: src.optimWrapper.scalerState(),
-    loader: src.loaderState, rng: { torchCpu: bytesToBase64(rng.toBytes()) }, best: src.best, pendingGrads,
+    format: 'beitseg-train-state',
+    version: 1,
+    config: s.configName,
+    iteration: src.iteration,
+    maxIters: s.maxIters,
+    accum: s.accum,
+    seed: s.seed,
+    amp: s.amp,
+    optimizer: moments.meta,
+    scheduler: { schedulers: src.schedulers, nextIteration: src.iteration },
+    scaler: src.optimWrapper.scalerState(),
+    loader: src.loaderState,
+    rng: { torchCpu: bytesToBase64(rng.toBytes()) },
+    best: src.best,
+    pendingGrads,
     pendingValidation: src.pendingValidation,
   };
   rng.dispose();
-  return { state, stateTensors, dispose: () => { for (const g of grads) g.dispose(); } };
+  return {
+    state,
+    stateTensors,
+    dispose: () => {
+      for (const g of grads) g.dispose();
+    },
+  };
 }
 
 export interface RestoredState {
@@ -102,7 +123,10 @@ export interface RestoredState {
  * gradients, loss scaler) and the libtorch CPU generator; frees the checkpoint's tensors.
  */
 export function restoreTrainState(
-  ck: LoadedTrainingCheckpoint, model: EncoderDecoder, optimWrapper: OptimWrapper, accum: number,
+  ck: LoadedTrainingCheckpoint,
+  model: EncoderDecoder,
+  optimWrapper: OptimWrapper,
+  accum: number,
 ): RestoredState {
   const st = ck.state as unknown as TrainStateJson;
   if (st.format !== 'beitseg-train-state') {
@@ -113,13 +137,16 @@ export function restoreTrainState(
   optimWrapper.optimizer.loadStateDict({ tensors: moments, meta: st.optimizer });
   if (st.pendingGrads.length) {
     if (st.accum !== accum) {
-      throw new Error(`${ck.info.dir} was saved in the middle of a gradient-accumulation window of ${st.accum}; ` +
-        `resume with --accum ${st.accum}`);
+      throw new Error(
+        `${ck.info.dir} was saved in the middle of a gradient-accumulation window of ${st.accum}; ` +
+          `resume with --accum ${st.accum}`,
+      );
     }
     const byName = new Map(model.namedParameters());
     noGrad(() => {
       for (const name of st.pendingGrads) {
-        const p = byName.get(name), g = ck.stateTensors.get(`grad.${name}`);
+        const p = byName.get(name),
+          g = ck.stateTensors.get(`grad.${name}`);
         if (!p || !g) throw new Error(`${ck.info.dir}: pending gradient of ${name} missing`);
         p.grad = keep(g.to(p.device).clone());
       }
@@ -132,7 +159,10 @@ export function restoreTrainState(
   rngState.dispose();
   for (const t of [...ck.weights.values(), ...ck.stateTensors.values()]) t.dispose();
   return {
-    iteration: st.iteration, best: st.best, loader: st.loader, pendingValidation: st.pendingValidation === true,
+    iteration: st.iteration,
+    best: st.best,
+    loader: st.loader,
+    pendingValidation: st.pendingValidation === true,
   };
 }
 
@@ -143,7 +173,10 @@ export function restoreTrainState(
  * saved earlier at the same iteration, does not).
  */
 export function reconcileBest(
-  resumed: BestMetric | null, workDir: string, metric: string | null, upToIteration: number,
+  resumed: BestMetric | null,
+  workDir: string,
+  metric: string | null,
+  upToIteration: number,
 ): BestMetric | null {
   // another metric's record (save_best changed between the runs) is left as it is
   if (!metric || (resumed && resumed.metric !== metric)) return resumed;

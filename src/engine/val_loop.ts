@@ -16,8 +16,12 @@ export async function runValLoop(runner: RunnerContext): Promise<SegMetrics | nu
   try {
     const t0 = performance.now();
     metrics = await runner.validateFn(runner.model, {
-      config: runner.config, dataset: s.val.dataset, pipeline: s.val.pipeline, device: runner.device,
-      amp: runner.optimWrapper.autocastDType, limit: runner.valLimit,
+      config: runner.config,
+      dataset: s.val.dataset,
+      pipeline: s.val.pipeline,
+      device: runner.device,
+      amp: runner.optimWrapper.autocastDType,
+      limit: runner.valLimit,
     });
     const seconds = (performance.now() - t0) / 1000;
     runner.lastValidation = metrics;

@@ -34,8 +34,16 @@ export interface ValidateOptions {
 /** Runs the validation split and returns mmseg's metrics. The model is left in its previous mode. */
 export async function validate(model: EncoderDecoder, o: ValidateOptions): Promise<SegMetrics> {
   const dataset = await buildDataset(o.dataset as DatasetConfig);
-  const meta = dataset.metainfo.classes.length === model.numClasses ? dataset.metainfo : datasetMeta(o.config, model.numClasses);
-  const seg: SegModel = { model, config: o.config, preprocess: preprocessFromConfig(o.config, o.pipeline), device: o.device, meta, weights: null };
+  const meta =
+    dataset.metainfo.classes.length === model.numClasses ? dataset.metainfo : datasetMeta(o.config, model.numClasses);
+  const seg: SegModel = {
+    model,
+    config: o.config,
+    preprocess: preprocessFromConfig(o.config, o.pipeline),
+    device: o.device,
+    meta,
+    weights: null,
+  };
   const wasTraining = model.training;
   model.eval();
   try {

@@ -7,7 +7,8 @@ import type { AreaStats } from './iou_metric.js';
 /** The `shard` option of evaluateDataset for this rank of `pg` (float64 sums: integer areas stay exact). */
 export function evaluationShard(pg: ProcessGroup): NonNullable<EvaluateOptions['shard']> {
   return {
-    rank: pg.rank, worldSize: pg.worldSize,
+    rank: pg.rank,
+    worldSize: pg.worldSize,
     reduceTotals: async (a: AreaStats, images: number) => {
       const C = a.intersect.length;
       const packed = new Float64Array(4 * C + 1);

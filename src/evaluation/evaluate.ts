@@ -32,10 +32,21 @@ export interface EvaluateOptions extends InferenceOptions {
    * `reduceTotals` sums the per-class areas (and image counts) over all ranks, so every rank
    * returns the metrics of the whole set, identical to one process (integer areas sum exactly).
    */
-  shard?: { rank: number; worldSize: number; reduceTotals: (a: AreaStats, images: number) => Promise<{ areas: AreaStats; images: number }> };
+  shard?: {
+    rank: number;
+    worldSize: number;
+    reduceTotals: (a: AreaStats, images: number) => Promise<{ areas: AreaStats; images: number }>;
+  };
 }
 
-interface ProgressLine { index: number; image: string; intersect: number[]; union: number[]; pred: number[]; label: number[] }
+interface ProgressLine {
+  index: number;
+  image: string;
+  intersect: number[];
+  union: number[];
+  pred: number[];
+  label: number[];
+}
 
 /**
  * The progress file's complete lines. A killed run can leave its last line cut short: that
@@ -46,11 +57,14 @@ function completeLines(file: string, runKey: string): string[] | null {
   const bytes = fs.existsSync(file) ? fs.readFileSync(file) : Buffer.alloc(0);
   const end = bytes.lastIndexOf(0x0a) + 1;
   if (end === 0) {
-    fs.writeFileSync(file, JSON.stringify({ run: runKey }) + '\n');
+    fs.writeFileSync(file, `${JSON.stringify({ run: runKey })}\n`);
     return null;
   }
   if (end < bytes.length) fs.truncateSync(file, end);
-  return bytes.subarray(0, end - 1).toString('utf8').split('\n');
+  return bytes
+    .subarray(0, end - 1)
+    .toString('utf8')
+    .split('\n');
 }
 
 function readProgress(file: string, dataset: SegDataset, runKey: string): Map<number, AreaStats> {
@@ -65,7 +79,9 @@ function readProgress(file: string, dataset: SegDataset, runKey: string): Map<nu
     }
   })();
   if (header !== runKey) {
-    throw new Error(`${file}: progress of another run (different weights, config or options); delete it or pass --fresh`);
+    throw new Error(
+      `${file}: progress of another run (different weights, config or options); delete it or pass --fresh`,
+    );
   }
   for (const line of lines.slice(1)) {
     if (!line.trim()) continue;
@@ -76,19 +92,31 @@ function readProgress(file: string, dataset: SegDataset, runKey: string): Map<nu
       continue; // a damaged complete line: that image is redone
     }
     if (dataset.items[p.index]?.imgPath !== p.image) {
-      throw new Error(`${file}: progress from another dataset (line for ${p.image} does not match index ${p.index}); delete it to start over`);
+      throw new Error(
+        `${file}: progress from another dataset (line for ${p.image} does not match index ${p.index}); delete it to start over`,
+      );
     }
-    done.set(p.index, { intersect: Float64Array.from(p.intersect), union: Float64Array.from(p.union),
-      pred: Float64Array.from(p.pred), label: Float64Array.from(p.label) });
+    done.set(p.index, {
+      intersect: Float64Array.from(p.intersect),
+      union: Float64Array.from(p.union),
+      pred: Float64Array.from(p.pred),
+      label: Float64Array.from(p.label),
+    });
   }
   return done;
 }
 
-export async function evaluateDataset(m: SegModel, dataset: SegDataset, opts: EvaluateOptions = {}): Promise<IoUResults> {
+export async function evaluateDataset(
+  m: SegModel,
+  dataset: SegDataset,
+  opts: EvaluateOptions = {},
+): Promise<IoUResults> {
   const total = Math.min(dataset.length, opts.limit ?? dataset.length);
   const numClasses = m.model.numClasses;
   if (opts.progressFile) fs.mkdirSync(path.dirname(path.resolve(opts.progressFile)), { recursive: true });
-  const done = opts.progressFile ? readProgress(opts.progressFile, dataset, opts.runKey ?? '') : new Map<number, AreaStats>();
+  const done = opts.progressFile
+    ? readProgress(opts.progressFile, dataset, opts.runKey ?? '')
+    : new Map<number, AreaStats>();
   const running = new IoUMetric(numClasses, { classNames: m.meta.classes });
   const skipped = new Set<number>();
   const step = opts.shard?.worldSize ?? 1;
@@ -103,7 +131,9 @@ export async function evaluateDataset(m: SegModel, dataset: SegDataset, opts: Ev
         const r = await inferenceModel(m, item.imgPath, opts);
         r.logits.dispose();
         if (r.height !== label.height || r.width !== label.width) {
-          throw new Error(`${item.segMapPath}: label is ${label.width}x${label.height} but image ${item.imgPath} is ${r.width}x${r.height}`);
+          throw new Error(
+            `${item.segMapPath}: label is ${label.width}x${label.height} but image ${item.imgPath} is ${r.width}x${r.height}`,
+          );
         }
         areas = intersectAndUnion(r.pred, label.data, numClasses, 255);
       } catch (err) {
@@ -114,9 +144,15 @@ export async function evaluateDataset(m: SegModel, dataset: SegDataset, opts: Ev
         continue;
       }
       if (opts.progressFile) {
-        const line: ProgressLine = { index: i, image: item.imgPath, intersect: [...areas.intersect], union: [...areas.union],
-          pred: [...areas.pred], label: [...areas.label] };
-        fs.appendFileSync(opts.progressFile, JSON.stringify(line) + '\n');
+        const line: ProgressLine = {
+          index: i,
+          image: item.imgPath,
+          intersect: [...areas.intersect],
+          union: [...areas.union],
+          pred: [...areas.pred],
+          label: [...areas.label],
+        };
+        fs.appendFileSync(opts.progressFile, `${JSON.stringify(line)}\n`);
       }
     }
     running.addAreas(areas);

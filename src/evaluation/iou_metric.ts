@@ -137,11 +137,13 @@ export class IoUMetric {
   private images = 0;
 
   constructor(numClasses: number, opts: IoUMetricOptions = {}) {
-    if (!Number.isInteger(numClasses) || numClasses < 1) throw new Error(`IoUMetric: numClasses must be a positive integer, got ${numClasses}`);
+    if (!Number.isInteger(numClasses) || numClasses < 1)
+      throw new Error(`IoUMetric: numClasses must be a positive integer, got ${numClasses}`);
     this.numClasses = numClasses;
     this.ignoreIndex = opts.ignoreIndex ?? 255;
     const names = opts.classNames ?? Array.from({ length: numClasses }, (_, i) => `class_${i}`);
-    if (names.length !== numClasses) throw new Error(`IoUMetric: ${names.length} class names for ${numClasses} classes`);
+    if (names.length !== numClasses)
+      throw new Error(`IoUMetric: ${names.length} class names for ${numClasses} classes`);
     this.classNames = [...names];
     this.intersect = new Float64Array(numClasses);
     this.union = new Float64Array(numClasses);
@@ -187,7 +189,12 @@ export class IoUMetric {
 
   /** Totals so far (copies). */
   totals(): AreaStats {
-    return { intersect: this.intersect.slice(), union: this.union.slice(), pred: this.predArea.slice(), label: this.labelArea.slice() };
+    return {
+      intersect: this.intersect.slice(),
+      union: this.union.slice(),
+      pred: this.predArea.slice(),
+      label: this.labelArea.slice(),
+    };
   }
 
   compute(): IoUResults {
@@ -230,10 +237,16 @@ export class IoUMetric {
 
   setState(st: IoUMetricState): void {
     if (!st || st.numClasses !== this.numClasses || st.ignoreIndex !== this.ignoreIndex) {
-      throw new Error(`IoUMetric.setState: state is for ${st?.numClasses} classes / ignore ${st?.ignoreIndex}, metric has ${this.numClasses} / ${this.ignoreIndex}`);
+      throw new Error(
+        `IoUMetric.setState: state is for ${st?.numClasses} classes / ignore ${st?.ignoreIndex}, metric has ${this.numClasses} / ${this.ignoreIndex}`,
+      );
     }
     const arr = (v: unknown, what: string): Float64Array => {
-      if (!Array.isArray(v) || v.length !== this.numClasses || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0)) {
+      if (
+        !Array.isArray(v) ||
+        v.length !== this.numClasses ||
+        !v.every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0)
+      ) {
         throw new Error(`IoUMetric.setState: bad '${what}' array`);
       }
       return Float64Array.from(v);

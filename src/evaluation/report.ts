@@ -27,14 +27,18 @@ export function pyCenter(s: string, width: number): string {
 /** A PrettyTable-style text table (all columns centred, one space of padding). */
 export function prettyTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
-  const rule = '+' + widths.map((w) => '-'.repeat(w + 2)).join('+') + '+';
-  const line = (cells: readonly string[]): string => '|' + cells.map((v, c) => ' ' + pyCenter(v, widths[c]) + ' ').join('|') + '|';
+  const rule = `+${widths.map((w) => '-'.repeat(w + 2)).join('+')}+`;
+  const line = (cells: readonly string[]): string =>
+    `|${cells.map((v, c) => ` ${pyCenter(v, widths[c])} `).join('|')}|`;
   return [rule, line(header), rule, ...rows.map(line), rule].join('\n');
 }
 
 /** mmseg's "per class results" table: Class | IoU | Acc. */
 export function formatClassTable(r: IoUResults): string {
-  return prettyTable(['Class', 'IoU', 'Acc'], r.perClass.map((c) => [c.name, pyFloat(c.iou), pyFloat(c.acc)]));
+  return prettyTable(
+    ['Class', 'IoU', 'Acc'],
+    r.perClass.map((c) => [c.name, pyFloat(c.iou), pyFloat(c.acc)]),
+  );
 }
 
 /** The summary table mmseg 0.x printed (aAcc | mIoU | mAcc). */
@@ -61,7 +65,7 @@ export function toMarkdown(r: IoUResults, title = 'Evaluation'): string {
     // Escape '|' in names; keep trailing spaces visible as written (e.g. 'bed ').
     ...r.perClass.map((c) => `| ${c.name.replace(/\|/g, '\\|')} | ${fixed2(c.iou)} | ${fixed2(c.acc)} |`),
   ];
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 export interface ResultsJson {

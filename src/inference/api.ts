@@ -43,7 +43,11 @@ export interface InitOptions {
   precision?: PrecisionPolicy;
 }
 
-export async function initModel(config: string | Dict, weights?: string | null, opts: InitOptions = {}): Promise<SegModel> {
+export async function initModel(
+  config: string | Dict,
+  weights?: string | null,
+  opts: InitOptions = {},
+): Promise<SegModel> {
   let cfg = typeof config === 'string' ? loadConfig(config) : config;
   if (!isDict(cfg.model)) throw new Error(`${typeof config === 'string' ? config : 'config'}: no "model" section`);
   const hf = weights ? hfArchitectureOf(weights) : null;
@@ -58,7 +62,7 @@ export async function initModel(config: string | Dict, weights?: string | null, 
   let report: WeightsReport | null = null;
   if (weights) {
     report = await loadWeights(model, weights);
-    if (opts.verbose) for (const line of describeLoad(report)) process.stderr.write(line + '\n');
+    if (opts.verbose) for (const line of describeLoad(report)) process.stderr.write(`${line}\n`);
   }
   model.eval();
   if (device !== 'cpu') {
@@ -66,7 +70,12 @@ export async function initModel(config: string | Dict, weights?: string | null, 
     model.to(device);
   }
   const seg: SegModel = {
-    model, config: cfg, preprocess: preprocessFromConfig(cfg), device, meta: datasetMeta(cfg, model.numClasses), weights: report,
+    model,
+    config: cfg,
+    preprocess: preprocessFromConfig(cfg),
+    device,
+    meta: datasetMeta(cfg, model.numClasses),
+    weights: report,
   };
   if (opts.precision) {
     const policy = resolvePolicy(opts.precision, {});
@@ -111,15 +120,25 @@ export interface InferenceResult {
  * Segments one image exactly as mmseg's test pipeline does: a path, the encoded bytes of an
  * image file (a Buffer or Uint8Array: JPEG, PNG, WebP, ...) or decoded RGB.
  */
-export async function inferenceModel(m: SegModel, image: string | Uint8Array | RgbImage,
-  opts: InferenceOptions = {}): Promise<InferenceResult> {
-  const img = typeof image === 'string' ? await readImage(image)
-    : image instanceof Uint8Array ? await decodeImage(image, '<buffer>') : image;
+export async function inferenceModel(
+  m: SegModel,
+  image: string | Uint8Array | RgbImage,
+  opts: InferenceOptions = {},
+): Promise<InferenceResult> {
+  const img =
+    typeof image === 'string'
+      ? await readImage(image)
+      : image instanceof Uint8Array
+        ? await decodeImage(image, '<buffer>')
+        : image;
   const deviceType = m.device.startsWith('cuda') ? 'cuda' : 'cpu';
   const policy = resolvePolicy(m.precision, opts);
   checkPolicy(policy, m.device);
-  const logits = noGrad(() => autocast(deviceType, policy.amp, () =>
-    opts.tta ? ttaProbs(m, img, opts, opts.tta === true ? {} : opts.tta) : singleLogits(m, img, opts)));
+  const logits = noGrad(() =>
+    autocast(deviceType, policy.amp, () =>
+      opts.tta ? ttaProbs(m, img, opts, opts.tta === true ? {} : opts.tta) : singleLogits(m, img, opts),
+    ),
+  );
   const pred = tidy(() => logits.argmax(1).to('int32').toTypedArray() as Int32Array);
   return { pred, height: img.height, width: img.width, logits, kind: opts.tta ? 'probs' : 'logits' };
 }
@@ -149,7 +168,8 @@ function ttaProbs(m: SegModel, img: RgbImage, opts: InferenceOptions, tta: TtaOp
   const flips = tta.flip === false || fromCfg?.flip === false ? [false] : [false, true];
   let sum: Tensor | null = null;
   for (const ratio of scales) {
-    const [h, w] = fromCfg ? imageScaledSize(img.width, img.height, ratio)
+    const [h, w] = fromCfg
+      ? imageScaledSize(img.width, img.height, ratio)
       : scaledTestSize(img, opts.noResize ? null : m.preprocess.scale, ratio, tta.minSize ?? 0);
     const resized = h === img.height && w === img.width ? img : resizeImage(img, h, w);
     for (const flip of flips) {

@@ -25,7 +25,9 @@ export function datasetMeta(cfg: Dict, numClasses: number): DatasetMeta {
   let palette: [number, number, number][];
   if (mi && Array.isArray(mi.classes)) {
     classes = mi.classes.map(String);
-    palette = Array.isArray(mi.palette) ? (mi.palette as [number, number, number][]) : toMutable(generatePalette(classes.length));
+    palette = Array.isArray(mi.palette)
+      ? (mi.palette as [number, number, number][])
+      : toMutable(generatePalette(classes.length));
   } else if (numClasses === ADE20K_CLASSES.length) {
     classes = [...ADE20K_CLASSES];
     palette = toMutable(ADE20K_PALETTE);
@@ -36,7 +38,8 @@ export function datasetMeta(cfg: Dict, numClasses: number): DatasetMeta {
   if (classes.length !== numClasses) {
     throw new Error(`metainfo lists ${classes.length} classes but the model predicts ${numClasses}`);
   }
-  if (palette.length !== numClasses) throw new Error(`metainfo palette has ${palette.length} colours for ${numClasses} classes`);
+  if (palette.length !== numClasses)
+    throw new Error(`metainfo palette has ${palette.length} colours for ${numClasses} classes`);
   return { classes, palette };
 }
 

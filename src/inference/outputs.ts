@@ -11,18 +11,24 @@ import { classShares, overlay } from '../visualization/overlay.js';
 import type { InferenceResult } from './api.js';
 import type { DatasetMeta } from './metainfo.js';
 
-export async function writePrediction(stem: string, img: RgbImage, r: InferenceResult, meta: DatasetMeta,
-  opts: { opacity?: number; saveLogits?: string } = {}): Promise<void> {
+export async function writePrediction(
+  stem: string,
+  img: RgbImage,
+  r: InferenceResult,
+  meta: DatasetMeta,
+  opts: { opacity?: number; saveLogits?: string } = {},
+): Promise<void> {
   if (meta.classes.length > 255) throw new Error(`${meta.classes.length} classes do not fit an 8-bit label PNG`);
   const seg = makeLabel(r.height, r.width, Uint8Array.from(r.pred));
   await writeLabelPng(`${stem}_pred.png`, seg);
   await writeImage(`${stem}_overlay.png`, overlay(img, seg, meta.palette, { alpha: opts.opacity ?? 0.5 }));
   const shares = classShares(seg, meta.classes);
   const summary = {
-    height: r.height, width: r.width,
+    height: r.height,
+    width: r.width,
     classes: Object.fromEntries(shares.classes.map((c) => [c.name, Number(c.share.toFixed(6))])),
   };
-  await writeFileAtomic(`${stem}.json`, new TextEncoder().encode(JSON.stringify(summary, null, 2) + '\n'));
+  await writeFileAtomic(`${stem}.json`, new TextEncoder().encode(`${JSON.stringify(summary, null, 2)}\n`));
   if (opts.saveLogits) {
     const key = r.kind === 'probs' ? 'probs' : 'logits';
     await writeSafetensors(opts.saveLogits, new Map([[key, toHost(r.logits.float())]]), { format: 'pt', kind: key });

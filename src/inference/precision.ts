@@ -40,13 +40,16 @@ export function resolvePolicy(defaults: PrecisionPolicy | undefined, call: Preci
 
 /** A clear error for a policy the device cannot run. */
 export function checkPolicy(policy: Required<PrecisionPolicy>, device: string): void {
-  if (policy.amp === 'float16' && !device.startsWith('cuda')) throw new Error('fp16 autocast needs a CUDA device; on the CPU use bf16');
+  if (policy.amp === 'float16' && !device.startsWith('cuda'))
+    throw new Error('fp16 autocast needs a CUDA device; on the CPU use bf16');
   if (policy.quantize !== null && policy.quantize !== 'int8') {
     throw new Error(`quantize must be 'int8' or null, got ${JSON.stringify(policy.quantize)}`);
   }
   if (policy.quantize === 'int8') {
-    if (device !== 'cpu') throw new Error(`int8 quantization runs on the CPU only (libtorch's quantized engines), not on ${device}`);
-    if (quantizedEngines().engine === 'none') throw new Error('int8 quantization: this libtorch has no quantized engine');
+    if (device !== 'cpu')
+      throw new Error(`int8 quantization runs on the CPU only (libtorch's quantized engines), not on ${device}`);
+    if (quantizedEngines().engine === 'none')
+      throw new Error('int8 quantization: this libtorch has no quantized engine');
   }
 }
 

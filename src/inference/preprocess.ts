@@ -15,13 +15,16 @@ export interface Preprocess {
   scale: [number, number] | null;
 }
 
-
 /** mean/std of the data preprocessor (model.data_preprocessor, or 0.x img_norm_cfg), RGB order. */
 export function normalization(cfg: Dict): { mean: [number, number, number]; std: [number, number, number] } {
   const model = isDict(cfg.model) ? cfg.model : {};
-  const dp = isDict(model.data_preprocessor) ? model.data_preprocessor
-    : isDict(cfg.data_preprocessor) ? cfg.data_preprocessor
-      : isDict(cfg.img_norm_cfg) ? cfg.img_norm_cfg : {};
+  const dp = isDict(model.data_preprocessor)
+    ? model.data_preprocessor
+    : isDict(cfg.data_preprocessor)
+      ? cfg.data_preprocessor
+      : isDict(cfg.img_norm_cfg)
+        ? cfg.img_norm_cfg
+        : {};
   const triple = (key: string, fallback: [number, number, number]): [number, number, number] => {
     const v = numList(dp, key, 'model.data_preprocessor', fallback);
     if (v.length !== 3) throw new Error(`model.data_preprocessor.${key} must have 3 values`);
@@ -39,8 +42,11 @@ export function normalization(cfg: Dict): { mean: [number, number, number]; std:
  * mean/std (see normalization) and the Resize scale of the test pipeline (`pipeline`, default
  * the config's test_pipeline; `where` names it in errors).
  */
-export function preprocessFromConfig(cfg: Dict, pipeline?: unknown[],
-  where = pipeline ? 'the dataloader pipeline' : 'test_pipeline'): Preprocess {
+export function preprocessFromConfig(
+  cfg: Dict,
+  pipeline?: unknown[],
+  where = pipeline ? 'the dataloader pipeline' : 'test_pipeline',
+): Preprocess {
   const steps = pipeline ?? (Array.isArray(cfg.test_pipeline) ? cfg.test_pipeline : null);
   return { ...normalization(cfg), scale: steps ? testScale(steps, where) : [2560, 640] };
 }
@@ -53,8 +59,10 @@ function testScale(pipeline: unknown[], where: string): [number, number] | null 
   for (const [i, step] of pipeline.entries()) {
     if (!isDict(step) || typeof step.type !== 'string' || !TEST_TRANSFORMS.includes(step.type)) {
       const type = JSON.stringify(isDict(step) ? step.type : step);
-      throw new ConfigError(`${where}[${i}].type ${type} is not supported in a test pipeline ` +
-        `(supported: ${TEST_TRANSFORMS.join(', ')})`);
+      throw new ConfigError(
+        `${where}[${i}].type ${type} is not supported in a test pipeline ` +
+          `(supported: ${TEST_TRANSFORMS.join(', ')})`,
+      );
     }
     if (step.type === 'Resize' && !scale) {
       checkFields(step, ['type', 'scale', 'keep_ratio', 'img_scale'], `${where}[${i}]`);
@@ -75,7 +83,12 @@ export function testResize(img: RgbImage, scale: [number, number] | null): RgbIm
 }
 
 /** Exact size of an image after a scaled test Resize (for multi-scale TTA). */
-export function scaledTestSize(img: RgbImage, scale: [number, number] | null, ratio: number, minShort = 0): [number, number] {
+export function scaledTestSize(
+  img: RgbImage,
+  scale: [number, number] | null,
+  ratio: number,
+  minShort = 0,
+): [number, number] {
   if (!scale) {
     const [w, h] = rescaleSize(img.width, img.height, ratio);
     return [h, w];

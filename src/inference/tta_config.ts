@@ -70,8 +70,10 @@ function testTimeAug(step: Dict, where: string): ConfigTta {
       if (flips) throw new ConfigError(`${gw}: a second list of RandomFlip transforms is not supported`);
       flips = dicts.map((t, i) => flipOf(t, `${gw}[${i}]`));
     } else if (!types.every((t) => typeof t === 'string' && PASSIVE.includes(t))) {
-      throw new ConfigError(`${gw}: ${JSON.stringify(types)} is not supported ` +
-        `(a list of Resize(scale_factor=r), a list of RandomFlip, or ${PASSIVE.join('/')})`);
+      throw new ConfigError(
+        `${gw}: ${JSON.stringify(types)} is not supported ` +
+          `(a list of Resize(scale_factor=r), a list of RandomFlip, or ${PASSIVE.join('/')})`,
+      );
     }
   }
   const flipSet = flips ?? [false];
@@ -81,8 +83,11 @@ function testTimeAug(step: Dict, where: string): ConfigTta {
 }
 
 function resizeFactor(t: Dict, where: string): number {
-  checkFields(t, ['type', 'scale_factor', 'keep_ratio', 'scale', 'interpolation', 'backend', 'clip_object_border'],
-    where);
+  checkFields(
+    t,
+    ['type', 'scale_factor', 'keep_ratio', 'scale', 'interpolation', 'backend', 'clip_object_border'],
+    where,
+  );
   if (t.scale != null) {
     throw new ConfigError(`${where}: Resize with a fixed scale is not supported in tta_pipeline (use scale_factor)`);
   }

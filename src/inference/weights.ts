@@ -38,8 +38,11 @@ export async function prepareWeights(file: string, window: readonly [number, num
   const converted = convertLoadedCheckpoint(loaded);
   const resized = resizeRelPosTables(converted.stateDict, [window[0], window[1]]);
   return {
-    stateDict: resized.stateDict, description: loaded.description, conversion: converted.report,
-    resizedTables: resized.resized.length, ...(converted.notes ? { notes: converted.notes } : {}),
+    stateDict: resized.stateDict,
+    description: loaded.description,
+    conversion: converted.report,
+    resizedTables: resized.resized.length,
+    ...(converted.notes ? { notes: converted.notes } : {}),
   };
 }
 
@@ -52,16 +55,20 @@ export async function loadWeights(model: EncoderDecoder, file: string): Promise<
 
 /** The classifiers' rows against the config's num_classes, named in the config's terms. */
 function checkClassCount(stateDict: Map<string, HostTensor>, model: EncoderDecoder, file: string): void {
-  const classifiers = [['decode_head.conv_seg.weight', 'model.decode_head'],
-    ['auxiliary_head.conv_seg.weight', 'model.auxiliary_head']];
+  const classifiers = [
+    ['decode_head.conv_seg.weight', 'model.decode_head'],
+    ['auxiliary_head.conv_seg.weight', 'model.auxiliary_head'],
+  ];
   for (const [key, path] of classifiers) {
     const w = stateDict.get(key);
     const head = key.startsWith('decode') ? model.decodeHead : model.auxiliaryHead;
     if (!w || !head) continue;
     if (w.shape[0] !== head.cfg.num_classes) {
-      throw new Error(`${file} predicts ${w.shape[0]} classes (${key} [${w.shape.join(', ')}]) ` +
-        `but ${path}.num_classes is ${head.cfg.num_classes}; ` +
-        `fix num_classes (e.g. --cfg-options ${path}.num_classes=${w.shape[0]}) or use other weights`);
+      throw new Error(
+        `${file} predicts ${w.shape[0]} classes (${key} [${w.shape.join(', ')}]) ` +
+          `but ${path}.num_classes is ${head.cfg.num_classes}; ` +
+          `fix num_classes (e.g. --cfg-options ${path}.num_classes=${w.shape[0]}) or use other weights`,
+      );
     }
   }
 }
@@ -73,14 +80,18 @@ export function previewKeys(keys: string[], n = 5): string {
 
 /** One-line summary plus warnings worth showing a user. */
 export function describeLoad(r: WeightsReport): string[] {
-  const lines = [`loaded ${r.file}: ${r.description.summary}, layout ${r.conversion.layout}` +
-    (r.resizedTables ? `, ${r.resizedTables} relative-position tables resized to the model window` : '')];
+  const lines = [
+    `loaded ${r.file}: ${r.description.summary}, layout ${r.conversion.layout}` +
+      (r.resizedTables ? `, ${r.resizedTables} relative-position tables resized to the model window` : ''),
+  ];
   for (const note of r.notes ?? []) lines.push(`  hf: ${note}`);
   if (r.missingKeys.length) {
     const heads = r.missingKeys.filter((k) => !k.startsWith('backbone.')).length;
-    lines.push(`warning: ${r.missingKeys.length} model keys not in the checkpoint (left at their initial values)` +
-      (heads ? `, ${heads} of them outside the backbone: the heads are untrained` : '') +
-      `: ${previewKeys(r.missingKeys)}`);
+    lines.push(
+      `warning: ${r.missingKeys.length} model keys not in the checkpoint (left at their initial values)` +
+        (heads ? `, ${heads} of them outside the backbone: the heads are untrained` : '') +
+        `: ${previewKeys(r.missingKeys)}`,
+    );
   }
   if (r.unexpectedKeys.length) {
     lines.push(`note: ${r.unexpectedKeys.length} checkpoint keys unused: ${previewKeys(r.unexpectedKeys)}`);

@@ -8,8 +8,20 @@ import { FCNHead, type FCNHeadConfig } from './decode_heads/fcn_head.js';
 import { UPerHead, type UPerHeadConfig } from './decode_heads/uper_head.js';
 import { EncoderDecoder, type TestConfig } from './segmentors/encoder_decoder.js';
 import {
-  bool, checkFields, checkList, checkNumber, checkType, ConfigError, getDict, isDict, num, numIn, numList, pairIn,
-  POSITIVE_INT, type Dict,
+  bool,
+  checkFields,
+  checkList,
+  checkNumber,
+  checkType,
+  ConfigError,
+  getDict,
+  isDict,
+  num,
+  numIn,
+  numList,
+  pairIn,
+  POSITIVE_INT,
+  type Dict,
 } from './config.js';
 
 const NORM_FIELDS = ['type', 'requires_grad', 'eps', 'momentum'];
@@ -23,9 +35,33 @@ function normEps(d: Dict, key: string, path: string, types: string[], fallback: 
   return numIn(n, 'eps', `${path}.${key}`, { gt: 0 }, fallback);
 }
 
-const BEIT_FIELDS = ['type', 'img_size', 'patch_size', 'in_channels', 'embed_dims', 'num_layers', 'num_heads', 'mlp_ratio',
-  'out_indices', 'qv_bias', 'attn_drop_rate', 'drop_path_rate', 'drop_rate', 'norm_cfg', 'act_cfg', 'norm_eval', 'init_values',
-  'final_norm', 'patch_norm', 'num_fcs', 'with_cls_token', 'output_cls_token', 'interpolate_mode', 'pretrained', 'init_cfg'];
+const BEIT_FIELDS = [
+  'type',
+  'img_size',
+  'patch_size',
+  'in_channels',
+  'embed_dims',
+  'num_layers',
+  'num_heads',
+  'mlp_ratio',
+  'out_indices',
+  'qv_bias',
+  'attn_drop_rate',
+  'drop_path_rate',
+  'drop_rate',
+  'norm_cfg',
+  'act_cfg',
+  'norm_eval',
+  'init_values',
+  'final_norm',
+  'patch_norm',
+  'num_fcs',
+  'with_cls_token',
+  'output_cls_token',
+  'interpolate_mode',
+  'pretrained',
+  'init_cfg',
+];
 
 export function buildBEiT(d: Dict, path = 'model.backbone'): BEiT {
   return new BEiT(beitConfig(d, path));
@@ -35,10 +71,18 @@ export function buildBEiT(d: Dict, path = 'model.backbone'): BEiT {
 export function beitConfig(d: Dict, path = 'model.backbone'): BEiTConfig {
   checkType(d, ['BEiT'], path);
   checkFields(d, BEIT_FIELDS, path);
-  const unsupported: [string, unknown][] = [['patch_norm', false], ['num_fcs', 2], ['with_cls_token', true],
-    ['output_cls_token', false], ['norm_eval', false], ['attn_drop_rate', 0], ['drop_rate', 0]];
+  const unsupported: [string, unknown][] = [
+    ['patch_norm', false],
+    ['num_fcs', 2],
+    ['with_cls_token', true],
+    ['output_cls_token', false],
+    ['norm_eval', false],
+    ['attn_drop_rate', 0],
+    ['drop_rate', 0],
+  ];
   for (const [k, ok] of unsupported) {
-    if (d[k] !== undefined && d[k] !== ok) throw new ConfigError(`${path}.${k}=${JSON.stringify(d[k])} is not supported (only ${JSON.stringify(ok)})`);
+    if (d[k] !== undefined && d[k] !== ok)
+      throw new ConfigError(`${path}.${k}=${JSON.stringify(d[k])} is not supported (only ${JSON.stringify(ok)})`);
   }
   if (isDict(d.act_cfg) && d.act_cfg.type !== 'GELU') throw new ConfigError(`${path}.act_cfg.type must be GELU`);
   const numLayers = numIn(d, 'num_layers', path, POSITIVE_INT, BEIT_DEFAULTS.num_layers);
@@ -58,7 +102,8 @@ export function beitConfig(d: Dict, path = 'model.backbone'): BEiTConfig {
     final_norm: bool(d, 'final_norm', path, BEIT_DEFAULTS.final_norm),
     norm_eps: normEps(d, 'norm_cfg', path, ['LN'], BEIT_DEFAULTS.norm_eps),
   };
-  if (cfg.embed_dims % cfg.num_heads !== 0) throw new ConfigError(`${path}: embed_dims ${cfg.embed_dims} is not divisible by num_heads ${cfg.num_heads}`);
+  if (cfg.embed_dims % cfg.num_heads !== 0)
+    throw new ConfigError(`${path}: embed_dims ${cfg.embed_dims} is not divisible by num_heads ${cfg.num_heads}`);
   const img = cfg.img_size as [number, number];
   if (cfg.patch_size > Math.min(img[0], img[1])) {
     throw new ConfigError(`${path}.patch_size ${cfg.patch_size} is larger than img_size ${JSON.stringify(img)}`);
@@ -69,8 +114,8 @@ export function beitConfig(d: Dict, path = 'model.backbone'): BEiTConfig {
 /** out_indices: an int (-1 = the last layer, as mmseg) or a list of distinct layers in [0, num_layers). */
 function outIndices(d: Dict, path: string, numLayers: number): number[] {
   const v = d.out_indices;
-  const list = typeof v === 'number' ? [v === -1 ? numLayers - 1 : v]
-    : numList(d, 'out_indices', path, BEIT_DEFAULTS.out_indices);
+  const list =
+    typeof v === 'number' ? [v === -1 ? numLayers - 1 : v] : numList(d, 'out_indices', path, BEIT_DEFAULTS.out_indices);
   if (!list.length) throw new ConfigError(`${path}.out_indices must not be empty`);
   checkList(list, `${path}.out_indices`, { integer: true, ge: 0, lt: numLayers });
   if (new Set(list).size !== list.length) {
@@ -95,18 +140,41 @@ function neckConfig(d: Dict, path = 'model.neck'): Feature2PyramidConfig {
   };
 }
 
-const HEAD_FIELDS = ['type', 'in_channels', 'in_index', 'channels', 'dropout_ratio', 'num_classes', 'norm_cfg', 'act_cfg',
-  'align_corners', 'loss_decode', 'ignore_index', 'conv_cfg', 'init_cfg', 'input_transform', 'sampler', 'out_channels', 'threshold'];
+const HEAD_FIELDS = [
+  'type',
+  'in_channels',
+  'in_index',
+  'channels',
+  'dropout_ratio',
+  'num_classes',
+  'norm_cfg',
+  'act_cfg',
+  'align_corners',
+  'loss_decode',
+  'ignore_index',
+  'conv_cfg',
+  'init_cfg',
+  'input_transform',
+  'sampler',
+  'out_channels',
+  'threshold',
+];
 
 function loss(d: Dict, path: string): number {
   const l = d.loss_decode;
   if (l === undefined) return 1.0;
-  if (!isDict(l)) throw new ConfigError(`${path}.loss_decode must be one loss dict (lists of losses are not supported)`);
+  if (!isDict(l))
+    throw new ConfigError(`${path}.loss_decode must be one loss dict (lists of losses are not supported)`);
   const p = `${path}.loss_decode`;
   checkType(l, ['CrossEntropyLoss'], p);
-  checkFields(l, ['type', 'use_sigmoid', 'loss_weight', 'avg_non_ignore', 'class_weight', 'reduction', 'loss_name', 'use_mask'], p);
+  checkFields(
+    l,
+    ['type', 'use_sigmoid', 'loss_weight', 'avg_non_ignore', 'class_weight', 'reduction', 'loss_name', 'use_mask'],
+    p,
+  );
   if (l.use_sigmoid) throw new ConfigError(`${p}.use_sigmoid=true is not supported`);
-  if (l.avg_non_ignore) throw new ConfigError(`${p}.avg_non_ignore=true is not supported (mmseg's BEiT configs use false)`);
+  if (l.avg_non_ignore)
+    throw new ConfigError(`${p}.avg_non_ignore=true is not supported (mmseg's BEiT configs use false)`);
   if (l.class_weight != null) throw new ConfigError(`${p}.class_weight is not supported`);
   if (l.reduction !== undefined && l.reduction !== 'mean') throw new ConfigError(`${p}.reduction must be 'mean'`);
   return numIn(l, 'loss_weight', p, { ge: 0 }, 1.0);
@@ -115,11 +183,16 @@ function loss(d: Dict, path: string): number {
 function headConfig(d: Dict, path: string): DecodeHeadConfig {
   if (isDict(d.act_cfg) && d.act_cfg.type !== 'ReLU') throw new ConfigError(`${path}.act_cfg.type must be ReLU`);
   if (d.sampler != null) throw new ConfigError(`${path}.sampler is not supported`);
-  const inChannels = typeof d.in_channels === 'number' ? checkNumber(d.in_channels, `${path}.in_channels`, POSITIVE_INT)
-    : checkList(numList(d, 'in_channels', path), `${path}.in_channels`, POSITIVE_INT);
-  const inIndex = typeof d.in_index === 'number' ? checkNumber(d.in_index, `${path}.in_index`, { integer: true, ge: 0 })
-    : checkList(numList(d, 'in_index', path, [0]), `${path}.in_index`, { integer: true, ge: 0 });
-  const sameShape = Array.isArray(inChannels) ? Array.isArray(inIndex) && inChannels.length === inIndex.length
+  const inChannels =
+    typeof d.in_channels === 'number'
+      ? checkNumber(d.in_channels, `${path}.in_channels`, POSITIVE_INT)
+      : checkList(numList(d, 'in_channels', path), `${path}.in_channels`, POSITIVE_INT);
+  const inIndex =
+    typeof d.in_index === 'number'
+      ? checkNumber(d.in_index, `${path}.in_index`, { integer: true, ge: 0 })
+      : checkList(numList(d, 'in_index', path, [0]), `${path}.in_index`, { integer: true, ge: 0 });
+  const sameShape = Array.isArray(inChannels)
+    ? Array.isArray(inIndex) && inChannels.length === inIndex.length
     : !Array.isArray(inIndex);
   if (!sameShape) {
     const shown = `in_channels ${JSON.stringify(inChannels)} and in_index ${JSON.stringify(inIndex)}`;
@@ -164,8 +237,10 @@ function headSpec(d: Dict, path: string): HeadSpec {
   if (kernelSize % 2 === 0) throw new ConfigError(`${path}.kernel_size must be odd, got ${kernelSize}`);
   const concatInput = bool(d, 'concat_input', path, true);
   if (numConvs === 0 && head.in_channels !== head.channels) {
-    throw new ConfigError(`${path}: num_convs=0 needs in_channels (${head.in_channels}) == ` +
-      `channels (${head.channels}), as mmseg asserts`);
+    throw new ConfigError(
+      `${path}: num_convs=0 needs in_channels (${head.in_channels}) == ` +
+        `channels (${head.channels}), as mmseg asserts`,
+    );
   }
   const dilation = numIn(d, 'dilation', path, POSITIVE_INT, 1);
   if (dilation !== 1) throw new ConfigError(`${path}.dilation must be 1, got ${dilation}`);
@@ -178,7 +253,8 @@ export function parseTestCfg(d: unknown, path = 'model.test_cfg'): TestConfig {
   if (!isDict(d)) throw new ConfigError(`${path} must be an object`);
   checkFields(d, ['mode', 'crop_size', 'stride'], path);
   const mode = d.mode ?? 'whole';
-  if (mode !== 'whole' && mode !== 'slide') throw new ConfigError(`${path}.mode must be 'whole' or 'slide', got ${JSON.stringify(mode)}`);
+  if (mode !== 'whole' && mode !== 'slide')
+    throw new ConfigError(`${path}.mode must be 'whole' or 'slide', got ${JSON.stringify(mode)}`);
   if (mode === 'slide') {
     const cropSize = pairIn(d, 'crop_size', path, POSITIVE_INT);
     return { mode, crop_size: cropSize, stride: pairIn(d, 'stride', path, POSITIVE_INT) };
@@ -186,8 +262,18 @@ export function parseTestCfg(d: unknown, path = 'model.test_cfg'): TestConfig {
   return { mode };
 }
 
-const MODEL_FIELDS = ['type', 'data_preprocessor', 'pretrained', 'backbone', 'neck', 'decode_head', 'auxiliary_head',
-  'train_cfg', 'test_cfg', 'init_cfg'];
+const MODEL_FIELDS = [
+  'type',
+  'data_preprocessor',
+  'pretrained',
+  'backbone',
+  'neck',
+  'decode_head',
+  'auxiliary_head',
+  'train_cfg',
+  'test_cfg',
+  'init_cfg',
+];
 
 /** The segmentor described by `model` (random weights; load a checkpoint after). */
 export function buildSegmentor(model: Dict): EncoderDecoder {
@@ -198,8 +284,8 @@ export function buildSegmentor(model: Dict): EncoderDecoder {
   const backbone = beitConfig(getDict(model, 'backbone', path));
   const neck = model.neck == null ? null : neckConfig(getDict(model, 'neck', path));
   const decode = headSpec(getDict(model, 'decode_head', path), 'model.decode_head');
-  const aux = model.auxiliary_head == null ? null
-    : headSpec(getDict(model, 'auxiliary_head', path), 'model.auxiliary_head');
+  const aux =
+    model.auxiliary_head == null ? null : headSpec(getDict(model, 'auxiliary_head', path), 'model.auxiliary_head');
   const testCfg = parseTestCfg(model.test_cfg);
   checkWiring(backbone, neck, decode.cfg, aux?.cfg ?? null);
   const head = (s: HeadSpec) => (s.type === 'UPerHead' ? new UPerHead(s.cfg) : new FCNHead(s.cfg));
@@ -212,20 +298,30 @@ export function buildSegmentor(model: Dict): EncoderDecoder {
  * backbone's outputs, each head's in_index points at a feature map that exists and its
  * in_channels match that map, and both heads predict the same classes.
  */
-function checkWiring(bb: BEiTConfig, neck: Feature2PyramidConfig | null, decode: DecodeHeadConfig,
-  aux: DecodeHeadConfig | null): void {
+function checkWiring(
+  bb: BEiTConfig,
+  neck: Feature2PyramidConfig | null,
+  decode: DecodeHeadConfig,
+  aux: DecodeHeadConfig | null,
+): void {
   const outputs = bb.out_indices.length;
   if (neck) {
     if (neck.rescales.length !== outputs) {
-      throw new ConfigError(`model.neck.rescales has ${neck.rescales.length} entries ` +
-        `but model.backbone.out_indices gives ${outputs} feature maps`);
+      throw new ConfigError(
+        `model.neck.rescales has ${neck.rescales.length} entries ` +
+          `but model.backbone.out_indices gives ${outputs} feature maps`,
+      );
     }
     if (neck.embed_dim !== bb.embed_dims) {
-      throw new ConfigError(`model.neck.embed_dim (${neck.embed_dim}) differs from ` +
-        `model.backbone.embed_dims (${bb.embed_dims})`);
+      throw new ConfigError(
+        `model.neck.embed_dim (${neck.embed_dim}) differs from ` + `model.backbone.embed_dims (${bb.embed_dims})`,
+      );
     }
   }
-  for (const [head, path] of [[decode, 'model.decode_head'], [aux, 'model.auxiliary_head']] as const) {
+  for (const [head, path] of [
+    [decode, 'model.decode_head'],
+    [aux, 'model.auxiliary_head'],
+  ] as const) {
     if (!head) continue;
     const idx = Array.isArray(head.in_index) ? head.in_index : [head.in_index];
     const ch = Array.isArray(head.in_channels) ? head.in_channels : [head.in_channels];
@@ -239,19 +335,34 @@ function checkWiring(bb: BEiTConfig, neck: Feature2PyramidConfig | null, decode:
     ch.forEach((c, i) => {
       const where = Array.isArray(head.in_channels) ? `${path}.in_channels[${i}]` : `${path}.in_channels`;
       if (c !== bb.embed_dims) {
-        throw new ConfigError(`${where} is ${c} but the feature maps have ${bb.embed_dims} channels ` +
-          '(model.backbone.embed_dims)');
+        throw new ConfigError(
+          `${where} is ${c} but the feature maps have ${bb.embed_dims} channels (model.backbone.embed_dims)`,
+        );
       }
     });
   }
   if (aux && aux.num_classes !== decode.num_classes) {
-    throw new ConfigError(`model.auxiliary_head.num_classes (${aux.num_classes}) differs from ` +
-      `model.decode_head.num_classes (${decode.num_classes})`);
+    throw new ConfigError(
+      `model.auxiliary_head.num_classes (${aux.num_classes}) differs from ` +
+        `model.decode_head.num_classes (${decode.num_classes})`,
+    );
   }
 }
 
-const DATA_PREPROCESSOR_FIELDS = ['type', 'mean', 'std', 'size', 'size_divisor', 'pad_val', 'seg_pad_val', 'bgr_to_rgb',
-  'rgb_to_bgr', 'batch_augments', 'test_cfg', 'non_blocking'];
+const DATA_PREPROCESSOR_FIELDS = [
+  'type',
+  'mean',
+  'std',
+  'size',
+  'size_divisor',
+  'pad_val',
+  'seg_pad_val',
+  'bgr_to_rgb',
+  'rgb_to_bgr',
+  'batch_augments',
+  'test_cfg',
+  'non_blocking',
+];
 
 /**
  * SegDataPreProcessor: mean/std of 3 channels with std != 0 (a zero std gives NaN logits),

@@ -25,8 +25,10 @@ export function isDict(v: unknown): v is Dict {
 export function checkFields(d: Dict, known: readonly string[], path: string): void {
   const unknown = Object.keys(d).filter((k) => !known.includes(k));
   if (unknown.length) {
-    throw new ConfigError(`${path}: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} ` +
-      `(supported: ${known.join(', ')})`);
+    throw new ConfigError(
+      `${path}: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} ` +
+        `(supported: ${known.join(', ')})`,
+    );
   }
 }
 
@@ -46,7 +48,8 @@ export function getDict(d: Dict, key: string, path: string): Dict {
 
 export function num(d: Dict, key: string, path: string, fallback?: number): number {
   const v = d[key] ?? fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConfigError(`${path}.${key} must be a number, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    throw new ConfigError(`${path}.${key} must be a number, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -120,8 +123,13 @@ export function numIn(d: Dict, key: string, path: string, rule: NumberRule, fall
 }
 
 /** pairOf() with bounds on both elements (a single number is checked once). */
-export function pairIn(d: Dict, key: string, path: string, rule: NumberRule,
-  fallback?: number | [number, number]): [number, number] {
+export function pairIn(
+  d: Dict,
+  key: string,
+  path: string,
+  rule: NumberRule,
+  fallback?: number | [number, number],
+): [number, number] {
   const v = d[key] ?? fallback;
   const pair = pairOf(d, key, path, fallback);
   if (typeof v === 'number') checkNumber(v, `${path}.${key}`, rule);

@@ -10,9 +10,17 @@ export class ConvModule extends Module {
   readonly conv: Conv2d;
   readonly bn: BatchNorm2d;
 
-  constructor(inChannels: number, outChannels: number, kernelSize: number, o: { padding?: number; bnEps?: number } = {}) {
+  constructor(
+    inChannels: number,
+    outChannels: number,
+    kernelSize: number,
+    o: { padding?: number; bnEps?: number } = {},
+  ) {
     super();
-    this.conv = this.registerModule('conv', new Conv2d(inChannels, outChannels, kernelSize, { padding: o.padding ?? 0, bias: false }));
+    this.conv = this.registerModule(
+      'conv',
+      new Conv2d(inChannels, outChannels, kernelSize, { padding: o.padding ?? 0, bias: false }),
+    );
     this.bn = this.registerModule('bn', new BatchNorm2d(outChannels, o.bnEps ?? 1e-5));
   }
 

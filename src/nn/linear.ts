@@ -5,7 +5,11 @@ import { Module } from './module.js';
 
 /** nn.Linear: y = x Wᵀ + b, weight [out, in]. */
 export class Linear extends Module {
-  constructor(readonly inFeatures: number, readonly outFeatures: number, bias = true) {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    bias = true,
+  ) {
     super();
     this.registerParameter('weight', defaultUniform([outFeatures, inFeatures], inFeatures));
     if (bias) this.registerParameter('bias', defaultUniform([outFeatures], inFeatures));

@@ -4,7 +4,7 @@
  */
 import { keep } from '../tensor/scope.js';
 import { noGrad } from '../tensor/runtime.js';
-import { Tensor, type Device, type TensorDType } from '../tensor/tensor.js';
+import type { Tensor, Device, TensorDType } from '../tensor/tensor.js';
 
 export interface LoadResult {
   missingKeys: string[];
@@ -109,17 +109,22 @@ export class Module {
     for (const [key, dst] of own) {
       const src = source.get(key);
       if (!src || derived.has(key)) continue;
-      const a = dst.shape, b = src.shape;
+      const a = dst.shape,
+        b = src.shape;
       // PyTorch accepts a [1] value for a 0-d tensor (older checkpoints, safetensors files).
       if (a.length === 0 && b.length === 1 && b[0] === 1) continue;
       if (a.length !== b.length || a.some((v, i) => v !== b[i])) {
-        throw new Error(`size mismatch for ${key}${where}: checkpoint has shape [${b.join(', ')}], model expects [${a.join(', ')}]`);
+        throw new Error(
+          `size mismatch for ${key}${where}: checkpoint has shape [${b.join(', ')}], model expects [${a.join(', ')}]`,
+        );
       }
     }
     if (opts.strict && (missingKeys.length || unexpectedKeys.length)) {
-      throw new Error(`error loading state dict${where}:` +
-        (missingKeys.length ? `\n  missing keys: ${missingKeys.join(', ')}` : '') +
-        (unexpectedKeys.length ? `\n  unexpected keys: ${unexpectedKeys.join(', ')}` : ''));
+      throw new Error(
+        `error loading state dict${where}:` +
+          (missingKeys.length ? `\n  missing keys: ${missingKeys.join(', ')}` : '') +
+          (unexpectedKeys.length ? `\n  unexpected keys: ${unexpectedKeys.join(', ')}` : ''),
+      );
     }
     noGrad(() => {
       for (const [key, dst] of own) {

@@ -7,7 +7,10 @@ import { Module } from './module.js';
 
 /** nn.LayerNorm over the last dimension. */
 export class LayerNorm extends Module {
-  constructor(readonly dim: number, readonly eps: number) {
+  constructor(
+    readonly dim: number,
+    readonly eps: number,
+  ) {
     super();
     this.registerParameter('weight', ones([dim]));
     this.registerParameter('bias', zeros([dim]));
@@ -25,7 +28,11 @@ export class LayerNorm extends Module {
  * SyncBatchNorm; with one process it is plain BatchNorm.
  */
 export class BatchNorm2d extends Module {
-  constructor(readonly numFeatures: number, readonly eps = 1e-5, readonly momentum = 0.1) {
+  constructor(
+    readonly numFeatures: number,
+    readonly eps = 1e-5,
+    readonly momentum = 0.1,
+  ) {
     super();
     this.registerParameter('weight', ones([numFeatures]));
     this.registerParameter('bias', zeros([numFeatures]));
@@ -49,10 +56,26 @@ export class BatchNorm2d extends Module {
     }
     const group = this.training ? distributedGroup() : null;
     if (group) {
-      return syncBatchNorm(x, this.buffer('running_mean'), this.buffer('running_var'), this.parameter('weight'),
-        this.parameter('bias'), this.momentum, this.eps, group);
+      return syncBatchNorm(
+        x,
+        this.buffer('running_mean'),
+        this.buffer('running_var'),
+        this.parameter('weight'),
+        this.parameter('bias'),
+        this.momentum,
+        this.eps,
+        group,
+      );
     }
-    return batchNorm(x, this.buffer('running_mean'), this.buffer('running_var'), this.parameter('weight'),
-      this.parameter('bias'), this.training, this.momentum, this.eps);
+    return batchNorm(
+      x,
+      this.buffer('running_mean'),
+      this.buffer('running_var'),
+      this.parameter('weight'),
+      this.parameter('bias'),
+      this.training,
+      this.momentum,
+      this.eps,
+    );
   }
 }

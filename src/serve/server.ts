@@ -4,7 +4,7 @@
  * and the queue live in the SegmentEngine.
  */
 import crypto from 'node:crypto';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import type { SegModel } from '../inference/api.js';
 import { isDict, type Dict } from '../models/config.js';

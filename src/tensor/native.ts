@@ -38,20 +38,43 @@ export interface NativeAddon {
   rand(shape: number[], low: number, high: number, dtype: string, device?: string): H;
   bernoulli(shape: number[], p: number, dtype: string, device?: string): H;
 
-  add(a: H, b: Num): H; sub(a: H, b: Num): H; mul(a: H, b: Num): H; div(a: H, b: Num): H;
-  pow(a: H, b: Num): H; remainder(a: H, b: Num): H;
-  eq(a: H, b: Num): H; ne(a: H, b: Num): H; lt(a: H, b: Num): H; le(a: H, b: Num): H; gt(a: H, b: Num): H; ge(a: H, b: Num): H;
-  maximum(a: H, b: H): H; minimum(a: H, b: H): H; logicalAnd(a: H, b: H): H; logicalNot(a: H): H;
-  neg(a: H): H; abs(a: H): H; sqrt(a: H): H; rsqrt(a: H): H; exp(a: H): H; log(a: H): H; sign(a: H): H;
-  floor(a: H): H; sigmoid(a: H): H; tanh(a: H): H; isfinite(a: H): H;
+  add(a: H, b: Num): H;
+  sub(a: H, b: Num): H;
+  mul(a: H, b: Num): H;
+  div(a: H, b: Num): H;
+  pow(a: H, b: Num): H;
+  remainder(a: H, b: Num): H;
+  eq(a: H, b: Num): H;
+  ne(a: H, b: Num): H;
+  lt(a: H, b: Num): H;
+  le(a: H, b: Num): H;
+  gt(a: H, b: Num): H;
+  ge(a: H, b: Num): H;
+  maximum(a: H, b: H): H;
+  minimum(a: H, b: H): H;
+  logicalAnd(a: H, b: H): H;
+  logicalNot(a: H): H;
+  neg(a: H): H;
+  abs(a: H): H;
+  sqrt(a: H): H;
+  rsqrt(a: H): H;
+  exp(a: H): H;
+  log(a: H): H;
+  sign(a: H): H;
+  floor(a: H): H;
+  sigmoid(a: H): H;
+  tanh(a: H): H;
+  isfinite(a: H): H;
   clamp(a: H, min: Opt<number>, max: Opt<number>): H;
   where(cond: H, a: Num, b: Num): H;
   matmul(a: H, b: H): H;
   linear(x: H, w: H, b: Opt<H>): H;
   sum(a: H, dims?: Opt<number[]>, keepdim?: boolean): H;
   mean(a: H, dims?: Opt<number[]>, keepdim?: boolean): H;
-  max(a: H): H; max(a: H, dim: number, keepdim: boolean): [H, H];
-  min(a: H): H; min(a: H, dim: number, keepdim: boolean): [H, H];
+  max(a: H): H;
+  max(a: H, dim: number, keepdim: boolean): [H, H];
+  min(a: H): H;
+  min(a: H, dim: number, keepdim: boolean): [H, H];
   argmax(a: H, dim: Opt<number>, keepdim: boolean): H;
   bincount(a: H, minlength: number): H;
   addInplace(a: H, b: Num, alpha?: number): void;
@@ -62,11 +85,22 @@ export interface NativeAddon {
   fillInplace(a: H, v: number): void;
 
   conv2d(x: H, w: H, b: Opt<H>, stride: number[], padding: number[], dilation: number[], groups: number): H;
-  convTranspose2d(x: H, w: H, b: Opt<H>, stride: number[], padding: number[], outputPadding: number[], groups: number, dilation: number[]): H;
+  convTranspose2d(
+    x: H,
+    w: H,
+    b: Opt<H>,
+    stride: number[],
+    padding: number[],
+    outputPadding: number[],
+    groups: number,
+    dilation: number[],
+  ): H;
   layerNorm(x: H, shape: number[], w: Opt<H>, b: Opt<H>, eps: number): H;
   batchNorm(x: H, w: Opt<H>, b: Opt<H>, rm: Opt<H>, rv: Opt<H>, training: boolean, momentum: number, eps: number): H;
-  gelu(x: H): H; relu(x: H): H;
-  softmax(x: H, dim: number): H; logSoftmax(x: H, dim: number): H;
+  gelu(x: H): H;
+  relu(x: H): H;
+  softmax(x: H, dim: number): H;
+  logSoftmax(x: H, dim: number): H;
   crossEntropy(logits: H, target: H, weight: Opt<H>, reduction: string, ignoreIndex: number): H;
   dropout(x: H, p: number, train: boolean): H;
   featureDropout(x: H, p: number, train: boolean): H;
@@ -80,37 +114,75 @@ export interface NativeAddon {
   int8Linear(x: H, packed: PackedInt8Linear, reduceRange: boolean): H;
   quantizedEngines(): { engine: string; supported: string[] };
   attentionImpl(name?: AttentionImpl): AttentionImpl;
-  adamwStep(params: H[], grads: H[], expAvgs: H[], expAvgSqs: H[], stepSizes: number[], bc2Sqrts: number[],
-    decay: number, beta1: number, beta2: number, eps: number): void;
+  adamwStep(
+    params: H[],
+    grads: H[],
+    expAvgs: H[],
+    expAvgSqs: H[],
+    stepSizes: number[],
+    bc2Sqrts: number[],
+    decay: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+  ): void;
   ampUnscale(grads: H[], invScale: number): boolean;
 
-  reshape(x: H, shape: number[]): H; view(x: H, shape: number[]): H; permute(x: H, dims: number[]): H;
-  transpose(x: H, a: number, b: number): H; flatten(x: H, start: number, end: number): H;
-  unsqueeze(x: H, dim: number): H; squeeze(x: H, dim?: Opt<number>): H;
-  expand(x: H, shape: number[]): H; repeat(x: H, reps: number[]): H;
-  contiguous(x: H, format?: string): H; isContiguous(x: H, format?: string): boolean;
+  reshape(x: H, shape: number[]): H;
+  view(x: H, shape: number[]): H;
+  permute(x: H, dims: number[]): H;
+  transpose(x: H, a: number, b: number): H;
+  flatten(x: H, start: number, end: number): H;
+  unsqueeze(x: H, dim: number): H;
+  squeeze(x: H, dim?: Opt<number>): H;
+  expand(x: H, shape: number[]): H;
+  repeat(x: H, reps: number[]): H;
+  contiguous(x: H, format?: string): H;
+  isContiguous(x: H, format?: string): boolean;
   slice(x: H, dim: number, start: number, end: number, step?: number): H;
   select(x: H, dim: number, index: number): H;
   indexSelect(x: H, dim: number, index: H): H;
   gather(x: H, dim: number, index: H): H;
   maskedFill(x: H, mask: H, value: number): H;
-  cat(xs: H[], dim: number): H; stack(xs: H[], dim: number): H; split(x: H, size: number, dim: number): H[];
-  flip(x: H, dims: number[]): H; pad(x: H, pads: number[], value: number): H;
-  clone(x: H): H; detach(x: H): H; to(x: H, dtype: Opt<string>, device: Opt<string>): H;
+  cat(xs: H[], dim: number): H;
+  stack(xs: H[], dim: number): H;
+  split(x: H, size: number, dim: number): H[];
+  flip(x: H, dims: number[]): H;
+  pad(x: H, pads: number[], value: number): H;
+  clone(x: H): H;
+  detach(x: H): H;
+  to(x: H, dtype: Opt<string>, device: Opt<string>): H;
 
-  setNumThreads(n: number): void; getNumThreads(): number;
-  manualSeed(seed: number): void; getRngState(): H; setRngState(state: H): void;
-  setGradEnabled(enabled: boolean): boolean; isGradEnabled(): boolean;
-  setRequiresGrad(t: H, v: boolean): void; requiresGrad(t: H): boolean;
-  backward(t: H, grad?: Opt<H>): void; grad(t: H): H | null; setGrad(t: H, g: Opt<H>): void;
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  manualSeed(seed: number): void;
+  getRngState(): H;
+  setRngState(state: H): void;
+  setGradEnabled(enabled: boolean): boolean;
+  isGradEnabled(): boolean;
+  setRequiresGrad(t: H, v: boolean): void;
+  requiresGrad(t: H): boolean;
+  backward(t: H, grad?: Opt<H>): void;
+  grad(t: H): H | null;
+  setGrad(t: H, g: Opt<H>): void;
   setAutocast(deviceType: string, enabled: boolean, dtype: string): void;
-  cudaIsAvailable(): boolean; cudaDeviceCount(): number; cudaSynchronize(): void;
+  cudaIsAvailable(): boolean;
+  cudaDeviceCount(): number;
+  cudaSynchronize(): void;
   cudaMemory(resetPeak?: boolean): { allocated: number; peak: number };
   cudaFlags(set?: Partial<CudaFlags>): CudaFlags;
   cpuCache(release?: boolean): number;
 
   // c10d process groups (native/src/distributed.cc); ids are plain numbers
-  pgInit(addr: string, port: number, rank: number, size: number, timeoutMs: number, backend: string, hostname: string): Promise<number>;
+  pgInit(
+    addr: string,
+    port: number,
+    rank: number,
+    size: number,
+    timeoutMs: number,
+    backend: string,
+    hostname: string,
+  ): Promise<number>;
   pgInfo(pg: number): { rank: number; size: number; backend: string; port: number; timeoutMs: number };
   pgDestroy(pg: number): void;
   pgAllreduce(pg: number, t: H, op: string): number;
@@ -121,7 +193,12 @@ export interface NativeAddon {
   workWait(work: number): void;
   workWaitAsync(work: number): Promise<void>;
   allreduceSumAutograd(pg: number, t: H): H;
-  ddpCreate(pg: number, params: H[], bucketMB: number, firstBucketMB: number): { id: number; buckets: number; mode: 'reducer' | 'flat' };
+  ddpCreate(
+    pg: number,
+    params: H[],
+    bucketMB: number,
+    firstBucketMB: number,
+  ): { id: number; buckets: number; mode: 'reducer' | 'flat' };
   ddpPrepare(ddp: number): void;
   ddpFinish(ddp: number): void;
   ddpDispose(ddp: number): void;
@@ -131,13 +208,19 @@ export interface NativeAddon {
 
 /** What the addon was built against and what ATen runs here. */
 export interface BuildInfo {
-  torchVersion: string; cudaBuild: boolean; cudaStats?: boolean; mkldnn: boolean; parallel: string;
+  torchVersion: string;
+  cudaBuild: boolean;
+  cudaStats?: boolean;
+  mkldnn: boolean;
+  parallel: string;
   /** The vector ISA of ATen's CPU kernels (AVX2, AVX512, ...). */
   cpuCapability: string;
 }
 
 /** An int8 linear layer's weights, quantised per channel and packed by libtorch (freed by the GC). */
-export interface PackedInt8Linear { readonly packedInt8Linear: unique symbol }
+export interface PackedInt8Linear {
+  readonly packedInt8Linear: unique symbol;
+}
 
 function repoRoot(): string {
   // dist/src/tensor/native.js or src/tensor/native.ts -> repository root
@@ -146,7 +229,7 @@ function repoRoot(): string {
     if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
     dir = path.dirname(dir);
   }
-  throw new Error('beitseg: cannot locate the package root from ' + fileURLToPath(import.meta.url));
+  throw new Error(`beitseg: cannot locate the package root from ${fileURLToPath(import.meta.url)}`);
 }
 
 /** True when /proc/cpuinfo lists AMX and the AVX-512 subsets ATen's AVX-512 kernels need. */
@@ -174,7 +257,9 @@ function load(): NativeAddon {
   if (process.env.ATEN_CPU_CAPABILITY === undefined && cpuHasAmx()) process.env.ATEN_CPU_CAPABILITY = 'avx512';
   const file = process.env.BEITSEG_ADDON ?? path.join(repoRoot(), 'native', 'build', 'beitseg.node');
   if (!fs.existsSync(file)) {
-    throw new Error(`beitseg native addon not found at ${file}: run "npm run build:native" (needs libtorch; see README)`);
+    throw new Error(
+      `beitseg native addon not found at ${file}: run "npm run build:native" (needs libtorch; see README)`,
+    );
   }
   return createRequire(import.meta.url)(file) as NativeAddon;
 }
@@ -188,4 +273,8 @@ export const native: NativeAddon = load();
 export type AttentionImpl = 'auto' | 'sdpa' | 'math' | 'blocked';
 
 /** Process-wide cuDNN/cuBLAS switches (torch.backends.cudnn.benchmark, allow_tf32). */
-export interface CudaFlags { benchmark: boolean; tf32Matmul: boolean; tf32Cudnn: boolean }
+export interface CudaFlags {
+  benchmark: boolean;
+  tf32Matmul: boolean;
+  tf32Cudnn: boolean;
+}

@@ -4,15 +4,25 @@
  */
 import os from 'node:os';
 import { native, type AttentionImpl, type BuildInfo, type CudaFlags } from './native.js';
-import { Tensor, wrap, type Device } from './tensor.js';
+import { type Tensor, wrap, type Device } from './tensor.js';
 
-export function setNumThreads(n: number): void { native.setNumThreads(n); }
-export function getNumThreads(): number { return native.getNumThreads(); }
+export function setNumThreads(n: number): void {
+  native.setNumThreads(n);
+}
+export function getNumThreads(): number {
+  return native.getNumThreads();
+}
 
 /** Seeds the default generators (CPU and CUDA), like torch.manual_seed. */
-export function manualSeed(seed: number): void { native.manualSeed(seed); }
-export function getRngState(): Tensor { return wrap(native.getRngState()); }
-export function setRngState(state: Tensor): void { native.setRngState(state.handle); }
+export function manualSeed(seed: number): void {
+  native.manualSeed(seed);
+}
+export function getRngState(): Tensor {
+  return wrap(native.getRngState());
+}
+export function setRngState(state: Tensor): void {
+  native.setRngState(state.handle);
+}
 
 /** Runs fn with gradient recording off (torch.no_grad). */
 export function noGrad<T>(fn: () => T): T {
@@ -23,7 +33,9 @@ export function noGrad<T>(fn: () => T): T {
     native.setGradEnabled(prev);
   }
 }
-export function isGradEnabled(): boolean { return native.isGradEnabled(); }
+export function isGradEnabled(): boolean {
+  return native.isGradEnabled();
+}
 
 export type AutocastDType = 'bfloat16' | 'float16';
 
@@ -85,10 +97,13 @@ export function attentionImpl(impl?: AttentionImpl): AttentionImpl {
 export function resolveDevice(requested?: string): Device {
   if (!requested || requested === 'auto') return cuda.isAvailable() ? 'cuda' : 'cpu';
   if (requested.startsWith('cuda') && !cuda.isAvailable()) {
-    throw new Error(`device '${requested}' requested but CUDA is not available (libtorch ${native.buildInfo().torchVersion}, ` +
-      `${native.buildInfo().cudaBuild ? 'CUDA build, no GPU visible' : 'CPU-only build: rebuild with LIBTORCH=<CUDA libtorch>'})`);
+    throw new Error(
+      `device '${requested}' requested but CUDA is not available (libtorch ${native.buildInfo().torchVersion}, ` +
+        `${native.buildInfo().cudaBuild ? 'CUDA build, no GPU visible' : 'CPU-only build: rebuild with LIBTORCH=<CUDA libtorch>'})`,
+    );
   }
-  if (requested !== 'cpu' && !requested.startsWith('cuda')) throw new Error(`unknown device '${requested}' (cpu, cuda, cuda:N)`);
+  if (requested !== 'cpu' && !requested.startsWith('cuda'))
+    throw new Error(`unknown device '${requested}' (cpu, cuda, cuda:N)`);
   return requested;
 }
 

@@ -32,7 +32,8 @@ function collect(value: unknown, out: Set<Disposable>, seen: Set<unknown>): void
   }
   if (Array.isArray(value)) for (const v of value) collect(v, out, seen);
   else if (value instanceof Map) for (const v of value.values()) collect(v, out, seen);
-  else if (Object.getPrototypeOf(value) === Object.prototype) for (const v of Object.values(value)) collect(v, out, seen);
+  else if (Object.getPrototypeOf(value) === Object.prototype)
+    for (const v of Object.values(value)) collect(v, out, seen);
 }
 
 function isDisposable(v: object): v is Disposable {

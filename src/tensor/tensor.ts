@@ -25,73 +25,171 @@ export class Tensor {
     this.shapeCache ??= native.shape(this.handle);
     return this.shapeCache.slice();
   }
-  get dtype(): TensorDType { return native.dtype(this.handle) as TensorDType; }
-  get device(): Device { return native.device(this.handle); }
-  get ndim(): number { return this.shape.length; }
-  get numel(): number { return native.numel(this.handle); }
+  get dtype(): TensorDType {
+    return native.dtype(this.handle) as TensorDType;
+  }
+  get device(): Device {
+    return native.device(this.handle);
+  }
+  get ndim(): number {
+    return this.shape.length;
+  }
+  get numel(): number {
+    return native.numel(this.handle);
+  }
   size(dim: number): number {
     const s = this.shape;
     return s[dim < 0 ? s.length + dim : dim];
   }
-  get isDisposed(): boolean { return this.handle.isDisposed(); }
-  dispose(): void { this.handle.dispose(); }
+  get isDisposed(): boolean {
+    return this.handle.isDisposed();
+  }
+  dispose(): void {
+    this.handle.dispose();
+  }
   toString(): string {
     return this.isDisposed ? 'Tensor(disposed)' : `Tensor(${this.dtype}, [${this.shape.join(', ')}], ${this.device})`;
   }
 
   // ---- arithmetic (a tensor or a number on the right) ----
-  add(o: Tensor | number): Tensor { return wrap(native.add(this.handle, h(o))); }
-  sub(o: Tensor | number): Tensor { return wrap(native.sub(this.handle, h(o))); }
-  mul(o: Tensor | number): Tensor { return wrap(native.mul(this.handle, h(o))); }
-  div(o: Tensor | number): Tensor { return wrap(native.div(this.handle, h(o))); }
-  pow(o: Tensor | number): Tensor { return wrap(native.pow(this.handle, h(o))); }
-  remainder(o: Tensor | number): Tensor { return wrap(native.remainder(this.handle, h(o))); }
-  eq(o: Tensor | number): Tensor { return wrap(native.eq(this.handle, h(o))); }
-  ne(o: Tensor | number): Tensor { return wrap(native.ne(this.handle, h(o))); }
-  lt(o: Tensor | number): Tensor { return wrap(native.lt(this.handle, h(o))); }
-  le(o: Tensor | number): Tensor { return wrap(native.le(this.handle, h(o))); }
-  gt(o: Tensor | number): Tensor { return wrap(native.gt(this.handle, h(o))); }
-  ge(o: Tensor | number): Tensor { return wrap(native.ge(this.handle, h(o))); }
-  maximum(o: Tensor): Tensor { return wrap(native.maximum(this.handle, o.handle)); }
-  minimum(o: Tensor): Tensor { return wrap(native.minimum(this.handle, o.handle)); }
-  logicalAnd(o: Tensor): Tensor { return wrap(native.logicalAnd(this.handle, o.handle)); }
-  logicalNot(): Tensor { return wrap(native.logicalNot(this.handle)); }
-  neg(): Tensor { return wrap(native.neg(this.handle)); }
-  abs(): Tensor { return wrap(native.abs(this.handle)); }
-  sqrt(): Tensor { return wrap(native.sqrt(this.handle)); }
-  rsqrt(): Tensor { return wrap(native.rsqrt(this.handle)); }
-  exp(): Tensor { return wrap(native.exp(this.handle)); }
-  log(): Tensor { return wrap(native.log(this.handle)); }
-  sign(): Tensor { return wrap(native.sign(this.handle)); }
-  floor(): Tensor { return wrap(native.floor(this.handle)); }
-  sigmoid(): Tensor { return wrap(native.sigmoid(this.handle)); }
-  tanh(): Tensor { return wrap(native.tanh(this.handle)); }
-  isfinite(): Tensor { return wrap(native.isfinite(this.handle)); }
-  clamp(min: number | null, max: number | null = null): Tensor { return wrap(native.clamp(this.handle, min, max)); }
-  matmul(o: Tensor): Tensor { return wrap(native.matmul(this.handle, o.handle)); }
+  add(o: Tensor | number): Tensor {
+    return wrap(native.add(this.handle, h(o)));
+  }
+  sub(o: Tensor | number): Tensor {
+    return wrap(native.sub(this.handle, h(o)));
+  }
+  mul(o: Tensor | number): Tensor {
+    return wrap(native.mul(this.handle, h(o)));
+  }
+  div(o: Tensor | number): Tensor {
+    return wrap(native.div(this.handle, h(o)));
+  }
+  pow(o: Tensor | number): Tensor {
+    return wrap(native.pow(this.handle, h(o)));
+  }
+  remainder(o: Tensor | number): Tensor {
+    return wrap(native.remainder(this.handle, h(o)));
+  }
+  eq(o: Tensor | number): Tensor {
+    return wrap(native.eq(this.handle, h(o)));
+  }
+  ne(o: Tensor | number): Tensor {
+    return wrap(native.ne(this.handle, h(o)));
+  }
+  lt(o: Tensor | number): Tensor {
+    return wrap(native.lt(this.handle, h(o)));
+  }
+  le(o: Tensor | number): Tensor {
+    return wrap(native.le(this.handle, h(o)));
+  }
+  gt(o: Tensor | number): Tensor {
+    return wrap(native.gt(this.handle, h(o)));
+  }
+  ge(o: Tensor | number): Tensor {
+    return wrap(native.ge(this.handle, h(o)));
+  }
+  maximum(o: Tensor): Tensor {
+    return wrap(native.maximum(this.handle, o.handle));
+  }
+  minimum(o: Tensor): Tensor {
+    return wrap(native.minimum(this.handle, o.handle));
+  }
+  logicalAnd(o: Tensor): Tensor {
+    return wrap(native.logicalAnd(this.handle, o.handle));
+  }
+  logicalNot(): Tensor {
+    return wrap(native.logicalNot(this.handle));
+  }
+  neg(): Tensor {
+    return wrap(native.neg(this.handle));
+  }
+  abs(): Tensor {
+    return wrap(native.abs(this.handle));
+  }
+  sqrt(): Tensor {
+    return wrap(native.sqrt(this.handle));
+  }
+  rsqrt(): Tensor {
+    return wrap(native.rsqrt(this.handle));
+  }
+  exp(): Tensor {
+    return wrap(native.exp(this.handle));
+  }
+  log(): Tensor {
+    return wrap(native.log(this.handle));
+  }
+  sign(): Tensor {
+    return wrap(native.sign(this.handle));
+  }
+  floor(): Tensor {
+    return wrap(native.floor(this.handle));
+  }
+  sigmoid(): Tensor {
+    return wrap(native.sigmoid(this.handle));
+  }
+  tanh(): Tensor {
+    return wrap(native.tanh(this.handle));
+  }
+  isfinite(): Tensor {
+    return wrap(native.isfinite(this.handle));
+  }
+  clamp(min: number | null, max: number | null = null): Tensor {
+    return wrap(native.clamp(this.handle, min, max));
+  }
+  matmul(o: Tensor): Tensor {
+    return wrap(native.matmul(this.handle, o.handle));
+  }
 
   // ---- reductions ----
-  sum(dims?: number[] | number, keepdim = false): Tensor { return wrap(native.sum(this.handle, dimList(dims), keepdim)); }
-  mean(dims?: number[] | number, keepdim = false): Tensor { return wrap(native.mean(this.handle, dimList(dims), keepdim)); }
-  max(): Tensor { return wrap(native.max(this.handle)); }
+  sum(dims?: number[] | number, keepdim = false): Tensor {
+    return wrap(native.sum(this.handle, dimList(dims), keepdim));
+  }
+  mean(dims?: number[] | number, keepdim = false): Tensor {
+    return wrap(native.mean(this.handle, dimList(dims), keepdim));
+  }
+  max(): Tensor {
+    return wrap(native.max(this.handle));
+  }
   maxDim(dim: number, keepdim = false): { values: Tensor; indices: Tensor } {
     const [v, i] = native.max(this.handle, dim, keepdim);
     return { values: wrap(v), indices: wrap(i) };
   }
-  min(): Tensor { return wrap(native.min(this.handle)); }
+  min(): Tensor {
+    return wrap(native.min(this.handle));
+  }
   /** First index of the maximum (torch.argmax), over `dim` or the flattened tensor. */
-  argmax(dim?: number, keepdim = false): Tensor { return wrap(native.argmax(this.handle, dim ?? null, keepdim)); }
+  argmax(dim?: number, keepdim = false): Tensor {
+    return wrap(native.argmax(this.handle, dim ?? null, keepdim));
+  }
 
   // ---- shape and layout ----
-  reshape(...shape: number[]): Tensor { return wrap(native.reshape(this.handle, shape)); }
-  view(...shape: number[]): Tensor { return wrap(native.view(this.handle, shape)); }
-  permute(...dims: number[]): Tensor { return wrap(native.permute(this.handle, dims)); }
-  transpose(a: number, b: number): Tensor { return wrap(native.transpose(this.handle, a, b)); }
-  flatten(start = 0, end = -1): Tensor { return wrap(native.flatten(this.handle, start, end)); }
-  unsqueeze(dim: number): Tensor { return wrap(native.unsqueeze(this.handle, dim)); }
-  squeeze(dim?: number): Tensor { return wrap(native.squeeze(this.handle, dim ?? null)); }
-  expand(...shape: number[]): Tensor { return wrap(native.expand(this.handle, shape)); }
-  repeat(...reps: number[]): Tensor { return wrap(native.repeat(this.handle, reps)); }
+  reshape(...shape: number[]): Tensor {
+    return wrap(native.reshape(this.handle, shape));
+  }
+  view(...shape: number[]): Tensor {
+    return wrap(native.view(this.handle, shape));
+  }
+  permute(...dims: number[]): Tensor {
+    return wrap(native.permute(this.handle, dims));
+  }
+  transpose(a: number, b: number): Tensor {
+    return wrap(native.transpose(this.handle, a, b));
+  }
+  flatten(start = 0, end = -1): Tensor {
+    return wrap(native.flatten(this.handle, start, end));
+  }
+  unsqueeze(dim: number): Tensor {
+    return wrap(native.unsqueeze(this.handle, dim));
+  }
+  squeeze(dim?: number): Tensor {
+    return wrap(native.squeeze(this.handle, dim ?? null));
+  }
+  expand(...shape: number[]): Tensor {
+    return wrap(native.expand(this.handle, shape));
+  }
+  repeat(...reps: number[]): Tensor {
+    return wrap(native.repeat(this.handle, reps));
+  }
   contiguous(format: 'contiguous' | 'channels_last' = 'contiguous'): Tensor {
     return wrap(native.contiguous(this.handle, format));
   }
@@ -102,21 +200,41 @@ export class Tensor {
   slice(dim: number, start: number, end: number, step = 1): Tensor {
     return wrap(native.slice(this.handle, dim, start, end, step));
   }
-  select(dim: number, index: number): Tensor { return wrap(native.select(this.handle, dim, index)); }
-  indexSelect(dim: number, index: Tensor): Tensor { return wrap(native.indexSelect(this.handle, dim, index.handle)); }
-  gather(dim: number, index: Tensor): Tensor { return wrap(native.gather(this.handle, dim, index.handle)); }
-  maskedFill(mask: Tensor, value: number): Tensor { return wrap(native.maskedFill(this.handle, mask.handle, value)); }
-  flip(...dims: number[]): Tensor { return wrap(native.flip(this.handle, dims)); }
-  split(size: number, dim = 0): Tensor[] { return native.split(this.handle, size, dim).map(wrap); }
+  select(dim: number, index: number): Tensor {
+    return wrap(native.select(this.handle, dim, index));
+  }
+  indexSelect(dim: number, index: Tensor): Tensor {
+    return wrap(native.indexSelect(this.handle, dim, index.handle));
+  }
+  gather(dim: number, index: Tensor): Tensor {
+    return wrap(native.gather(this.handle, dim, index.handle));
+  }
+  maskedFill(mask: Tensor, value: number): Tensor {
+    return wrap(native.maskedFill(this.handle, mask.handle, value));
+  }
+  flip(...dims: number[]): Tensor {
+    return wrap(native.flip(this.handle, dims));
+  }
+  split(size: number, dim = 0): Tensor[] {
+    return native.split(this.handle, size, dim).map(wrap);
+  }
 
   // ---- conversion ----
   to(target: TensorDType | Device): Tensor {
     return isDType(target) ? wrap(native.to(this.handle, target, null)) : wrap(native.to(this.handle, null, target));
   }
-  float(): Tensor { return this.to('float32'); }
-  clone(): Tensor { return wrap(native.clone(this.handle)); }
-  detach(): Tensor { return wrap(native.detach(this.handle)); }
-  item(): number { return native.item(this.handle); }
+  float(): Tensor {
+    return this.to('float32');
+  }
+  clone(): Tensor {
+    return wrap(native.clone(this.handle));
+  }
+  detach(): Tensor {
+    return wrap(native.detach(this.handle));
+  }
+  item(): number {
+    return native.item(this.handle);
+  }
   /** A copy of the elements as a typed array of the tensor's dtype (row-major). */
   toTypedArray(): TypedArray {
     const buf = native.toBuffer(this.handle);
@@ -132,14 +250,24 @@ export class Tensor {
     }
   }
   /** Raw little-endian bytes, copied. */
-  toBytes(): Uint8Array { return new Uint8Array(native.toBuffer(this.handle)); }
+  toBytes(): Uint8Array {
+    return new Uint8Array(native.toBuffer(this.handle));
+  }
   /** Raw bytes without a copy (keeps the storage alive while referenced). */
-  dataView(): Uint8Array { return new Uint8Array(native.dataView(this.handle)); }
-  copyToBuffer(out: ArrayBufferView): void { native.copyToBuffer(this.handle, out); }
+  dataView(): Uint8Array {
+    return new Uint8Array(native.dataView(this.handle));
+  }
+  copyToBuffer(out: ArrayBufferView): void {
+    native.copyToBuffer(this.handle, out);
+  }
 
   // ---- autograd ----
-  get requiresGrad(): boolean { return native.requiresGrad(this.handle); }
-  set requiresGrad(v: boolean) { native.setRequiresGrad(this.handle, v); }
+  get requiresGrad(): boolean {
+    return native.requiresGrad(this.handle);
+  }
+  set requiresGrad(v: boolean) {
+    native.setRequiresGrad(this.handle, v);
+  }
   requiresGrad_(v = true): this {
     native.setRequiresGrad(this.handle, v);
     return this;
@@ -149,9 +277,15 @@ export class Tensor {
     const g = native.grad(this.handle);
     return g ? wrap(g) : null;
   }
-  set grad(g: Tensor | null) { native.setGrad(this.handle, g ? g.handle : null); }
-  zeroGrad(): void { native.setGrad(this.handle, null); }
-  backward(gradient?: Tensor): void { native.backward(this.handle, gradient?.handle ?? null); }
+  set grad(g: Tensor | null) {
+    native.setGrad(this.handle, g ? g.handle : null);
+  }
+  zeroGrad(): void {
+    native.setGrad(this.handle, null);
+  }
+  backward(gradient?: Tensor): void {
+    native.backward(this.handle, gradient?.handle ?? null);
+  }
 
   // ---- in-place (used by optimizers and running statistics; no autograd history) ----
   add_(o: Tensor | number, alpha = 1): this {
@@ -200,18 +334,30 @@ function isDType(s: string): s is TensorDType {
 
 function typedArrayFor(dtype: TensorDType, buf: ArrayBuffer): TypedArray {
   switch (dtype) {
-    case 'float32': return new Float32Array(buf);
-    case 'float64': return new Float64Array(buf);
-    case 'int32': return new Int32Array(buf);
-    case 'int64': return new BigInt64Array(buf);
-    case 'uint8': case 'bool': return new Uint8Array(buf);
-    case 'float16': case 'bfloat16': return new Uint16Array(buf);
+    case 'float32':
+      return new Float32Array(buf);
+    case 'float64':
+      return new Float64Array(buf);
+    case 'int32':
+      return new Int32Array(buf);
+    case 'int64':
+      return new BigInt64Array(buf);
+    case 'uint8':
+    case 'bool':
+      return new Uint8Array(buf);
+    case 'float16':
+    case 'bfloat16':
+      return new Uint16Array(buf);
   }
 }
 
+// biome-ignore lint/complexity/noBannedTypes: keys are typed-array constructors, looked up by `view.constructor`
 const ARRAY_DTYPE = new Map<Function, TensorDType>([
-  [Float32Array, 'float32'], [Float64Array, 'float64'], [Int32Array, 'int32'],
-  [BigInt64Array, 'int64'], [Uint8Array, 'uint8'],
+  [Float32Array, 'float32'],
+  [Float64Array, 'float64'],
+  [Int32Array, 'int32'],
+  [BigInt64Array, 'int64'],
+  [Uint8Array, 'uint8'],
 ]);
 
 /**
@@ -219,7 +365,11 @@ const ARRAY_DTYPE = new Map<Function, TensorDType>([
  * pass copy=true when the array will be reused. `dtype` reinterprets the bytes (e.g. a
  * Uint16Array of bfloat16 bits, or Uint8Array bytes of any dtype).
  */
-export function fromArray(data: ArrayBufferView, shape: number[], opts: { dtype?: TensorDType; copy?: boolean } = {}): Tensor {
+export function fromArray(
+  data: ArrayBufferView,
+  shape: number[],
+  opts: { dtype?: TensorDType; copy?: boolean } = {},
+): Tensor {
   // instanceof, so subclasses such as Node's Buffer (a Uint8Array) are recognised too
   const dtype = opts.dtype ?? [...ARRAY_DTYPE].find(([ctor]) => data instanceof ctor)?.[1];
   if (!dtype) throw new Error(`fromArray: cannot infer a dtype from ${data.constructor.name}; pass opts.dtype`);
@@ -253,7 +403,13 @@ export function empty(shape: number[], dtype: TensorDType = 'float32', device: D
 export function full(shape: number[], value: number, dtype: TensorDType = 'float32', device: Device = 'cpu'): Tensor {
   return wrap(native.full(shape, value, dtype, device));
 }
-export function arange(start: number, end: number, step = 1, dtype: TensorDType = 'int64', device: Device = 'cpu'): Tensor {
+export function arange(
+  start: number,
+  end: number,
+  step = 1,
+  dtype: TensorDType = 'int64',
+  device: Device = 'cpu',
+): Tensor {
   return wrap(native.arange(start, end, step, dtype, device));
 }
 /** Standard normal samples from the default generator (seed with manualSeed). */
@@ -261,7 +417,13 @@ export function randn(shape: number[], dtype: TensorDType = 'float32', device: D
   return wrap(native.randn(shape, dtype, device));
 }
 /** Uniform samples on [low, high). */
-export function rand(shape: number[], low = 0, high = 1, dtype: TensorDType = 'float32', device: Device = 'cpu'): Tensor {
+export function rand(
+  shape: number[],
+  low = 0,
+  high = 1,
+  dtype: TensorDType = 'float32',
+  device: Device = 'cpu',
+): Tensor {
   return wrap(native.rand(shape, low, high, dtype, device));
 }
 /** 1 with probability p, else 0. */
@@ -269,8 +431,22 @@ export function bernoulli(shape: number[], p: number, dtype: TensorDType = 'floa
   return wrap(native.bernoulli(shape, p, dtype, device));
 }
 
-export function cat(xs: Tensor[], dim = 0): Tensor { return wrap(native.cat(xs.map((x) => x.handle), dim)); }
-export function stack(xs: Tensor[], dim = 0): Tensor { return wrap(native.stack(xs.map((x) => x.handle), dim)); }
+export function cat(xs: Tensor[], dim = 0): Tensor {
+  return wrap(
+    native.cat(
+      xs.map((x) => x.handle),
+      dim,
+    ),
+  );
+}
+export function stack(xs: Tensor[], dim = 0): Tensor {
+  return wrap(
+    native.stack(
+      xs.map((x) => x.handle),
+      dim,
+    ),
+  );
+}
 export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Tensor {
   return wrap(native.where(cond.handle, h(a), h(b)));
 }

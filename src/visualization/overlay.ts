@@ -38,7 +38,9 @@ export function colorize(seg: LabelMap, palette: readonly Rgb[]): RgbImage {
 /** Blend class colours over an image (see the file comment for the exact formula). */
 export function overlay(image: RgbImage, seg: LabelMap, palette: readonly Rgb[], opts: OverlayOptions = {}): RgbImage {
   if (image.height !== seg.height || image.width !== seg.width) {
-    throw new Error(`overlay: image is ${image.height}x${image.width} but the segmentation is ${seg.height}x${seg.width}`);
+    throw new Error(
+      `overlay: image is ${image.height}x${image.width} but the segmentation is ${seg.height}x${seg.width}`,
+    );
   }
   const alpha = opts.alpha ?? 0.8;
   if (!(alpha >= 0 && alpha <= 1)) throw new Error(`overlay: alpha must be in [0, 1], got ${alpha}`);
@@ -101,10 +103,14 @@ export function classShares(seg: LabelMap | Uint8Array, classNames: readonly str
 
 /** Text summary, one class per line: "  42.10%  wall (12345 px)". */
 export function formatShares(s: ShareSummary, maxLines = 20): string {
-  const lines = s.classes.slice(0, maxLines).map((c) => `${(c.share * 100).toFixed(2).padStart(7)}%  ${c.name} (${c.pixels} px)`);
+  const lines = s.classes
+    .slice(0, maxLines)
+    .map((c) => `${(c.share * 100).toFixed(2).padStart(7)}%  ${c.name} (${c.pixels} px)`);
   if (s.classes.length > maxLines) lines.push(`  ... ${s.classes.length - maxLines} more classes`);
   if (s.unlabeledPixels > 0) {
-    lines.push(`${((s.unlabeledPixels / s.totalPixels) * 100).toFixed(2).padStart(7)}%  (unlabeled / ignore) (${s.unlabeledPixels} px)`);
+    lines.push(
+      `${((s.unlabeledPixels / s.totalPixels) * 100).toFixed(2).padStart(7)}%  (unlabeled / ignore) (${s.unlabeledPixels} px)`,
+    );
   }
   return lines.join('\n');
 }

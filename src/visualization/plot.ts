@@ -151,9 +151,19 @@ interface Panel {
   zeroBased?: boolean;
 }
 
-const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const esc = (s: string): string =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
-function panelSvg(p: Panel, x0: number, y0: number, w: number, h: number, xlo: number, xhi: number, showX: boolean): string {
+function panelSvg(
+  p: Panel,
+  x0: number,
+  y0: number,
+  w: number,
+  h: number,
+  xlo: number,
+  xhi: number,
+  showX: boolean,
+): string {
   const left = 80;
   const right = 20;
   const top = 34;
@@ -167,7 +177,9 @@ function panelSvg(p: Panel, x0: number, y0: number, w: number, h: number, xlo: n
   parts.push(`<rect x="${px}" y="${py}" width="${pw}" height="${ph}" fill="#fbfbfb" stroke="#999" stroke-width="1"/>`);
   const all = p.series.flatMap((s) => s.ys).filter(Number.isFinite);
   if (all.length === 0) {
-    parts.push(`<text x="${px + pw / 2}" y="${py + ph / 2}" font-size="15" fill="#888" text-anchor="middle">no data</text>`);
+    parts.push(
+      `<text x="${px + pw / 2}" y="${py + ph / 2}" font-size="15" fill="#888" text-anchor="middle">no data</text>`,
+    );
     return parts.join('\n');
   }
   let ylo = Math.min(...all);
@@ -181,22 +193,36 @@ function panelSvg(p: Panel, x0: number, y0: number, w: number, h: number, xlo: n
   for (const t of yt) {
     const y = sy(t).toFixed(1);
     parts.push(`<line x1="${px}" y1="${y}" x2="${px + pw}" y2="${y}" stroke="#e3e3e3" stroke-width="1"/>`);
-    parts.push(`<text x="${px - 8}" y="${y}" font-size="13" fill="#333" text-anchor="end" dominant-baseline="middle">${esc(formatTick(t))}</text>`);
+    parts.push(
+      `<text x="${px - 8}" y="${y}" font-size="13" fill="#333" text-anchor="end" dominant-baseline="middle">${esc(formatTick(t))}</text>`,
+    );
   }
   for (const t of niceTicks(xlo, xhi, 8)) {
     if (t < xlo || t > xhi) continue;
     const x = sx(t).toFixed(1);
     parts.push(`<line x1="${x}" y1="${py}" x2="${x}" y2="${py + ph}" stroke="#eeeeee" stroke-width="1"/>`);
-    if (showX) parts.push(`<text x="${x}" y="${py + ph + 18}" font-size="13" fill="#333" text-anchor="middle">${esc(formatTick(t))}</text>`);
+    if (showX)
+      parts.push(
+        `<text x="${x}" y="${py + ph + 18}" font-size="13" fill="#333" text-anchor="middle">${esc(formatTick(t))}</text>`,
+      );
   }
-  parts.push(`<text transform="translate(${x0 + 18} ${py + ph / 2}) rotate(-90)" font-size="14" fill="#333" text-anchor="middle">${esc(p.yLabel)}</text>`);
-  if (showX) parts.push(`<text x="${px + pw / 2}" y="${py + ph + 38}" font-size="14" fill="#333" text-anchor="middle">iteration</text>`);
+  parts.push(
+    `<text transform="translate(${x0 + 18} ${py + ph / 2}) rotate(-90)" font-size="14" fill="#333" text-anchor="middle">${esc(p.yLabel)}</text>`,
+  );
+  if (showX)
+    parts.push(
+      `<text x="${px + pw / 2}" y="${py + ph + 38}" font-size="14" fill="#333" text-anchor="middle">iteration</text>`,
+    );
   for (const s of p.series) {
     const pts = s.xs.map((x, i) => [x, s.ys[i]]).filter(([, y]) => Number.isFinite(y));
     if (pts.length === 0) continue;
     const d = pts.map(([x, y], i) => `${i ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
-    parts.push(`<path d="${d}" fill="none" stroke="${s.colour}" stroke-width="${s.width}" stroke-opacity="${s.opacity ?? 1}" stroke-linejoin="round"/>`);
-    if (s.dots) for (const [x, y] of pts) parts.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3.5" fill="${s.colour}"/>`);
+    parts.push(
+      `<path d="${d}" fill="none" stroke="${s.colour}" stroke-width="${s.width}" stroke-opacity="${s.opacity ?? 1}" stroke-linejoin="round"/>`,
+    );
+    if (s.dots)
+      for (const [x, y] of pts)
+        parts.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3.5" fill="${s.colour}"/>`);
   }
   // Legend in the title row, right-aligned (never over the curves).
   const shown = p.series.filter((s) => s.ys.some(Number.isFinite));
@@ -204,8 +230,12 @@ function panelSvg(p: Panel, x0: number, y0: number, w: number, h: number, xlo: n
   for (const s of [...shown].reverse()) {
     lx -= 44 + 8 * s.label.length;
     const ly = y0 + 17;
-    parts.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 22}" y2="${ly}" stroke="${s.colour}" stroke-width="3" stroke-opacity="${s.opacity ?? 1}"/>`);
-    parts.push(`<text x="${lx + 28}" y="${ly}" font-size="13" fill="#222" dominant-baseline="middle">${esc(s.label)}</text>`);
+    parts.push(
+      `<line x1="${lx}" y1="${ly}" x2="${lx + 22}" y2="${ly}" stroke="${s.colour}" stroke-width="3" stroke-opacity="${s.opacity ?? 1}"/>`,
+    );
+    parts.push(
+      `<text x="${lx + 28}" y="${ly}" font-size="13" fill="#222" dominant-baseline="middle">${esc(s.label)}</text>`,
+    );
   }
   return parts.join('\n');
 }
@@ -235,28 +265,70 @@ export function renderCurvesSvg(log: ParsedLog, opts: PlotOptions = {}): string 
       title: 'Training loss',
       yLabel: 'loss',
       series: [
-        { label: 'loss', colour: '#1f77b4', xs: withLoss.map((p) => p.iter), ys: lossY, width: 1.2, opacity: win > 1 ? 0.35 : 1 },
-        ...(win > 1 ? [{ label: `loss (avg ${win})`, colour: '#1f77b4', xs: withLoss.map((p) => p.iter), ys: movingAverage(lossY, win), width: 2.5 }] : []),
+        {
+          label: 'loss',
+          colour: '#1f77b4',
+          xs: withLoss.map((p) => p.iter),
+          ys: lossY,
+          width: 1.2,
+          opacity: win > 1 ? 0.35 : 1,
+        },
+        ...(win > 1
+          ? [
+              {
+                label: `loss (avg ${win})`,
+                colour: '#1f77b4',
+                xs: withLoss.map((p) => p.iter),
+                ys: movingAverage(lossY, win),
+                width: 2.5,
+              },
+            ]
+          : []),
       ],
     },
     {
       title: 'Learning rate',
       yLabel: 'lr',
       zeroBased: true,
-      series: [{ label: 'lr', colour: '#ff7f0e', xs: withLr.map((p) => p.iter), ys: withLr.map((p) => p.lr!), width: 2 }],
+      series: [
+        { label: 'lr', colour: '#ff7f0e', xs: withLr.map((p) => p.iter), ys: withLr.map((p) => p.lr!), width: 2 },
+      ],
     },
     {
       title: 'Validation',
       yLabel: 'percent',
       series: [
-        { label: 'mIoU', colour: '#2ca02c', xs: log.val.map((p) => p.iter), ys: log.val.map((p) => p.mIoU), width: 2.5, dots: true },
-        { label: 'mAcc', colour: '#9467bd', xs: log.val.map((p) => p.iter), ys: log.val.map((p) => p.mAcc ?? NaN), width: 1.5, dots: true },
-        { label: 'aAcc', colour: '#8c564b', xs: log.val.map((p) => p.iter), ys: log.val.map((p) => p.aAcc ?? NaN), width: 1.5, dots: true },
+        {
+          label: 'mIoU',
+          colour: '#2ca02c',
+          xs: log.val.map((p) => p.iter),
+          ys: log.val.map((p) => p.mIoU),
+          width: 2.5,
+          dots: true,
+        },
+        {
+          label: 'mAcc',
+          colour: '#9467bd',
+          xs: log.val.map((p) => p.iter),
+          ys: log.val.map((p) => p.mAcc ?? NaN),
+          width: 1.5,
+          dots: true,
+        },
+        {
+          label: 'aAcc',
+          colour: '#8c564b',
+          xs: log.val.map((p) => p.iter),
+          ys: log.val.map((p) => p.aAcc ?? NaN),
+          width: 1.5,
+          dots: true,
+        },
       ],
     },
   ];
   const ph = (H - titleH) / panels.length;
-  const body = panels.map((p, i) => panelSvg(p, 0, titleH + i * ph, W, ph, xlo, xhi, i === panels.length - 1)).join('\n');
+  const body = panels
+    .map((p, i) => panelSvg(p, 0, titleH + i * ph, W, ph, xlo, xhi, i === panels.length - 1))
+    .join('\n');
   const title = opts.title
     ? `<text x="${W / 2}" y="28" font-size="20" font-weight="bold" fill="#111" text-anchor="middle">${esc(opts.title)}</text>`
     : '';
@@ -286,7 +358,9 @@ export async function plotLog(logPath: string, outPath: string, opts: PlotOption
     text = await fs.readFile(logPath, 'utf8');
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new Error(err.code === 'ENOENT' ? `log file not found: ${logPath}` : `cannot read ${logPath}: ${err.message}`);
+    throw new Error(
+      err.code === 'ENOENT' ? `log file not found: ${logPath}` : `cannot read ${logPath}: ${err.message}`,
+    );
   }
   const log = parseTrainingLog(text);
   if (log.train.length === 0 && log.val.length === 0) {

@@ -3,7 +3,13 @@ import * as assert from 'node:assert/strict';
 import { readPth } from '../../src/checkpoint/pth.js';
 import { readSafetensors } from '../../src/checkpoint/safetensors.js';
 import {
-  beit2mmseg, beit2mmsegKeys, convertCheckpoint, detectLayout, expandSharedRelPosBias, toMmsegBackbone, keyPattern,
+  beit2mmseg,
+  beit2mmsegKeys,
+  convertCheckpoint,
+  detectLayout,
+  expandSharedRelPosBias,
+  toMmsegBackbone,
+  keyPattern,
 } from '../../src/checkpoint/beit2mmseg.js';
 import type { HostTensor } from '../../src/checkpoint/host_tensor.js';
 import { assertStateDictsEqual, f32Tensor, tiny } from './helpers.js';
@@ -22,14 +28,21 @@ test('beit2mmseg(official) equals converted_beit2mmseg.safetensors: same keys in
 });
 
 test('beit2mmseg key rules, as the Python converter applies them', () => {
-  assert.deepEqual(beit2mmsegKeys('patch_embed.proj.weight'), ['patch_embed.projection.weight', 'patch_embed.proj.weight']);
+  assert.deepEqual(beit2mmsegKeys('patch_embed.proj.weight'), [
+    'patch_embed.projection.weight',
+    'patch_embed.proj.weight',
+  ]);
   assert.deepEqual(beit2mmsegKeys('blocks.11.norm1.weight'), ['layers.11.ln1.weight']);
   assert.deepEqual(beit2mmsegKeys('blocks.0.mlp.fc1.bias'), ['layers.0.ffn.layers.0.0.bias']);
   assert.deepEqual(beit2mmsegKeys('blocks.0.mlp.fc2.weight'), ['layers.0.ffn.layers.1.weight']);
-  assert.deepEqual(beit2mmsegKeys('blocks.3.attn.relative_position_bias_table'), ['layers.3.attn.relative_position_bias_table']);
+  assert.deepEqual(beit2mmsegKeys('blocks.3.attn.relative_position_bias_table'), [
+    'layers.3.attn.relative_position_bias_table',
+  ]);
   assert.deepEqual(beit2mmsegKeys('blocks.3.gamma_1'), ['layers.3.gamma_1']);
   assert.deepEqual(beit2mmsegKeys('fc_norm.weight'), ['fc_norm.weight']);
-  assert.deepEqual(beit2mmsegKeys('rel_pos_bias.relative_position_bias_table'), ['rel_pos_bias.relative_position_bias_table']);
+  assert.deepEqual(beit2mmsegKeys('rel_pos_bias.relative_position_bias_table'), [
+    'rel_pos_bias.relative_position_bias_table',
+  ]);
   // str.replace replaces every occurrence, and 'norm' wins over 'mlp.fc1' (if/elif order).
   assert.deepEqual(beit2mmsegKeys('blocks.0.mlp.fc1.norm'), ['layers.0.mlp.fc1.ln']);
 });
@@ -49,8 +62,15 @@ test('convertCheckpoint(official) gives the backbone part of the mmseg segmentor
   const segmentor = readSafetensors(tiny('segmentor_state_dict.safetensors')).tensors;
   const backbone = new Map([...segmentor].filter(([k]) => k.startsWith('backbone.')));
   assertStateDictsEqual(stateDict, backbone);
-  assert.deepEqual(report.dropped.map((d) => d.key).sort(), ['fc_norm.bias', 'fc_norm.weight', 'head.bias', 'head.weight']);
-  assert.ok(report.renamed.some(([from, to]) => from === 'blocks.0.norm1.weight' && to === 'backbone.layers.0.ln1.weight'));
+  assert.deepEqual(report.dropped.map((d) => d.key).sort(), [
+    'fc_norm.bias',
+    'fc_norm.weight',
+    'head.bias',
+    'head.weight',
+  ]);
+  assert.ok(
+    report.renamed.some(([from, to]) => from === 'blocks.0.norm1.weight' && to === 'backbone.layers.0.ln1.weight'),
+  );
 });
 
 test('mmseg segmentor checkpoints pass through unchanged', async () => {
@@ -67,17 +87,43 @@ function syntheticBlocks(prefix: string, layers: number, withTables: boolean): M
   sd.set(`${prefix}patch_embed.proj.weight`, f32Tensor([1, 2, 3, 4], [2, 2, 1, 1]));
   sd.set(`${prefix}patch_embed.proj.bias`, f32Tensor([0, 0], [2]));
   for (let i = 0; i < layers; i++) {
-    for (const n of ['norm1.weight', 'norm1.bias', 'attn.q_bias', 'attn.v_bias', 'attn.qkv.weight', 'attn.proj.weight', 'attn.proj.bias', 'norm2.weight', 'norm2.bias', 'mlp.fc1.weight', 'mlp.fc1.bias', 'mlp.fc2.weight', 'mlp.fc2.bias', 'gamma_1', 'gamma_2']) {
+    for (const n of [
+      'norm1.weight',
+      'norm1.bias',
+      'attn.q_bias',
+      'attn.v_bias',
+      'attn.qkv.weight',
+      'attn.proj.weight',
+      'attn.proj.bias',
+      'norm2.weight',
+      'norm2.bias',
+      'mlp.fc1.weight',
+      'mlp.fc1.bias',
+      'mlp.fc2.weight',
+      'mlp.fc2.bias',
+      'gamma_1',
+      'gamma_2',
+    ]) {
       sd.set(`${prefix}blocks.${i}.${n}`, f32Tensor([i], [1]));
     }
-    if (withTables) sd.set(`${prefix}blocks.${i}.attn.relative_position_bias_table`, f32Tensor(Array.from({ length: 12 * 2 }, (_, j) => j + 100 * i), [12, 2]));
+    if (withTables)
+      sd.set(
+        `${prefix}blocks.${i}.attn.relative_position_bias_table`,
+        f32Tensor(
+          Array.from({ length: 12 * 2 }, (_, j) => j + 100 * i),
+          [12, 2],
+        ),
+      );
   }
   return sd;
 }
 
 test('pretraining checkpoint: the shared table is copied into every block and the shared keys dropped (as unilm)', () => {
   const sd = syntheticBlocks('', 3, false);
-  const shared = f32Tensor(Array.from({ length: 24 }, (_, j) => j / 8), [12, 2]);
+  const shared = f32Tensor(
+    Array.from({ length: 24 }, (_, j) => j / 8),
+    [12, 2],
+  );
   sd.set('rel_pos_bias.relative_position_bias_table', shared);
   sd.set('rel_pos_bias.relative_position_index', { dtype: 'int64', shape: [5, 5], data: new Uint8Array(200) });
   sd.set('mask_token', f32Tensor([0, 0], [1, 1, 2]));
@@ -92,18 +138,29 @@ test('pretraining checkpoint: the shared table is copied into every block and th
     assert.equal(t.data, shared.data);
   }
   assert.ok(![...backbone.stateDict.keys()].some((k) => k.startsWith('rel_pos_bias.')));
-  assert.deepEqual(backbone.report.dropped.map((d) => d.key), ['rel_pos_bias.relative_position_bias_table', 'rel_pos_bias.relative_position_index']);
+  assert.deepEqual(
+    backbone.report.dropped.map((d) => d.key),
+    ['rel_pos_bias.relative_position_bias_table', 'rel_pos_bias.relative_position_index'],
+  );
   assert.equal(backbone.report.added.length, 3);
 
   const seg = convertCheckpoint(sd);
   assert.ok(seg.stateDict.has('backbone.layers.2.attn.relative_position_bias_table'));
-  assert.ok(!seg.stateDict.has('backbone.mask_token') && !seg.stateDict.has('backbone.norm.weight') && !seg.stateDict.has('backbone.lm_head.weight'));
+  assert.ok(
+    !seg.stateDict.has('backbone.mask_token') &&
+      !seg.stateDict.has('backbone.norm.weight') &&
+      !seg.stateDict.has('backbone.lm_head.weight'),
+  );
   const droppedKeys = seg.report.dropped.map((d) => d.key);
-  for (const k of ['mask_token', 'norm.weight', 'lm_head.weight', 'rel_pos_bias.relative_position_bias_table']) assert.ok(droppedKeys.includes(k), k);
+  for (const k of ['mask_token', 'norm.weight', 'lm_head.weight', 'rel_pos_bias.relative_position_bias_table'])
+    assert.ok(droppedKeys.includes(k), k);
 
   // expandSharedRelPosBias leaves dicts without a shared table alone.
   const plain = syntheticBlocks('', 1, true);
-  assert.equal(expandSharedRelPosBias(plain, { layout: 'official', renamed: [], dropped: [], added: [], unused: [] }), plain);
+  assert.equal(
+    expandSharedRelPosBias(plain, { layout: 'official', renamed: [], dropped: [], added: [], unused: [] }),
+    plain,
+  );
 });
 
 test('unilm ADE20K segmentation checkpoint: backbone renames and FPN -> Feature2Pyramid neck', () => {
@@ -113,7 +170,8 @@ test('unilm ADE20K segmentation checkpoint: backbone renames and FPN -> Feature2
     sd.set(`backbone.fpn1.${i}.weight`, f32Tensor([i], [1, 1, 1, 1]));
     sd.set(`backbone.fpn1.${i}.bias`, f32Tensor([i], [1]));
   }
-  for (const n of ['weight', 'bias', 'running_mean', 'running_var']) sd.set(`backbone.fpn1.1.${n}`, f32Tensor([1], [1]));
+  for (const n of ['weight', 'bias', 'running_mean', 'running_var'])
+    sd.set(`backbone.fpn1.1.${n}`, f32Tensor([1], [1]));
   sd.set('backbone.fpn1.1.num_batches_tracked', { dtype: 'int64', shape: [], data: new Uint8Array(8) });
   sd.set('backbone.fpn2.0.weight', f32Tensor([2], [1, 1, 1, 1]));
   sd.set('backbone.fpn2.0.bias', f32Tensor([2], [1]));
@@ -139,7 +197,10 @@ test('unilm ADE20K segmentation checkpoint: backbone renames and FPN -> Feature2
   for (const [from, to] of expectMapped) {
     assert.ok(stateDict.has(to), `${to} present`);
     assert.equal(stateDict.get(to), sd.get(from), `${from} -> ${to}`);
-    assert.ok(report.renamed.some(([f, t]) => f === from && t === to), `${from} reported`);
+    assert.ok(
+      report.renamed.some(([f, t]) => f === from && t === to),
+      `${from} reported`,
+    );
   }
   assert.equal(stateDict.get('backbone.cls_token'), sd.get('backbone.cls_token'));
   assert.equal(stateDict.get('decode_head.conv_seg.weight'), sd.get('decode_head.conv_seg.weight'));
@@ -153,7 +214,10 @@ test('detectLayout recognises each layout and rejects others clearly', () => {
   assert.equal(detectLayout(new Map([['layers.0.ln1.weight', 1]])), 'mmseg-backbone');
   assert.equal(detectLayout(new Map([['backbone.layers.0.ln1.weight', 1]])), 'mmseg-segmentor');
   assert.equal(detectLayout(new Map([['backbone.blocks.0.norm1.weight', 1]])), 'unilm-ade');
-  assert.throws(() => detectLayout(new Map([['beit.encoder.layer.0.attention.output.dense.weight', 1]])), /HuggingFace transformers/);
+  assert.throws(
+    () => detectLayout(new Map([['beit.encoder.layer.0.attention.output.dense.weight', 1]])),
+    /HuggingFace transformers/,
+  );
   assert.throws(() => detectLayout(new Map([['conv1.weight', 1]])), /unrecognised checkpoint layout.*conv1\.weight/);
 });
 

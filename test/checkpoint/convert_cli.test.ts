@@ -21,8 +21,12 @@ async function runCli(args: string[]): Promise<{ out: string; err: string; exitC
   const error = console.error;
   const previousExit = process.exitCode;
   process.exitCode = 0;
-  console.log = (...a: unknown[]) => { out.push(a.join(' ')); };
-  console.error = (...a: unknown[]) => { err.push(a.join(' ')); };
+  console.log = (...a: unknown[]) => {
+    out.push(a.join(' '));
+  };
+  console.error = (...a: unknown[]) => {
+    err.push(a.join(' '));
+  };
   try {
     await program.parseAsync(['node', 'beitseg', ...args]);
   } finally {
@@ -46,8 +50,8 @@ test('convertFile: official checkpoint -> converter names without the duplicate,
   expected.delete('patch_embed.proj.weight');
   expected.delete('patch_embed.proj.bias');
   assertStateDictsEqual(written.tensors, expected);
-  assert.equal(written.metadata['layout'], 'official');
-  assert.equal(written.metadata['format'], 'pt');
+  assert.equal(written.metadata.layout, 'official');
+  assert.equal(written.metadata.format, 'pt');
   assert.equal(s.stats.tensors, expected.size);
 });
 
@@ -61,7 +65,7 @@ test('convertFile with --img-size / --window resizes tables and drops index buff
   const w = readSafetensors(path.join(dir, 'a.safetensors'));
   assert.deepEqual(w.tensors.get('layers.3.attn.relative_position_bias_table')!.shape, [228, 4]);
   assert.ok(![...w.tensors.keys()].some((k) => k.includes('relative_position_index')));
-  assert.equal(w.metadata['window'], '8x8');
+  assert.equal(w.metadata.window, '8x8');
   const b = await convertFile(tiny('beit_official.pth'), path.join(dir, 'b.safetensors'), { window: [8, 8] });
   assertStateDictsEqual(readSafetensors(path.join(dir, 'b.safetensors')).tensors, w.tensors, true);
   assert.equal(b.resized.length, 4);
@@ -80,7 +84,10 @@ test('convertFile refuses to overwrite without force; segmentor checkpoints pass
   assert.equal(s.level, 'segmentor');
   assert.equal(s.report.layout, 'mmseg-segmentor');
   const sd = (await import('../../src/checkpoint/pth.js')).readPth;
-  const original = ((await sd(tiny('segmentor_mmseg.pth'))) as Map<string, unknown>).get('state_dict') as Map<string, never>;
+  const original = ((await sd(tiny('segmentor_mmseg.pth'))) as Map<string, unknown>).get('state_dict') as Map<
+    string,
+    never
+  >;
   assertStateDictsEqual(readSafetensors(dst).tensors, original);
   assert.deepEqual(fs.readdirSync(dir), ['seg.safetensors']);
 });
@@ -94,7 +101,10 @@ test('inspectFile counts parameters and buffers for .pth and .safetensors alike'
   assert.equal(a.stats.bufferElements, b.stats.bufferElements);
   const groups = Object.fromEntries(a.stats.byGroup);
   assert.deepEqual(Object.keys(groups), ['backbone', 'neck', 'decode_head', 'auxiliary_head']);
-  assert.equal(a.stats.parameters, Object.values(groups).reduce((x, y) => x + y, 0));
+  assert.equal(
+    a.stats.parameters,
+    Object.values(groups).reduce((x, y) => x + y, 0),
+  );
   const rpi = a.tensors.find((x) => x.key === 'backbone.layers.0.attn.relative_position_index')!;
   assert.equal(rpi.buffer, true);
   assert.deepEqual(rpi.shape, [17, 17]);

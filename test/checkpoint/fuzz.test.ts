@@ -12,7 +12,9 @@ test('checkpoint fuzz: 210 seeded cases end in a result or a clean error, withou
   const { dir, cleanup } = makeTempDir();
   t.after(cleanup);
   const report = await runFuzz(20261201, 210, dir);
-  t.diagnostic(`${report.ok} results, ${report.cleanErrors} clean errors, max RSS ${report.maxRssMb} MiB, ${Math.round(report.ms)} ms`);
+  t.diagnostic(
+    `${report.ok} results, ${report.cleanErrors} clean errors, max RSS ${report.maxRssMb} MiB, ${Math.round(report.ms)} ms`,
+  );
   assert.deepEqual(report.failures, []);
   assert.equal(report.ok + report.cleanErrors, report.cases);
   // The mutations must reach both outcomes, or the suite is not exercising the reader.

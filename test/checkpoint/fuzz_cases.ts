@@ -20,7 +20,9 @@ const int = (r: Rand, n: number) => Math.floor(r() * n);
 const pick = <T>(r: Rand, xs: readonly T[]): T => xs[int(r, xs.length)]!;
 
 /** Values that tend to break length and index fields. */
-const INTERESTING_U32 = [0, 1, 0x7f, 0x80, 0xff, 0x100, 0x7fff, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff];
+const INTERESTING_U32 = [
+  0, 1, 0x7f, 0x80, 0xff, 0x100, 0x7fff, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff,
+];
 
 /** Small random edits of a byte string: bit flips, byte sets, interesting 32-bit values, chunk copies and cuts. */
 export function mutateBytes(r: Rand, src: Uint8Array, edits = 1 + int(r, 6)): Uint8Array {
@@ -28,24 +30,34 @@ export function mutateBytes(r: Rand, src: Uint8Array, edits = 1 + int(r, 6)): Ui
   for (let e = 0; e < edits && b.length > 0; e++) {
     const at = int(r, b.length);
     switch (int(r, 6)) {
-      case 0: b[at] = b[at]! ^ (1 << int(r, 8)); break;
-      case 1: b[at] = int(r, 256); break;
+      case 0:
+        b[at] = b[at]! ^ (1 << int(r, 8));
+        break;
+      case 1:
+        b[at] = int(r, 256);
+        break;
       case 2: {
         const v = pick(r, INTERESTING_U32);
         for (let k = 0; k < 4 && at + k < b.length; k++) b[at + k] = (v >>> (8 * k)) & 0xff;
         break;
       }
-      case 3: { // duplicate a chunk
+      case 3: {
+        // duplicate a chunk
         const len = 1 + int(r, Math.min(64, b.length - at));
         b = Buffer.concat([b.subarray(0, at + len), b.subarray(at, at + len), b.subarray(at + len)]);
         break;
       }
-      case 4: { // delete a chunk
+      case 4: {
+        // delete a chunk
         const len = 1 + int(r, Math.min(64, b.length - at));
         b = Buffer.concat([b.subarray(0, at), b.subarray(at + len)]);
         break;
       }
-      default: b[at] = pick(r, [0x00, 0x0a, 0x28, 0x2e, 0x51, 0x52, 0x62, 0x63, 0x68, 0x71, 0x73, 0x74, 0x75, 0x81, 0x8a, 0x8b, 0x93, 0x95]);
+      default:
+        b[at] = pick(
+          r,
+          [0x00, 0x0a, 0x28, 0x2e, 0x51, 0x52, 0x62, 0x63, 0x68, 0x71, 0x73, 0x74, 0x75, 0x81, 0x8a, 0x8b, 0x93, 0x95],
+        );
     }
   }
   return b;
@@ -104,10 +116,26 @@ function mutateSafetensorsHeader(r: Rand, st: Uint8Array): Uint8Array {
     const nums = [...header.matchAll(/\d+/g)];
     if (int(r, 3) > 0 && nums.length) {
       const m = pick(r, nums);
-      const repl = pick(r, ['0', '1', '-1', '4294967296', '9007199254740993', '1e308', '99999999999', String(Number(m[0]) + 1), '[]']);
+      const repl = pick(r, [
+        '0',
+        '1',
+        '-1',
+        '4294967296',
+        '9007199254740993',
+        '1e308',
+        '99999999999',
+        String(Number(m[0]) + 1),
+        '[]',
+      ]);
       header = header.slice(0, m.index) + repl + header.slice(m.index! + m[0].length);
     } else {
-      const swaps: [RegExp, string][] = [[/"F32"/, '"F64"'], [/"F32"/, '"I64"'], [/"shape"/, '"shap"'], [/\]/, ',[]]'], [/"/, '"\u001b[2J']];
+      const swaps: [RegExp, string][] = [
+        [/"F32"/, '"F64"'],
+        [/"F32"/, '"I64"'],
+        [/"shape"/, '"shap"'],
+        [/\]/, ',[]]'],
+        [/"/, '"\u001b[2J'],
+      ];
       const [re, s] = pick(r, swaps);
       header = header.replace(re, s);
     }
@@ -124,21 +152,64 @@ function opcodeSoup(r: Rand): Uint8Array {
   const steps = 5 + int(r, 60);
   for (let s = 0; s < steps; s++) {
     switch (int(r, 14)) {
-      case 0: w.mark(); break;
-      case 1: w.emptyDict(); break;
-      case 2: w.emptyList(); break;
-      case 3: w.str(pick(r, ['state_dict', 'w', 'storage', 'cpu', '0', 'model'])); break;
-      case 4: w.int(int(r, 70000) - 100); break;
-      case 5: w.op(pick(r, [0x73, 0x75, 0x61, 0x65, 0x74, 0x85, 0x86, 0x87, 0x52, 0x81, 0x62, 0x51, 0x30, 0x32])); break;
-      case 6: w.binput(int(r, 4)); break;
-      case 7: w.binget(int(r, 4)); break;
-      case 8: w.global(...pick(r, [['collections', 'OrderedDict'], ['torch._utils', '_rebuild_tensor_v2'], ['torch', 'FloatStorage'],
-        ['numpy', 'dtype'], ['mylib', 'Thing'], ['os', 'system'], ['torch._utils', '_rebuild_parameter']] as [string, string][])); break;
-      case 9: w.tensor('FloatStorage', String(int(r, 2)), int(r, 8), int(r, 3), [int(r, 4), int(r, 4)], [int(r, 3), int(r, 3)]); break;
-      case 10: w.op(0x8a, 9, ...Array.from({ length: 9 }, () => int(r, 256))); break;
-      case 11: w.emptyTuple(); break;
-      case 12: w.none(); break;
-      default: w.op(int(r, 256));
+      case 0:
+        w.mark();
+        break;
+      case 1:
+        w.emptyDict();
+        break;
+      case 2:
+        w.emptyList();
+        break;
+      case 3:
+        w.str(pick(r, ['state_dict', 'w', 'storage', 'cpu', '0', 'model']));
+        break;
+      case 4:
+        w.int(int(r, 70000) - 100);
+        break;
+      case 5:
+        w.op(pick(r, [0x73, 0x75, 0x61, 0x65, 0x74, 0x85, 0x86, 0x87, 0x52, 0x81, 0x62, 0x51, 0x30, 0x32]));
+        break;
+      case 6:
+        w.binput(int(r, 4));
+        break;
+      case 7:
+        w.binget(int(r, 4));
+        break;
+      case 8:
+        w.global(
+          ...pick(r, [
+            ['collections', 'OrderedDict'],
+            ['torch._utils', '_rebuild_tensor_v2'],
+            ['torch', 'FloatStorage'],
+            ['numpy', 'dtype'],
+            ['mylib', 'Thing'],
+            ['os', 'system'],
+            ['torch._utils', '_rebuild_parameter'],
+          ] as [string, string][]),
+        );
+        break;
+      case 9:
+        w.tensor(
+          'FloatStorage',
+          String(int(r, 2)),
+          int(r, 8),
+          int(r, 3),
+          [int(r, 4), int(r, 4)],
+          [int(r, 3), int(r, 3)],
+        );
+        break;
+      case 10:
+        w.op(0x8a, 9, ...Array.from({ length: 9 }, () => int(r, 256)));
+        break;
+      case 11:
+        w.emptyTuple();
+        break;
+      case 12:
+        w.none();
+        break;
+      default:
+        w.op(int(r, 256));
     }
   }
   w.stop();
@@ -148,9 +219,11 @@ function opcodeSoup(r: Rand): Uint8Array {
 /** Hostile pickles of known shapes with random sizes: each must end in a clean error or a result. */
 function hostile(r: Rand): { name: string; bytes: Uint8Array } {
   const kind = int(r, 6);
-  const sd = (w: PickleWriter) => w.str('state_dict').emptyDict().str('w').tensor('FloatStorage', '0', 1, 0, [1], [1]).setitem();
+  const sd = (w: PickleWriter) =>
+    w.str('state_dict').emptyDict().str('w').tensor('FloatStorage', '0', 1, 0, [1], [1]).setitem();
   switch (kind) {
-    case 0: { // a container that holds itself, at a random depth
+    case 0: {
+      // a container that holds itself, at a random depth
       const w = new PickleWriter().proto(2).emptyDict().binput(0);
       const depth = int(r, 5);
       for (let d = 0; d < depth; d++) w.str(`k${d}`).emptyDict();
@@ -158,34 +231,66 @@ function hostile(r: Rand): { name: string; bytes: Uint8Array } {
       for (let d = 0; d < depth; d++) w.setitem();
       return { name: 'cycle', bytes: buildTorchZip('c', sd(w).setitem().stop().bytes(), { 0: new Uint8Array(4) }) };
     }
-    case 1: { // deep nesting
+    case 1: {
+      // deep nesting
       const depth = 100 + int(r, 50_000);
       const w = new PickleWriter().proto(2).emptyDict().str('meta');
       for (let d = 0; d < depth; d++) w.emptyList();
       for (let d = 1; d < depth; d++) w.append();
-      return { name: 'deep', bytes: buildTorchZip('d', sd(w.setitem()).setitem().stop().bytes(), { 0: new Uint8Array(4) }) };
+      return {
+        name: 'deep',
+        bytes: buildTorchZip('d', sd(w.setitem()).setitem().stop().bytes(), { 0: new Uint8Array(4) }),
+      };
     }
-    case 2: { // a long integer
+    case 2: {
+      // a long integer
       const n = 500 + int(r, 300_000);
       const head = new PickleWriter().proto(2).emptyDict().str('meta').op(0x8b).u32(n).bytes();
       const tail = sd(new PickleWriter().setitem()).setitem().stop().bytes();
       const pkl = Buffer.concat([head, Buffer.alloc(n, 0x5a), tail]);
       return { name: 'long', bytes: buildTorchZip('l', pkl, { 0: new Uint8Array(4) }) };
     }
-    case 3: { // an expanded view of random size
+    case 3: {
+      // an expanded view of random size
       const dims = [1 + int(r, 100_000), 1 + int(r, 100_000)];
-      const pkl = new PickleWriter().proto(2).emptyDict().str('w').tensor('FloatStorage', '0', 1, 0, dims, [0, 0]).setitem().stop().bytes();
+      const pkl = new PickleWriter()
+        .proto(2)
+        .emptyDict()
+        .str('w')
+        .tensor('FloatStorage', '0', 1, 0, dims, [0, 0])
+        .setitem()
+        .stop()
+        .bytes();
       return { name: 'expand', bytes: buildTorchZip('e', pkl, { 0: new Uint8Array(4) }) };
     }
-    case 4: { // a storage that claims far more than it holds, or than its tensor uses
+    case 4: {
+      // a storage that claims far more than it holds, or than its tensor uses
       const numel = pick(r, [2 ** 31, 2 ** 40, 2 ** 53, 1e6]);
-      const pkl = new PickleWriter().proto(2).emptyDict().str('w').tensor('FloatStorage', '0', numel, 0, [1], [1]).setitem().stop().bytes();
+      const pkl = new PickleWriter()
+        .proto(2)
+        .emptyDict()
+        .str('w')
+        .tensor('FloatStorage', '0', numel, 0, [1], [1])
+        .setitem()
+        .stop()
+        .bytes();
       return { name: 'bigstorage', bytes: buildTorchZip('s', pkl, { 0: new Uint8Array(4) }) };
     }
-    default: { // a deflated storage bigger than its tensor needs
+    default: {
+      // a deflated storage bigger than its tensor needs
       const size = 4 * (1 + int(r, 2 ** 19));
-      const pkl = new PickleWriter().proto(2).emptyDict().str('w').tensor('FloatStorage', '0', size / 4, 0, [1], [1]).setitem().stop().bytes();
-      return { name: 'deflated', bytes: buildTorchZip('z', pkl, {}, [{ name: 'z/data/0', data: new Uint8Array(size), deflate: true }]) };
+      const pkl = new PickleWriter()
+        .proto(2)
+        .emptyDict()
+        .str('w')
+        .tensor('FloatStorage', '0', size / 4, 0, [1], [1])
+        .setitem()
+        .stop()
+        .bytes();
+      return {
+        name: 'deflated',
+        bytes: buildTorchZip('z', pkl, {}, [{ name: 'z/data/0', data: new Uint8Array(size), deflate: true }]),
+      };
     }
   }
 }

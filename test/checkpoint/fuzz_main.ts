@@ -26,8 +26,10 @@ if (args.includes('--count') || args.includes('--seed')) {
       const report = await runFuzz(seed + start, Math.min(batch, count - start), dir);
       failed += report.failures.length;
       for (const f of report.failures) console.log(`FAIL ${f}`);
-      console.log(`seed ${seed + start}: ${report.cases} cases, ${report.ok} results, ${report.cleanErrors} clean errors, `
-        + `${report.failures.length} failures, max RSS ${report.maxRssMb} MiB, ${Math.round(report.ms)} ms`);
+      console.log(
+        `seed ${seed + start}: ${report.cases} cases, ${report.ok} results, ${report.cleanErrors} clean errors, ` +
+          `${report.failures.length} failures, max RSS ${report.maxRssMb} MiB, ${Math.round(report.ms)} ms`,
+      );
       for (const f of fs.readdirSync(dir)) fs.rmSync(path.join(dir, f));
     }
   } finally {

@@ -20,7 +20,12 @@ export interface FuzzReport {
 /** Resident memory a case may leave the child at, MiB (the heap cap bounds V8; this bounds buffers too). */
 export const RSS_BUDGET_MB = 1536;
 
-export async function runFuzz(seed: number, count: number, workDir: string, budget: IsolatedBudget = DEFAULT_BUDGET): Promise<FuzzReport> {
+export async function runFuzz(
+  seed: number,
+  count: number,
+  workDir: string,
+  budget: IsolatedBudget = DEFAULT_BUDGET,
+): Promise<FuzzReport> {
   const t0 = performance.now();
   const cases = generateCases(seed, count);
   const files = cases.map((c, i) => {
@@ -38,12 +43,21 @@ export async function runFuzz(seed: number, count: number, workDir: string, budg
     const tag = `case ${i} (${path.basename(file)}, seed ${seed})`;
     if (o.kind === 'ok' || o.kind === 'error') {
       maxRss = Math.max(maxRss, o.rss);
-      if (o.rss > RSS_BUDGET_MB * 2 ** 20) failures.push(`${tag}: resident memory ${Math.round(o.rss / 2 ** 20)} MiB over the budget`);
+      if (o.rss > RSS_BUDGET_MB * 2 ** 20)
+        failures.push(`${tag}: resident memory ${Math.round(o.rss / 2 ** 20)} MiB over the budget`);
     }
     if (o.kind === 'ok') ok++;
     else if (o.kind === 'error' && isCleanError(o, file)) cleanErrors++;
-    else if (o.kind === 'error') failures.push(`${tag}: unclean error ${o.name}: ${JSON.stringify(o.message.slice(0, 300))}`);
+    else if (o.kind === 'error')
+      failures.push(`${tag}: unclean error ${o.name}: ${JSON.stringify(o.message.slice(0, 300))}`);
     else failures.push(`${tag}: ${o.kind}: ${o.detail}`);
   });
-  return { cases: count, ok, cleanErrors, failures, maxRssMb: Math.round(maxRss / 2 ** 20), ms: performance.now() - t0 };
+  return {
+    cases: count,
+    ok,
+    cleanErrors,
+    failures,
+    maxRssMb: Math.round(maxRss / 2 ** 20),
+    ms: performance.now() - t0,
+  };
 }

@@ -27,12 +27,21 @@ export function makeTempDir(): { dir: string; cleanup: () => void } {
 }
 
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0;
+  return (
+    a.byteLength === b.byteLength &&
+    Buffer.compare(
+      Buffer.from(a.buffer, a.byteOffset, a.byteLength),
+      Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+    ) === 0
+  );
 }
 
 /** Asserts two state dicts have the same keys (in the same order if `ordered`), dtypes, shapes and bytes. */
 export function assertStateDictsEqual(
-  actual: Map<string, HostTensor>, expected: Map<string, HostTensor>, ordered = false, opts: { expectedZeroDimAsOne?: boolean } = {},
+  actual: Map<string, HostTensor>,
+  expected: Map<string, HostTensor>,
+  ordered = false,
+  opts: { expectedZeroDimAsOne?: boolean } = {},
 ): void {
   if (ordered) assert.deepEqual([...actual.keys()], [...expected.keys()]);
   else assert.deepEqual([...actual.keys()].sort(), [...expected.keys()].sort());
@@ -40,7 +49,8 @@ export function assertStateDictsEqual(
     const a = actual.get(k)!;
     assert.equal(a.dtype, e.dtype, `${k}: dtype`);
     // The shared fixture safetensors files store torch's 0-d tensors (BN num_batches_tracked) as shape [1].
-    const shape = opts.expectedZeroDimAsOne && a.shape.length === 0 && e.shape.length === 1 && e.shape[0] === 1 ? [] : e.shape;
+    const shape =
+      opts.expectedZeroDimAsOne && a.shape.length === 0 && e.shape.length === 1 && e.shape[0] === 1 ? [] : e.shape;
     assert.deepEqual(a.shape, shape, `${k}: shape`);
     assert.ok(bytesEqual(a.data, e.data), `${k}: bytes differ`);
   }
@@ -72,7 +82,7 @@ export function buildZip(entries: ZipEntryInput[]): Buffer {
   let offset = 0;
   for (const e of entries) {
     const name = Buffer.from(e.name, 'utf8');
-    const crc = e.crc ?? (zlib.crc32(e.data) >>> 0);
+    const crc = e.crc ?? zlib.crc32(e.data) >>> 0;
     const body = e.deflate ? zlib.deflateRawSync(e.data) : Buffer.from(e.data);
     const usize = e.uncompressedSize ?? e.data.byteLength;
     const lh = Buffer.alloc(30);
@@ -116,48 +126,123 @@ export function buildZip(entries: ZipEntryInput[]): Buffer {
 
 export class PickleWriter {
   private parts: number[] = [];
-  op(...bytes: number[]): this { this.parts.push(...bytes); return this; }
-  proto(v = 2): this { return this.op(0x80, v); }
+  op(...bytes: number[]): this {
+    this.parts.push(...bytes);
+    return this;
+  }
+  proto(v = 2): this {
+    return this.op(0x80, v);
+  }
   str(s: string): this {
     const b = Buffer.from(s, 'utf8');
-    if (b.length < 256) this.op(0x8c, b.length); // SHORT_BINUNICODE
-    else { this.op(0x58); this.u32(b.length); }
+    if (b.length < 256)
+      this.op(0x8c, b.length); // SHORT_BINUNICODE
+    else {
+      this.op(0x58);
+      this.u32(b.length);
+    }
     return this.op(...b);
   }
-  binunicode(s: string): this { const b = Buffer.from(s, 'utf8'); this.op(0x58); this.u32(b.length); return this.op(...b); }
-  u32(v: number): this { const b = Buffer.alloc(4); b.writeUInt32LE(v); return this.op(...b); }
+  binunicode(s: string): this {
+    const b = Buffer.from(s, 'utf8');
+    this.op(0x58);
+    this.u32(b.length);
+    return this.op(...b);
+  }
+  u32(v: number): this {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(v);
+    return this.op(...b);
+  }
   int(v: number): this {
     if (v >= 0 && v < 256) return this.op(0x4b, v);
     if (v >= 0 && v < 65536) return this.op(0x4d, v & 0xff, v >> 8);
-    if (v >= -(2 ** 31) && v < 2 ** 31) { const b = Buffer.alloc(4); b.writeInt32LE(v); return this.op(0x4a, ...b); }
-    const b = Buffer.alloc(8); b.writeBigInt64LE(BigInt(v)); return this.op(0x8a, 8, ...b); // LONG1
+    if (v >= -(2 ** 31) && v < 2 ** 31) {
+      const b = Buffer.alloc(4);
+      b.writeInt32LE(v);
+      return this.op(0x4a, ...b);
+    }
+    const b = Buffer.alloc(8);
+    b.writeBigInt64LE(BigInt(v));
+    return this.op(0x8a, 8, ...b); // LONG1
   }
-  float(v: number): this { const b = Buffer.alloc(8); b.writeDoubleBE(v); return this.op(0x47, ...b); }
-  global(module: string, name: string): this { return this.op(0x63, ...Buffer.from(`${module}\n${name}\n`, 'latin1')); }
-  mark(): this { return this.op(0x28); }
-  tuple(): this { return this.op(0x74); }
-  emptyDict(): this { return this.op(0x7d); }
-  emptyTuple(): this { return this.op(0x29); }
-  setitem(): this { return this.op(0x73); }
-  setitems(): this { return this.op(0x75); }
-  emptyList(): this { return this.op(0x5d); }
-  append(): this { return this.op(0x61); }
-  appends(): this { return this.op(0x65); }
-  newobj(): this { return this.op(0x81); }
-  build(): this { return this.op(0x62); }
-  newtrue(): this { return this.op(0x88); }
-  binput(i: number): this { return this.op(0x71, i); }
-  binget(i: number): this { return this.op(0x68, i); }
+  float(v: number): this {
+    const b = Buffer.alloc(8);
+    b.writeDoubleBE(v);
+    return this.op(0x47, ...b);
+  }
+  global(module: string, name: string): this {
+    return this.op(0x63, ...Buffer.from(`${module}\n${name}\n`, 'latin1'));
+  }
+  mark(): this {
+    return this.op(0x28);
+  }
+  tuple(): this {
+    return this.op(0x74);
+  }
+  emptyDict(): this {
+    return this.op(0x7d);
+  }
+  emptyTuple(): this {
+    return this.op(0x29);
+  }
+  setitem(): this {
+    return this.op(0x73);
+  }
+  setitems(): this {
+    return this.op(0x75);
+  }
+  emptyList(): this {
+    return this.op(0x5d);
+  }
+  append(): this {
+    return this.op(0x61);
+  }
+  appends(): this {
+    return this.op(0x65);
+  }
+  newobj(): this {
+    return this.op(0x81);
+  }
+  build(): this {
+    return this.op(0x62);
+  }
+  newtrue(): this {
+    return this.op(0x88);
+  }
+  binput(i: number): this {
+    return this.op(0x71, i);
+  }
+  binget(i: number): this {
+    return this.op(0x68, i);
+  }
   /** Python 3 bytes as protocol 2 writes them: _codecs.encode(latin-1 text, 'latin1'). */
   pybytes(b: Uint8Array): this {
-    return this.global('_codecs', 'encode').mark().str(Buffer.from(b).toString('latin1')).str('latin1').tuple().reduce();
+    return this.global('_codecs', 'encode')
+      .mark()
+      .str(Buffer.from(b).toString('latin1'))
+      .str('latin1')
+      .tuple()
+      .reduce();
   }
-  reduce(): this { return this.op(0x52); }
-  binpersid(): this { return this.op(0x51); }
-  newfalse(): this { return this.op(0x89); }
-  none(): this { return this.op(0x4e); }
-  stop(): this { return this.op(0x2e); }
-  bytes(): Uint8Array { return Uint8Array.from(this.parts); }
+  reduce(): this {
+    return this.op(0x52);
+  }
+  binpersid(): this {
+    return this.op(0x51);
+  }
+  newfalse(): this {
+    return this.op(0x89);
+  }
+  none(): this {
+    return this.op(0x4e);
+  }
+  stop(): this {
+    return this.op(0x2e);
+  }
+  bytes(): Uint8Array {
+    return Uint8Array.from(this.parts);
+  }
 
   /**
    * Emits torch._utils._rebuild_tensor_v2(storage(pid), offset, size, stride, False, OrderedDict())
@@ -168,8 +253,12 @@ export class PickleWriter {
     this.mark();
     this.mark().str('storage').global('torch', storageType).str(key).str('cpu').int(numel).tuple().binpersid();
     this.int(offset);
-    this.mark(); for (const s of size) this.int(s); this.tuple();
-    this.mark(); for (const s of stride) this.int(s); this.tuple();
+    this.mark();
+    for (const s of size) this.int(s);
+    this.tuple();
+    this.mark();
+    for (const s of stride) this.int(s);
+    this.tuple();
     this.newfalse();
     this.global('collections', 'OrderedDict').emptyTuple().reduce();
     this.tuple();
@@ -178,7 +267,12 @@ export class PickleWriter {
 }
 
 /** A torch-like zip checkpoint: `<name>/data.pkl`, `<name>/data/<key>` storages, `<name>/version`. */
-export function buildTorchZip(name: string, pickle: Uint8Array, storages: Record<string, Uint8Array>, extra: ZipEntryInput[] = []): Buffer {
+export function buildTorchZip(
+  name: string,
+  pickle: Uint8Array,
+  storages: Record<string, Uint8Array>,
+  extra: ZipEntryInput[] = [],
+): Buffer {
   return buildZip([
     { name: `${name}/data.pkl`, data: pickle },
     ...Object.entries(storages).map(([k, data]) => ({ name: `${name}/data/${k}`, data })),

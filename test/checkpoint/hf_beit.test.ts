@@ -254,7 +254,7 @@ test('convert: HF folder -> mmseg-keyed safetensors, bit for bit, with the mmseg
   );
   const written = readSafetensors(dst);
   assertStateDictsEqual(written.tensors, withoutIndexBuffers(tinyMmsegStateDict()));
-  const model = JSON.parse(written.metadata['mmseg_model']!) as Dict;
+  const model = JSON.parse(written.metadata.mmseg_model!) as Dict;
   assert.deepEqual((model.backbone as Dict).out_indices, [0, 1, 2, 3]);
   const loaded = buildSegmentor(model).loadStateDict(mapToTensors(written.tensors), { strict: false });
   assert.deepEqual(loaded.unexpectedKeys, []);

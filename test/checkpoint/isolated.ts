@@ -29,7 +29,11 @@ export type CaseOutcome =
   | { kind: 'timeout'; detail: string };
 
 /** Runs readCheckpoint on every file, each in a capped child; a crashed child is restarted after its case. */
-export async function readIsolated(files: string[], workDir: string, budget: IsolatedBudget = DEFAULT_BUDGET): Promise<CaseOutcome[]> {
+export async function readIsolated(
+  files: string[],
+  workDir: string,
+  budget: IsolatedBudget = DEFAULT_BUDGET,
+): Promise<CaseOutcome[]> {
   const outcomes: (CaseOutcome | undefined)[] = new Array(files.length);
   let next = 0;
   let round = 0;
@@ -40,7 +44,10 @@ export async function readIsolated(files: string[], workDir: string, budget: Iso
     const { events, exit } = await runChild(listFile, budget);
     let running: number | null = null;
     for (const e of events) {
-      if (e.phase === 'start') { running = e.i; continue; }
+      if (e.phase === 'start') {
+        running = e.i;
+        continue;
+      }
       running = null;
       outcomes[e.i] = e.ok
         ? { kind: 'ok', summary: e.message ?? '', ms: e.ms ?? 0, rss: e.rss ?? 0 }
@@ -65,7 +72,12 @@ export async function readIsolated(files: string[], workDir: string, budget: Iso
   return outcomes as CaseOutcome[];
 }
 
-interface ChildExit { code: number | null; timedOut: boolean; describe: string; stderrTail: string }
+interface ChildExit {
+  code: number | null;
+  timedOut: boolean;
+  describe: string;
+  stderrTail: string;
+}
 
 function runChild(listFile: string, budget: IsolatedBudget): Promise<{ events: ChildEvent[]; exit: ChildExit }> {
   return new Promise((resolve) => {
@@ -81,7 +93,10 @@ function runChild(listFile: string, budget: IsolatedBudget): Promise<{ events: C
     let timer: NodeJS.Timeout | undefined;
     const arm = () => {
       if (timer) clearTimeout(timer);
-      timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, budget.caseMs);
+      timer = setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGKILL');
+      }, budget.caseMs);
     };
     arm();
     child.stdout.setEncoding('utf8');
@@ -91,16 +106,26 @@ function runChild(listFile: string, budget: IsolatedBudget): Promise<{ events: C
       while ((nl = buffered.indexOf('\n')) >= 0) {
         const line = buffered.slice(0, nl);
         buffered = buffered.slice(nl + 1);
-        if (line.trim()) { events.push(JSON.parse(line) as ChildEvent); arm(); }
+        if (line.trim()) {
+          events.push(JSON.parse(line) as ChildEvent);
+          arm();
+        }
       }
     });
     child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-2000); });
+    child.stderr.on('data', (chunk: string) => {
+      stderr = (stderr + chunk).slice(-2000);
+    });
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
       resolve({
         events,
-        exit: { code, timedOut, describe: signal ? `signal ${signal}` : `exit code ${code}`, stderrTail: stderr.trim().split('\n').slice(-3).join(' | ') },
+        exit: {
+          code,
+          timedOut,
+          describe: signal ? `signal ${signal}` : `exit code ${code}`,
+          stderrTail: stderr.trim().split('\n').slice(-3).join(' | '),
+        },
       });
     });
   });
@@ -108,6 +133,10 @@ function runChild(listFile: string, budget: IsolatedBudget): Promise<{ events: C
 
 /** A clean error: an Error whose one-line message names the file, printable, not too long. */
 export function isCleanError(o: CaseOutcome, file: string): boolean {
-  return o.kind === 'error' && o.message.includes(file) && !/[\u0000-\u001f\u007f-\u009f]/.test(o.message)
-    && o.message.length <= 2000;
+  return (
+    o.kind === 'error' &&
+    o.message.includes(file) &&
+    !/[\u0000-\u001f\u007f-\u009f]/.test(o.message) &&
+    o.message.length <= 2000
+  );
 }

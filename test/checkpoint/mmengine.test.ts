@@ -19,36 +19,75 @@ import { assertStateDictsEqual, buildTorchZip, local, makeTempDir, PickleWriter,
 import { tinyConfigPath } from '../helpers.js';
 
 const STORAGE_OF: Record<string, string> = {
-  float32: 'FloatStorage', float16: 'HalfStorage', bfloat16: 'BFloat16Storage', int64: 'LongStorage',
-  int32: 'IntStorage', uint8: 'ByteStorage', bool: 'BoolStorage',
+  float32: 'FloatStorage',
+  float16: 'HalfStorage',
+  bfloat16: 'BFloat16Storage',
+  int64: 'LongStorage',
+  int32: 'IntStorage',
+  uint8: 'ByteStorage',
+  bool: 'BoolStorage',
 };
 
 function contiguousStride(shape: number[]): number[] {
   const stride = new Array<number>(shape.length);
   let s = 1;
-  for (let d = shape.length - 1; d >= 0; d--) { stride[d] = s; s *= shape[d]!; }
+  for (let d = shape.length - 1; d >= 0; d--) {
+    stride[d] = s;
+    s *= shape[d]!;
+  }
   return stride;
 }
 
 /** numpy.dtype('<f8') as numpy pickles it: REDUCE of ('f8', False, True), then BUILD. */
 function npDtype(w: PickleWriter, code: string): PickleWriter {
-  return w.global('numpy', 'dtype').mark().str(code).newfalse().newtrue().tuple().reduce()
-    .mark().int(3).str('<').none().none().none().int(-1).int(-1).int(0).tuple().build();
+  return w
+    .global('numpy', 'dtype')
+    .mark()
+    .str(code)
+    .newfalse()
+    .newtrue()
+    .tuple()
+    .reduce()
+    .mark()
+    .int(3)
+    .str('<')
+    .none()
+    .none()
+    .none()
+    .int(-1)
+    .int(-1)
+    .int(0)
+    .tuple()
+    .build();
 }
 
 /** A 1-D float64 numpy array: _reconstruct(ndarray, (0,), b'b') then BUILD (1, shape, dtype, False, raw). */
 function npArray(w: PickleWriter, values: number[]): PickleWriter {
-  w.global('numpy.core.multiarray', '_reconstruct').mark().global('numpy', 'ndarray').mark().int(0).tuple()
-    .pybytes(Buffer.from('b')).tuple().reduce();
+  w.global('numpy.core.multiarray', '_reconstruct')
+    .mark()
+    .global('numpy', 'ndarray')
+    .mark()
+    .int(0)
+    .tuple()
+    .pybytes(Buffer.from('b'))
+    .tuple()
+    .reduce();
   w.mark().int(1).mark().int(values.length).tuple();
   npDtype(w, 'f8');
-  return w.newfalse().pybytes(new Uint8Array(Float64Array.from(values).buffer)).tuple().build();
+  return w
+    .newfalse()
+    .pybytes(new Uint8Array(Float64Array.from(values).buffer))
+    .tuple()
+    .build();
 }
 
 function npScalar(w: PickleWriter, v: number): PickleWriter {
   w.global('numpy.core.multiarray', 'scalar').mark();
   npDtype(w, 'f8');
-  return w.pybytes(new Uint8Array(Float64Array.of(v).buffer)).tuple().reduce();
+  return w
+    .pybytes(new Uint8Array(Float64Array.of(v).buffer))
+    .tuple()
+    .reduce();
 }
 
 function historyBuffer(w: PickleWriter, values: number[]): PickleWriter {
@@ -56,7 +95,10 @@ function historyBuffer(w: PickleWriter, values: number[]): PickleWriter {
   w.emptyDict().mark().str('max_length').int(1000000).str('_log_history');
   npArray(w, values);
   w.str('_count_history');
-  npArray(w, values.map(() => 1));
+  npArray(
+    w,
+    values.map(() => 1),
+  );
   return w.setitems().build();
 }
 
@@ -64,8 +106,23 @@ function historyBuffer(w: PickleWriter, values: number[]): PickleWriter {
 function mmengineCheckpoint(sd: Map<string, HostTensor>): { pkl: Uint8Array; storages: Record<string, Uint8Array> } {
   const storages: Record<string, Uint8Array> = {};
   const w = new PickleWriter().proto(2).emptyDict().mark();
-  w.str('meta').emptyDict().mark().str('mmengine_version').str('0.10.4').str('seed').int(0).str('iter').int(4)
-    .str('dataset_meta').emptyDict().str('classes').mark().str('background').str('thing').tuple().setitem()
+  w.str('meta')
+    .emptyDict()
+    .mark()
+    .str('mmengine_version')
+    .str('0.10.4')
+    .str('seed')
+    .int(0)
+    .str('iter')
+    .int(4)
+    .str('dataset_meta')
+    .emptyDict()
+    .str('classes')
+    .mark()
+    .str('background')
+    .str('thing')
+    .tuple()
+    .setitem()
     .setitems();
   w.str('state_dict').global('collections', 'OrderedDict').emptyTuple().reduce().mark();
   let i = 0;
@@ -75,10 +132,20 @@ function mmengineCheckpoint(sd: Map<string, HostTensor>): { pkl: Uint8Array; sto
     const numel = t.shape.reduce((a, b) => a * b, 1);
     return w.tensor(STORAGE_OF[t.dtype]!, key, numel, 0, t.shape, contiguousStride(t.shape));
   };
-  for (const [k, t] of sd) { w.str(k); tensorOf(t); }
+  for (const [k, t] of sd) {
+    w.str(k);
+    tensorOf(t);
+  }
   w.setitems();
-  w.str('message_hub').emptyDict().mark()
-    .str('log_scalars').global('collections', 'OrderedDict').emptyTuple().reduce().mark().str('train/loss');
+  w.str('message_hub')
+    .emptyDict()
+    .mark()
+    .str('log_scalars')
+    .global('collections', 'OrderedDict')
+    .emptyTuple()
+    .reduce()
+    .mark()
+    .str('train/loss');
   historyBuffer(w, [1.5, 1.25]);
   w.setitems().str('runtime_info').emptyDict().mark().str('best_score');
   npScalar(w, 0.4125);
@@ -100,11 +167,16 @@ function mmengineCheckpoint(sd: Map<string, HostTensor>): { pkl: Uint8Array; sto
 test('mmengine_runner.pth (written by torch.save with numpy values and HistoryBuffers) loads its state dict', async () => {
   const file = local('mmengine_runner.pth');
   const r = await readCheckpoint(file);
-  assert.deepEqual([...r.stateDict.keys()],
-    ['backbone.patch_embed.projection.weight', 'decode_head.conv_seg.bias', 'decode_head.bn.num_batches_tracked']);
+  assert.deepEqual(
+    [...r.stateDict.keys()],
+    ['backbone.patch_embed.projection.weight', 'decode_head.conv_seg.bias', 'decode_head.bn.num_batches_tracked'],
+  );
   const w = r.stateDict.get('backbone.patch_embed.projection.weight')!;
   assert.deepEqual(w.shape, [2, 3, 2, 2]);
-  assert.deepEqual([...new Float32Array(w.data.slice().buffer)], Array.from({ length: 24 }, (_, k) => k / 8));
+  assert.deepEqual(
+    [...new Float32Array(w.data.slice().buffer)],
+    Array.from({ length: 24 }, (_, k) => k / 8),
+  );
   assert.equal(r.description.container, 'state_dict');
   assert.deepEqual(r.description.skipped, ['meta', 'message_hub', 'optimizer', 'param_schedulers']);
   assert.deepEqual(r.description.inertRecords, {
@@ -113,12 +185,14 @@ test('mmengine_runner.pth (written by torch.save with numpy values and HistoryBu
     'numpy.dtype': 2, // f8 and i8, each pickled once and memoised
     'numpy.core.multiarray.scalar': 3,
   });
-  assert.match(r.description.summary,
-    /^pth-zip, state dict under 'state_dict', 3 tensors, skipped meta, message_hub, optimizer, param_schedulers, read as inert data: .*2 mmengine\.logging\.history_buffer\.HistoryBuffer/);
+  assert.match(
+    r.description.summary,
+    /^pth-zip, state dict under 'state_dict', 3 tensors, skipped meta, message_hub, optimizer, param_schedulers, read as inert data: .*2 mmengine\.logging\.history_buffer\.HistoryBuffer/,
+  );
   // Strict reading (readPth's default) still refuses the numpy globals, by name.
   await assert.rejects(readPth(file), /refusing to load global 'mmengine\.logging\.history_buffer\.HistoryBuffer'/);
   // The inert records keep what the pickle said, and nothing was called.
-  const all = await readPth(file, { foreignGlobals: 'data' }) as Map<string, unknown>;
+  const all = (await readPth(file, { foreignGlobals: 'data' })) as Map<string, unknown>;
   const hub = all.get('message_hub') as Map<string, Map<string, unknown>>;
   const loss = hub.get('log_scalars')!.get('train/loss') as OpaqueObject;
   assert.ok(loss instanceof OpaqueObject);
@@ -164,23 +238,73 @@ test('a foreign global that a tensor needs, or that the pickle calls, is still r
   };
   const cases: [string, Uint8Array, RegExp][] = [
     // A tensor subclass outside the allow-list.
-    ['subclass', wrap((w) => w.global('torch._tensor', '_rebuild_from_type_v2').mark()
-      .global('torch._utils', '_rebuild_tensor_v2').global('mylib.tensors', 'FancyTensor')
-      .mark().mark().str('storage').global('torch', 'FloatStorage').str('0').str('cpu').int(2).tuple().binpersid()
-      .int(0).mark().int(2).tuple().mark().int(1).tuple().newfalse().global('collections', 'OrderedDict').emptyTuple().reduce()
-      .tuple().emptyDict().tuple().reduce()),
-    /refusing tensor type mylib\.tensors\.FancyTensor/],
+    [
+      'subclass',
+      wrap((w) =>
+        w
+          .global('torch._tensor', '_rebuild_from_type_v2')
+          .mark()
+          .global('torch._utils', '_rebuild_tensor_v2')
+          .global('mylib.tensors', 'FancyTensor')
+          .mark()
+          .mark()
+          .str('storage')
+          .global('torch', 'FloatStorage')
+          .str('0')
+          .str('cpu')
+          .int(2)
+          .tuple()
+          .binpersid()
+          .int(0)
+          .mark()
+          .int(2)
+          .tuple()
+          .mark()
+          .int(1)
+          .tuple()
+          .newfalse()
+          .global('collections', 'OrderedDict')
+          .emptyTuple()
+          .reduce()
+          .tuple()
+          .emptyDict()
+          .tuple()
+          .reduce(),
+      ),
+      /refusing tensor type mylib\.tensors\.FancyTensor/,
+    ],
     // A foreign class handed a storage (e.g. a custom tensor container).
-    ['container', wrap((w) => w.global('mylib.tensors', 'Box').mark()
-      .mark().str('storage').global('torch', 'FloatStorage').str('0').str('cpu').int(2).tuple().binpersid()
-      .tuple().newobj()),
-    /refusing to load global 'mylib\.tensors\.Box': it receives a tensor or storage/],
+    [
+      'container',
+      wrap((w) =>
+        w
+          .global('mylib.tensors', 'Box')
+          .mark()
+          .mark()
+          .str('storage')
+          .global('torch', 'FloatStorage')
+          .str('0')
+          .str('cpu')
+          .int(2)
+          .tuple()
+          .binpersid()
+          .tuple()
+          .newobj(),
+      ),
+      /refusing to load global 'mylib\.tensors\.Box': it receives a tensor or storage/,
+    ],
     // A torch tensor kind that is not supported.
-    ['qtensor', wrap((w) => w.global('torch._utils', '_rebuild_qtensor').emptyTuple().reduce()),
-      /refusing to load global 'torch\._utils\._rebuild_qtensor': only dense tensors/],
+    [
+      'qtensor',
+      wrap((w) => w.global('torch._utils', '_rebuild_qtensor').emptyTuple().reduce()),
+      /refusing to load global 'torch\._utils\._rebuild_qtensor': only dense tensors/,
+    ],
     // A call of a foreign function: how a pickle runs code.
-    ['call', wrap((w) => w.global('os', 'system').mark().str('id').tuple().reduce()),
-      /refusing to load global 'os\.system': the pickle calls it \(REDUCE\)/],
+    [
+      'call',
+      wrap((w) => w.global('os', 'system').mark().str('id').tuple().reduce()),
+      /refusing to load global 'os\.system': the pickle calls it \(REDUCE\)/,
+    ],
   ];
   for (const [name, pkl, re] of cases) {
     const file = path.join(dir, `${name}.pth`);

@@ -35,7 +35,9 @@ test('segmentor checkpoint: readPth(...)["state_dict"] equals segmentor_state_di
   const zeroDim = [...sd].filter(([, t]) => t.shape.length === 0).map(([k]) => k);
   assert.equal(zeroDim.length, 14);
   assert.ok(zeroDim.every((k) => k.endsWith('num_batches_tracked')));
-  assertStateDictsEqual(sd, readSafetensors(tiny('segmentor_state_dict.safetensors')).tensors, true, { expectedZeroDimAsOne: true });
+  assertStateDictsEqual(sd, readSafetensors(tiny('segmentor_state_dict.safetensors')).tensors, true, {
+    expectedZeroDimAsOne: true,
+  });
 });
 
 test('contiguous tensors are zero-copy views into one buffer per storage', async () => {
@@ -46,21 +48,36 @@ test('contiguous tensors are zero-copy views into one buffer per storage', async
   assert.equal(content.storages, sd.size);
   for (const t of sd.values()) {
     assert.equal(t.data.byteOffset, 0);
-    assert.equal(t.data.byteLength, t.data.buffer.byteLength, 'a tensor that covers its whole storage is the storage buffer itself');
+    assert.equal(
+      t.data.byteLength,
+      t.data.buffer.byteLength,
+      'a tensor that covers its whole storage is the storage buffer itself',
+    );
   }
 });
 
-interface Expected { dtype: string; shape: number[]; values: number[] }
+interface Expected {
+  dtype: string;
+  shape: number[];
+  values: number[];
+}
 const expected = JSON.parse(fs.readFileSync(local('expected.json'), 'utf8')) as Record<string, Expected>;
 
 function valuesOf(t: HostTensor): number[] {
   const view = new DataView(t.data.buffer, t.data.byteOffset, t.data.byteLength);
   const n = t.shape.reduce((a, b) => a * b, 1);
   switch (t.dtype) {
-    case 'float32': case 'float16': case 'bfloat16': return [...toFloat64(t)];
-    case 'int64': return Array.from({ length: n }, (_, i) => Number(view.getBigInt64(8 * i, true)));
-    case 'int32': return Array.from({ length: n }, (_, i) => view.getInt32(4 * i, true));
-    case 'uint8': case 'bool': return [...t.data];
+    case 'float32':
+    case 'float16':
+    case 'bfloat16':
+      return [...toFloat64(t)];
+    case 'int64':
+      return Array.from({ length: n }, (_, i) => Number(view.getBigInt64(8 * i, true)));
+    case 'int32':
+      return Array.from({ length: n }, (_, i) => view.getInt32(4 * i, true));
+    case 'uint8':
+    case 'bool':
+      return [...t.data];
   }
 }
 
@@ -106,13 +123,25 @@ test('hand-built archive: transposed view and a shared-storage pair', async () =
   try {
     // storage '0': 6 floats [0..5]; 'a' = contiguous (2,3); 'b' = its transpose (3,2) stride (1,3);
     // 'c' = elements 3..5 (offset 3) of the same storage.
-    const pkl = new PickleWriter().proto(2).emptyDict()
-      .str('a').tensor('FloatStorage', '0', 6, 0, [2, 3], [3, 1]).setitem()
-      .str('b').tensor('FloatStorage', '0', 6, 0, [3, 2], [1, 3]).setitem()
-      .str('c').tensor('FloatStorage', '0', 6, 3, [3], [1]).setitem()
-      .stop().bytes();
+    const pkl = new PickleWriter()
+      .proto(2)
+      .emptyDict()
+      .str('a')
+      .tensor('FloatStorage', '0', 6, 0, [2, 3], [3, 1])
+      .setitem()
+      .str('b')
+      .tensor('FloatStorage', '0', 6, 0, [3, 2], [1, 3])
+      .setitem()
+      .str('c')
+      .tensor('FloatStorage', '0', 6, 3, [3], [1])
+      .setitem()
+      .stop()
+      .bytes();
     const file = path.join(dir, 'renamed-file.pth');
-    fs.writeFileSync(file, buildTorchZip('archive', pkl, { 0: new Uint8Array(Float32Array.from([0, 1, 2, 3, 4, 5]).buffer) }));
+    fs.writeFileSync(
+      file,
+      buildTorchZip('archive', pkl, { 0: new Uint8Array(Float32Array.from([0, 1, 2, 3, 4, 5]).buffer) }),
+    );
     const sd = asStateDict(await readPth(file));
     assert.deepEqual([...toFloat64(sd.get('a')!)], [0, 1, 2, 3, 4, 5]);
     assert.deepEqual([...toFloat64(sd.get('b')!)], [0, 3, 1, 4, 2, 5]);
@@ -140,13 +169,26 @@ test('readCheckpoint dispatches on content and unwraps containers', async () => 
   const { dir, cleanup } = makeTempDir();
   try {
     // {'model': {'module': {'module.x': t}}} as DataParallel-wrapped training scripts write it
-    const pkl = new PickleWriter().proto(2).emptyDict()
-      .str('epoch').int(3).setitem()
-      .str('model').emptyDict().str('module').emptyDict()
-      .str('module.x').tensor('FloatStorage', '0', 2, 0, [2], [1]).setitem()
-      .str('module.n').int(1).setitem()
-      .setitem().setitem()
-      .stop().bytes();
+    const pkl = new PickleWriter()
+      .proto(2)
+      .emptyDict()
+      .str('epoch')
+      .int(3)
+      .setitem()
+      .str('model')
+      .emptyDict()
+      .str('module')
+      .emptyDict()
+      .str('module.x')
+      .tensor('FloatStorage', '0', 2, 0, [2], [1])
+      .setitem()
+      .str('module.n')
+      .int(1)
+      .setitem()
+      .setitem()
+      .setitem()
+      .stop()
+      .bytes();
     const file = path.join(dir, 'wrapped.pth');
     fs.writeFileSync(file, buildTorchZip('wrapped', pkl, { 0: new Uint8Array(8) }));
     const r = await readCheckpoint(file);
@@ -160,7 +202,10 @@ test('readCheckpoint dispatches on content and unwraps containers', async () => 
 });
 
 test('foreign objects can be read as inert placeholders on request; nothing runs either way', async () => {
-  await assert.rejects(readCheckpoint(local('foreign_os_system.pth')), /refusing to load global 'posix\.system'.*nothing was executed/);
+  await assert.rejects(
+    readCheckpoint(local('foreign_os_system.pth')),
+    /refusing to load global 'posix\.system'.*nothing was executed/,
+  );
   const r = await readCheckpoint(local('foreign_os_system.pth'), { opaqueGlobals: true });
   assert.deepEqual([...r.stateDict.keys()], ['w']);
   assert.deepEqual(r.description.topLevelKeys, ['state_dict', 'payload']);
@@ -176,7 +221,10 @@ test('readCheckpoint names a truncated safetensors file as such', async (t) => {
   t.after(cleanup);
   const file = path.join(dir, 'cut.safetensors');
   fs.writeFileSync(file, fs.readFileSync(tiny('official_state_dict.safetensors')).subarray(0, 100));
-  await assert.rejects(readCheckpoint(file), /cut\.safetensors: invalid safetensors file: header length \d+ runs past the end/);
+  await assert.rejects(
+    readCheckpoint(file),
+    /cut\.safetensors: invalid safetensors file: header length \d+ runs past the end/,
+  );
 });
 
 test('errors: missing file, truncated zip, wrong magic, foreign globals, broken archives', async (t) => {
@@ -199,35 +247,112 @@ test('errors: missing file, truncated zip, wrong magic, foreign globals, broken 
   await rejects(write('empty.pth', ''), /file is empty/);
 
   const official = fs.readFileSync(tiny('beit_official.pth'));
-  await rejects(write('truncated.pth', official.subarray(0, Math.floor(official.length / 2))), /not a valid zip archive \(truncated or corrupt\?\)/);
+  await rejects(
+    write('truncated.pth', official.subarray(0, Math.floor(official.length / 2))),
+    /not a valid zip archive \(truncated or corrupt\?\)/,
+  );
   await rejects(write('truncated-tail.pth', official.subarray(0, official.length - 10)), /not a valid zip archive/);
 
   await rejects(tiny('official_state_dict.safetensors'), /this is a safetensors file, not a torch\.save/);
-  await rejects(write('image.pth', Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0])), /not a PyTorch .* looks like a PNG image/);
-  await rejects(write('text.pth', 'hello world, not a checkpoint'), /unrecognised content \(first bytes: 68 65 6c 6c 6f/);
+  await rejects(
+    write('image.pth', Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0])),
+    /not a PyTorch .* looks like a PNG image/,
+  );
+  await rejects(
+    write('text.pth', 'hello world, not a checkpoint'),
+    /unrecognised content \(first bytes: 68 65 6c 6c 6f/,
+  );
   await rejects(write('bare.pkl', new PickleWriter().proto(2).int(1).stop().bytes()), /bare Python pickle/);
 
   await rejects(local('foreign_os_system.pth'), /refusing to load global 'posix\.system'/);
-  const osSystem = new PickleWriter().proto(2).emptyDict().str('x').global('os', 'system').mark().str('id').tuple().reduce().setitem().stop().bytes();
-  await rejects(write('os.pth', buildTorchZip('os', osSystem, {})), /os\/data\.pkl: refusing to load global 'os\.system'/);
+  const osSystem = new PickleWriter()
+    .proto(2)
+    .emptyDict()
+    .str('x')
+    .global('os', 'system')
+    .mark()
+    .str('id')
+    .tuple()
+    .reduce()
+    .setitem()
+    .stop()
+    .bytes();
+  await rejects(
+    write('os.pth', buildTorchZip('os', osSystem, {})),
+    /os\/data\.pkl: refusing to load global 'os\.system'/,
+  );
   const numpy = new PickleWriter().proto(2).global('numpy.core.multiarray', 'scalar').stop().bytes();
-  await rejects(write('np.pth', buildTorchZip('np', numpy, {})), /refusing to load global 'numpy\.core\.multiarray\.scalar'/);
+  await rejects(
+    write('np.pth', buildTorchZip('np', numpy, {})),
+    /refusing to load global 'numpy\.core\.multiarray\.scalar'/,
+  );
 
-  const onePkl = new PickleWriter().proto(2).emptyDict().str('w').tensor('FloatStorage', '0', 2, 0, [2], [1]).setitem().stop().bytes();
-  await rejects(write('nostorage.pth', buildTorchZip('a', onePkl, {})), /storage 0 is referenced by data\.pkl but a\/data\/0 is missing/);
-  await rejects(write('short-storage.pth', buildTorchZip('a', onePkl, { 0: new Uint8Array(4) })), /storage 0 has 4 bytes but torch\.FloatStorage of 2 elements needs 8/);
-  const outOfRange = new PickleWriter().proto(2).emptyDict().str('w').tensor('FloatStorage', '0', 2, 1, [2], [1]).setitem().stop().bytes();
-  await rejects(write('oob.pth', buildTorchZip('a', outOfRange, { 0: new Uint8Array(8) })), /needs 3 elements but the storage holds 2/);
+  const onePkl = new PickleWriter()
+    .proto(2)
+    .emptyDict()
+    .str('w')
+    .tensor('FloatStorage', '0', 2, 0, [2], [1])
+    .setitem()
+    .stop()
+    .bytes();
+  await rejects(
+    write('nostorage.pth', buildTorchZip('a', onePkl, {})),
+    /storage 0 is referenced by data\.pkl but a\/data\/0 is missing/,
+  );
+  await rejects(
+    write('short-storage.pth', buildTorchZip('a', onePkl, { 0: new Uint8Array(4) })),
+    /storage 0 has 4 bytes but torch\.FloatStorage of 2 elements needs 8/,
+  );
+  const outOfRange = new PickleWriter()
+    .proto(2)
+    .emptyDict()
+    .str('w')
+    .tensor('FloatStorage', '0', 2, 1, [2], [1])
+    .setitem()
+    .stop()
+    .bytes();
+  await rejects(
+    write('oob.pth', buildTorchZip('a', outOfRange, { 0: new Uint8Array(8) })),
+    /needs 3 elements but the storage holds 2/,
+  );
   // Storage CRCs are checked on request (they cost a second pass over the data); data.pkl's always.
-  const badCrc = write('crc.pth', buildTorchZip('a', onePkl, {}, [{ name: 'a/data/0', data: new Uint8Array(8), crc: 1234 }]));
+  const badCrc = write(
+    'crc.pth',
+    buildTorchZip('a', onePkl, {}, [{ name: 'a/data/0', data: new Uint8Array(8), crc: 1234 }]),
+  );
   await assert.rejects(readPth(badCrc, { verifyCrc: true }), /crc\.pth: entry a\/data\/0: CRC-32 mismatch/);
   assert.ok((await readPth(badCrc)) instanceof Map);
-  const pklCorrupt = buildZip([{ name: 'a/data.pkl', data: onePkl, crc: 99 }, { name: 'a/data/0', data: new Uint8Array(8) }]);
+  const pklCorrupt = buildZip([
+    { name: 'a/data.pkl', data: onePkl, crc: 99 },
+    { name: 'a/data/0', data: new Uint8Array(8) },
+  ]);
   await rejects(write('pklcrc.pth', pklCorrupt), /entry a\/data\.pkl: CRC-32 mismatch/);
-  await rejects(write('bigendian.pth', buildTorchZip('a', onePkl, { 0: new Uint8Array(8) }, [{ name: 'a/byteorder', data: Buffer.from('big') }])), /big-endian/);
-  const double = new PickleWriter().proto(2).emptyDict().str('w').tensor('DoubleStorage', '0', 1, 0, [1], [1]).setitem().stop().bytes();
-  await rejects(write('double.pth', buildTorchZip('a', double, { 0: new Uint8Array(8) })), /torch\.DoubleStorage, whose dtype is not supported/);
-  await rejects(write('nopkl.pth', buildZip([{ name: 'x/readme.txt', data: Buffer.from('hi') }])), /zip archive without <name>\/data\.pkl/);
-  const script = buildZip([{ name: 'm/constants.pkl', data: Buffer.from('x') }, { name: 'm/code/__torch__.py', data: Buffer.from('x') }]);
+  await rejects(
+    write(
+      'bigendian.pth',
+      buildTorchZip('a', onePkl, { 0: new Uint8Array(8) }, [{ name: 'a/byteorder', data: Buffer.from('big') }]),
+    ),
+    /big-endian/,
+  );
+  const double = new PickleWriter()
+    .proto(2)
+    .emptyDict()
+    .str('w')
+    .tensor('DoubleStorage', '0', 1, 0, [1], [1])
+    .setitem()
+    .stop()
+    .bytes();
+  await rejects(
+    write('double.pth', buildTorchZip('a', double, { 0: new Uint8Array(8) })),
+    /torch\.DoubleStorage, whose dtype is not supported/,
+  );
+  await rejects(
+    write('nopkl.pth', buildZip([{ name: 'x/readme.txt', data: Buffer.from('hi') }])),
+    /zip archive without <name>\/data\.pkl/,
+  );
+  const script = buildZip([
+    { name: 'm/constants.pkl', data: Buffer.from('x') },
+    { name: 'm/code/__torch__.py', data: Buffer.from('x') },
+  ]);
   await rejects(write('script.pth', script), /TorchScript archive/);
 });

@@ -20,7 +20,7 @@ export interface ChildEvent {
 }
 
 function emit(e: ChildEvent): void {
-  fs.writeSync(1, JSON.stringify(e) + '\n');
+  fs.writeSync(1, `${JSON.stringify(e)}\n`);
 }
 
 async function main(listFile: string): Promise<void> {
@@ -30,16 +30,28 @@ async function main(listFile: string): Promise<void> {
     const t0 = performance.now();
     try {
       const r = await readCheckpoint(file);
-      emit({ i, phase: 'done', ok: true, message: r.description.summary, ms: performance.now() - t0, rss: process.memoryUsage().rss });
+      emit({
+        i,
+        phase: 'done',
+        ok: true,
+        message: r.description.summary,
+        ms: performance.now() - t0,
+        rss: process.memoryUsage().rss,
+      });
     } catch (err) {
       const e = err instanceof Error ? err : new Error(`non-Error thrown: ${String(err)}`);
       emit({
-        i, phase: 'done', ok: false, errorName: err instanceof Error ? e.constructor.name : 'non-Error', message: e.message,
-        ms: performance.now() - t0, rss: process.memoryUsage().rss,
+        i,
+        phase: 'done',
+        ok: false,
+        errorName: err instanceof Error ? e.constructor.name : 'non-Error',
+        message: e.message,
+        ms: performance.now() - t0,
+        rss: process.memoryUsage().rss,
       });
     }
   }
 }
 
 const listFile = process.argv[2];
-if (listFile !== undefined && listFile.endsWith('.json')) await main(listFile);
+if (listFile?.endsWith('.json')) await main(listFile);

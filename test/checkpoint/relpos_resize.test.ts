@@ -1,7 +1,13 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import {
-  geometricRatio, geometricSamplePositions, targetPositions, resizeRelPosTable, resizeRelPosTables, relPosTableRows, windowOfTable,
+  geometricRatio,
+  geometricSamplePositions,
+  targetPositions,
+  resizeRelPosTable,
+  resizeRelPosTables,
+  relPosTableRows,
+  windowOfTable,
 } from '../../src/checkpoint/relpos_resize.js';
 import { notAKnotSpline, splineWeights } from '../../src/checkpoint/cubic_spline.js';
 import { fromFloat64, toFloat64 } from '../../src/checkpoint/float_convert.js';
@@ -45,15 +51,43 @@ function denseNotAKnot(x: number[], y: number[]): (t: number) => number {
   const row = () => new Array<number>(4 * m).fill(0);
   for (let j = 0; j < m; j++) {
     const h = x[j + 1]! - x[j]!;
-    let r = row(); r[4 * j] = 1; rows.push(r); rhs.push(y[j]!); // p_j(x_j) = y_j
-    r = row(); r[4 * j] = 1; r[4 * j + 1] = h; r[4 * j + 2] = h * h; r[4 * j + 3] = h * h * h; rows.push(r); rhs.push(y[j + 1]!);
+    let r = row();
+    r[4 * j] = 1;
+    rows.push(r);
+    rhs.push(y[j]!); // p_j(x_j) = y_j
+    r = row();
+    r[4 * j] = 1;
+    r[4 * j + 1] = h;
+    r[4 * j + 2] = h * h;
+    r[4 * j + 3] = h * h * h;
+    rows.push(r);
+    rhs.push(y[j + 1]!);
     if (j < m - 1) {
-      r = row(); r[4 * j + 1] = 1; r[4 * j + 2] = 2 * h; r[4 * j + 3] = 3 * h * h; r[4 * (j + 1) + 1] = -1; rows.push(r); rhs.push(0); // C1
-      r = row(); r[4 * j + 2] = 2; r[4 * j + 3] = 6 * h; r[4 * (j + 1) + 2] = -2; rows.push(r); rhs.push(0); // C2
+      r = row();
+      r[4 * j + 1] = 1;
+      r[4 * j + 2] = 2 * h;
+      r[4 * j + 3] = 3 * h * h;
+      r[4 * (j + 1) + 1] = -1;
+      rows.push(r);
+      rhs.push(0); // C1
+      r = row();
+      r[4 * j + 2] = 2;
+      r[4 * j + 3] = 6 * h;
+      r[4 * (j + 1) + 2] = -2;
+      rows.push(r);
+      rhs.push(0); // C2
     }
   }
-  let r = row(); r[3] = 1; r[7] = -1; rows.push(r); rhs.push(0); // d_0 = d_1
-  r = row(); r[4 * (m - 2) + 3] = 1; r[4 * (m - 1) + 3] = -1; rows.push(r); rhs.push(0); // d_{m-2} = d_{m-1}
+  let r = row();
+  r[3] = 1;
+  r[7] = -1;
+  rows.push(r);
+  rhs.push(0); // d_0 = d_1
+  r = row();
+  r[4 * (m - 2) + 3] = 1;
+  r[4 * (m - 1) + 3] = -1;
+  rows.push(r);
+  rhs.push(0); // d_{m-2} = d_{m-1}
   const coef = solveDense(rows, rhs);
   return (t: number) => {
     const tc = Math.min(Math.max(t, x[0]!), x[n - 1]!);
@@ -79,7 +113,7 @@ test('geometric ratio q by bisection (last midpoint): 27->79 and 27->63', () => 
   const x = geometricSamplePositions(27, geometricRatio(27, 79));
   assert.equal(x.length, 27);
   assert.equal(x[13], 0);
-  const d = [1, 2.169, 3.534, 5.129, 6.994, 9.172, 11.718, 14.692, 18.168, 22.229, 26.975, 32.520, 39.000];
+  const d = [1, 2.169, 3.534, 5.129, 6.994, 9.172, 11.718, 14.692, 18.168, 22.229, 26.975, 32.52, 39.0];
   d.forEach((v, i) => assert.ok(Math.abs(x[14 + i]! - v) < 1e-3 && Math.abs(x[12 - i]! + v) < 1e-3, `d_${i + 1}`));
   assert.ok(Math.abs(x[26]! - 39.00008316) < 1e-8);
   const t = targetPositions(79);
@@ -111,7 +145,13 @@ test('not-a-knot spline reproduces cubic polynomials exactly and interpolates th
 
 test('production spline equals an independently solved dense not-a-knot system', () => {
   const rnd = lcg(7);
-  for (const [src, dst] of [[27, 79], [27, 63], [7, 15], [9, 5], [5, 11]] as const) {
+  for (const [src, dst] of [
+    [27, 79],
+    [27, 63],
+    [7, 15],
+    [9, 5],
+    [5, 11],
+  ] as const) {
     const x = geometricSamplePositions(src, geometricRatio(src, dst));
     const t = targetPositions(dst);
     const y = x.map(() => rnd());
@@ -125,10 +165,16 @@ test('production spline equals an independently solved dense not-a-knot system',
   }
 });
 
-function tableFrom(fn: (r: number, c: number, head: number) => number, side: number, heads: number, cls: number[]): HostTensor {
+function tableFrom(
+  fn: (r: number, c: number, head: number) => number,
+  side: number,
+  heads: number,
+  cls: number[],
+): HostTensor {
   const rows = side * side + 3;
   const v = new Float64Array(rows * heads);
-  for (let r = 0; r < side; r++) for (let c = 0; c < side; c++) for (let h = 0; h < heads; h++) v[(r * side + c) * heads + h] = fn(r, c, h);
+  for (let r = 0; r < side; r++)
+    for (let c = 0; c < side; c++) for (let h = 0; h < heads; h++) v[(r * side + c) * heads + h] = fn(r, c, h);
   for (let i = 0; i < 3 * heads; i++) v[side * side * heads + i] = cls[i % cls.length]!;
   return fromFloat64(v, [rows, heads], 'float32');
 }
@@ -147,11 +193,17 @@ test('2-D resize 27->79 equals a separable reference built from the dense solver
   for (let h = 0; h < heads; h++) {
     // along Δw (columns) for every source row, then along Δh (rows)
     const tmp = Array.from({ length: 27 }, (_, r) => {
-      const s = denseNotAKnot(x, x.map((_, c) => sv[(r * 27 + c) * heads + h]!));
+      const s = denseNotAKnot(
+        x,
+        x.map((_, c) => sv[(r * 27 + c) * heads + h]!),
+      );
       return t.map(s);
     });
     for (let c = 0; c < 79; c++) {
-      const s = denseNotAKnot(x, tmp.map((row) => row[c]!));
+      const s = denseNotAKnot(
+        x,
+        tmp.map((row) => row[c]!),
+      );
       for (let r = 0; r < 79; r++) {
         const ref = Math.fround(s(t[r]!));
         const got = ov[(r * 79 + c) * heads + h]!;
@@ -166,7 +218,8 @@ test('2-D resize 27->79 equals a separable reference built from the dense solver
 test('2-D resize reproduces a bicubic polynomial sampled on the geometric grid, with the axes in the right order', () => {
   const x = geometricSamplePositions(27, geometricRatio(27, 79));
   // Deliberately asymmetric in (Δh, Δw) so that swapped axes would fail.
-  const P = (dh: number, dw: number) => 0.3 + 0.01 * dh - 0.02 * dw + 1e-4 * dh * dw + 2e-5 * dh ** 3 - 1e-5 * dw ** 3 + 1e-7 * dh ** 2 * dw ** 3;
+  const P = (dh: number, dw: number) =>
+    0.3 + 0.01 * dh - 0.02 * dw + 1e-4 * dh * dw + 2e-5 * dh ** 3 - 1e-5 * dw ** 3 + 1e-7 * dh ** 2 * dw ** 3;
   const heads = 2;
   const src = tableFrom((r, c, h) => (h === 0 ? P(x[r]!, x[c]!) : P(x[c]!, x[r]!)), 27, heads, [0]);
   const out = toFloat64(resizeRelPosTable(src, [40, 40]));
@@ -174,7 +227,11 @@ test('2-D resize reproduces a bicubic polynomial sampled on the geometric grid, 
   let worst = 0;
   for (let r = 0; r < 79; r++) {
     for (let c = 0; c < 79; c++) {
-      worst = Math.max(worst, Math.abs(out[(r * 79 + c) * heads]! - P(t[r]!, t[c]!)), Math.abs(out[(r * 79 + c) * heads + 1]! - P(t[c]!, t[r]!)));
+      worst = Math.max(
+        worst,
+        Math.abs(out[(r * 79 + c) * heads]! - P(t[r]!, t[c]!)),
+        Math.abs(out[(r * 79 + c) * heads + 1]! - P(t[c]!, t[r]!)),
+      );
     }
   }
   assert.ok(worst < 2e-6, `max error ${worst}`);
@@ -182,7 +239,8 @@ test('2-D resize reproduces a bicubic polynomial sampled on the geometric grid, 
 
 test('round trip: resize 27->79, then evaluating the upsampled grid at the source positions comes back close', () => {
   const x = geometricSamplePositions(27, geometricRatio(27, 79));
-  const f = (dh: number, dw: number) => Math.sin(dh / 9) * Math.cos(dw / 13) + 0.1 * Math.exp(-(dh * dh + dw * dw) / 200);
+  const f = (dh: number, dw: number) =>
+    Math.sin(dh / 9) * Math.cos(dw / 13) + 0.1 * Math.exp(-(dh * dh + dw * dw) / 200);
   const src = tableFrom((r, c) => f(x[r]!, x[c]!), 27, 1, [0]);
   const out = toFloat64(resizeRelPosTable(src, [40, 40]));
   const t = targetPositions(79);
@@ -190,7 +248,12 @@ test('round trip: resize 27->79, then evaluating the upsampled grid at the sourc
   let worst = 0;
   for (let r = 0; r < 27; r++) {
     // interpolate back along Δw on every fine row, then along Δh
-    const perRow = t.map((_, fr) => notAKnotSpline(t, t.map((_, fc) => out[fr * 79 + fc]!)));
+    const perRow = t.map((_, fr) =>
+      notAKnotSpline(
+        t,
+        t.map((_, fc) => out[fr * 79 + fc]!),
+      ),
+    );
     for (let c = 0; c < 27; c++) {
       const colValues = perRow.map((s) => s(x[c]!));
       const v = notAKnotSpline(t, colValues)(x[r]!);
@@ -212,7 +275,10 @@ test('same size is the identity; other dtypes and non-square windows', () => {
   const h = resizeRelPosTable(half, [8, 8]);
   assert.equal(h.dtype, 'float16');
   assert.deepEqual(h.shape, [228, 2]);
-  const ns = resizeRelPosTable(tableFrom(() => rnd(), 7, 2, [1]), [4, 8]);
+  const ns = resizeRelPosTable(
+    tableFrom(() => rnd(), 7, 2, [1]),
+    [4, 8],
+  );
   assert.deepEqual(ns.shape, [7 * 15 + 3, 2]);
   // A 4x8 source grid with a non-square source window given explicitly.
   assert.deepEqual(resizeRelPosTable(ns, [4, 8], { srcWindow: [4, 8] }).shape, [108, 2]);
@@ -232,6 +298,8 @@ test('dict-level resize: tables resized, relative_position_index dropped, everyt
   const same = resizeRelPosTables(sd, [4, 4]);
   assert.equal(same.resized.length, 0);
   assert.equal(same.stateDict.size, sd.size - 4);
-  const bad = new Map<string, HostTensor>([['layers.0.attn.relative_position_bias_table', fromFloat64(new Float64Array(50 * 2), [50, 2], 'float32')]]);
+  const bad = new Map<string, HostTensor>([
+    ['layers.0.attn.relative_position_bias_table', fromFloat64(new Float64Array(50 * 2), [50, 2], 'float32')],
+  ]);
   assert.throws(() => resizeRelPosTables(bad, [8, 8]), /layers\.0\.attn\.relative_position_bias_table: .*50 rows/);
 });

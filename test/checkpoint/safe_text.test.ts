@@ -25,15 +25,31 @@ test('quoteFileText escapes control, bidi and separator characters and caps the 
 test('a 7 KB GLOBAL name with terminal escapes reaches the message quoted, escaped and cut', async (t) => {
   const { dir, cleanup } = makeTempDir();
   t.after(cleanup);
-  const hostileName = '\u001b]0;pwned\u0007\u001b[2J' + 'x'.repeat(7000);
-  const pkl = new PickleWriter().proto(2).emptyDict().str('x')
-    .global('os', hostileName).mark().str('id').tuple().reduce().setitem().stop().bytes();
-  assert.throws(() => unpickle(pkl, { label: 'p' }), (err: Error) => {
-    assert.ok(err.message.length < 600, `message of ${err.message.length} characters`);
-    assert.ok(!RAW_CONTROL.test(err.message), err.message);
-    assert.match(err.message, /refusing to load global 'os\.\\x1b\]0;pwned\\x07\\x1b\[2Jxxx.*\.\.\.\(\d+ more characters\)'/);
-    return true;
-  });
+  const hostileName = `\u001b]0;pwned\u0007\u001b[2J${'x'.repeat(7000)}`;
+  const pkl = new PickleWriter()
+    .proto(2)
+    .emptyDict()
+    .str('x')
+    .global('os', hostileName)
+    .mark()
+    .str('id')
+    .tuple()
+    .reduce()
+    .setitem()
+    .stop()
+    .bytes();
+  assert.throws(
+    () => unpickle(pkl, { label: 'p' }),
+    (err: Error) => {
+      assert.ok(err.message.length < 600, `message of ${err.message.length} characters`);
+      assert.ok(!RAW_CONTROL.test(err.message), err.message);
+      assert.match(
+        err.message,
+        /refusing to load global 'os\.\\x1b\]0;pwned\\x07\\x1b\[2Jxxx.*\.\.\.\(\d+ more characters\)'/,
+      );
+      return true;
+    },
+  );
   const file = path.join(dir, 'escape.pth');
   fs.writeFileSync(file, buildTorchZip('e', pkl, {}));
   await assert.rejects(readCheckpoint(file), (err: Error) => {
@@ -58,11 +74,21 @@ test('archive entry names, storage keys, safetensors keys and dtypes from the fi
     });
   };
   // A storage key with escapes, missing from the archive.
-  const pkl = new PickleWriter().proto(2).emptyDict().str('w').tensor('FloatStorage', evil, 1, 0, [1], [1]).setitem().stop().bytes();
+  const pkl = new PickleWriter()
+    .proto(2)
+    .emptyDict()
+    .str('w')
+    .tensor('FloatStorage', evil, 1, 0, [1], [1])
+    .setitem()
+    .stop()
+    .bytes();
   await check('key.pth', buildTorchZip('k', pkl, {}), /storage \\x1b\[31mred\\u202e is referenced by data\.pkl/);
   // An archive folder name with escapes.
-  await check('entry.pth', buildZip([{ name: `${evil}/data.pkl`, data: Uint8Array.of(0x80, 0x02, 0xff), utf8: true }]),
-    /: \\x1b\[31mred\\u202e\/data\.pkl: unknown pickle opcode 0xff/);
+  await check(
+    'entry.pth',
+    buildZip([{ name: `${evil}/data.pkl`, data: Uint8Array.of(0x80, 0x02, 0xff), utf8: true }]),
+    /: \\x1b\[31mred\\u202e\/data\.pkl: unknown pickle opcode 0xff/,
+  );
   // safetensors: a tensor key and a dtype with escapes.
   const header = JSON.stringify({ [evil]: { dtype: `F${evil}`, shape: [1], data_offsets: [0, 4] } });
   const st = Buffer.concat([Buffer.alloc(8), Buffer.from(header), Buffer.alloc(4)]);

@@ -37,21 +37,39 @@ describe('.py configs on the command line', () => {
     const golden = loadFixtureTensors('tensors.safetensors');
     const rgb = golden.get('slide.image_rgb_u8')!;
     const [h, w] = rgb.shape;
-    await writeImage(path.join(dir, 'scene.png'),
-        { data: rgb.toTypedArray() as Uint8Array, height: h, width: w, channels: 3 });
+    await writeImage(path.join(dir, 'scene.png'), {
+      data: rgb.toTypedArray() as Uint8Array,
+      height: h,
+      width: w,
+      channels: 3,
+    });
     await makeSyntheticDataset(data, { n: 6, height: 64, width: 64, classes: 5, seed: 3, splitVal: 2 });
-    dataOptions = [`train_dataloader.dataset.data_root=${data}`, `val_dataloader.dataset.data_root=${data}`,
-      `test_dataloader.dataset.data_root=${data}`, 'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
-          'default_hooks.logger.interval=1'];
+    dataOptions = [
+      `train_dataloader.dataset.data_root=${data}`,
+      `val_dataloader.dataset.data_root=${data}`,
+      `test_dataloader.dataset.data_root=${data}`,
+      'train_cfg.max_iters=2',
+      'train_cfg.val_interval=2',
+      'default_hooks.logger.interval=1',
+    ];
     await beitseg('print-config', leaf, '--out', json, '--cfg-options', ...dataOptions);
   });
 
-  it('print-config writes the merged config atomically, with --cfg-options applied, and warns about unused keys',
-      async () => {
+  it('print-config writes the merged config atomically, with --cfg-options applied, and warns about unused keys', async () => {
     const out = path.join(dir, 'printed', 'merged.json');
-    const r = await beitseg('print-config', leaf, '--out', out, '--cfg-options', 'model.decode_head.num_classes=7',
-      'model.test_cfg.stride=(32,32)', 'train_pipeline.3.crop_size=[48,48]');
+    const r = await beitseg(
+      'print-config',
+      leaf,
+      '--out',
+      out,
+      '--cfg-options',
+      'model.decode_head.num_classes=7',
+      'model.test_cfg.stride=(32,32)',
+      'train_pipeline.3.crop_size=[48,48]',
+    );
+    // biome-ignore lint/suspicious/noExplicitAny: a config tree walked by path in the assertions below
     const printed = JSON.parse(fs.readFileSync(out, 'utf8')) as Record<string, any>;
+    // biome-ignore lint/suspicious/noExplicitAny: as above
     const expected = loadConfig(leaf) as Record<string, any>;
     expected.model.decode_head.num_classes = 7;
     expected.model.test_cfg.stride = [32, 32];
@@ -64,35 +82,77 @@ describe('.py configs on the command line', () => {
   it("predict with the .py tree matches mmseg's golden logits and the print-config JSON bit for bit", async () => {
     const logits = async (config: string, name: string) => {
       const file = path.join(dir, `${name}.safetensors`);
-      await beitseg('predict', '--config', config, '--weights', fixtureFile('segmentor_mmseg.pth'), '--device', 'cpu',
-        '--out', path.join(dir, name), '--save-logits', file, path.join(dir, 'scene.png'));
+      await beitseg(
+        'predict',
+        '--config',
+        config,
+        '--weights',
+        fixtureFile('segmentor_mmseg.pth'),
+        '--device',
+        'cpu',
+        '--out',
+        path.join(dir, name),
+        '--save-logits',
+        file,
+        path.join(dir, 'scene.png'),
+      );
       return toTensor(readSafetensors(file).tensors.get('logits')!);
     };
-    const fromPy = await logits(leaf, 'py'), fromJson = await logits(json, 'json');
-    assertClose(fromPy, loadFixtureTensors('tensors.safetensors').get('slide.logits')!, 1e-4,
-        'logits from the .py config');
+    const fromPy = await logits(leaf, 'py'),
+      fromJson = await logits(json, 'json');
+    assertClose(
+      fromPy,
+      loadFixtureTensors('tensors.safetensors').get('slide.logits')!,
+      1e-4,
+      'logits from the .py config',
+    );
     const bytes = (t: typeof fromPy) => Buffer.from(t.toFloat32Array().buffer);
     assert.equal(Buffer.compare(bytes(fromPy), bytes(fromJson)), 0);
   });
 
   it('a bad value from --cfg-options fails with its path before anything is written', async () => {
     const out = path.join(dir, 'bad');
-    await assert.rejects(beitseg('predict', '--config', leaf, '--out', out, '--cfg-options',
-        'model.test_cfg.stride=[0,0]', '--',
-      path.join(dir, 'scene.png')), (e: { code: number; stderr: string }) => {
-      assert.equal(e.code, 1);
-      assert.match(e.stderr, /beitseg: error: model\.test_cfg\.stride\[0\] must be > 0, got 0/);
-      return true;
-    });
+    await assert.rejects(
+      beitseg(
+        'predict',
+        '--config',
+        leaf,
+        '--out',
+        out,
+        '--cfg-options',
+        'model.test_cfg.stride=[0,0]',
+        '--',
+        path.join(dir, 'scene.png'),
+      ),
+      (e: { code: number; stderr: string }) => {
+        assert.equal(e.code, 1);
+        assert.match(e.stderr, /beitseg: error: model\.test_cfg\.stride\[0\] must be > 0, got 0/);
+        return true;
+      },
+    );
     assert.equal(fs.existsSync(out), false);
   });
 
   it('train and eval with the .py tree and --cfg-options run exactly as with its print-config JSON', async () => {
     const train = async (config: string, work: string, options: string[]) => {
-      await beitseg('train', '--config', config, '--work-dir', work, '--device', 'cpu', '--threads', '2', '--workers',
-          '0',
-        ...(options.length ? ['--cfg-options', ...options] : []));
-      const log = fs.readFileSync(path.join(work, 'log.jsonl'), 'utf8').trim().split('\n')
+      await beitseg(
+        'train',
+        '--config',
+        config,
+        '--work-dir',
+        work,
+        '--device',
+        'cpu',
+        '--threads',
+        '2',
+        '--workers',
+        '0',
+        ...(options.length ? ['--cfg-options', ...options] : []),
+      );
+      const log = fs
+        .readFileSync(path.join(work, 'log.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
         .map((l) => JSON.parse(l) as Record<string, unknown>)
         // wall-clock fields differ between any two runs
         .map((e) => Object.fromEntries(Object.entries(e).filter(([k]) => !/time|eta/.test(k))));
@@ -103,14 +163,23 @@ describe('.py configs on the command line', () => {
     assert.ok(a.log.some((e) => 'loss' in e) && a.log.some((e) => 'mIoU' in e), JSON.stringify(a.log));
     assert.deepEqual(a.log, b.log);
     assert.deepEqual([...a.weights.keys()], [...b.weights.keys()]);
-    for (const [k, t] of a.weights) assert.deepEqual(Buffer.from(t.data as Uint8Array),
-        Buffer.from(b.weights.get(k)!.data as Uint8Array), k);
+    for (const [k, t] of a.weights)
+      assert.deepEqual(Buffer.from(t.data as Uint8Array), Buffer.from(b.weights.get(k)!.data as Uint8Array), k);
 
     const evaluate = async (config: string, name: string, options: string[]) => {
       const out = path.join(dir, `${name}.json`);
-      await beitseg('eval', '--config', config, '--weights', path.join(dir, 'w-py', 'iter_2', 'model.safetensors'),
-          '--device', 'cpu',
-        '--out', out, ...(options.length ? ['--cfg-options', ...options] : []));
+      await beitseg(
+        'eval',
+        '--config',
+        config,
+        '--weights',
+        path.join(dir, 'w-py', 'iter_2', 'model.safetensors'),
+        '--device',
+        'cpu',
+        '--out',
+        out,
+        ...(options.length ? ['--cfg-options', ...options] : []),
+      );
       const { config: _c, ...rest } = JSON.parse(fs.readFileSync(out, 'utf8')) as Record<string, unknown>;
       return rest;
     };

@@ -27,14 +27,32 @@ describe('beitseg predict', () => {
     golden = loadFixtureTensors('tensors.safetensors');
     const rgb = golden.get('slide.image_rgb_u8')!;
     const [h, w] = rgb.shape;
-    await writeImage(path.join(dir, 'scene.png'), { data: rgb.toTypedArray() as Uint8Array, height: h, width: w, channels: 3 });
+    await writeImage(path.join(dir, 'scene.png'), {
+      data: rgb.toTypedArray() as Uint8Array,
+      height: h,
+      width: w,
+      channels: 3,
+    });
   });
 
   it('matches mmseg slide inference from a .pth checkpoint and writes every output', async () => {
     const out = path.join(dir, 'out');
     const logits = path.join(dir, 'logits.safetensors');
-    await run('node', [cli, 'predict', '--config', tinyConfigPath, '--weights', fixtureFile('segmentor_mmseg.pth'),
-      '--device', 'cpu', '--out', out, '--save-logits', logits, path.join(dir, 'scene.png')]);
+    await run('node', [
+      cli,
+      'predict',
+      '--config',
+      tinyConfigPath,
+      '--weights',
+      fixtureFile('segmentor_mmseg.pth'),
+      '--device',
+      'cpu',
+      '--out',
+      out,
+      '--save-logits',
+      logits,
+      path.join(dir, 'scene.png'),
+    ]);
     const saved = toTensor(readSafetensors(logits).tensors.get('logits')!);
     assertClose(saved, golden.get('slide.logits')!, 1e-4, 'saved logits');
     const pred = await readLabel(path.join(out, 'scene_pred.png'));
@@ -42,16 +60,35 @@ describe('beitseg predict', () => {
     const overlay = await readImage(path.join(out, 'scene_overlay.png'));
     assert.equal(overlay.width, 112);
     assert.equal(overlay.height, 80);
-    const summary = JSON.parse(fs.readFileSync(path.join(out, 'scene.json'), 'utf8')) as { classes: Record<string, number> };
+    const summary = JSON.parse(fs.readFileSync(path.join(out, 'scene.json'), 'utf8')) as {
+      classes: Record<string, number>;
+    };
     const total = Object.values(summary.classes).reduce((a, b) => a + b, 0);
     assert.ok(Math.abs(total - 1) < 1e-4, `class shares sum to ${total}`);
-    assert.deepEqual(fs.readdirSync(out).filter((f) => f.includes('.tmp')), []);
+    assert.deepEqual(
+      fs.readdirSync(out).filter((f) => f.includes('.tmp')),
+      [],
+    );
   });
 
   it('--tta writes averaged probabilities that sum to one per pixel', async () => {
     const probs = path.join(dir, 'probs.safetensors');
-    await run('node', [cli, 'predict', '--config', tinyConfigPath, '--weights', fixtureFile('segmentor_state_dict.safetensors'),
-      '--tta', '--tta-scales', '1,1.5', '--out', path.join(dir, 'tta'), '--save-logits', probs, path.join(dir, 'scene.png')]);
+    await run('node', [
+      cli,
+      'predict',
+      '--config',
+      tinyConfigPath,
+      '--weights',
+      fixtureFile('segmentor_state_dict.safetensors'),
+      '--tta',
+      '--tta-scales',
+      '1,1.5',
+      '--out',
+      path.join(dir, 'tta'),
+      '--save-logits',
+      probs,
+      path.join(dir, 'scene.png'),
+    ]);
     const p = toTensor(readSafetensors(probs).tensors.get('probs')!);
     assert.deepEqual(p.shape, [1, 5, 80, 112]);
     const sums = p.sum(1).toFloat32Array();
@@ -59,11 +96,16 @@ describe('beitseg predict', () => {
   });
 
   it('fails with one clear line for a missing image and for a corrupt checkpoint', async () => {
-    await assert.rejects(run('node', [cli, 'predict', '--config', tinyConfigPath, path.join(dir, 'nope.png')]),
-      (err: { stderr: string; code: number }) => err.code === 1 && /nope\.png: no such file/.test(err.stderr));
+    await assert.rejects(
+      run('node', [cli, 'predict', '--config', tinyConfigPath, path.join(dir, 'nope.png')]),
+      (err: { stderr: string; code: number }) => err.code === 1 && /nope\.png: no such file/.test(err.stderr),
+    );
     const bad = path.join(dir, 'bad.pth');
     fs.writeFileSync(bad, Buffer.from('PK\x03\x04 not really a zip'));
-    await assert.rejects(run('node', [cli, 'predict', '--config', tinyConfigPath, '--weights', bad, path.join(dir, 'scene.png')]),
-      (err: { stderr: string; code: number }) => err.code === 1 && err.stderr.includes('bad.pth') && !err.stderr.includes('Segmentation'));
+    await assert.rejects(
+      run('node', [cli, 'predict', '--config', tinyConfigPath, '--weights', bad, path.join(dir, 'scene.png')]),
+      (err: { stderr: string; code: number }) =>
+        err.code === 1 && err.stderr.includes('bad.pth') && !err.stderr.includes('Segmentation'),
+    );
   });
 });

@@ -28,7 +28,7 @@ describe('predict output names', () => {
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('mirrors folders below the inputs\' common folder; one folder maps straight into --out', () => {
+  it("mirrors folders below the inputs' common folder; one folder maps straight into --out", () => {
     assert.deepEqual(outputStems(['/d/a/img.jpg', '/d/b/img.jpg'], 'out'), ['out/a/img', 'out/b/img']);
     assert.deepEqual(outputStems(['/d/a/x.jpg', '/d/a/y.png'], 'out'), ['out/x', 'out/y']);
     assert.deepEqual(outputStems(['/d/a/x.jpg', '/d/a/deep/x.jpg'], 'o'), ['o/x', 'o/deep/x']);
@@ -36,14 +36,26 @@ describe('predict output names', () => {
   });
 
   it('refuses a/img.jpg a/img.png, listing the clash', () => {
-    assert.throws(() => outputStems(['/d/a/img.jpg', '/d/a/img.png', '/d/a/z.png'], 'out'),
-      /^Error: predict: inputs would overwrite each other's outputs \(same folder and name\): \/d\/a\/img\.jpg, \/d\/a\/img\.png -> out\/img_pred\.png; rename/);
+    assert.throws(
+      () => outputStems(['/d/a/img.jpg', '/d/a/img.png', '/d/a/z.png'], 'out'),
+      /^Error: predict: inputs would overwrite each other's outputs \(same folder and name\): \/d\/a\/img\.jpg, \/d\/a\/img\.png -> out\/img_pred\.png; rename/,
+    );
   });
 
   it('a/img.jpg b/img.jpg: two sets of outputs, one per folder', async () => {
     const out = path.join(dir, 'out1');
-    const { stderr } = await run('node', [cli, 'predict', '--config', tinyConfigPath, '--device', 'cpu', '--out', out,
-      path.join(dir, 'a', 'img.jpg'), path.join(dir, 'b', 'img.jpg')]);
+    const { stderr } = await run('node', [
+      cli,
+      'predict',
+      '--config',
+      tinyConfigPath,
+      '--device',
+      'cpu',
+      '--out',
+      out,
+      path.join(dir, 'a', 'img.jpg'),
+      path.join(dir, 'b', 'img.jpg'),
+    ]);
     assert.match(stderr, /wrote 2 prediction\(s\)/);
     for (const sub of ['a', 'b']) {
       assert.deepEqual(fs.readdirSync(path.join(out, sub)).sort(), ['img.json', 'img_overlay.png', 'img_pred.png']);
@@ -52,11 +64,24 @@ describe('predict output names', () => {
 
   it('a/img.jpg a/img.png: refused before any work, nothing written', async () => {
     const out = path.join(dir, 'out2');
-    await assert.rejects(run('node', [cli, 'predict', '--config', tinyConfigPath, '--device', 'cpu', '--out', out,
-      path.join(dir, 'a', 'img.jpg'), path.join(dir, 'a', 'img.png')]), (e: Error & { stderr: string }) => {
-      assert.match(e.stderr, /inputs would overwrite each other's outputs .*a\/img\.jpg, .*a\/img\.png -> /);
-      return true;
-    });
+    await assert.rejects(
+      run('node', [
+        cli,
+        'predict',
+        '--config',
+        tinyConfigPath,
+        '--device',
+        'cpu',
+        '--out',
+        out,
+        path.join(dir, 'a', 'img.jpg'),
+        path.join(dir, 'a', 'img.png'),
+      ]),
+      (e: Error & { stderr: string }) => {
+        assert.match(e.stderr, /inputs would overwrite each other's outputs .*a\/img\.jpg, .*a\/img\.png -> /);
+        return true;
+      },
+    );
     assert.equal(fs.existsSync(out), false);
   });
 });

@@ -27,7 +27,10 @@ describe('--cfg-options', () => {
   });
 
   it('keys: dotted paths and list indices; malformed options are refused', () => {
-    assert.deepEqual(parseCfgOptions(['a.b.c=1', 'x=y=z']), [{ key: 'a.b.c', value: 1 }, { key: 'x', value: 'y=z' }]);
+    assert.deepEqual(parseCfgOptions(['a.b.c=1', 'x=y=z']), [
+      { key: 'a.b.c', value: 1 },
+      { key: 'x', value: 'y=z' },
+    ]);
     assert.throws(() => parseCfgOptions(['novalue']), ConfigError);
     assert.throws(() => parseCfgOptions(['=1']), /expected key=value/);
     assert.throws(() => parseCfgOptions(['a..b=1']), /not a dotted key/);
@@ -40,10 +43,17 @@ describe('--cfg-options', () => {
       heads: [{ x: 1 }, { x: 2 }],
     };
     const before = JSON.stringify(cfg);
-    const out = applyCfgOptions(cfg, parseCfgOptions([
-      'model.decode_head.num_classes=19', 'model.test_cfg.mode=slide', 'model.test_cfg.stride=(426,426)',
-      'train_pipeline.1.scale=[512,512]', 'heads.0.x=None', 'new.key=true',
-    ]));
+    const out = applyCfgOptions(
+      cfg,
+      parseCfgOptions([
+        'model.decode_head.num_classes=19',
+        'model.test_cfg.mode=slide',
+        'model.test_cfg.stride=(426,426)',
+        'train_pipeline.1.scale=[512,512]',
+        'heads.0.x=None',
+        'new.key=true',
+      ]),
+    );
     assert.deepEqual(out, {
       model: { decode_head: { num_classes: 19, channels: 768 }, test_cfg: { mode: 'slide', stride: [426, 426] } },
       train_pipeline: [{ type: 'LoadImageFromFile' }, { type: 'RandomResize', scale: [512, 512] }],
@@ -55,8 +65,10 @@ describe('--cfg-options', () => {
 
   it('refuses an index past the end of a list and a field set inside a number', () => {
     const cfg: Dict = { l: [1], n: 5 };
-    assert.throws(() => applyCfgOptions(cfg, parseCfgOptions(['l.3=1'])),
-        /index 3 exceeds the length \(1\) of the list l/);
+    assert.throws(
+      () => applyCfgOptions(cfg, parseCfgOptions(['l.3=1'])),
+      /index 3 exceeds the length \(1\) of the list l/,
+    );
     assert.throws(() => applyCfgOptions(cfg, parseCfgOptions(['l.x=1'])), /only list indices/);
     assert.throws(() => applyCfgOptions(cfg, parseCfgOptions(['n.x=1'])), /n is a dict here but a number/);
   });

@@ -24,11 +24,14 @@ function tiny(...options: string[]): Dict {
 }
 
 function buildFails(message: RegExp, ...options: string[]): void {
-  assert.throws(() => buildSegmentor(tiny(...options).model as Dict), (e: Error) => {
-    assert.ok(e instanceof ConfigError, `${e.constructor.name}: ${e.message}`);
-    assert.match(e.message, message);
-    return true;
-  });
+  assert.throws(
+    () => buildSegmentor(tiny(...options).model as Dict),
+    (e: Error) => {
+      assert.ok(e instanceof ConfigError, `${e.constructor.name}: ${e.message}`);
+      assert.match(e.message, message);
+      return true;
+    },
+  );
 }
 
 describe('numeric fields of the model are checked with their paths', () => {
@@ -51,21 +54,35 @@ describe('numeric fields of the model are checked with their paths', () => {
   });
 
   it('in_index out of range, in_channels that do not fit, mismatched lengths', () => {
-    buildFails(/^model\.decode_head\.in_index\[3\] is 7 but the neck gives 4 feature maps \(0\.\.3\)$/,
-        'model.decode_head.in_index=[0,1,2,7]');
-    buildFails(/^model\.auxiliary_head\.in_index is 4 but the neck gives 4 feature maps/,
-        'model.auxiliary_head.in_index=4');
+    buildFails(
+      /^model\.decode_head\.in_index\[3\] is 7 but the neck gives 4 feature maps \(0\.\.3\)$/,
+      'model.decode_head.in_index=[0,1,2,7]',
+    );
+    buildFails(
+      /^model\.auxiliary_head\.in_index is 4 but the neck gives 4 feature maps/,
+      'model.auxiliary_head.in_index=4',
+    );
     buildFails(/^model\.decode_head\.in_index\[0\] must be >= 0, got -1$/, 'model.decode_head.in_index=[-1,1,2,3]');
-    buildFails(/in_channels \[32,32,32\] and in_index \[0,1,2,3\] must have the same length/,
-        'model.decode_head.in_channels=[32,32,32]');
-    buildFails(/^model\.decode_head\.in_channels\[2\] is 16 but the feature maps have 32 channels/,
-        'model.decode_head.in_channels=[32,32,16,32]');
-    buildFails(/^model\.neck\.embed_dim \(16\) differs from model\.backbone\.embed_dims \(32\)$/,
-        'model.neck.embed_dim=16');
-    buildFails(/^model\.neck\.rescales has 3 entries but model\.backbone\.out_indices gives 4/,
-        'model.neck.rescales=[4,2,1]');
-    buildFails(/^model\.neck\.rescales\[0\] must be one of 4, 2, 1, 0\.5, 0\.25, got 3$/,
-        'model.neck.rescales=[3,2,1,0.5]');
+    buildFails(
+      /in_channels \[32,32,32\] and in_index \[0,1,2,3\] must have the same length/,
+      'model.decode_head.in_channels=[32,32,32]',
+    );
+    buildFails(
+      /^model\.decode_head\.in_channels\[2\] is 16 but the feature maps have 32 channels/,
+      'model.decode_head.in_channels=[32,32,16,32]',
+    );
+    buildFails(
+      /^model\.neck\.embed_dim \(16\) differs from model\.backbone\.embed_dims \(32\)$/,
+      'model.neck.embed_dim=16',
+    );
+    buildFails(
+      /^model\.neck\.rescales has 3 entries but model\.backbone\.out_indices gives 4/,
+      'model.neck.rescales=[4,2,1]',
+    );
+    buildFails(
+      /^model\.neck\.rescales\[0\] must be one of 4, 2, 1, 0\.5, 0\.25, got 3$/,
+      'model.neck.rescales=[3,2,1,0.5]',
+    );
   });
 
   it('channels, patch size, num_classes, layers, heads, ratios', () => {
@@ -74,8 +91,10 @@ describe('numeric fields of the model are checked with their paths', () => {
     buildFails(/^model\.backbone\.patch_size must be > 0, got 0$/, 'model.backbone.patch_size=0');
     buildFails(/^model\.backbone\.patch_size 128 is larger than img_size \[64,64\]$/, 'model.backbone.patch_size=128');
     buildFails(/^model\.decode_head\.num_classes must be > 0, got 0$/, 'model.decode_head.num_classes=0');
-    buildFails(/^model\.auxiliary_head\.num_classes \(4\) differs from model\.decode_head\.num_classes \(5\)$/,
-      'model.auxiliary_head.num_classes=4');
+    buildFails(
+      /^model\.auxiliary_head\.num_classes \(4\) differs from model\.decode_head\.num_classes \(5\)$/,
+      'model.auxiliary_head.num_classes=4',
+    );
     buildFails(/^model\.backbone\.num_heads must be > 0, got 0$/, 'model.backbone.num_heads=0');
     buildFails(/^model\.backbone\.embed_dims must be > 0, got -32$/, 'model.backbone.embed_dims=-32');
     buildFails(/^model\.backbone\.in_channels must be an integer, got 2\.5$/, 'model.backbone.in_channels=2.5');
@@ -91,9 +110,15 @@ describe('numeric fields of the model are checked with their paths', () => {
   });
 
   it('a valid config still builds (the checks accept what mmseg accepts)', () => {
-    const m = buildSegmentor(tiny('model.backbone.out_indices=3', 'model.neck.rescales=[1]',
+    const m = buildSegmentor(
+      tiny(
+        'model.backbone.out_indices=3',
+        'model.neck.rescales=[1]',
         'model.decode_head.in_index=[0]',
-      'model.decode_head.in_channels=[32]', 'model.auxiliary_head.in_index=0').model as Dict);
+        'model.decode_head.in_channels=[32]',
+        'model.auxiliary_head.in_index=0',
+      ).model as Dict,
+    );
     assert.deepEqual(m.backbone.cfg.out_indices, [3]);
     m.dispose?.();
   });
@@ -101,53 +126,83 @@ describe('numeric fields of the model are checked with their paths', () => {
 
 describe('unknown keys', () => {
   it('data_preprocessor: an unknown field is an error listing the supported ones', () => {
-    buildFails(/^model\.data_preprocessor: unknown field 'bogus' \(supported: type, mean, std, size/,
-        'model.data_preprocessor.bogus=1');
+    buildFails(
+      /^model\.data_preprocessor: unknown field 'bogus' \(supported: type, mean, std, size/,
+      'model.data_preprocessor.bogus=1',
+    );
     buildFails(/^model\.data_preprocessor\.size_divisor is not supported/, 'model.data_preprocessor.size_divisor=32');
   });
 
   it('test_pipeline: an unknown transform type is an error listing the supported ones', () => {
     const cfg = loadConfig(tinyConfigPath);
     (cfg.test_pipeline as Dict[]).push({ type: 'Bogus' });
-    assert.throws(() => preprocessFromConfig(cfg),
-      new RegExp('test_pipeline\\[3\\]\\.type "Bogus" is not supported in a test pipeline ' +
-        '\\(supported: LoadImageFromFile, LoadAnnotations, Resize, PackSegInputs\\)'));
+    assert.throws(
+      () => preprocessFromConfig(cfg),
+      new RegExp(
+        'test_pipeline\\[3\\]\\.type "Bogus" is not supported in a test pipeline ' +
+          '\\(supported: LoadImageFromFile, LoadAnnotations, Resize, PackSegInputs\\)',
+      ),
+    );
   });
 
   it('the validation pipeline is checked before training, not at the first validation', () => {
     const options = parseCfgOptions(['val_dataloader.dataset.pipeline.1.type=Bogus']);
     const cfg = applyCfgOptions(loadConfig(synthetic), options);
-    assert.throws(() => trainSettings(cfg, synthetic),
-      /val_dataloader\.dataset\.pipeline\[1\]\.type "Bogus" is not supported/);
+    assert.throws(
+      () => trainSettings(cfg, synthetic),
+      /val_dataloader\.dataset\.pipeline\[1\]\.type "Bogus" is not supported/,
+    );
   });
 
   it('train_cfg and the optimizer: unknown fields are errors (mmengine raises TypeError on them)', () => {
     const cfg = (...o: string[]) => applyCfgOptions(loadConfig(synthetic), parseCfgOptions(o));
     assert.throws(() => trainSettings(cfg('train_cfg.bogus=1'), synthetic), /train_cfg: unknown field 'bogus'/);
-    assert.throws(() => trainSettings(cfg('train_cfg.val_begin=100'), synthetic),
-        /train_cfg\.val_begin=100 is not supported/);
-    assert.throws(() => trainSettings(cfg('optim_wrapper.optimizer.momentum=0.9'), synthetic),
-      /optim_wrapper\.optimizer: unknown field 'momentum'/);
+    assert.throws(
+      () => trainSettings(cfg('train_cfg.val_begin=100'), synthetic),
+      /train_cfg\.val_begin=100 is not supported/,
+    );
+    assert.throws(
+      () => trainSettings(cfg('optim_wrapper.optimizer.momentum=0.9'), synthetic),
+      /optim_wrapper\.optimizer: unknown field 'momentum'/,
+    );
     assert.throws(() => trainSettings(cfg('optim_wrapper.bogus=1'), synthetic), /optim_wrapper: unknown field 'bogus'/);
-    assert.throws(() => trainSettings(cfg('optim_wrapper.paramwise_cfg.bogus=1'), synthetic),
-        /optim_wrapper\.paramwise_cfg: unknown field 'bogus'/);
-    assert.throws(() => trainSettings(cfg('optim_wrapper.optimizer.lr=0'), synthetic),
-        /optim_wrapper\.optimizer\.lr must be > 0, got 0/);
-    assert.throws(() => trainSettings(cfg('optim_wrapper.optimizer.betas=[0.9,1.5]'), synthetic),
-        /betas\[1\] must be < 1, got 1\.5/);
-    assert.throws(() => trainSettings(cfg('train_dataloader.num_workers=-1'), synthetic),
-        /train_dataloader\.num_workers must be >= 0/);
-    assert.throws(() => trainSettings(cfg('default_hooks.checkpoint.max_keep_ckpts=0'), synthetic),
-        /max_keep_ckpts must be -1/);
+    assert.throws(
+      () => trainSettings(cfg('optim_wrapper.paramwise_cfg.bogus=1'), synthetic),
+      /optim_wrapper\.paramwise_cfg: unknown field 'bogus'/,
+    );
+    assert.throws(
+      () => trainSettings(cfg('optim_wrapper.optimizer.lr=0'), synthetic),
+      /optim_wrapper\.optimizer\.lr must be > 0, got 0/,
+    );
+    assert.throws(
+      () => trainSettings(cfg('optim_wrapper.optimizer.betas=[0.9,1.5]'), synthetic),
+      /betas\[1\] must be < 1, got 1\.5/,
+    );
+    assert.throws(
+      () => trainSettings(cfg('train_dataloader.num_workers=-1'), synthetic),
+      /train_dataloader\.num_workers must be >= 0/,
+    );
+    assert.throws(
+      () => trainSettings(cfg('default_hooks.checkpoint.max_keep_ckpts=0'), synthetic),
+      /max_keep_ckpts must be -1/,
+    );
   });
 
   it('the dataloaders, hooks, randomness and the top level: warnings naming the full path', () => {
-    const cfg = applyCfgOptions(loadConfig(synthetic), parseCfgOptions([
-      'train_dataloader.bogus=1', 'train_dataloader.sampler.seed=3', 'val_dataloader.drop_last=True',
-          'trian_cfg.max_iters=5',
-      'default_hooks.checkpoint.save_last=False', 'default_hooks.mystery.type=X', 'randomness.deterministic=True',
-      'env_cfg.bogus=1', 'optimizer.lr=0.5',
-    ]));
+    const cfg = applyCfgOptions(
+      loadConfig(synthetic),
+      parseCfgOptions([
+        'train_dataloader.bogus=1',
+        'train_dataloader.sampler.seed=3',
+        'val_dataloader.drop_last=True',
+        'trian_cfg.max_iters=5',
+        'default_hooks.checkpoint.save_last=False',
+        'default_hooks.mystery.type=X',
+        'randomness.deterministic=True',
+        'env_cfg.bogus=1',
+        'optimizer.lr=0.5',
+      ]),
+    );
     assert.deepEqual(configWarnings(cfg), [
       'trian_cfg is not used by beitseg (ignored)',
       'train_dataloader.bogus is not used by beitseg (ignored)',
@@ -163,9 +218,11 @@ describe('unknown keys', () => {
   });
 
   it("mmseg's own dumped configs stay quiet", () => {
-    for (const f of ['beit-base_upernet_8xb2-160k_ade20k-640x640.json',
-        'beit-large_upernet_8xb1-amp-160k_ade20k-640x640.json',
-      'tiny_synthetic.json']) {
+    for (const f of [
+      'beit-base_upernet_8xb2-160k_ade20k-640x640.json',
+      'beit-large_upernet_8xb1-amp-160k_ade20k-640x640.json',
+      'tiny_synthetic.json',
+    ]) {
       assert.deepEqual(configWarnings(loadConfig(path.join(configs, f))), [], f);
     }
     assert.deepEqual(configWarnings(loadConfig(tinyConfigPath)), []);
@@ -177,19 +234,30 @@ describe('class counts are cross-checked before any work', () => {
     const cfg = loadConfig(synthetic);
     ((cfg.metainfo as Dict).classes as string[]).push('extra');
     (cfg.metainfo as Dict).palette = [...((cfg.metainfo as Dict).palette as number[][]), [1, 2, 3]];
-    assert.throws(() => trainSettings(cfg, synthetic),
-        /metainfo\.classes lists 7 classes but model\.decode_head\.num_classes is 6/);
-    const inDataset = applyCfgOptions(loadConfig(synthetic),
-        parseCfgOptions(['val_dataloader.dataset.metainfo.classes=[a,b]']));
-    assert.throws(() => trainSettings(inDataset, synthetic),
-        /val_dataloader\.dataset\.metainfo\.classes lists 2 classes but model\.decode_head\.num_classes is 6/);
+    assert.throws(
+      () => trainSettings(cfg, synthetic),
+      /metainfo\.classes lists 7 classes but model\.decode_head\.num_classes is 6/,
+    );
+    const inDataset = applyCfgOptions(
+      loadConfig(synthetic),
+      parseCfgOptions(['val_dataloader.dataset.metainfo.classes=[a,b]']),
+    );
+    assert.throws(
+      () => trainSettings(inDataset, synthetic),
+      /val_dataloader\.dataset\.metainfo\.classes lists 2 classes but model\.decode_head\.num_classes is 6/,
+    );
   });
 
   it("weights whose classifier has another number of classes are refused with the config's terms", async () => {
-    const model = buildSegmentor(tiny('model.decode_head.num_classes=4',
-        'model.auxiliary_head.num_classes=4').model as Dict);
-    await assert.rejects(loadWeights(model, fixtureFile('segmentor_state_dict.safetensors')),
-      new RegExp('predicts 5 classes \\(decode_head\\.conv_seg\\.weight \\[5, 32, 1, 1\\]\\) ' +
-        'but model\\.decode_head\\.num_classes is 4; .*--cfg-options model\\.decode_head\\.num_classes=5'));
+    const model = buildSegmentor(
+      tiny('model.decode_head.num_classes=4', 'model.auxiliary_head.num_classes=4').model as Dict,
+    );
+    await assert.rejects(
+      loadWeights(model, fixtureFile('segmentor_state_dict.safetensors')),
+      new RegExp(
+        'predicts 5 classes \\(decode_head\\.conv_seg\\.weight \\[5, 32, 1, 1\\]\\) ' +
+          'but model\\.decode_head\\.num_classes is 4; .*--cfg-options model\\.decode_head\\.num_classes=5',
+      ),
+    );
   });
 });

@@ -40,8 +40,12 @@ export function zeroPng(width: number, height: number, colourType: 0 | 2 = 0): B
   ihdr[8] = 8;
   ihdr[9] = colourType;
   const rowBytes = width * (colourType === 2 ? 3 : 1);
-  return Buffer.concat([SIGNATURE, pngChunk('IHDR', ihdr), pngChunk('IDAT', zlibZeros(height * (rowBytes + 1))),
-    pngChunk('IEND', new Uint8Array(0))]);
+  return Buffer.concat([
+    SIGNATURE,
+    pngChunk('IHDR', ihdr),
+    pngChunk('IDAT', zlibZeros(height * (rowBytes + 1))),
+    pngChunk('IEND', new Uint8Array(0)),
+  ]);
 }
 
 /** A copy of a baseline JPEG whose frame header (SOF0) claims `width` x `height`. */

@@ -52,8 +52,23 @@ test('without metainfo.json an ADE20KDataset has the 150 ADE classes', async () 
   assert.equal(ds.metainfo.classes.length, 150);
   assert.equal(ds.metainfo.classes[7], ADE20K_CLASSES[7]);
   // explicit metainfo in the config wins
-  const ds2 = await buildDataset({ ...adeCfg(r2), metainfo: { classes: ['a', 'b'], palette: [[1, 2, 3], [4, 5, 6]] } });
-  assert.deepEqual(ds2.metainfo, { classes: ['a', 'b'], palette: [[1, 2, 3], [4, 5, 6]] });
+  const ds2 = await buildDataset({
+    ...adeCfg(r2),
+    metainfo: {
+      classes: ['a', 'b'],
+      palette: [
+        [1, 2, 3],
+        [4, 5, 6],
+      ],
+    },
+  });
+  assert.deepEqual(ds2.metainfo, {
+    classes: ['a', 'b'],
+    palette: [
+      [1, 2, 3],
+      [4, 5, 6],
+    ],
+  });
 });
 
 test('generic layout with suffixes, reduce_zero_label off, images-only mode', async () => {
@@ -68,12 +83,22 @@ test('generic layout with suffixes, reduce_zero_label off, images-only mode', as
   }
   await fs.writeFile(path.join(r3, 'img', '.hidden_leftImg.jpg'), 'x');
   const cfg = {
-    type: 'BaseSegDataset', data_root: r3, data_prefix: { img_path: 'img', seg_map_path: 'ann' },
-    img_suffix: '_leftImg.jpg', seg_map_suffix: '_gt.png', metainfo: { classes: ['x', 'y'] },
+    type: 'BaseSegDataset',
+    data_root: r3,
+    data_prefix: { img_path: 'img', seg_map_path: 'ann' },
+    img_suffix: '_leftImg.jpg',
+    seg_map_suffix: '_gt.png',
+    metainfo: { classes: ['x', 'y'] },
   };
   const ds = await buildDataset(cfg);
-  assert.deepEqual(ds.items.map((i) => path.relative(r3, i.imgPath)), ['img/a_leftImg.jpg', 'img/b_leftImg.jpg', 'img/sub/c_leftImg.jpg']);
-  assert.deepEqual(ds.items.map((i) => path.relative(r3, i.segMapPath!)), ['ann/a_gt.png', 'ann/b_gt.png', 'ann/sub/c_gt.png']);
+  assert.deepEqual(
+    ds.items.map((i) => path.relative(r3, i.imgPath)),
+    ['img/a_leftImg.jpg', 'img/b_leftImg.jpg', 'img/sub/c_leftImg.jpg'],
+  );
+  assert.deepEqual(
+    ds.items.map((i) => path.relative(r3, i.segMapPath!)),
+    ['ann/a_gt.png', 'ann/b_gt.png', 'ann/sub/c_gt.png'],
+  );
   assert.ok(ds.items.every((i) => !i.reduceZeroLabel));
   assert.equal(ds.metainfo.palette.length, 2); // generated
   const imgsOnly = await buildDataset({ ...cfg, data_prefix: { img_path: 'img' } });
@@ -85,17 +110,27 @@ test('generic layout with suffixes, reduce_zero_label off, images-only mode', as
 });
 
 test('clear errors: unknown type/field, missing folders, image without label; skipBad warns and skips', async () => {
-  await assert.rejects(buildDataset({ type: 'CityscapesDataset' }), /unknown dataset type 'CityscapesDataset'; supported: ADE20KDataset, BaseSegDataset/);
+  await assert.rejects(
+    buildDataset({ type: 'CityscapesDataset' }),
+    /unknown dataset type 'CityscapesDataset'; supported: ADE20KDataset, BaseSegDataset/,
+  );
   await assert.rejects(buildDataset({ ...adeCfg(root), img_dir: 'x' }), /unknown field 'img_dir'/);
   await assert.rejects(buildDataset(adeCfg(path.join(tmp, 'missing'))), /image folder not found: .*missing/);
   await assert.rejects(
-    buildDataset({ type: 'ADE20KDataset', data_root: root, data_prefix: { img_path: 'images/training', seg_map_path: 'nope' } }),
+    buildDataset({
+      type: 'ADE20KDataset',
+      data_root: root,
+      data_prefix: { img_path: 'images/training', seg_map_path: 'nope' },
+    }),
     /annotation folder not found: .*nope/,
   );
   const r4 = path.join(tmp, 'broken');
   await fs.cp(root, r4, { recursive: true });
   await fs.rm(path.join(r4, 'annotations', 'training', 'synth_000002.png'));
-  await assert.rejects(buildDataset(adeCfg(r4)), /image .*synth_000002\.jpg has no label \(expected .*synth_000002\.png\)/);
+  await assert.rejects(
+    buildDataset(adeCfg(r4)),
+    /image .*synth_000002\.jpg has no label \(expected .*synth_000002\.png\)/,
+  );
   const warnings: string[] = [];
   const ds = await buildDataset(adeCfg(r4), { skipBad: true, warn: (m) => warnings.push(m) });
   assert.equal(ds.length, 4);
@@ -110,8 +145,14 @@ test('synthetic generator: deterministic bytes, layout, label values, metainfo',
   await makeSyntheticDataset(a, { n: 3, height: 20, width: 28, classes: 4, seed: 9, splitVal: 1 });
   await makeSyntheticDataset(b, { n: 3, height: 20, width: 28, classes: 4, seed: 9, splitVal: 1 });
   await makeSyntheticDataset(c, { n: 3, height: 20, width: 28, classes: 4, seed: 10, splitVal: 1 });
-  const files = ['images/training/synth_000000.jpg', 'images/training/synth_000001.jpg', 'images/validation/synth_000002.jpg',
-    'annotations/training/synth_000000.png', 'annotations/validation/synth_000002.png', 'metainfo.json'];
+  const files = [
+    'images/training/synth_000000.jpg',
+    'images/training/synth_000001.jpg',
+    'images/validation/synth_000002.jpg',
+    'annotations/training/synth_000000.png',
+    'annotations/validation/synth_000002.png',
+    'metainfo.json',
+  ];
   let differs = 0;
   for (const f of files) {
     const fa = await fs.readFile(path.join(a, f));

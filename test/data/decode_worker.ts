@@ -11,9 +11,9 @@ async function main(): Promise<void> {
   if (!kind || !file) return;
   try {
     const decoded = kind === 'label' ? await readLabel(file) : await readImage(file);
-    process.stdout.write(JSON.stringify({ ok: true, width: decoded.width, height: decoded.height }) + '\n');
+    process.stdout.write(`${JSON.stringify({ ok: true, width: decoded.width, height: decoded.height })}\n`);
   } catch (e) {
-    process.stdout.write(JSON.stringify({ error: (e as Error).message }) + '\n');
+    process.stdout.write(`${JSON.stringify({ error: (e as Error).message })}\n`);
   }
 }
 

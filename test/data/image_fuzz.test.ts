@@ -18,5 +18,8 @@ test('200 mutated PNG/JPEG files: every case a result or a clean error, within 5
   const report = await runImageFuzz({ seed: 20261201, cases: 200 });
   assert.deepEqual(report.failures, []);
   assert.equal(report.cases, 200);
-  assert.ok(report.errors > 50 && report.results > 20, `a mix of outcomes: ${report.results} results, ${report.errors} errors`);
+  assert.ok(
+    report.errors > 50 && report.results > 20,
+    `a mix of outcomes: ${report.results} results, ${report.errors} errors`,
+  );
 });

@@ -20,7 +20,10 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'
 export const FIXTURE_DIR = path.join(repoRoot, 'test', 'fixtures', 'images');
 
 export function fixtureSeeds(): { name: string; bytes: Buffer }[] {
-  return fs.readdirSync(FIXTURE_DIR).filter((f) => /\.(png|jpg)$/.test(f)).sort()
+  return fs
+    .readdirSync(FIXTURE_DIR)
+    .filter((f) => /\.(png|jpg)$/.test(f))
+    .sort()
     .map((name) => ({ name, bytes: fs.readFileSync(path.join(FIXTURE_DIR, name)) }));
 }
 
@@ -43,7 +46,11 @@ function isPngBytes(b: Buffer): boolean {
 }
 
 /** The mutated file of case `index` under `seed`: 1 to 4 mutations of one fixture. */
-export function mutate(seeds: { name: string; bytes: Buffer }[], seed: number, index: number): { from: string; bytes: Buffer } {
+export function mutate(
+  seeds: { name: string; bytes: Buffer }[],
+  seed: number,
+  index: number,
+): { from: string; bytes: Buffer } {
   const rand = prng((seed * 0x9e3779b1) ^ (index * 0x85ebca6b));
   const int = (n: number): number => Math.floor(rand() * n);
   const base = seeds[int(seeds.length)];
@@ -62,12 +69,14 @@ export function mutate(seeds: { name: string; bytes: Buffer }[], seed: number, i
       case 2: // truncate
         b = b.subarray(0, int(b.length));
         break;
-      case 3: { // delete a range
+      case 3: {
+        // delete a range
         const at = int(b.length);
         b = Buffer.concat([b.subarray(0, at), b.subarray(Math.min(b.length, at + 1 + int(64)))]);
         break;
       }
-      case 4: { // duplicate a range in place
+      case 4: {
+        // duplicate a range in place
         const at = int(b.length);
         const piece = b.subarray(at, Math.min(b.length, at + 1 + int(256)));
         b = Buffer.concat([b.subarray(0, at), piece, piece, b.subarray(at + piece.length)]);
@@ -81,8 +90,12 @@ export function mutate(seeds: { name: string; bytes: Buffer }[], seed: number, i
           b.writeUInt32BE(DIMENSIONS[int(DIMENSIONS.length)] >>> 0, 16 + 4 * int(2));
           fixCrc = true;
         } else {
-          const sof = b.indexOf(Buffer.from([0xff, 0xc0])) >= 0 ? b.indexOf(Buffer.from([0xff, 0xc0])) : b.indexOf(Buffer.from([0xff, 0xc2]));
-          if (sof >= 0 && sof + 9 <= b.length) b.writeUInt16BE(DIMENSIONS[int(DIMENSIONS.length)] & 0xffff, sof + 5 + 2 * int(2));
+          const sof =
+            b.indexOf(Buffer.from([0xff, 0xc0])) >= 0
+              ? b.indexOf(Buffer.from([0xff, 0xc0]))
+              : b.indexOf(Buffer.from([0xff, 0xc2]));
+          if (sof >= 0 && sof + 9 <= b.length)
+            b.writeUInt16BE(DIMENSIONS[int(DIMENSIONS.length)] & 0xffff, sof + 5 + 2 * int(2));
         }
         break;
       default: // PNG header fields: bit depth, colour type, interlace
@@ -98,17 +111,32 @@ export function mutate(seeds: { name: string; bytes: Buffer }[], seed: number, i
   return { from: base.name, bytes: b };
 }
 
-export interface FuzzFailure { index: number; why: string }
+export interface FuzzFailure {
+  index: number;
+  why: string;
+}
 
-export interface FuzzReport { cases: number; results: number; errors: number; failures: FuzzFailure[]; ms: number }
+export interface FuzzReport {
+  cases: number;
+  results: number;
+  errors: number;
+  failures: FuzzFailure[];
+  ms: number;
+}
 
 /**
  * Runs cases [0, cases) of `seed` in children of up to `batch` cases each, each child capped at
  * `memoryMb` and each case at `caseMs`. After a child dies, the next one resumes after the case
  * that killed it.
  */
-export async function runImageFuzz(opts: { seed: number; cases: number; batch?: number; memoryMb?: number; caseMs?: number;
-  maxPixels?: number }): Promise<FuzzReport> {
+export async function runImageFuzz(opts: {
+  seed: number;
+  cases: number;
+  batch?: number;
+  memoryMb?: number;
+  caseMs?: number;
+  maxPixels?: number;
+}): Promise<FuzzReport> {
   const worker = path.join(repoRoot, 'dist', 'test', 'data', 'image_fuzz_worker.js');
   const batch = opts.batch ?? 100;
   const caseMs = opts.caseMs ?? 5000;
@@ -118,12 +146,20 @@ export async function runImageFuzz(opts: { seed: number; cases: number; batch?: 
   while (next < opts.cases) {
     const count = Math.min(batch, opts.cases - next);
     const r = await runBounded(worker, [String(opts.seed), String(next), String(count)], {
-      memoryMb: opts.memoryMb ?? 1536, timeoutMs: count * caseMs + 10_000, idleMs: caseMs,
+      memoryMb: opts.memoryMb ?? 1536,
+      timeoutMs: count * caseMs + 10_000,
+      idleMs: caseMs,
       env: { ...process.env, BEITSEG_MAX_PIXELS: String(opts.maxPixels ?? 4096 * 4096) },
     });
     let running = -1;
     for (const line of r.stdout.split('\n').filter(Boolean)) {
-      const msg = JSON.parse(line) as { start?: number; done?: number; results?: number; errors?: number; bad?: string };
+      const msg = JSON.parse(line) as {
+        start?: number;
+        done?: number;
+        results?: number;
+        errors?: number;
+        bad?: string;
+      };
       if (msg.start !== undefined) running = msg.start;
       if (msg.done !== undefined) {
         report.cases++;
@@ -137,8 +173,12 @@ export async function runImageFuzz(opts: { seed: number; cases: number; batch?: 
       continue;
     }
     if (running < 0) throw new Error(`image fuzz: the child did not start: ${r.stderr.trim().slice(-1000)}`);
-    const why = r.killed === 'idle' ? `over the ${caseMs} ms case budget`
-      : r.killed ? 'batch timeout' : `child exited ${r.code ?? r.signal}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`;
+    const why =
+      r.killed === 'idle'
+        ? `over the ${caseMs} ms case budget`
+        : r.killed
+          ? 'batch timeout'
+          : `child exited ${r.code ?? r.signal}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`;
     report.cases++;
     report.failures.push({ index: running, why });
     next = running + 1;

@@ -14,10 +14,14 @@ if (process.argv.includes('FUZZ')) {
   const seed = arg('seed', Date.now() % 1_000_000);
   const cases = arg('cases', 3000);
   const report = await runImageFuzz({ seed, cases });
-  process.stdout.write(`image fuzz seed ${seed}: ${report.cases} cases (${report.results} results, ${report.errors} ` +
-    `clean errors) in ${(report.ms / 1000).toFixed(1)} s; ${report.failures.length} failure(s)\n`);
+  process.stdout.write(
+    `image fuzz seed ${seed}: ${report.cases} cases (${report.results} results, ${report.errors} ` +
+      `clean errors) in ${(report.ms / 1000).toFixed(1)} s; ${report.failures.length} failure(s)\n`,
+  );
   for (const f of report.failures) {
-    process.stdout.write(`  case ${f.index}: ${f.why}\n    replay: node dist/test/data/image_fuzz_worker.js ${seed} ${f.index} 1\n`);
+    process.stdout.write(
+      `  case ${f.index}: ${f.why}\n    replay: node dist/test/data/image_fuzz_worker.js ${seed} ${f.index} 1\n`,
+    );
   }
   process.exitCode = report.failures.length ? 1 : 0;
 }

@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   const first = Number(firstArg ?? 0);
   const count = Number(countArg ?? 1);
   for (let i = first; i < first + count; i++) {
-    process.stdout.write(JSON.stringify({ start: i }) + '\n');
+    process.stdout.write(`${JSON.stringify({ start: i })}\n`);
     const { from, bytes } = mutate(seeds, seed, i);
     let results = 0;
     let errors = 0;
@@ -30,7 +30,8 @@ async function main(): Promise<void> {
     for (const decode of [() => decodeImage(bytes, from), () => decodeLabel(bytes, from)]) {
       try {
         const out = await decode();
-        if (out.data.length !== out.width * out.height * ('channels' in out ? 3 : 1)) bad.push('result of the wrong size');
+        if (out.data.length !== out.width * out.height * ('channels' in out ? 3 : 1))
+          bad.push('result of the wrong size');
         results++;
       } catch (e) {
         errors++;
@@ -38,7 +39,9 @@ async function main(): Promise<void> {
         if (why) bad.push(why);
       }
     }
-    process.stdout.write(JSON.stringify({ done: i, results, errors, ...(bad.length ? { bad: `${from}: ${bad.join('; ')}` } : {}) }) + '\n');
+    process.stdout.write(
+      `${JSON.stringify({ done: i, results, errors, ...(bad.length ? { bad: `${from}: ${bad.join('; ')}` } : {}) })}\n`,
+    );
   }
 }
 

@@ -41,13 +41,20 @@ test('PNG RGB write/read is lossless; JPEG is close', async () => {
 
 test('alpha dropped without compositing, grey replicated, EXIF orientation applied', async () => {
   const rgba = Buffer.from([10, 20, 30, 0, 40, 50, 60, 255]);
-  const png = await sharp(rgba, { raw: { width: 2, height: 1, channels: 4 } }).png().toBuffer();
+  const png = await sharp(rgba, { raw: { width: 2, height: 1, channels: 4 } })
+    .png()
+    .toBuffer();
   assert.deepEqual(Array.from((await decodeImage(png)).data), [10, 20, 30, 40, 50, 60]);
-  const grey = await sharp(Buffer.from([5, 250]), { raw: { width: 2, height: 1, channels: 1 } }).png().toBuffer();
+  const grey = await sharp(Buffer.from([5, 250]), { raw: { width: 2, height: 1, channels: 1 } })
+    .png()
+    .toBuffer();
   assert.deepEqual(Array.from((await decodeImage(grey)).data), [5, 5, 5, 250, 250, 250]);
   // Orientation 6 (rotate 90 clockwise to display): a 4x2 (w x h) file decodes as 2x4.
   const raw = gradient(2, 4);
-  const jpg = await sharp(raw.data, { raw: { width: 4, height: 2, channels: 3 } }).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+  const jpg = await sharp(raw.data, { raw: { width: 4, height: 2, channels: 3 } })
+    .jpeg()
+    .withMetadata({ orientation: 6 })
+    .toBuffer();
   const o = await decodeImage(jpg);
   assert.deepEqual([o.height, o.width], [4, 2]);
   const kept = await decodeImage(jpg, 'x', { autoOrient: false });
@@ -59,14 +66,21 @@ test('missing and corrupt files give errors naming the file', async () => {
   await assert.rejects(readLabel(path.join(dir, 'nope.png')), /label file not found: .*nope\.png/);
   await fs.writeFile(path.join(dir, 'bad.jpg'), 'not an image');
   await assert.rejects(readImage(path.join(dir, 'bad.jpg')), /cannot decode image .*bad\.jpg/);
-  await fs.writeFile(path.join(dir, 'bad.png'), Buffer.concat([encodePngLabel(new Uint8Array(4), 2, 2).subarray(0, 40)]));
+  await fs.writeFile(
+    path.join(dir, 'bad.png'),
+    Buffer.concat([encodePngLabel(new Uint8Array(4), 2, 2).subarray(0, 40)]),
+  );
   await assert.rejects(readLabel(path.join(dir, 'bad.png')), /cannot decode label .*bad\.png/);
   await fs.rm(path.join(dir, 'bad.jpg'));
   await fs.rm(path.join(dir, 'bad.png'));
 });
 
 test('label PNG round trip: grey and palette keep raw values', async () => {
-  const lab = makeLabel(5, 7, Uint8Array.from({ length: 35 }, (_, i) => (i * 37) % 256));
+  const lab = makeLabel(
+    5,
+    7,
+    Uint8Array.from({ length: 35 }, (_, i) => (i * 37) % 256),
+  );
   await writeLabelPng(path.join(dir, 'g.png'), lab);
   assert.deepEqual(await readLabel(path.join(dir, 'g.png')), lab);
   const pal = new Uint8Array(256 * 3).map((_, i) => (i * 5) & 255);
@@ -82,19 +96,29 @@ test('label PNG round trip: grey and palette keep raw values', async () => {
 
 test('PNG decoder: indices of a sharp-quantised palette PNG, interlaced grey, RGB rejected', async () => {
   const img = gradient(9, 10);
-  const palPng = await sharp(img.data, { raw: { width: 10, height: 9, channels: 3 } }).png({ palette: true, colours: 16 }).toBuffer();
+  const palPng = await sharp(img.data, { raw: { width: 10, height: 9, channels: 3 } })
+    .png({ palette: true, colours: 16 })
+    .toBuffer();
   const d = decodePngLabel(palPng);
   assert.equal(d.kind, 'palette');
   assert.ok(d.palette);
   const viaSharp = await sharp(palPng).removeAlpha().raw().toBuffer();
   for (let i = 0; i < 90; i++) {
     const k = d.data[i];
-    assert.deepEqual(Array.from(viaSharp.subarray(3 * i, 3 * i + 3)), Array.from(d.palette!.subarray(3 * k, 3 * k + 3)));
+    assert.deepEqual(
+      Array.from(viaSharp.subarray(3 * i, 3 * i + 3)),
+      Array.from(d.palette!.subarray(3 * k, 3 * k + 3)),
+    );
   }
   const grey = Uint8Array.from({ length: 11 * 13 }, (_, i) => (i * 29) & 255);
-  const inter = await sharp(grey, { raw: { width: 13, height: 11, channels: 1 } }).toColourspace('b-w').png({ progressive: true }).toBuffer();
+  const inter = await sharp(grey, { raw: { width: 13, height: 11, channels: 1 } })
+    .toColourspace('b-w')
+    .png({ progressive: true })
+    .toBuffer();
   assert.equal(inter[28], 1, 'interlace flag set');
   assert.deepEqual(decodePngLabel(inter).data, grey);
-  const rgbPng = await sharp(img.data, { raw: { width: 10, height: 9, channels: 3 } }).png().toBuffer();
+  const rgbPng = await sharp(img.data, { raw: { width: 10, height: 9, channels: 3 } })
+    .png()
+    .toBuffer();
   assert.throws(() => decodePngLabel(rgbPng), /single-channel .*RGB/);
 });

@@ -23,7 +23,10 @@ import { jpegClaiming, pngChunk, zeroPng } from './bombs.js';
 const worker = path.join(repoRoot, 'dist', 'test', 'data', 'decode_worker.js');
 const BUDGET = { memoryMb: 3072, timeoutMs: 30_000 };
 
-interface WorkerLine { ok?: boolean; error?: string }
+interface WorkerLine {
+  ok?: boolean;
+  error?: string;
+}
 
 async function decodeBounded(kind: 'image' | 'label', file: string, env?: NodeJS.ProcessEnv): Promise<WorkerLine> {
   const r = await runBounded(worker, [kind, file], { ...BUDGET, env: { ...process.env, ...env } });
@@ -52,12 +55,17 @@ describe('pixel limits', () => {
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('the default is sharp\'s', () => {
+  it("the default is sharp's", () => {
     assert.equal(DEFAULT_MAX_PIXELS, 268402689);
   });
 
-  for (const [name, kind] of [['grey-60000.png', 'image'], ['rgb-20000.png', 'image'], ['claims-65000.jpg', 'image'],
-    ['grey-60000.png', 'label'], ['claims-65000.jpg', 'label']] as const) {
+  for (const [name, kind] of [
+    ['grey-60000.png', 'image'],
+    ['rgb-20000.png', 'image'],
+    ['claims-65000.jpg', 'image'],
+    ['grey-60000.png', 'label'],
+    ['claims-65000.jpg', 'label'],
+  ] as const) {
     it(`refuses ${name} as ${kind === 'image' ? 'an image' : 'a label'} from its header`, async () => {
       const t0 = Date.now();
       assertLimitError(await decodeBounded(kind, file(name)), file(name), DEFAULT_MAX_PIXELS);
@@ -67,16 +75,27 @@ describe('pixel limits', () => {
 
   it('BEITSEG_MAX_PIXELS lowers the limit for a whole process', async () => {
     fs.writeFileSync(file('small.png'), zeroPng(100, 50, 2));
-    assertLimitError(await decodeBounded('image', file('small.png'), { BEITSEG_MAX_PIXELS: '4999' }), file('small.png'), 4999);
-    assert.deepEqual(await decodeBounded('label', file('small.png'), { BEITSEG_MAX_PIXELS: '5000' }),
-      { error: `cannot decode label ${file('small.png')}: label PNG must be single-channel (grey or palette), got colour type 2 (RGB)` });
+    assertLimitError(
+      await decodeBounded('image', file('small.png'), { BEITSEG_MAX_PIXELS: '4999' }),
+      file('small.png'),
+      4999,
+    );
+    assert.deepEqual(await decodeBounded('label', file('small.png'), { BEITSEG_MAX_PIXELS: '5000' }), {
+      error: `cannot decode label ${file('small.png')}: label PNG must be single-channel (grey or palette), got colour type 2 (RGB)`,
+    });
     assert.equal((await decodeBounded('image', file('small.png'), { BEITSEG_MAX_PIXELS: '5000' })).ok, true);
   });
 
   it('the maxPixels option and setMaxPixels set the limit per call and per process', async () => {
     const png = zeroPng(40, 30, 0);
-    await assert.rejects(decodeImage(png, 'a.png', { maxPixels: 1199 }), /^Error: cannot decode image a\.png: 40x30 = 1200 pixels is over the limit of 1199/);
-    await assert.rejects(decodeLabel(png, 'a.png', { maxPixels: 1199 }), /^Error: cannot decode label a\.png: 40x30 = 1200 pixels is over the limit of 1199/);
+    await assert.rejects(
+      decodeImage(png, 'a.png', { maxPixels: 1199 }),
+      /^Error: cannot decode image a\.png: 40x30 = 1200 pixels is over the limit of 1199/,
+    );
+    await assert.rejects(
+      decodeLabel(png, 'a.png', { maxPixels: 1199 }),
+      /^Error: cannot decode label a\.png: 40x30 = 1200 pixels is over the limit of 1199/,
+    );
     assert.equal((await decodeLabel(png, 'a.png', { maxPixels: 1200 })).width, 40);
     const previous = setMaxPixels(1000);
     try {
@@ -92,9 +111,15 @@ describe('pixel limits', () => {
   it('a label whose image data inflates past its header size is refused', async () => {
     const small = encodePngLabel(new Uint8Array(100), 10, 10);
     const ihdrEnd = 8 + 12 + 13;
-    const padded = Buffer.concat([small.subarray(0, ihdrEnd),
-      pngChunk('IDAT', Buffer.from(zeroPng(1000, 8000).subarray(ihdrEnd + 8, -16))), pngChunk('IEND', new Uint8Array(0))]);
-    await assert.rejects(decodeLabel(padded, 'padded.png'), /cannot decode label padded\.png: corrupt PNG image data: inflates past the 110 bytes/);
+    const padded = Buffer.concat([
+      small.subarray(0, ihdrEnd),
+      pngChunk('IDAT', Buffer.from(zeroPng(1000, 8000).subarray(ihdrEnd + 8, -16))),
+      pngChunk('IEND', new Uint8Array(0)),
+    ]);
+    await assert.rejects(
+      decodeLabel(padded, 'padded.png'),
+      /cannot decode label padded\.png: corrupt PNG image data: inflates past the 110 bytes/,
+    );
   });
 
   it('predict --max-pixels refuses an image over it, naming the file, before any output', async () => {
@@ -103,11 +128,30 @@ describe('pixel limits', () => {
     const out = file('out');
     const run = promisify(execFile);
     const cli = path.join(repoRoot, 'bin', 'beitseg.js');
-    await assert.rejects(run('node', [cli, 'predict', '--config', tinyConfigPath, '--device', 'cpu', '--max-pixels', '3000',
-      '--out', out, img]), (e: Error & { stderr: string }) => {
-      assert.match(e.stderr, new RegExp(`cannot decode image ${img.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: 64x48 = 3072 pixels is over the limit of 3000`));
-      return true;
-    });
+    await assert.rejects(
+      run('node', [
+        cli,
+        'predict',
+        '--config',
+        tinyConfigPath,
+        '--device',
+        'cpu',
+        '--max-pixels',
+        '3000',
+        '--out',
+        out,
+        img,
+      ]),
+      (e: Error & { stderr: string }) => {
+        assert.match(
+          e.stderr,
+          new RegExp(
+            `cannot decode image ${img.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: 64x48 = 3072 pixels is over the limit of 3000`,
+          ),
+        );
+        return true;
+      },
+    );
     assert.deepEqual(fs.existsSync(out) ? fs.readdirSync(out) : [], []);
   });
 
@@ -117,11 +161,30 @@ describe('pixel limits', () => {
     const labels = path.join(data, 'annotations', 'validation');
     const first = path.join(labels, fs.readdirSync(labels).sort()[0]);
     const cli = path.join(repoRoot, 'bin', 'beitseg.js');
-    await assert.rejects(promisify(execFile)('node', [cli, 'eval', '--config', tinyConfigPath, '--weights',
-      fixtureFile('segmentor_state_dict.safetensors'), '--data', data, '--device', 'cpu', '--max-pixels', '1999',
-      '--out', file('eval/results.json')]), (e: Error & { stderr: string }) => {
-      assert.ok(e.stderr.includes(`cannot decode label ${first}: 50x40 = 2000 pixels is over the limit of 1999`), e.stderr);
-      return true;
-    });
+    await assert.rejects(
+      promisify(execFile)('node', [
+        cli,
+        'eval',
+        '--config',
+        tinyConfigPath,
+        '--weights',
+        fixtureFile('segmentor_state_dict.safetensors'),
+        '--data',
+        data,
+        '--device',
+        'cpu',
+        '--max-pixels',
+        '1999',
+        '--out',
+        file('eval/results.json'),
+      ]),
+      (e: Error & { stderr: string }) => {
+        assert.ok(
+          e.stderr.includes(`cannot decode label ${first}: 50x40 = 2000 pixels is over the limit of 1999`),
+          e.stderr,
+        );
+        return true;
+      },
+    );
   });
 });

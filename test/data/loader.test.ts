@@ -24,7 +24,11 @@ const pipeline: TransformConfig[] = [
 before(async () => {
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'beitseg-loader-'));
   await makeSyntheticDataset(tmp, { n: 5, height: 24, width: 40, classes: 4, seed: 2, splitVal: 0 });
-  ds = await buildDataset({ type: 'ADE20KDataset', data_root: tmp, data_prefix: { img_path: 'images/training', seg_map_path: 'annotations/training' } });
+  ds = await buildDataset({
+    type: 'ADE20KDataset',
+    data_root: tmp,
+    data_prefix: { img_path: 'images/training', seg_map_path: 'annotations/training' },
+  });
 });
 after(async () => {
   await fs.rm(tmp, { recursive: true, force: true });
@@ -49,7 +53,10 @@ test('sampler: a permutation per epoch, pure function of (seed, k)', () => {
   assert.deepEqual([...e1].sort(), [0, 1, 2, 3, 4]);
   assert.notDeepEqual(e0, e1);
   assert.deepEqual(new InfiniteSampler(5, 3).at(7), s.at(7));
-  assert.deepEqual([0, 1, 2].map((k) => new InfiniteSampler(5, 3, false).at(k).index), [0, 1, 2]);
+  assert.deepEqual(
+    [0, 1, 2].map((k) => new InfiniteSampler(5, 3, false).at(k).index),
+    [0, 1, 2],
+  );
 });
 
 test('batches: shapes, label values, metas', async () => {
@@ -76,12 +83,33 @@ test('same seed -> identical batches with 0, 1 and 2 workers; saved state resume
   assert.deepEqual(b, a.slice(0, 4));
   assert.deepEqual(c, a.slice(0, 4));
   // 10 samples over a 5-item dataset: epoch 0 then epoch 1, each a permutation
-  assert.deepEqual(a.flatMap((x) => x.epochs), [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]);
-  assert.deepEqual(a.flatMap((x) => x.indices).slice(0, 5).sort(), [0, 1, 2, 3, 4]);
-  assert.deepEqual(a.flatMap((x) => x.indices).slice(5).sort(), [0, 1, 2, 3, 4]);
-  assert.deepEqual(a.map((x) => x.iteration), [0, 1, 2, 3, 4]);
+  assert.deepEqual(
+    a.flatMap((x) => x.epochs),
+    [0, 0, 0, 0, 0, 1, 1, 1, 1, 1],
+  );
+  assert.deepEqual(
+    a
+      .flatMap((x) => x.indices)
+      .slice(0, 5)
+      .sort(),
+    [0, 1, 2, 3, 4],
+  );
+  assert.deepEqual(
+    a
+      .flatMap((x) => x.indices)
+      .slice(5)
+      .sort(),
+    [0, 1, 2, 3, 4],
+  );
+  assert.deepEqual(
+    a.map((x) => x.iteration),
+    [0, 1, 2, 3, 4],
+  );
   const d = await take(0, 2, { seed: 18 });
-  assert.notDeepEqual(d.map((x) => x.img), a.slice(0, 2).map((x) => x.img));
+  assert.notDeepEqual(
+    d.map((x) => x.img),
+    a.slice(0, 2).map((x) => x.img),
+  );
 
   // Resume: stop after 2 batches, save (through JSON), continue in a new loader with another worker count.
   const first = createLoader({ dataset: ds, pipeline, batchSize: 2, numWorkers: 0, seed: 17, padTo: [32, 32] });
@@ -89,7 +117,15 @@ test('same seed -> identical batches with 0, 1 and 2 workers; saved state resume
   await first.next();
   const saved = JSON.parse(JSON.stringify(first.state()));
   await first.close();
-  const resumed = createLoader({ dataset: ds, pipeline, batchSize: 2, numWorkers: 1, seed: 17, padTo: [32, 32], state: saved });
+  const resumed = createLoader({
+    dataset: ds,
+    pipeline,
+    batchSize: 2,
+    numWorkers: 1,
+    seed: 17,
+    padTo: [32, 32],
+    state: saved,
+  });
   try {
     for (let i = 2; i < 5; i++) assert.deepEqual(await resumed.next(), a[i]);
   } finally {
@@ -101,7 +137,15 @@ test('same seed -> identical batches with 0, 1 and 2 workers; saved state resume
 test('errors name the file and propagate from workers; config errors are immediate', async () => {
   const items = ds.items.map((it, i) => (i === 1 ? { ...it, imgPath: path.join(tmp, 'missing.jpg') } : it));
   for (const numWorkers of [0, 1]) {
-    const loader = createLoader({ dataset: items, pipeline, batchSize: 5, numWorkers, seed: 1, shuffle: false, padTo: [32, 32] });
+    const loader = createLoader({
+      dataset: items,
+      pipeline,
+      batchSize: 5,
+      numWorkers,
+      seed: 1,
+      shuffle: false,
+      padTo: [32, 32],
+    });
     try {
       await assert.rejects(loader.next(), /image file not found: .*missing\.jpg/);
       await assert.rejects(loader.next(), /missing\.jpg/); // stays broken
@@ -109,14 +153,24 @@ test('errors name the file and propagate from workers; config errors are immedia
       await loader.close();
     }
   }
-  assert.throws(() => createLoader({ dataset: ds, pipeline: [{ type: 'Nope' }], batchSize: 1, seed: 0 }), /unknown transform type 'Nope'/);
+  assert.throws(
+    () => createLoader({ dataset: ds, pipeline: [{ type: 'Nope' }], batchSize: 1, seed: 0 }),
+    /unknown transform type 'Nope'/,
+  );
 });
 
 test('without padTo, batches are padded to the largest sample (test-style pipeline, 255 labels)', async () => {
   const loader = createLoader({
     dataset: ds,
-    pipeline: [{ type: 'LoadImageFromFile' }, { type: 'LoadAnnotations' }, { type: 'RandomResize', scale: [80, 20], ratio_range: [0.5, 2], keep_ratio: true }, { type: 'PackSegInputs' }],
-    batchSize: 3, numWorkers: 0, seed: 5,
+    pipeline: [
+      { type: 'LoadImageFromFile' },
+      { type: 'LoadAnnotations' },
+      { type: 'RandomResize', scale: [80, 20], ratio_range: [0.5, 2], keep_ratio: true },
+      { type: 'PackSegInputs' },
+    ],
+    batchSize: 3,
+    numWorkers: 0,
+    seed: 5,
   });
   try {
     const b = await loader.next();

@@ -55,12 +55,22 @@ test('randint: numpy semantics, high exclusive, single-arg form, all values hit'
 
 test('permutation is a permutation', () => {
   const p = new Rng(9).permutation(100);
-  assert.deepEqual(Array.from(p).sort((x, y) => x - y), Array.from({ length: 100 }, (_, i) => i));
+  assert.deepEqual(
+    Array.from(p).sort((x, y) => x - y),
+    Array.from({ length: 100 }, (_, i) => i),
+  );
 });
 
 test('deriveSeed is deterministic and sensitive to every part', () => {
   assert.equal(deriveSeed(1, 2, 3), deriveSeed(1, 2, 3));
-  const seeds = new Set([deriveSeed(1, 2, 3), deriveSeed(1, 3, 2), deriveSeed(2, 2, 3), deriveSeed(1, 2, 4), deriveSeed(1, 2), deriveSeed(2 ** 40, 2, 3)]);
+  const seeds = new Set([
+    deriveSeed(1, 2, 3),
+    deriveSeed(1, 3, 2),
+    deriveSeed(2, 2, 3),
+    deriveSeed(1, 2, 4),
+    deriveSeed(1, 2),
+    deriveSeed(2 ** 40, 2, 3),
+  ]);
   assert.equal(seeds.size, 6);
   assert.throws(() => deriveSeed(-1), /non-negative/);
 });

@@ -2,15 +2,38 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Rng } from '../../src/data/rng.js';
 import {
-  adjustSaturation, ade20kTestPipeline, ade20kTrainPipeline, buildPipeline, convertU8, cropPassesCatMaxRatio, flipImage,
-  flipLabel, normalizeImage, Pad, padImage, padLabel, PhotoMetricDistortion, RandomCrop, RandomFlip, RandomResize, reduceZeroLabel,
-  rescaleSize, Resize, scaleSize, shiftHue, type Sample,
+  adjustSaturation,
+  ade20kTestPipeline,
+  ade20kTrainPipeline,
+  buildPipeline,
+  convertU8,
+  cropPassesCatMaxRatio,
+  flipImage,
+  flipLabel,
+  normalizeImage,
+  Pad,
+  padImage,
+  padLabel,
+  PhotoMetricDistortion,
+  RandomCrop,
+  RandomFlip,
+  RandomResize,
+  reduceZeroLabel,
+  rescaleSize,
+  Resize,
+  scaleSize,
+  shiftHue,
+  type Sample,
 } from '../../src/data/transforms/index.js';
 import { makeImage, makeLabel, type RgbImage } from '../../src/data/types.js';
 
 function randomImage(h: number, w: number, seed = 1): RgbImage {
   const r = new Rng(seed);
-  return makeImage(h, w, Uint8Array.from({ length: h * w * 3 }, () => r.randint(256)));
+  return makeImage(
+    h,
+    w,
+    Uint8Array.from({ length: h * w * 3 }, () => r.randint(256)),
+  );
 }
 
 test('mmcv rescale sizes: factor = min(long/long_side, short/short_side), int(x*s + 0.5)', () => {
@@ -35,7 +58,11 @@ test('test Resize(scale=(2560,640), keep_ratio) keeps the label untouched when l
 });
 
 test('Resize without keep_ratio goes to exactly (w, h); label resized by nearest', () => {
-  const lab = makeLabel(4, 6, Uint8Array.from({ length: 24 }, (_, i) => i % 5));
+  const lab = makeLabel(
+    4,
+    6,
+    Uint8Array.from({ length: 24 }, (_, i) => i % 5),
+  );
   const s: Sample = { img: randomImage(4, 6), gtSeg: lab };
   new Resize({ type: 'Resize', scale: [9, 7] }).apply(s);
   assert.deepEqual([s.img!.height, s.img!.width, s.gtSeg!.height, s.gtSeg!.width], [7, 9, 7, 9]);
@@ -63,8 +90,19 @@ test('RandomCrop: sizes, smaller images, and offsets cover the margin', () => {
   const seen = new Set<string>();
   const rng = new Rng(11);
   for (let i = 0; i < 300; i++) {
-    const img = makeImage(8, 9, Uint8Array.from({ length: 8 * 9 * 3 }, (_, k) => Math.floor(k / 3)));
-    const s: Sample = { img, gtSeg: makeLabel(8, 9, Uint8Array.from({ length: 72 }, (_, k) => k)) };
+    const img = makeImage(
+      8,
+      9,
+      Uint8Array.from({ length: 8 * 9 * 3 }, (_, k) => Math.floor(k / 3)),
+    );
+    const s: Sample = {
+      img,
+      gtSeg: makeLabel(
+        8,
+        9,
+        Uint8Array.from({ length: 72 }, (_, k) => k),
+      ),
+    };
     crop.apply(s, rng);
     assert.deepEqual([s.img!.height, s.img!.width, s.gtSeg!.height, s.gtSeg!.width], [5, 7, 5, 7]);
     // image pixel value = its source index, like the label: they were cropped together
@@ -81,7 +119,8 @@ test('RandomCrop: sizes, smaller images, and offsets cover the margin', () => {
 test('RandomCrop cat_max_ratio: rejects single-class crops, ignores 255', () => {
   // 20x20 label: left half class 1, right half class 2, top-left 4x4 corner 255.
   const lab = makeLabel(20, 20);
-  for (let y = 0; y < 20; y++) for (let x = 0; x < 20; x++) lab.data[y * 20 + x] = y < 4 && x < 4 ? 255 : x < 10 ? 1 : 2;
+  for (let y = 0; y < 20; y++)
+    for (let x = 0; x < 20; x++) lab.data[y * 20 + x] = y < 4 && x < 4 ? 255 : x < 10 ? 1 : 2;
   assert.equal(cropPassesCatMaxRatio(lab, [0, 10, 0, 10], 0.75, 255), false); // only class 1 (+255)
   assert.equal(cropPassesCatMaxRatio(lab, [0, 10, 5, 15], 0.75, 255), true); // 50/50
   // box y 0..10, x 2..12: class 1 = 8 cols x 10 rows - 8 corner cells (x 2..3, y 0..3) = 72,
@@ -114,7 +153,10 @@ test('flip twice is the identity; flip moves columns', () => {
   assert.deepEqual(flipImage(flipImage(img, 'vertical'), 'vertical'), img);
   const lab = makeLabel(2, 3, Uint8Array.from([1, 2, 3, 4, 5, 6]));
   assert.deepEqual(Array.from(flipLabel(lab).data), [3, 2, 1, 6, 5, 4]);
-  assert.deepEqual(Array.from(flipImage(makeImage(1, 2, Uint8Array.from([1, 2, 3, 4, 5, 6]))).data), [4, 5, 6, 1, 2, 3]);
+  assert.deepEqual(
+    Array.from(flipImage(makeImage(1, 2, Uint8Array.from([1, 2, 3, 4, 5, 6]))).data),
+    [4, 5, 6, 1, 2, 3],
+  );
 });
 
 test('RandomFlip(prob 0.5) flips about half the time, image and label together', () => {
@@ -122,7 +164,10 @@ test('RandomFlip(prob 0.5) flips about half the time, image and label together',
   const rng = new Rng(8);
   let flips = 0;
   for (let i = 0; i < 400; i++) {
-    const s: Sample = { img: makeImage(1, 2, Uint8Array.from([1, 1, 1, 2, 2, 2])), gtSeg: makeLabel(1, 2, Uint8Array.from([1, 2])) };
+    const s: Sample = {
+      img: makeImage(1, 2, Uint8Array.from([1, 1, 1, 2, 2, 2])),
+      gtSeg: makeLabel(1, 2, Uint8Array.from([1, 2])),
+    };
     t.apply(s, rng);
     if (s.flip) {
       flips++;
@@ -211,7 +256,10 @@ test('PhotoMetricDistortion: deterministic for a seed, keeps shape, changes pixe
 test('buildPipeline: ADE pipelines build; unknown types and fields are clear errors', () => {
   assert.equal(buildPipeline(ade20kTrainPipeline()).transforms.length, 7);
   assert.equal(buildPipeline(ade20kTestPipeline()).transforms.length, 4);
-  assert.throws(() => buildPipeline([{ type: 'RandomRotate' }]), /unknown transform type 'RandomRotate'; supported: .*RandomCrop/);
+  assert.throws(
+    () => buildPipeline([{ type: 'RandomRotate' }]),
+    /unknown transform type 'RandomRotate'; supported: .*RandomCrop/,
+  );
   assert.throws(
     () => buildPipeline([{ type: 'RandomCrop', crop_size: [640, 640], cat_max: 0.75 }]),
     /pipeline\[0\]: RandomCrop: unknown field 'cat_max'; supported fields: crop_size, cat_max_ratio, ignore_index/,
@@ -224,7 +272,7 @@ test('train pipeline on in-memory data: 640 crop, labels aligned, deterministic'
   // Skip the loaders: start from a loaded sample.
   const p = buildPipeline(ade20kTrainPipeline().slice(2));
   const lab = makeLabel(300, 400);
-  for (let i = 0; i < lab.data.length; i++) lab.data[i] = (i % 400) < 200 ? 1 : 255;
+  for (let i = 0; i < lab.data.length; i++) lab.data[i] = i % 400 < 200 ? 1 : 255;
   const mk = (): Sample => ({ img: randomImage(300, 400, 9), gtSeg: makeLabel(300, 400, lab.data.slice()) });
   const a = await p.run(mk(), new Rng(3));
   const b = await p.run(mk(), new Rng(3));

@@ -10,17 +10,29 @@ import type { Dict } from '../../src/models/config.js';
 
 const cli = path.join(repoRoot, 'bin', 'beitseg.js');
 
-interface Run { code: number | null; stdout: string; stderr: string; ms: number; pid: number }
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+  pid: number;
+}
 
 function runCli(args: string[], o: { limitMs?: number; onStart?: (pid: number) => void } = {}): Promise<Run> {
   return new Promise((resolve) => {
     const t0 = Date.now();
     const env: NodeJS.ProcessEnv = { ...process.env, BEITSEG_NUM_THREADS: '1' };
-    for (const k of ['RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID', 'SLURM_NTASKS']) delete env[k];
+    for (const k of ['RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID', 'SLURM_NTASKS'])
+      delete env[k];
     const child = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
+    let stdout = '',
+      stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     o.onStart?.(child.pid!);
     const timer = setTimeout(() => child.kill('SIGKILL'), o.limitMs ?? 120_000);
     child.on('exit', (code) => {
@@ -39,7 +51,9 @@ function workerPid(launcherPid: number, rank: number): number | null {
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
       if (ppid !== launcherPid) continue;
       if (fs.readFileSync(`/proc/${name}/environ`, 'utf8').split('\0').includes(`RANK=${rank}`)) return Number(name);
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
   return null;
 }
@@ -53,63 +67,107 @@ async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
   return false;
 }
 
-test('launcher: a rank killed mid-training stops the run with a clear error; --resume continues; distributed eval = single-process eval',
-  { timeout: 420_000 }, async () => {
-    const dir = tempDir('beitseg-dcli-');
-    const data = await syntheticData(path.join(dir, 'data'), { n: 11, height: 64, width: 80, classes: 6, seed: 5, splitVal: 3 });
-    const cfg = deterministicTinyConfig(data, (c) => {
-      (c.train_dataloader as Dict).batch_size = 1;
-      c.train_cfg = { type: 'IterBasedTrainLoop', max_iters: 12, val_interval: 1000 };
-      ((c.default_hooks as Dict).checkpoint as Dict).interval = 2;
-      ((c.default_hooks as Dict).logger as Dict).interval = 1;
-    });
-    const cfgFile = path.join(dir, 'cfg.json');
-    fs.writeFileSync(cfgFile, JSON.stringify(cfg));
-    const work = path.join(dir, 'work');
-    const trainArgs = ['train', '--config', cfgFile, '--work-dir', work, '--device', 'cpu', '--workers', '0', '--nproc-per-node', '2',
-      '--dist-timeout', '20'];
-
-    let killedAt = 0;
-    const first = await runCli(trainArgs, {
-      onStart: (pid) => {
-        void (async () => {
-          if (!(await waitFor(() => fs.existsSync(path.join(work, 'iter_4')), 100_000))) return;
-          const victim = workerPid(pid, 1);
-          if (victim) { process.kill(victim, 'SIGKILL'); killedAt = Date.now(); }
-        })();
-      },
-    });
-    assert.ok(killedAt > 0, `rank 1 was never killed: ${first.stderr}`);
-    if (process.env.BEITSEG_TEST_VERBOSE) process.stderr.write(first.stderr);
-    assert.notEqual(first.code, 0, 'the launcher must exit non-zero');
-    assert.match(first.stderr, /launcher: worker rank 1 exited with signal SIGKILL; stopping the other workers/);
-    assert.match(first.stderr, /launcher: worker rank 0: rank 0: .*(failed|timed out)/, first.stderr);
-    assert.ok(Date.now() - killedAt < 40_000, 'the other rank took too long to stop');
-    assert.ok(!fs.existsSync(path.join(work, 'iter_12')));
-
-    const second = await runCli([...trainArgs, '--resume']);
-    assert.equal(second.code, 0, second.stderr);
-    assert.match(second.stdout, /resumed from .*iter_(4|6|8|10) at iteration (4|6|8|10)/);
-    assert.match(second.stdout, /distributed: world size 2 \(gloo\), global batch 2 x 1 = 2/);
-    assert.ok(fs.existsSync(path.join(work, 'iter_12', 'model.safetensors')));
-
-    const weights = path.join(work, 'iter_12', 'model.safetensors');
-    const evalArgs = (out: string) => ['eval', '--config', cfgFile, '--weights', weights, '--data', data, '--device', 'cpu',
-      '--out', path.join(dir, out)];
-    const single = await runCli(evalArgs('single.json'));
-    assert.equal(single.code, 0, single.stderr);
-    const dist = await runCli([...evalArgs('dist.json'), '--nproc-per-node', '2']);
-    assert.equal(dist.code, 0, dist.stderr);
-    const a = JSON.parse(fs.readFileSync(path.join(dir, 'single.json'), 'utf8')) as Record<string, unknown>;
-    const b = JSON.parse(fs.readFileSync(path.join(dir, 'dist.json'), 'utf8')) as Record<string, unknown>;
-    assert.ok(JSON.stringify(a).includes('mIoU'), 'no metrics in the single-process results');
-    assert.deepEqual(b, a);
-    fs.rmSync(dir, { recursive: true, force: true });
+test('launcher: a rank killed mid-training stops the run with a clear error; --resume continues; distributed eval = single-process eval', {
+  timeout: 420_000,
+}, async () => {
+  const dir = tempDir('beitseg-dcli-');
+  const data = await syntheticData(path.join(dir, 'data'), {
+    n: 11,
+    height: 64,
+    width: 80,
+    classes: 6,
+    seed: 5,
+    splitVal: 3,
   });
+  const cfg = deterministicTinyConfig(data, (c) => {
+    (c.train_dataloader as Dict).batch_size = 1;
+    c.train_cfg = { type: 'IterBasedTrainLoop', max_iters: 12, val_interval: 1000 };
+    ((c.default_hooks as Dict).checkpoint as Dict).interval = 2;
+    ((c.default_hooks as Dict).logger as Dict).interval = 1;
+  });
+  const cfgFile = path.join(dir, 'cfg.json');
+  fs.writeFileSync(cfgFile, JSON.stringify(cfg));
+  const work = path.join(dir, 'work');
+  const trainArgs = [
+    'train',
+    '--config',
+    cfgFile,
+    '--work-dir',
+    work,
+    '--device',
+    'cpu',
+    '--workers',
+    '0',
+    '--nproc-per-node',
+    '2',
+    '--dist-timeout',
+    '20',
+  ];
 
-test('launcher: SIGINT stops every rank after the same iteration with a checkpoint from rank 0', { timeout: 240_000 }, async () => {
+  let killedAt = 0;
+  const first = await runCli(trainArgs, {
+    onStart: (pid) => {
+      void (async () => {
+        if (!(await waitFor(() => fs.existsSync(path.join(work, 'iter_4')), 100_000))) return;
+        const victim = workerPid(pid, 1);
+        if (victim) {
+          process.kill(victim, 'SIGKILL');
+          killedAt = Date.now();
+        }
+      })();
+    },
+  });
+  assert.ok(killedAt > 0, `rank 1 was never killed: ${first.stderr}`);
+  if (process.env.BEITSEG_TEST_VERBOSE) process.stderr.write(first.stderr);
+  assert.notEqual(first.code, 0, 'the launcher must exit non-zero');
+  assert.match(first.stderr, /launcher: worker rank 1 exited with signal SIGKILL; stopping the other workers/);
+  assert.match(first.stderr, /launcher: worker rank 0: rank 0: .*(failed|timed out)/, first.stderr);
+  assert.ok(Date.now() - killedAt < 40_000, 'the other rank took too long to stop');
+  assert.ok(!fs.existsSync(path.join(work, 'iter_12')));
+
+  const second = await runCli([...trainArgs, '--resume']);
+  assert.equal(second.code, 0, second.stderr);
+  assert.match(second.stdout, /resumed from .*iter_(4|6|8|10) at iteration (4|6|8|10)/);
+  assert.match(second.stdout, /distributed: world size 2 \(gloo\), global batch 2 x 1 = 2/);
+  assert.ok(fs.existsSync(path.join(work, 'iter_12', 'model.safetensors')));
+
+  const weights = path.join(work, 'iter_12', 'model.safetensors');
+  const evalArgs = (out: string) => [
+    'eval',
+    '--config',
+    cfgFile,
+    '--weights',
+    weights,
+    '--data',
+    data,
+    '--device',
+    'cpu',
+    '--out',
+    path.join(dir, out),
+  ];
+  const single = await runCli(evalArgs('single.json'));
+  assert.equal(single.code, 0, single.stderr);
+  const dist = await runCli([...evalArgs('dist.json'), '--nproc-per-node', '2']);
+  assert.equal(dist.code, 0, dist.stderr);
+  const a = JSON.parse(fs.readFileSync(path.join(dir, 'single.json'), 'utf8')) as Record<string, unknown>;
+  const b = JSON.parse(fs.readFileSync(path.join(dir, 'dist.json'), 'utf8')) as Record<string, unknown>;
+  assert.ok(JSON.stringify(a).includes('mIoU'), 'no metrics in the single-process results');
+  assert.deepEqual(b, a);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('launcher: SIGINT stops every rank after the same iteration with a checkpoint from rank 0', {
+  timeout: 240_000,
+}, async () => {
   const dir = tempDir('beitseg-dint-');
-  const data = await syntheticData(path.join(dir, 'data'), { n: 6, height: 64, width: 80, classes: 6, seed: 6, splitVal: 1 });
+  const data = await syntheticData(path.join(dir, 'data'), {
+    n: 6,
+    height: 64,
+    width: 80,
+    classes: 6,
+    seed: 6,
+    splitVal: 1,
+  });
   const cfg = deterministicTinyConfig(data, (c) => {
     (c.train_dataloader as Dict).batch_size = 1;
     c.train_cfg = { type: 'IterBasedTrainLoop', max_iters: 500, val_interval: 1000 };
@@ -119,17 +177,36 @@ test('launcher: SIGINT stops every rank after the same iteration with a checkpoi
   fs.writeFileSync(cfgFile, JSON.stringify(cfg));
   const work = path.join(dir, 'work');
   let signalled = false;
-  const run = await runCli(['train', '--config', cfgFile, '--work-dir', work, '--device', 'cpu', '--workers', '0',
-    '--nproc-per-node', '2', '--dist-timeout', '30'], {
-    onStart: (pid) => {
-      void (async () => {
-        const log = path.join(work, 'log.jsonl');
-        if (!(await waitFor(() => fs.existsSync(log) && fs.readFileSync(log, 'utf8').split('\n').length > 3, 100_000))) return;
-        process.kill(pid, 'SIGINT');
-        signalled = true;
-      })();
+  const run = await runCli(
+    [
+      'train',
+      '--config',
+      cfgFile,
+      '--work-dir',
+      work,
+      '--device',
+      'cpu',
+      '--workers',
+      '0',
+      '--nproc-per-node',
+      '2',
+      '--dist-timeout',
+      '30',
+    ],
+    {
+      onStart: (pid) => {
+        void (async () => {
+          const log = path.join(work, 'log.jsonl');
+          if (
+            !(await waitFor(() => fs.existsSync(log) && fs.readFileSync(log, 'utf8').split('\n').length > 3, 100_000))
+          )
+            return;
+          process.kill(pid, 'SIGINT');
+          signalled = true;
+        })();
+      },
     },
-  });
+  );
   assert.ok(signalled, run.stderr);
   assert.equal(run.code, 130, run.stderr);
   const m = /interrupted at iteration (\d+): saved (\S+) \(continue with --resume\)/.exec(run.stdout);

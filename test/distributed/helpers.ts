@@ -46,30 +46,49 @@ export async function runRanks(script: string, o: RunRanksOptions = {}): Promise
   const worldSize = o.worldSize ?? 2;
   const port = await freePort();
   const file = path.join(here, script);
-  const runs = Array.from({ length: worldSize }, (_, rank) => new Promise<RankResult>((resolve) => {
-    const t0 = Date.now();
-    const child = spawn(process.execPath, [file, ...(o.args ?? [])], {
-      env: {
-        ...process.env, BEITSEG_TEST_WORKER: '1', BEITSEG_NUM_THREADS: '1', RANK: String(rank), LOCAL_RANK: String(rank),
-        WORLD_SIZE: String(worldSize), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), ...(o.env?.(rank) ?? {}),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '', stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), o.limitMs ?? 60_000);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ rank, code, signal, stdout, stderr, ms: Date.now() - t0 });
-    });
-  }));
+  const runs = Array.from(
+    { length: worldSize },
+    (_, rank) =>
+      new Promise<RankResult>((resolve) => {
+        const t0 = Date.now();
+        const child = spawn(process.execPath, [file, ...(o.args ?? [])], {
+          env: {
+            ...process.env,
+            BEITSEG_TEST_WORKER: '1',
+            BEITSEG_NUM_THREADS: '1',
+            RANK: String(rank),
+            LOCAL_RANK: String(rank),
+            WORLD_SIZE: String(worldSize),
+            MASTER_ADDR: '127.0.0.1',
+            MASTER_PORT: String(port),
+            ...(o.env?.(rank) ?? {}),
+          },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let stdout = '',
+          stderr = '';
+        child.stdout.on('data', (d) => {
+          stdout += d;
+        });
+        child.stderr.on('data', (d) => {
+          stderr += d;
+        });
+        const timer = setTimeout(() => child.kill('SIGKILL'), o.limitMs ?? 60_000);
+        child.on('exit', (code, signal) => {
+          clearTimeout(timer);
+          resolve({ rank, code, signal, stdout, stderr, ms: Date.now() - t0 });
+        });
+      }),
+  );
   return Promise.all(runs);
 }
 
 /** The last JSON line a worker printed. */
 export function lastJson(r: RankResult): Record<string, unknown> {
-  const lines = r.stdout.trim().split('\n').filter((l) => l.startsWith('{'));
+  const lines = r.stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'));
   if (!lines.length) throw new Error(`rank ${r.rank} printed no JSON (exit ${r.code}): ${r.stderr.slice(-2000)}`);
   return JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
 }

@@ -13,8 +13,10 @@ export function deterministicTinyConfig(dataRoot: string, edit?: (cfg: Dict) => 
 }
 
 /** Every parameter's gradient, then every BN running statistic, as one float32 array. */
-export function flatGradsAndStats(named: [string, { grad: { toFloat32Array(): Float32Array; dispose(): void } | null }][],
-  buffers: [string, { toFloat32Array(): Float32Array }][]): Float32Array {
+export function flatGradsAndStats(
+  named: [string, { grad: { toFloat32Array(): Float32Array; dispose(): void } | null }][],
+  buffers: [string, { toFloat32Array(): Float32Array }][],
+): Float32Array {
   const parts: Float32Array[] = [];
   for (const [name, p] of named) {
     const g = p.grad;
@@ -22,9 +24,13 @@ export function flatGradsAndStats(named: [string, { grad: { toFloat32Array(): Fl
     parts.push(g.toFloat32Array());
     g.dispose();
   }
-  for (const [name, b] of buffers) if (name.endsWith('running_mean') || name.endsWith('running_var')) parts.push(b.toFloat32Array());
+  for (const [name, b] of buffers)
+    if (name.endsWith('running_mean') || name.endsWith('running_var')) parts.push(b.toFloat32Array());
   const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
   let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
   return out;
 }

@@ -31,94 +31,142 @@ function f32(v: { data: Uint8Array }): Float32Array {
 function weightsOf(dir: string): Map<string, Float32Array> {
   const { tensors } = readSafetensors(path.join(dir, `iter_${ITERS}`, 'model.safetensors'));
   const out = new Map<string, Float32Array>();
-  for (const [k, v] of tensors) if (v.dtype === 'float32') out.set(k, new Float32Array(v.data.buffer.slice(v.data.byteOffset, v.data.byteOffset + v.data.byteLength)));
+  for (const [k, v] of tensors)
+    if (v.dtype === 'float32')
+      out.set(k, new Float32Array(v.data.buffer.slice(v.data.byteOffset, v.data.byteOffset + v.data.byteLength)));
   return out;
 }
 
-test('a few iterations: 2 ranks x batch 1 = 1 process x batch 2 (weights within 1e-5, identical validation); only rank 0 writes files',
-  { timeout: 240_000 }, async () => {
-    const dir = tempDir('beitseg-dtrain-');
-    const data = await syntheticData(path.join(dir, 'data'), { n: 11, height: 64, width: 80, classes: 6, seed: 3, splitVal: 3 });
-    const distCfg = path.join(dir, 'dist.json');
-    fs.writeFileSync(distCfg, JSON.stringify(trainConfig(data, 1)));
-    const ranks = await runRanks('worker_train.js', { args: [path.join(dir, 'dist'), distCfg], limitMs: 180_000 });
-    for (const r of ranks) assert.equal(r.code, 0, `rank ${r.rank}: ${r.stderr}`);
-
-    const single = await train({ config: trainConfig(data, 2), configPath: 'tiny.json', workDir: path.join(dir, 'single'), device: 'cpu',
-      numWorkers: 0, handleSignals: false, log: () => undefined });
-    assert.equal(single.iteration, ITERS);
-
-    const a = weightsOf(path.join(dir, 'dist', 'rank0')), b = weightsOf(path.join(dir, 'single'));
-    assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
-    let worst = 0, moved = 0;
-    for (const [k, va] of a) {
-      const vb = b.get(k)!;
-      for (let i = 0; i < va.length; i++) worst = Math.max(worst, Math.abs(va[i]! - vb[i]!));
-    }
-    assert.ok(worst <= 1e-5, `weights differ by ${worst}`);
-    // training moved the weights away from the (shared) initialisation: compare with iteration 0 of a fresh model
-    for (const [k, v] of b) if (k.endsWith('conv_seg.weight')) moved = Math.max(...v.map(Math.abs));
-    assert.ok(moved > 0);
-
-    // validation at the end: both ranks report the single-process metrics exactly
-    for (const r of ranks) {
-      const j = lastJson(r);
-      assert.equal(j.iteration, ITERS);
-      assert.deepEqual(j.metrics, JSON.parse(JSON.stringify(single.lastValidation)));
-    }
-    // only rank 0 writes: rank 1's work dir holds nothing
-    const rank1 = path.join(dir, 'dist', 'rank1');
-    assert.deepEqual(fs.existsSync(rank1) ? fs.readdirSync(rank1) : [], []);
-    assert.ok(fs.readdirSync(path.join(dir, 'dist', 'rank0')).includes('log.jsonl'));
-    single.model.dispose();
-    fs.rmSync(dir, { recursive: true, force: true });
+test('a few iterations: 2 ranks x batch 1 = 1 process x batch 2 (weights within 1e-5, identical validation); only rank 0 writes files', {
+  timeout: 240_000,
+}, async () => {
+  const dir = tempDir('beitseg-dtrain-');
+  const data = await syntheticData(path.join(dir, 'data'), {
+    n: 11,
+    height: 64,
+    width: 80,
+    classes: 6,
+    seed: 3,
+    splitVal: 3,
   });
+  const distCfg = path.join(dir, 'dist.json');
+  fs.writeFileSync(distCfg, JSON.stringify(trainConfig(data, 1)));
+  const ranks = await runRanks('worker_train.js', { args: [path.join(dir, 'dist'), distCfg], limitMs: 180_000 });
+  for (const r of ranks) assert.equal(r.code, 0, `rank ${r.rank}: ${r.stderr}`);
 
-test('stop inside an accumulation window (asked by rank 1 only): the checkpoint holds the global pending gradients; resume = straight run',
-  { timeout: 300_000 }, async () => {
-    const dir = tempDir('beitseg-dresume-');
-    const data = await syntheticData(path.join(dir, 'data'), { n: 9, height: 64, width: 80, classes: 6, seed: 3, splitVal: 1 });
-    const cfgFile = path.join(dir, 'cfg.json');
-    const cfg = trainConfig(data, 1);
-    cfg.train_cfg = { type: 'IterBasedTrainLoop', max_iters: 6, val_interval: 1000 };
-    (cfg.optim_wrapper as Dict).accumulative_counts = 2;
-    fs.writeFileSync(cfgFile, JSON.stringify(cfg));
-    const straight = await runRanks('worker_train.js', { args: [path.join(dir, 'straight'), cfgFile], limitMs: 180_000 });
-    for (const r of straight) assert.equal(r.code, 0, `rank ${r.rank}: ${r.stderr}`);
-    const stopped = await runRanks('worker_train.js', { args: [path.join(dir, 'split'), cfgFile, 'stop-at-3'], limitMs: 180_000 });
-    for (const r of stopped) assert.equal(r.code, 0, `rank ${r.rank}: ${r.stderr}`);
-    for (const r of stopped) assert.equal(lastJson(r).iteration, 3, 'every rank stops after the same iteration');
-    // the pending gradients saved by rank 0 are those of the global batch: 1 process x batch 2 stopped there too
-    const single = await train({ config: { ...cfg, train_dataloader: { ...(cfg.train_dataloader as Dict), batch_size: 2 } },
-      configPath: 'tiny.json', workDir: path.join(dir, 'single'), device: 'cpu', numWorkers: 0, handleSignals: false,
-      log: () => undefined, onIteration: (it, trainer) => { if (it === 3) trainer.requestStop(); } });
-    single.model.dispose();
-    const grads = (d: string) => readSafetensors(path.join(d, 'iter_3', 'state.safetensors')).tensors;
-    const gd = grads(path.join(dir, 'split', 'rank0')), gs = grads(path.join(dir, 'single'));
-    let pending = 0, worstGrad = 0, largest = 0;
-    for (const [k, v] of gs) {
-      if (!k.startsWith('grad.')) continue;
-      pending++;
-      const x = f32(v), y = f32(gd.get(k)!);
-      for (let i = 0; i < x.length; i++) {
-        worstGrad = Math.max(worstGrad, Math.abs(x[i]! - y[i]!));
-        largest = Math.max(largest, Math.abs(x[i]!));
-      }
-    }
-    assert.ok(pending > 0, 'no pending gradients in the checkpoint');
-    // (a crop holding only ignored pixels has zero gradients: the data must not be such a case)
-    assert.ok(largest > 1e-3, `pending gradients are ${largest} at most: the comparison would be vacuous`);
-    assert.ok(worstGrad <= 1e-5, `pending gradients differ from the global batch's by ${worstGrad}`);
-    const resumed = await runRanks('worker_train.js', { args: [path.join(dir, 'split'), cfgFile, 'resume'], limitMs: 180_000 });
-    for (const r of resumed) assert.equal(r.code, 0, `rank ${r.rank}: ${r.stderr}`);
-    const read = (d: string) => readSafetensors(path.join(d, 'iter_6', 'model.safetensors')).tensors;
-    const a = read(path.join(dir, 'straight', 'rank0')), b = read(path.join(dir, 'split', 'rank0'));
-    let worst = 0;
-    for (const [k, va] of a) {
-      if (va.dtype !== 'float32') continue;
-      const x = f32(va), y = f32(b.get(k)!);
-      for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!));
-    }
-    assert.ok(worst <= 1e-5, `resumed run differs by ${worst}`);
-    fs.rmSync(dir, { recursive: true, force: true });
+  const single = await train({
+    config: trainConfig(data, 2),
+    configPath: 'tiny.json',
+    workDir: path.join(dir, 'single'),
+    device: 'cpu',
+    numWorkers: 0,
+    handleSignals: false,
+    log: () => undefined,
   });
+  assert.equal(single.iteration, ITERS);
+
+  const a = weightsOf(path.join(dir, 'dist', 'rank0')),
+    b = weightsOf(path.join(dir, 'single'));
+  assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
+  let worst = 0,
+    moved = 0;
+  for (const [k, va] of a) {
+    const vb = b.get(k)!;
+    for (let i = 0; i < va.length; i++) worst = Math.max(worst, Math.abs(va[i]! - vb[i]!));
+  }
+  assert.ok(worst <= 1e-5, `weights differ by ${worst}`);
+  // training moved the weights away from the (shared) initialisation: compare with iteration 0 of a fresh model
+  for (const [k, v] of b) if (k.endsWith('conv_seg.weight')) moved = Math.max(...v.map(Math.abs));
+  assert.ok(moved > 0);
+
+  // validation at the end: both ranks report the single-process metrics exactly
+  for (const r of ranks) {
+    const j = lastJson(r);
+    assert.equal(j.iteration, ITERS);
+    assert.deepEqual(j.metrics, JSON.parse(JSON.stringify(single.lastValidation)));
+  }
+  // only rank 0 writes: rank 1's work dir holds nothing
+  const rank1 = path.join(dir, 'dist', 'rank1');
+  assert.deepEqual(fs.existsSync(rank1) ? fs.readdirSync(rank1) : [], []);
+  assert.ok(fs.readdirSync(path.join(dir, 'dist', 'rank0')).includes('log.jsonl'));
+  single.model.dispose();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('stop inside an accumulation window (asked by rank 1 only): the checkpoint holds the global pending gradients; resume = straight run', {
+  timeout: 300_000,
+}, async () => {
+  const dir = tempDir('beitseg-dresume-');
+  const data = await syntheticData(path.join(dir, 'data'), {
+    n: 9,
+    height: 64,
+    width: 80,
+    classes: 6,
+    seed: 3,
+    splitVal: 1,
+  });
+  const cfgFile = path.join(dir, 'cfg.json');
+  const cfg = trainConfig(data, 1);
+  cfg.train_cfg = { type: 'IterBasedTrainLoop', max_iters: 6, val_interval: 1000 };
+  (cfg.optim_wrapper as Dict).accumulative_counts = 2;
+  fs.writeFileSync(cfgFile, JSON.stringify(cfg));
+  const straight = await runRanks('worker_train.js', { args: [path.join(dir, 'straight'), cfgFile], limitMs: 180_000 });
+  for (const r of straight) assert.equal(r.code, 0, `rank ${r.rank}: ${r.stderr}`);
+  const stopped = await runRanks('worker_train.js', {
+    args: [path.join(dir, 'split'), cfgFile, 'stop-at-3'],
+    limitMs: 180_000,
+  });
+  for (const r of stopped) assert.equal(r.code, 0, `rank ${r.rank}: ${r.stderr}`);
+  for (const r of stopped) assert.equal(lastJson(r).iteration, 3, 'every rank stops after the same iteration');
+  // the pending gradients saved by rank 0 are those of the global batch: 1 process x batch 2 stopped there too
+  const single = await train({
+    config: { ...cfg, train_dataloader: { ...(cfg.train_dataloader as Dict), batch_size: 2 } },
+    configPath: 'tiny.json',
+    workDir: path.join(dir, 'single'),
+    device: 'cpu',
+    numWorkers: 0,
+    handleSignals: false,
+    log: () => undefined,
+    onIteration: (it, trainer) => {
+      if (it === 3) trainer.requestStop();
+    },
+  });
+  single.model.dispose();
+  const grads = (d: string) => readSafetensors(path.join(d, 'iter_3', 'state.safetensors')).tensors;
+  const gd = grads(path.join(dir, 'split', 'rank0')),
+    gs = grads(path.join(dir, 'single'));
+  let pending = 0,
+    worstGrad = 0,
+    largest = 0;
+  for (const [k, v] of gs) {
+    if (!k.startsWith('grad.')) continue;
+    pending++;
+    const x = f32(v),
+      y = f32(gd.get(k)!);
+    for (let i = 0; i < x.length; i++) {
+      worstGrad = Math.max(worstGrad, Math.abs(x[i]! - y[i]!));
+      largest = Math.max(largest, Math.abs(x[i]!));
+    }
+  }
+  assert.ok(pending > 0, 'no pending gradients in the checkpoint');
+  // (a crop holding only ignored pixels has zero gradients: the data must not be such a case)
+  assert.ok(largest > 1e-3, `pending gradients are ${largest} at most: the comparison would be vacuous`);
+  assert.ok(worstGrad <= 1e-5, `pending gradients differ from the global batch's by ${worstGrad}`);
+  const resumed = await runRanks('worker_train.js', {
+    args: [path.join(dir, 'split'), cfgFile, 'resume'],
+    limitMs: 180_000,
+  });
+  for (const r of resumed) assert.equal(r.code, 0, `rank ${r.rank}: ${r.stderr}`);
+  const read = (d: string) => readSafetensors(path.join(d, 'iter_6', 'model.safetensors')).tensors;
+  const a = read(path.join(dir, 'straight', 'rank0')),
+    b = read(path.join(dir, 'split', 'rank0'));
+  let worst = 0;
+  for (const [k, va] of a) {
+    if (va.dtype !== 'float32') continue;
+    const x = f32(va),
+      y = f32(b.get(k)!);
+    for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!));
+  }
+  assert.ok(worst <= 1e-5, `resumed run differs by ${worst}`);
+  fs.rmSync(dir, { recursive: true, force: true });
+});

@@ -6,8 +6,13 @@ import { tensor } from '../../src/tensor/tensor.js';
 async function main(): Promise<void> {
   const env = readDistEnv()!;
   const mode = process.argv[2] ?? 'ok';
-  const pg = await ProcessGroup.init({ masterAddr: env.masterAddr, masterPort: env.masterPort, rank: env.rank,
-    worldSize: env.worldSize, timeoutMs: Number(process.env.TEST_TIMEOUT_MS ?? 20000) });
+  const pg = await ProcessGroup.init({
+    masterAddr: env.masterAddr,
+    masterPort: env.masterPort,
+    rank: env.rank,
+    worldSize: env.worldSize,
+    timeoutMs: Number(process.env.TEST_TIMEOUT_MS ?? 20000),
+  });
   const r = pg.rank;
   if (mode === 'peer-exits') {
     // rank 1 leaves after the rendezvous; rank 0's next all-reduce must fail, not hang
@@ -24,7 +29,10 @@ async function main(): Promise<void> {
   }
   if (mode === 'peer-hangs') {
     // rank 1 stays alive but never joins the collective: rank 0 must time out
-    if (r === 1) { await new Promise((res) => setTimeout(res, 10000)); process.exit(0); }
+    if (r === 1) {
+      await new Promise((res) => setTimeout(res, 10000));
+      process.exit(0);
+    }
     const t0 = Date.now();
     try {
       await pg.allReduceAsync(tensor([1, 2]));
@@ -44,10 +52,20 @@ async function main(): Promise<void> {
   const coalesced = [tensor([r, r]), tensor([r * 3], [1], 'int64')];
   pg.broadcastCoalesced(coalesced, 0);
   await pg.barrier();
-  console.log(JSON.stringify({
-    rank: r, size: pg.worldSize, sum: Array.from(sum), max: Array.from(max), mean: Array.from(mean), asyncSum: Array.from(asyncSum),
-    bcast: Array.from(bcast), gathered, ints, coalesced: [Array.from(coalesced[0]!.toFloat32Array()), coalesced[1]!.item()],
-  }));
+  console.log(
+    JSON.stringify({
+      rank: r,
+      size: pg.worldSize,
+      sum: Array.from(sum),
+      max: Array.from(max),
+      mean: Array.from(mean),
+      asyncSum: Array.from(asyncSum),
+      bcast: Array.from(bcast),
+      gathered,
+      ints,
+      coalesced: [Array.from(coalesced[0]!.toFloat32Array()), coalesced[1]!.item()],
+    }),
+  );
 }
 
 if (process.env.BEITSEG_TEST_WORKER) {

@@ -16,18 +16,31 @@ import { deterministicTinyConfig, flatGradsAndStats } from './tiny.js';
 
 async function main(): Promise<void> {
   const env = readDistEnv()!;
-  const pg = await ProcessGroup.init({ masterAddr: env.masterAddr, masterPort: env.masterPort, rank: env.rank, worldSize: env.worldSize, timeoutMs: 30000 });
+  const pg = await ProcessGroup.init({
+    masterAddr: env.masterAddr,
+    masterPort: env.masterPort,
+    rank: env.rank,
+    worldSize: env.worldSize,
+    timeoutMs: 30000,
+  });
   setDefaultGroup(pg);
   // a different seed on rank 1: the broadcast from rank 0 must make the weights equal
   manualSeed(pg.rank === 0 ? 0 : 99);
   const model = buildSegmentor(deterministicTinyConfig('/nonexistent').model as Dict).train();
   const params = model.namedParameters().map(([, p]) => p);
-  const ddp = new DistributedDataParallel(pg, params, model.namedBuffers().map(([, b]) => b));
+  const ddp = new DistributedDataParallel(
+    pg,
+    params,
+    model.namedBuffers().map(([, b]) => b),
+  );
   const { img, label } = fixedBatch(pg.rank, 1);
   ddp.prepareBackward();
   model.loss(img, label).loss.backward();
   ddp.finish();
-  fs.writeFileSync(`${process.argv[2]}.rank${pg.rank}`, flatGradsAndStats(model.namedParameters(), model.namedBuffers()));
+  fs.writeFileSync(
+    `${process.argv[2]}.rank${pg.rank}`,
+    flatGradsAndStats(model.namedParameters(), model.namedBuffers()),
+  );
   console.log(JSON.stringify({ rank: pg.rank, buckets: ddp.buckets, bytes: ddp.bytesPerStep, mode: ddp.mode }));
 }
 

@@ -15,18 +15,34 @@ import type { Dict } from '../../src/models/config.js';
 
 async function main(): Promise<void> {
   const env = readDistEnv()!;
-  const pg = await ProcessGroup.init({ masterAddr: env.masterAddr, masterPort: env.masterPort, rank: env.rank, worldSize: env.worldSize, timeoutMs: 30000 });
+  const pg = await ProcessGroup.init({
+    masterAddr: env.masterAddr,
+    masterPort: env.masterPort,
+    rank: env.rank,
+    worldSize: env.worldSize,
+    timeoutMs: 30000,
+  });
   setDefaultGroup(pg);
   const stopAt = process.argv[4]?.startsWith('stop-at-') ? Number(process.argv[4].slice(8)) : 0;
   const config = JSON.parse(fs.readFileSync(process.argv[3]!, 'utf8')) as Dict;
-  const result = await train(distributedTrainOptions(pg, {
-    config, configPath: 'tiny.json', workDir: path.join(process.argv[2]!, `rank${pg.rank}`), device: 'cpu', numWorkers: 0,
-    log: () => undefined,
-    // argv[4]: "stop-at-N" asks rank 1 only to stop after iteration N (the stop is agreed by all ranks);
-    // "resume" continues from the latest checkpoint (rank 1 reads rank 0's work dir, as on a shared disk)
-    onIteration: stopAt ? (it, trainer) => { if (pg.rank === 1 && it === stopAt) trainer.requestStop(); } : undefined,
-    resume: process.argv[4] === 'resume' ? latestCheckpoint(path.join(process.argv[2]!, 'rank0'))!.dir : undefined,
-  }));
+  const result = await train(
+    distributedTrainOptions(pg, {
+      config,
+      configPath: 'tiny.json',
+      workDir: path.join(process.argv[2]!, `rank${pg.rank}`),
+      device: 'cpu',
+      numWorkers: 0,
+      log: () => undefined,
+      // argv[4]: "stop-at-N" asks rank 1 only to stop after iteration N (the stop is agreed by all ranks);
+      // "resume" continues from the latest checkpoint (rank 1 reads rank 0's work dir, as on a shared disk)
+      onIteration: stopAt
+        ? (it, trainer) => {
+            if (pg.rank === 1 && it === stopAt) trainer.requestStop();
+          }
+        : undefined,
+      resume: process.argv[4] === 'resume' ? latestCheckpoint(path.join(process.argv[2]!, 'rank0'))!.dir : undefined,
+    }),
+  );
   console.log(JSON.stringify({ rank: pg.rank, iteration: result.iteration, metrics: result.lastValidation }));
   result.model.dispose();
 }

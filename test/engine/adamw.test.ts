@@ -38,7 +38,12 @@ describe('AdamW one step vs torch.optim.AdamW', () => {
     for (const [n, p] of model.namedParameters()) initial.set(n, p.detach().toFloat32Array());
     golden = loadFixtureTensors('tensors.safetensors');
     g = goldenGetter(golden);
-    const groups = layerDecayParamGroups(model.namedParameters(), { numLayers: 4, decayRate: 0.9, baseLr: 1e-3, baseWeightDecay: 0.05 });
+    const groups = layerDecayParamGroups(model.namedParameters(), {
+      numLayers: 4,
+      decayRate: 0.9,
+      baseLr: 1e-3,
+      baseWeightDecay: 0.05,
+    });
     opt = new AdamW(groups, { betas: [0.9, 0.999], eps: 1e-8 });
     opt.zeroGrad();
     const out = model.loss(g('input.image'), g('loss.label').to('int64').unsqueeze(0));
@@ -51,7 +56,8 @@ describe('AdamW one step vs torch.optim.AdamW', () => {
     const keys = [...golden.keys()].filter((k) => k.startsWith('adamw.after.'));
     assert.equal(keys.length, 10);
     const report: string[] = [];
-    let tinyTotal = 0, elements = 0;
+    let tinyTotal = 0,
+      elements = 0;
     for (const k of keys) {
       const name = k.slice('adamw.after.'.length);
       const group = opt.groups.find((gr) => gr.paramNames.includes(name))!;
@@ -59,22 +65,32 @@ describe('AdamW one step vs torch.optim.AdamW', () => {
       const before = initial.get(name)!;
       const ref = g(k).toFloat32Array();
       const grad = g(`grad.${name}`).toFloat32Array();
-      let maxUlps = 0, tiny = 0, tinyMax = 0;
+      let maxUlps = 0,
+        tiny = 0,
+        tinyMax = 0;
       for (let i = 0; i < ref.length; i++) {
         const d = Math.abs(ours[i]! - ref[i]!);
         if (Math.abs(grad[i]!) < 1e-4) {
-          if (d > 4 * ulp(Math.max(Math.abs(ref[i]!), Math.abs(before[i]!), group.lr))) { tiny++; tinyMax = Math.max(tinyMax, d); }
+          if (d > 4 * ulp(Math.max(Math.abs(ref[i]!), Math.abs(before[i]!), group.lr))) {
+            tiny++;
+            tinyMax = Math.max(tinyMax, d);
+          }
           assert.ok(d <= 2 * group.lr, `${name}[${i}] (|g| ${Math.abs(grad[i]!)}): |diff| ${d} > 2·lr`);
         } else {
           // ulps of the largest operand: the parameter before or after, or the step (~lr)
           const u = d / ulp(Math.max(Math.abs(ref[i]!), Math.abs(before[i]!), group.lr));
           maxUlps = Math.max(maxUlps, u);
-          assert.ok(u <= 4, `${name}[${i}] (|g| ${Math.abs(grad[i]!)}): ${ours[i]} vs ${ref[i]} (${u.toFixed(1)} ulps)`);
+          assert.ok(
+            u <= 4,
+            `${name}[${i}] (|g| ${Math.abs(grad[i]!)}): ${ours[i]} vs ${ref[i]} (${u.toFixed(1)} ulps)`,
+          );
         }
       }
       tinyTotal += tiny;
       elements += ref.length;
-      report.push(`${name}: max ${maxUlps.toFixed(1)} ulps, ${tiny} tiny-|g| elements off (max ${tinyMax.toExponential(2)})`);
+      report.push(
+        `${name}: max ${maxUlps.toFixed(1)} ulps, ${tiny} tiny-|g| elements off (max ${tinyMax.toExponential(2)})`,
+      );
     }
     console.log(report.join('\n'));
     assert.ok(tinyTotal <= elements * 1e-3, `${tinyTotal} tiny-gradient elements differ beyond 4 ulps`);
@@ -100,7 +116,18 @@ describe('AdamW one step vs torch.optim.AdamW', () => {
     noGrad(() => {
       const w = zeros([3]).add(2);
       w.requiresGrad_(true);
-      const o = new AdamW([{ name: 'g', layerId: 0, lrScale: 1, initialLr: 0.1, lr: 0.1, weightDecay: 0.5, paramNames: ['w'], params: [w] }]);
+      const o = new AdamW([
+        {
+          name: 'g',
+          layerId: 0,
+          lrScale: 1,
+          initialLr: 0.1,
+          lr: 0.1,
+          weightDecay: 0.5,
+          paramNames: ['w'],
+          params: [w],
+        },
+      ]);
       o.step();
       assert.deepEqual([...w.toFloat32Array()], [2, 2, 2]);
       assert.equal(o.paramState(w), undefined);
@@ -114,8 +141,20 @@ describe('AdamW one step vs torch.optim.AdamW', () => {
   it('parameters at different step counts in one group each get their own bias correction', () => {
     noGrad(() => {
       const [lr, b1, b2, eps] = [0.01, 0.9, 0.999, 1e-8];
-      const a = zeros([2]).add(1), b = zeros([2]).add(-1);
-      const o = new AdamW([{ name: 'g', layerId: 0, lrScale: 1, initialLr: lr, lr, weightDecay: 0, paramNames: ['a', 'b'], params: [a, b] }]);
+      const a = zeros([2]).add(1),
+        b = zeros([2]).add(-1);
+      const o = new AdamW([
+        {
+          name: 'g',
+          layerId: 0,
+          lrScale: 1,
+          initialLr: lr,
+          lr,
+          weightDecay: 0,
+          paramNames: ['a', 'b'],
+          params: [a, b],
+        },
+      ]);
       a.grad = zeros([2]).add(0.5);
       o.step(); // a: step 1; b has no gradient yet
       a.grad = zeros([2]).add(0.25);
@@ -125,16 +164,19 @@ describe('AdamW one step vs torch.optim.AdamW', () => {
       assert.equal(o.paramState(b)!.step, 1);
       // float64 reference of torch.optim.AdamW
       const ref = (p0: number, grads: number[]) => {
-        let p = p0, m = 0, v = 0;
+        let p = p0,
+          m = 0,
+          v = 0;
         grads.forEach((g, i) => {
           const t = i + 1;
           m = b1 * m + (1 - b1) * g;
           v = b2 * v + (1 - b2) * g * g;
-          p -= (lr / (1 - b1 ** t)) * m / (Math.sqrt(v) / Math.sqrt(1 - b2 ** t) + eps);
+          p -= ((lr / (1 - b1 ** t)) * m) / (Math.sqrt(v) / Math.sqrt(1 - b2 ** t) + eps);
         });
         return p;
       };
-      for (const x of a.toFloat32Array()) assert.ok(Math.abs(x - ref(1, [0.5, 0.25])) < 1e-6, `a: ${x} vs ${ref(1, [0.5, 0.25])}`);
+      for (const x of a.toFloat32Array())
+        assert.ok(Math.abs(x - ref(1, [0.5, 0.25])) < 1e-6, `a: ${x} vs ${ref(1, [0.5, 0.25])}`);
       for (const x of b.toFloat32Array()) assert.ok(Math.abs(x - ref(-1, [-2])) < 1e-6, `b: ${x} vs ${ref(-1, [-2])}`);
     });
   });

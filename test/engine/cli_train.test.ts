@@ -19,7 +19,9 @@ async function cli(...args: string[]): Promise<string[]> {
   register(program);
   const lines: string[] = [];
   const log = console.log;
-  console.log = (...a: unknown[]) => { lines.push(a.map(String).join(' ')); };
+  console.log = (...a: unknown[]) => {
+    lines.push(a.map(String).join(' '));
+  };
   try {
     await program.parseAsync(['node', 'beitseg', 'train', ...args]);
   } finally {
@@ -33,20 +35,62 @@ describe('beitseg train (CLI)', () => {
   const work = path.join(tmp, 'work');
 
   before(async () => {
-    const data = await syntheticData(path.join(tmp, 'data'), { n: 8, height: 64, width: 64, classes: 6, seed: 2, splitVal: 2 });
+    const data = await syntheticData(path.join(tmp, 'data'), {
+      n: 8,
+      height: 64,
+      width: 64,
+      classes: 6,
+      seed: 2,
+      splitVal: 2,
+    });
     configFile = path.join(tmp, 'tiny.json');
-    fs.writeFileSync(configFile, JSON.stringify(tinyConfig(data, (cfg) => {
-      (cfg.default_hooks as Record<string, Record<string, unknown>>).logger!.interval = 1;
-    })));
+    fs.writeFileSync(
+      configFile,
+      JSON.stringify(
+        tinyConfig(data, (cfg) => {
+          (cfg.default_hooks as Record<string, Record<string, unknown>>).logger!.interval = 1;
+        }),
+      ),
+    );
   });
 
   it('trains with --amp bf16 --accum 2, then --resume continues', async () => {
-    const out = await cli('--config', configFile, '--work-dir', work, '--device', 'cpu', '--amp', 'bf16', '--accum', '2',
-      '--max-iters', '2', '--batch-size', '2', '--seed', '1', '--threads', '2', '--workers', '0');
-    assert.ok(out.some((l) => l.includes('amp bf16') && l.includes('x 2 accumulated')), out.join('\n'));
+    const out = await cli(
+      '--config',
+      configFile,
+      '--work-dir',
+      work,
+      '--device',
+      'cpu',
+      '--amp',
+      'bf16',
+      '--accum',
+      '2',
+      '--max-iters',
+      '2',
+      '--batch-size',
+      '2',
+      '--seed',
+      '1',
+      '--threads',
+      '2',
+      '--workers',
+      '0',
+    );
+    assert.ok(
+      out.some((l) => l.includes('amp bf16') && l.includes('x 2 accumulated')),
+      out.join('\n'),
+    );
     assert.ok(out.some((l) => l.startsWith('Iter(val) [2]')));
-    const log = fs.readFileSync(path.join(work, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
-    assert.deepEqual(log.filter((e) => 'loss' in e).map((e) => e.iter), [1, 2]);
+    const log = fs
+      .readFileSync(path.join(work, 'log.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, number>);
+    assert.deepEqual(
+      log.filter((e) => 'loss' in e).map((e) => e.iter),
+      [1, 2],
+    );
     for (const e of log.filter((x) => 'loss' in x)) assert.ok(Number.isFinite(e.loss) && e.loss > 0);
     assert.equal(log.filter((e) => 'mIoU' in e).length, 1);
     const ck = loadCheckpoint(path.join(work, 'iter_2'));
@@ -54,20 +98,66 @@ describe('beitseg train (CLI)', () => {
     assert.equal((ck.state.optimizer as { steps: Record<string, number> }).steps['decode_head.conv_seg.weight'], 1);
     for (const t of [...ck.weights.values(), ...ck.stateTensors.values()]) t.dispose();
 
-    const more = await cli('--config', configFile, '--work-dir', work, '--device', 'cpu', '--amp', 'bf16', '--accum', '2',
-      '--max-iters', '4', '--batch-size', '2', '--seed', '1', '--threads', '2', '--workers', '0', '--resume');
-    assert.ok(more.some((l) => l.startsWith(`resumed from ${path.join(work, 'iter_2')} at iteration 2`)), more.join('\n'));
+    const more = await cli(
+      '--config',
+      configFile,
+      '--work-dir',
+      work,
+      '--device',
+      'cpu',
+      '--amp',
+      'bf16',
+      '--accum',
+      '2',
+      '--max-iters',
+      '4',
+      '--batch-size',
+      '2',
+      '--seed',
+      '1',
+      '--threads',
+      '2',
+      '--workers',
+      '0',
+      '--resume',
+    );
+    assert.ok(
+      more.some((l) => l.startsWith(`resumed from ${path.join(work, 'iter_2')} at iteration 2`)),
+      more.join('\n'),
+    );
     assert.ok(fs.existsSync(path.join(work, 'iter_4')));
   });
 
   it('--load-from initialises from a segmentor checkpoint', async () => {
-    const out = await cli('--config', configFile, '--work-dir', path.join(tmp, 'work2'), '--device', 'cpu', '--max-iters', '1',
-      '--batch-size', '1', '--threads', '2', '--workers', '0', '--load-from', path.join(work, 'iter_4', 'model.safetensors'));
-    assert.ok(out.some((l) => l.startsWith(`loaded ${path.join(work, 'iter_4', 'model.safetensors')}`)), out.join('\n'));
+    const out = await cli(
+      '--config',
+      configFile,
+      '--work-dir',
+      path.join(tmp, 'work2'),
+      '--device',
+      'cpu',
+      '--max-iters',
+      '1',
+      '--batch-size',
+      '1',
+      '--threads',
+      '2',
+      '--workers',
+      '0',
+      '--load-from',
+      path.join(work, 'iter_4', 'model.safetensors'),
+    );
+    assert.ok(
+      out.some((l) => l.startsWith(`loaded ${path.join(work, 'iter_4', 'model.safetensors')}`)),
+      out.join('\n'),
+    );
   });
 
   it('refuses --amp fp16 on CPU and bad option values', async () => {
-    await assert.rejects(cli('--config', configFile, '--work-dir', path.join(tmp, 'w3'), '--device', 'cpu', '--amp', 'fp16'), /needs a CUDA device/);
+    await assert.rejects(
+      cli('--config', configFile, '--work-dir', path.join(tmp, 'w3'), '--device', 'cpu', '--amp', 'fp16'),
+      /needs a CUDA device/,
+    );
     await assert.rejects(cli('--config', configFile, '--amp', 'fp8'), /expected fp16, bf16 or fp32/);
     await assert.rejects(cli('--config', configFile, '--accum', '0'), /positive integer/);
   });

@@ -19,7 +19,11 @@ describe('HookList', () => {
   it('calls by priority, equal priorities in registration order', async () => {
     const calls: string[] = [];
     const hook = (name: string, priority?: number): Hook => ({
-      name, priority, beforeTrain: () => { calls.push(name); },
+      name,
+      priority,
+      beforeTrain: () => {
+        calls.push(name);
+      },
     });
     const list = new HookList();
     list.register(hook('low', PRIORITY.LOW));
@@ -36,14 +40,32 @@ describe('HookList', () => {
 describe('training loop hook points', () => {
   let data: string;
   const base = (workDir: string, extra: Partial<TrainOptions> = {}): TrainOptions => ({
-    config: tinyConfig(data), configPath: 'tiny_synthetic.json', workDir, device: 'cpu', threads: 2,
-    maxIters: 3, batchSize: 1, valInterval: 2, checkpointInterval: 100, logInterval: 1, valLimit: 1, seed: 1,
-    numWorkers: 0, handleSignals: false, log: () => undefined, ...extra,
+    config: tinyConfig(data),
+    configPath: 'tiny_synthetic.json',
+    workDir,
+    device: 'cpu',
+    threads: 2,
+    maxIters: 3,
+    batchSize: 1,
+    valInterval: 2,
+    checkpointInterval: 100,
+    logInterval: 1,
+    valLimit: 1,
+    seed: 1,
+    numWorkers: 0,
+    handleSignals: false,
+    log: () => undefined,
+    ...extra,
   });
 
   before(async () => {
     data = await syntheticData(path.join(tmp, 'data'), {
-      n: 4, height: 32, width: 32, classes: 6, seed: 2, splitVal: 1,
+      n: 4,
+      height: 32,
+      width: 32,
+      classes: 6,
+      seed: 2,
+      splitVal: 1,
     });
   });
 
@@ -52,10 +74,21 @@ describe('training loop hook points', () => {
     const files = (wd: string) => (fs.existsSync(wd) ? fs.readdirSync(wd).sort() : []);
     const wd = path.join(tmp, 'order');
     const recorder: Hook = {
-      name: 'Recorder', priority: PRIORITY.LOW,
-      beforeRun: (r) => { seen.push(`beforeRun@${r.iteration}`); assert.equal(r.loader, null); },
-      beforeTrain: (r) => { seen.push('beforeTrain'); assert.ok(r.loader); assert.equal(r.model.training, true); },
-      beforeTrainIter: (r, t) => { seen.push(`beforeTrainIter${t}`); assert.equal(r.iteration, t); },
+      name: 'Recorder',
+      priority: PRIORITY.LOW,
+      beforeRun: (r) => {
+        seen.push(`beforeRun@${r.iteration}`);
+        assert.equal(r.loader, null);
+      },
+      beforeTrain: (r) => {
+        seen.push('beforeTrain');
+        assert.ok(r.loader);
+        assert.equal(r.model.training, true);
+      },
+      beforeTrainIter: (r, t) => {
+        seen.push(`beforeTrainIter${t}`);
+        assert.equal(r.iteration, t);
+      },
       afterTrainIter: (r, t, _b, out) => {
         seen.push(`afterTrainIter${t}`);
         assert.equal(r.iteration, t + 1);
@@ -65,17 +98,42 @@ describe('training loop hook points', () => {
         assert.equal((JSON.parse(log.at(-1)!) as { iter: number }).iter, t + 1);
         if (t + 1 === 3) assert.ok(!files(wd).includes('iter_3'));
       },
-      beforeVal: (r) => { seen.push(`beforeVal@${r.iteration}`); },
-      afterValEpoch: (r, v) => { seen.push(`afterValEpoch@${r.iteration}`); assert.equal(v.metrics.images, 1); },
-      afterVal: (r) => { seen.push(`afterVal@${r.iteration}`); assert.equal(r.model.training, true); },
-      afterTrain: () => { seen.push('afterTrain'); },
-      afterRun: () => { seen.push('afterRun'); },
+      beforeVal: (r) => {
+        seen.push(`beforeVal@${r.iteration}`);
+      },
+      afterValEpoch: (r, v) => {
+        seen.push(`afterValEpoch@${r.iteration}`);
+        assert.equal(v.metrics.images, 1);
+      },
+      afterVal: (r) => {
+        seen.push(`afterVal@${r.iteration}`);
+        assert.equal(r.model.training, true);
+      },
+      afterTrain: () => {
+        seen.push('afterTrain');
+      },
+      afterRun: () => {
+        seen.push('afterRun');
+      },
     };
     const result = await train(base(wd, { hooks: [recorder] }));
     assert.deepEqual(seen, [
-      'beforeRun@0', 'beforeTrain', 'beforeTrainIter0', 'afterTrainIter0', 'beforeTrainIter1', 'afterTrainIter1',
-      'beforeVal@2', 'afterValEpoch@2', 'afterVal@2', 'beforeTrainIter2', 'afterTrainIter2',
-      'beforeVal@3', 'afterValEpoch@3', 'afterVal@3', 'afterTrain', 'afterRun',
+      'beforeRun@0',
+      'beforeTrain',
+      'beforeTrainIter0',
+      'afterTrainIter0',
+      'beforeTrainIter1',
+      'afterTrainIter1',
+      'beforeVal@2',
+      'afterValEpoch@2',
+      'afterVal@2',
+      'beforeTrainIter2',
+      'afterTrainIter2',
+      'beforeVal@3',
+      'afterValEpoch@3',
+      'afterVal@3',
+      'afterTrain',
+      'afterRun',
     ]);
     assert.ok(files(wd).includes('iter_3'));
     result.model.dispose();
@@ -85,9 +143,15 @@ describe('training loop hook points', () => {
     const seen: string[] = [];
     const failing: Hook = {
       name: 'Failing',
-      afterTrainIter: (_r, t) => { if (t === 1) throw new Error('injected failure'); },
-      afterTrain: () => { seen.push('afterTrain'); },
-      afterRun: () => { seen.push('afterRun'); },
+      afterTrainIter: (_r, t) => {
+        if (t === 1) throw new Error('injected failure');
+      },
+      afterTrain: () => {
+        seen.push('afterTrain');
+      },
+      afterRun: () => {
+        seen.push('afterRun');
+      },
     };
     await assert.rejects(train(base(path.join(tmp, 'fail'), { hooks: [failing] })), /injected failure/);
     assert.deepEqual(seen, ['afterRun']);
@@ -96,8 +160,13 @@ describe('training loop hook points', () => {
   it('gradient sync: no_sync on accumulation iterations, one beforeStep per optimizer step', async () => {
     const events: string[] = [];
     const gradSync: GradientSync = {
-      iteration: (sync, run) => { events.push(sync ? 'sync' : 'no_sync'); return run(); },
-      beforeStep: (params) => { events.push(`step(${params.filter((p) => p.grad).length > 0})`); },
+      iteration: (sync, run) => {
+        events.push(sync ? 'sync' : 'no_sync');
+        return run();
+      },
+      beforeStep: (params) => {
+        events.push(`step(${params.filter((p) => p.grad).length > 0})`);
+      },
     };
     const result = await train(base(path.join(tmp, 'sync'), { accum: 2, gradSync }));
     // windows: {0, 1}, then the last incomplete window {2}

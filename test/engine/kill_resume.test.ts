@@ -23,7 +23,8 @@ const FILES = ['model.safetensors', 'state.safetensors', 'state.json'];
 
 function sameFiles(a: string, b: string): void {
   for (const f of FILES) {
-    const x = fs.readFileSync(path.join(a, f)), y = fs.readFileSync(path.join(b, f));
+    const x = fs.readFileSync(path.join(a, f)),
+      y = fs.readFileSync(path.join(b, f));
     assert.ok(x.equals(y), `${f} differs between ${a} and ${b}`);
   }
 }
@@ -31,7 +32,8 @@ function sameFiles(a: string, b: string): void {
 /** Sets the validation mIoU of each iteration before the logger and the checkpoint hook see it. */
 function scriptedMiou(byIteration: Record<number, number>): Hook {
   return {
-    name: 'ScriptedMiou', priority: PRIORITY.HIGHEST,
+    name: 'ScriptedMiou',
+    priority: PRIORITY.HIGHEST,
     afterValEpoch: (runner, { metrics }) => {
       const v = byIteration[runner.iteration];
       if (v !== undefined) metrics.mIoU = v;
@@ -58,15 +60,19 @@ function logEntries(workDir: string): { train: number[]; val: number[]; mIoU: nu
   const entries = lines.map((l) => JSON.parse(l) as Record<string, number>);
   const val = entries.filter((e) => 'mIoU' in e);
   return {
-    train: entries.filter((e) => 'loss' in e).map((e) => e.iter!), val: val.map((e) => e.iter!),
+    train: entries.filter((e) => 'loss' in e).map((e) => e.iter!),
+    val: val.map((e) => e.iter!),
     mIoU: val.map((e) => e.mIoU!),
   };
 }
 
 describe('log lines kept on resume', () => {
   const lines = [
-    '{"iter":1,"lr":1,"loss":2}', '{"iter":2,"lr":1,"loss":2}', '{"iter":2,"aAcc":1,"mIoU":2,"mAcc":3}',
-    '{"iter":3,"lr":1,"loss":2}', '{"iter":4,"lr":1,"lo',
+    '{"iter":1,"lr":1,"loss":2}',
+    '{"iter":2,"lr":1,"loss":2}',
+    '{"iter":2,"aAcc":1,"mIoU":2,"mAcc":3}',
+    '{"iter":3,"lr":1,"loss":2}',
+    '{"iter":4,"lr":1,"lo',
   ];
   it('drops what lies after the resumed iteration, a validation due again and a cut line', () => {
     assert.deepEqual(logLinesToKeep(lines, 2, false), lines.slice(0, 3));
@@ -79,14 +85,32 @@ describe('log lines kept on resume', () => {
 describe('kill and resume', () => {
   let data: string;
   const base = (workDir: string, extra: Partial<TrainOptions> = {}): TrainOptions => ({
-    config: tinyConfig(data), configPath: 'tiny_synthetic.json', workDir, device: 'cpu', threads: 2,
-    maxIters: 6, batchSize: 1, valInterval: 2, checkpointInterval: 2, logInterval: 1, valLimit: 1, seed: 4,
-    numWorkers: 0, handleSignals: false, log: () => undefined, ...extra,
+    config: tinyConfig(data),
+    configPath: 'tiny_synthetic.json',
+    workDir,
+    device: 'cpu',
+    threads: 2,
+    maxIters: 6,
+    batchSize: 1,
+    valInterval: 2,
+    checkpointInterval: 2,
+    logInterval: 1,
+    valLimit: 1,
+    seed: 4,
+    numWorkers: 0,
+    handleSignals: false,
+    log: () => undefined,
+    ...extra,
   });
 
   before(async () => {
     data = await syntheticData(path.join(tmp, 'data'), {
-      n: 5, height: 32, width: 32, classes: 6, seed: 3, splitVal: 1,
+      n: 5,
+      height: 32,
+      width: 32,
+      classes: 6,
+      seed: 3,
+      splitVal: 1,
     });
   });
 
@@ -105,7 +129,12 @@ describe('kill and resume', () => {
     const resumed = await train(base(wd, { hooks: [miou], resume: true }));
     assert.equal(resumed.iteration, 6);
     assert.deepEqual(resumed.best, { metric: 'mIoU', value: 30, iteration: 4 });
-    assert.deepEqual(listCheckpoints(wd).filter((c) => c.kind === 'best').map((c) => c.iteration), [4]);
+    assert.deepEqual(
+      listCheckpoints(wd)
+        .filter((c) => c.kind === 'best')
+        .map((c) => c.iteration),
+      [4],
+    );
     sameFiles(path.join(straightDir, 'iter_6'), path.join(wd, 'iter_6'));
     sameFiles(path.join(straightDir, 'best_mIoU_iter_4'), path.join(wd, 'best_mIoU_iter_4'));
     // every iteration and validation once, as in the straight run
@@ -123,7 +152,12 @@ describe('kill and resume', () => {
     fs.writeFileSync(path.join(wd2, 'iter_4', 'state.json'), JSON.stringify(oldState, null, 1));
     const resumed2 = await train(base(wd2, { hooks: [miou], resume: true }));
     assert.deepEqual(resumed2.best, { metric: 'mIoU', value: 30, iteration: 4 });
-    assert.deepEqual(listCheckpoints(wd2).filter((c) => c.kind === 'best').map((c) => c.iteration), [4]);
+    assert.deepEqual(
+      listCheckpoints(wd2)
+        .filter((c) => c.kind === 'best')
+        .map((c) => c.iteration),
+      [4],
+    );
     sameFiles(path.join(straightDir, 'iter_6'), path.join(wd2, 'iter_6'));
     assert.deepEqual(logEntries(wd2), logEntries(straightDir));
     resumed2.model.dispose();
@@ -157,7 +191,14 @@ describe('kill and resume', () => {
 
   it('stopped at the last iteration before its validation: interrupted, and --resume validates', async () => {
     const wd = path.join(tmp, 'final-stopped');
-    const first = await train(base(wd, { maxIters: 2, onIteration: (it, t) => { if (it === 2) t.requestStop(); } }));
+    const first = await train(
+      base(wd, {
+        maxIters: 2,
+        onIteration: (it, t) => {
+          if (it === 2) t.requestStop();
+        },
+      }),
+    );
     assert.equal(first.iteration, 2);
     assert.equal(first.interrupted, true, 'the final validation has not run');
     assert.equal(first.lastValidation, null);

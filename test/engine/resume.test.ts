@@ -19,7 +19,8 @@ const FILES = ['model.safetensors', 'state.safetensors', 'state.json'];
 
 function sameFiles(a: string, b: string): void {
   for (const f of FILES) {
-    const x = fs.readFileSync(path.join(a, f)), y = fs.readFileSync(path.join(b, f));
+    const x = fs.readFileSync(path.join(a, f)),
+      y = fs.readFileSync(path.join(b, f));
     assert.ok(x.equals(y), `${f} differs between ${a} and ${b}`);
   }
 }
@@ -28,13 +29,31 @@ describe('exact resume (CPU, fixed seed)', () => {
   let data: string;
   const quiet: string[] = [];
   const base = (workDir: string, extra: Partial<TrainOptions> = {}): TrainOptions => ({
-    config: tinyConfig(data), configPath: 'tiny_synthetic.json', workDir, device: 'cpu', threads: 2,
-    maxIters: 6, batchSize: 2, valInterval: 6, checkpointInterval: 100, logInterval: 2, valLimit: 2, seed: 3,
-    log: (l) => quiet.push(l), ...extra,
+    config: tinyConfig(data),
+    configPath: 'tiny_synthetic.json',
+    workDir,
+    device: 'cpu',
+    threads: 2,
+    maxIters: 6,
+    batchSize: 2,
+    valInterval: 6,
+    checkpointInterval: 100,
+    logInterval: 2,
+    valLimit: 2,
+    seed: 3,
+    log: (l) => quiet.push(l),
+    ...extra,
   });
 
   before(async () => {
-    data = await syntheticData(path.join(tmp, 'data'), { n: 12, height: 64, width: 72, classes: 6, seed: 5, splitVal: 2 });
+    data = await syntheticData(path.join(tmp, 'data'), {
+      n: 12,
+      height: 64,
+      width: 72,
+      classes: 6,
+      seed: 5,
+      splitVal: 2,
+    });
   });
 
   it('6 straight = 3 + SIGINT checkpoint + resume + 3, byte for byte', async () => {
@@ -43,11 +62,19 @@ describe('exact resume (CPU, fixed seed)', () => {
     assert.equal(straight.interrupted, false);
 
     const wd = path.join(tmp, 'interrupted');
-    const guard = () => { /* keeps a late signal from ending the test process */ };
+    const guard = () => {
+      /* keeps a late signal from ending the test process */
+    };
     process.on('SIGINT', guard);
-    let first;
+    let first: Awaited<ReturnType<typeof train>>;
     try {
-      first = await train(base(wd, { onIteration: (it) => { if (it === 2) process.kill(process.pid, 'SIGINT'); } }));
+      first = await train(
+        base(wd, {
+          onIteration: (it) => {
+            if (it === 2) process.kill(process.pid, 'SIGINT');
+          },
+        }),
+      );
     } finally {
       process.removeListener('SIGINT', guard);
     }
@@ -63,15 +90,28 @@ describe('exact resume (CPU, fixed seed)', () => {
     sameFiles(path.join(tmp, 'straight', 'iter_6'), path.join(wd, 'iter_6'));
     resumed.model.dispose();
     // the JSONL log continues across the interruption
-    const iters = fs.readFileSync(path.join(wd, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss?: number; iter: number })
-      .filter((e) => e.loss !== undefined).map((e) => e.iter);
+    const iters = fs
+      .readFileSync(path.join(wd, 'log.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { loss?: number; iter: number })
+      .filter((e) => e.loss !== undefined)
+      .map((e) => e.iter);
     assert.deepEqual(iters.slice(-1), [6]);
   });
 
   it('with --accum 2, stopped inside an accumulation window', async () => {
     const straight = await train(base(path.join(tmp, 'acc-straight'), { accum: 2, maxIters: 5 }));
     const wd = path.join(tmp, 'acc-stop');
-    const first = await train(base(wd, { accum: 2, maxIters: 5, onIteration: (it, t) => { if (it === 3) t.requestStop(); } }));
+    const first = await train(
+      base(wd, {
+        accum: 2,
+        maxIters: 5,
+        onIteration: (it, t) => {
+          if (it === 3) t.requestStop();
+        },
+      }),
+    );
     assert.equal(first.iteration, 3);
     const ck = loadCheckpoint(first.lastCheckpoint!);
     assert.ok((ck.state.pendingGrads as string[]).length > 0, 'gradients of the open window are saved');
@@ -79,14 +119,19 @@ describe('exact resume (CPU, fixed seed)', () => {
     const resumed = await train(base(wd, { accum: 2, maxIters: 5, resume: true }));
     assert.equal(resumed.iteration, 5);
     sameFiles(path.join(tmp, 'acc-straight', 'iter_5'), path.join(wd, 'iter_5'));
-    assert.deepEqual(listCheckpoints(wd).map((c) => `${c.kind}${c.iteration}`), ['iter3', 'best5', 'iter5']);
+    assert.deepEqual(
+      listCheckpoints(wd).map((c) => `${c.kind}${c.iteration}`),
+      ['iter3', 'best5', 'iter5'],
+    );
     straight.model.dispose();
     first.model.dispose();
     resumed.model.dispose();
   });
 
   it('resuming with another --accum in the middle of a window is refused', async () => {
-    await assert.rejects(train(base(path.join(tmp, 'acc-stop'), { accum: 3, maxIters: 5, resume: path.join(tmp, 'acc-stop', 'iter_3') })),
-      /accumulation window of 2/);
+    await assert.rejects(
+      train(base(path.join(tmp, 'acc-stop'), { accum: 3, maxIters: 5, resume: path.join(tmp, 'acc-stop', 'iter_3') })),
+      /accumulation window of 2/,
+    );
   });
 });

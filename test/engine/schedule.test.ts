@@ -15,7 +15,7 @@ describe('lr schedule', () => {
 
   it('base config numbers (1.x)', () => {
     near(lrAt(0, 3e-5, base), 3e-11, 1e-9, 't=0');
-    near(lrAt(750, 3e-5, base), 1.50100e-5, 1e-5, 't=750');
+    near(lrAt(750, 3e-5, base), 1.501e-5, 1e-5, 't=750');
     near(lrAt(1499, 3e-5, base), 3e-5, 1e-12, 't=1499');
     near(lrAt(1500, 3e-5, base), 3e-5, 1e-12, 't=1500');
     near(lrAt(80000, 3e-5, base), 1.51419e-5, 1e-5, 't=80000');

@@ -27,7 +27,13 @@ describe('training settings from mmseg configs', () => {
     assert.equal(s.train.batchSize, 2);
     assert.equal(s.train.shuffle, true);
     assert.equal(s.seed, 0);
-    assert.deepEqual(s.schedulers.map((x) => [x.type, x.begin, x.end]), [['LinearLR', 0, 1500], ['PolyLR', 1500, 160000]]);
+    assert.deepEqual(
+      s.schedulers.map((x) => [x.type, x.begin, x.end]),
+      [
+        ['LinearLR', 0, 1500],
+        ['PolyLR', 1500, 160000],
+      ],
+    );
     assert.equal(s.pretrained, 'pretrain/beit_base_patch16_224_pt22k_ft22k.pth');
   });
 
@@ -42,7 +48,13 @@ describe('training settings from mmseg configs', () => {
 
   it('command-line overrides win', () => {
     const s = trainSettings(loadConfig(cfgPath(large)), cfgPath(large), {
-      amp: 'fp32', accum: 4, maxIters: 10, batchSize: 3, seed: 7, workDir: '/tmp/x', loadFrom: 'w.safetensors',
+      amp: 'fp32',
+      accum: 4,
+      maxIters: 10,
+      batchSize: 3,
+      seed: 7,
+      workDir: '/tmp/x',
+      loadFrom: 'w.safetensors',
     });
     assert.equal(s.amp, null);
     assert.equal(s.accum, 4);
@@ -59,10 +71,35 @@ describe('training settings from mmseg configs', () => {
       f(c);
       return () => trainSettings(c, cfgPath(base));
     };
-    assert.throws(edit((c) => { (c.optim_wrapper as Dict).clip_grad = { max_norm: 1 }; }), ConfigError);
-    assert.throws(edit((c) => { ((c.optim_wrapper as Dict).optimizer as Dict).type = 'SGD'; }), /AdamW/);
-    assert.throws(edit((c) => { (c.train_cfg as Dict).type = 'EpochBasedTrainLoop'; }), /IterBasedTrainLoop/);
-    assert.throws(edit((c) => { ((c.param_scheduler as Dict[])[1]!).type = 'CosineAnnealingLR'; }), /not supported/);
-    assert.throws(edit((c) => { ((c.default_hooks as Dict).checkpoint as Dict).save_best = 'loss'; }), /save_best/);
+    assert.throws(
+      edit((c) => {
+        (c.optim_wrapper as Dict).clip_grad = { max_norm: 1 };
+      }),
+      ConfigError,
+    );
+    assert.throws(
+      edit((c) => {
+        ((c.optim_wrapper as Dict).optimizer as Dict).type = 'SGD';
+      }),
+      /AdamW/,
+    );
+    assert.throws(
+      edit((c) => {
+        (c.train_cfg as Dict).type = 'EpochBasedTrainLoop';
+      }),
+      /IterBasedTrainLoop/,
+    );
+    assert.throws(
+      edit((c) => {
+        (c.param_scheduler as Dict[])[1]!.type = 'CosineAnnealingLR';
+      }),
+      /not supported/,
+    );
+    assert.throws(
+      edit((c) => {
+        ((c.default_hooks as Dict).checkpoint as Dict).save_best = 'loss';
+      }),
+      /save_best/,
+    );
   });
 });

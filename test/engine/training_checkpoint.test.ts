@@ -4,7 +4,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { latestCheckpoint, listCheckpoints, loadCheckpoint, pruneCheckpoints, saveCheckpoint } from '../../src/engine/training_checkpoint.js';
+import {
+  latestCheckpoint,
+  listCheckpoints,
+  loadCheckpoint,
+  pruneCheckpoints,
+  saveCheckpoint,
+} from '../../src/engine/training_checkpoint.js';
 import { GradScaler } from '../../src/engine/grad_scaler.js';
 import { tensor } from '../../src/tensor/tensor.js';
 
@@ -13,7 +19,9 @@ after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 function save(workDir: string, iteration: number, kind: 'iter' | 'best' = 'iter'): string {
   return saveCheckpoint({
-    workDir, iteration, kind,
+    workDir,
+    iteration,
+    kind,
     weights: new Map([['backbone.cls_token', tensor([iteration, 2, 3], [1, 1, 3])]]),
     stateTensors: new Map([['backbone.cls_token.exp_avg', tensor([0.5, 0.25, 0.125], [1, 1, 3])]]),
     state: { hello: 'world' },
@@ -43,10 +51,14 @@ describe('training checkpoints', () => {
     save(wd, 20);
     // an interrupted save: files present but never renamed
     fs.mkdirSync(path.join(wd, '.iter_30.tmp-1-2'));
-    for (const f of ['model.safetensors', 'state.safetensors', 'state.json']) fs.writeFileSync(path.join(wd, '.iter_30.tmp-1-2', f), 'x');
+    for (const f of ['model.safetensors', 'state.safetensors', 'state.json'])
+      fs.writeFileSync(path.join(wd, '.iter_30.tmp-1-2', f), 'x');
     // a final-named directory missing files (not produced by us) is not complete either
     fs.mkdirSync(path.join(wd, 'iter_40'));
-    assert.deepEqual(listCheckpoints(wd).map((c) => c.iteration), [10, 20]);
+    assert.deepEqual(
+      listCheckpoints(wd).map((c) => c.iteration),
+      [10, 20],
+    );
     assert.equal(latestCheckpoint(wd)!.iteration, 20);
     save(wd, 20, 'best');
     assert.equal(latestCheckpoint(wd)!.kind, 'iter', 'on a tie the iter_ checkpoint wins');
@@ -80,7 +92,8 @@ describe('GradScaler', () => {
     assert.equal(s.scale, 65536);
     s.update(true);
     assert.equal(s.scale, 32768);
-    s.update(false); s.update(false);
+    s.update(false);
+    s.update(false);
     assert.equal(s.scale, 32768);
     s.update(false);
     assert.equal(s.scale, 65536);

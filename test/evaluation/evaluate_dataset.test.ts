@@ -24,10 +24,20 @@ describe('dataset evaluation', () => {
 
   before(async () => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'beitseg-eval-'));
-    await makeSyntheticDataset(path.join(root, 'data'), { n: 10, splitVal: 6, height: 72, width: 96, classes: 5, seed: 3 });
+    await makeSyntheticDataset(path.join(root, 'data'), {
+      n: 10,
+      splitVal: 6,
+      height: 72,
+      width: 96,
+      classes: 5,
+      seed: 3,
+    });
     model = await initModel(tinyConfigPath, fixtureFile('segmentor_state_dict.safetensors'), { device: 'cpu' });
-    dataset = await buildDataset({ type: 'ADE20KDataset', data_root: path.join(root, 'data'),
-      data_prefix: { img_path: 'images/validation', seg_map_path: 'annotations/validation' } });
+    dataset = await buildDataset({
+      type: 'ADE20KDataset',
+      data_root: path.join(root, 'data'),
+      data_prefix: { img_path: 'images/validation', seg_map_path: 'annotations/validation' },
+    });
   });
 
   it('computes mmseg metrics over every image', async () => {
@@ -44,7 +54,13 @@ describe('dataset evaluation', () => {
     // a killed run leaves a partial last line
     fs.appendFileSync(progress, '{"index": 4, "image": "cut');
     let evaluated = 0;
-    const resumed = await evaluateDataset(model, dataset, { mode: 'slide', progressFile: progress, onImage: () => { evaluated++; } });
+    const resumed = await evaluateDataset(model, dataset, {
+      mode: 'slide',
+      progressFile: progress,
+      onImage: () => {
+        evaluated++;
+      },
+    });
     assert.equal(evaluated, 6);
     assert.deepEqual(resumed, fresh);
   });
@@ -52,18 +68,34 @@ describe('dataset evaluation', () => {
   it('refuses to resume the progress of another run', async () => {
     const progress = path.join(root, 'other.jsonl');
     await evaluateDataset(model, dataset, { mode: 'whole', limit: 2, progressFile: progress, runKey: 'weights A' });
-    await assert.rejects(evaluateDataset(model, dataset, { mode: 'whole', progressFile: progress, runKey: 'weights B' }),
-      /progress of another run/);
+    await assert.rejects(
+      evaluateDataset(model, dataset, { mode: 'whole', progressFile: progress, runKey: 'weights B' }),
+      /progress of another run/,
+    );
   });
 
   it('beitseg eval writes JSON and Markdown tables', async () => {
     const out = path.join(root, 'res', 'results.json');
-    const { stdout } = await run('node', [path.join(repoRoot, 'bin', 'beitseg.js'), 'eval', '--config', tinyConfigPath,
-      '--weights', fixtureFile('segmentor_state_dict.safetensors'), '--data', path.join(root, 'data'), '--device', 'cpu', '--out', out]);
+    const { stdout } = await run('node', [
+      path.join(repoRoot, 'bin', 'beitseg.js'),
+      'eval',
+      '--config',
+      tinyConfigPath,
+      '--weights',
+      fixtureFile('segmentor_state_dict.safetensors'),
+      '--data',
+      path.join(root, 'data'),
+      '--device',
+      'cpu',
+      '--out',
+      out,
+    ]);
     assert.match(stdout, /mIoU/);
     const json = JSON.parse(fs.readFileSync(out, 'utf8')) as { mIoU: number; images: number };
     assert.equal(json.images, 6);
-    assert.ok(fs.readFileSync(path.join(root, 'res', 'results.md'), 'utf8').includes('| Class |') ||
-      fs.readFileSync(path.join(root, 'res', 'results.md'), 'utf8').includes('IoU'));
+    assert.ok(
+      fs.readFileSync(path.join(root, 'res', 'results.md'), 'utf8').includes('| Class |') ||
+        fs.readFileSync(path.join(root, 'res', 'results.md'), 'utf8').includes('IoU'),
+    );
   });
 });

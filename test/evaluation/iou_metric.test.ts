@@ -43,9 +43,15 @@ test('metric by hand: NaN for absent classes, IoU 0 for predicted-but-absent, aA
   assert.deepEqual(Array.from(t.intersect), [1, 5, 1, 0, 0]);
   assert.deepEqual(Array.from(t.union), [4, 7, 3, 1, 0]);
   // IoU: 1/4, 5/7, 1/3, 0 (predicted, not in GT), NaN (nowhere)
-  assert.deepEqual(r.perClass.map((c) => c.iou), [25, 71.43, 33.33, 0, NaN]);
+  assert.deepEqual(
+    r.perClass.map((c) => c.iou),
+    [25, 71.43, 33.33, 0, NaN],
+  );
   // Acc: 1/2, 5/6, 1/3, NaN, NaN
-  assert.deepEqual(r.perClass.map((c) => c.acc), [50, 83.33, 33.33, NaN, NaN]);
+  assert.deepEqual(
+    r.perClass.map((c) => c.acc),
+    [50, 83.33, 33.33, NaN, NaN],
+  );
   // mIoU = mean(0.25, 0.714286, 0.333333, 0) = 0.324405 -> 32.44
   assert.equal(r.mIoU, 32.44);
   // mAcc = mean(0.5, 0.833333, 0.333333) = 0.555556 -> 55.56
@@ -87,20 +93,23 @@ test('table, markdown and JSON output', () => {
   m.add([0, 0, 1, 1], [0, 1, 1, 1]);
   const r = m.compute();
   const table = formatClassTable(r);
-  assert.equal(table, [
-    '+-------+-------+-------+',
-    '| Class |  IoU  |  Acc  |',
-    '+-------+-------+-------+',
-    '|  wall |  50.0 | 100.0 |',
-    '|  bed  | 66.67 | 66.67 |',
-    '|  sky  |  nan  |  nan  |',
-    '+-------+-------+-------+',
-  ].join('\n'));
+  assert.equal(
+    table,
+    [
+      '+-------+-------+-------+',
+      '| Class |  IoU  |  Acc  |',
+      '+-------+-------+-------+',
+      '|  wall |  50.0 | 100.0 |',
+      '|  bed  | 66.67 | 66.67 |',
+      '|  sky  |  nan  |  nan  |',
+      '+-------+-------+-------+',
+    ].join('\n'),
+  );
   assert.match(formatResults(r), /per class results:\n\+-/);
-  assert.match(formatResults(r), /Summary:\n.*\n\| aAcc \|  mIoU \|  mAcc \|\n.*\n\| 75.0 \| 58.33 \| 83.33 \|/);
+  assert.match(formatResults(r), /Summary:\n.*\n\| aAcc \| {2}mIoU \| {2}mAcc \|\n.*\n\| 75.0 \| 58.33 \| 83.33 \|/);
   const md = toMarkdown(r);
   assert.match(md, /\*\*mIoU 58.33\*\*/);
-  assert.match(md, /\| bed  \| 66.67 \| 66.67 \|/);
+  assert.match(md, /\| bed {2}\| 66.67 \| 66.67 \|/);
   assert.match(md, /\| sky \| nan \| nan \|/);
   const js = JSON.parse(JSON.stringify(toJSON(r)));
   assert.deepEqual(js.per_class[2], { class: 'sky', IoU: null, Acc: null });

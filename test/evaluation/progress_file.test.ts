@@ -26,10 +26,20 @@ describe('eval progress file', () => {
 
   before(async () => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'beitseg-progress-'));
-    await makeSyntheticDataset(path.join(root, 'data'), { n: 6, splitVal: 4, height: 64, width: 64, classes: 5, seed: 5 });
+    await makeSyntheticDataset(path.join(root, 'data'), {
+      n: 6,
+      splitVal: 4,
+      height: 64,
+      width: 64,
+      classes: 5,
+      seed: 5,
+    });
     model = await initModel(tinyConfigPath, fixtureFile('segmentor_state_dict.safetensors'), { device: 'cpu' });
-    dataset = await buildDataset({ type: 'ADE20KDataset', data_root: path.join(root, 'data'),
-      data_prefix: { img_path: 'images/validation', seg_map_path: 'annotations/validation' } });
+    dataset = await buildDataset({
+      type: 'ADE20KDataset',
+      data_root: path.join(root, 'data'),
+      data_prefix: { img_path: 'images/validation', seg_map_path: 'annotations/validation' },
+    });
   });
   after(() => fs.rmSync(root, { recursive: true, force: true }));
 

@@ -18,8 +18,11 @@ describe('bf16 inference', () => {
     const fp32 = await inferenceModel(model, img);
     const bf16 = await inferenceModel(model, img, { amp: 'bfloat16' });
     assert.deepEqual(Object.keys(model.model).sort(), fieldsBefore, 'nothing is set on the model by a bf16 call');
-    assert.equal(model.model.decodeHead.parameters()[0]!.dtype, 'float32', 'the model\'s own head stays fp32');
-    assert.ok(maxAbsDiff(bf16.logits, fp32.logits) < 0.1, `bf16 logits differ by ${maxAbsDiff(bf16.logits, fp32.logits)}`);
+    assert.equal(model.model.decodeHead.parameters()[0]!.dtype, 'float32', "the model's own head stays fp32");
+    assert.ok(
+      maxAbsDiff(bf16.logits, fp32.logits) < 0.1,
+      `bf16 logits differ by ${maxAbsDiff(bf16.logits, fp32.logits)}`,
+    );
     let same = 0;
     for (let i = 0; i < fp32.pred.length; i++) if (fp32.pred[i] === bf16.pred[i]) same++;
     assert.ok(same / fp32.pred.length > 0.97, `argmax agreement ${same / fp32.pred.length}`);
@@ -41,6 +44,9 @@ describe('bf16 inference', () => {
     const fp32 = await inferenceModel(plain, img);
     const overridden = await inferenceModel(lowByDefault, img, { amp: null });
     assert.equal(maxAbsDiff(overridden.logits, fp32.logits), 0, 'amp: null in a call means fp32');
-    await assert.rejects(initModel(tinyConfigPath, weights, { device: 'cpu', precision: { amp: 'float16' } }), /fp16 autocast needs a CUDA/);
+    await assert.rejects(
+      initModel(tinyConfigPath, weights, { device: 'cpu', precision: { amp: 'float16' } }),
+      /fp16 autocast needs a CUDA/,
+    );
   });
 });

@@ -12,36 +12,55 @@ import { F, noGrad, quantizedEngines, randn, tidy } from '../../src/tensor/index
 import { fixtureFile, loadFixtureTensors, maxAbsDiff, tinyConfigPath } from '../helpers.js';
 
 describe('int8 inference', () => {
-  it('one int8 linear layer stays within the rounding bound of its quantised operands', () => noGrad(() => tidy(() => {
-    assert.notEqual(quantizedEngines().engine, 'none', 'this libtorch has a quantized engine');
-    const [rows, inF, outF] = [64, 96, 48];
-    const x = randn([2, rows, inF]).mul(1.5), w = randn([outF, inF]).mul(0.05), b = randn([outF]);
-    const packed = F.int8LinearPrepack(w, b);
-    const y = F.int8Linear(x, packed), ref = F.linear(x, w, b);
-    assert.deepEqual(y.shape, [2, rows, outF]);
-    // |y − ŷ| ≤ ‖x‖₁·s_w/2 + (‖w‖₁ + K·s_w/2)·s_x/2 per output (s_w per row of W: max|W_j|/127;
-    // s_x per tensor: (max(x,0) − min(x,0))/255); 7-bit activations (FBGEMM) double s_x
-    const sx = (Math.max(x.max().item(), 0) - Math.min(x.min().item(), 0)) / (quantizedEngines().engine === 'fbgemm' ? 127 : 255);
-    const sw = w.abs().maxDim(1).values.div(127); // [out]
-    const xl1 = x.abs().sum([2], true); // [2, rows, 1]
-    const wl1 = w.abs().sum([1]); // [out]
-    const bound = xl1.mul(sw.div(2)).add(wl1.add(sw.mul(inF / 2)).mul(sx / 2)).mul(1.01).add(1e-5);
-    const err = y.sub(ref).abs();
-    const worst = err.sub(bound).max().item();
-    assert.ok(worst <= 0, `an output exceeds its bound by ${worst}`);
-    assert.ok(err.max().item() > 1e-5, 'the int8 kernel ran (an fp32 matmul would be exact to 1e-6)');
-    assert.ok(err.max().item() < 0.05 * ref.abs().max().item(), `max error ${err.max().item()} vs output scale ${ref.abs().max().item()}`);
-  })));
+  it('one int8 linear layer stays within the rounding bound of its quantised operands', () =>
+    noGrad(() =>
+      tidy(() => {
+        assert.notEqual(quantizedEngines().engine, 'none', 'this libtorch has a quantized engine');
+        const [rows, inF, outF] = [64, 96, 48];
+        const x = randn([2, rows, inF]).mul(1.5),
+          w = randn([outF, inF]).mul(0.05),
+          b = randn([outF]);
+        const packed = F.int8LinearPrepack(w, b);
+        const y = F.int8Linear(x, packed),
+          ref = F.linear(x, w, b);
+        assert.deepEqual(y.shape, [2, rows, outF]);
+        // |y − ŷ| ≤ ‖x‖₁·s_w/2 + (‖w‖₁ + K·s_w/2)·s_x/2 per output (s_w per row of W: max|W_j|/127;
+        // s_x per tensor: (max(x,0) − min(x,0))/255); 7-bit activations (FBGEMM) double s_x
+        const sx =
+          (Math.max(x.max().item(), 0) - Math.min(x.min().item(), 0)) /
+          (quantizedEngines().engine === 'fbgemm' ? 127 : 255);
+        const sw = w.abs().maxDim(1).values.div(127); // [out]
+        const xl1 = x.abs().sum([2], true); // [2, rows, 1]
+        const wl1 = w.abs().sum([1]); // [out]
+        const bound = xl1
+          .mul(sw.div(2))
+          .add(wl1.add(sw.mul(inF / 2)).mul(sx / 2))
+          .mul(1.01)
+          .add(1e-5);
+        const err = y.sub(ref).abs();
+        const worst = err.sub(bound).max().item();
+        assert.ok(worst <= 0, `an output exceeds its bound by ${worst}`);
+        assert.ok(err.max().item() > 1e-5, 'the int8 kernel ran (an fp32 matmul would be exact to 1e-6)');
+        assert.ok(
+          err.max().item() < 0.05 * ref.abs().max().item(),
+          `max error ${err.max().item()} vs output scale ${ref.abs().max().item()}`,
+        );
+      }),
+    ));
 
-  it('refuses bad shapes, gradients and policies with clear errors', () => tidy(() => {
-    const packed = F.int8LinearPrepack(randn([4, 8]), null);
-    assert.throws(() => F.int8Linear(randn([3, 7]), packed), /last dimension must be 8/);
-    assert.throws(() => F.int8Linear(randn([3, 8]).requiresGrad_(true), packed), /inference: run it without gradients/);
-    assert.throws(() => F.int8LinearPrepack(randn([8]), null), /weight must be a 2-D CPU tensor/);
-    assert.throws(() => F.int8LinearPrepack(randn([4, 8]), randn([5])), /bias must be \[4\]/);
-    assert.throws(() => checkPolicy({ amp: null, quantize: 'int8' }, 'cuda'), /CPU only.*cuda/);
-    assert.throws(() => parseQuantize('int4'), /--quantize must be int8, got 'int4'/);
-  }));
+  it('refuses bad shapes, gradients and policies with clear errors', () =>
+    tidy(() => {
+      const packed = F.int8LinearPrepack(randn([4, 8]), null);
+      assert.throws(() => F.int8Linear(randn([3, 7]), packed), /last dimension must be 8/);
+      assert.throws(
+        () => F.int8Linear(randn([3, 8]).requiresGrad_(true), packed),
+        /inference: run it without gradients/,
+      );
+      assert.throws(() => F.int8LinearPrepack(randn([8]), null), /weight must be a 2-D CPU tensor/);
+      assert.throws(() => F.int8LinearPrepack(randn([4, 8]), randn([5])), /bias must be \[4\]/);
+      assert.throws(() => checkPolicy({ amp: null, quantize: 'int8' }, 'cuda'), /CPU only.*cuda/);
+      assert.throws(() => parseQuantize('int4'), /--quantize must be int8, got 'int4'/);
+    }));
 
   it('the tiny model: labels agree with fp32, logits close; the default policy from initModel', async () => {
     const weights = fixtureFile('segmentor_state_dict.safetensors');
@@ -61,7 +80,15 @@ describe('int8 inference', () => {
     assert.ok(diff > 0 && diff < 0.1, `int8 logits differ by ${diff}`);
     assert.equal(maxAbsDiff((await inferenceModel(model, img)).logits, fp32.logits), 0, 'the fp32 path is unchanged');
     const byDefault = await initModel(tinyConfigPath, weights, { device: 'cpu', precision: { quantize: 'int8' } });
-    assert.equal(maxAbsDiff((await inferenceModel(byDefault, img)).logits, int8.logits), 0, 'initModel\'s policy is the per-call one');
-    assert.equal(maxAbsDiff((await inferenceModel(byDefault, img, { quantize: null })).logits, fp32.logits), 0, 'quantize: null overrides it');
+    assert.equal(
+      maxAbsDiff((await inferenceModel(byDefault, img)).logits, int8.logits),
+      0,
+      "initModel's policy is the per-call one",
+    );
+    assert.equal(
+      maxAbsDiff((await inferenceModel(byDefault, img, { quantize: null })).logits, fp32.logits),
+      0,
+      'quantize: null overrides it',
+    );
   });
 });

@@ -26,7 +26,10 @@ describe('library API', () => {
   it('decodeImage reads a Buffer as readImage reads the file', async () => {
     const bytes = fs.readFileSync(scene);
     assert.deepEqual(await beitseg.decodeImage(bytes, 'scene.png'), await beitseg.readImage(scene));
-    await assert.rejects(beitseg.decodeImage(Buffer.from('not an image'), 'junk.bin'), /^Error: cannot decode image junk\.bin: /);
+    await assert.rejects(
+      beitseg.decodeImage(Buffer.from('not an image'), 'junk.bin'),
+      /^Error: cannot decode image junk\.bin: /,
+    );
   });
 
   it('inferenceModel takes a Buffer, a path or decoded RGB, with the same (golden) result', async () => {

@@ -14,12 +14,18 @@ import { fixtureFile, loadFixtureTensors, maxAbsDiff, repoRoot, tinyConfigPath }
 const beitJson = path.join(repoRoot, 'configs', 'beit-base_upernet_8xb2-160k_ade20k-640x640.json');
 
 function ttaPipeline(ratios: number[], flips: number[]): Dict[] {
-  return [{ type: 'LoadImageFromFile', backend_args: null }, {
-    type: 'TestTimeAug',
-    transforms: [ratios.map((r) => ({ type: 'Resize', scale_factor: r, keep_ratio: true })),
-      flips.map((p) => ({ type: 'RandomFlip', prob: p, direction: 'horizontal' })),
-      [{ type: 'LoadAnnotations' }], [{ type: 'PackSegInputs' }]],
-  }];
+  return [
+    { type: 'LoadImageFromFile', backend_args: null },
+    {
+      type: 'TestTimeAug',
+      transforms: [
+        ratios.map((r) => ({ type: 'Resize', scale_factor: r, keep_ratio: true })),
+        flips.map((p) => ({ type: 'RandomFlip', prob: p, direction: 'horizontal' })),
+        [{ type: 'LoadAnnotations' }],
+        [{ type: 'PackSegInputs' }],
+      ],
+    },
+  ];
 }
 
 describe('tta_pipeline', () => {
@@ -36,16 +42,48 @@ describe('tta_pipeline', () => {
       return () => ttaFromConfig({ tta_pipeline: p });
     };
     const transforms = (p: Dict[]) => p[1].transforms as Dict[][];
-    assert.throws(bad((p) => { transforms(p)[2] = [{ type: 'Bogus' }]; }),
-        /tta_pipeline\[1\]\.transforms\[2\]: \["Bogus"\] is not supported/);
-    assert.throws(bad((p) => { p.push({ type: 'Bogus' }); }),
-        /tta_pipeline\[2\]\.type "Bogus" is not supported \(supported: TestTimeAug/);
-    assert.throws(bad((p) => { transforms(p)[0][0].scale = [512, 512]; }),
-        /tta_pipeline\[1\]\.transforms\[0\]\[0\]: Resize with a fixed scale/);
-    assert.throws(bad((p) => { transforms(p)[0][0].scale_factor = 0; }), /scale_factor must be > 0, got 0/);
-    assert.throws(bad((p) => { transforms(p)[1][1].prob = 0.5; }), /transforms\[1\]\[1\]\.prob must be 0 or 1/);
-    assert.throws(bad((p) => { transforms(p)[1][0].direction = 'vertical'; }), /direction must be 'horizontal'/);
-    assert.throws(bad((p) => { p.splice(1, 1); }), /no TestTimeAug/);
+    assert.throws(
+      bad((p) => {
+        transforms(p)[2] = [{ type: 'Bogus' }];
+      }),
+      /tta_pipeline\[1\]\.transforms\[2\]: \["Bogus"\] is not supported/,
+    );
+    assert.throws(
+      bad((p) => {
+        p.push({ type: 'Bogus' });
+      }),
+      /tta_pipeline\[2\]\.type "Bogus" is not supported \(supported: TestTimeAug/,
+    );
+    assert.throws(
+      bad((p) => {
+        transforms(p)[0][0].scale = [512, 512];
+      }),
+      /tta_pipeline\[1\]\.transforms\[0\]\[0\]: Resize with a fixed scale/,
+    );
+    assert.throws(
+      bad((p) => {
+        transforms(p)[0][0].scale_factor = 0;
+      }),
+      /scale_factor must be > 0, got 0/,
+    );
+    assert.throws(
+      bad((p) => {
+        transforms(p)[1][1].prob = 0.5;
+      }),
+      /transforms\[1\]\[1\]\.prob must be 0 or 1/,
+    );
+    assert.throws(
+      bad((p) => {
+        transforms(p)[1][0].direction = 'vertical';
+      }),
+      /direction must be 'horizontal'/,
+    );
+    assert.throws(
+      bad((p) => {
+        p.splice(1, 1);
+      }),
+      /no TestTimeAug/,
+    );
   });
 
   it('mmcv Resize(scale_factor) sizes', () => {
@@ -56,8 +94,8 @@ describe('tta_pipeline', () => {
 
   describe('--tta without scales', () => {
     let img: RgbImage;
-    const probsOf = async (m: SegModel,
-        tta: Parameters<typeof inferenceModel>[2]) => (await inferenceModel(m, img, tta)).logits;
+    const probsOf = async (m: SegModel, tta: Parameters<typeof inferenceModel>[2]) =>
+      (await inferenceModel(m, img, tta)).logits;
     const model = async (edit: (c: Dict) => void) => {
       const cfg = loadConfig(tinyConfigPath);
       edit(cfg);
@@ -68,12 +106,18 @@ describe('tta_pipeline', () => {
       const rgb = loadFixtureTensors('tensors.safetensors').get('slide.image_rgb_u8')!;
       img = { data: rgb.toTypedArray() as Uint8Array, height: rgb.shape[0], width: rgb.shape[1], channels: 3 };
       // tiny_public's test pipeline has no Resize: image-relative and test-scale-relative ratios coincide
-      const withCfg = await model((c) => { c.tta_pipeline = ttaPipeline([0.5, 1], [0]); });
+      const withCfg = await model((c) => {
+        c.tta_pipeline = ttaPipeline([0.5, 1], [0]);
+      });
       const fromConfig = await probsOf(withCfg, { tta: true });
       assert.equal(maxAbsDiff(fromConfig, await probsOf(withCfg, { tta: { scales: [0.5, 1], flip: false } })), 0);
-      assert.ok(maxAbsDiff(fromConfig, await probsOf(withCfg, { tta: { scales: [0.5, 1] } })) > 1e-4,
-          'the flip is off');
-      const flipped = await model((c) => { c.tta_pipeline = ttaPipeline([1], [0, 1]); });
+      assert.ok(
+        maxAbsDiff(fromConfig, await probsOf(withCfg, { tta: { scales: [0.5, 1] } })) > 1e-4,
+        'the flip is off',
+      );
+      const flipped = await model((c) => {
+        c.tta_pipeline = ttaPipeline([1], [0, 1]);
+      });
       const explicitFlip = await probsOf(flipped, { tta: { scales: [1], flip: true } });
       assert.equal(maxAbsDiff(await probsOf(flipped, { tta: true }), explicitFlip), 0);
       const plain = await model(() => undefined);

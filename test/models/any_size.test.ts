@@ -51,13 +51,19 @@ describe('any input size', () => {
         if (a === 0 && b === 0) return tNew - 1;
         if (a === 0) return tNew - 3;
         if (b === 0) return tNew - 2;
-        const [hi, wi, hj, wj] = [Math.floor((a - 1) / grid[1]), (a - 1) % grid[1], Math.floor((b - 1) / grid[1]), (b - 1) % grid[1]];
+        const [hi, wi, hj, wj] = [
+          Math.floor((a - 1) / grid[1]),
+          (a - 1) % grid[1],
+          Math.floor((b - 1) / grid[1]),
+          (b - 1) % grid[1],
+        ];
         return (hi - hj + grid[0] - 1) * dw + (wi - wj + grid[1] - 1);
       };
       let worst = 0;
       for (let h = 0; h < heads; h++) {
         for (let a = 0; a < n; a++) {
-          for (let b = 0; b < n; b++) worst = Math.max(worst, Math.abs(bias[(h * n + a) * n + b] - expected(index(a, b), h)));
+          for (let b = 0; b < n; b++)
+            worst = Math.max(worst, Math.abs(bias[(h * n + a) * n + b] - expected(index(a, b), h)));
         }
       }
       assert.ok(worst < 1e-6, `max |diff| ${worst}`);

@@ -33,8 +33,18 @@ describe('tiny_public parity with blocked attention', () => {
 
   it('whole and slide inference logits', () => {
     noGrad(() => {
-      assertClose(model.inference(g('input.image'), { mode: 'whole' }), g('seg.logits_whole'), 1e-4, 'seg.logits_whole');
-      assertClose(model.inference(g('slide.image'), { mode: 'slide', windowBatch: 2 }), g('slide.logits'), 1e-4, 'slide.logits');
+      assertClose(
+        model.inference(g('input.image'), { mode: 'whole' }),
+        g('seg.logits_whole'),
+        1e-4,
+        'seg.logits_whole',
+      );
+      assertClose(
+        model.inference(g('slide.image'), { mode: 'slide', windowBatch: 2 }),
+        g('slide.logits'),
+        1e-4,
+        'slide.logits',
+      );
     });
   });
 
@@ -45,7 +55,10 @@ describe('tiny_public parity with blocked attention', () => {
     out.loss.backward();
     const params = new Map(model.namedParameters());
     const gradKeys = [...golden.keys()].filter((k) => k.startsWith('grad.'));
-    assert.ok(gradKeys.some((k) => k.includes('relative_position_bias_table')), 'the fixture has bias-table gradients');
+    assert.ok(
+      gradKeys.some((k) => k.includes('relative_position_bias_table')),
+      'the fixture has bias-table gradients',
+    );
     for (const k of gradKeys) {
       const grad = params.get(k.slice('grad.'.length))?.grad;
       assert.ok(grad, `no gradient for ${k}`);

@@ -36,7 +36,10 @@ describe('tiny_public parity', () => {
     noGrad(() => {
       const logits = model.inference(g('input.image'), { mode: 'whole' });
       assertClose(logits, g('seg.logits_whole'), 1e-4, 'seg.logits_whole');
-      assert.deepEqual([...logits.argmax(1).squeeze(0).to('uint8').toTypedArray()], [...g('seg.pred_whole').toTypedArray()]);
+      assert.deepEqual(
+        [...logits.argmax(1).squeeze(0).to('uint8').toTypedArray()],
+        [...g('seg.pred_whole').toTypedArray()],
+      );
     });
   });
 
@@ -44,7 +47,10 @@ describe('tiny_public parity', () => {
     noGrad(() => {
       const logits = model.inference(g('whole_nonsquare.image'), { mode: 'whole' });
       assertClose(logits, g('whole_nonsquare.logits'), 1e-4, 'whole_nonsquare.logits');
-      assert.deepEqual([...logits.argmax(1).squeeze(0).to('uint8').toTypedArray()], [...g('whole_nonsquare.pred').toTypedArray()]);
+      assert.deepEqual(
+        [...logits.argmax(1).squeeze(0).to('uint8').toTypedArray()],
+        [...g('whole_nonsquare.pred').toTypedArray()],
+      );
     });
   });
 
@@ -53,7 +59,10 @@ describe('tiny_public parity', () => {
       for (const windowBatch of [1, 4]) {
         const logits = model.inference(g('slide.image'), { mode: 'slide', windowBatch });
         assertClose(logits, g('slide.logits'), 1e-4, `slide.logits (batch ${windowBatch})`);
-        assert.deepEqual([...logits.argmax(1).squeeze(0).to('uint8').toTypedArray()], [...g('slide.pred').toTypedArray()]);
+        assert.deepEqual(
+          [...logits.argmax(1).squeeze(0).to('uint8').toTypedArray()],
+          [...g('slide.pred').toTypedArray()],
+        );
       }
     });
   });

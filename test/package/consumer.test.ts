@@ -21,15 +21,28 @@ const exec = promisify(execFile);
 const scene = path.join(repoRoot, 'test', 'fixtures', 'images', 'scene.png');
 
 function sourceFiles(dir: string, ext: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true, recursive: true })
+  return fs
+    .readdirSync(dir, { withFileTypes: true, recursive: true })
     .filter((e) => e.isFile() && e.name.endsWith(ext))
     .map((e) => path.relative(repoRoot, path.join(e.parentPath ?? e.path, e.name)));
 }
 
 /** What `npm pack` reads and prepack builds from, copied to `dir`; node_modules is linked, not copied. */
 function copyPackageSources(dir: string): string {
-  const entries = ['package.json', 'package-lock.json', 'README.md', 'LICENSE', 'tsconfig.json', 'tsconfig.build.json',
-    'bin', 'configs', 'native/src', 'native/shim', 'scripts', 'src'];
+  const entries = [
+    'package.json',
+    'package-lock.json',
+    'README.md',
+    'LICENSE',
+    'tsconfig.json',
+    'tsconfig.build.json',
+    'bin',
+    'configs',
+    'native/src',
+    'native/shim',
+    'scripts',
+    'src',
+  ];
   for (const e of entries) fs.cpSync(path.join(repoRoot, e), path.join(dir, e), { recursive: true });
   fs.symlinkSync(path.join(repoRoot, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
   return dir;
@@ -45,7 +58,10 @@ describe('package consumer', { timeout: 600_000 }, () => {
   before(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'beitseg-consumer-'));
     const source = copyPackageSources(path.join(tmp, 'source'));
-    const { stdout } = await exec('npm', ['pack', '--json', '--pack-destination', tmp], { cwd: source, maxBuffer: 1 << 24 });
+    const { stdout } = await exec('npm', ['pack', '--json', '--pack-destination', tmp], {
+      cwd: source,
+      maxBuffer: 1 << 24,
+    });
     const info = JSON.parse(stdout.slice(stdout.indexOf('['))) as { filename: string; files: { path: string }[] }[];
     tarball = path.join(tmp, info[0].filename);
     packed = info[0].files.map((f) => f.path).sort();
@@ -55,7 +71,11 @@ describe('package consumer', { timeout: 600_000 }, () => {
 
   it('the tarball holds exactly what users need', () => {
     const expected = [
-      'LICENSE', 'README.md', 'package.json', 'bin/beitseg.js', 'scripts/build-native.mjs',
+      'LICENSE',
+      'README.md',
+      'package.json',
+      'bin/beitseg.js',
+      'scripts/build-native.mjs',
       ...sourceFiles(path.join(repoRoot, 'configs'), '.json'),
       ...fs.readdirSync(path.join(repoRoot, 'native', 'src')).map((f) => `native/src/${f}`),
       ...sourceFiles(path.join(repoRoot, 'native', 'shim'), '.h'),
@@ -73,26 +93,54 @@ describe('package consumer', { timeout: 600_000 }, () => {
   it('installs offline from the tarball into an empty project', async () => {
     project = path.join(tmp, 'project');
     fs.mkdirSync(project);
-    fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+    fs.writeFileSync(
+      path.join(project, 'package.json'),
+      JSON.stringify({ name: 'consumer', private: true, type: 'module' }),
+    );
     await exec('npm', ['install', '--offline', '--no-audit', '--no-fund', tarball], {
-      cwd: project, maxBuffer: 1 << 24, env: { ...process.env, BEITSEG_NATIVE_OBJECTS: path.join(repoRoot, 'native', 'build') },
+      cwd: project,
+      maxBuffer: 1 << 24,
+      env: { ...process.env, BEITSEG_NATIVE_OBJECTS: path.join(repoRoot, 'native', 'build') },
     });
-    assert.ok(fs.existsSync(path.join(project, 'node_modules', 'beitseg', 'native', 'build', 'beitseg.node')), 'addon built');
+    assert.ok(
+      fs.existsSync(path.join(project, 'node_modules', 'beitseg', 'native', 'build', 'beitseg.node')),
+      'addon built',
+    );
   });
 
   it('beitseg --help and beitseg predict run from the installed package', async () => {
     const bin = path.join(project, 'node_modules', '.bin', 'beitseg');
     const help = await exec(bin, ['--help'], { cwd: project });
     assert.match(help.stdout, /predict/);
-    await exec(bin, ['predict', '--config', tinyConfigPath, '--weights', fixtureFile('segmentor_mmseg.pth'), '--device', 'cpu',
-      '--out', 'out', scene], { cwd: project });
-    const pred = await exec(process.execPath, ['--input-type=module', '-e',
-      "import { readLabel } from 'beitseg'; const l = await readLabel('out/scene_pred.png'); console.log(JSON.stringify([...l.data]));"],
-    { cwd: project, maxBuffer: 1 << 24 });
+    await exec(
+      bin,
+      [
+        'predict',
+        '--config',
+        tinyConfigPath,
+        '--weights',
+        fixtureFile('segmentor_mmseg.pth'),
+        '--device',
+        'cpu',
+        '--out',
+        'out',
+        scene,
+      ],
+      { cwd: project },
+    );
+    const pred = await exec(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "import { readLabel } from 'beitseg'; const l = await readLabel('out/scene_pred.png'); console.log(JSON.stringify([...l.data]));",
+      ],
+      { cwd: project, maxBuffer: 1 << 24 },
+    );
     assert.deepEqual(JSON.parse(pred.stdout), goldenPred);
   });
 
-  it('an ESM script imports initModel/inferenceModel from \'beitseg\' (types included)', async () => {
+  it("an ESM script imports initModel/inferenceModel from 'beitseg' (types included)", async () => {
     const script = `import fs from 'node:fs';
 import { initModel, inferenceModel, type InferenceResult } from 'beitseg';
 const model = await initModel(${JSON.stringify(tinyConfigPath)}, ${JSON.stringify(fixtureFile('segmentor_mmseg.pth'))}, { device: 'cpu' });
@@ -102,8 +150,26 @@ console.log(JSON.stringify({ height: result.height, width: result.width, pred: [
 `;
     fs.writeFileSync(path.join(project, 'check.mts'), script);
     const tsc = path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
-    await exec(process.execPath, [tsc, '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022',
-      '--types', 'node', '--typeRoots', path.join(repoRoot, 'node_modules', '@types'), '--skipLibCheck', 'check.mts'], { cwd: project });
+    await exec(
+      process.execPath,
+      [
+        tsc,
+        '--strict',
+        '--module',
+        'nodenext',
+        '--moduleResolution',
+        'nodenext',
+        '--target',
+        'es2022',
+        '--types',
+        'node',
+        '--typeRoots',
+        path.join(repoRoot, 'node_modules', '@types'),
+        '--skipLibCheck',
+        'check.mts',
+      ],
+      { cwd: project },
+    );
     const { stdout } = await exec(process.execPath, ['check.mjs'], { cwd: project, maxBuffer: 1 << 24 });
     const r = JSON.parse(stdout) as { height: number; width: number; pred: number[] };
     assert.deepEqual([r.height, r.width], [80, 112]);

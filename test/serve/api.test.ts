@@ -57,6 +57,7 @@ describe('beitseg serve API', () => {
     const health = await fetch(`${srv.url}/health`);
     assert.equal(health.status, 200);
     assert.deepEqual(await health.json(), { status: 'ok', queue: 0, capacity: 16 });
+    // biome-ignore lint/suspicious/noExplicitAny: a JSON answer walked by path in the assertions below
     const info = (await (await fetch(`${srv.url}/v1/model`)).json()) as Record<string, any>;
     assert.deepEqual(info.classes, ['class_0', 'class_1', 'class_2', 'class_3', 'class_4']);
     assert.equal(info.palette.length, 5);

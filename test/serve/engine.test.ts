@@ -62,7 +62,10 @@ describe('SegmentEngine', () => {
   it('bf16 (amp) windows use the bf16 head exactly as inferenceModel does', async () => {
     const engine = new SegmentEngine(m, { capacity: 4, windowBatch: 1, amp: 'bfloat16' });
     const [a, b] = await Promise.all([engine.submit(task(images[0])), engine.submit(task(images[4]))]);
-    for (const [img, got] of [[images[0], a], [images[4], b]] as const) {
+    for (const [img, got] of [
+      [images[0], a],
+      [images[4], b],
+    ] as const) {
       const ref = await inferenceModel(m, img, { mode: 'slide', amp: 'bfloat16' });
       ref.logits.dispose();
       assert.deepEqual(got.pred, Uint8Array.from(ref.pred));

@@ -68,7 +68,10 @@ describe('caching CPU allocator', () => {
   it('BEITSEG_CPU_CACHE_SLACK_MB lets the footprint pass the live peak by that much', () => {
     const r = runScenario(scenario, { BEITSEG_CPU_CACHE_MB: '4096', BEITSEG_CPU_CACHE_SLACK_MB: '1024' });
     assert.equal(r.whileBig, r.afterFree, 'both 64 MiB blocks stay cached beside the 160 MiB one');
-    assert.ok(r.afterBig >= r.afterFree + 160 * MB && r.afterBig <= r.afterFree + 162 * MB, `all three blocks cached: ${r.afterBig}`);
+    assert.ok(
+      r.afterBig >= r.afterFree + 160 * MB && r.afterBig <= r.afterFree + 162 * MB,
+      `all three blocks cached: ${r.afterBig}`,
+    );
     assert.equal(r.whileSmall, r.afterBig - r.afterFree / 2, 'a cached 64 MiB block serves the next 64 MiB request');
     assert.equal(r.released, 0);
   });

@@ -11,7 +11,18 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
-  F, Scope, keep, manualSeed, noGrad, ones, randn, setNumThreads, tensor, tidy, zeros, type Tensor,
+  F,
+  Scope,
+  keep,
+  manualSeed,
+  noGrad,
+  ones,
+  randn,
+  setNumThreads,
+  tensor,
+  tidy,
+  zeros,
+  type Tensor,
 } from '../../src/tensor/index.js';
 import { scopeDepth } from '../../src/tensor/scope.js';
 
@@ -29,31 +40,35 @@ describe('memory', () => {
     manualSeed(0);
     const [N, C, S, K, classes] = [8, 3, 16, 8, 10];
     const params = {
-      convW: randn([K, C, 3, 3]).mul(0.2), convB: zeros([K]),
-      fcW: randn([classes, K * S * S]).mul(0.01), fcB: zeros([classes]),
+      convW: randn([K, C, 3, 3]).mul(0.2),
+      convB: zeros([K]),
+      fcW: randn([classes, K * S * S]).mul(0.01),
+      fcB: zeros([classes]),
     };
     const list = Object.values(params);
     for (const p of list) p.requiresGrad_(true);
     const x = randn([N, C, S, S]);
     const target = tensor([0, 1, 2, 3, 4, 5, 6, 7], [N], 'int64');
 
-    const step = (): number => tidy(() => {
-      const h = F.relu(F.conv2d(x, params.convW, params.convB, { padding: 1 }));
-      const logits = F.linear(h.flatten(1), params.fcW, params.fcB);
-      const loss = F.crossEntropy(logits, target);
-      loss.backward();
-      noGrad(() => {
-        for (const p of list) {
-          const g = p.grad!;
-          p.add_(g, -0.05);
-        }
+    const step = (): number =>
+      tidy(() => {
+        const h = F.relu(F.conv2d(x, params.convW, params.convB, { padding: 1 }));
+        const logits = F.linear(h.flatten(1), params.fcW, params.fcB);
+        const loss = F.crossEntropy(logits, target);
+        loss.backward();
+        noGrad(() => {
+          for (const p of list) {
+            const g = p.grad!;
+            p.add_(g, -0.05);
+          }
+        });
+        for (const p of list) p.zeroGrad();
+        return loss.item();
       });
-      for (const p of list) p.zeroGrad();
-      return loss.item();
-    });
 
     const first = step();
-    for (let i = 0; i < 300; i++) { // warm-up: allocator, JIT, oneDNN primitives
+    for (let i = 0; i < 300; i++) {
+      // warm-up: allocator, JIT, oneDNN primitives
       step();
       if (i % 10 === 9) await tick();
     }
@@ -85,7 +100,10 @@ describe('memory', () => {
     const outer = ones([1]); // created outside any scope: never touched
     const result = tidy(() => {
       mk(1);
-      const a = mk(2), b = mk(3), c = mk(4), d = mk(5);
+      const a = mk(2),
+        b = mk(3),
+        c = mk(4),
+        d = mk(5);
       mk(6);
       const inner = tidy(() => {
         mk(7);
@@ -94,7 +112,13 @@ describe('memory', () => {
       mk(9);
       return { list: [a, { b }], map: new Map([['c', c]]), d, inner, n: 42, s: 'x' };
     });
-    const kept = new Set([result.list[0] as Tensor, (result.list[1] as { b: Tensor }).b, result.map.get('c')!, result.d, result.inner.deep[0][0]]);
+    const kept = new Set([
+      result.list[0] as Tensor,
+      (result.list[1] as { b: Tensor }).b,
+      result.map.get('c')!,
+      result.d,
+      result.inner.deep[0][0],
+    ]);
     assert.equal(kept.size, 5);
     for (const t of made) assert.equal(t.isDisposed, !kept.has(t), `${t.toString()} disposed=${t.isDisposed}`);
     // intermediates of mk (ones before mul) are also gone: made only holds the products
@@ -123,22 +147,30 @@ describe('memory', () => {
 
     // a throw disposes the scope's tensors and propagates
     const before = made.length;
-    assert.throws(() => tidy(() => {
-      mk(13);
-      tidy(() => {
-        mk(14);
-        throw new Error('boom');
-      });
-    }), /boom/);
+    assert.throws(
+      () =>
+        tidy(() => {
+          mk(13);
+          tidy(() => {
+            mk(14);
+            throw new Error('boom');
+          });
+        }),
+      /boom/,
+    );
     assert.equal(made.length, before + 2);
     assert.ok(made.slice(before).every((t) => t.isDisposed));
     assert.equal(scopeDepth(), 0);
 
     // a libtorch error inside tidy behaves the same
-    assert.throws(() => tidy(() => {
-      mk(15);
-      return zeros([2, 3]).matmul(zeros([2, 3]));
-    }), /cannot be multiplied/);
+    assert.throws(
+      () =>
+        tidy(() => {
+          mk(15);
+          return zeros([2, 3]).matmul(zeros([2, 3]));
+        }),
+      /cannot be multiplied/,
+    );
     assert.ok(made[made.length - 1].isDisposed);
 
     // Scope for async code: owns what is added, frees on dispose
@@ -186,7 +218,11 @@ describe('memory', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'beitseg-gc-'));
     const file = path.join(dir, 'gc.mjs');
     fs.writeFileSync(file, script);
-    const r = spawnSync(process.execPath, ['--expose-gc', file], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, BEITSEG_NUM_THREADS: '1' } });
+    const r = spawnSync(process.execPath, ['--expose-gc', file], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, BEITSEG_NUM_THREADS: '1' },
+    });
     fs.rmSync(dir, { recursive: true, force: true });
     assert.equal(r.signal, null, `child killed by ${r.signal}: ${r.stderr}`);
     assert.equal(r.status, 0, `child exit ${r.status}: ${r.stderr}`);
@@ -194,7 +230,10 @@ describe('memory', () => {
     t.diagnostic(`child: ${r.stdout}`);
     const grew = o.peakNoExplicitGc - o.rss0;
     assert.ok(grew < 900, `peak RSS grew ${grew.toFixed(0)} MB (2400 MB if nothing were reclaimed): ${r.stdout}`);
-    assert.ok(o.collectedNoExplicitGc >= 100, `only ${o.collectedNoExplicitGc}/150 collected without explicit gc: ${r.stdout}`);
+    assert.ok(
+      o.collectedNoExplicitGc >= 100,
+      `only ${o.collectedNoExplicitGc}/150 collected without explicit gc: ${r.stdout}`,
+    );
     // (the last tensor of a loop may still sit in a stack slot of the optimised frame)
     assert.ok(o.collected >= 198, `dropped tensors collected after gc(): ${o.collected}/200: ${r.stdout}`);
     assert.ok(o.external < 64, `external memory reported to V8 returns to near zero: ${o.external.toFixed(1)} MB`);

@@ -13,19 +13,27 @@ import { repoRoot } from '../helpers.js';
 
 function interfaceMembers(file: string, name: string): string[] {
   const source = ts.createSourceFile(file, fs.readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true);
-  const decl = source.statements.find((s): s is ts.InterfaceDeclaration => ts.isInterfaceDeclaration(s) && s.name.text === name);
+  const decl = source.statements.find(
+    (s): s is ts.InterfaceDeclaration => ts.isInterfaceDeclaration(s) && s.name.text === name,
+  );
   assert.ok(decl, `interface ${name} in ${file}`);
   return decl.members.map((m) => {
-    assert.ok(m.name && (ts.isIdentifier(m.name) || ts.isStringLiteral(m.name)), `named member in ${name}: ${m.getText(source)}`);
+    assert.ok(
+      m.name && (ts.isIdentifier(m.name) || ts.isStringLiteral(m.name)),
+      `named member in ${name}: ${m.getText(source)}`,
+    );
     return m.name.text;
   });
 }
 
-test('NativeAddon lists exactly the addon\'s exports', () => {
+test("NativeAddon lists exactly the addon's exports", () => {
   const typed = new Set(interfaceMembers(path.join(repoRoot, 'src', 'tensor', 'native.ts'), 'NativeAddon'));
   const exported = new Set(Object.keys(native));
   assert.ok(typed.size > 50, `parsed ${typed.size} members`);
   const untyped = [...exported].filter((k) => !typed.has(k)).sort();
   const missing = [...typed].filter((k) => !exported.has(k)).sort();
-  assert.deepEqual({ exportedButNotTyped: untyped, typedButNotExported: missing }, { exportedButNotTyped: [], typedButNotExported: [] });
+  assert.deepEqual(
+    { exportedButNotTyped: untyped, typedButNotExported: missing },
+    { exportedButNotTyped: [], typedButNotExported: [] },
+  );
 });

@@ -10,7 +10,14 @@ import { register as registerSynthetic, parseSize } from '../../src/cli/make_syn
 import { makeImage, makeLabel } from '../../src/data/types.js';
 import { classShares, colorize, formatShares, overlay } from '../../src/visualization/overlay.js';
 import { ADE20K_CLASSES, ADE20K_PALETTE, generatePalette, paletteBytes } from '../../src/visualization/palette.js';
-import { formatTick, movingAverage, niceTicks, parseTrainingLog, plotLog, renderCurvesSvg } from '../../src/visualization/plot.js';
+import {
+  formatTick,
+  movingAverage,
+  niceTicks,
+  parseTrainingLog,
+  plotLog,
+  renderCurvesSvg,
+} from '../../src/visualization/plot.js';
 
 let tmp = '';
 before(async () => {
@@ -41,7 +48,10 @@ test('ADE20K palette: 150 classes, spot values, the shared grey', () => {
 test('overlay: uint8(image*(1-a) + colour*a); ids >= num classes stay black in the mask', () => {
   const img = makeImage(1, 3, Uint8Array.from([100, 100, 100, 10, 20, 30, 200, 0, 255]));
   const seg = makeLabel(1, 3, Uint8Array.from([0, 1, 255]));
-  const pal = [[255, 0, 0], [0, 255, 0]] as const;
+  const pal = [
+    [255, 0, 0],
+    [0, 255, 0],
+  ] as const;
   const o = overlay(img, seg, pal, { alpha: 0.5 });
   // 100*0.5 + 255*0.5 = 177.5 -> 177; 10*0.5 + 0 = 5; 20*0.5 + 127.5 = 137.5 -> 137; ignored: image*0.5
   assert.deepEqual(Array.from(o.data), [177, 50, 50, 5, 137, 15, 100, 0, 127]);
@@ -56,10 +66,16 @@ test('overlay: uint8(image*(1-a) + colour*a); ids >= num classes stay black in t
 test('class pixel shares, largest first, unlabeled counted apart', () => {
   const seg = makeLabel(2, 4, Uint8Array.from([2, 2, 2, 0, 0, 255, 255, 255]));
   const s = classShares(seg, ['a', 'b', 'c']);
-  assert.deepEqual(s.classes.map((c) => [c.name, c.pixels]), [['c', 3], ['a', 2]]);
+  assert.deepEqual(
+    s.classes.map((c) => [c.name, c.pixels]),
+    [
+      ['c', 3],
+      ['a', 2],
+    ],
+  );
   assert.equal(s.classes[0].share, 3 / 8);
   assert.equal(s.unlabeledPixels, 3);
-  assert.match(formatShares(s), /37\.50%  c \(3 px\)\n\s+25\.00%  a \(2 px\)\n\s+37\.50%  \(unlabeled/);
+  assert.match(formatShares(s), /37\.50% {2}c \(3 px\)\n\s+25\.00% {2}a \(2 px\)\n\s+37\.50% {2}\(unlabeled/);
 });
 
 test('log parsing: train/val lines, step, 0.x fractions, junk lines skipped', () => {
@@ -74,9 +90,18 @@ test('log parsing: train/val lines, step, 0.x fractions, junk lines skipped', ()
     '{"iter": 150, "los',
   ].join('\n');
   const log = parseTrainingLog(text);
-  assert.deepEqual(log.train.map((p) => [p.iter, p.loss, p.lr]), [[50, 1.5, 1e-5], [100, 1.25, 2e-5]]);
+  assert.deepEqual(
+    log.train.map((p) => [p.iter, p.loss, p.lr]),
+    [
+      [50, 1.5, 1e-5],
+      [100, 1.25, 2e-5],
+    ],
+  );
   assert.equal(log.train[0].accSeg, 40.1);
-  assert.deepEqual(log.val, [{ iter: 100, mIoU: 12.3, mAcc: 20.5, aAcc: 60 }, { iter: 200, mIoU: 25, mAcc: 50, aAcc: 75 }]);
+  assert.deepEqual(log.val, [
+    { iter: 100, mIoU: 12.3, mAcc: 20.5, aAcc: 60 },
+    { iter: 200, mIoU: 25, mAcc: 50, aAcc: 75 },
+  ]);
   assert.equal(log.skipped, 3);
 });
 
@@ -103,7 +128,8 @@ test('curves PNG: right size, drawn lines; clear error for a missing log', async
   // the loss line colour (#1f77b4) and the mIoU colour (#2ca02c) are present
   const has = (rgb: number[]) => {
     for (let i = 0; i < data.length; i += info.channels) {
-      if (Math.abs(data[i] - rgb[0]) < 8 && Math.abs(data[i + 1] - rgb[1]) < 8 && Math.abs(data[i + 2] - rgb[2]) < 8) return true;
+      if (Math.abs(data[i] - rgb[0]) < 8 && Math.abs(data[i + 1] - rgb[1]) < 8 && Math.abs(data[i + 2] - rgb[2]) < 8)
+        return true;
     }
     return false;
   };
@@ -125,9 +151,35 @@ test('CLI commands register and run (plot-log, make-synthetic-dataset)', async (
   const orig = console.log;
   console.log = (...a: unknown[]) => logs.push(a.join(' '));
   try {
-    await program.parseAsync(['node', 'beitseg', 'plot-log', logPath, '--out', out, '--width', '400', '--height', '300']);
+    await program.parseAsync([
+      'node',
+      'beitseg',
+      'plot-log',
+      logPath,
+      '--out',
+      out,
+      '--width',
+      '400',
+      '--height',
+      '300',
+    ]);
     const root = path.join(tmp, 'cli-synth');
-    await program.parseAsync(['node', 'beitseg', 'make-synthetic-dataset', root, '--n', '3', '--size', '16x24', '--classes', '3', '--seed', '5', '--split-val', '1']);
+    await program.parseAsync([
+      'node',
+      'beitseg',
+      'make-synthetic-dataset',
+      root,
+      '--n',
+      '3',
+      '--size',
+      '16x24',
+      '--classes',
+      '3',
+      '--seed',
+      '5',
+      '--split-val',
+      '1',
+    ]);
     assert.equal((await fs.readdir(path.join(root, 'images', 'training'))).length, 2);
     assert.equal((await fs.readdir(path.join(root, 'annotations', 'validation'))).length, 1);
   } finally {

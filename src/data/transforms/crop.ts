@@ -10,7 +10,15 @@
 
 import type { Rng } from '../rng.js';
 import { IGNORE_INDEX, makeImage, makeLabel, type LabelMap, type RgbImage } from '../types.js';
-import { checkKeys, numberIn, pairOf, requireImage, type Sample, type Transform, type TransformConfig } from './sample.js';
+import {
+  checkKeys,
+  numberIn,
+  pairOf,
+  requireImage,
+  type Sample,
+  type Transform,
+  type TransformConfig,
+} from './sample.js';
 
 /** Crop box [y1, y2, x1, x2) — clipped to the image like numpy slicing. */
 export type CropBox = [y1: number, y2: number, x1: number, x2: number];
@@ -44,7 +52,12 @@ export function cropLabel(label: LabelMap, box: CropBox): LabelMap {
 }
 
 /** True when the crop passes mmseg's cat_max_ratio test. */
-export function cropPassesCatMaxRatio(label: LabelMap, box: CropBox, catMaxRatio: number, ignoreIndex: number): boolean {
+export function cropPassesCatMaxRatio(
+  label: LabelMap,
+  box: CropBox,
+  catMaxRatio: number,
+  ignoreIndex: number,
+): boolean {
   const counts = new Int32Array(256);
   const [y1, y2c, x1, x2c] = box;
   const y2 = Math.min(y2c, label.height);
@@ -63,7 +76,15 @@ export function cropPassesCatMaxRatio(label: LabelMap, box: CropBox, catMaxRatio
 }
 
 /** Histogram of data[y1..y2) x [x1..x2) (row length w) into counts (a small hot loop of its own). */
-function countValues(data: Uint8Array, w: number, y1: number, y2: number, x1: number, x2: number, counts: Int32Array): void {
+function countValues(
+  data: Uint8Array,
+  w: number,
+  y1: number,
+  y2: number,
+  x1: number,
+  x2: number,
+  counts: Int32Array,
+): void {
   for (let y = y1; y < y2; y++) {
     const end = y * w + x2;
     for (let i = y * w + x1; i < end; i++) counts[data[i]]++;
@@ -80,7 +101,8 @@ export class RandomCrop implements Transform {
     checkKeys(cfg, ['crop_size', 'cat_max_ratio', 'ignore_index']);
     this.cropSize = pairOf(cfg.crop_size, 'RandomCrop.crop_size (h, w)');
     this.catMaxRatio = cfg.cat_max_ratio == null ? 1 : numberIn(cfg.cat_max_ratio, 'RandomCrop.cat_max_ratio', 0, 1);
-    this.ignoreIndex = cfg.ignore_index == null ? IGNORE_INDEX : numberIn(cfg.ignore_index, 'RandomCrop.ignore_index', 0, 255);
+    this.ignoreIndex =
+      cfg.ignore_index == null ? IGNORE_INDEX : numberIn(cfg.ignore_index, 'RandomCrop.ignore_index', 0, 255);
   }
 
   private randomBox(h: number, w: number, rng: Rng): CropBox {

@@ -44,10 +44,10 @@ export function rgbToHsvU8(rgb: Uint8Array, out: Uint8Array = new Uint8Array(rgb
     const r = rgb[i];
     const g = rgb[i + 1];
     const b = rgb[i + 2];
-    const mx = r > g ? r : g;
-    const v = mx > b ? mx : b;
-    const mn = r < g ? r : g;
-    const vmin = mn < b ? mn : b;
+    const mx = Math.max(r, g);
+    const v = Math.max(mx, b);
+    const mn = Math.min(r, g);
+    const vmin = Math.min(mn, b);
     const diff = v - vmin;
     const s = (diff * SDIV[v] + half) >> HSV_SHIFT;
     // Priority when several channels equal the max: R first, then G, then B.
@@ -159,7 +159,13 @@ export function hsvToRgbU8(
 
 /** Pixels [from, to) (byte offsets) of one row; `trunc` selects the vector path's truncation. */
 function hsvRowSpan(
-  hsv: Uint8Array, out: Uint8Array, from: number, to: number, t: HsvTables, f3: Float32Array, trunc: boolean,
+  hsv: Uint8Array,
+  out: Uint8Array,
+  from: number,
+  to: number,
+  t: HsvTables,
+  f3: Float32Array,
+  trunc: boolean,
 ): void {
   const inv255 = f32(1 / 255);
   const { pick, f1, f2 } = t;

@@ -46,7 +46,12 @@ function checkArgs(src: Uint8Array, sh: number, sw: number, cn: number, dh: numb
  * buffer with `cn` channels.
  */
 export function resizeLinearU8(
-  src: Uint8Array, sh: number, sw: number, cn: number, dh: number, dw: number,
+  src: Uint8Array,
+  sh: number,
+  sw: number,
+  cn: number,
+  dh: number,
+  dw: number,
 ): Uint8Array {
   checkArgs(src, sh, sw, cn, dh, dw);
   if (sh === dh && sw === dw) return src.slice();
@@ -161,7 +166,13 @@ export function resizeLinearU8(
 
 /** One source row through the horizontal taps (values scaled by 2048; exact). */
 function horizontalPass(
-  src: Uint8Array, base: number, off0: Int32Array, off1: Int32Array, w0: Int32Array, w1: Int32Array, out: Int32Array,
+  src: Uint8Array,
+  base: number,
+  off0: Int32Array,
+  off1: Int32Array,
+  w0: Int32Array,
+  w1: Int32Array,
+  out: Int32Array,
 ): void {
   const n = out.length;
   for (let e = 0; e < n; e++) out[e] = src[base + off0[e]] * w0[e] + src[base + off1[e]] * w1[e];
@@ -197,7 +208,12 @@ function resizeAreaFast2x(src: Uint8Array, sw: number, cn: number, dh: number, d
 
 /** cv2.resize(src, (dw, dh), interpolation=cv2.INTER_NEAREST) for a uint8 HWC buffer. */
 export function resizeNearestU8(
-  src: Uint8Array, sh: number, sw: number, cn: number, dh: number, dw: number,
+  src: Uint8Array,
+  sh: number,
+  sw: number,
+  cn: number,
+  dh: number,
+  dw: number,
 ): Uint8Array {
   checkArgs(src, sh, sw, cn, dh, dw);
   if (sh === dh && sw === dw) return src.slice();

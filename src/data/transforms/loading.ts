@@ -28,14 +28,19 @@ export class LoadImageFromFile implements Transform {
     checkKeys(cfg, ['color_type', 'imdecode_backend', 'backend_args', 'to_float32']);
     const colorType = cfg.color_type ?? 'color';
     if (colorType !== 'color' && colorType !== 'color_ignore_orientation') {
-      throw new Error(`LoadImageFromFile: color_type must be 'color' or 'color_ignore_orientation', got ${JSON.stringify(colorType)}`);
+      throw new Error(
+        `LoadImageFromFile: color_type must be 'color' or 'color_ignore_orientation', got ${JSON.stringify(colorType)}`,
+      );
     }
     this.autoOrient = colorType === 'color';
     const backend = cfg.imdecode_backend ?? 'cv2';
     if (backend !== 'cv2' && backend !== 'pillow') {
-      throw new Error(`LoadImageFromFile: imdecode_backend must be 'cv2' or 'pillow' (both decode the same here), got ${JSON.stringify(backend)}`);
+      throw new Error(
+        `LoadImageFromFile: imdecode_backend must be 'cv2' or 'pillow' (both decode the same here), got ${JSON.stringify(backend)}`,
+      );
     }
-    if (cfg.backend_args != null) throw new Error('LoadImageFromFile: backend_args is not supported (local files only)');
+    if (cfg.backend_args != null)
+      throw new Error('LoadImageFromFile: backend_args is not supported (local files only)');
     if (cfg.to_float32 != null && cfg.to_float32 !== false) {
       throw new Error('LoadImageFromFile: to_float32 is not supported (images stay uint8 until normalisation)');
     }
@@ -57,7 +62,8 @@ export class LoadAnnotations implements Transform {
 
   constructor(cfg: TransformConfig = { type: 'LoadAnnotations' }) {
     checkKeys(cfg, ['reduce_zero_label', 'imdecode_backend', 'backend_args']);
-    this.reduceZero = cfg.reduce_zero_label == null ? undefined : boolOf(cfg.reduce_zero_label, 'LoadAnnotations.reduce_zero_label');
+    this.reduceZero =
+      cfg.reduce_zero_label == null ? undefined : boolOf(cfg.reduce_zero_label, 'LoadAnnotations.reduce_zero_label');
     const backend = cfg.imdecode_backend ?? 'pillow';
     if (backend !== 'pillow' && backend !== 'cv2') {
       throw new Error(`LoadAnnotations: imdecode_backend must be 'pillow' or 'cv2', got ${JSON.stringify(backend)}`);
@@ -71,7 +77,7 @@ export class LoadAnnotations implements Transform {
     if (s.oriShape && (label.height !== s.oriShape[0] || label.width !== s.oriShape[1])) {
       throw new Error(
         `label ${s.segMapPath} is ${label.height}x${label.width} but image ${s.imgPath ?? ''} is ` +
-        `${s.oriShape[0]}x${s.oriShape[1]} (height x width)`,
+          `${s.oriShape[0]}x${s.oriShape[1]} (height x width)`,
       );
     }
     // As mmseg: the transform's own setting wins, else the dataset's.

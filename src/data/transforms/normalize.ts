@@ -58,6 +58,13 @@ export function normalizeImage(img: RgbImage, opts: NormalizeOptions = {}): Floa
 }
 
 /** One channel of one row through the lookup table (kept small so V8 optimises it well). */
-function normalizeRow(src: Uint8Array, from: number, out: Float32Array, to: number, n: number, lut: Float32Array): void {
+function normalizeRow(
+  src: Uint8Array,
+  from: number,
+  out: Float32Array,
+  to: number,
+  n: number,
+  lut: Float32Array,
+): void {
   for (let x = 0; x < n; x++) out[to + x] = lut[src[from + 3 * x]];
 }

@@ -8,7 +8,15 @@
 import { checkKeys, requireImage, type Sample, type Transform, type TransformConfig } from './sample.js';
 
 export const DEFAULT_META_KEYS = [
-  'img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shape', 'scale_factor', 'flip', 'flip_direction', 'reduce_zero_label',
+  'img_path',
+  'seg_map_path',
+  'ori_shape',
+  'img_shape',
+  'pad_shape',
+  'scale_factor',
+  'flip',
+  'flip_direction',
+  'reduce_zero_label',
 ] as const;
 
 export interface SampleMeta {
@@ -47,7 +55,9 @@ export class PackSegInputs implements Transform {
       if (!Array.isArray(cfg.meta_keys)) throw new Error('PackSegInputs.meta_keys must be a list');
       for (const k of cfg.meta_keys) {
         if (!(DEFAULT_META_KEYS as readonly unknown[]).includes(k)) {
-          throw new Error(`PackSegInputs: unknown meta key ${JSON.stringify(k)}; supported: ${DEFAULT_META_KEYS.join(', ')}`);
+          throw new Error(
+            `PackSegInputs: unknown meta key ${JSON.stringify(k)}; supported: ${DEFAULT_META_KEYS.join(', ')}`,
+          );
         }
       }
     }

@@ -11,7 +11,15 @@
  */
 
 import { IGNORE_INDEX, makeImage, makeLabel, type LabelMap, type RgbImage } from '../types.js';
-import { checkKeys, numberIn, pairOf, requireImage, type Sample, type Transform, type TransformConfig } from './sample.js';
+import {
+  checkKeys,
+  numberIn,
+  pairOf,
+  requireImage,
+  type Sample,
+  type Transform,
+  type TransformConfig,
+} from './sample.js';
 
 export function padImage(img: RgbImage, height: number, width: number, value = 0): RgbImage {
   if (height < img.height || width < img.width) {
@@ -45,7 +53,8 @@ export class Pad implements Transform {
 
   constructor(cfg: TransformConfig) {
     checkKeys(cfg, ['size', 'size_divisor', 'pad_val', 'seg_pad_val']);
-    if ((cfg.size == null) === (cfg.size_divisor == null)) throw new Error('Pad: give exactly one of size (h, w) or size_divisor');
+    if ((cfg.size == null) === (cfg.size_divisor == null))
+      throw new Error('Pad: give exactly one of size (h, w) or size_divisor');
     this.size = cfg.size == null ? undefined : pairOf(cfg.size, 'Pad.size (h, w)');
     this.sizeDivisor = cfg.size_divisor == null ? undefined : pairOf(cfg.size_divisor, 'Pad.size_divisor')[0];
     this.padVal = cfg.pad_val == null ? 0 : numberIn(cfg.pad_val, 'Pad.pad_val', -1e6, 1e6);

@@ -19,7 +19,15 @@
 import type { Rng } from '../rng.js';
 import { makeImage, type RgbImage } from '../types.js';
 import { hsvToRgbU8, rgbToHsvU8 } from './cv_color.js';
-import { checkKeys, numberIn, pairOf, requireImage, type Sample, type Transform, type TransformConfig } from './sample.js';
+import {
+  checkKeys,
+  numberIn,
+  pairOf,
+  requireImage,
+  type Sample,
+  type Transform,
+  type TransformConfig,
+} from './sample.js';
 
 const f32 = Math.fround;
 
@@ -58,9 +66,18 @@ export class PhotoMetricDistortion implements Transform {
 
   constructor(cfg: TransformConfig = { type: 'PhotoMetricDistortion' }) {
     checkKeys(cfg, ['brightness_delta', 'contrast_range', 'saturation_range', 'hue_delta']);
-    this.brightnessDelta = cfg.brightness_delta == null ? 32 : numberIn(cfg.brightness_delta, 'PhotoMetricDistortion.brightness_delta', 0, 255);
-    this.contrastRange = cfg.contrast_range == null ? [0.5, 1.5] : pairOf(cfg.contrast_range, 'PhotoMetricDistortion.contrast_range', false);
-    this.saturationRange = cfg.saturation_range == null ? [0.5, 1.5] : pairOf(cfg.saturation_range, 'PhotoMetricDistortion.saturation_range', false);
+    this.brightnessDelta =
+      cfg.brightness_delta == null
+        ? 32
+        : numberIn(cfg.brightness_delta, 'PhotoMetricDistortion.brightness_delta', 0, 255);
+    this.contrastRange =
+      cfg.contrast_range == null
+        ? [0.5, 1.5]
+        : pairOf(cfg.contrast_range, 'PhotoMetricDistortion.contrast_range', false);
+    this.saturationRange =
+      cfg.saturation_range == null
+        ? [0.5, 1.5]
+        : pairOf(cfg.saturation_range, 'PhotoMetricDistortion.saturation_range', false);
     const hue = cfg.hue_delta == null ? 18 : numberIn(cfg.hue_delta, 'PhotoMetricDistortion.hue_delta', 0, 179);
     if (!Number.isInteger(hue)) throw new Error(`PhotoMetricDistortion.hue_delta must be an integer, got ${hue}`);
     this.hueDelta = hue;

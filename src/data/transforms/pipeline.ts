@@ -64,13 +64,15 @@ export class Pipeline {
 
 export function buildPipeline(cfgs: readonly TransformConfig[]): Pipeline {
   if (!Array.isArray(cfgs)) throw new Error('buildPipeline expects a list of transform configs');
-  return new Pipeline(cfgs.map((c, i) => {
-    try {
-      return buildTransform(c);
-    } catch (e) {
-      throw new Error(`pipeline[${i}]: ${(e as Error).message}`);
-    }
-  }));
+  return new Pipeline(
+    cfgs.map((c, i) => {
+      try {
+        return buildTransform(c);
+      } catch (e) {
+        throw new Error(`pipeline[${i}]: ${(e as Error).message}`);
+      }
+    }),
+  );
 }
 
 /** The ADE20K 640x640 training pipeline of mmseg 1.x (configs/_base_/datasets/ade20k_640x640.py). */

@@ -11,7 +11,15 @@
 import type { Rng } from '../rng.js';
 import { makeImage, makeLabel, type LabelMap, type RgbImage } from '../types.js';
 import { resizeLinearU8, resizeNearestU8 } from './cv_resize.js';
-import { boolOf, checkKeys, pairOf, requireImage, type Sample, type Transform, type TransformConfig } from './sample.js';
+import {
+  boolOf,
+  checkKeys,
+  pairOf,
+  requireImage,
+  type Sample,
+  type Transform,
+  type TransformConfig,
+} from './sample.js';
 
 export type Interpolation = 'bilinear' | 'nearest';
 
@@ -39,7 +47,12 @@ export function rescaleSize(w: number, h: number, scale: number | [number, numbe
   return [nw, nh, factor];
 }
 
-export function resizeImage(img: RgbImage, height: number, width: number, interpolation: Interpolation = 'bilinear'): RgbImage {
+export function resizeImage(
+  img: RgbImage,
+  height: number,
+  width: number,
+  interpolation: Interpolation = 'bilinear',
+): RgbImage {
   const f = interpolation === 'nearest' ? resizeNearestU8 : resizeLinearU8;
   return makeImage(height, width, f(img.data, img.height, img.width, 3, height, width));
 }
@@ -54,7 +67,13 @@ export function resizeLabel(label: LabelMap, height: number, width: number): Lab
  * mmcv Resize._resize_img/_resize_seg: keep_ratio -> imrescale, else
  * imresize to exactly (w, h).
  */
-export function applyResize(s: Sample, scale: [number, number], keepRatio: boolean, interpolation: Interpolation, who: string): Sample {
+export function applyResize(
+  s: Sample,
+  scale: [number, number],
+  keepRatio: boolean,
+  interpolation: Interpolation,
+  who: string,
+): Sample {
   const img = requireImage(s, who);
   let nw: number;
   let nh: number;
@@ -63,7 +82,8 @@ export function applyResize(s: Sample, scale: [number, number], keepRatio: boole
   } else {
     [nw, nh] = scale;
   }
-  if (nw < 1 || nh < 1) throw new Error(`${who}: resizing ${img.width}x${img.height} (w x h) gives an empty image ${nw}x${nh}`);
+  if (nw < 1 || nh < 1)
+    throw new Error(`${who}: resizing ${img.width}x${img.height} (w x h) gives an empty image ${nw}x${nh}`);
   s.img = resizeImage(img, nh, nw, interpolation);
   s.imgShape = [nh, nw];
   s.scale = scale;
@@ -139,13 +159,15 @@ export class RandomResize implements Transform {
     }
     const sc = cfg.scale;
     if (Array.isArray(sc) && sc.length === 2 && Array.isArray(sc[0])) {
-      if (cfg.ratio_range != null) throw new Error('RandomResize: ratio_range needs a single scale (w, h), not a list of scales');
+      if (cfg.ratio_range != null)
+        throw new Error('RandomResize: ratio_range needs a single scale (w, h), not a list of scales');
       this.scales = [pairOf(sc[0], 'RandomResize.scale[0]'), pairOf(sc[1], 'RandomResize.scale[1]')];
     } else {
       this.scale = pairOf(sc, 'RandomResize.scale');
       if (cfg.ratio_range == null) throw new Error('RandomResize: ratio_range is required with a single scale');
       const rr = pairOf(cfg.ratio_range, 'RandomResize.ratio_range', false);
-      if (rr[0] > rr[1]) throw new Error(`RandomResize: ratio_range must be (low, high), got ${JSON.stringify(cfg.ratio_range)}`);
+      if (rr[0] > rr[1])
+        throw new Error(`RandomResize: ratio_range must be (low, high), got ${JSON.stringify(cfg.ratio_range)}`);
       this.ratioRange = rr;
     }
     this.keepRatio = cfg.keep_ratio == null ? false : boolOf(cfg.keep_ratio, 'RandomResize.keep_ratio');
@@ -169,4 +191,3 @@ export class RandomResize implements Transform {
     return applyResize(s, this.sampleScale(rng), this.keepRatio, this.interpolation, 'RandomResize');
   }
 }
-

@@ -67,10 +67,13 @@ export function requireImage(sample: Sample, who: string): RgbImage {
 
 /** Parse a pair [a, b] (or a single number meaning [n, n]) of positive numbers. */
 export function pairOf(v: unknown, what: string, integer = true): [number, number] {
-  const ok = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x > 0 && (!integer || Number.isInteger(x));
+  const ok = (x: unknown): x is number =>
+    typeof x === 'number' && Number.isFinite(x) && x > 0 && (!integer || Number.isInteger(x));
   if (ok(v)) return [v, v];
   if (Array.isArray(v) && v.length === 2 && ok(v[0]) && ok(v[1])) return [v[0], v[1]];
-  throw new Error(`${what} must be a positive ${integer ? 'integer' : 'number'} or a pair of them, got ${JSON.stringify(v)}`);
+  throw new Error(
+    `${what} must be a positive ${integer ? 'integer' : 'number'} or a pair of them, got ${JSON.stringify(v)}`,
+  );
 }
 
 export function numberIn(v: unknown, what: string, lo: number, hi: number): number {

@@ -41,7 +41,8 @@ export class CheckpointHook implements Hook {
   }
 
   afterTrainIter(runner: RunnerContext, _t: number, _batch: Batch, _out: TrainIterOutputs): void {
-    const s = runner.settings, it = runner.iteration;
+    const s = runner.settings,
+      it = runner.iteration;
     if (it % s.checkpointInterval !== 0 && it !== s.maxIters) return;
     const dir = this.save(runner, 'iter');
     if (dir === null) return;

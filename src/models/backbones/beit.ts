@@ -34,9 +34,20 @@ export interface BEiTConfig {
 }
 
 export const BEIT_DEFAULTS: BEiTConfig = {
-  img_size: 224, patch_size: 16, in_channels: 3, embed_dims: 768, num_layers: 12, num_heads: 12, mlp_ratio: 4,
-  out_indices: [3, 5, 7, 11], qv_bias: true, attn_drop_rate: 0, drop_path_rate: 0.1, init_values: 0.1,
-  final_norm: false, norm_eps: 1e-6,
+  img_size: 224,
+  patch_size: 16,
+  in_channels: 3,
+  embed_dims: 768,
+  num_layers: 12,
+  num_heads: 12,
+  mlp_ratio: 4,
+  out_indices: [3, 5, 7, 11],
+  qv_bias: true,
+  attn_drop_rate: 0,
+  drop_path_rate: 0.1,
+  init_values: 0.1,
+  final_norm: false,
+  norm_eps: 1e-6,
 };
 
 type Grid = [number, number];
@@ -77,7 +88,12 @@ export class BEiTAttention extends Module {
   readonly headDim: number;
   readonly scale: number;
 
-  constructor(readonly embedDims: number, readonly numHeads: number, readonly window: Grid, readonly qvBias: boolean) {
+  constructor(
+    readonly embedDims: number,
+    readonly numHeads: number,
+    readonly window: Grid,
+    readonly qvBias: boolean,
+  ) {
     super();
     this.headDim = embedDims / numHeads;
     this.scale = this.headDim ** -0.5;
@@ -86,7 +102,10 @@ export class BEiTAttention extends Module {
       this.registerParameter('q_bias', zeros([embedDims]));
       this.registerParameter('v_bias', zeros([embedDims]));
     }
-    this.registerParameter('relative_position_bias_table', truncNormal([numRelativeDistance(window[0], window[1]), numHeads], 0.02));
+    this.registerParameter(
+      'relative_position_bias_table',
+      truncNormal([numRelativeDistance(window[0], window[1]), numHeads], 0.02),
+    );
     this.registerBuffer('relative_position_index', relativePositionIndex(window[0], window[1]), { derived: true });
     this.proj = this.registerModule('proj', new Linear(embedDims, embedDims));
   }
@@ -126,7 +145,14 @@ export class BEiTAttention extends Module {
     const withBias = bias ? qkv.add(bias) : qkv;
     const parts = withBias.reshape(b, n, 3, this.numHeads, this.headDim).permute(2, 0, 3, 1, 4);
     const { tableT, index } = this.relativePositionTable(grid);
-    const out = gatheredBiasAttention(parts.select(0, 0), parts.select(0, 1), parts.select(0, 2), tableT, index, this.scale);
+    const out = gatheredBiasAttention(
+      parts.select(0, 0),
+      parts.select(0, 1),
+      parts.select(0, 2),
+      tableT,
+      index,
+      this.scale,
+    );
     return applyLinear(this.proj, out.transpose(1, 2).reshape(b, n, c), linear);
   }
 }
@@ -161,7 +187,11 @@ export class BEiTTransformerEncoderLayer extends Module {
   readonly ln2: LayerNorm;
   readonly ffn: FFN;
 
-  constructor(cfg: BEiTConfig, window: Grid, readonly dropPathRate: number) {
+  constructor(
+    cfg: BEiTConfig,
+    window: Grid,
+    readonly dropPathRate: number,
+  ) {
     super();
     this.ln1 = this.registerModule('ln1', new LayerNorm(cfg.embed_dims, cfg.norm_eps));
     this.attn = this.registerModule('attn', new BEiTAttention(cfg.embed_dims, cfg.num_heads, window, cfg.qv_bias));
@@ -192,7 +222,10 @@ export class BEiT extends Module {
     this.cfg = cfg;
     const img = typeof cfg.img_size === 'number' ? [cfg.img_size, cfg.img_size] : cfg.img_size;
     this.window = [Math.floor(img[0] / cfg.patch_size), Math.floor(img[1] / cfg.patch_size)];
-    this.patchEmbed = this.registerModule('patch_embed', new PatchEmbed(cfg.in_channels, cfg.embed_dims, cfg.patch_size));
+    this.patchEmbed = this.registerModule(
+      'patch_embed',
+      new PatchEmbed(cfg.in_channels, cfg.embed_dims, cfg.patch_size),
+    );
     this.registerParameter('cls_token', truncNormal([1, 1, cfg.embed_dims], 0.02));
     this.layers = this.registerModule('layers', new Container());
     for (let i = 0; i < cfg.num_layers; i++) {

@@ -17,9 +17,11 @@ export function relativePositionIndexArray(wh: number, ww: number): BigInt64Arra
   const t = numRelativeDistance(wh, ww);
   const out = new BigInt64Array(n * n);
   for (let i = 0; i < wh * ww; i++) {
-    const hi = Math.floor(i / ww), wi = i % ww;
+    const hi = Math.floor(i / ww),
+      wi = i % ww;
     for (let j = 0; j < wh * ww; j++) {
-      const hj = Math.floor(j / ww), wj = j % ww;
+      const hj = Math.floor(j / ww),
+        wj = j % ww;
       out[(1 + i) * n + 1 + j] = BigInt((hi - hj + wh - 1) * (2 * ww - 1) + (wi - wj + ww - 1));
     }
   }
@@ -53,7 +55,12 @@ export function resizeBiasTable(table: Tensor, from: [number, number], to: [numb
   const heads = table.size(1);
   const [sh, sw] = [2 * from[0] - 1, 2 * from[1] - 1];
   const [dh, dw] = [2 * to[0] - 1, 2 * to[1] - 1];
-  const grid = table.slice(0, 0, sh * sw).reshape(1, sh, sw, heads).permute(0, 3, 1, 2);
-  const resized = interpolate(grid, [dh, dw], 'bilinear', false).permute(0, 2, 3, 1).reshape(dh * dw, heads);
+  const grid = table
+    .slice(0, 0, sh * sw)
+    .reshape(1, sh, sw, heads)
+    .permute(0, 3, 1, 2);
+  const resized = interpolate(grid, [dh, dw], 'bilinear', false)
+    .permute(0, 2, 3, 1)
+    .reshape(dh * dw, heads);
   return cat([resized, table.slice(0, sh * sw, sh * sw + 3)], 0);
 }

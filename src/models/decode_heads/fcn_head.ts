@@ -25,11 +25,21 @@ export class FCNHead extends BaseDecodeHead {
     const pad = Math.floor(fcnCfg.kernel_size / 2);
     this.convs = this.registerModule('convs', new Container());
     for (let i = 0; i < fcnCfg.num_convs; i++) {
-      this.convs.add(new ConvModule(i === 0 ? inCh : fcnCfg.channels, fcnCfg.channels, fcnCfg.kernel_size, { padding: pad, bnEps: fcnCfg.bn_eps }));
+      this.convs.add(
+        new ConvModule(i === 0 ? inCh : fcnCfg.channels, fcnCfg.channels, fcnCfg.kernel_size, {
+          padding: pad,
+          bnEps: fcnCfg.bn_eps,
+        }),
+      );
     }
     if (fcnCfg.concat_input) {
-      this.convCat = this.registerModule('conv_cat',
-        new ConvModule(inCh + fcnCfg.channels, fcnCfg.channels, fcnCfg.kernel_size, { padding: pad, bnEps: fcnCfg.bn_eps }));
+      this.convCat = this.registerModule(
+        'conv_cat',
+        new ConvModule(inCh + fcnCfg.channels, fcnCfg.channels, fcnCfg.kernel_size, {
+          padding: pad,
+          bnEps: fcnCfg.bn_eps,
+        }),
+      );
     }
   }
 

@@ -35,16 +35,20 @@ export class UPerHead extends BaseDecodeHead {
       branch.add(new Stateless()); // index 0 is the AdaptiveAvgPool2d
       this.ppm.push(branch.add(new ConvModule(last, ch, 1, { bnEps: eps })));
     }
-    this.bottleneck = this.registerModule('bottleneck',
-      new ConvModule(last + upCfg.pool_scales.length * ch, ch, 3, { padding: 1, bnEps: eps }));
+    this.bottleneck = this.registerModule(
+      'bottleneck',
+      new ConvModule(last + upCfg.pool_scales.length * ch, ch, 3, { padding: 1, bnEps: eps }),
+    );
     this.lateralConvs = this.registerModule('lateral_convs', new Container());
     this.fpnConvs = this.registerModule('fpn_convs', new Container());
     for (const c of this.inChannels.slice(0, -1)) {
       this.lateralConvs.add(new ConvModule(c, ch, 1, { bnEps: eps }));
       this.fpnConvs.add(new ConvModule(ch, ch, 3, { padding: 1, bnEps: eps }));
     }
-    this.fpnBottleneck = this.registerModule('fpn_bottleneck',
-      new ConvModule(this.inChannels.length * ch, ch, 3, { padding: 1, bnEps: eps }));
+    this.fpnBottleneck = this.registerModule(
+      'fpn_bottleneck',
+      new ConvModule(this.inChannels.length * ch, ch, 3, { padding: 1, bnEps: eps }),
+    );
   }
 
   protected sameArchitecture(): UPerHead {
@@ -78,7 +82,12 @@ export class UPerHead extends BaseDecodeHead {
     }
     const last = laterals.length - 1;
     const fpnOuts = laterals.map((l, i) => (i === last ? l : consume(l, (x) => this.fpnConvs.at(i).forward(x))));
-    const fused = consume(fpnOuts, (outs) => cat(outs.map((o, i) => (i === 0 ? o : this.resize(o, outs[0]))), 1));
+    const fused = consume(fpnOuts, (outs) =>
+      cat(
+        outs.map((o, i) => (i === 0 ? o : this.resize(o, outs[0]))),
+        1,
+      ),
+    );
     const feats = consume(fused, (x) => this.fpnBottleneck.forward(x));
     return consume(feats, (x) => this.clsSeg(x));
   }

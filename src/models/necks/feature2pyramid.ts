@@ -28,12 +28,12 @@ export class Feature2Pyramid extends Module {
     this.rescales = cfg.rescales;
     for (const r of cfg.rescales) {
       if (r === 4) {
+        // mmseg's Sequential(ConvT, BN, GELU, ConvT): the indices 0, 1, 3 are the state-dict keys
         const seq = this.registerModule('upsample_4x', new Container());
-        this.up4 = {
-          first: seq.add(new ConvTranspose2d(c, c, 2, 2)),
-          bn: seq.add(new BatchNorm2d(c, cfg.bn_eps ?? 1e-5)),
-          second: (seq.add(new Stateless()), seq.add(new ConvTranspose2d(c, c, 2, 2))),
-        };
+        const first = seq.add(new ConvTranspose2d(c, c, 2, 2));
+        const bn = seq.add(new BatchNorm2d(c, cfg.bn_eps ?? 1e-5));
+        seq.add(new Stateless());
+        this.up4 = { first, bn, second: seq.add(new ConvTranspose2d(c, c, 2, 2)) };
       } else if (r === 2) {
         this.up2 = this.registerModule('upsample_2x', new Container()).add(new ConvTranspose2d(c, c, 2, 2));
       } else if (![1, 0.5, 0.25].includes(r)) {
@@ -53,10 +53,14 @@ export class Feature2Pyramid extends Module {
           // a scope per branch: the three intermediate 4x maps go as soon as the branch is done
           return tidy(() => u.second.forward(gelu(u.bn.forward(u.first.forward(x)))));
         }
-        case 2: return this.up2!.forward(x);
-        case 1: return x;
-        case 0.5: return maxPool2d(x, 2);
-        default: return maxPool2d(x, 4);
+        case 2:
+          return this.up2!.forward(x);
+        case 1:
+          return x;
+        case 0.5:
+          return maxPool2d(x, 2);
+        default:
+          return maxPool2d(x, 4);
       }
     });
   }

@@ -18,7 +18,12 @@ export interface TestConfig {
 }
 
 /** One slide window: rows [y1, y2), columns [x1, x2). */
-export interface Window { y1: number; y2: number; x1: number; x2: number }
+export interface Window {
+  y1: number;
+  y2: number;
+  x1: number;
+  x2: number;
+}
 
 /** mmseg's window placement: a regular grid whose last row/column is shifted back inside. */
 export function slideWindows(h: number, w: number, crop: [number, number], stride: [number, number]): Window[] {
@@ -29,7 +34,8 @@ export function slideWindows(h: number, w: number, crop: [number, number], strid
   const out: Window[] = [];
   for (let hi = 0; hi < gridsH; hi++) {
     for (let wi = 0; wi < gridsW; wi++) {
-      const y2 = Math.min(hi * sh + ch, h), x2 = Math.min(wi * sw + cw, w);
+      const y2 = Math.min(hi * sh + ch, h),
+        x2 = Math.min(wi * sw + cw, w);
       out.push({ y1: Math.max(y2 - ch, 0), y2, x1: Math.max(x2 - cw, 0), x2 });
     }
   }
@@ -71,8 +77,13 @@ export interface LossOutput {
 }
 
 export class EncoderDecoder extends Module {
-  constructor(readonly backbone: BEiT, readonly neck: Feature2Pyramid | null, readonly decodeHead: BaseDecodeHead,
-    readonly auxiliaryHead: BaseDecodeHead | null, readonly testCfg: TestConfig) {
+  constructor(
+    readonly backbone: BEiT,
+    readonly neck: Feature2Pyramid | null,
+    readonly decodeHead: BaseDecodeHead,
+    readonly auxiliaryHead: BaseDecodeHead | null,
+    readonly testCfg: TestConfig,
+  ) {
     super();
     this.registerModule('backbone', backbone);
     if (neck) this.registerModule('neck', neck);
@@ -101,9 +112,13 @@ export class EncoderDecoder extends Module {
   }
 
   /** Logits [B, C, H, W] for normalised images [B, 3, H, W] by the configured test mode. */
-  inference(img: Tensor, opts: { mode?: 'whole' | 'slide'; windowBatch?: number; precision?: ForwardPrecision } = {}): Tensor {
+  inference(
+    img: Tensor,
+    opts: { mode?: 'whole' | 'slide'; windowBatch?: number; precision?: ForwardPrecision } = {},
+  ): Tensor {
     const mode = opts.mode ?? this.testCfg.mode;
-    return mode === 'slide' ? this.slideInference(img, opts.windowBatch ?? 1, undefined, opts.precision)
+    return mode === 'slide'
+      ? this.slideInference(img, opts.windowBatch ?? 1, undefined, opts.precision)
       : this.encodeDecode(img, opts.precision);
   }
 
@@ -112,9 +127,14 @@ export class EncoderDecoder extends Module {
    * full-size map and divided by how many windows cover each pixel. `windowBatch` windows
    * go through the network together (same numbers, better throughput).
    */
-  slideInference(img: Tensor, windowBatch = 1, onWindow?: (done: number, total: number) => void,
-    precision: ForwardPrecision = {}): Tensor {
-    const crop = this.testCfg.crop_size, stride = this.testCfg.stride;
+  slideInference(
+    img: Tensor,
+    windowBatch = 1,
+    onWindow?: (done: number, total: number) => void,
+    precision: ForwardPrecision = {},
+  ): Tensor {
+    const crop = this.testCfg.crop_size,
+      stride = this.testCfg.stride;
     if (!crop || !stride) throw new Error('slide inference needs model.test_cfg.crop_size and stride');
     const [b, , h, w] = img.shape;
     const windows = slideWindows(h, w, crop, stride);
@@ -127,7 +147,10 @@ export class EncoderDecoder extends Module {
         const logits = this.encodeDecode(cat(crops, 0), precision).float();
         group.forEach((win, k) => {
           // adding into the window's region equals mmseg's `preds += F.pad(crop_logits)`
-          sum.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2).add_(logits.slice(0, k * b, (k + 1) * b));
+          sum
+            .slice(2, win.y1, win.y2)
+            .slice(3, win.x1, win.x2)
+            .add_(logits.slice(0, k * b, (k + 1) * b));
           count.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2).add_(1);
         });
       });
