@@ -12,7 +12,6 @@ import type { SegDataLoader } from '../data/loader.js';
 import type { Dict } from '../models/config.js';
 import type { EncoderDecoder } from '../models/segmentors/encoder_decoder.js';
 import type { Device } from '../tensor/tensor.js';
-import type { HookList } from './hook.js';
 import type { OptimWrapper } from './optim_wrapper.js';
 import type { ParamGroup } from './param_groups.js';
 import type { LrSchedule } from './schedule.js';
@@ -42,7 +41,6 @@ export interface RunnerContext {
   readonly groups: ParamGroup[];
   readonly optimWrapper: OptimWrapper;
   readonly schedule: LrSchedule;
-  readonly hooks: HookList;
   readonly dist: ProcessGroupInfo;
   /** Rank 0: the process that writes logs, checkpoints and the config dump. */
   readonly isMainProcess: boolean;

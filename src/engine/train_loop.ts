@@ -31,6 +31,7 @@
 import type { Batch } from '../data/loader.js';
 import { tidy } from '../tensor/scope.js';
 import { fromArray } from '../tensor/tensor.js';
+import type { HookList } from './hook.js';
 import type { RunnerContext } from './runner_context.js';
 import { runValLoop } from './val_loop.js';
 
@@ -65,13 +66,13 @@ function shouldValidate(runner: RunnerContext, it: number): boolean {
 }
 
 /** Runs iterations until max_iters or a stop request (beforeTrain ... afterTrain). */
-export async function runTrainLoop(runner: RunnerContext): Promise<void> {
+export async function runTrainLoop(runner: RunnerContext, hooks: HookList): Promise<void> {
   const s = runner.settings,
     loader = runner.loader;
   if (!loader) throw new Error('runTrainLoop: the runner has no training loader');
   runner.model.train();
-  await runner.hooks.call('beforeTrain', runner);
-  if (runner.pendingValidation && !runner.stopRequested) await runValLoop(runner);
+  await hooks.call('beforeTrain', runner);
+  if (runner.pendingValidation && !runner.stopRequested) await runValLoop(runner, hooks);
   while (runner.iteration < s.maxIters) {
     // one turn of the event loop per iteration: delivers SIGINT and the loader workers'
     // finished samples even when the next batch is already there
@@ -81,15 +82,15 @@ export async function runTrainLoop(runner: RunnerContext): Promise<void> {
     const startMs = performance.now();
     const batch = await loader.next();
     const dataMs = performance.now();
-    await runner.hooks.call('beforeTrainIter', runner, t, batch);
+    await hooks.call('beforeTrainIter', runner, t, batch);
     const values = runTrainIter(runner, t, batch);
     runner.iteration = t + 1;
     // checkpoints written before this iteration's validation has run record that it is due
     runner.pendingValidation = shouldValidate(runner, runner.iteration);
     const endMs = performance.now();
-    await runner.hooks.call('afterTrainIter', runner, t, batch, { values, startMs, dataMs, endMs });
+    await hooks.call('afterTrainIter', runner, t, batch, { values, startMs, dataMs, endMs });
     if (runner.stopRequested) break;
-    if (runner.pendingValidation) await runValLoop(runner);
+    if (runner.pendingValidation) await runValLoop(runner, hooks);
   }
-  await runner.hooks.call('afterTrain', runner);
+  await hooks.call('afterTrain', runner);
 }

@@ -337,7 +337,7 @@ export class Trainer implements RunnerContext {
     try {
       await this.hooks.call('beforeRun', this);
       this.currentLoader = await this.buildLoader();
-      await runTrainLoop(this);
+      await runTrainLoop(this, this.hooks);
       return {
         // a validation still due (a stop request before it) is unfinished work as well
         iteration: this.iteration,

@@ -4,13 +4,14 @@
  * metrics (logging, best-checkpoint bookkeeping) → the model back in train mode → afterVal
  * hooks. A run without a val split validates nothing.
  */
+import type { HookList } from './hook.js';
 import type { RunnerContext } from './runner_context.js';
 import type { SegMetrics } from './validation.js';
 
-export async function runValLoop(runner: RunnerContext): Promise<SegMetrics | null> {
+export async function runValLoop(runner: RunnerContext, hooks: HookList): Promise<SegMetrics | null> {
   const s = runner.settings;
   if (!s.val) return null;
-  await runner.hooks.call('beforeVal', runner);
+  await hooks.call('beforeVal', runner);
   runner.model.eval();
   let metrics: SegMetrics;
   try {
@@ -26,10 +27,10 @@ export async function runValLoop(runner: RunnerContext): Promise<SegMetrics | nu
     const seconds = (performance.now() - t0) / 1000;
     runner.lastValidation = metrics;
     runner.pendingValidation = false;
-    await runner.hooks.call('afterValEpoch', runner, { metrics, seconds });
+    await hooks.call('afterValEpoch', runner, { metrics, seconds });
   } finally {
     runner.model.train();
   }
-  await runner.hooks.call('afterVal', runner);
+  await hooks.call('afterVal', runner);
   return metrics;
 }

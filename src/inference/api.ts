@@ -81,7 +81,7 @@ export async function initModel(
     const policy = resolvePolicy(opts.precision, {});
     checkPolicy(policy, device);
     seg.precision = policy;
-    forwardPrecision(seg, policy);
+    forwardPrecision(seg.model, policy);
   }
   return seg;
 }
@@ -144,7 +144,7 @@ export async function inferenceModel(
 }
 
 function forward(m: SegModel, input: Tensor, opts: InferenceOptions): Tensor {
-  const precision = forwardPrecision(m, resolvePolicy(m.precision, opts));
+  const precision = forwardPrecision(m.model, resolvePolicy(m.precision, opts));
   return m.model.inference(input, { mode: opts.mode, windowBatch: opts.windowBatch, precision });
 }
 

@@ -10,7 +10,6 @@ import { Linear } from '../nn/linear.js';
 import { int8Linear, int8LinearPrepack } from '../tensor/functional.js';
 import type { PackedInt8Linear } from '../tensor/native.js';
 import { quantizedEngines, type AutocastDType } from '../tensor/runtime.js';
-import type { SegModel } from './api.js';
 
 export type Quantize = 'int8';
 
@@ -80,7 +79,7 @@ export function buildForwardPrecision(model: EncoderDecoder, policy: Required<Pr
   };
 }
 
-const variants = new WeakMap<SegModel, Map<string, ForwardPrecision>>();
+const variants = new WeakMap<EncoderDecoder, Map<string, ForwardPrecision>>();
 
 /**
  * What the forward pass runs for `policy`, built once per model and policy: {} for fp32 (and
@@ -89,14 +88,14 @@ const variants = new WeakMap<SegModel, Map<string, ForwardPrecision>>();
  * (faster than the head under autocast, and closer to fp32: README "Performance"); for int8
  * the backbone's linear layers packed for libtorch's quantized engine.
  */
-export function forwardPrecision(m: SegModel, policy: Required<PrecisionPolicy>): ForwardPrecision {
+export function forwardPrecision(model: EncoderDecoder, policy: Required<PrecisionPolicy>): ForwardPrecision {
   if (policy.amp !== 'bfloat16' && policy.quantize === null) return {};
-  let cache = variants.get(m);
-  if (!cache) variants.set(m, (cache = new Map()));
+  let cache = variants.get(model);
+  if (!cache) variants.set(model, (cache = new Map()));
   const key = `amp=${policy.amp};quantize=${policy.quantize}`;
   let built = cache.get(key);
   if (!built) {
-    built = buildForwardPrecision(m.model, policy);
+    built = buildForwardPrecision(model, policy);
     cache.set(key, built);
   }
   return built;

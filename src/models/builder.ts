@@ -289,8 +289,11 @@ export function buildSegmentor(model: Dict): EncoderDecoder {
   const testCfg = parseTestCfg(model.test_cfg);
   checkWiring(backbone, neck, decode.cfg, aux?.cfg ?? null);
   const head = (s: HeadSpec) => (s.type === 'UPerHead' ? new UPerHead(s.cfg) : new FCNHead(s.cfg));
+  // Modules draw their initial weights when constructed: mmseg's order (backbone, neck, decode
+  // head, aux head) keeps a seed's initial weights the same.
+  const backboneModule = new BEiT(backbone);
   const neckModule = neck && new Feature2Pyramid(neck);
-  return new EncoderDecoder(new BEiT(backbone), neckModule, head(decode), aux && head(aux), testCfg);
+  return new EncoderDecoder(backboneModule, neckModule, head(decode), aux && head(aux), testCfg);
 }
 
 /**

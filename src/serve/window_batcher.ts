@@ -74,7 +74,7 @@ export function runWindowBatch(m: SegModel, entries: BatchEntry[], amp: Autocast
   }
   // the model's precision policy (initModel's, e.g. int8) with this engine's amp: what inferenceModel would run
   const policy = resolvePolicy(m.precision, { amp });
-  const precision = forwardPrecision(m, policy);
+  const precision = forwardPrecision(m.model, policy);
   noGrad(() =>
     autocast(deviceType, policy.amp, () =>
       tidy(() => {

@@ -167,6 +167,10 @@ test('stop inside an accumulation window (asked by rank 1 only): the checkpoint 
       y = f32(b.get(k)!);
     for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!));
   }
-  assert.ok(worst <= 1e-5, `resumed run differs by ${worst}`);
+  // The resume adds the ranks' averaged pending gradients to the next iteration's, where the straight
+  // run sums the raw ones: equal up to rounding, which can flip a ReLU whose input sits at the kink
+  // (seen: one pre-ReLU value -3.8e-7 vs +7.9e-7 at iteration 5, then 4.5e-5 in fpn_bottleneck after
+  // AdamW's step). Losing the pending gradients instead moves weights by about lr (3e-4) per step.
+  assert.ok(worst <= 1e-4, `resumed run differs by ${worst}`);
   fs.rmSync(dir, { recursive: true, force: true });
 });
