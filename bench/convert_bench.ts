@@ -149,14 +149,17 @@ async function main(): Promise<void> {
     console.log(`convert --img-size 640 (fresh child processes, ${os.cpus().length} CPUs, node ${process.version}):`);
     console.log(`  read only            ${(read.r.ms / 1000).toFixed(2)} s, peak RSS ${gib(read.r.maxRssBytes)}`);
     console.log(
-      `  full convert         ${(r.ms / 1000).toFixed(2)} s  (read + rename + resize ${r.resized} tables + atomic write)`,
+      `  full convert         ${(r.ms / 1000).toFixed(2)} s  (read + rename + resize ${r.resized} tables + atomic ` +
+        `write)`,
     );
     console.log(`  child wall incl. node startup ${(conv.wallMs / 1000).toFixed(2)} s`);
     console.log(
-      `  peak RSS             ${gib(r.maxRssBytes)}  = ${ratio.toFixed(2)} x input (${gib(inputBytes)}); target <= 2.5 x (idle node: ${gib(idle)})`,
+      `  peak RSS             ${gib(r.maxRssBytes)}  = ${ratio.toFixed(2)} x input (${gib(inputBytes)}); target <= ` +
+        `2.5 x (idle node: ${gib(idle)})`,
     );
     console.log(
-      `  output               ${gib(r.outputBytes)}, ${r.tensors} tensors, ${r.parameters.toLocaleString('en-US')} parameters`,
+      `  output               ${gib(r.outputBytes)}, ${r.tensors} tensors, ${r.parameters.toLocaleString('en-US')} ` +
+        `parameters`,
     );
 
     const date = new Date().toISOString().slice(0, 10);

@@ -7,7 +7,8 @@
  *
  *   node dist/bench/gpu_bench.js [--device cuda] [--preset base] [--repeat 10] [--warmup 3]
  *        [--phases parity,infer_fp32,...] [--fixtures DIR] [--out result.json]
- * backbone_<precision>[_b<N>] times the backbone alone. A phase name may end in @sdpa or @math to run it with that attention kernel (attentionImpl).
+ * backbone_<precision>[_b<N>] times the backbone alone. A phase name may end in @sdpa or @math to run it with that
+ * attention kernel (attentionImpl).
  * (`--device cpu --preset tiny` is a smoke test of the same code path without a GPU.)
  * Each phase's result (or its error) is written to --out as soon as it is known.
  */
@@ -81,7 +82,11 @@ function timed(fn: () => void, perItem: number, unit: string): Timing {
 
 function configPath(): string {
   if (preset === 'tiny') return 'test/fixtures/tiny_public_config.json';
-  return `configs/${preset === 'large' ? 'beit-large_upernet_8xb1-amp-160k_ade20k-640x640' : 'beit-base_upernet_8xb2-160k_ade20k-640x640'}.json`;
+  const name =
+    preset === 'large'
+      ? 'beit-large_upernet_8xb1-amp-160k_ade20k-640x640'
+      : 'beit-base_upernet_8xb2-160k_ade20k-640x640';
+  return `configs/${name}.json`;
 }
 
 /**

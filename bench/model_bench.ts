@@ -10,8 +10,8 @@
  * Phases: infer_fp32, infer_bf16, infer_int8 (beitseg `--quantize int8` vs PyTorch's
  * quantize_dynamic of every Linear, per-channel qint8), infer_int8_bf16 (the same with the rest
  * in bf16: `--quantize int8 --amp bf16` vs the quantized model under bf16 autocast), slide_fp32,
- * train_fp32 (default: all but the int8 ones). --whole adds whole-image inference of a 1280×1280 image (N = 6401 tokens: the
- * blocked attention on beitseg's side, mmseg's math on PyTorch's) in fp32 and bf16.
+ * train_fp32 (default: all but the int8 ones). --whole adds whole-image inference of a 1280×1280 image
+ * (N = 6401 tokens: the blocked attention on beitseg's side, mmseg's math on PyTorch's) in fp32 and bf16.
  * Each side reports its CPU model, ATen's CPU capability (the kernels' ISA) and quantized engine.
  *
  * Prints a table with ratios (beitseg / PyTorch; < 1 means beitseg is faster or smaller) of
@@ -165,11 +165,13 @@ const kernels = (side: Side) =>
   `ATen CPU capability ${side.cpu_capability as string}, quantized engine ${side.quantized_engine as string}`;
 if (rows[0]) console.log(`beitseg: ${kernels(rows[0].beitseg)}; PyTorch: ${kernels(rows[0].pytorch)}`);
 console.log(
-  'phase        size threads  beitseg ms  PyTorch ms  ratio | best: beitseg   PyTorch  ratio | beitseg MB PyTorch MB  ratio',
+  'phase        size threads  beitseg ms  PyTorch ms  ratio | best: beitseg   PyTorch  ratio | beitseg MB PyTorch MB ' +
+    ' ratio',
 );
 for (const r of rows) {
   console.log(
-    `${r.phase.padEnd(12)} ${String(r.size).padStart(4)} ${String(r.threads).padStart(7)} ${fmt(r.beitseg.ms)}   ${fmt(r.pytorch.ms)}  ${r.time_ratio.toFixed(2)} | ` +
+    `${r.phase.padEnd(12)} ${String(r.size).padStart(4)} ${String(r.threads).padStart(7)} ${fmt(r.beitseg.ms)}   ` +
+      `${fmt(r.pytorch.ms)}  ${r.time_ratio.toFixed(2)} | ` +
       `   ${fmt(r.beitseg.ms_best)} ${fmt(r.pytorch.ms_best)}  ${r.best_ratio.toFixed(2)} | ` +
       `${fmt(r.beitseg.peak_rss_mb)}  ${fmt(r.pytorch.peak_rss_mb)}  ${r.rss_ratio.toFixed(2)}`,
   );
@@ -179,13 +181,15 @@ const fp32Torch = rows.find((r) => r.phase === 'infer_fp32' && r.size === 640 &&
 if (bf16 && fp32Torch) {
   console.log(
     `bf16 beitseg vs PyTorch fp32: ${(fp32Torch.pytorch.ms / bf16.beitseg.ms).toFixed(2)}x faster; ` +
-      `argmax agreement bf16 vs fp32 (random weights): ${((bf16.beitseg.argmax_agreement_vs_fp32 as number) * 100).toFixed(2)}%`,
+      `argmax agreement bf16 vs fp32 (random weights): ` +
+      `${((bf16.beitseg.argmax_agreement_vs_fp32 as number) * 100).toFixed(2)}%`,
   );
 }
 for (const r of rows.filter((x) => x.phase.startsWith('infer_int8'))) {
   const fp32 = rows.find((x) => x.phase === 'infer_fp32' && x.size === r.size && x.threads === r.threads);
   console.log(
-    `${r.phase} ${r.size}: beitseg argmax agreement with fp32 ${((r.beitseg.argmax_agreement_vs_fp32 as number) * 100).toFixed(2)}%, ` +
+    `${r.phase} ${r.size}: beitseg argmax agreement with fp32 ` +
+      `${((r.beitseg.argmax_agreement_vs_fp32 as number) * 100).toFixed(2)}%, ` +
       `PyTorch ${((r.pytorch.argmax_agreement_vs_fp32 as number) * 100).toFixed(2)}% (random weights)` +
       (fp32 ? `; beitseg int8 vs PyTorch fp32: ${(fp32.pytorch.ms / r.beitseg.ms).toFixed(2)}x faster` : ''),
   );

@@ -343,18 +343,22 @@ async function orchestrate(): Promise<void> {
 
   const cpu = os.cpus()[0]?.model ?? 'cpu';
   console.log(
-    `\nops: beitseg (node ${process.version}, libtorch ${oursMeta.torch}) vs PyTorch ${peerMeta.torch}; ${cpu}, ${os.cpus().length} cores; ` +
-      `threads ${threads}; BLAS ${blasDir ? 'OpenBLAS' : 'system'}; malloc ${oursAlloc}; OMP_WAIT_POLICY ${ompWait}; median of ${repeat} after ${warmup} warm-up, best of ${rounds} rounds`,
+    `\nops: beitseg (node ${process.version}, libtorch ${oursMeta.torch}) vs PyTorch ${peerMeta.torch}; ${cpu}, ` +
+      `${os.cpus().length} cores; ` +
+      `threads ${threads}; BLAS ${blasDir ? 'OpenBLAS' : 'system'}; malloc ${oursAlloc}; OMP_WAIT_POLICY ${ompWait}; ` +
+      `median of ${repeat} after ${warmup} warm-up, best of ${rounds} rounds`,
   );
   console.log(
-    'op                 beitseg ms  GFLOP/s | PyTorch ms  GFLOP/s | ratio (median) ratio (min) | cores busy own/machine: beitseg  PyTorch',
+    'op                 beitseg ms  GFLOP/s | PyTorch ms  GFLOP/s | ratio (median) ratio (min) | cores busy ' +
+      'own/machine: beitseg  PyTorch',
   );
   const busyOf = (m: Record<string, unknown> | undefined): string =>
     m ? `${Number(m.cores_busy_ours ?? NaN).toFixed(2)}/${Number(m.cores_busy_machine ?? NaN).toFixed(2)}` : '-';
   for (const r of rows) {
     console.log(
       `${r.op.padEnd(18)} ${r.beitseg.ms.toFixed(2).padStart(10)} ${r.beitseg.gflops.toFixed(1).padStart(8)} | ` +
-        `${r.pytorch.ms.toFixed(2).padStart(10)} ${r.pytorch.gflops.toFixed(1).padStart(8)} | ${r.ratio.toFixed(3).padStart(14)} ${r.ratio_min.toFixed(3).padStart(11)} | ` +
+        `${r.pytorch.ms.toFixed(2).padStart(10)} ${r.pytorch.gflops.toFixed(1).padStart(8)} | ` +
+        `${r.ratio.toFixed(3).padStart(14)} ${r.ratio_min.toFixed(3).padStart(11)} | ` +
         `${busyOf(r.beitseg_meta).padStart(32)} ${busyOf(r.pytorch_meta).padStart(9)}`,
     );
   }
@@ -370,7 +374,8 @@ async function orchestrate(): Promise<void> {
     Number(m.cores_busy_machine ?? 0) - Number(m.cores_busy_ours ?? 0);
   const worstCompeting = Math.max(...rows.flatMap((r) => [competing(r.beitseg_meta), competing(r.pytorch_meta)]));
   console.log(
-    `competing work during the reported runs: up to ${worstCompeting.toFixed(2)} cores; load average ${load0.toFixed(1)} -> ${load1.toFixed(1)}`,
+    `competing work during the reported runs: up to ${worstCompeting.toFixed(2)} cores; load average ` +
+      `${load0.toFixed(1)} -> ${load1.toFixed(1)}`,
   );
   if (worstCompeting > 0.25)
     console.log(

@@ -200,7 +200,8 @@ async function main() {
   const reuseDir = process.env.BEITSEG_NATIVE_OBJECTS;
   const jobs = Math.max(1, Math.min(os.cpus().length, sources.length));
   log(
-    `libtorch ${version ? version.join('.') : '?'}: ${torch.lib}${withCuda ? ' (CUDA)' : ''}; compiling ${sources.length} files, ${jobs} at a time`,
+    `libtorch ${version ? version.join('.') : '?'}: ${torch.lib}${withCuda ? ' (CUDA)' : ''}; compiling ` +
+      `${sources.length} files, ${jobs} at a time`,
   );
   const objects = [];
   const queue = [...sources];

@@ -50,7 +50,10 @@ export function detectFormat(file: string): CheckpointFormat {
 export function describeForeign(head: Uint8Array): string {
   for (const [what, magic, at] of FOREIGN) if (startsWith(head, magic, at)) return `it looks like ${what}`;
   if (startsWith(head, [0x75, 0x73, 0x74, 0x61, 0x72], 257)) {
-    return 'it is a tar archive (the torch<=0.3 tar checkpoint format is not supported; re-save it with a current torch.save)';
+    return (
+      'it is a tar archive (the torch<=0.3 tar checkpoint format is not supported; re-save it with a current ' +
+      'torch.save)'
+    );
   }
   if (head.byteLength >= 2 && head[0] === 0x80 && head[1]! <= 5) {
     return 'it is a bare Python pickle, not a torch.save file (no zip archive, no legacy torch magic number)';

@@ -74,7 +74,10 @@ export function resolveLimits(
 
 /** The tail of a limit error: which limit, its value, and how to raise it. */
 export function limitHint(key: keyof CheckpointLimits, limits: CheckpointLimits): string {
-  return `limit ${key}=${limits[key]} (${LIMIT_SPECS[key].what}); raise it with ${LIMIT_SPECS[key].env} or the readers' limits.${key} option`;
+  return (
+    `limit ${key}=${limits[key]} (${LIMIT_SPECS[key].what}); raise it with ${LIMIT_SPECS[key].env} or the ` +
+    `readers' limits.${key} option`
+  );
 }
 
 export class CheckpointLimitError extends Error {}

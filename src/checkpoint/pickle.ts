@@ -382,7 +382,8 @@ class Unpickler {
     }
     const why = isTorch
       ? 'only dense tensors, parameters and storages of torch types are supported'
-      : 'it is not in the allow-list of types a torch checkpoint may contain (this file holds other Python objects, or tries to run code)';
+      : 'it is not in the allow-list of types a torch checkpoint may contain (this file holds other Python objects, ' +
+        'or tries to run code)';
     return this.fail(
       `refusing to load global ${quoteFileText(qualname)}: ${why}; nothing was executed` +
         ' (opaqueGlobals / --allow-unknown-globals reads such objects as inert placeholders)',
@@ -394,8 +395,10 @@ class Unpickler {
     if (g.callable === 'as-class' && !asClass) {
       this.fail(
         `refusing to load global ${quoteFileText(g.qualname)}: the pickle calls it (${what}) and it is not in the ` +
-          'allow-list (only classes the pickle instantiates with NEWOBJ and known data types are read as inert records); ' +
-          'nothing was executed (opaqueGlobals / --allow-unknown-globals reads every foreign object as an inert placeholder)',
+          'allow-list (only classes the pickle instantiates with NEWOBJ and known data types are read as inert ' +
+          'records); ' +
+          'nothing was executed (opaqueGlobals / --allow-unknown-globals reads every foreign object as an inert ' +
+          'placeholder)',
       );
     }
     if (this.holdsTensor(args)) {

@@ -117,7 +117,8 @@ class TorchObjectBuilder {
       throw new Error(`${this.file}: storage type in persistent id is not a torch storage class`);
     if (type.dtype === null) {
       throw new Error(
-        `${this.file}: storage ${fileText(String(key))} has type ${type.qualname}, whose dtype is not supported (supported: float32, float16, bfloat16, int64, int32, uint8, bool)`,
+        `${this.file}: storage ${fileText(String(key))} has type ${type.qualname}, whose dtype is not supported ` +
+          `(supported: float32, float16, bfloat16, int64, int32, uint8, bool)`,
       );
     }
     const numel = typeof numelRaw === 'bigint' ? Number(numelRaw) : numelRaw;
@@ -194,7 +195,8 @@ class TorchObjectBuilder {
     if (gathered > limits.viewRatio * total + limits.slackBytes) {
       throw new CheckpointLimitError(
         `${this.file}: non-contiguous tensor views (e.g. stride-0 expanded) would materialise ` +
-          `${gathered} bytes from ${total} bytes of storage; ${limitHint('viewRatio', limits)} (plus slackBytes=${limits.slackBytes})`,
+          `${gathered} bytes from ${total} bytes of storage; ${limitHint('viewRatio', limits)} (plus ` +
+          `slackBytes=${limits.slackBytes})`,
       );
     }
   }
@@ -217,7 +219,8 @@ class TorchObjectBuilder {
       const es = DTYPE_BYTES[ref.dtype];
       if (bytes.byteLength < ref.numel * es) {
         throw new Error(
-          `${this.file}: storage ${fileText(ref.key)} has ${bytes.byteLength} bytes but ${ref.typeName} of ${ref.numel} elements needs ${ref.numel * es} (truncated?)`,
+          `${this.file}: storage ${fileText(ref.key)} has ${bytes.byteLength} bytes but ${ref.typeName} of ` +
+            `${ref.numel} elements needs ${ref.numel * es} (truncated?)`,
         );
       }
       ref.data = bytes;
@@ -277,7 +280,8 @@ async function readEntry(
   if (entry.compressionMethod === 0) {
     if (entry.compressedSize !== entry.uncompressedSize) {
       throw new Error(
-        `${what}: stored (uncompressed) entry with different sizes in the zip directory (${entry.compressedSize} and ${entry.uncompressedSize}); corrupt archive`,
+        `${what}: stored (uncompressed) entry with different sizes in the zip directory (${entry.compressedSize} and ` +
+          `${entry.uncompressedSize}); corrupt archive`,
       );
     }
     let start: number;
@@ -330,8 +334,10 @@ async function readZipPth(file: string, opts: PthReadOptions): Promise<PthConten
         .join(', ');
       throw new Error(
         torchscript
-          ? `${file}: this is a TorchScript archive (torch.jit.save), not a torch.save checkpoint; save model.state_dict() with torch.save instead`
-          : `${file}: zip archive without <name>/data.pkl, not a PyTorch checkpoint (entries: ${names}${entries.length > 5 ? ', ...' : ''})`,
+          ? `${file}: this is a TorchScript archive (torch.jit.save), not a torch.save checkpoint; save ` +
+              `model.state_dict() with torch.save instead`
+          : `${file}: zip archive without <name>/data.pkl, not a PyTorch checkpoint (entries: ` +
+              `${names}${entries.length > 5 ? ', ...' : ''})`,
       );
     }
     if (pkls.length > 1)
@@ -349,7 +355,8 @@ async function readZipPth(file: string, opts: PthReadOptions): Promise<PthConten
       const order = (await readEntry(zip, fd, byteorder, file, true)).toString('latin1').trim();
       if (order !== 'little')
         throw new Error(
-          `${file}: storages are ${order === 'big' ? 'big' : quoteFileText(order)}-endian; only little-endian checkpoints are supported`,
+          `${file}: storages are ${order === 'big' ? 'big' : quoteFileText(order)}-endian; only little-endian ` +
+            `checkpoints are supported`,
         );
     }
 
@@ -372,7 +379,8 @@ async function readZipPth(file: string, opts: PthReadOptions): Promise<PthConten
       const entry = byName.get(`${prefix}data/${ref.key}`);
       if (!entry) {
         throw new Error(
-          `${file}: storage ${fileText(ref.key)} is referenced by data.pkl but ${fileText(`${prefix}data/${ref.key}`)} is missing from the archive`,
+          `${file}: storage ${fileText(ref.key)} is referenced by data.pkl but ` +
+            `${fileText(`${prefix}data/${ref.key}`)} is missing from the archive`,
         );
       }
       return entry;
@@ -467,7 +475,8 @@ export async function readPthContent(file: string, opts: PthReadOptions = {}): P
   const format = detectFormat(file);
   if (format === 'safetensors') {
     throw new Error(
-      `${file}: this is a safetensors file, not a torch.save (.pth) file; read it with readSafetensors or readCheckpoint`,
+      `${file}: this is a safetensors file, not a torch.save (.pth) file; read it with readSafetensors or ` +
+        `readCheckpoint`,
     );
   }
   return format === 'pth-zip' ? readZipPth(file, opts) : readLegacyPth(file, opts);

@@ -86,7 +86,8 @@ export function extractStateDict(obj: unknown, label: string): ExtractedStateDic
   }
   if (stateDict.size === 0) {
     throw new Error(
-      `${label}: no tensors found${path.length ? ` under '${path.join('.')}'` : ''} (top-level keys: ${fileList(topLevelKeys, 10) || 'none'})`,
+      `${label}: no tensors found${path.length ? ` under '${path.join('.')}'` : ''} (top-level keys: ` +
+        `${fileList(topLevelKeys, 10) || 'none'})`,
     );
   }
   let strippedPrefix: string | null = null;

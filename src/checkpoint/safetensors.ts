@@ -146,7 +146,8 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>'): Safetensor
     const expected = numel(shape as number[]) * DTYPE_BYTES[dtype!];
     if (end - begin !== expected) {
       bad(
-        `data_offsets [${begin}, ${end}] hold ${end - begin} bytes but shape [${fileList(shape as number[])}] of ${dtypeName as string} needs ${expected}`,
+        `data_offsets [${begin}, ${end}] hold ${end - begin} bytes but shape [${fileList(shape as number[])}] of ` +
+          `${dtypeName as string} needs ${expected}`,
       );
     }
     entries.push({ key, dtype: dtype!, shape: (shape as number[]).slice(), begin, end });
@@ -158,7 +159,8 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>'): Safetensor
   for (const e of byOffset) {
     if (e.begin !== cursor) {
       fail(
-        `tensor ${quoteFileText(e.key, '"')}: data_offsets [${e.begin}, ${e.end}] ${e.begin < cursor ? 'overlap the previous tensor' : `leave a gap after byte ${cursor}`}`,
+        `tensor ${quoteFileText(e.key, '"')}: data_offsets [${e.begin}, ${e.end}] ` +
+          `${e.begin < cursor ? 'overlap the previous tensor' : `leave a gap after byte ${cursor}`}`,
       );
     }
     cursor = e.end;
@@ -232,7 +234,8 @@ export function writeSafetensors(
     const expected = numel(t.shape) * DTYPE_BYTES[t.dtype];
     if (t.data.byteLength !== expected) {
       throw new Error(
-        `${file}: tensor "${key}": ${t.data.byteLength} data bytes but shape [${t.shape.join(', ')}] of ${t.dtype} needs ${expected}`,
+        `${file}: tensor "${key}": ${t.data.byteLength} data bytes but shape [${t.shape.join(', ')}] of ${t.dtype} ` +
+          `needs ${expected}`,
       );
     }
   }

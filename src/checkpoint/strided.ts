@@ -47,14 +47,16 @@ export function viewBytes(
     throw new Error(`${what}: size has ${size.length} dims but stride has ${stride.length}`);
   if (offset < 0 || size.some((s) => s < 0) || stride.some((s) => s < 0)) {
     throw new Error(
-      `${what}: negative offset, size or stride (offset ${offset}, size [${size.join(', ')}], stride [${stride.join(', ')}])`,
+      `${what}: negative offset, size or stride (offset ${offset}, size [${size.join(', ')}], stride ` +
+        `[${stride.join(', ')}])`,
     );
   }
   const storageElems = Math.floor(storage.byteLength / elemSize);
   const needed = requiredStorageElements(offset, size, stride);
   if (needed > storageElems) {
     throw new Error(
-      `${what}: view (offset ${offset}, size [${size.join(', ')}], stride [${stride.join(', ')}]) needs ${needed} elements but the storage holds ${storageElems}`,
+      `${what}: view (offset ${offset}, size [${size.join(', ')}], stride [${stride.join(', ')}]) needs ${needed} ` +
+        `elements but the storage holds ${storageElems}`,
     );
   }
   const n = numel(size);

@@ -50,7 +50,10 @@ export function formatConvertSummary(s: ConvertFileSummary): string {
   const fmt = (n: number) => n.toLocaleString('en-US');
   lines.push(`read    ${s.src}: ${s.source.summary}`);
   lines.push(
-    `layout  ${s.report.layout} -> mmseg ${s.level} keys${s.level === 'segmentor' ? ' (backbone./neck./decode_head./auxiliary_head.)' : ' (no backbone. prefix, as beit2mmseg)'}`,
+    `layout  ${s.report.layout} -> mmseg ${s.level} keys` +
+      (s.level === 'segmentor'
+        ? ' (backbone./neck./decode_head./auxiliary_head.)'
+        : ' (no backbone. prefix, as beit2mmseg)'),
   );
   const kind = s.format === 'pth' ? "torch.save zip, {'meta', 'state_dict'}" : 'safetensors';
   lines.push(
@@ -105,7 +108,8 @@ export function register(program: Command): void {
     .option('--verify-crc', 'check every tensor storage of a .pth against its zip CRC-32 (slower)', false)
     .option(
       '--allow-unknown-globals',
-      'read Python objects outside the torch allow-list (e.g. numpy values in metadata) as inert placeholders instead of refusing the file',
+      'read Python objects outside the torch allow-list (e.g. numpy values in metadata) as inert placeholders ' +
+        'instead of refusing the file',
       false,
     )
     .action(

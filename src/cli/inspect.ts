@@ -23,14 +23,16 @@ export function formatInspectReport(r: InspectReport, opts: { summaryOnly?: bool
     lines.push(`${'key'.padEnd(keyWidth)}  ${'dtype'.padEnd(8)}  ${'shape'.padEnd(20)}  ${'numel'.padStart(13)}`);
     for (const t of r.tensors) {
       lines.push(
-        `${t.key.padEnd(keyWidth)}  ${t.dtype.padEnd(8)}  ${`[${t.shape.join(', ')}]`.padEnd(20)}  ${fmt(t.numel).padStart(13)}${t.buffer ? '  (buffer)' : ''}`,
+        `${t.key.padEnd(keyWidth)}  ${t.dtype.padEnd(8)}  ${`[${t.shape.join(', ')}]`.padEnd(20)}  ` +
+          `${fmt(t.numel).padStart(13)}${t.buffer ? '  (buffer)' : ''}`,
       );
     }
     lines.push('');
   }
   const s = r.stats;
   lines.push(
-    `tensors: ${fmt(s.tensors)}   parameters: ${fmt(s.parameters)}   buffer elements: ${fmt(s.bufferElements)}   bytes: ${fmt(s.bytes)}`,
+    `tensors: ${fmt(s.tensors)}   parameters: ${fmt(s.parameters)}   buffer elements: ${fmt(s.bufferElements)}   ` +
+      `bytes: ${fmt(s.bytes)}`,
   );
   lines.push(`by group: ${s.byGroup.map(([g, n]) => `${g} ${fmt(n)}`).join(', ')}`);
   lines.push(
@@ -51,7 +53,8 @@ export function register(program: Command): void {
     .option('--verify-crc', 'check every tensor storage of a .pth against its zip CRC-32 (slower)', false)
     .option(
       '--allow-unknown-globals',
-      'read Python objects outside the torch allow-list (e.g. numpy values in metadata) as inert placeholders instead of refusing the file',
+      'read Python objects outside the torch allow-list (e.g. numpy values in metadata) as inert placeholders ' +
+        'instead of refusing the file',
       false,
     )
     .action(

@@ -23,7 +23,8 @@ export function register(program: Command): void {
   program
     .command('make-synthetic-dataset')
     .description(
-      'write a small deterministic ADE20K-layout dataset (textured shapes, JPEG images, 8-bit PNG labels with 0 = other) for tests and smoke training',
+      'write a small deterministic ADE20K-layout dataset (textured shapes, JPEG images, 8-bit PNG labels with 0 = ' +
+        'other) for tests and smoke training',
     )
     .argument(
       '<out>',
@@ -54,7 +55,8 @@ export function register(program: Command): void {
           `classes (train ids 0..${s.classes.length - 1}; label 0 = other -> ignored): ${s.classes.join(', ')}`,
         );
         console.log(
-          `use: {type: 'ADE20KDataset', data_root: '${s.root}', data_prefix: {img_path: 'images/training', seg_map_path: 'annotations/training'}}`,
+          `use: {type: 'ADE20KDataset', data_root: '${s.root}', data_prefix: {img_path: 'images/training', ` +
+            `seg_map_path: 'annotations/training'}}`,
         );
       } catch (err) {
         console.error(`make-synthetic-dataset: ${(err as Error).message}`);

@@ -50,7 +50,8 @@ export function register(program: Command): void {
   const cmd = program
     .command('train')
     .description(
-      'train a segmentor from an mmseg-structured config (iteration-based, AdamW + layer decay, checkpoints and validation)',
+      'train a segmentor from an mmseg-structured config (iteration-based, AdamW + layer decay, checkpoints and ' +
+        'validation)',
     )
     .requiredOption('--config <file>', CONFIG_HELP)
     .option('--work-dir <dir>', 'where checkpoints and logs go (default: work_dirs/<config name>)')

@@ -161,7 +161,8 @@ export async function decodeLabel(
   }
   if (raw.info.channels !== 1 || raw.info.depth !== 'uchar') {
     throw new Error(
-      `cannot decode label ${name}: labels must be single-channel 8-bit, got ${raw.info.channels} channel(s) of ${raw.info.depth}`,
+      `cannot decode label ${name}: labels must be single-channel 8-bit, got ${raw.info.channels} channel(s) of ` +
+        `${raw.info.depth}`,
     );
   }
   return makeLabel(raw.info.height, raw.info.width, new Uint8Array(raw.data));

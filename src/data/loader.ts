@@ -173,14 +173,16 @@ export class SegDataLoader {
       }
       if (sampler.seed !== opts.seed || sampler.shuffle !== (opts.shuffle ?? true)) {
         throw new Error(
-          `loader: saved state has seed ${sampler.seed}/shuffle ${sampler.shuffle}, options say ${opts.seed}/${opts.shuffle ?? true}`,
+          `loader: saved state has seed ${sampler.seed}/shuffle ${sampler.shuffle}, options say ` +
+            `${opts.seed}/${opts.shuffle ?? true}`,
         );
       }
       this.sampler = sampler;
       // the state counts samples of the shared stream (all ranks together)
       if (next % this.world !== 0) {
         throw new Error(
-          `loader: saved state is at sample ${next} of the shared stream, not a multiple of the world size ${this.world}`,
+          `loader: saved state is at sample ${next} of the shared stream, not a multiple of the world size ` +
+            `${this.world}`,
         );
       }
       this.nextDispatch = next / this.world;

@@ -68,7 +68,8 @@ export async function processSample(
     if (g.height !== img.height || g.width !== img.width) {
       // Happens in test pipelines (label stays at the original size): keep it unpadded there.
       throw new Error(
-        `label of ${item.imgPath} is ${g.height}x${g.width} after the pipeline but the image is ${img.height}x${img.width}; ` +
+        `label of ${item.imgPath} is ${g.height}x${g.width} after the pipeline but the image is ` +
+          `${img.height}x${img.width}; ` +
           'the loader needs them aligned (load annotations before resizing)',
       );
     }

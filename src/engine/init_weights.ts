@@ -31,7 +31,8 @@ export async function loadPretrainedBackbone(model: EncoderDecoder, file: string
   if (backboneOnly.size === 0) throw new Error(`${file}: no backbone weights found (${description.summary})`);
   const result = tidy(() => model.backbone.loadStateDict(mapToTensors(backboneOnly), { origin: file }));
   const lines = [
-    `pretrained backbone ${file}: ${description.summary}; ${backboneOnly.size - result.unexpectedKeys.length} tensors loaded` +
+    `pretrained backbone ${file}: ${description.summary}; ${backboneOnly.size - result.unexpectedKeys.length} ` +
+      `tensors loaded` +
       (resizedTables ? `, ${resizedTables} relative-position tables resized to ${window[0]}x${window[1]}` : ''),
   ];
   if (result.missingKeys.length)

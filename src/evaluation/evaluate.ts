@@ -93,7 +93,8 @@ function readProgress(file: string, dataset: SegDataset, runKey: string): Map<nu
     }
     if (dataset.items[p.index]?.imgPath !== p.image) {
       throw new Error(
-        `${file}: progress from another dataset (line for ${p.image} does not match index ${p.index}); delete it to start over`,
+        `${file}: progress from another dataset (line for ${p.image} does not match index ${p.index}); delete it to ` +
+          `start over`,
       );
     }
     done.set(p.index, {
@@ -132,7 +133,8 @@ export async function evaluateDataset(
         r.logits.dispose();
         if (r.height !== label.height || r.width !== label.width) {
           throw new Error(
-            `${item.segMapPath}: label is ${label.width}x${label.height} but image ${item.imgPath} is ${r.width}x${r.height}`,
+            `${item.segMapPath}: label is ${label.width}x${label.height} but image ${item.imgPath} is ` +
+              `${r.width}x${r.height}`,
           );
         }
         areas = intersectAndUnion(r.pred, label.data, numClasses, 255);

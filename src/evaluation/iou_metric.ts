@@ -238,7 +238,8 @@ export class IoUMetric {
   setState(st: IoUMetricState): void {
     if (!st || st.numClasses !== this.numClasses || st.ignoreIndex !== this.ignoreIndex) {
       throw new Error(
-        `IoUMetric.setState: state is for ${st?.numClasses} classes / ignore ${st?.ignoreIndex}, metric has ${this.numClasses} / ${this.ignoreIndex}`,
+        `IoUMetric.setState: state is for ${st?.numClasses} classes / ignore ${st?.ignoreIndex}, metric has ` +
+          `${this.numClasses} / ${this.ignoreIndex}`,
       );
     }
     const arr = (v: unknown, what: string): Float64Array => {

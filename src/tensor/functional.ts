@@ -212,7 +212,8 @@ export function int8Linear(x: Tensor, packed: PackedInt8Linear, reduceRange = fa
 
 /**
  * One AdamW update of a list of parameters (multi-tensor kernels on CUDA), in place:
- * p ← p·decay; m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²; p ← p − stepSizes[i]·m / (√v / bc2Sqrts[i] + ε).
+ * p ← p·decay; m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²;
+ * p ← p − stepSizes[i]·m / (√v / bc2Sqrts[i] + ε).
  */
 export function adamwStep(
   params: Tensor[],

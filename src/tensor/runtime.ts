@@ -99,7 +99,10 @@ export function resolveDevice(requested?: string): Device {
   if (requested.startsWith('cuda') && !cuda.isAvailable()) {
     throw new Error(
       `device '${requested}' requested but CUDA is not available (libtorch ${native.buildInfo().torchVersion}, ` +
-        `${native.buildInfo().cudaBuild ? 'CUDA build, no GPU visible' : 'CPU-only build: rebuild with LIBTORCH=<CUDA libtorch>'})`,
+        (native.buildInfo().cudaBuild
+          ? 'CUDA build, no GPU visible'
+          : 'CPU-only build: rebuild with LIBTORCH=<CUDA libtorch>') +
+        ')',
     );
   }
   if (requested !== 'cpu' && !requested.startsWith('cuda'))

@@ -109,7 +109,8 @@ export function formatShares(s: ShareSummary, maxLines = 20): string {
   if (s.classes.length > maxLines) lines.push(`  ... ${s.classes.length - maxLines} more classes`);
   if (s.unlabeledPixels > 0) {
     lines.push(
-      `${((s.unlabeledPixels / s.totalPixels) * 100).toFixed(2).padStart(7)}%  (unlabeled / ignore) (${s.unlabeledPixels} px)`,
+      `${((s.unlabeledPixels / s.totalPixels) * 100).toFixed(2).padStart(7)}%  (unlabeled / ignore) ` +
+        `(${s.unlabeledPixels} px)`,
     );
   }
   return lines.join('\n');

@@ -194,7 +194,8 @@ function panelSvg(
     const y = sy(t).toFixed(1);
     parts.push(`<line x1="${px}" y1="${y}" x2="${px + pw}" y2="${y}" stroke="#e3e3e3" stroke-width="1"/>`);
     parts.push(
-      `<text x="${px - 8}" y="${y}" font-size="13" fill="#333" text-anchor="end" dominant-baseline="middle">${esc(formatTick(t))}</text>`,
+      `<text x="${px - 8}" y="${y}" font-size="13" fill="#333" text-anchor="end" ` +
+        `dominant-baseline="middle">${esc(formatTick(t))}</text>`,
     );
   }
   for (const t of niceTicks(xlo, xhi, 8)) {
@@ -203,11 +204,13 @@ function panelSvg(
     parts.push(`<line x1="${x}" y1="${py}" x2="${x}" y2="${py + ph}" stroke="#eeeeee" stroke-width="1"/>`);
     if (showX)
       parts.push(
-        `<text x="${x}" y="${py + ph + 18}" font-size="13" fill="#333" text-anchor="middle">${esc(formatTick(t))}</text>`,
+        `<text x="${x}" y="${py + ph + 18}" font-size="13" fill="#333" ` +
+          `text-anchor="middle">${esc(formatTick(t))}</text>`,
       );
   }
   parts.push(
-    `<text transform="translate(${x0 + 18} ${py + ph / 2}) rotate(-90)" font-size="14" fill="#333" text-anchor="middle">${esc(p.yLabel)}</text>`,
+    `<text transform="translate(${x0 + 18} ${py + ph / 2}) rotate(-90)" font-size="14" fill="#333" ` +
+      `text-anchor="middle">${esc(p.yLabel)}</text>`,
   );
   if (showX)
     parts.push(
@@ -218,7 +221,8 @@ function panelSvg(
     if (pts.length === 0) continue;
     const d = pts.map(([x, y], i) => `${i ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
     parts.push(
-      `<path d="${d}" fill="none" stroke="${s.colour}" stroke-width="${s.width}" stroke-opacity="${s.opacity ?? 1}" stroke-linejoin="round"/>`,
+      `<path d="${d}" fill="none" stroke="${s.colour}" stroke-width="${s.width}" stroke-opacity="${s.opacity ?? 1}" ` +
+        `stroke-linejoin="round"/>`,
     );
     if (s.dots)
       for (const [x, y] of pts)
@@ -231,7 +235,8 @@ function panelSvg(
     lx -= 44 + 8 * s.label.length;
     const ly = y0 + 17;
     parts.push(
-      `<line x1="${lx}" y1="${ly}" x2="${lx + 22}" y2="${ly}" stroke="${s.colour}" stroke-width="3" stroke-opacity="${s.opacity ?? 1}"/>`,
+      `<line x1="${lx}" y1="${ly}" x2="${lx + 22}" y2="${ly}" stroke="${s.colour}" stroke-width="3" ` +
+        `stroke-opacity="${s.opacity ?? 1}"/>`,
     );
     parts.push(
       `<text x="${lx + 28}" y="${ly}" font-size="13" fill="#222" dominant-baseline="middle">${esc(s.label)}</text>`,
@@ -330,14 +335,18 @@ export function renderCurvesSvg(log: ParsedLog, opts: PlotOptions = {}): string 
     .map((p, i) => panelSvg(p, 0, titleH + i * ph, W, ph, xlo, xhi, i === panels.length - 1))
     .join('\n');
   const title = opts.title
-    ? `<text x="${W / 2}" y="28" font-size="20" font-weight="bold" fill="#111" text-anchor="middle">${esc(opts.title)}</text>`
+    ? `<text x="${W / 2}" y="28" font-size="20" font-weight="bold" fill="#111" ` +
+      `text-anchor="middle">${esc(opts.title)}</text>`
     : '';
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Arial, sans-serif">
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" ` +
+    `font-family="DejaVu Sans, Arial, sans-serif">
 <rect width="${W}" height="${H}" fill="white"/>
 ${title}
 ${body}
 </svg>
-`;
+`
+  );
 }
 
 /** Rasterise an SVG string to PNG bytes. */

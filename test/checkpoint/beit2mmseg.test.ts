@@ -19,13 +19,17 @@ async function officialStateDict(): Promise<Map<string, HostTensor>> {
   return obj.get('model') as Map<string, HostTensor>;
 }
 
-test('beit2mmseg(official) equals converted_beit2mmseg.safetensors: same keys in the same order, dtypes, shapes, bytes', async () => {
-  const converted = beit2mmseg(await officialStateDict());
-  const expected = readSafetensors(tiny('converted_beit2mmseg.safetensors')).tensors;
-  assertStateDictsEqual(converted, expected, true);
-  // The mmseg 1.x duplicate is there, sharing the tensor.
-  assert.equal(converted.get('patch_embed.proj.weight'), converted.get('patch_embed.projection.weight'));
-});
+test(
+  'beit2mmseg(official) equals converted_beit2mmseg.safetensors: same keys in the same order, dtypes, shapes, ' +
+    'bytes',
+  async () => {
+    const converted = beit2mmseg(await officialStateDict());
+    const expected = readSafetensors(tiny('converted_beit2mmseg.safetensors')).tensors;
+    assertStateDictsEqual(converted, expected, true);
+    // The mmseg 1.x duplicate is there, sharing the tensor.
+    assert.equal(converted.get('patch_embed.proj.weight'), converted.get('patch_embed.projection.weight'));
+  },
+);
 
 test('beit2mmseg key rules, as the Python converter applies them', () => {
   assert.deepEqual(beit2mmsegKeys('patch_embed.proj.weight'), [
@@ -118,50 +122,53 @@ function syntheticBlocks(prefix: string, layers: number, withTables: boolean): M
   return sd;
 }
 
-test('pretraining checkpoint: the shared table is copied into every block and the shared keys dropped (as unilm)', () => {
-  const sd = syntheticBlocks('', 3, false);
-  const shared = f32Tensor(
-    Array.from({ length: 24 }, (_, j) => j / 8),
-    [12, 2],
-  );
-  sd.set('rel_pos_bias.relative_position_bias_table', shared);
-  sd.set('rel_pos_bias.relative_position_index', { dtype: 'int64', shape: [5, 5], data: new Uint8Array(200) });
-  sd.set('mask_token', f32Tensor([0, 0], [1, 1, 2]));
-  sd.set('norm.weight', f32Tensor([1, 1], [2]));
-  sd.set('lm_head.weight', f32Tensor([1, 1, 1, 1], [2, 2]));
-  assert.equal(detectLayout(sd), 'pretrain-shared');
+test(
+  'pretraining checkpoint: the shared table is copied into every block and the shared keys dropped (as ' + 'unilm)',
+  () => {
+    const sd = syntheticBlocks('', 3, false);
+    const shared = f32Tensor(
+      Array.from({ length: 24 }, (_, j) => j / 8),
+      [12, 2],
+    );
+    sd.set('rel_pos_bias.relative_position_bias_table', shared);
+    sd.set('rel_pos_bias.relative_position_index', { dtype: 'int64', shape: [5, 5], data: new Uint8Array(200) });
+    sd.set('mask_token', f32Tensor([0, 0], [1, 1, 2]));
+    sd.set('norm.weight', f32Tensor([1, 1], [2]));
+    sd.set('lm_head.weight', f32Tensor([1, 1, 1, 1], [2, 2]));
+    assert.equal(detectLayout(sd), 'pretrain-shared');
 
-  const backbone = toMmsegBackbone(sd);
-  for (let i = 0; i < 3; i++) {
-    const t = backbone.stateDict.get(`layers.${i}.attn.relative_position_bias_table`)!;
-    assert.deepEqual(t.shape, [12, 2]);
-    assert.equal(t.data, shared.data);
-  }
-  assert.ok(![...backbone.stateDict.keys()].some((k) => k.startsWith('rel_pos_bias.')));
-  assert.deepEqual(
-    backbone.report.dropped.map((d) => d.key),
-    ['rel_pos_bias.relative_position_bias_table', 'rel_pos_bias.relative_position_index'],
-  );
-  assert.equal(backbone.report.added.length, 3);
+    const backbone = toMmsegBackbone(sd);
+    for (let i = 0; i < 3; i++) {
+      const t = backbone.stateDict.get(`layers.${i}.attn.relative_position_bias_table`)!;
+      assert.deepEqual(t.shape, [12, 2]);
+      assert.equal(t.data, shared.data);
+    }
+    assert.ok(![...backbone.stateDict.keys()].some((k) => k.startsWith('rel_pos_bias.')));
+    assert.deepEqual(
+      backbone.report.dropped.map((d) => d.key),
+      ['rel_pos_bias.relative_position_bias_table', 'rel_pos_bias.relative_position_index'],
+    );
+    assert.equal(backbone.report.added.length, 3);
 
-  const seg = convertCheckpoint(sd);
-  assert.ok(seg.stateDict.has('backbone.layers.2.attn.relative_position_bias_table'));
-  assert.ok(
-    !seg.stateDict.has('backbone.mask_token') &&
-      !seg.stateDict.has('backbone.norm.weight') &&
-      !seg.stateDict.has('backbone.lm_head.weight'),
-  );
-  const droppedKeys = seg.report.dropped.map((d) => d.key);
-  for (const k of ['mask_token', 'norm.weight', 'lm_head.weight', 'rel_pos_bias.relative_position_bias_table'])
-    assert.ok(droppedKeys.includes(k), k);
+    const seg = convertCheckpoint(sd);
+    assert.ok(seg.stateDict.has('backbone.layers.2.attn.relative_position_bias_table'));
+    assert.ok(
+      !seg.stateDict.has('backbone.mask_token') &&
+        !seg.stateDict.has('backbone.norm.weight') &&
+        !seg.stateDict.has('backbone.lm_head.weight'),
+    );
+    const droppedKeys = seg.report.dropped.map((d) => d.key);
+    for (const k of ['mask_token', 'norm.weight', 'lm_head.weight', 'rel_pos_bias.relative_position_bias_table'])
+      assert.ok(droppedKeys.includes(k), k);
 
-  // expandSharedRelPosBias leaves dicts without a shared table alone.
-  const plain = syntheticBlocks('', 1, true);
-  assert.equal(
-    expandSharedRelPosBias(plain, { layout: 'official', renamed: [], dropped: [], added: [], unused: [] }),
-    plain,
-  );
-});
+    // expandSharedRelPosBias leaves dicts without a shared table alone.
+    const plain = syntheticBlocks('', 1, true);
+    assert.equal(
+      expandSharedRelPosBias(plain, { layout: 'official', renamed: [], dropped: [], added: [], unused: [] }),
+      plain,
+    );
+  },
+);
 
 test('unilm ADE20K segmentation checkpoint: backbone renames and FPN -> Feature2Pyramid neck', () => {
   const sd = syntheticBlocks('backbone.', 2, true);

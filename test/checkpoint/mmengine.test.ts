@@ -164,68 +164,77 @@ function mmengineCheckpoint(sd: Map<string, HostTensor>): { pkl: Uint8Array; sto
   return { pkl: w.bytes(), storages };
 }
 
-test('mmengine_runner.pth (written by torch.save with numpy values and HistoryBuffers) loads its state dict', async () => {
-  const file = local('mmengine_runner.pth');
-  const r = await readCheckpoint(file);
-  assert.deepEqual(
-    [...r.stateDict.keys()],
-    ['backbone.patch_embed.projection.weight', 'decode_head.conv_seg.bias', 'decode_head.bn.num_batches_tracked'],
-  );
-  const w = r.stateDict.get('backbone.patch_embed.projection.weight')!;
-  assert.deepEqual(w.shape, [2, 3, 2, 2]);
-  assert.deepEqual(
-    [...new Float32Array(w.data.slice().buffer)],
-    Array.from({ length: 24 }, (_, k) => k / 8),
-  );
-  assert.equal(r.description.container, 'state_dict');
-  assert.deepEqual(r.description.skipped, ['meta', 'message_hub', 'optimizer', 'param_schedulers']);
-  assert.deepEqual(r.description.inertRecords, {
-    'mmengine.logging.history_buffer.HistoryBuffer': 2,
-    'numpy.core.multiarray._reconstruct': 4,
-    'numpy.dtype': 2, // f8 and i8, each pickled once and memoised
-    'numpy.core.multiarray.scalar': 3,
-  });
-  assert.match(
-    r.description.summary,
-    /^pth-zip, state dict under 'state_dict', 3 tensors, skipped meta, message_hub, optimizer, param_schedulers, read as inert data: .*2 mmengine\.logging\.history_buffer\.HistoryBuffer/,
-  );
-  // Strict reading (readPth's default) still refuses the numpy globals, by name.
-  await assert.rejects(readPth(file), /refusing to load global 'mmengine\.logging\.history_buffer\.HistoryBuffer'/);
-  // The inert records keep what the pickle said, and nothing was called.
-  const all = (await readPth(file, { foreignGlobals: 'data' })) as Map<string, unknown>;
-  const hub = all.get('message_hub') as Map<string, Map<string, unknown>>;
-  const loss = hub.get('log_scalars')!.get('train/loss') as OpaqueObject;
-  assert.ok(loss instanceof OpaqueObject);
-  assert.equal(loss.qualname, 'mmengine.logging.history_buffer.HistoryBuffer');
-  const state = loss.state as Map<string, unknown>;
-  assert.equal(state.get('max_length'), 1000000);
-  const hist = state.get('_log_history') as OpaqueObject;
-  assert.equal(hist.qualname, 'numpy.core.multiarray._reconstruct');
-  const raw = (hist.state as unknown[])[4] as Uint8Array;
-  assert.deepEqual([...new Float64Array(raw.slice().buffer)], [1.5, 1.25, 1.0]);
-});
+test(
+  'mmengine_runner.pth (written by torch.save with numpy values and HistoryBuffers) loads its state ' + 'dict',
+  async () => {
+    const file = local('mmengine_runner.pth');
+    const r = await readCheckpoint(file);
+    assert.deepEqual(
+      [...r.stateDict.keys()],
+      ['backbone.patch_embed.projection.weight', 'decode_head.conv_seg.bias', 'decode_head.bn.num_batches_tracked'],
+    );
+    const w = r.stateDict.get('backbone.patch_embed.projection.weight')!;
+    assert.deepEqual(w.shape, [2, 3, 2, 2]);
+    assert.deepEqual(
+      [...new Float32Array(w.data.slice().buffer)],
+      Array.from({ length: 24 }, (_, k) => k / 8),
+    );
+    assert.equal(r.description.container, 'state_dict');
+    assert.deepEqual(r.description.skipped, ['meta', 'message_hub', 'optimizer', 'param_schedulers']);
+    assert.deepEqual(r.description.inertRecords, {
+      'mmengine.logging.history_buffer.HistoryBuffer': 2,
+      'numpy.core.multiarray._reconstruct': 4,
+      'numpy.dtype': 2, // f8 and i8, each pickled once and memoised
+      'numpy.core.multiarray.scalar': 3,
+    });
+    assert.match(
+      r.description.summary,
+      new RegExp(
+        String.raw`^pth-zip, state dict under 'state_dict', 3 tensors, skipped meta, message_hub, optimizer, ` +
+          String.raw`param_schedulers, read as inert data: .*2 mmengine\.logging\.history_buffer\.HistoryBuffer`,
+      ),
+    );
+    // Strict reading (readPth's default) still refuses the numpy globals, by name.
+    await assert.rejects(readPth(file), /refusing to load global 'mmengine\.logging\.history_buffer\.HistoryBuffer'/);
+    // The inert records keep what the pickle said, and nothing was called.
+    const all = (await readPth(file, { foreignGlobals: 'data' })) as Map<string, unknown>;
+    const hub = all.get('message_hub') as Map<string, Map<string, unknown>>;
+    const loss = hub.get('log_scalars')!.get('train/loss') as OpaqueObject;
+    assert.ok(loss instanceof OpaqueObject);
+    assert.equal(loss.qualname, 'mmengine.logging.history_buffer.HistoryBuffer');
+    const state = loss.state as Map<string, unknown>;
+    assert.equal(state.get('max_length'), 1000000);
+    const hist = state.get('_log_history') as OpaqueObject;
+    assert.equal(hist.qualname, 'numpy.core.multiarray._reconstruct');
+    const raw = (hist.state as unknown[])[4] as Uint8Array;
+    assert.deepEqual([...new Float64Array(raw.slice().buffer)], [1.5, 1.25, 1.0]);
+  },
+);
 
-test('a hand-built mmengine checkpoint of the tiny segmentor loads in predict/eval (initModel) and train (load_from)', async (t) => {
-  const { dir, cleanup } = makeTempDir();
-  t.after(cleanup);
-  const sd = readSafetensors(tiny('segmentor_state_dict.safetensors')).tensors;
-  const { pkl, storages } = mmengineCheckpoint(sd);
-  const file = path.join(dir, 'iter_4.pth');
-  fs.writeFileSync(file, buildTorchZip('iter_4', pkl, storages));
+test(
+  'a hand-built mmengine checkpoint of the tiny segmentor loads in predict/eval (initModel) and train ' + '(load_from)',
+  async (t) => {
+    const { dir, cleanup } = makeTempDir();
+    t.after(cleanup);
+    const sd = readSafetensors(tiny('segmentor_state_dict.safetensors')).tensors;
+    const { pkl, storages } = mmengineCheckpoint(sd);
+    const file = path.join(dir, 'iter_4.pth');
+    fs.writeFileSync(file, buildTorchZip('iter_4', pkl, storages));
 
-  const r = await readCheckpoint(file);
-  assertStateDictsEqual(r.stateDict, sd, true);
-  assert.deepEqual(r.description.skipped, ['meta', 'message_hub', 'optimizer', 'param_schedulers']);
-  assert.equal(r.description.inertRecords!['mmengine.logging.history_buffer.HistoryBuffer'], 1);
+    const r = await readCheckpoint(file);
+    assertStateDictsEqual(r.stateDict, sd, true);
+    assert.deepEqual(r.description.skipped, ['meta', 'message_hub', 'optimizer', 'param_schedulers']);
+    assert.equal(r.description.inertRecords!['mmengine.logging.history_buffer.HistoryBuffer'], 1);
 
-  const model = await initModel(tinyConfigPath, file, { device: 'cpu' });
-  assert.deepEqual(model.weights!.missingKeys, []);
-  assert.deepEqual(model.weights!.unexpectedKeys, []);
-  assert.match(model.weights!.description.summary, /skipped meta, message_hub, optimizer, param_schedulers/);
-  const report = await loadFromCheckpoint(model.model, file);
-  assert.equal(report.loaded, sd.size);
-  assert.match(report.lines[0]!, /read as inert data: .*numpy\.core\.multiarray\.scalar/);
-});
+    const model = await initModel(tinyConfigPath, file, { device: 'cpu' });
+    assert.deepEqual(model.weights!.missingKeys, []);
+    assert.deepEqual(model.weights!.unexpectedKeys, []);
+    assert.match(model.weights!.description.summary, /skipped meta, message_hub, optimizer, param_schedulers/);
+    const report = await loadFromCheckpoint(model.model, file);
+    assert.equal(report.loaded, sd.size);
+    assert.match(report.lines[0]!, /read as inert data: .*numpy\.core\.multiarray\.scalar/);
+  },
+);
 
 test('a foreign global that a tensor needs, or that the pickle calls, is still refused by name', async (t) => {
   const { dir, cleanup } = makeTempDir();

@@ -27,18 +27,21 @@ test('official checkpoint: readPth(...)["model"] equals official_state_dict.safe
   assert.ok(state instanceof Map && state.has('_metadata'));
 });
 
-test('segmentor checkpoint: readPth(...)["state_dict"] equals segmentor_state_dict.safetensors bit for bit', async () => {
-  const obj = (await readPth(tiny('segmentor_mmseg.pth'))) as Map<string, unknown>;
-  const sd = asStateDict(obj.get('state_dict'));
-  // The .pth holds num_batches_tracked as 0-d tensors (shape []), as torch does; the fixture's
-  // safetensors copy stores them as shape [1]. Same bytes either way.
-  const zeroDim = [...sd].filter(([, t]) => t.shape.length === 0).map(([k]) => k);
-  assert.equal(zeroDim.length, 14);
-  assert.ok(zeroDim.every((k) => k.endsWith('num_batches_tracked')));
-  assertStateDictsEqual(sd, readSafetensors(tiny('segmentor_state_dict.safetensors')).tensors, true, {
-    expectedZeroDimAsOne: true,
-  });
-});
+test(
+  'segmentor checkpoint: readPth(...)["state_dict"] equals segmentor_state_dict.safetensors bit for ' + 'bit',
+  async () => {
+    const obj = (await readPth(tiny('segmentor_mmseg.pth'))) as Map<string, unknown>;
+    const sd = asStateDict(obj.get('state_dict'));
+    // The .pth holds num_batches_tracked as 0-d tensors (shape []), as torch does; the fixture's
+    // safetensors copy stores them as shape [1]. Same bytes either way.
+    const zeroDim = [...sd].filter(([, t]) => t.shape.length === 0).map(([k]) => k);
+    assert.equal(zeroDim.length, 14);
+    assert.ok(zeroDim.every((k) => k.endsWith('num_batches_tracked')));
+    assertStateDictsEqual(sd, readSafetensors(tiny('segmentor_state_dict.safetensors')).tensors, true, {
+      expectedZeroDimAsOne: true,
+    });
+  },
+);
 
 test('contiguous tensors are zero-copy views into one buffer per storage', async () => {
   const content = await readPthContent(tiny('beit_official.pth'));

@@ -215,27 +215,30 @@ test('2-D resize 27->79 equals a separable reference built from the dense solver
   assert.ok(bytesEqual(out.data.subarray(-3 * heads * 4), src.data.subarray(-3 * heads * 4)));
 });
 
-test('2-D resize reproduces a bicubic polynomial sampled on the geometric grid, with the axes in the right order', () => {
-  const x = geometricSamplePositions(27, geometricRatio(27, 79));
-  // Deliberately asymmetric in (Δh, Δw) so that swapped axes would fail.
-  const P = (dh: number, dw: number) =>
-    0.3 + 0.01 * dh - 0.02 * dw + 1e-4 * dh * dw + 2e-5 * dh ** 3 - 1e-5 * dw ** 3 + 1e-7 * dh ** 2 * dw ** 3;
-  const heads = 2;
-  const src = tableFrom((r, c, h) => (h === 0 ? P(x[r]!, x[c]!) : P(x[c]!, x[r]!)), 27, heads, [0]);
-  const out = toFloat64(resizeRelPosTable(src, [40, 40]));
-  const t = targetPositions(79);
-  let worst = 0;
-  for (let r = 0; r < 79; r++) {
-    for (let c = 0; c < 79; c++) {
-      worst = Math.max(
-        worst,
-        Math.abs(out[(r * 79 + c) * heads]! - P(t[r]!, t[c]!)),
-        Math.abs(out[(r * 79 + c) * heads + 1]! - P(t[c]!, t[r]!)),
-      );
+test(
+  '2-D resize reproduces a bicubic polynomial sampled on the geometric grid, with the axes in the right ' + 'order',
+  () => {
+    const x = geometricSamplePositions(27, geometricRatio(27, 79));
+    // Deliberately asymmetric in (Δh, Δw) so that swapped axes would fail.
+    const P = (dh: number, dw: number) =>
+      0.3 + 0.01 * dh - 0.02 * dw + 1e-4 * dh * dw + 2e-5 * dh ** 3 - 1e-5 * dw ** 3 + 1e-7 * dh ** 2 * dw ** 3;
+    const heads = 2;
+    const src = tableFrom((r, c, h) => (h === 0 ? P(x[r]!, x[c]!) : P(x[c]!, x[r]!)), 27, heads, [0]);
+    const out = toFloat64(resizeRelPosTable(src, [40, 40]));
+    const t = targetPositions(79);
+    let worst = 0;
+    for (let r = 0; r < 79; r++) {
+      for (let c = 0; c < 79; c++) {
+        worst = Math.max(
+          worst,
+          Math.abs(out[(r * 79 + c) * heads]! - P(t[r]!, t[c]!)),
+          Math.abs(out[(r * 79 + c) * heads + 1]! - P(t[c]!, t[r]!)),
+        );
+      }
     }
-  }
-  assert.ok(worst < 2e-6, `max error ${worst}`);
-});
+    assert.ok(worst < 2e-6, `max error ${worst}`);
+  },
+);
 
 test('round trip: resize 27->79, then evaluating the upsampled grid at the source positions comes back close', () => {
   const x = geometricSamplePositions(27, geometricRatio(27, 79));

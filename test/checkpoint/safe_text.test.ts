@@ -59,39 +59,42 @@ test('a 7 KB GLOBAL name with terminal escapes reaches the message quoted, escap
   });
 });
 
-test('archive entry names, storage keys, safetensors keys and dtypes from the file are escaped in errors', async (t) => {
-  const { dir, cleanup } = makeTempDir();
-  t.after(cleanup);
-  const evil = '\u001b[31mred\u202e';
-  const check = async (name: string, data: Uint8Array, re: RegExp) => {
-    const file = path.join(dir, name);
-    fs.writeFileSync(file, data);
-    await assert.rejects(readCheckpoint(file), (err: Error) => {
-      assert.ok(!RAW_CONTROL.test(err.message), err.message);
-      assert.ok(err.message.includes(file));
-      assert.match(err.message, re);
-      return true;
-    });
-  };
-  // A storage key with escapes, missing from the archive.
-  const pkl = new PickleWriter()
-    .proto(2)
-    .emptyDict()
-    .str('w')
-    .tensor('FloatStorage', evil, 1, 0, [1], [1])
-    .setitem()
-    .stop()
-    .bytes();
-  await check('key.pth', buildTorchZip('k', pkl, {}), /storage \\x1b\[31mred\\u202e is referenced by data\.pkl/);
-  // An archive folder name with escapes.
-  await check(
-    'entry.pth',
-    buildZip([{ name: `${evil}/data.pkl`, data: Uint8Array.of(0x80, 0x02, 0xff), utf8: true }]),
-    /: \\x1b\[31mred\\u202e\/data\.pkl: unknown pickle opcode 0xff/,
-  );
-  // safetensors: a tensor key and a dtype with escapes.
-  const header = JSON.stringify({ [evil]: { dtype: `F${evil}`, shape: [1], data_offsets: [0, 4] } });
-  const st = Buffer.concat([Buffer.alloc(8), Buffer.from(header), Buffer.alloc(4)]);
-  st.writeBigUInt64LE(BigInt(Buffer.byteLength(header)));
-  await check('evil.safetensors', st, /tensor "\\x1b\[31mred\\u202e": unknown dtype "F\\x1b\[31mred\\u202e"/);
-});
+test(
+  'archive entry names, storage keys, safetensors keys and dtypes from the file are escaped in ' + 'errors',
+  async (t) => {
+    const { dir, cleanup } = makeTempDir();
+    t.after(cleanup);
+    const evil = '\u001b[31mred\u202e';
+    const check = async (name: string, data: Uint8Array, re: RegExp) => {
+      const file = path.join(dir, name);
+      fs.writeFileSync(file, data);
+      await assert.rejects(readCheckpoint(file), (err: Error) => {
+        assert.ok(!RAW_CONTROL.test(err.message), err.message);
+        assert.ok(err.message.includes(file));
+        assert.match(err.message, re);
+        return true;
+      });
+    };
+    // A storage key with escapes, missing from the archive.
+    const pkl = new PickleWriter()
+      .proto(2)
+      .emptyDict()
+      .str('w')
+      .tensor('FloatStorage', evil, 1, 0, [1], [1])
+      .setitem()
+      .stop()
+      .bytes();
+    await check('key.pth', buildTorchZip('k', pkl, {}), /storage \\x1b\[31mred\\u202e is referenced by data\.pkl/);
+    // An archive folder name with escapes.
+    await check(
+      'entry.pth',
+      buildZip([{ name: `${evil}/data.pkl`, data: Uint8Array.of(0x80, 0x02, 0xff), utf8: true }]),
+      /: \\x1b\[31mred\\u202e\/data\.pkl: unknown pickle opcode 0xff/,
+    );
+    // safetensors: a tensor key and a dtype with escapes.
+    const header = JSON.stringify({ [evil]: { dtype: `F${evil}`, shape: [1], data_offsets: [0, 4] } });
+    const st = Buffer.concat([Buffer.alloc(8), Buffer.from(header), Buffer.alloc(4)]);
+    st.writeBigUInt64LE(BigInt(Buffer.byteLength(header)));
+    await check('evil.safetensors', st, /tensor "\\x1b\[31mred\\u202e": unknown dtype "F\\x1b\[31mred\\u202e"/);
+  },
+);

@@ -55,29 +55,32 @@ describe('.py configs on the command line', () => {
     await beitseg('print-config', leaf, '--out', json, '--cfg-options', ...dataOptions);
   });
 
-  it('print-config writes the merged config atomically, with --cfg-options applied, and warns about unused keys', async () => {
-    const out = path.join(dir, 'printed', 'merged.json');
-    const r = await beitseg(
-      'print-config',
-      leaf,
-      '--out',
-      out,
-      '--cfg-options',
-      'model.decode_head.num_classes=7',
-      'model.test_cfg.stride=(32,32)',
-      'train_pipeline.3.crop_size=[48,48]',
-    );
-    // biome-ignore lint/suspicious/noExplicitAny: a config tree walked by path in the assertions below
-    const printed = JSON.parse(fs.readFileSync(out, 'utf8')) as Record<string, any>;
-    // biome-ignore lint/suspicious/noExplicitAny: as above
-    const expected = loadConfig(leaf) as Record<string, any>;
-    expected.model.decode_head.num_classes = 7;
-    expected.model.test_cfg.stride = [32, 32];
-    expected.train_pipeline[3].crop_size = [48, 48];
-    assert.deepEqual(printed, expected);
-    assert.deepEqual(fs.readdirSync(path.dirname(out)), ['merged.json'], 'no temporary file is left');
-    assert.match(r.stderr, /warning: .*tiny_leaf\.py: embed is not used by beitseg \(ignored\)/);
-  });
+  it(
+    'print-config writes the merged config atomically, with --cfg-options applied, and warns about unused ' + 'keys',
+    async () => {
+      const out = path.join(dir, 'printed', 'merged.json');
+      const r = await beitseg(
+        'print-config',
+        leaf,
+        '--out',
+        out,
+        '--cfg-options',
+        'model.decode_head.num_classes=7',
+        'model.test_cfg.stride=(32,32)',
+        'train_pipeline.3.crop_size=[48,48]',
+      );
+      // biome-ignore lint/suspicious/noExplicitAny: a config tree walked by path in the assertions below
+      const printed = JSON.parse(fs.readFileSync(out, 'utf8')) as Record<string, any>;
+      // biome-ignore lint/suspicious/noExplicitAny: as above
+      const expected = loadConfig(leaf) as Record<string, any>;
+      expected.model.decode_head.num_classes = 7;
+      expected.model.test_cfg.stride = [32, 32];
+      expected.train_pipeline[3].crop_size = [48, 48];
+      assert.deepEqual(printed, expected);
+      assert.deepEqual(fs.readdirSync(path.dirname(out)), ['merged.json'], 'no temporary file is left');
+      assert.match(r.stderr, /warning: .*tiny_leaf\.py: embed is not used by beitseg \(ignored\)/);
+    },
+  );
 
   it("predict with the .py tree matches mmseg's golden logits and the print-config JSON bit for bit", async () => {
     const logits = async (config: string, name: string) => {

@@ -38,7 +38,10 @@ describe('predict output names', () => {
   it('refuses a/img.jpg a/img.png, listing the clash', () => {
     assert.throws(
       () => outputStems(['/d/a/img.jpg', '/d/a/img.png', '/d/a/z.png'], 'out'),
-      /^Error: predict: inputs would overwrite each other's outputs \(same folder and name\): \/d\/a\/img\.jpg, \/d\/a\/img\.png -> out\/img_pred\.png; rename/,
+      new RegExp(
+        String.raw`^Error: predict: inputs would overwrite each other's outputs \(same folder and name\): ` +
+          String.raw`\/d\/a\/img\.jpg, \/d\/a\/img\.png -> out\/img_pred\.png; rename`,
+      ),
     );
   });
 

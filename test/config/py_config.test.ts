@@ -132,58 +132,61 @@ describe('the Python subset of mmengine configs', () => {
     });
   });
 
-  it('dict(...), {...} with ** spreads, lists, tuples, names, indexing, comprehensions, comments, continuations', () => {
-    const c = py(
-      [
-        '# a comment line',
-        'norm = dict(type="BN", requires_grad=True)  # trailing comment',
-        "head = dict(norm_cfg=norm, channels=[1, 2,], extra={'k': 1, **norm})",
-        'size = (640, 640)',
-        'half = size[0] // 2',
-        'last = size[-1]',
-        "pick = head['channels'][1]",
-        'ratios = [0.5, 1.0]',
-        "tta = [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in ratios]",
-        'nested = [[r * 2 for r in ratios], ()]',
-        'total = 1 + \\',
-        '    2',
-        'empty = dict()',
-        'single = (1)',
-        'multi = (',
-        '    1,',
-        '    2',
-        ')',
-        'bare = 1, 2',
-        "a = 1; b = 'two'",
-        '__private = 3',
-      ].join('\n'),
-    );
-    assert.deepEqual(c, {
-      norm: { type: 'BN', requires_grad: true },
-      head: {
-        norm_cfg: { type: 'BN', requires_grad: true },
-        channels: [1, 2],
-        extra: { k: 1, type: 'BN', requires_grad: true },
-      },
-      size: [640, 640],
-      half: 320,
-      last: 640,
-      pick: 2,
-      ratios: [0.5, 1],
-      tta: [
-        { type: 'Resize', scale_factor: 0.5, keep_ratio: true },
-        { type: 'Resize', scale_factor: 1, keep_ratio: true },
-      ],
-      nested: [[1, 2], []],
-      total: 3,
-      empty: {},
-      single: 1,
-      multi: [1, 2],
-      bare: [1, 2],
-      a: 1,
-      b: 'two',
-    });
-  });
+  it(
+    'dict(...), {...} with ** spreads, lists, tuples, names, indexing, comprehensions, comments, ' + 'continuations',
+    () => {
+      const c = py(
+        [
+          '# a comment line',
+          'norm = dict(type="BN", requires_grad=True)  # trailing comment',
+          "head = dict(norm_cfg=norm, channels=[1, 2,], extra={'k': 1, **norm})",
+          'size = (640, 640)',
+          'half = size[0] // 2',
+          'last = size[-1]',
+          "pick = head['channels'][1]",
+          'ratios = [0.5, 1.0]',
+          "tta = [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in ratios]",
+          'nested = [[r * 2 for r in ratios], ()]',
+          'total = 1 + \\',
+          '    2',
+          'empty = dict()',
+          'single = (1)',
+          'multi = (',
+          '    1,',
+          '    2',
+          ')',
+          'bare = 1, 2',
+          "a = 1; b = 'two'",
+          '__private = 3',
+        ].join('\n'),
+      );
+      assert.deepEqual(c, {
+        norm: { type: 'BN', requires_grad: true },
+        head: {
+          norm_cfg: { type: 'BN', requires_grad: true },
+          channels: [1, 2],
+          extra: { k: 1, type: 'BN', requires_grad: true },
+        },
+        size: [640, 640],
+        half: 320,
+        last: 640,
+        pick: 2,
+        ratios: [0.5, 1],
+        tta: [
+          { type: 'Resize', scale_factor: 0.5, keep_ratio: true },
+          { type: 'Resize', scale_factor: 1, keep_ratio: true },
+        ],
+        nested: [[1, 2], []],
+        total: 3,
+        empty: {},
+        single: 1,
+        multi: [1, 2],
+        bare: [1, 2],
+        a: 1,
+        b: 'two',
+      });
+    },
+  );
 
   it('a later assignment replaces an earlier one; values are copies, not aliases', () => {
     const c = py(['x = dict(a=1)', 'y = dict(inner=x)', 'x = 5'].join('\n'));
@@ -321,17 +324,20 @@ describe('_base_ inheritance, merged like mmengine', () => {
     assert.deepEqual(model, (JSON.parse(fs.readFileSync(tinyConfigPath, 'utf8')) as Dict).model);
   });
 
-  it("a tree in the style of mmseg's BEiT configs equals configs/beit-base_upernet_8xb2-160k_ade20k-640x640.json", () => {
-    const name = 'beit-base_upernet_8xb2-160k_ade20k-640x640';
-    const fromPy = loadConfig(path.join(fixtures, 'mmseg_beit', `${name}.py`));
-    const jsonPath = path.join(repoRoot, 'configs', `${name}.json`);
-    const fromJson = loadConfig(jsonPath);
-    assert.deepEqual(fromPy, fromJson);
-    const a = trainSettings(fromPy, `${name}.py`),
-      b = trainSettings(fromJson, jsonPath);
-    assert.deepEqual(a, b);
-    assert.equal(a.configName, name);
-  });
+  it(
+    "a tree in the style of mmseg's BEiT configs equals " + 'configs/beit-base_upernet_8xb2-160k_ade20k-640x640.json',
+    () => {
+      const name = 'beit-base_upernet_8xb2-160k_ade20k-640x640';
+      const fromPy = loadConfig(path.join(fixtures, 'mmseg_beit', `${name}.py`));
+      const jsonPath = path.join(repoRoot, 'configs', `${name}.json`);
+      const fromJson = loadConfig(jsonPath);
+      assert.deepEqual(fromPy, fromJson);
+      const a = trainSettings(fromPy, `${name}.py`),
+        b = trainSettings(fromJson, jsonPath);
+      assert.deepEqual(a, b);
+      assert.equal(a.configName, name);
+    },
+  );
 
   it('several levels, lists of bases, JSON bases and _base_ references', () => {
     const dir = tree({

@@ -81,7 +81,9 @@ describe('pixel limits', () => {
       4999,
     );
     assert.deepEqual(await decodeBounded('label', file('small.png'), { BEITSEG_MAX_PIXELS: '5000' }), {
-      error: `cannot decode label ${file('small.png')}: label PNG must be single-channel (grey or palette), got colour type 2 (RGB)`,
+      error:
+        `cannot decode label ${file('small.png')}: label PNG must be single-channel (grey or palette), got ` +
+        `colour type 2 (RGB)`,
     });
     assert.equal((await decodeBounded('image', file('small.png'), { BEITSEG_MAX_PIXELS: '5000' })).ok, true);
   });
@@ -146,7 +148,8 @@ describe('pixel limits', () => {
         assert.match(
           e.stderr,
           new RegExp(
-            `cannot decode image ${img.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: 64x48 = 3072 pixels is over the limit of 3000`,
+            `cannot decode image ${img.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: 64x48 = 3072 pixels is over the ` +
+              `limit of 3000`,
           ),
         );
         return true;

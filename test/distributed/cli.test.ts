@@ -67,7 +67,8 @@ async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
   return false;
 }
 
-test('launcher: a rank killed mid-training stops the run with a clear error; --resume continues; distributed eval = single-process eval', {
+test('launcher: a rank killed mid-training stops the run with a clear error; --resume continues; distributed eval = ' +
+  'single-process eval', {
   timeout: 420_000,
 }, async () => {
   const dir = tempDir('beitseg-dcli-');

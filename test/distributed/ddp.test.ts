@@ -18,7 +18,8 @@ function maxDiff(a: Float32Array, b: Float32Array): number {
 }
 
 for (const mode of ['reducer', 'flat'] as const) {
-  test(`one iteration: 2 ranks x batch 1 (DDP ${mode} + SyncBN) = 1 process x batch 2: gradients and BN running stats`, {
+  test(`one iteration: 2 ranks x batch 1 (DDP ${mode} + SyncBN) = 1 process x batch 2: gradients and BN running ` +
+    `stats`, {
     timeout: 120_000,
   }, async () => {
     const dir = tempDir('beitseg-ddp-');

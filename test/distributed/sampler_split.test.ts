@@ -9,7 +9,8 @@ import type { Dict } from '../../src/models/config.js';
 import { syntheticData, tempDir } from '../engine/fixtures.js';
 import { deterministicTinyConfig } from './tiny.js';
 
-test('rank split of the sample stream: 2 ranks x batch 2 see the batches of 1 process x batch 4, pixel for pixel; state resumes', {
+test('rank split of the sample stream: 2 ranks x batch 2 see the batches of 1 process x batch 4, pixel for pixel; ' +
+  'state resumes', {
   timeout: 60_000,
 }, async () => {
   const dir = tempDir('beitseg-split-');

@@ -37,7 +37,8 @@ function weightsOf(dir: string): Map<string, Float32Array> {
   return out;
 }
 
-test('a few iterations: 2 ranks x batch 1 = 1 process x batch 2 (weights within 1e-5, identical validation); only rank 0 writes files', {
+test('a few iterations: 2 ranks x batch 1 = 1 process x batch 2 (weights within 1e-5, identical validation); only ' +
+  'rank 0 writes files', {
   timeout: 240_000,
 }, async () => {
   const dir = tempDir('beitseg-dtrain-');
@@ -93,7 +94,8 @@ test('a few iterations: 2 ranks x batch 1 = 1 process x batch 2 (weights within 
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-test('stop inside an accumulation window (asked by rank 1 only): the checkpoint holds the global pending gradients; resume = straight run', {
+test('stop inside an accumulation window (asked by rank 1 only): the checkpoint holds the global pending gradients; ' +
+  'resume = straight run', {
   timeout: 300_000,
 }, async () => {
   const dir = tempDir('beitseg-dresume-');

@@ -142,9 +142,9 @@ describe('kill and resume', () => {
     assert.deepEqual(logEntries(wd).train, [1, 2, 3, 4, 5, 6]);
     resumed.model.dispose();
 
-    // the same kill (a copy of its work dir) with iter_4 as the code before this fix wrote it: its state, saved before the
-    // validation at 4, holds the best of iteration 2 and nothing about a validation; the resumed
-    // run takes the best from best_mIoU_iter_4's own state
+    // the same kill (a copy of its work dir) with iter_4 as the code before this fix wrote it: its state, saved
+    // before the validation at 4, holds the best of iteration 2 and nothing about a validation; the resumed run
+    // takes the best from best_mIoU_iter_4's own state
     const stale = stateJson(path.join(wd2, 'iter_2')).best;
     assert.deepEqual(stale, { metric: 'mIoU', value: 10, iteration: 2 });
     const oldState: Record<string, unknown> = { ...stateJson(path.join(wd2, 'iter_4')), best: stale };

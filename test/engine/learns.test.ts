@@ -38,7 +38,8 @@ describe('tiny_synthetic learns', () => {
     const val = result.lastValidation!;
     console.log(lines.filter((l) => l.startsWith('Iter(val)')).join('\n'));
     console.log(
-      `160 iterations + 2 validations in ${secs.toFixed(1)} s; final mIoU ${val.mIoU}, mAcc ${val.mAcc}, aAcc ${val.aAcc}`,
+      `160 iterations + 2 validations in ${secs.toFixed(1)} s; final mIoU ${val.mIoU}, mAcc ${val.mAcc}, aAcc ` +
+        `${val.aAcc}`,
     );
     assert.equal(result.iteration, 160);
     assert.equal(val.images, 24);

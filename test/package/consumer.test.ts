@@ -133,7 +133,8 @@ describe('package consumer', { timeout: 600_000 }, () => {
       [
         '--input-type=module',
         '-e',
-        "import { readLabel } from 'beitseg'; const l = await readLabel('out/scene_pred.png'); console.log(JSON.stringify([...l.data]));",
+        "import { readLabel } from 'beitseg'; const l = await readLabel('out/scene_pred.png'); " +
+          'console.log(JSON.stringify([...l.data]));',
       ],
       { cwd: project, maxBuffer: 1 << 24 },
     );
@@ -143,7 +144,8 @@ describe('package consumer', { timeout: 600_000 }, () => {
   it("an ESM script imports initModel/inferenceModel from 'beitseg' (types included)", async () => {
     const script = `import fs from 'node:fs';
 import { initModel, inferenceModel, type InferenceResult } from 'beitseg';
-const model = await initModel(${JSON.stringify(tinyConfigPath)}, ${JSON.stringify(fixtureFile('segmentor_mmseg.pth'))}, { device: 'cpu' });
+const model = await initModel(${JSON.stringify(tinyConfigPath)},
+  ${JSON.stringify(fixtureFile('segmentor_mmseg.pth'))}, { device: 'cpu' });
 const result: InferenceResult = await inferenceModel(model, fs.readFileSync(${JSON.stringify(scene)}));
 result.logits.dispose();
 console.log(JSON.stringify({ height: result.height, width: result.width, pred: [...result.pred] }));

@@ -125,7 +125,8 @@ describe('libtorch errors become JS Errors', () => {
       throwsWith(() => zeros([2]).expand(3), [/expanded size of the tensor \(3\) must match the existing size \(2\)/]);
       throwsWith(() => zeros([2, 3]).add(zeros([4])), [/size of tensor a \(3\) must match the size of tensor b \(4\)/]);
       throwsWith(() => zeros([3]).item(), [/item: tensor with 3 elements, expected 1/]);
-      throwsWith(() => zeros([2]).to('float8' as 'float32'), [/unknown device 'float8'/]); // neither a dtype nor a device
+      // neither a dtype nor a device
+      throwsWith(() => zeros([2]).to('float8' as 'float32'), [/unknown device 'float8'/]);
       throwsWith(() => zeros([2], 'complex' as 'float32'), [/unknown dtype 'complex'/]);
     }));
 
@@ -207,7 +208,9 @@ describe('libtorch errors become JS Errors', () => {
     const script = `
       import * as T from ${JSON.stringify(indexUrl)};
       const msgs = [];
-      const attempt = (fn) => { try { fn(); msgs.push('no error'); } catch (e) { msgs.push(e.constructor.name + ': ' + e.message); } };
+      const attempt = (fn) => {
+        try { fn(); msgs.push('no error'); } catch (e) { msgs.push(e.constructor.name + ': ' + e.message); }
+      };
       for (let i = 0; i < 25; i++) {
         attempt(() => T.zeros([2, 3]).matmul(T.zeros([4, 5])));
         attempt(() => T.tensor([1, 2]).indexSelect(0, T.tensor([9], [1], 'int64')));

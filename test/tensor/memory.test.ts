@@ -90,96 +90,99 @@ describe('memory', () => {
     setNumThreads(2);
   });
 
-  it('tidy disposes everything not returned, keeps returned tensors in nested containers, and disposes on throw', () => {
-    const made: Tensor[] = [];
-    const mk = (v: number): Tensor => {
-      const t = ones([2]).mul(v);
-      made.push(t);
-      return t;
-    };
-    const outer = ones([1]); // created outside any scope: never touched
-    const result = tidy(() => {
-      mk(1);
-      const a = mk(2),
-        b = mk(3),
-        c = mk(4),
-        d = mk(5);
-      mk(6);
-      const inner = tidy(() => {
-        mk(7);
-        return { deep: [[mk(8)]] };
+  it(
+    'tidy disposes everything not returned, keeps returned tensors in nested containers, and disposes on ' + 'throw',
+    () => {
+      const made: Tensor[] = [];
+      const mk = (v: number): Tensor => {
+        const t = ones([2]).mul(v);
+        made.push(t);
+        return t;
+      };
+      const outer = ones([1]); // created outside any scope: never touched
+      const result = tidy(() => {
+        mk(1);
+        const a = mk(2),
+          b = mk(3),
+          c = mk(4),
+          d = mk(5);
+        mk(6);
+        const inner = tidy(() => {
+          mk(7);
+          return { deep: [[mk(8)]] };
+        });
+        mk(9);
+        return { list: [a, { b }], map: new Map([['c', c]]), d, inner, n: 42, s: 'x' };
       });
-      mk(9);
-      return { list: [a, { b }], map: new Map([['c', c]]), d, inner, n: 42, s: 'x' };
-    });
-    const kept = new Set([
-      result.list[0] as Tensor,
-      (result.list[1] as { b: Tensor }).b,
-      result.map.get('c')!,
-      result.d,
-      result.inner.deep[0][0],
-    ]);
-    assert.equal(kept.size, 5);
-    for (const t of made) assert.equal(t.isDisposed, !kept.has(t), `${t.toString()} disposed=${t.isDisposed}`);
-    // intermediates of mk (ones before mul) are also gone: made only holds the products
-    assert.deepEqual(Array.from(result.d.toFloat32Array()), [5, 5]);
-    assert.equal(outer.isDisposed, false);
-    assert.equal(scopeDepth(), 0);
-    for (const t of kept) t.dispose();
+      const kept = new Set([
+        result.list[0] as Tensor,
+        (result.list[1] as { b: Tensor }).b,
+        result.map.get('c')!,
+        result.d,
+        result.inner.deep[0][0],
+      ]);
+      assert.equal(kept.size, 5);
+      for (const t of made) assert.equal(t.isDisposed, !kept.has(t), `${t.toString()} disposed=${t.isDisposed}`);
+      // intermediates of mk (ones before mul) are also gone: made only holds the products
+      assert.deepEqual(Array.from(result.d.toFloat32Array()), [5, 5]);
+      assert.equal(outer.isDisposed, false);
+      assert.equal(scopeDepth(), 0);
+      for (const t of kept) t.dispose();
 
-    // returned tensors move to the enclosing scope and die with it
-    let movedUp: Tensor | undefined;
-    tidy(() => {
-      movedUp = tidy(() => mk(10));
-      assert.equal(movedUp.isDisposed, false);
-    });
-    assert.equal(movedUp!.isDisposed, true);
+      // returned tensors move to the enclosing scope and die with it
+      let movedUp: Tensor | undefined;
+      tidy(() => {
+        movedUp = tidy(() => mk(10));
+        assert.equal(movedUp.isDisposed, false);
+      });
+      assert.equal(movedUp!.isDisposed, true);
 
-    // keep() lets a tensor escape without being returned
-    let escaped: Tensor | undefined;
-    tidy(() => {
-      escaped = keep(mk(11));
-      mk(12);
-    });
-    assert.equal(escaped!.isDisposed, false);
-    assert.equal(made[made.length - 1].isDisposed, true);
-    escaped!.dispose();
+      // keep() lets a tensor escape without being returned
+      let escaped: Tensor | undefined;
+      tidy(() => {
+        escaped = keep(mk(11));
+        mk(12);
+      });
+      assert.equal(escaped!.isDisposed, false);
+      assert.equal(made[made.length - 1].isDisposed, true);
+      escaped!.dispose();
 
-    // a throw disposes the scope's tensors and propagates
-    const before = made.length;
-    assert.throws(
-      () =>
-        tidy(() => {
-          mk(13);
+      // a throw disposes the scope's tensors and propagates
+      const before = made.length;
+      assert.throws(
+        () =>
           tidy(() => {
-            mk(14);
-            throw new Error('boom');
-          });
-        }),
-      /boom/,
-    );
-    assert.equal(made.length, before + 2);
-    assert.ok(made.slice(before).every((t) => t.isDisposed));
-    assert.equal(scopeDepth(), 0);
+            mk(13);
+            tidy(() => {
+              mk(14);
+              throw new Error('boom');
+            });
+          }),
+        /boom/,
+      );
+      assert.equal(made.length, before + 2);
+      assert.ok(made.slice(before).every((t) => t.isDisposed));
+      assert.equal(scopeDepth(), 0);
 
-    // a libtorch error inside tidy behaves the same
-    assert.throws(
-      () =>
-        tidy(() => {
-          mk(15);
-          return zeros([2, 3]).matmul(zeros([2, 3]));
-        }),
-      /cannot be multiplied/,
-    );
-    assert.ok(made[made.length - 1].isDisposed);
+      // a libtorch error inside tidy behaves the same
+      assert.throws(
+        () =>
+          tidy(() => {
+            mk(15);
+            return zeros([2, 3]).matmul(zeros([2, 3]));
+          }),
+        /cannot be multiplied/,
+      );
+      assert.ok(made[made.length - 1].isDisposed);
 
-    // Scope for async code: owns what is added, frees on dispose
-    const scope = new Scope();
-    const s1 = scope.add(ones([3]));
-    assert.equal(s1.isDisposed, false);
-    scope.dispose();
-    assert.equal(s1.isDisposed, true);
-  });
+      // Scope for async code: owns what is added, frees on dispose
+      const scope = new Scope();
+      const s1 = scope.add(ones([3]));
+      assert.equal(s1.isDisposed, false);
+      scope.dispose();
+      assert.equal(s1.isDisposed, true);
+    },
+  );
 
   it('tensors dropped without dispose are reclaimed by the GC (child process, --expose-gc)', (t) => {
     const here = path.dirname(fileURLToPath(import.meta.url));
@@ -209,7 +212,11 @@ describe('memory', () => {
       out.collectedNoExplicitGc = collected;
       // explicit collections: every dropped tensor goes
       for (let i = 0; i < 50; i++) reg.register(T.ones([1024, 1024]), 1000 + i);
-      for (let k = 0; k < 5 && collected < 198; k++) { globalThis.gc(); await tick(); await new Promise((r) => setTimeout(r, 20)); }
+      for (let k = 0; k < 5 && collected < 198; k++) {
+        globalThis.gc();
+        await tick();
+        await new Promise((r) => setTimeout(r, 20));
+      }
       out.collected = collected;
       out.external = process.memoryUsage().external / 1048576;
       out.rssEnd = mb();

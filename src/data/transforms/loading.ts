@@ -36,7 +36,8 @@ export class LoadImageFromFile implements Transform {
     const backend = cfg.imdecode_backend ?? 'cv2';
     if (backend !== 'cv2' && backend !== 'pillow') {
       throw new Error(
-        `LoadImageFromFile: imdecode_backend must be 'cv2' or 'pillow' (both decode the same here), got ${JSON.stringify(backend)}`,
+        `LoadImageFromFile: imdecode_backend must be 'cv2' or 'pillow' (both decode the same here), got ` +
+          `${JSON.stringify(backend)}`,
       );
     }
     if (cfg.backend_args != null)

@@ -31,7 +31,10 @@ import {
 
 const f32 = Math.fround;
 
-/** numpy: clip(float32(x) * float32(alpha) + float32(beta), 0, 255).astype(uint8), on every `stride`-th value from `offset`. */
+/**
+ * numpy: clip(float32(x) * float32(alpha) + float32(beta), 0, 255).astype(uint8), on every `stride`-th value from
+ * `offset`.
+ */
 export function convertU8(data: Uint8Array, alpha: number, beta: number, offset = 0, stride = 1): void {
   const a = f32(alpha);
   const b = f32(beta);
