@@ -190,7 +190,7 @@ test(
     assert.match(
       r.description.summary,
       new RegExp(
-        String.raw`^pth-zip, state dict under 'state_dict', 3 tensors, skipped meta, message_hub, optimizer, ` +
+        "^pth-zip, state dict under 'state_dict', 3 tensors, skipped meta, message_hub, optimizer, " +
           String.raw`param_schedulers, read as inert data: .*2 mmengine\.logging\.history_buffer\.HistoryBuffer`,
       ),
     );

@@ -12,7 +12,7 @@ function findRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   while (!fs.existsSync(path.join(dir, 'package.json'))) {
     const parent = path.dirname(dir);
-    if (parent === dir) throw new Error('line_length test: no package.json above ' + fileURLToPath(import.meta.url));
+    if (parent === dir) throw new Error(`line_length test: no package.json above ${fileURLToPath(import.meta.url)}`);
     dir = parent;
   }
   return dir;
