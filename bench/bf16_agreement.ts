@@ -3,7 +3,7 @@
  * with --variant int8) with fp32 on a trained model: random weights make near-ties
  * everywhere, so their agreement says little about real use.
  *
- *   node dist/bench/bf16_agreement.js --config C --weights W --images DIR [--limit 60] [--variant bf16|int8]
+ *   node dist/bench/bf16_agreement.js --config C --weights W --images DIR [--limit 60] [--variant bf16|int8|int8-bf16]
  *
  * Prints one JSON line: variant, images, pixels, agreement (fraction of pixels with the same
  * label), and the mean seconds per image of fp32 and of the variant (one process, alternating).
@@ -18,8 +18,14 @@ const weights = argValue('--weights', '');
 const dir = argValue('--images', 'data/synthetic/images/validation');
 const limit = Number(argValue('--limit', '60'));
 const variant = argValue('--variant', 'bf16');
-if (variant !== 'bf16' && variant !== 'int8') throw new Error(`--variant must be bf16 or int8, got ${variant}`);
-const policy = variant === 'bf16' ? { amp: 'bfloat16' as const } : { quantize: 'int8' as const };
+const POLICIES = {
+  bf16: { amp: 'bfloat16' as const },
+  int8: { quantize: 'int8' as const },
+  // int8 Linears, everything else bf16 (--quantize int8 --amp bf16)
+  'int8-bf16': { quantize: 'int8' as const, amp: 'bfloat16' as const },
+};
+if (!(variant in POLICIES)) throw new Error(`--variant must be bf16, int8 or int8-bf16, got ${variant}`);
+const policy = POLICIES[variant as keyof typeof POLICIES];
 if (!weights) throw new Error('--weights is required');
 
 const m = await initModel(config, weights, { device: 'cpu' });
