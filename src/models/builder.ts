@@ -26,6 +26,15 @@ import {
 
 const NORM_FIELDS = ['type', 'requires_grad', 'eps', 'momentum'];
 
+/**
+ * mmseg's norm_cfg type: SyncBN (or none given: the BEiT configs' SyncBN) synchronises in a
+ * distributed run; BN keeps per-rank statistics.
+ */
+function bnSync(d: Dict, key: string): boolean {
+  const n = d[key];
+  return !isDict(n) || n.type === undefined || n.type === 'SyncBN';
+}
+
 function normEps(d: Dict, key: string, path: string, types: string[], fallback: number): number {
   const n = d[key];
   if (n === undefined) return fallback;
@@ -137,6 +146,7 @@ function neckConfig(d: Dict, path = 'model.neck'): Feature2PyramidConfig {
     embed_dim: numIn(d, 'embed_dim', path, POSITIVE_INT),
     rescales,
     bn_eps: normEps(d, 'norm_cfg', path, ['SyncBN', 'BN', 'BN2d'], 1e-5),
+    bn_sync: bnSync(d, 'norm_cfg'),
   };
 }
 
@@ -209,6 +219,7 @@ function headConfig(d: Dict, path: string): DecodeHeadConfig {
     loss_weight: loss(d, path),
     ignore_index: numIn(d, 'ignore_index', path, { integer: true }, 255),
     bn_eps: normEps(d, 'norm_cfg', path, ['SyncBN', 'BN', 'BN2d'], 1e-5),
+    bn_sync: bnSync(d, 'norm_cfg'),
   };
 }
 

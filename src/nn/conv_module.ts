@@ -14,14 +14,14 @@ export class ConvModule extends Module {
     inChannels: number,
     outChannels: number,
     kernelSize: number,
-    o: { padding?: number; bnEps?: number } = {},
+    o: { padding?: number; bnEps?: number; bnSync?: boolean } = {},
   ) {
     super();
     this.conv = this.registerModule(
       'conv',
       new Conv2d(inChannels, outChannels, kernelSize, { padding: o.padding ?? 0, bias: false }),
     );
-    this.bn = this.registerModule('bn', new BatchNorm2d(outChannels, o.bnEps ?? 1e-5));
+    this.bn = this.registerModule('bn', new BatchNorm2d(outChannels, o.bnEps ?? 1e-5, 0.1, o.bnSync ?? true));
   }
 
   forward(x: Tensor): Tensor {

@@ -25,13 +25,15 @@ export class LayerNorm extends Module {
  * nn.BatchNorm2d / SyncBatchNorm (mmseg's norm_cfg SyncBN): batch statistics and running-stat
  * updates in training, running statistics in eval. In a distributed run (a default process
  * group of more than one rank) training statistics are those of the global batch, as torch's
- * SyncBatchNorm; with one process it is plain BatchNorm.
+ * SyncBatchNorm, unless `sync` is false (mmseg's norm_cfg BN: per-rank statistics); with one
+ * process it is plain BatchNorm.
  */
 export class BatchNorm2d extends Module {
   constructor(
     readonly numFeatures: number,
     readonly eps = 1e-5,
     readonly momentum = 0.1,
+    readonly sync = true,
   ) {
     super();
     this.registerParameter('weight', ones([numFeatures]));
@@ -54,7 +56,7 @@ export class BatchNorm2d extends Module {
         next.dispose();
       });
     }
-    const group = this.training ? distributedGroup() : null;
+    const group = this.training && this.sync ? distributedGroup() : null;
     if (group) {
       return syncBatchNorm(
         x,

@@ -19,6 +19,8 @@ export interface DecodeHeadConfig {
   loss_weight: number;
   ignore_index: number;
   bn_eps: number;
+  /** BN statistics over the global batch in a distributed run (norm_cfg SyncBN), or per rank (BN). */
+  bn_sync?: boolean;
 }
 
 export abstract class BaseDecodeHead extends Module {

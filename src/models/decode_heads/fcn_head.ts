@@ -29,6 +29,7 @@ export class FCNHead extends BaseDecodeHead {
         new ConvModule(i === 0 ? inCh : fcnCfg.channels, fcnCfg.channels, fcnCfg.kernel_size, {
           padding: pad,
           bnEps: fcnCfg.bn_eps,
+          bnSync: fcnCfg.bn_sync,
         }),
       );
     }
@@ -38,6 +39,7 @@ export class FCNHead extends BaseDecodeHead {
         new ConvModule(inCh + fcnCfg.channels, fcnCfg.channels, fcnCfg.kernel_size, {
           padding: pad,
           bnEps: fcnCfg.bn_eps,
+          bnSync: fcnCfg.bn_sync,
         }),
       );
     }

@@ -33,21 +33,21 @@ export class UPerHead extends BaseDecodeHead {
     for (const _scale of upCfg.pool_scales) {
       const branch = psp.add(new Container());
       branch.add(new Stateless()); // index 0 is the AdaptiveAvgPool2d
-      this.ppm.push(branch.add(new ConvModule(last, ch, 1, { bnEps: eps })));
+      this.ppm.push(branch.add(new ConvModule(last, ch, 1, { bnEps: eps, bnSync: upCfg.bn_sync })));
     }
     this.bottleneck = this.registerModule(
       'bottleneck',
-      new ConvModule(last + upCfg.pool_scales.length * ch, ch, 3, { padding: 1, bnEps: eps }),
+      new ConvModule(last + upCfg.pool_scales.length * ch, ch, 3, { padding: 1, bnEps: eps, bnSync: upCfg.bn_sync }),
     );
     this.lateralConvs = this.registerModule('lateral_convs', new Container());
     this.fpnConvs = this.registerModule('fpn_convs', new Container());
     for (const c of this.inChannels.slice(0, -1)) {
-      this.lateralConvs.add(new ConvModule(c, ch, 1, { bnEps: eps }));
-      this.fpnConvs.add(new ConvModule(ch, ch, 3, { padding: 1, bnEps: eps }));
+      this.lateralConvs.add(new ConvModule(c, ch, 1, { bnEps: eps, bnSync: upCfg.bn_sync }));
+      this.fpnConvs.add(new ConvModule(ch, ch, 3, { padding: 1, bnEps: eps, bnSync: upCfg.bn_sync }));
     }
     this.fpnBottleneck = this.registerModule(
       'fpn_bottleneck',
-      new ConvModule(this.inChannels.length * ch, ch, 3, { padding: 1, bnEps: eps }),
+      new ConvModule(this.inChannels.length * ch, ch, 3, { padding: 1, bnEps: eps, bnSync: upCfg.bn_sync }),
     );
   }
 

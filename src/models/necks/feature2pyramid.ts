@@ -15,6 +15,8 @@ export interface Feature2PyramidConfig {
   embed_dim: number;
   rescales: number[];
   bn_eps?: number;
+  /** norm_cfg SyncBN (true, the default) or BN (false): see BatchNorm2d. */
+  bn_sync?: boolean;
 }
 
 export class Feature2Pyramid extends Module {
@@ -31,7 +33,7 @@ export class Feature2Pyramid extends Module {
         // mmseg's Sequential(ConvT, BN, GELU, ConvT): the indices 0, 1, 3 are the state-dict keys
         const seq = this.registerModule('upsample_4x', new Container());
         const first = seq.add(new ConvTranspose2d(c, c, 2, 2));
-        const bn = seq.add(new BatchNorm2d(c, cfg.bn_eps ?? 1e-5));
+        const bn = seq.add(new BatchNorm2d(c, cfg.bn_eps ?? 1e-5, 0.1, cfg.bn_sync ?? true));
         seq.add(new Stateless());
         this.up4 = { first, bn, second: seq.add(new ConvTranspose2d(c, c, 2, 2)) };
       } else if (r === 2) {
