@@ -9,7 +9,7 @@ import type { EncoderDecoder } from '../models/segmentors/encoder_decoder.js';
 import { decodeImage, readImage } from '../data/image_io.js';
 import type { RgbImage } from '../data/types.js';
 import { interpolate, softmax } from '../tensor/functional.js';
-import { autocast, cuda, noGrad, resolveDevice } from '../tensor/runtime.js';
+import { autocast, cuda, deviceTypeOf, noGrad, resolveDevice } from '../tensor/runtime.js';
 import { keep, tidy } from '../tensor/scope.js';
 import type { Device, Tensor } from '../tensor/tensor.js';
 import { preprocessFromConfig, scaledTestSize, testResize, toInputTensor, type Preprocess } from './preprocess.js';
@@ -131,11 +131,10 @@ export async function inferenceModel(
       : image instanceof Uint8Array
         ? await decodeImage(image, '<buffer>')
         : image;
-  const deviceType = m.device.startsWith('cuda') ? 'cuda' : 'cpu';
   const policy = resolvePolicy(m.precision, opts);
   checkPolicy(policy, m.device);
   const logits = noGrad(() =>
-    autocast(deviceType, policy.amp, () =>
+    autocast(deviceTypeOf(m.device), policy.amp, () =>
       opts.tta ? ttaProbs(m, img, opts, opts.tta === true ? {} : opts.tta) : singleLogits(m, img, opts),
     ),
   );

@@ -12,10 +12,10 @@
 import type { SegModel } from '../inference/api.js';
 import { forwardPrecision, resolvePolicy } from '../inference/precision.js';
 import { testResize, toInputTensor } from '../inference/preprocess.js';
-import { slideWindows, type Window } from '../models/segmentors/encoder_decoder.js';
+import { addWindow, slideWindows, type Window } from '../models/segmentors/encoder_decoder.js';
 import type { RgbImage } from '../data/types.js';
 import { interpolate } from '../tensor/functional.js';
-import { autocast, noGrad, type AutocastDType } from '../tensor/runtime.js';
+import { autocast, deviceTypeOf, noGrad, type AutocastDType } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
 import { cat, zeros, type Tensor } from '../tensor/tensor.js';
 
@@ -66,7 +66,6 @@ export interface BatchEntry {
 
 /** One forward pass over the next windows of the given jobs (all of one shape), accumulated into each job. */
 export function runWindowBatch(m: SegModel, entries: BatchEntry[], amp: AutocastDType | null): void {
-  const deviceType = m.device.startsWith('cuda') ? 'cuda' : 'cpu';
   const picked: { job: WindowJob; win: Window }[] = [];
   for (const { job, take } of entries) {
     for (let k = 0; k < take; k++) picked.push({ job, win: job.windows[job.next + k] });
@@ -76,17 +75,11 @@ export function runWindowBatch(m: SegModel, entries: BatchEntry[], amp: Autocast
   const policy = resolvePolicy(m.precision, { amp });
   const precision = forwardPrecision(m.model, policy);
   noGrad(() =>
-    autocast(deviceType, policy.amp, () =>
+    autocast(deviceTypeOf(m.device), policy.amp, () =>
       tidy(() => {
         const crops = picked.map(({ job, win }) => job.input.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2));
         const logits = m.model.encodeDecode(cat(crops, 0), precision).float();
-        picked.forEach(({ job, win }, k) => {
-          job.sum
-            .slice(2, win.y1, win.y2)
-            .slice(3, win.x1, win.x2)
-            .add_(logits.slice(0, k, k + 1));
-          job.count.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2).add_(1);
-        });
+        picked.forEach(({ job, win }, k) => addWindow(job.sum, job.count, win, logits.slice(0, k, k + 1)));
       }),
     ),
   );

@@ -41,6 +41,11 @@ export type AutocastDType = 'bfloat16' | 'float16';
 
 const autocastState: Record<'cpu' | 'cuda', AutocastDType | null> = { cpu: null, cuda: null };
 
+/** The autocast device type of a device string ('cuda', 'cuda:1' -> 'cuda'; anything else -> 'cpu'). */
+export function deviceTypeOf(device: string): 'cpu' | 'cuda' {
+  return device.startsWith('cuda') ? 'cuda' : 'cpu';
+}
+
 /** Runs fn under torch.autocast(deviceType, dtype); the previous state is restored after. */
 export function autocast<T>(deviceType: 'cpu' | 'cuda', dtype: AutocastDType | null, fn: () => T): T {
   const prev = autocastState[deviceType];

@@ -4,7 +4,7 @@
  */
 import { interpolate } from '../../tensor/functional.js';
 import { tidy } from '../../tensor/scope.js';
-import { autocast } from '../../tensor/runtime.js';
+import { autocast, deviceTypeOf } from '../../tensor/runtime.js';
 import { cat, zeros, type Tensor } from '../../tensor/tensor.js';
 import { Module } from '../../nn/module.js';
 import type { BEiT, LinearKernel } from '../backbones/beit.js';
@@ -23,6 +23,15 @@ export interface Window {
   y2: number;
   x1: number;
   x2: number;
+}
+
+/**
+ * Adds one window's logits into the full-size sum and its coverage into count: equals mmseg's
+ * `preds += F.pad(crop_logits)` and `count_mat[..., y1:y2, x1:x2] += 1`.
+ */
+export function addWindow(sum: Tensor, count: Tensor, win: Window, logits: Tensor): void {
+  sum.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2).add_(logits);
+  count.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2).add_(1);
 }
 
 /** mmseg's window placement: a regular grid whose last row/column is shifted back inside. */
@@ -65,7 +74,7 @@ function lowPrecisionDecode(head: BaseDecodeHead, feats: Tensor[], device: strin
     f.dispose();
     return cast;
   });
-  return autocast(device.startsWith('cuda') ? 'cuda' : 'cpu', null, () => head.forward(low)).float();
+  return autocast(deviceTypeOf(device), null, () => head.forward(low)).float();
 }
 
 export interface LossOutput {
@@ -145,14 +154,7 @@ export class EncoderDecoder extends Module {
       tidy(() => {
         const crops = group.map((win) => img.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2));
         const logits = this.encodeDecode(cat(crops, 0), precision).float();
-        group.forEach((win, k) => {
-          // adding into the window's region equals mmseg's `preds += F.pad(crop_logits)`
-          sum
-            .slice(2, win.y1, win.y2)
-            .slice(3, win.x1, win.x2)
-            .add_(logits.slice(0, k * b, (k + 1) * b));
-          count.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2).add_(1);
-        });
+        group.forEach((win, k) => addWindow(sum, count, win, logits.slice(0, k * b, (k + 1) * b)));
       });
       onWindow?.(Math.min(start + windowBatch, windows.length), windows.length);
     }
