@@ -20,6 +20,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic } from '../checkpoint/file_io.js';
 import { readSafetensors, writeSafetensors } from '../checkpoint/safetensors.js';
 import type { HostTensor } from '../checkpoint/host_tensor.js';
 import { toHost, toTensor } from '../tensor/host.js';
@@ -186,15 +187,7 @@ export function readCheckpointState(dir: string): Record<string, unknown> {
  */
 export function updateCheckpointState(dir: string, fields: Record<string, unknown>): void {
   const state = { ...readCheckpointState(dir), ...fields };
-  const tmp = path.join(dir, `.${STATE_JSON}.tmp-${process.pid}`);
-  try {
-    writeFileSynced(tmp, stateText(state));
-    fs.renameSync(tmp, path.join(dir, STATE_JSON));
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
-  fsyncDir(dir);
+  writeFileAtomic(path.join(dir, STATE_JSON), (fd) => fs.writeSync(fd, stateText(state)));
 }
 
 export interface LoadedTrainingCheckpoint {

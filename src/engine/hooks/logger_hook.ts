@@ -13,6 +13,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic } from '../../checkpoint/file_io.js';
 import type { Batch } from '../../data/loader.js';
 import { cuda } from '../../tensor/runtime.js';
 import { PRIORITY, type Hook, type TrainIterOutputs, type ValResult } from '../hook.js';
@@ -81,9 +82,7 @@ export class LoggerHook implements Hook {
       .filter((l) => l.trim() !== '');
     const kept = logLinesToKeep(lines, runner.iteration, runner.pendingValidation);
     if (kept.length === lines.length) return;
-    const tmp = `${file}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, kept.map((l) => `${l}\n`).join(''));
-    fs.renameSync(tmp, file);
+    writeFileAtomic(file, (fd) => fs.writeSync(fd, kept.map((l) => `${l}\n`).join('')));
     runner.print(
       `${file}: resumed at iteration ${runner.iteration}, dropped ${lines.length - kept.length} line(s) ` +
         'logged after it or cut',
