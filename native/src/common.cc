@@ -8,6 +8,7 @@
 namespace beitseg {
 
 Napi::FunctionReference* TensorHandle::constructor_ = nullptr;
+int64_t TensorHandle::live_count_ = 0;
 
 Napi::Object TensorHandle::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function cls = DefineClass(env, "TensorHandle",
@@ -28,6 +29,7 @@ TensorHandle::~TensorHandle() {
   if (!released_ && reported_bytes_ != 0) {
     Napi::MemoryManagement::AdjustExternalMemory(Env(), -reported_bytes_);
   }
+  if (counted_) --live_count_;
 }
 
 // Only storages this handle allocated are reported, so views do not count their base twice.
@@ -43,6 +45,8 @@ Napi::Value TensorHandle::Wrap(Napi::Env env, at::Tensor t) {
   TensorHandle* self = Napi::ObjectWrap<TensorHandle>::Unwrap(obj);
   self->reported_bytes_ = OwnedBytes(t);
   self->tensor = std::move(t);
+  self->counted_ = true;
+  ++live_count_;
   if (self->reported_bytes_ > 0) Napi::MemoryManagement::AdjustExternalMemory(env, self->reported_bytes_);
   return obj;
 }
@@ -61,6 +65,8 @@ const at::Tensor& TensorHandle::Get(const Napi::Value& v, const char* what) {
 void TensorHandle::Release(Napi::Env env) {
   if (released_) return;
   released_ = true;
+  if (counted_) --live_count_;
+  counted_ = false;
   tensor = at::Tensor();
   if (reported_bytes_ != 0) Napi::MemoryManagement::AdjustExternalMemory(env, -reported_bytes_);
   reported_bytes_ = 0;

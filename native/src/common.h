@@ -22,6 +22,8 @@ class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
   static bool Is(const Napi::Value& v);
   // The tensor of a live handle; throws a JS-visible error for anything else.
   static const at::Tensor& Get(const Napi::Value& v, const char* what);
+  // Handles holding a tensor: neither disposed nor collected.
+  static int64_t LiveCount() { return live_count_; }
 
   explicit TensorHandle(const Napi::CallbackInfo& info);
   ~TensorHandle() override;
@@ -35,7 +37,9 @@ class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
 
   int64_t reported_bytes_ = 0;
   bool released_ = false;
+  bool counted_ = false;  // made by Wrap and counted in live_count_
   static Napi::FunctionReference* constructor_;
+  static int64_t live_count_;  // touched on the JS thread only
 };
 
 // Runs `body`, converting libtorch (c10::Error) and std exceptions into JS Errors carrying

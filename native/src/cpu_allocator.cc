@@ -20,8 +20,12 @@
 
 #include <c10/core/CPUAllocator.h>
 #include <sys/mman.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -57,6 +61,14 @@ class CachingCpuAllocator final : public c10::Allocator {
   size_t cached_bytes() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return cached_;
+  }
+
+  struct Usage {
+    size_t live, cached, peak_live;
+  };
+  Usage usage() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return {live_ + small_live_.load(), cached_, peak_live_};
   }
 
  private:
@@ -101,6 +113,7 @@ class CachingCpuAllocator final : public c10::Allocator {
     auto* h = static_cast<BlockHeader*>(block);
     h->capacity = capacity;
     h->mapped = large;
+    if (!large) small_live_ += capacity;
     return static_cast<char*>(block) + kHeader;
   }
 
@@ -132,6 +145,7 @@ class CachingCpuAllocator final : public c10::Allocator {
     void* block = static_cast<char*>(data) - kHeader;
     auto* h = static_cast<BlockHeader*>(block);
     if (!h->mapped) {
+      instance->small_live_ -= h->capacity;
       std::free(block);
     } else if (!instance->Keep(block, h->capacity)) {
       Unmap(block, h->capacity);
@@ -176,9 +190,10 @@ class CachingCpuAllocator final : public c10::Allocator {
   const size_t slack_;  // how far live + cached may pass the live peak
   mutable std::mutex mutex_;
   std::multimap<size_t, void*> free_;
-  size_t cached_ = 0;     // bytes in free_
-  size_t live_ = 0;       // bytes of large blocks handed out and not yet returned
-  size_t peak_live_ = 0;  // the most live_ has been
+  size_t cached_ = 0;                  // bytes in free_
+  size_t live_ = 0;                    // bytes of large blocks handed out and not yet returned
+  size_t peak_live_ = 0;               // the most live_ has been
+  std::atomic<size_t> small_live_{0};  // bytes of small (malloc) blocks handed out
 };
 
 CachingCpuAllocator* CachingCpuAllocator::instance = nullptr;
@@ -199,6 +214,34 @@ BEITSEG_OP(cpuCache) {
   return Napi::Number::New(env, static_cast<double>(CachingCpuAllocator::instance->cached_bytes()));
 }
 
+// cpuMemory(): what tensors hold on the CPU: bytes lent out by the allocator (null where
+// BEITSEG_CPU_CACHE_MB=0 left libtorch's own allocator in place), bytes cached, the most
+// large-block bytes ever live at once, and JS tensor handles not yet disposed or collected.
+BEITSEG_OP(cpuMemory) {
+  Napi::Object out = Napi::Object::New(env);
+  auto* allocator = CachingCpuAllocator::instance;
+  const auto usage = allocator ? allocator->usage() : CachingCpuAllocator::Usage{0, 0, 0};
+  auto bytes = [&](size_t n) { return allocator ? Napi::Number::New(env, double(n)) : env.Null(); };
+  out.Set("liveBytes", bytes(usage.live));
+  out.Set("cachedBytes", bytes(usage.cached));
+  out.Set("peakLargeBytes", bytes(usage.peak_live));
+  out.Set("tensorHandles", Napi::Number::New(env, double(TensorHandle::LiveCount())));
+  return out;
+}
+
+// trimHeap(): hands the free pages inside malloc's heaps back to the system (glibc's
+// malloc_trim; false where the C library has none). Small tensors, buffers and image codecs
+// allocate from those heaps, and glibc returns freed memory only from a heap's top, so after a
+// burst of varied sizes the process keeps tens of MB it no longer uses.
+BEITSEG_OP(trimHeap) {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+  return Napi::Boolean::New(env, true);
+#else
+  return Napi::Boolean::New(env, false);
+#endif
+}
+
 void InstallCpuAllocator(Napi::Env env, Napi::Object exports) {
   const size_t cap_mb = EnvMegabytes("BEITSEG_CPU_CACHE_MB", 4096);
   const size_t slack_mb = EnvMegabytes("BEITSEG_CPU_CACHE_SLACK_MB", 0);
@@ -208,6 +251,8 @@ void InstallCpuAllocator(Napi::Env env, Napi::Object exports) {
     c10::SetCPUAllocator(CachingCpuAllocator::instance, /*priority=*/100);
   }
   BEITSEG_EXPORT(exports, cpuCache);
+  BEITSEG_EXPORT(exports, cpuMemory);
+  BEITSEG_EXPORT(exports, trimHeap);
 }
 
 }  // namespace beitseg

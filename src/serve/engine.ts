@@ -9,10 +9,12 @@
  *   through `inferenceModel`.
  * - The loop gives the event loop a turn between forward passes, so the HTTP server keeps
  *   accepting, answering /health and noticing disconnects while a long queue is worked off.
+ * - When the queue runs dry the C heaps are trimmed (`trimHeapWhenIdle`), so the process's RSS
+ *   returns to what it uses instead of keeping what the last burst of requests freed.
  */
 import { inferenceModel, type SegModel } from '../inference/api.js';
 import type { RgbImage } from '../data/types.js';
-import type { AutocastDType } from '../tensor/runtime.js';
+import { trimHeap, type AutocastDType } from '../tensor/runtime.js';
 import { HttpError } from './errors.js';
 import {
   createWindowJob,
@@ -49,6 +51,8 @@ export interface EngineOptions {
   amp: AutocastDType | null;
   /** Seconds a client is told to wait (Retry-After) when the queue is full. */
   retryAfterS?: number;
+  /** Give the C heaps' free pages back to the system whenever the queue runs dry (default true). */
+  trimHeapWhenIdle?: boolean;
 }
 
 interface Entry {
@@ -138,6 +142,7 @@ export class SegmentEngine {
       }
     } finally {
       this.running = false;
+      if (this.depth === 0 && this.opts.trimHeapWhenIdle !== false) trimHeap();
       for (const wake of this.idleWaiters.splice(0)) wake();
     }
   }

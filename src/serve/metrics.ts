@@ -1,10 +1,12 @@
 /**
  * Prometheus metrics of one server (its own registry, so several servers in one process, as in
  * the tests, do not mix): requests by route and status, latency histogram, queue depth, images
- * segmented (a counter, and images per second over the last minute as a gauge), plus
+ * segmented (a counter, and images per second over the last minute as a gauge), CPU tensor
+ * memory (bytes live and cached, live tensor handles: a leak shows there first), plus
  * prom-client's process metrics (RSS, CPU, event-loop lag).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { cpuMemory } from '../tensor/runtime.js';
 
 const RATE_WINDOW_MS = 60_000;
 
@@ -54,6 +56,25 @@ export class ServeMetrics {
       collect() {
         pruneOlderThan(recent, Date.now() - RATE_WINDOW_MS);
         this.set(recent.length / (RATE_WINDOW_MS / 1000));
+      },
+    });
+    new Gauge({
+      name: 'beitseg_tensor_cpu_bytes',
+      help: 'Bytes of CPU tensor memory held by beitseg, by state (live: in tensors; cached: kept for reuse)',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const mem = cpuMemory();
+        if (mem.liveBytes !== null) this.set({ state: 'live' }, mem.liveBytes);
+        if (mem.cachedBytes !== null) this.set({ state: 'cached' }, mem.cachedBytes);
+      },
+    });
+    new Gauge({
+      name: 'beitseg_tensor_handles',
+      help: 'Tensors referenced from JavaScript (neither disposed nor collected)',
+      registers,
+      collect() {
+        this.set(cpuMemory().tensorHandles);
       },
     });
     collectDefaultMetrics({ register: this.registry, prefix: 'beitseg_' });

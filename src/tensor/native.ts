@@ -172,6 +172,8 @@ export interface NativeAddon {
   cudaMemory(resetPeak?: boolean): { allocated: number; peak: number };
   cudaFlags(set?: Partial<CudaFlags>): CudaFlags;
   cpuCache(release?: boolean): number;
+  cpuMemory(): CpuMemory;
+  trimHeap(): boolean;
 
   // c10d process groups (native/src/distributed.cc); ids are plain numbers
   pgInit(
@@ -271,6 +273,21 @@ export const native: NativeAddon = load();
  * in query blocks (gathered-bias attention only), or per device and size.
  */
 export type AttentionImpl = 'auto' | 'sdpa' | 'math' | 'blocked';
+
+/**
+ * What tensors hold on the CPU. Byte counts come from beitseg's caching allocator and are null
+ * where BEITSEG_CPU_CACHE_MB=0 left libtorch's allocator in place.
+ */
+export interface CpuMemory {
+  /** Bytes lent to live tensors (all sizes). */
+  liveBytes: number | null;
+  /** Bytes of freed large blocks kept for reuse. */
+  cachedBytes: number | null;
+  /** The most large-block (>= 1 MiB) bytes live at once. */
+  peakLargeBytes: number | null;
+  /** JS tensor handles neither disposed nor garbage-collected. */
+  tensorHandles: number;
+}
 
 /** Process-wide cuDNN/cuBLAS switches (torch.backends.cudnn.benchmark, allow_tf32). */
 export interface CudaFlags {

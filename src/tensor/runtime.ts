@@ -3,7 +3,7 @@
  * CUDA. The addon's default thread count is every core (torch itself may start with fewer).
  */
 import os from 'node:os';
-import { native, type AttentionImpl, type BuildInfo, type CudaFlags } from './native.js';
+import { native, type AttentionImpl, type BuildInfo, type CpuMemory, type CudaFlags } from './native.js';
 import { type Tensor, wrap, type Device } from './tensor.js';
 
 export function setNumThreads(n: number): void {
@@ -84,6 +84,20 @@ export const cuda = {
  */
 export function cpuCache(release = false): number {
   return native.cpuCache(release);
+}
+
+/** Live and cached CPU tensor bytes and live tensor handles (a leak shows as growth here). */
+export function cpuMemory(): CpuMemory {
+  return native.cpuMemory();
+}
+
+/**
+ * Returns the free pages inside the C library's heaps to the system (glibc's malloc_trim;
+ * false where there is none). Worth it when a long-running process goes idle: the heaps keep
+ * what a burst of small allocations freed, and the RSS then overstates what is in use.
+ */
+export function trimHeap(): boolean {
+  return native.trimHeap();
 }
 
 /**

@@ -80,4 +80,29 @@ describe('caching CPU allocator', () => {
     const r = runScenario(scenario, { BEITSEG_CPU_CACHE_MB: '0' });
     for (const [k, v] of Object.entries(r)) assert.equal(v, 0, k);
   });
+
+  it('cpuMemory() counts live tensor bytes and handles, small and large, until disposed', () => {
+    const r = runScenario(
+      `
+      const before = T.cpuMemory();
+      const small = T.empty([1000]), large = T.empty([3 * 262144]); // 4000 B, 3 MiB
+      const during = T.cpuMemory();
+      small.dispose(); large.dispose();
+      const after = T.cpuMemory();
+      process.stdout.write(JSON.stringify({
+        liveDuring: during.liveBytes - before.liveBytes, liveAfter: after.liveBytes - before.liveBytes,
+        handlesDuring: during.tensorHandles - before.tensorHandles,
+        handlesAfter: after.tensorHandles - before.tensorHandles,
+        cachedAfter: after.cachedBytes - before.cachedBytes, trimmed: T.trimHeap() ? 1 : 0,
+      }));`,
+      { BEITSEG_CPU_CACHE_MB: '4096' },
+    );
+    // the large block is rounded up to whole 2 MiB huge pages, less the allocator's header
+    assert.ok(r.liveDuring >= 4000 + 3 * MB && r.liveDuring <= 4000 + 4 * MB, `live bytes: ${r.liveDuring}`);
+    assert.equal(r.handlesDuring, 2);
+    assert.equal(r.liveAfter, 0);
+    assert.equal(r.handlesAfter, 0);
+    assert.ok(r.cachedAfter >= 3 * MB, `the large block is cached: ${r.cachedAfter}`);
+    assert.equal(r.trimmed, 1, 'glibc heap trimmed');
+  });
 });
