@@ -12,7 +12,14 @@
  * in bf16: `--quantize int8 --amp bf16` vs the quantized model under bf16 autocast), slide_fp32,
  * train_fp32 (default: all but the int8 ones). --whole adds whole-image inference of a 1280×1280 image
  * (N = 6401 tokens: the blocked attention on beitseg's side, mmseg's math on PyTorch's) in fp32 and bf16.
- * Each side reports its CPU model, ATen's CPU capability (the kernels' ISA) and quantized engine.
+ * Each side reports its CPU model, ATen's CPU capability (the kernels' ISA), OpenBLAS's kernel set
+ * and quantized engine.
+ *
+ * beitseg names OpenBLAS's kernel set on AVX-512 CPUs (src/tensor/native.ts); stock PyTorch
+ * takes OpenBLAS's own pick, which on CPU models OpenBLAS does not know is its SSE3 fallback.
+ * Where the two differ, each phase also runs a third side, PyTorch with OPENBLAS_CORETYPE set to
+ * beitseg's kernel set ("PyTorch, same BLAS kernels"), so the gain of the choice and the rest are
+ * told apart. --peer stock|matched|both (default both) chooses the PyTorch sides.
  *
  * Prints a table with ratios (beitseg / PyTorch; < 1 means beitseg is faster or smaller) of
  * the medians and of the best runs, and writes bench/results/model-<date>.json (or --out).
@@ -48,10 +55,10 @@ delete env.OPENBLAS_L2_SIZE;
 // beitseg waits passively by default; PyTorch gets the same policy (it is faster with it here too).
 env.OMP_WAIT_POLICY ??= 'PASSIVE';
 
-function runJson(cmd: string, args: string[]): PhaseResult {
+function runJson(cmd: string, args: string[], runEnv: NodeJS.ProcessEnv = env): PhaseResult {
   const out = execFileSync(cmd, args, {
     cwd: root,
-    env,
+    env: runEnv,
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
     maxBuffer: 1 << 24,
@@ -83,22 +90,27 @@ function ours(phase: string, size: number, t: number): PhaseResult {
   ]);
 }
 
-function peer(phase: string, size: number, t: number): PhaseResult {
-  return runJson('/usr/bin/python3', [
-    'bench/peer/model_peer.py',
-    '--phase',
-    phase,
-    '--preset',
-    preset,
-    '--size',
-    String(size),
-    '--threads',
-    String(t),
-    '--repeat',
-    repeat,
-    '--warmup',
-    warmup,
-  ]);
+function peer(phase: string, size: number, t: number, blasCore?: string): PhaseResult {
+  const peerEnv = blasCore ? { ...env, OPENBLAS_CORETYPE: blasCore, PEER_KEEP_OPENBLAS_CORETYPE: '1' } : env;
+  return runJson(
+    '/usr/bin/python3',
+    [
+      'bench/peer/model_peer.py',
+      '--phase',
+      phase,
+      '--preset',
+      preset,
+      '--size',
+      String(size),
+      '--threads',
+      String(t),
+      '--repeat',
+      repeat,
+      '--warmup',
+      warmup,
+    ],
+    peerEnv,
+  );
 }
 
 const runs: { phase: string; size: number; threads: number }[] = phases.map((phase) => ({ phase, size: 640, threads }));
@@ -111,6 +123,8 @@ if (process.argv.includes('--whole')) {
 }
 
 const rounds = Number(argValue('--rounds', '1'));
+const peerSides = argValue('--peer', 'both');
+if (!['stock', 'matched', 'both'].includes(peerSides)) throw new Error(`--peer must be stock, matched or both`);
 
 /** Rounds of one side merged: every timed run, the median and best of them, the largest peak. */
 function merge(results: PhaseResult[]): PhaseResult & { ms_best: number; ms_all: number[] } {
@@ -134,21 +148,37 @@ const rows: {
   time_ratio: number;
   best_ratio: number;
   rss_ratio: number;
+  /** PyTorch with OPENBLAS_CORETYPE = beitseg's kernel set, where that differs from its own pick. */
+  pytorch_same_blas?: Side;
+  same_blas_time_ratio?: number;
+  same_blas_best_ratio?: number;
 }[] = [];
 for (const r of runs) {
   const mine: PhaseResult[] = [],
-    theirs: PhaseResult[] = [];
+    theirs: PhaseResult[] = [],
+    matched: PhaseResult[] = [];
   for (let k = 0; k < rounds; k++) {
     process.stderr.write(
       `[bench] ${r.phase} ${r.size}x${r.size} threads ${r.threads} (round ${k + 1}/${rounds}): beitseg...\n`,
     );
-    mine.push(ours(r.phase, r.size, r.threads));
-    process.stderr.write(`[bench]   beitseg ${mine[k]!.ms} ms, peak ${mine[k]!.peak_rss_mb} MB; PyTorch...\n`);
-    theirs.push(peer(r.phase, r.size, r.threads));
-    process.stderr.write(`[bench]   PyTorch ${theirs[k]!.ms} ms, peak ${theirs[k]!.peak_rss_mb} MB\n`);
+    const m = ours(r.phase, r.size, r.threads);
+    mine.push(m);
+    process.stderr.write(`[bench]   beitseg ${m.ms} ms, peak ${m.peak_rss_mb} MB (BLAS ${m.blas_core})\n`);
+    if (peerSides !== 'matched') {
+      const p = peer(r.phase, r.size, r.threads);
+      theirs.push(p);
+      process.stderr.write(`[bench]   PyTorch ${p.ms} ms, peak ${p.peak_rss_mb} MB (BLAS ${p.blas_core})\n`);
+    }
+    const core = m.blas_core as string | null;
+    if (peerSides !== 'stock' && core && (peerSides === 'matched' || theirs[k]?.blas_core !== core)) {
+      const p = peer(r.phase, r.size, r.threads, core);
+      matched.push(p);
+      process.stderr.write(`[bench]   PyTorch, BLAS ${p.blas_core}: ${p.ms} ms, peak ${p.peak_rss_mb} MB\n`);
+    }
   }
-  const a = merge(mine),
-    b = merge(theirs);
+  const a = merge(mine);
+  const b = merge(theirs.length ? theirs : matched);
+  const c = matched.length ? merge(matched) : undefined;
   rows.push({
     ...r,
     beitseg: a,
@@ -156,13 +186,17 @@ for (const r of runs) {
     time_ratio: a.ms / b.ms,
     best_ratio: a.ms_best / b.ms_best,
     rss_ratio: a.peak_rss_mb / b.peak_rss_mb,
+    ...(c && theirs.length
+      ? { pytorch_same_blas: c, same_blas_time_ratio: a.ms / c.ms, same_blas_best_ratio: a.ms_best / c.ms_best }
+      : {}),
   });
 }
 
 const fmt = (n: number, d = 0) => n.toFixed(d).padStart(9);
 console.log(`\nBEiT-${preset} UperNet, ${os.cpus()[0]?.model ?? 'cpu'}, ${os.cpus().length} cores`);
 const kernels = (side: Side) =>
-  `ATen CPU capability ${side.cpu_capability as string}, quantized engine ${side.quantized_engine as string}`;
+  `ATen CPU capability ${side.cpu_capability as string}, OpenBLAS ${side.blas_core as string}, ` +
+  `quantized engine ${side.quantized_engine as string}`;
 if (rows[0]) console.log(`beitseg: ${kernels(rows[0].beitseg)}; PyTorch: ${kernels(rows[0].pytorch)}`);
 console.log(
   'phase        size threads  beitseg ms  PyTorch ms  ratio | best: beitseg   PyTorch  ratio | beitseg MB PyTorch MB ' +
@@ -175,6 +209,17 @@ for (const r of rows) {
       `   ${fmt(r.beitseg.ms_best)} ${fmt(r.pytorch.ms_best)}  ${r.best_ratio.toFixed(2)} | ` +
       `${fmt(r.beitseg.peak_rss_mb)}  ${fmt(r.pytorch.peak_rss_mb)}  ${r.rss_ratio.toFixed(2)}`,
   );
+}
+const sameBlas = rows.filter((r) => r.pytorch_same_blas);
+if (sameBlas.length) {
+  console.log(`against PyTorch with beitseg's OpenBLAS kernels (OPENBLAS_CORETYPE=${sameBlas[0]!.beitseg.blas_core}):`);
+  for (const r of sameBlas) {
+    console.log(
+      `${r.phase.padEnd(12)} ${String(r.size).padStart(4)} ${String(r.threads).padStart(7)} ${fmt(r.beitseg.ms)}   ` +
+        `${fmt(r.pytorch_same_blas!.ms)}  ${r.same_blas_time_ratio!.toFixed(2)} | ` +
+        `   ${fmt(r.beitseg.ms_best)} ${fmt(r.pytorch_same_blas!.ms_best)}  ${r.same_blas_best_ratio!.toFixed(2)}`,
+    );
+  }
 }
 const bf16 = rows.find((r) => r.phase === 'infer_bf16' && r.size === 640);
 const fp32Torch = rows.find((r) => r.phase === 'infer_fp32' && r.size === 640 && r.threads === threads);
@@ -206,6 +251,7 @@ fs.writeFileSync(
         cpu: os.cpus()[0]?.model,
         cores: os.cpus().length,
         cpu_capability: { beitseg: rows[0]?.beitseg.cpu_capability, pytorch: rows[0]?.pytorch.cpu_capability },
+        blas_core: { beitseg: rows[0]?.beitseg.blas_core, pytorch: rows[0]?.pytorch.blas_core },
       },
       omp_wait_policy: env.OMP_WAIT_POLICY,
       preset,

@@ -165,12 +165,28 @@ def loaded_blas() -> str:
     return ','.join(os.path.realpath(p) for p in hits)
 
 
+def openblas_core() -> str:
+    """The kernel set the loaded OpenBLAS chose for this CPU (openblas_get_corename), or ''."""
+    import ctypes
+    for path in loaded_blas().split(','):
+        if 'openblas' not in path:
+            continue
+        try:
+            fn = ctypes.CDLL(path).openblas_get_corename
+        except (OSError, AttributeError):
+            continue
+        fn.restype = ctypes.c_char_p
+        return fn().decode()
+    return ''
+
+
 def blas_meta() -> dict:
     lib = loaded_blas()
     kind = 'openblas' if 'openblas' in lib else ('mkl' if 'mkl' in lib else
                                                  ('reference' if 'libblas' in lib else lib))
     return {'blas': kind, 'blas_lib': lib, 'alloc': os.environ.get('PEER_ALLOC', 'glibc'),
             'openblas_coretype': os.environ.get('OPENBLAS_CORETYPE', ''),
+            'blas_core': openblas_core(),
             'openblas_num_threads': os.environ.get('OPENBLAS_NUM_THREADS', '')}
 
 

@@ -190,6 +190,7 @@ def run_phase(args) -> dict:
                 quantized_engine=torch.backends.quantized.engine,
                 warmup=args.warmup, repeat=args.repeat, torch=torch.__version__,
                 blas=_peer_env.blas_meta()['blas'], alloc=_peer_env.blas_meta()['alloc'],
+                blas_core=_peer_env.blas_meta()['blas_core'],
                 omp_wait_policy=os.environ.get('OMP_WAIT_POLICY', ''), **CPU_STATS)
     out.update(extra)
     return out

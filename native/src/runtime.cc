@@ -5,6 +5,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 #include <c10/core/GradMode.h>
+#include <dlfcn.h>
 #include <torch/cuda.h>
 
 #include <ATen/Context.h>
@@ -177,6 +178,11 @@ BEITSEG_OP(buildInfo) {
   out.Set("cudaBuild", false);
 #endif
   out.Set("mkldnn", at::hasMKLDNN());
+  // the kernel set OpenBLAS chose for this CPU (its DYNAMIC_ARCH builds pick one at load time),
+  // where the BLAS libtorch uses is OpenBLAS
+  using CoreName = char* (*)();
+  auto core_name = reinterpret_cast<CoreName>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  out.Set("blasCore", core_name ? Napi::Value(Napi::String::New(env, core_name())) : env.Null());
   out.Set("parallel", at::get_parallel_info());
   // the vector ISA of ATen's CPU kernels (ATEN_CPU_CAPABILITY), as torch.__config__.show() says it
   const std::string config = at::show_config();

@@ -217,6 +217,8 @@ export interface BuildInfo {
   parallel: string;
   /** The vector ISA of ATen's CPU kernels (AVX2, AVX512, ...). */
   cpuCapability: string;
+  /** OpenBLAS's kernel set for this CPU (SkylakeX, Haswell, ...); null where the BLAS is not OpenBLAS. */
+  blasCore: string | null;
 }
 
 /** An int8 linear layer's weights, quantised per channel and packed by libtorch (freed by the GC). */
@@ -234,16 +236,26 @@ function repoRoot(): string {
   throw new Error(`beitseg: cannot locate the package root from ${fileURLToPath(import.meta.url)}`);
 }
 
-/** True when /proc/cpuinfo lists AMX and the AVX-512 subsets ATen's AVX-512 kernels need. */
-function cpuHasAmx(): boolean {
+/** The CPU's feature flags from /proc/cpuinfo (empty where it cannot be read). */
+function cpuFlags(): Set<string> {
   let info: string;
   try {
     info = fs.readFileSync('/proc/cpuinfo', 'utf8');
   } catch {
-    return false;
+    return new Set();
   }
-  const flags = new Set((/^flags\s*:(.*)$/m.exec(info)?.[1] ?? '').trim().split(/\s+/));
-  return ['amx_tile', 'avx512f', 'avx512bw', 'avx512vl', 'avx512dq', 'fma'].every((f) => flags.has(f));
+  return new Set((/^flags\s*:(.*)$/m.exec(info)?.[1] ?? '').trim().split(/\s+/));
+}
+
+const AVX512_CORE = ['avx512f', 'avx512bw', 'avx512vl', 'avx512dq', 'avx512cd', 'fma'];
+
+/**
+ * The OpenBLAS kernel set for an AVX-512 CPU: Cooperlake where it has AVX512-BF16, SkylakeX
+ * otherwise (undefined without AVX-512: OpenBLAS's own choice stands).
+ */
+function openblasCoreType(flags: Set<string>): string | undefined {
+  if (!AVX512_CORE.every((f) => flags.has(f))) return undefined;
+  return flags.has('avx512_bf16') ? 'Cooperlake' : 'SkylakeX';
 }
 
 function load(): NativeAddon {
@@ -256,7 +268,18 @@ function load(): NativeAddon {
   // could be slower on older Xeons through down-clocking). On AMX CPUs (Sapphire Rapids and
   // later) the AVX-512 kernels were faster (README "Performance"), so beitseg opts in there.
   // Users may override it; libtorch reads it once, at its first dispatch.
-  if (process.env.ATEN_CPU_CAPABILITY === undefined && cpuHasAmx()) process.env.ATEN_CPU_CAPABILITY = 'avx512';
+  const flags = cpuFlags();
+  const hasAmx = flags.has('amx_tile') && AVX512_CORE.every((f) => flags.has(f));
+  if (process.env.ATEN_CPU_CAPABILITY === undefined && hasAmx) process.env.ATEN_CPU_CAPABILITY = 'avx512';
+  // Debian's OpenBLAS (0.3.21, DYNAMIC_ARCH) picks its kernels from the CPU model number and
+  // falls back to the SSE3 "Prescott" set for models it does not know, newer Xeons among them
+  // (model 207, Emerald Rapids, under a hypervisor: every fp32 linear layer ran several times
+  // slower; README "Performance"). On AVX-512 CPUs beitseg names the set OpenBLAS picks for the
+  // models it knows. OpenBLAS reads this when the addon pulls it in; users may override it.
+  if (process.env.OPENBLAS_CORETYPE === undefined) {
+    const core = openblasCoreType(flags);
+    if (core) process.env.OPENBLAS_CORETYPE = core;
+  }
   const file = process.env.BEITSEG_ADDON ?? path.join(repoRoot(), 'native', 'build', 'beitseg.node');
   if (!fs.existsSync(file)) {
     throw new Error(
