@@ -7,7 +7,8 @@
  *
  *   node dist/bench/gpu_bench.js [--device cuda] [--preset base] [--repeat 10] [--warmup 3]
  *        [--phases parity,infer_fp32,...] [--fixtures DIR] [--out result.json]
- * backbone_<precision>[_b<N>] times the backbone alone. A phase name may end in @sdpa or @math to run it with that
+ * backbone_<precision>[_b<N>] times the backbone alone; infer_<precision>[_b<N>]_graph replays the forward
+ * from a CUDA graph (`--cuda-graphs`; needs a CUDA build) and reports its difference from the eager one. A phase name may end in @sdpa or @math to run it with that
  * attention kernel (attentionImpl).
  * (`--device cpu --preset tiny` is a smoke test of the same code path without a GPU.)
  * Each phase's result (or its error) is written to --out as soon as it is known.
@@ -34,6 +35,7 @@ import { tidy } from '../src/tensor/scope.js';
 import { rand, randn, type Tensor } from '../src/tensor/tensor.js';
 import { readSafetensors } from '../src/checkpoint/safetensors.js';
 import { mapToTensors } from '../src/tensor/host.js';
+import { GraphedForward } from '../src/inference/graphed_forward.js';
 import { argValue, median } from './bench_util.js';
 
 const device = argValue('--device', 'cuda');
@@ -44,7 +46,8 @@ const fixtures = argValue('--fixtures', path.resolve('test', 'fixtures', 'tiny_p
 const outFile = argValue('--out', '');
 const phases = argValue(
   '--phases',
-  'parity,infer_fp32,infer_fp16,infer_bf16,infer_fp16_b4,train_bs2_fp32,train_bs2_amp,train_bs8_amp',
+  'parity,infer_fp32,infer_fp16,infer_bf16,infer_fp16_b4,infer_bf16_b4,infer_bf16_b4_graph,infer_fp16_b4_graph,' +
+    'train_bs2_fp32,train_bs2_amp,train_bs8_amp',
 ).split(',');
 const deviceType = device.startsWith('cuda') ? 'cuda' : 'cpu';
 const sync = () => {
@@ -122,8 +125,9 @@ function parity(): Record<string, number> {
   return out;
 }
 
-function inferPhase(model: EncoderDecoder, phase: string, size: number): Timing {
-  const [, precision, batchTag] = phase.split('_');
+function inferPhase(model: EncoderDecoder, phase: string, size: number): Timing & { graph_vs_eager_max_abs?: number } {
+  const graphs = phase.endsWith('_graph');
+  const [, precision, batchTag] = phase.replace(/_graph$/, '').split('_');
   const batch = batchTag ? Number(batchTag.slice(1)) : 1;
   const amp: AutocastDType | null = precision === 'fp16' ? 'float16' : precision === 'bf16' ? 'bfloat16' : null;
   if (amp === 'float16' && deviceType === 'cpu') throw new Error('fp16 autocast needs CUDA');
@@ -137,9 +141,38 @@ function inferPhase(model: EncoderDecoder, phase: string, size: number): Timing 
         model.encodeDecode(x);
       };
   try {
+    if (graphs) return graphedInfer(model, x, amp, batch);
     return timed(() => tidy(() => noGrad(() => autocast(deviceType, amp, forward))), batch, 'ms per window');
   } finally {
     x.dispose();
+  }
+}
+
+/**
+ * encode_decode replayed from a CUDA graph (what `--cuda-graphs` runs per window batch: input
+ * copied in, output copied out), timed like the eager phases, with its largest difference
+ * from the eager forward on the same input.
+ */
+function graphedInfer(
+  model: EncoderDecoder,
+  x: Tensor,
+  amp: AutocastDType | null,
+  batch: number,
+): Timing & { graph_vs_eager_max_abs: number } {
+  const graphed = new GraphedForward((input) => model.encodeDecode(input));
+  const run = (fn: () => Tensor) => tidy(() => noGrad(() => autocast(deviceType, amp, fn)).float());
+  try {
+    const diff = tidy(() =>
+      run(() => graphed.run(x))
+        .sub(run(() => model.encodeDecode(x)))
+        .abs()
+        .max()
+        .item(),
+    );
+    const timing = timed(() => tidy(() => void run(() => graphed.run(x))), batch, 'ms per window');
+    return { ...timing, graph_vs_eager_max_abs: diff };
+  } finally {
+    graphed.dispose();
   }
 }
 

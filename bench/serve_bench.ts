@@ -5,7 +5,11 @@
  * the baseline.
  *
  *   npm run bench:serve -- [--config C] [--weights W] [--size 150x100] [--requests 48]
- *                          [--concurrency 1,4,16] [--window-batch 1] [--device cpu] [--out F.json]
+ *                          [--concurrency 1,4,16] [--window-batch 1] [--device cpu] [--amp bf16]
+ *                          [--warmup N] [--baseline N] [--out F.json]
+ *
+ * --warmup: requests before the timed levels (default: as many as --requests); --baseline: images
+ * through `beitseg predict` (default: --requests, at most 24).
  *
  * Defaults: the tiny fixture model (test/fixtures). `--config configs/beit-base_...json` without
  * --weights serves BEiT-B with random weights (a warning is printed).
@@ -36,10 +40,20 @@ const requests = Number(argValue('--requests', '48'));
 const levels = argValue('--concurrency', '1,4,16').split(',').map(Number);
 const windowBatch = argValue('--window-batch', '1');
 const device = argValue('--device', 'cpu');
+const amp = argValue('--amp', '');
+const warmupRequests = Number(argValue('--warmup', String(requests)));
+const baselineImages = Number(argValue('--baseline', String(Math.min(requests, 24))));
 const out = argValue('--out', '');
 
 function modelArgs(): string[] {
-  return ['--config', config, ...(weightsArg ? ['--weights', weightsArg] : []), '--device', device];
+  return [
+    '--config',
+    config,
+    ...(weightsArg ? ['--weights', weightsArg] : []),
+    '--device',
+    device,
+    ...(amp ? ['--amp', amp] : []),
+  ];
 }
 
 async function testImage(seed: number): Promise<Buffer> {
@@ -101,7 +115,7 @@ interface LevelResult {
   p99Ms: number;
 }
 
-async function runLevel(url: string, image: Buffer, concurrency: number): Promise<LevelResult> {
+async function runLevel(url: string, image: Buffer, concurrency: number, amount = requests): Promise<LevelResult> {
   const started = performance.now();
   const r = await autocannon({
     url: `${url}/v1/segment?labels=none`,
@@ -109,13 +123,13 @@ async function runLevel(url: string, image: Buffer, concurrency: number): Promis
     body: image,
     headers: { 'content-type': 'image/jpeg' },
     connections: concurrency,
-    amount: requests,
+    amount,
     timeout: 3600,
   });
   const seconds = (performance.now() - started) / 1000;
   return {
     concurrency,
-    requests,
+    requests: amount,
     ok: r['2xx'],
     failed: r.non2xx + r.errors + r.timeouts,
     seconds: round(seconds),
@@ -162,7 +176,10 @@ async function predictBaseline(image: Buffer, n: number): Promise<Record<string,
     for (const f of files) {
       const t0 = performance.now();
       const img = await readImage(f);
-      const res = await inferenceModel(model, img, { windowBatch: Number(windowBatch) });
+      const res = await inferenceModel(model, img, {
+        windowBatch: Number(windowBatch),
+        amp: amp === 'bf16' ? 'bfloat16' : amp === 'fp16' ? 'float16' : null,
+      });
       await writePrediction(path.join(dir, 'inproc', path.basename(f, '.jpg')), img, res, model.meta, { opacity: 0.5 });
       res.logits.dispose();
       times.push(performance.now() - t0);
@@ -192,9 +209,9 @@ async function main(): Promise<void> {
   const levelsOut: LevelResult[] = [];
   let serverPeakRssMb = NaN;
   try {
-    await runLevel(server.url, image, 1); // warm-up
+    if (warmupRequests > 0) await runLevel(server.url, image, 1, warmupRequests); // warm-up
     for (const c of levels) {
-      const r = await runLevel(server.url, image, c);
+      const r = await runLevel(server.url, image, c, Math.max(requests, c)); // every client sends at least one
       levelsOut.push(r);
       process.stderr.write(
         `concurrency ${c}: ${r.imagesPerSecond} images/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ` +
@@ -205,7 +222,7 @@ async function main(): Promise<void> {
     serverPeakRssMb = round(peakRssMb(server.pid));
     await server.stop();
   }
-  const baseline = await predictBaseline(image, Math.min(requests, 24));
+  const baseline = await predictBaseline(image, baselineImages);
   process.stderr.write(`server peak RSS ${serverPeakRssMb} MB; predict baseline ${JSON.stringify(baseline)}\n`);
   const result = {
     date: new Date().toISOString(),
@@ -216,6 +233,7 @@ async function main(): Promise<void> {
     weights: weightsArg ? path.basename(weightsArg) : 'random',
     image: `${width}x${height} JPEG`,
     device,
+    amp: amp || null,
     windowBatch: Number(windowBatch),
     levels: levelsOut,
     serverPeakRssMb,

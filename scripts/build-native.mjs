@@ -21,6 +21,7 @@ const srcDir = path.join(root, 'native', 'src');
 const outDir = path.join(root, 'native', 'build');
 const shimDir = path.join(root, 'native', 'shim');
 const DEBIAN_INCLUDE = '/usr/include/torch';
+const DNNL_HEADER = '/usr/include/dnnl.hpp';
 
 // Debian packages the addon needs to build and to run fast, each with how to see it is there.
 // libtorch's fp32 matmuls call whatever libblas.so.3 is installed: Debian's default is the
@@ -32,6 +33,9 @@ const SYSTEM_PACKAGES = [
   { pkg: 'libopenblas0-pthread', present: () => dpkgInstalled('libopenblas0-pthread'), debianTorchOnly: true },
   // c10d's Gloo process group header includes gloo's own headers (a PyTorch install ships them)
   { pkg: 'libgloo-dev', present: () => fs.existsSync('/usr/include/gloo/rendezvous/store.h'), debianTorchOnly: true },
+  // oneDNN's headers for the Winograd 3x3 convolution (native/src/conv_winograd.cc), against the
+  // libdnnl Debian's libtorch already links
+  { pkg: 'libdnnl-dev', present: () => fs.existsSync(DNNL_HEADER), debianTorchOnly: true },
 ];
 
 function log(msg) {
@@ -142,8 +146,11 @@ async function main() {
   const withCuda = fs.existsSync(path.join(torch.lib, 'libc10_cuda.so'));
   const cudaInclude = withCuda ? findCudaInclude(torch.lib) : null;
   if (withCuda && !cudaInclude)
-    log('CUDA runtime headers not found (set CUDA_HOME): building without GPU memory statistics');
+    log('CUDA runtime headers not found (set CUDA_HOME): building without GPU memory statistics or CUDA graphs');
   const version = torchVersion(torch.include);
+  // Only with Debian's libtorch, which links the system's libdnnl: a PyTorch install carries its
+  // own oneDNN inside libtorch_cpu, and a second copy beside it is not worth the risk.
+  const withDnnl = !process.env.LIBTORCH && fs.existsSync(DNNL_HEADER);
   // Resolved like any dependency: in a consumer's project npm may hoist it above this package.
   const addonApiPkg = createRequire(path.join(root, 'package.json')).resolve('node-addon-api/package.json');
   const addonApi = path.dirname(addonApiPkg);
@@ -162,9 +169,10 @@ async function main() {
     '-Wno-deprecated-declarations',
     '-Wno-unused-parameter',
     ...(withCuda ? ['-DBEITSEG_WITH_CUDA'] : []),
+    ...(withDnnl ? ['-DBEITSEG_WITH_DNNL'] : []),
     // c10d's NCCL header is empty unless USE_C10D_NCCL is set: only where a CUDA libtorch ships it
     ...(withCuda && ncclHeader(torch.include) ? ['-DUSE_C10D_NCCL', '-DBEITSEG_WITH_NCCL'] : []),
-    ...(cudaInclude ? ['-DBEITSEG_CUDA_STATS', `-isystem${cudaInclude}`] : []),
+    ...(cudaInclude ? ['-DBEITSEG_CUDA_STATS', '-DBEITSEG_CUDA_HEADERS', `-isystem${cudaInclude}`] : []),
     ...torch.include.map((d) => `-isystem${d}`),
     `-I${napiInclude()}`,
     `-I${addonApi}`,
@@ -223,7 +231,13 @@ async function main() {
     }
   }
   await Promise.all(Array.from({ length: jobs }, worker));
-  const libs = ['-ltorch', '-ltorch_cpu', '-lc10', ...(withCuda ? ['-ltorch_cuda', '-lc10_cuda'] : [])];
+  const libs = [
+    '-ltorch',
+    '-ltorch_cpu',
+    '-lc10',
+    ...(withCuda ? ['-ltorch_cuda', '-lc10_cuda'] : []),
+    ...(withDnnl ? ['-ldnnl'] : []),
+  ];
   const target = path.join(outDir, 'beitseg.node');
   await run(process.env.CXX || 'g++', [
     '-shared',

@@ -15,6 +15,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterRuntime(env, exports);
   RegisterOptim(env, exports);
   RegisterDistributed(env, exports);
+  RegisterCudaGraph(env, exports);
+  RegisterConvWinograd(env, exports);
   return exports;
 }
 

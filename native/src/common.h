@@ -76,6 +76,13 @@ void RegisterRuntime(Napi::Env env, Napi::Object exports);
 void RegisterMemory(Napi::Env env, Napi::Object exports);
 void RegisterOptim(Napi::Env env, Napi::Object exports);
 void RegisterDistributed(Napi::Env env, Napi::Object exports);
+void RegisterCudaGraph(Napi::Env env, Napi::Object exports);
+void RegisterConvWinograd(Napi::Env env, Napi::Object exports);
+
+// conv2d by oneDNN's Winograd algorithm where it applies (conv_winograd.cc); nullopt: use ATen.
+std::optional<at::Tensor> WinogradConv2d(const at::Tensor& x, const at::Tensor& w, const std::optional<at::Tensor>& b,
+                                         at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation,
+                                         int64_t groups);
 void InstallCpuAllocator(Napi::Env env, Napi::Object exports);
 
 }  // namespace beitseg

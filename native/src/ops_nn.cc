@@ -9,9 +9,14 @@ static at::Tensor OrUndefined(const std::optional<at::Tensor>& t) {
 }
 
 BEITSEG_OP(conv2d) {
-  return TensorHandle::Wrap(
-      env, at::conv2d(ArgTensor(info, 0), ArgTensor(info, 1), OrUndefined(ArgOptTensor(info, 2)), ArgIntList(info, 3),
-                      ArgIntList(info, 4), ArgIntList(info, 5), ArgInt(info, 6)));
+  const at::Tensor& x = ArgTensor(info, 0);
+  const at::Tensor& w = ArgTensor(info, 1);
+  const std::optional<at::Tensor> b = ArgOptTensor(info, 2);
+  const std::vector<int64_t> stride = ArgIntList(info, 3), padding = ArgIntList(info, 4),
+                             dilation = ArgIntList(info, 5);
+  const int64_t groups = ArgInt(info, 6);
+  if (auto y = WinogradConv2d(x, w, b, stride, padding, dilation, groups)) return TensorHandle::Wrap(env, *y);
+  return TensorHandle::Wrap(env, at::conv2d(x, w, OrUndefined(b), stride, padding, dilation, groups));
 }
 
 // (input, weight[in, out/groups, kh, kw], bias?, stride, padding, outputPadding, groups, dilation)

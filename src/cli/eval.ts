@@ -5,13 +5,13 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { buildDataset, type DatasetConfig } from '../data/datasets.js';
 import { initModel } from '../inference/api.js';
-import { parseQuantize, type Quantize } from '../inference/precision.js';
+import type { Quantize } from '../inference/precision.js';
 import { evaluateDataset } from '../evaluation/evaluate.js';
 import { formatResults, toJSON, toMarkdown } from '../evaluation/report.js';
 import { writeFileAtomic } from '../data/image_io.js';
 import { isDict } from '../models/config.js';
 import { progressBar } from './progress.js';
-import { parseNumberList, parsePositiveInt } from './options.js';
+import { parseNumberList, parsePositiveInt, addInferenceKernelOptions } from './options.js';
 import { addCfgOptions, CONFIG_HELP, loadCliConfig } from './config_arg.js';
 import { DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, setMaxPixels } from '../data/limits.js';
 import { joinFromEnv } from '../distributed/init.js';
@@ -36,6 +36,7 @@ interface EvalOptions extends DistributedCliOptions {
   cfgOptions?: string[];
   maxPixels?: number;
   quantize?: Quantize;
+  cudaGraphs?: boolean;
 }
 
 /** The dataset dict: --data ROOT as ADE20K layout, else the config's test/val dataset. */
@@ -126,13 +127,8 @@ export function register(program: Command): void {
       '--max-pixels <n>',
       `refuse images and labels with more pixels (default ${DEFAULT_MAX_PIXELS}, or ${MAX_PIXELS_ENV})`,
       parsePositiveInt,
-    )
-    .option(
-      '--quantize <mode>',
-      "int8: the backbone's linear layers in int8 (CPU; dynamic activations)",
-      parseQuantize,
     );
-  addDistributedOptions(addCfgOptions(cmd)).action(async (opts: EvalOptions) => {
+  addDistributedOptions(addCfgOptions(addInferenceKernelOptions(cmd))).action(async (opts: EvalOptions) => {
     if (await launchIfRequested(opts)) return;
     if (opts.maxPixels) setMaxPixels(opts.maxPixels);
     // distributed: every rank evaluates images rank, rank + W, ...; areas are summed over ranks
@@ -147,6 +143,7 @@ export function register(program: Command): void {
       device: joined?.device ?? opts.device,
       verbose: main,
       precision: opts.quantize ? { quantize: opts.quantize } : undefined,
+      cudaGraphs: opts.cudaGraphs,
     });
     const dataset = await buildDataset(datasetConfig(model.config, opts), { skipBad: opts.skipBad });
     // class names for the table: the config's metainfo, else the dataset's own (metainfo.json)

@@ -1,5 +1,6 @@
-/** Parsers for commander options that fail with a clear message. */
-import { InvalidArgumentError } from 'commander';
+/** Parsers for commander options that fail with a clear message, and options shared by commands. */
+import { InvalidArgumentError, type Command } from 'commander';
+import { parseQuantize } from '../inference/precision.js';
 
 export function parsePositiveInt(v: string): number {
   const n = Number(v);
@@ -24,4 +25,14 @@ export function parseNumberList(v: string): number[] {
   if (!list.length || list.some((n) => !(n > 0)))
     throw new InvalidArgumentError(`expected positive numbers separated by commas, got '${v}'`);
   return list;
+}
+
+/** The inference options predict, eval and serve share: --quantize and --cuda-graphs. */
+export function addInferenceKernelOptions(cmd: Command): Command {
+  return cmd
+    .option('--quantize <mode>', "int8: the backbone's linear layers in int8 (CPU; dynamic activations)", parseQuantize)
+    .option(
+      '--cuda-graphs',
+      'replay each slide-window batch shape from a CUDA graph (CUDA builds and devices; off by default)',
+    );
 }

@@ -2,14 +2,14 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { initModel, inferenceModel, DEFAULT_TTA_SCALES } from '../inference/api.js';
-import { parseQuantize, type Quantize } from '../inference/precision.js';
+import type { Quantize } from '../inference/precision.js';
 import { writePrediction } from '../inference/outputs.js';
 import { readImage } from '../data/image_io.js';
 import { DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, setMaxPixels } from '../data/limits.js';
 import { expandImageArgs } from './inputs.js';
 import { outputStems, uniqueInputs } from './output_names.js';
 import { progressBar } from './progress.js';
-import { parseNumberList, parsePositiveInt, parseUnit } from './options.js';
+import { parseNumberList, parsePositiveInt, parseUnit, addInferenceKernelOptions } from './options.js';
 import { addCfgOptions, CONFIG_HELP, loadCliConfig } from './config_arg.js';
 
 interface PredictOptions {
@@ -29,6 +29,7 @@ interface PredictOptions {
   cfgOptions?: string[];
   maxPixels?: number;
   quantize?: Quantize;
+  cudaGraphs?: boolean;
 }
 
 export function register(program: Command): void {
@@ -65,13 +66,8 @@ export function register(program: Command): void {
       '--max-pixels <n>',
       `refuse images with more pixels (default ${DEFAULT_MAX_PIXELS}, or ${MAX_PIXELS_ENV})`,
       parsePositiveInt,
-    )
-    .option(
-      '--quantize <mode>',
-      "int8: the backbone's linear layers in int8 (CPU; dynamic activations)",
-      parseQuantize,
     );
-  addCfgOptions(cmd).action(async (images: string[], opts: PredictOptions) => {
+  addCfgOptions(addInferenceKernelOptions(cmd)).action(async (images: string[], opts: PredictOptions) => {
     if (opts.maxPixels) setMaxPixels(opts.maxPixels);
     const files = uniqueInputs(await expandImageArgs(images));
     const stems = outputStems(files, opts.out);
@@ -86,6 +82,7 @@ export function register(program: Command): void {
       device: opts.device,
       verbose: true,
       precision: opts.quantize ? { quantize: opts.quantize } : undefined,
+      cudaGraphs: opts.cudaGraphs,
     });
     if (!opts.weights) process.stderr.write('warning: no --weights given: the model has random weights\n');
     fs.mkdirSync(opts.out, { recursive: true });

@@ -2,10 +2,10 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { initModel } from '../inference/api.js';
-import { parseQuantize, type Quantize } from '../inference/precision.js';
+import type { Quantize } from '../inference/precision.js';
 import { addCfgOptions, CONFIG_HELP, loadCliConfig } from './config_arg.js';
 import { buildServer, DEFAULT_SERVE_OPTIONS } from '../serve/server.js';
-import { parseNonNegativeInt, parsePositiveInt } from './options.js';
+import { parseNonNegativeInt, parsePositiveInt, addInferenceKernelOptions } from './options.js';
 
 interface ServeCliOptions {
   config: string;
@@ -23,6 +23,7 @@ interface ServeCliOptions {
   windowBatch?: number;
   log?: boolean;
   quantize?: Quantize;
+  cudaGraphs?: boolean;
   cfgOptions?: string[];
 }
 
@@ -77,13 +78,8 @@ export function register(program: Command): void {
       'slide windows per forward pass, across requests (default 4 on a GPU, 1 on the CPU)',
       parsePositiveInt,
     )
-    .option('--log', 'log every request (JSON lines on stdout)')
-    .option(
-      '--quantize <mode>',
-      "int8: the backbone's linear layers in int8 (CPU; dynamic activations)",
-      parseQuantize,
-    );
-  addCfgOptions(cmd).action(async (opts: ServeCliOptions) => {
+    .option('--log', 'log every request (JSON lines on stdout)');
+  addCfgOptions(addInferenceKernelOptions(cmd)).action(async (opts: ServeCliOptions) => {
     const amp =
       opts.amp === undefined ? null : opts.amp === 'bf16' ? 'bfloat16' : opts.amp === 'fp16' ? 'float16' : null;
     if (opts.amp !== undefined && !amp) throw new Error(`--amp must be bf16 or fp16, got ${opts.amp}`);
@@ -93,6 +89,7 @@ export function register(program: Command): void {
       device: opts.device,
       verbose: true,
       precision: opts.quantize ? { quantize: opts.quantize } : undefined,
+      cudaGraphs: opts.cudaGraphs,
     });
     if (!opts.weights) process.stderr.write('warning: no --weights given: the model has random weights\n');
     if (amp === 'float16' && model.device === 'cpu')

@@ -21,6 +21,7 @@ import { hfArchitectureOf } from '../checkpoint/hf_beit.js';
 import { applyHfArchitecture } from '../checkpoint/hf_beit_config.js';
 import { imageScaledSize, ttaFromConfig } from './tta_config.js';
 import { checkPolicy, forwardPrecision, resolvePolicy, type PrecisionPolicy } from './precision.js';
+import { checkCudaGraphs, windowForward } from './window_forward.js';
 
 export type { PrecisionPolicy, Quantize } from './precision.js';
 
@@ -33,6 +34,8 @@ export interface SegModel {
   weights: WeightsReport | null;
   /** Default precision of every inference (initModel's `precision`); a call's own options override it. */
   precision?: PrecisionPolicy;
+  /** Slide windows replayed from CUDA graphs by default (initModel's `cudaGraphs`). */
+  cudaGraphs?: boolean;
 }
 
 export interface InitOptions {
@@ -41,6 +44,11 @@ export interface InitOptions {
   verbose?: boolean;
   /** Default precision of every inference; its low-precision parts are built here, once. */
   precision?: PrecisionPolicy;
+  /**
+   * Slide-mode windows from CUDA graphs: each window-batch shape is captured once and replayed
+   * (CUDA builds and devices only; whole-image inference stays eager: its shapes vary).
+   */
+  cudaGraphs?: boolean;
 }
 
 export async function initModel(
@@ -83,6 +91,10 @@ export async function initModel(
     seg.precision = policy;
     forwardPrecision(seg.model, policy);
   }
+  if (opts.cudaGraphs) {
+    checkCudaGraphs(device);
+    seg.cudaGraphs = true;
+  }
   return seg;
 }
 
@@ -94,6 +106,8 @@ export interface InferenceOptions extends PrecisionPolicy {
   windowBatch?: number;
   /** Multi-scale + flip test-time augmentation. */
   tta?: boolean | TtaOptions;
+  /** Overrides initModel's `cudaGraphs` for this call. */
+  cudaGraphs?: boolean;
 }
 
 export interface TtaOptions {
@@ -143,8 +157,16 @@ export async function inferenceModel(
 }
 
 function forward(m: SegModel, input: Tensor, opts: InferenceOptions): Tensor {
-  const precision = forwardPrecision(m.model, resolvePolicy(m.precision, opts));
-  return m.model.inference(input, { mode: opts.mode, windowBatch: opts.windowBatch, precision });
+  const policy = resolvePolicy(m.precision, opts);
+  const precision = forwardPrecision(m.model, policy);
+  const graphs = opts.cudaGraphs ?? m.cudaGraphs ?? false;
+  if (graphs) checkCudaGraphs(m.device);
+  return m.model.inference(input, {
+    mode: opts.mode,
+    windowBatch: opts.windowBatch,
+    precision,
+    windowForward: windowForward(m.model, policy, graphs),
+  });
 }
 
 function toOriginal(m: SegModel, logits: Tensor, img: RgbImage): Tensor {

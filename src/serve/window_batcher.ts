@@ -10,7 +10,8 @@
  * per-job state below, which the inference layer does not expose.
  */
 import type { SegModel } from '../inference/api.js';
-import { forwardPrecision, resolvePolicy } from '../inference/precision.js';
+import { resolvePolicy } from '../inference/precision.js';
+import { windowForward } from '../inference/window_forward.js';
 import { testResize, toInputTensor } from '../inference/preprocess.js';
 import { addWindow, slideWindows, type Window } from '../models/segmentors/encoder_decoder.js';
 import type { RgbImage } from '../data/types.js';
@@ -73,12 +74,12 @@ export function runWindowBatch(m: SegModel, entries: BatchEntry[], amp: Autocast
   }
   // the model's precision policy (initModel's, e.g. int8) with this engine's amp: what inferenceModel would run
   const policy = resolvePolicy(m.precision, { amp });
-  const precision = forwardPrecision(m.model, policy);
+  const forward = windowForward(m.model, policy, m.cudaGraphs ?? false);
   noGrad(() =>
     autocast(deviceTypeOf(m.device), policy.amp, () =>
       tidy(() => {
         const crops = picked.map(({ job, win }) => job.input.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2));
-        const logits = m.model.encodeDecode(cat(crops, 0), precision).float();
+        const logits = forward(cat(crops, 0)).float();
         picked.forEach(({ job, win }, k) => addWindow(job.sum, job.count, win, logits.slice(0, k, k + 1)));
       }),
     ),

@@ -171,6 +171,13 @@ export interface NativeAddon {
   cudaSynchronize(): void;
   cudaMemory(resetPeak?: boolean): { allocated: number; peak: number };
   cudaFlags(set?: Partial<CudaFlags>): CudaFlags;
+  convAlgorithm(name?: ConvAlgorithm): ConvAlgorithm;
+  winogradAvailable(): boolean;
+  cudaGraphsSupported(): boolean;
+  cudaGraphBegin(deviceIndex: number): number;
+  cudaGraphEnd(id: number, ok: boolean): void;
+  cudaGraphReplay(id: number): void;
+  cudaGraphDestroy(id: number): void;
   cpuCache(release?: boolean): number;
   cpuMemory(): CpuMemory;
   trimHeap(): boolean;
@@ -296,6 +303,9 @@ export const native: NativeAddon = load();
  * in query blocks (gathered-bias attention only), or per device and size.
  */
 export type AttentionImpl = 'auto' | 'sdpa' | 'math' | 'blocked';
+
+/** 3x3 convolutions in CPU fp32 inference: ATen's direct algorithm, oneDNN's Winograd, or per layer. */
+export type ConvAlgorithm = 'auto' | 'direct' | 'winograd';
 
 /**
  * What tensors hold on the CPU. Byte counts come from beitseg's caching allocator and are null

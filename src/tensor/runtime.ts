@@ -3,7 +3,14 @@
  * CUDA. The addon's default thread count is every core (torch itself may start with fewer).
  */
 import os from 'node:os';
-import { native, type AttentionImpl, type BuildInfo, type CpuMemory, type CudaFlags } from './native.js';
+import {
+  native,
+  type AttentionImpl,
+  type BuildInfo,
+  type ConvAlgorithm,
+  type CpuMemory,
+  type CudaFlags,
+} from './native.js';
 import { type Tensor, wrap, type Device } from './tensor.js';
 
 export function setNumThreads(n: number): void {
@@ -110,6 +117,24 @@ export function trimHeap(): boolean {
  */
 export function attentionImpl(impl?: AttentionImpl): AttentionImpl {
   return native.attentionImpl(impl);
+}
+
+/**
+ * The algorithm of 3x3 convolutions (stride 1, no dilation or groups) in CPU fp32 inference,
+ * process-wide: 'winograd' = oneDNN's Winograd F(4x4, 3x3) (about a quarter of the
+ * multiplications; results within a few 1e-6 of the direct algorithm's), 'direct' = ATen's
+ * convolution, 'auto' (default) = Winograd for layers with at least 64 channels in and out.
+ * Winograd needs the oneDNN build (winogradAvailable()) and an AVX-512 CPU; elsewhere, and
+ * whenever gradients are recorded or autocast is on, ATen's convolution runs. BEITSEG_CONV_ALGO
+ * sets the start value. Returns the setting in force.
+ */
+export function convAlgorithm(name?: ConvAlgorithm): ConvAlgorithm {
+  return native.convAlgorithm(name);
+}
+
+/** Whether this build of the addon has oneDNN's Winograd convolution (Debian's libtorch + libdnnl-dev). */
+export function winogradAvailable(): boolean {
+  return native.winogradAvailable();
 }
 
 /** 'cuda' when a GPU is usable, else 'cpu'; an explicit request is validated. */

@@ -123,24 +123,32 @@ export class EncoderDecoder extends Module {
   /** Logits [B, C, H, W] for normalised images [B, 3, H, W] by the configured test mode. */
   inference(
     img: Tensor,
-    opts: { mode?: 'whole' | 'slide'; windowBatch?: number; precision?: ForwardPrecision } = {},
+    opts: {
+      mode?: 'whole' | 'slide';
+      windowBatch?: number;
+      precision?: ForwardPrecision;
+      /** Runs a batch of slide windows in place of encodeDecode (a replayed CUDA graph of it). */
+      windowForward?: (crops: Tensor) => Tensor;
+    } = {},
   ): Tensor {
     const mode = opts.mode ?? this.testCfg.mode;
     return mode === 'slide'
-      ? this.slideInference(img, opts.windowBatch ?? 1, undefined, opts.precision)
+      ? this.slideInference(img, opts.windowBatch ?? 1, undefined, opts.precision, opts.windowForward)
       : this.encodeDecode(img, opts.precision);
   }
 
   /**
    * mmseg's slide_inference: each window's logits (resized to the crop) are summed into a
    * full-size map and divided by how many windows cover each pixel. `windowBatch` windows
-   * go through the network together (same numbers, better throughput).
+   * go through the network together (same numbers, better throughput). `windowForward`, where
+   * given, computes a batch of windows in place of encodeDecode with `precision`.
    */
   slideInference(
     img: Tensor,
     windowBatch = 1,
     onWindow?: (done: number, total: number) => void,
     precision: ForwardPrecision = {},
+    windowForward: (crops: Tensor) => Tensor = (crops) => this.encodeDecode(crops, precision),
   ): Tensor {
     const crop = this.testCfg.crop_size,
       stride = this.testCfg.stride;
@@ -153,7 +161,7 @@ export class EncoderDecoder extends Module {
       const group = windows.slice(start, start + windowBatch);
       tidy(() => {
         const crops = group.map((win) => img.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2));
-        const logits = this.encodeDecode(cat(crops, 0), precision).float();
+        const logits = windowForward(cat(crops, 0)).float();
         group.forEach((win, k) => addWindow(sum, count, win, logits.slice(0, k * b, (k + 1) * b)));
       });
       onWindow?.(Math.min(start + windowBatch, windows.length), windows.length);

@@ -1,0 +1,176 @@
+// 3x3 convolutions on the CPU by oneDNN's Winograd algorithm (F(4x4, 3x3)) for inference.
+//
+// Why by hand: ATen's CPU convolution asks oneDNN for the direct algorithm only. UPerHead's
+// 3x3 convolutions (fpn_bottleneck: 3072 -> 768 channels at 160x160 for a 640 window) are most
+// of BEiT-UperNet's FLOPs, and the Winograd kernels do the same convolution with about a quarter
+// of the multiplications: 3.3-4x faster here for that layer, with results within 5e-6 of the
+// direct algorithm's (README "Performance"). No library offers this from libtorch.
+//
+// Used by conv2d (ops_nn.cc) for float32 CPU tensors, 3x3 kernels, stride 1, no dilation or
+// groups, when no autograd graph is being recorded and CPU autocast is off; the weights are
+// reordered per call (as ATen does for the direct algorithm), so nothing is cached that a
+// training step could make stale. Where oneDNN has no Winograd kernel for the CPU (it needs
+// AVX-512) or the shape, the caller falls back to ATen.
+//
+// Needs oneDNN's headers and the libdnnl libtorch itself links (Debian's libtorch-dev with
+// libdnnl-dev); the build defines BEITSEG_WITH_DNNL then.
+#include "common.h"
+
+#include <ATen/autocast_mode.h>
+#include <c10/core/GradMode.h>
+
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#ifdef BEITSEG_WITH_DNNL
+#include <dnnl.hpp>
+#endif
+
+namespace beitseg {
+
+namespace {
+
+enum class ConvAlgorithm { kAuto, kDirect, kWinograd };
+
+ConvAlgorithm AlgorithmFromEnv() {
+  const char* v = std::getenv("BEITSEG_CONV_ALGO");
+  const std::string name = v ? v : "auto";
+  return name == "direct"     ? ConvAlgorithm::kDirect
+         : name == "winograd" ? ConvAlgorithm::kWinograd
+                              : ConvAlgorithm::kAuto;
+}
+
+ConvAlgorithm g_algorithm = AlgorithmFromEnv();
+
+const char* AlgorithmName(ConvAlgorithm a) {
+  return a == ConvAlgorithm::kDirect ? "direct" : a == ConvAlgorithm::kWinograd ? "winograd" : "auto";
+}
+
+#ifdef BEITSEG_WITH_DNNL
+dnnl::engine& CpuEngine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+dnnl::memory::dims Dims(const at::Tensor& t) {
+  return dnnl::memory::dims(t.sizes().begin(), t.sizes().end());
+}
+#endif
+
+}  // namespace
+
+std::optional<at::Tensor> WinogradConv2d(const at::Tensor& x, const at::Tensor& w, const std::optional<at::Tensor>& b,
+                                         at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation,
+                                         int64_t groups) {
+#ifdef BEITSEG_WITH_DNNL
+  if (g_algorithm == ConvAlgorithm::kDirect) return std::nullopt;
+  const bool shape_ok = x.dim() == 4 && w.dim() == 4 && w.size(2) == 3 && w.size(3) == 3 && groups == 1 &&
+                        stride.size() == 2 && stride[0] == 1 && stride[1] == 1 && dilation.size() == 2 &&
+                        dilation[0] == 1 && dilation[1] == 1 && padding.size() == 2 && x.size(1) == w.size(1);
+  const bool dtype_ok = x.is_cpu() && x.scalar_type() == at::kFloat && w.scalar_type() == at::kFloat &&
+                        (!b || !b->defined() || b->scalar_type() == at::kFloat);
+  const bool needs_grad = c10::GradMode::is_enabled() &&
+                          (x.requires_grad() || w.requires_grad() || (b && b->defined() && b->requires_grad()));
+  if (!shape_ok || !dtype_ok || needs_grad || at::autocast::is_cpu_enabled()) return std::nullopt;
+  // auto: the layers where the transforms pay for themselves (measured on BEiT-UperNet's head)
+  if (g_algorithm == ConvAlgorithm::kAuto && (x.size(1) < 64 || w.size(0) < 64)) return std::nullopt;
+
+  using dnnl::memory;
+  const at::Tensor src = x.contiguous(), weights = w.contiguous();
+  const bool has_bias = b && b->defined();
+  const at::Tensor bias = has_bias ? b->contiguous() : at::Tensor();
+  const int64_t out_h = x.size(2) + 2 * padding[0] - 2, out_w = x.size(3) + 2 * padding[1] - 2;
+  if (out_h <= 0 || out_w <= 0) return std::nullopt;
+  at::Tensor out = at::empty({x.size(0), w.size(0), out_h, out_w}, x.options());
+
+  auto plain = [](const at::Tensor& t, memory::format_tag tag) {
+    return memory::desc(Dims(t), memory::data_type::f32, tag);
+  };
+  auto any = [](const memory::dims& d) { return memory::desc(d, memory::data_type::f32, memory::format_tag::any); };
+  const memory::desc src_plain = plain(src, memory::format_tag::nchw),
+                     w_plain = plain(weights, memory::format_tag::oihw),
+                     dst_plain = plain(out, memory::format_tag::nchw);
+  dnnl::engine& engine = CpuEngine();
+  // forward_training keeps the weights in a blocked layout and transforms them inside the
+  // kernel: cheaper than reordering them into the Winograd domain on every call
+  dnnl::convolution_forward::primitive_desc pd;
+  try {
+    const memory::desc bias_any = has_bias ? any(Dims(bias)) : memory::desc();
+    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_winograd,
+                                         any(Dims(src)), any(Dims(weights)), bias_any, any(Dims(out)), {1, 1},
+                                         {padding[0], padding[1]}, {padding[0], padding[1]});
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    pd = dnnl::convolution_forward::primitive_desc(desc, attr, engine);
+  } catch (const dnnl::error&) {
+    return std::nullopt;  // no Winograd kernel for this CPU or shape
+  }
+  dnnl::stream stream(engine);
+  auto user = [&](const memory::desc& d, const at::Tensor& t) { return memory(d, engine, t.data_ptr()); };
+  // oneDNN's own buffers (reordered layouts, the Winograd scratchpad) come from libtorch's
+  // allocator: beitseg's caching allocator hands back blocks already paged in, where fresh
+  // allocations of this size paid first-touch page faults on every call
+  std::vector<at::Tensor> buffers;
+  auto buffer = [&](const memory::desc& d) {
+    buffers.push_back(at::empty({static_cast<int64_t>(d.get_size())}, x.options().dtype(at::kByte)));
+    return memory(d, engine, buffers.back().data_ptr());
+  };
+  auto as = [&](const memory::desc& want, memory given) {
+    if (want == given.get_desc()) return given;
+    memory converted = buffer(want);
+    dnnl::reorder(given, converted).execute(stream, given, converted);
+    return converted;
+  };
+  memory src_m = as(pd.src_desc(), user(src_plain, src));
+  memory w_m = as(pd.weights_desc(), user(w_plain, weights));
+  memory dst_user = user(dst_plain, out);
+  memory dst_m = pd.dst_desc() == dst_plain ? dst_user : buffer(pd.dst_desc());
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_m},
+                                       {DNNL_ARG_WEIGHTS, w_m},
+                                       {DNNL_ARG_DST, dst_m},
+                                       {DNNL_ARG_SCRATCHPAD, buffer(pd.scratchpad_desc())}};
+  if (has_bias) args.emplace(DNNL_ARG_BIAS, user(plain(bias, memory::format_tag::x), bias));
+  dnnl::convolution_forward(pd).execute(stream, args);
+  if (dst_m != dst_user) dnnl::reorder(dst_m, dst_user).execute(stream, dst_m, dst_user);
+  stream.wait();
+  return out;
+#else
+  return std::nullopt;
+#endif
+}
+
+// convAlgorithm(name?) -> the 3x3 convolution algorithm for CPU inference in force: "auto"
+// (Winograd where oneDNN has it and the layer has at least 64 channels in and out), "direct"
+// (ATen's), "winograd" (wherever oneDNN has it). Also set by BEITSEG_CONV_ALGO.
+BEITSEG_OP(convAlgorithm) {
+  if (info.Length() > 0 && !info[0].IsUndefined()) {
+    const std::string name = ArgString(info, 0);
+    if (name == "auto")
+      g_algorithm = ConvAlgorithm::kAuto;
+    else if (name == "direct")
+      g_algorithm = ConvAlgorithm::kDirect;
+    else if (name == "winograd")
+      g_algorithm = ConvAlgorithm::kWinograd;
+    else
+      throw std::invalid_argument("convAlgorithm: expected auto, direct or winograd, got '" + name + "'");
+  }
+  return Napi::String::New(env, AlgorithmName(g_algorithm));
+}
+
+// winogradAvailable(): whether this build has oneDNN's Winograd convolution (the CPU may still lack it).
+BEITSEG_OP(winogradAvailable) {
+#ifdef BEITSEG_WITH_DNNL
+  return Napi::Boolean::New(env, true);
+#else
+  return Napi::Boolean::New(env, false);
+#endif
+}
+
+void RegisterConvWinograd(Napi::Env env, Napi::Object exports) {
+  BEITSEG_EXPORT(exports, convAlgorithm);
+  BEITSEG_EXPORT(exports, winogradAvailable);
+}
+
+}  // namespace beitseg
