@@ -7,9 +7,10 @@
  *
  *   node dist/bench/gpu_bench.js [--device cuda] [--preset base] [--repeat 10] [--warmup 3]
  *        [--phases parity,infer_fp32,...] [--fixtures DIR] [--out result.json]
- * backbone_<precision>[_b<N>] times the backbone alone; infer_<precision>[_b<N>]_graph replays the forward
- * from a CUDA graph (`--cuda-graphs`; needs a CUDA build) and reports its difference from the eager one. A phase name may end in @sdpa or @math to run it with that
- * attention kernel (attentionImpl).
+ * backbone_<precision>[_b<N>] times the backbone alone; infer_<precision>[_b<N>]_graph replays the
+ * forward from a CUDA graph (`--cuda-graphs`; needs a CUDA build) and reports its difference from
+ * the eager one. A phase name may end in @sdpa or @math to run it with that attention kernel
+ * (attentionImpl).
  * (`--device cpu --preset tiny` is a smoke test of the same code path without a GPU.)
  * Each phase's result (or its error) is written to --out as soon as it is known.
  */
