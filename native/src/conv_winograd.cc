@@ -19,6 +19,7 @@
 #include <ATen/autocast_mode.h>
 #include <c10/core/GradMode.h>
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -43,6 +44,8 @@ ConvAlgorithm AlgorithmFromEnv() {
 }
 
 ConvAlgorithm g_algorithm = AlgorithmFromEnv();
+
+constexpr int64_t kInChunk = 768;  // input channels per Winograd pass
 
 const char* AlgorithmName(ConvAlgorithm a) {
   return a == ConvAlgorithm::kDirect ? "direct" : a == ConvAlgorithm::kWinograd ? "winograd" : "auto";
@@ -89,52 +92,72 @@ std::optional<at::Tensor> WinogradConv2d(const at::Tensor& x, const at::Tensor& 
     return memory::desc(Dims(t), memory::data_type::f32, tag);
   };
   auto any = [](const memory::dims& d) { return memory::desc(d, memory::data_type::f32, memory::format_tag::any); };
-  const memory::desc src_plain = plain(src, memory::format_tag::nchw),
-                     w_plain = plain(weights, memory::format_tag::oihw),
-                     dst_plain = plain(out, memory::format_tag::nchw);
   dnnl::engine& engine = CpuEngine();
-  // forward_training keeps the weights in a blocked layout and transforms them inside the
-  // kernel: cheaper than reordering them into the Winograd domain on every call
-  dnnl::convolution_forward::primitive_desc pd;
-  try {
-    const memory::desc bias_any = has_bias ? any(Dims(bias)) : memory::desc();
-    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_winograd,
-                                         any(Dims(src)), any(Dims(weights)), bias_any, any(Dims(out)), {1, 1},
-                                         {padding[0], padding[1]}, {padding[0], padding[1]});
-    dnnl::primitive_attr attr;
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    pd = dnnl::convolution_forward::primitive_desc(desc, attr, engine);
-  } catch (const dnnl::error&) {
-    return std::nullopt;  // no Winograd kernel for this CPU or shape
-  }
   dnnl::stream stream(engine);
   auto user = [&](const memory::desc& d, const at::Tensor& t) { return memory(d, engine, t.data_ptr()); };
   // oneDNN's own buffers (reordered layouts, the Winograd scratchpad) come from libtorch's
   // allocator: beitseg's caching allocator hands back blocks already paged in, where fresh
   // allocations of this size paid first-touch page faults on every call
-  std::vector<at::Tensor> buffers;
-  auto buffer = [&](const memory::desc& d) {
-    buffers.push_back(at::empty({static_cast<int64_t>(d.get_size())}, x.options().dtype(at::kByte)));
-    return memory(d, engine, buffers.back().data_ptr());
+  auto buffer = [&](const memory::desc& d, std::vector<at::Tensor>& keep) {
+    keep.push_back(at::empty({static_cast<int64_t>(d.get_size())}, x.options().dtype(at::kByte)));
+    return memory(d, engine, keep.back().data_ptr());
   };
-  auto as = [&](const memory::desc& want, memory given) {
-    if (want == given.get_desc()) return given;
-    memory converted = buffer(want);
-    dnnl::reorder(given, converted).execute(stream, given, converted);
-    return converted;
-  };
-  memory src_m = as(pd.src_desc(), user(src_plain, src));
-  memory w_m = as(pd.weights_desc(), user(w_plain, weights));
-  memory dst_user = user(dst_plain, out);
-  memory dst_m = pd.dst_desc() == dst_plain ? dst_user : buffer(pd.dst_desc());
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_m},
-                                       {DNNL_ARG_WEIGHTS, w_m},
-                                       {DNNL_ARG_DST, dst_m},
-                                       {DNNL_ARG_SCRATCHPAD, buffer(pd.scratchpad_desc())}};
-  if (has_bias) args.emplace(DNNL_ARG_BIAS, user(plain(bias, memory::format_tag::x), bias));
-  dnnl::convolution_forward(pd).execute(stream, args);
-  if (dst_m != dst_user) dnnl::reorder(dst_m, dst_user).execute(stream, dst_m, dst_user);
-  stream.wait();
+  const memory::desc dst_plain = plain(out, memory::format_tag::nchw);
+  memory dst_user = user(dst_plain, out), dst_m;
+  std::vector<at::Tensor> dst_buffer;
+
+  // The Winograd domain is 4x the size of the input, so the input channels go through in
+  // passes of at most kInChunk, each adding into the output (a sum post-op): the scratchpad then
+  // stays near what the direct algorithm's reordered copies take (UPerHead's 3072-channel
+  // fpn_bottleneck needed 1.2 GB more in one pass).
+  const int64_t channels = x.size(1);
+  const int64_t passes = (channels + kInChunk - 1) / kInChunk;
+  const int64_t chunk = (channels + passes - 1) / passes;
+  for (int64_t c0 = 0; c0 < channels; c0 += chunk) {
+    const int64_t c1 = std::min(channels, c0 + chunk);
+    const bool first = c0 == 0;
+    const at::Tensor xs = passes == 1 ? src : src.narrow(1, c0, c1 - c0).contiguous();
+    const at::Tensor ws = passes == 1 ? weights : weights.narrow(1, c0, c1 - c0).contiguous();
+    // forward_training keeps the weights in a blocked layout and transforms them inside the
+    // kernel: cheaper than reordering them into the Winograd domain on every call
+    dnnl::convolution_forward::primitive_desc pd;
+    try {
+      const memory::desc bias_any = has_bias && first ? any(Dims(bias)) : memory::desc();
+      dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_winograd,
+                                           any(Dims(xs)), any(Dims(ws)), bias_any, any(Dims(out)), {1, 1},
+                                           {padding[0], padding[1]}, {padding[0], padding[1]});
+      dnnl::primitive_attr attr;
+      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+      if (!first) {
+        dnnl::post_ops sum;
+        sum.append_sum(1.f);
+        attr.set_post_ops(sum);
+      }
+      pd = dnnl::convolution_forward::primitive_desc(desc, attr, engine);
+    } catch (const dnnl::error&) {
+      return std::nullopt;  // no Winograd kernel for this CPU or shape
+    }
+    if (first) dst_m = pd.dst_desc() == dst_plain ? dst_user : buffer(pd.dst_desc(), dst_buffer);
+    else if (pd.dst_desc() != dst_m.get_desc()) return std::nullopt;
+    std::vector<at::Tensor> pass_buffers;
+    auto as = [&](const memory::desc& want, memory given) {
+      if (want == given.get_desc()) return given;
+      memory converted = buffer(want, pass_buffers);
+      dnnl::reorder(given, converted).execute(stream, given, converted);
+      return converted;
+    };
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, as(pd.src_desc(), user(plain(xs, memory::format_tag::nchw), xs))},
+                                         {DNNL_ARG_WEIGHTS, as(pd.weights_desc(), user(plain(ws, memory::format_tag::oihw), ws))},
+                                         {DNNL_ARG_DST, dst_m},
+                                         {DNNL_ARG_SCRATCHPAD, buffer(pd.scratchpad_desc(), pass_buffers)}};
+    if (has_bias && first) args.emplace(DNNL_ARG_BIAS, user(plain(bias, memory::format_tag::x), bias));
+    dnnl::convolution_forward(pd).execute(stream, args);
+    stream.wait();  // before this pass's buffers go
+  }
+  if (dst_m != dst_user) {
+    dnnl::reorder(dst_m, dst_user).execute(stream, dst_m, dst_user);
+    stream.wait();
+  }
   return out;
 #else
   return std::nullopt;

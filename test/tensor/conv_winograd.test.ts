@@ -40,12 +40,16 @@ describe('Winograd 3x3 convolution', () => {
 
   it('equals the direct convolution within float tolerance at random shapes', () => {
     manualSeed(7);
-    // oneDNN's Winograd kernels take padding up to 1; padding 2 goes to ATen
+    // oneDNN's Winograd kernels take padding up to 1; padding 2 goes to ATen. `auto` would leave
+    // the 32-channel output to ATen; 'winograd' takes every layer it can
     const cases = [
       { n: 1, c: 64, o: 64, h: 16, w: 16, pad: 1, bias: true, winograd: true },
       { n: 2, c: 96, o: 80, h: 13, w: 22, pad: 1, bias: false, winograd: true },
       { n: 1, c: 128, o: 64, h: 9, w: 7, pad: 0, bias: true, winograd: true },
       { n: 1, c: 64, o: 128, h: 20, w: 20, pad: 2, bias: true, winograd: false },
+      // more than 768 input channels: two passes summed into the output, with and without batch
+      { n: 1, c: 800, o: 64, h: 10, w: 12, pad: 1, bias: true, winograd: true },
+      { n: 2, c: 1600, o: 32, h: 8, w: 8, pad: 1, bias: false, winograd: true },
     ];
     const ran: boolean[] = [];
     noGrad(() => {
