@@ -72,45 +72,19 @@ function runJson(cmd: string, args: string[], runEnv: NodeJS.ProcessEnv = env): 
   return JSON.parse(line) as PhaseResult;
 }
 
+/** The arguments both sides' phase scripts take. */
+function phaseArgs(phase: string, size: number, t: number): string[] {
+  const args = { phase, preset, size: String(size), threads: String(t), repeat, warmup };
+  return Object.entries(args).flatMap(([name, value]) => [`--${name}`, value]);
+}
+
 function ours(phase: string, size: number, t: number): PhaseResult {
-  return runJson(process.execPath, [
-    'dist/bench/model_phase.js',
-    '--phase',
-    phase,
-    '--preset',
-    preset,
-    '--size',
-    String(size),
-    '--threads',
-    String(t),
-    '--repeat',
-    repeat,
-    '--warmup',
-    warmup,
-  ]);
+  return runJson(process.execPath, ['dist/bench/model_phase.js', ...phaseArgs(phase, size, t)]);
 }
 
 function peer(phase: string, size: number, t: number, blasCore?: string): PhaseResult {
   const peerEnv = blasCore ? { ...env, OPENBLAS_CORETYPE: blasCore, PEER_KEEP_OPENBLAS_CORETYPE: '1' } : env;
-  return runJson(
-    '/usr/bin/python3',
-    [
-      'bench/peer/model_peer.py',
-      '--phase',
-      phase,
-      '--preset',
-      preset,
-      '--size',
-      String(size),
-      '--threads',
-      String(t),
-      '--repeat',
-      repeat,
-      '--warmup',
-      warmup,
-    ],
-    peerEnv,
-  );
+  return runJson('/usr/bin/python3', ['bench/peer/model_peer.py', ...phaseArgs(phase, size, t)], peerEnv);
 }
 
 const runs: { phase: string; size: number; threads: number }[] = phases.map((phase) => ({ phase, size: 640, threads }));

@@ -20,6 +20,7 @@
 #include <c10/core/GradMode.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -45,7 +46,21 @@ ConvAlgorithm AlgorithmFromEnv() {
 
 ConvAlgorithm g_algorithm = AlgorithmFromEnv();
 
-constexpr int64_t kInChunk = 768;  // input channels per Winograd pass
+constexpr int64_t kInChunk = 768;  // most input channels per Winograd pass
+constexpr int64_t kMinChunk = 64;  // fewest, before the direct algorithm is the better deal
+
+// The most scratchpad one Winograd call may take (BEITSEG_WINOGRAD_SCRATCH_MB, default 512).
+size_t ScratchBudgetBytes() {
+  const char* v = std::getenv("BEITSEG_WINOGRAD_SCRATCH_MB");
+  const unsigned long long mb = v ? std::strtoull(v, nullptr, 10) : 512;
+  return static_cast<size_t>(std::min<unsigned long long>(mb, 1ull << 30)) << 20;
+}
+
+#ifdef BEITSEG_WITH_DNNL
+constexpr bool kWithDnnl = true;
+#else
+constexpr bool kWithDnnl = false;
+#endif
 
 const char* AlgorithmName(ConvAlgorithm a) {
   return a == ConvAlgorithm::kDirect ? "direct" : a == ConvAlgorithm::kWinograd ? "winograd" : "auto";
@@ -106,25 +121,16 @@ std::optional<at::Tensor> WinogradConv2d(const at::Tensor& x, const at::Tensor& 
   memory dst_user = user(dst_plain, out), dst_m;
   std::vector<at::Tensor> dst_buffer;
 
-  // The Winograd domain is 4x the size of the input, so the input channels go through in
-  // passes of at most kInChunk, each adding into the output (a sum post-op): the scratchpad then
-  // stays near what the direct algorithm's reordered copies take (UPerHead's 3072-channel
-  // fpn_bottleneck needed 1.2 GB more in one pass).
-  const int64_t channels = x.size(1);
-  const int64_t passes = (channels + kInChunk - 1) / kInChunk;
-  const int64_t chunk = (channels + passes - 1) / passes;
-  for (int64_t c0 = 0; c0 < channels; c0 += chunk) {
-    const int64_t c1 = std::min(channels, c0 + chunk);
-    const bool first = c0 == 0;
-    const at::Tensor xs = passes == 1 ? src : src.narrow(1, c0, c1 - c0).contiguous();
-    const at::Tensor ws = passes == 1 ? weights : weights.narrow(1, c0, c1 - c0).contiguous();
-    // forward_training keeps the weights in a blocked layout and transforms them inside the
-    // kernel: cheaper than reordering them into the Winograd domain on every call
-    dnnl::convolution_forward::primitive_desc pd;
+  // forward_training keeps the weights in a blocked layout and transforms them inside the
+  // kernel: cheaper than reordering them into the Winograd domain on every call. Passes after the
+  // first add into the output (a sum post-op).
+  auto describe = [&](int64_t in_channels, bool first) -> std::optional<dnnl::convolution_forward::primitive_desc> {
     try {
       const memory::desc bias_any = has_bias && first ? any(Dims(bias)) : memory::desc();
+      const memory::dims in_dims{x.size(0), in_channels, x.size(2), x.size(3)};
+      const memory::dims w_dims{w.size(0), in_channels, 3, 3};
       dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_winograd,
-                                           any(Dims(xs)), any(Dims(ws)), bias_any, any(Dims(out)), {1, 1},
+                                           any(in_dims), any(w_dims), bias_any, any(Dims(out)), {1, 1},
                                            {padding[0], padding[1]}, {padding[0], padding[1]});
       dnnl::primitive_attr attr;
       attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
@@ -133,12 +139,40 @@ std::optional<at::Tensor> WinogradConv2d(const at::Tensor& x, const at::Tensor& 
         sum.append_sum(1.f);
         attr.set_post_ops(sum);
       }
-      pd = dnnl::convolution_forward::primitive_desc(desc, attr, engine);
+      return dnnl::convolution_forward::primitive_desc(desc, attr, engine);
     } catch (const dnnl::error&) {
       return std::nullopt;  // no Winograd kernel for this CPU or shape
     }
-    if (first) dst_m = pd.dst_desc() == dst_plain ? dst_user : buffer(pd.dst_desc(), dst_buffer);
-    else if (pd.dst_desc() != dst_m.get_desc()) return std::nullopt;
+  };
+
+  // The Winograd domain is 4x the size of the data, so the input channels go through in passes
+  // (at most kInChunk each, fewer while the scratchpad would pass its budget): UPerHead's
+  // 3072-channel fpn_bottleneck needed 1.2 GB more than the direct algorithm in one pass. Where
+  // even a pass of kMinChunk channels passes the budget (the output side alone can: 768 channels
+  // at 320x320 take 708 MB), ATen's direct convolution runs instead.
+  const int64_t channels = x.size(1);
+  const size_t budget = ScratchBudgetBytes();
+  int64_t chunk = std::min(channels, kInChunk);
+  for (;; chunk /= 2) {
+    const auto pd = describe(chunk, /*first=*/true);
+    if (!pd) return std::nullopt;
+    if (pd->scratchpad_desc().get_size() <= budget) break;
+    if (chunk / 2 < kMinChunk) return std::nullopt;
+  }
+  const int64_t passes = (channels + chunk - 1) / chunk;
+  chunk = (channels + passes - 1) / passes;
+  for (int64_t c0 = 0; c0 < channels; c0 += chunk) {
+    const int64_t c1 = std::min(channels, c0 + chunk);
+    const bool first = c0 == 0;
+    const at::Tensor xs = passes == 1 ? src : src.narrow(1, c0, c1 - c0).contiguous();
+    const at::Tensor ws = passes == 1 ? weights : weights.narrow(1, c0, c1 - c0).contiguous();
+    const auto described = describe(c1 - c0, first);
+    if (!described) return std::nullopt;
+    const dnnl::convolution_forward::primitive_desc& pd = *described;
+    if (first)
+      dst_m = pd.dst_desc() == dst_plain ? dst_user : buffer(pd.dst_desc(), dst_buffer);
+    else if (pd.dst_desc() != dst_m.get_desc())
+      return std::nullopt;
     std::vector<at::Tensor> pass_buffers;
     auto as = [&](const memory::desc& want, memory given) {
       if (want == given.get_desc()) return given;
@@ -146,10 +180,11 @@ std::optional<at::Tensor> WinogradConv2d(const at::Tensor& x, const at::Tensor& 
       dnnl::reorder(given, converted).execute(stream, given, converted);
       return converted;
     };
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, as(pd.src_desc(), user(plain(xs, memory::format_tag::nchw), xs))},
-                                         {DNNL_ARG_WEIGHTS, as(pd.weights_desc(), user(plain(ws, memory::format_tag::oihw), ws))},
-                                         {DNNL_ARG_DST, dst_m},
-                                         {DNNL_ARG_SCRATCHPAD, buffer(pd.scratchpad_desc(), pass_buffers)}};
+    std::unordered_map<int, memory> args{
+        {DNNL_ARG_SRC, as(pd.src_desc(), user(plain(xs, memory::format_tag::nchw), xs))},
+        {DNNL_ARG_WEIGHTS, as(pd.weights_desc(), user(plain(ws, memory::format_tag::oihw), ws))},
+        {DNNL_ARG_DST, dst_m},
+        {DNNL_ARG_SCRATCHPAD, buffer(pd.scratchpad_desc(), pass_buffers)}};
     if (has_bias && first) args.emplace(DNNL_ARG_BIAS, user(plain(bias, memory::format_tag::x), bias));
     dnnl::convolution_forward(pd).execute(stream, args);
     stream.wait();  // before this pass's buffers go
@@ -184,11 +219,7 @@ BEITSEG_OP(convAlgorithm) {
 
 // winogradAvailable(): whether this build has oneDNN's Winograd convolution (the CPU may still lack it).
 BEITSEG_OP(winogradAvailable) {
-#ifdef BEITSEG_WITH_DNNL
-  return Napi::Boolean::New(env, true);
-#else
-  return Napi::Boolean::New(env, false);
-#endif
+  return Napi::Boolean::New(env, kWithDnnl);
 }
 
 void RegisterConvWinograd(Napi::Env env, Napi::Object exports) {

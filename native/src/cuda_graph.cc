@@ -68,10 +68,11 @@ Capture& Find(int64_t id, const char* op) {
 // cudaGraphsSupported(): whether this build can capture CUDA graphs (a device is still needed).
 BEITSEG_OP(cudaGraphsSupported) {
 #ifdef BEITSEG_CUDA_GRAPHS
-  return Napi::Boolean::New(env, true);
+  constexpr bool supported = true;
 #else
-  return Napi::Boolean::New(env, false);
+  constexpr bool supported = false;
 #endif
+  return Napi::Boolean::New(env, supported);
 }
 
 // cudaGraphBegin(deviceIndex): starts capturing the ops that follow on this thread; returns an id.

@@ -120,6 +120,25 @@ describe('Winograd 3x3 convolution', () => {
     });
   });
 
+  it('leaves a layer to ATen when even a small pass would pass the scratchpad budget', () => {
+    manualSeed(5);
+    const x = randn([1, 128, 24, 24]);
+    const w = randn([64, 128, 3, 3]).mul(0.03);
+    noGrad(() => {
+      const direct = convWith('direct', x, w, null, 1);
+      const previous = process.env.BEITSEG_WINOGRAD_SCRATCH_MB;
+      process.env.BEITSEG_WINOGRAD_SCRATCH_MB = '0';
+      try {
+        assert.equal(maxAbsDiff(convWith('winograd', x, w, null, 1), direct), 0, 'budget 0: ATen computed it');
+      } finally {
+        if (previous === undefined) delete process.env.BEITSEG_WINOGRAD_SCRATCH_MB;
+        else process.env.BEITSEG_WINOGRAD_SCRATCH_MB = previous;
+      }
+      const wino = convWith('winograd', x, w, null, 1);
+      assert.ok(maxAbsDiff(wino, direct) <= 2e-5 * Math.max(1, maxAbs(direct)));
+    });
+  });
+
   it('refuses an unknown algorithm name', () => {
     assert.throws(() => convAlgorithm('fft' as 'direct'), /expected auto, direct or winograd, got 'fft'/);
   });
