@@ -91,7 +91,7 @@ std::optional<at::Tensor> WinogradConv2d(const at::Tensor& x, const at::Tensor& 
                         (!b || !b->defined() || b->scalar_type() == at::kFloat);
   const bool needs_grad = c10::GradMode::is_enabled() &&
                           (x.requires_grad() || w.requires_grad() || (b && b->defined() && b->requires_grad()));
-  if (!shape_ok || !dtype_ok || needs_grad || at::autocast::is_cpu_enabled()) return std::nullopt;
+  if (!shape_ok || !dtype_ok || needs_grad || at::autocast::is_cpu_enabled() || x.numel() == 0) return std::nullopt;
   // auto: the layers where the transforms pay for themselves (measured on BEiT-UperNet's head)
   if (g_algorithm == ConvAlgorithm::kAuto && (x.size(1) < 64 || w.size(0) < 64)) return std::nullopt;
 
