@@ -1,4 +1,5 @@
 /** Small helpers shared by the benchmarks. */
+import { execFileSync } from 'node:child_process';
 import type { Dict } from '../src/models/config.js';
 
 export function argValue(flag: string, fallback: string): string {
@@ -20,4 +21,22 @@ export function configFor(cfg: Dict, size: number): Dict {
   const stride = Math.round((size * 426) / 640);
   model.test_cfg = { mode: 'slide', crop_size: [size, size], stride: [stride, stride] };
   return c;
+}
+
+/** Runs a benchmark child process (stderr passed through) and parses the last JSON line it printed. */
+export function runJsonChild<T>(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv }): T {
+  const out = execFileSync(cmd, args, {
+    cwd: opts.cwd,
+    env: opts.env,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 1 << 24,
+  });
+  const line = out
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .pop();
+  if (!line) throw new Error(`${cmd} ${args.join(' ')} printed no JSON`);
+  return JSON.parse(line) as T;
 }

@@ -27,11 +27,10 @@
  * shared VM the speed drifts by 10-30% over minutes, and alternating spreads that drift over
  * both sides.
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { argValue, median } from './bench_util.js';
+import { argValue, median, runJsonChild } from './bench_util.js';
 
 interface PhaseResult {
   phase: string;
@@ -56,20 +55,7 @@ delete env.OPENBLAS_L2_SIZE;
 env.OMP_WAIT_POLICY ??= 'PASSIVE';
 
 function runJson(cmd: string, args: string[], runEnv: NodeJS.ProcessEnv = env): PhaseResult {
-  const out = execFileSync(cmd, args, {
-    cwd: root,
-    env: runEnv,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-    maxBuffer: 1 << 24,
-  });
-  const line = out
-    .trim()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .pop();
-  if (!line) throw new Error(`${cmd} ${args.join(' ')} printed no result`);
-  return JSON.parse(line) as PhaseResult;
+  return runJsonChild<PhaseResult>(cmd, args, { cwd: root, env: runEnv });
 }
 
 /** The arguments both sides' phase scripts take. */

@@ -35,12 +35,11 @@
  * both sides, time ratio beitseg / PyTorch of the medians and of the fastest calls), how busy
  * the machine was while each side ran, and writes bench/results/ops-<YYYY-MM-DD>.json.
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { argValue, median } from './bench_util.js';
+import { argValue, median, runJsonChild } from './bench_util.js';
 
 interface OpResult {
   ms: number;
@@ -219,20 +218,7 @@ function benchEnv(): { env: NodeJS.ProcessEnv; blasDir: string | null; jemalloc:
 }
 
 function runJson(cmd: string, args: string[], env: NodeJS.ProcessEnv, root: string): SideResult {
-  const out = execFileSync(cmd, args, {
-    cwd: root,
-    env,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-    maxBuffer: 1 << 24,
-  });
-  const line = out
-    .trim()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .pop();
-  if (!line) throw new Error(`${cmd} ${args.join(' ')} printed no JSON`);
-  return JSON.parse(line) as SideResult;
+  return runJsonChild<SideResult>(cmd, args, { cwd: root, env });
 }
 
 /** Busy and total jiffies of the whole machine (/proc/stat), to spot competing work. */

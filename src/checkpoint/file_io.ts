@@ -108,13 +108,17 @@ export function writeFileAtomic(dst: string, produce: (fd: number) => void): voi
     }
     throw err;
   }
-  // Persist the rename itself; not possible on every platform, and not fatal if refused.
+  fsyncDir(dir); // persists the rename itself
+}
+
+/** fsync of a directory (its entries: renames, new files); not possible on every platform, and not fatal if refused. */
+export function fsyncDir(dir: string): void {
   try {
-    const dfd = fs.openSync(dir, 'r');
+    const fd = fs.openSync(dir, 'r');
     try {
-      fs.fsyncSync(dfd);
+      fs.fsyncSync(fd);
     } finally {
-      fs.closeSync(dfd);
+      fs.closeSync(fd);
     }
   } catch {
     /* directory fsync unsupported here */

@@ -4,6 +4,7 @@
  * src/checkpoint/convert_file.ts.
  */
 import type { Command } from 'commander';
+import { addCheckpointReadOptions } from './options.js';
 import { convertFile, outputFormatOf, type ConvertFileSummary } from '../checkpoint/convert_file.js';
 import { groupKeys, keyPattern } from '../checkpoint/beit2mmseg.js';
 import type { PickleValue } from '../checkpoint/pickle_writer.js';
@@ -91,64 +92,58 @@ export function formatConvertSummary(s: ConvertFileSummary): string {
 }
 
 export function register(program: Command): void {
-  program
-    .command('convert')
-    .description(
-      'convert a BEiT checkpoint (.pth/.safetensors: official unilm/timm, pretraining, unilm ADE20K, mmseg, ' +
-        'or a Hugging Face BEiT folder / weight file with config.json) to mmseg keys: safetensors, ' +
-        'or torch.save for .pth/.pt',
-    )
-    .argument('<src>', 'input checkpoint (file or Hugging Face model folder)')
-    .argument('<dst>', 'output: .safetensors, or .pth/.pt for a torch.save checkpoint {meta, state_dict}')
-    .option('--img-size <n>', 'resize relative position tables for this (square) input size, e.g. 640')
-    .option('--window <h w...>', 'resize relative position tables for this patch grid (two integers)')
-    .option('--patch-size <n>', 'patch size used with --img-size', '16')
-    .option('--force', 'overwrite <dst> if it exists', false)
-    .option('--config <file>', 'with a .pth output: class names and palette of this config go to meta.dataset_meta')
-    .option('--verify-crc', 'check every tensor storage of a .pth against its zip CRC-32 (slower)', false)
-    .option(
-      '--allow-unknown-globals',
-      'read Python objects outside the torch allow-list (e.g. numpy values in metadata) as inert placeholders ' +
-        'instead of refusing the file',
-      false,
-    )
-    .action(
-      async (
-        src: string,
-        dst: string,
-        o: {
-          imgSize?: string;
-          window?: string[];
-          patchSize: string;
-          force: boolean;
-          verifyCrc: boolean;
-          allowUnknownGlobals: boolean;
-          config?: string;
-        },
-      ) => {
-        try {
-          let window: [number, number] | undefined;
-          if (o.window !== undefined) {
-            if (o.window.length !== 2) throw new Error(`--window takes two integers (H W), got ${o.window.length}`);
-            window = [parsePositiveInt(o.window[0]!, '--window'), parsePositiveInt(o.window[1]!, '--window')];
-          }
-          if (o.config !== undefined && outputFormatOf(dst) !== 'pth') {
-            throw new Error(`--config only fills a .pth's meta.dataset_meta; ${dst} is written as safetensors`);
-          }
-          const summary = await convertFile(src, dst, {
-            imgSize: o.imgSize !== undefined ? parsePositiveInt(o.imgSize, '--img-size') : undefined,
-            window,
-            patchSize: parsePositiveInt(o.patchSize, '--patch-size'),
-            force: o.force,
-            verifyCrc: o.verifyCrc,
-            opaqueGlobals: o.allowUnknownGlobals,
-            ...(o.config !== undefined ? { meta: datasetMetaOf(o.config) } : {}),
-          });
-          console.log(formatConvertSummary(summary));
-        } catch (err) {
-          console.error(`convert: ${(err as Error).message}`);
-          process.exitCode = 1;
-        }
+  addCheckpointReadOptions(
+    program
+      .command('convert')
+      .description(
+        'convert a BEiT checkpoint (.pth/.safetensors: official unilm/timm, pretraining, unilm ADE20K, mmseg, ' +
+          'or a Hugging Face BEiT folder / weight file with config.json) to mmseg keys: safetensors, ' +
+          'or torch.save for .pth/.pt',
+      )
+      .argument('<src>', 'input checkpoint (file or Hugging Face model folder)')
+      .argument('<dst>', 'output: .safetensors, or .pth/.pt for a torch.save checkpoint {meta, state_dict}')
+      .option('--img-size <n>', 'resize relative position tables for this (square) input size, e.g. 640')
+      .option('--window <h w...>', 'resize relative position tables for this patch grid (two integers)')
+      .option('--patch-size <n>', 'patch size used with --img-size', '16')
+      .option('--force', 'overwrite <dst> if it exists', false)
+      .option('--config <file>', 'with a .pth output: class names and palette of this config go to meta.dataset_meta'),
+  ).action(
+    async (
+      src: string,
+      dst: string,
+      o: {
+        imgSize?: string;
+        window?: string[];
+        patchSize: string;
+        force: boolean;
+        verifyCrc: boolean;
+        allowUnknownGlobals: boolean;
+        config?: string;
       },
-    );
+    ) => {
+      try {
+        let window: [number, number] | undefined;
+        if (o.window !== undefined) {
+          if (o.window.length !== 2) throw new Error(`--window takes two integers (H W), got ${o.window.length}`);
+          window = [parsePositiveInt(o.window[0]!, '--window'), parsePositiveInt(o.window[1]!, '--window')];
+        }
+        if (o.config !== undefined && outputFormatOf(dst) !== 'pth') {
+          throw new Error(`--config only fills a .pth's meta.dataset_meta; ${dst} is written as safetensors`);
+        }
+        const summary = await convertFile(src, dst, {
+          imgSize: o.imgSize !== undefined ? parsePositiveInt(o.imgSize, '--img-size') : undefined,
+          window,
+          patchSize: parsePositiveInt(o.patchSize, '--patch-size'),
+          force: o.force,
+          verifyCrc: o.verifyCrc,
+          opaqueGlobals: o.allowUnknownGlobals,
+          ...(o.config !== undefined ? { meta: datasetMetaOf(o.config) } : {}),
+        });
+        console.log(formatConvertSummary(summary));
+      } catch (err) {
+        console.error(`convert: ${(err as Error).message}`);
+        process.exitCode = 1;
+      }
+    },
+  );
 }

@@ -3,6 +3,7 @@
  * Parsing and printing only; the work is `inspectFile` in src/checkpoint/inspect_file.ts.
  */
 import type { Command } from 'commander';
+import { addCheckpointReadOptions } from './options.js';
 import { inspectFile, type InspectReport } from '../checkpoint/inspect_file.js';
 
 export function formatInspectReport(r: InspectReport, opts: { summaryOnly?: boolean } = {}): string {
@@ -44,33 +45,22 @@ export function formatInspectReport(r: InspectReport, opts: { summaryOnly?: bool
 }
 
 export function register(program: Command): void {
-  program
-    .command('inspect')
-    .description('list the tensors of a checkpoint (.pth or .safetensors): keys, shapes, dtypes, parameter totals')
-    .argument('<file>', 'checkpoint file')
-    .option('--summary', 'totals only, without the per-tensor listing', false)
-    .option('--json', 'print the report as JSON', false)
-    .option('--verify-crc', 'check every tensor storage of a .pth against its zip CRC-32 (slower)', false)
-    .option(
-      '--allow-unknown-globals',
-      'read Python objects outside the torch allow-list (e.g. numpy values in metadata) as inert placeholders ' +
-        'instead of refusing the file',
-      false,
-    )
-    .action(
-      async (
-        file: string,
-        o: { summary: boolean; json: boolean; verifyCrc: boolean; allowUnknownGlobals: boolean },
-      ) => {
-        try {
-          const report = await inspectFile(file, { verifyCrc: o.verifyCrc, opaqueGlobals: o.allowUnknownGlobals });
-          console.log(
-            o.json ? JSON.stringify(report, null, 2) : formatInspectReport(report, { summaryOnly: o.summary }),
-          );
-        } catch (err) {
-          console.error(`inspect: ${(err as Error).message}`);
-          process.exitCode = 1;
-        }
-      },
-    );
+  addCheckpointReadOptions(
+    program
+      .command('inspect')
+      .description('list the tensors of a checkpoint (.pth or .safetensors): keys, shapes, dtypes, parameter totals')
+      .argument('<file>', 'checkpoint file')
+      .option('--summary', 'totals only, without the per-tensor listing', false)
+      .option('--json', 'print the report as JSON', false),
+  ).action(
+    async (file: string, o: { summary: boolean; json: boolean; verifyCrc: boolean; allowUnknownGlobals: boolean }) => {
+      try {
+        const report = await inspectFile(file, { verifyCrc: o.verifyCrc, opaqueGlobals: o.allowUnknownGlobals });
+        console.log(o.json ? JSON.stringify(report, null, 2) : formatInspectReport(report, { summaryOnly: o.summary }));
+      } catch (err) {
+        console.error(`inspect: ${(err as Error).message}`);
+        process.exitCode = 1;
+      }
+    },
+  );
 }

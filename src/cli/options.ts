@@ -1,6 +1,7 @@
 /** Parsers for commander options that fail with a clear message, and options shared by commands. */
 import { InvalidArgumentError, type Command } from 'commander';
 import { parseQuantize } from '../inference/precision.js';
+import type { AutocastDType } from '../tensor/runtime.js';
 
 export function parsePositiveInt(v: string): number {
   const n = Number(v);
@@ -34,5 +35,25 @@ export function addInferenceKernelOptions(cmd: Command): Command {
     .option(
       '--cuda-graphs',
       'replay each slide-window batch shape from a CUDA graph (CUDA builds and devices; off by default)',
+    );
+}
+
+/** --amp's value as autocast's dtype: bf16 or fp16, null when the option was not given. */
+export function ampDType(value: string | undefined): AutocastDType | null {
+  if (value === undefined) return null;
+  if (value === 'bf16') return 'bfloat16';
+  if (value === 'fp16') return 'float16';
+  throw new Error(`--amp must be bf16 or fp16, got ${value}`);
+}
+
+/** The checkpoint-reading options convert and inspect share. */
+export function addCheckpointReadOptions(cmd: Command): Command {
+  return cmd
+    .option('--verify-crc', 'check every tensor storage of a .pth against its zip CRC-32 (slower)', false)
+    .option(
+      '--allow-unknown-globals',
+      'read Python objects outside the torch allow-list (e.g. numpy values in metadata) as inert placeholders ' +
+        'instead of refusing the file',
+      false,
     );
 }

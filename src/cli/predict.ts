@@ -9,7 +9,7 @@ import { DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, setMaxPixels } from '../data/limits
 import { expandImageArgs } from './inputs.js';
 import { outputStems, uniqueInputs } from './output_names.js';
 import { progressBar } from './progress.js';
-import { parseNumberList, parsePositiveInt, parseUnit, addInferenceKernelOptions } from './options.js';
+import { parseNumberList, parsePositiveInt, parseUnit, addInferenceKernelOptions, ampDType } from './options.js';
 import { addCfgOptions, CONFIG_HELP, loadCliConfig } from './config_arg.js';
 
 interface PredictOptions {
@@ -74,9 +74,7 @@ export function register(program: Command): void {
     if (opts.saveLogits && files.length > 1) {
       throw new Error('--save-logits takes one image (logits are large); run predict per image to save several');
     }
-    const amp =
-      opts.amp === undefined ? null : opts.amp === 'bf16' ? 'bfloat16' : opts.amp === 'fp16' ? 'float16' : null;
-    if (opts.amp !== undefined && !amp) throw new Error(`--amp must be bf16 or fp16, got ${opts.amp}`);
+    const amp = ampDType(opts.amp);
     const cfg = loadCliConfig(opts.config, opts.cfgOptions);
     const model = await initModel(cfg, opts.weights, {
       device: opts.device,

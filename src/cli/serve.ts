@@ -5,7 +5,7 @@ import { initModel } from '../inference/api.js';
 import type { Quantize } from '../inference/precision.js';
 import { addCfgOptions, CONFIG_HELP, loadCliConfig } from './config_arg.js';
 import { buildServer, DEFAULT_SERVE_OPTIONS } from '../serve/server.js';
-import { parseNonNegativeInt, parsePositiveInt, addInferenceKernelOptions } from './options.js';
+import { parseNonNegativeInt, parsePositiveInt, addInferenceKernelOptions, ampDType } from './options.js';
 
 interface ServeCliOptions {
   config: string;
@@ -80,9 +80,7 @@ export function register(program: Command): void {
     )
     .option('--log', 'log every request (JSON lines on stdout)');
   addCfgOptions(addInferenceKernelOptions(cmd)).action(async (opts: ServeCliOptions) => {
-    const amp =
-      opts.amp === undefined ? null : opts.amp === 'bf16' ? 'bfloat16' : opts.amp === 'fp16' ? 'float16' : null;
-    if (opts.amp !== undefined && !amp) throw new Error(`--amp must be bf16 or fp16, got ${opts.amp}`);
+    const amp = ampDType(opts.amp);
     const token = opts.token ?? (process.env.BEITSEG_TOKEN || undefined);
     const cfg = loadCliConfig(opts.config, opts.cfgOptions);
     const model = await initModel(cfg, opts.weights, {

@@ -115,12 +115,6 @@ export class ProcessGroup {
     return t;
   }
 
-  async broadcastAsync(t: Tensor, root = 0): Promise<Tensor> {
-    this.check();
-    await native.workWaitAsync(native.pgBroadcast(this.id, t.handle, root));
-    return t;
-  }
-
   /** Many tensors from `root`, flattened into buckets (how DDP syncs parameters and buffers). */
   broadcastCoalesced(ts: readonly Tensor[], root = 0): void {
     this.check();
@@ -138,24 +132,6 @@ export class ProcessGroup {
     const outs = Array.from({ length: this.worldSize }, () => empty(t.shape, t.dtype, t.device));
     try {
       native.workWait(
-        native.pgAllgather(
-          this.id,
-          outs.map((o) => o.handle),
-          t.handle,
-        ),
-      );
-    } catch (e) {
-      for (const o of outs) o.dispose();
-      throw e;
-    }
-    return outs;
-  }
-
-  async allGatherAsync(t: Tensor): Promise<Tensor[]> {
-    this.check();
-    const outs = Array.from({ length: this.worldSize }, () => empty(t.shape, t.dtype, t.device));
-    try {
-      await native.workWaitAsync(
         native.pgAllgather(
           this.id,
           outs.map((o) => o.handle),

@@ -20,7 +20,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../checkpoint/file_io.js';
+import { fsyncDir, writeFileAtomic } from '../checkpoint/file_io.js';
 import { readSafetensors, writeSafetensors } from '../checkpoint/safetensors.js';
 import type { HostTensor } from '../checkpoint/host_tensor.js';
 import { toHost, toTensor } from '../tensor/host.js';
@@ -63,19 +63,6 @@ function toHostMap(m: Map<string, Tensor>): Map<string, HostTensor> {
 
 function dirName(kind: 'iter' | 'best', iteration: number, metric = 'mIoU'): string {
   return kind === 'iter' ? `iter_${iteration}` : `best_${metric}_iter_${iteration}`;
-}
-
-function fsyncDir(dir: string): void {
-  try {
-    const fd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    /* not supported everywhere */
-  }
 }
 
 function writeFileSynced(file: string, text: string): void {

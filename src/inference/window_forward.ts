@@ -5,7 +5,7 @@
  * beside the model, as the precision variants are), so every call and serve's batches share them.
  */
 import type { EncoderDecoder } from '../models/segmentors/encoder_decoder.js';
-import { cudaGraphsSupported } from '../tensor/cuda_graph.js';
+import { assertCudaGraphBuild } from '../tensor/cuda_graph.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { GraphedForward } from './graphed_forward.js';
 import { forwardPrecision, type PrecisionPolicy } from './precision.js';
@@ -38,9 +38,5 @@ export function releaseWindowGraphs(model: EncoderDecoder): void {
 /** A clear error where CUDA graphs cannot run. */
 export function checkCudaGraphs(device: string): void {
   if (!device.startsWith('cuda')) throw new Error(`CUDA graphs need a CUDA device, not ${device}`);
-  if (!cudaGraphsSupported()) {
-    throw new Error(
-      'CUDA graphs need a CUDA build of libtorch with CUDA runtime headers (LIBTORCH=..., CUDA_HOME; README "GPU")',
-    );
-  }
+  assertCudaGraphBuild();
 }

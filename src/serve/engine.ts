@@ -9,7 +9,7 @@
  *   through `inferenceModel`.
  * - The loop gives the event loop a turn between forward passes, so the HTTP server keeps
  *   accepting, answering /health and noticing disconnects while a long queue is worked off.
- * - When the queue runs dry the C heaps are trimmed (`trimHeapWhenIdle`), so the process's RSS
+ * - When the queue runs dry the C heaps are trimmed (trimHeap), so the process's RSS
  *   returns to what it uses instead of keeping what the last burst of requests freed.
  */
 import { inferenceModel, type SegModel } from '../inference/api.js';
@@ -51,8 +51,6 @@ export interface EngineOptions {
   amp: AutocastDType | null;
   /** Seconds a client is told to wait (Retry-After) when the queue is full. */
   retryAfterS?: number;
-  /** Give the C heaps' free pages back to the system whenever the queue runs dry (default true). */
-  trimHeapWhenIdle?: boolean;
 }
 
 interface Entry {
@@ -142,7 +140,7 @@ export class SegmentEngine {
       }
     } finally {
       this.running = false;
-      if (this.depth === 0 && this.opts.trimHeapWhenIdle !== false) trimHeap();
+      if (this.depth === 0) trimHeap();
       for (const wake of this.idleWaiters.splice(0)) wake();
     }
   }

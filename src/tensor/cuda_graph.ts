@@ -23,6 +23,15 @@ export function cudaGraphsSupported(): boolean {
   return native.cudaGraphsSupported();
 }
 
+/** A clear error where this build of the addon cannot capture CUDA graphs. */
+export function assertCudaGraphBuild(): void {
+  if (!native.cudaGraphsSupported()) {
+    throw new Error(
+      'CUDA graphs need a CUDA build of libtorch with CUDA runtime headers (LIBTORCH=..., CUDA_HOME; README "GPU")',
+    );
+  }
+}
+
 function cudaDeviceIndex(device: string): number {
   const m = /^cuda(?::(\d+))?$/.exec(device);
   if (!m) throw new Error(`CUDA graphs need a CUDA device, got '${device}'`);
@@ -36,11 +45,7 @@ function cudaDeviceIndex(device: string): number {
  */
 export const captureCudaGraph: CaptureFn = (fn, device) => {
   const index = cudaDeviceIndex(device);
-  if (!native.cudaGraphsSupported()) {
-    throw new Error(
-      'CUDA graphs need a CUDA build of libtorch with CUDA runtime headers (LIBTORCH=..., CUDA_HOME; README "GPU")',
-    );
-  }
+  assertCudaGraphBuild();
   const id = native.cudaGraphBegin(index);
   let output: Tensor;
   try {

@@ -4,10 +4,8 @@
  * running statistics (float32) to argv[2].rank<r>.
  */
 import fs from 'node:fs';
-import { setDefaultGroup } from '../../src/distributed/context.js';
 import { DistributedDataParallel } from '../../src/distributed/ddp.js';
-import { readDistEnv } from '../../src/distributed/env.js';
-import { ProcessGroup } from '../../src/distributed/process_group.js';
+import { joinFromEnv } from '../../src/distributed/init.js';
 import { buildSegmentor } from '../../src/models/builder.js';
 import type { Dict } from '../../src/models/config.js';
 import { manualSeed } from '../../src/tensor/runtime.js';
@@ -15,15 +13,9 @@ import { fixedBatch } from './worker_inputs.js';
 import { deterministicTinyConfig, flatGradsAndStats } from './tiny.js';
 
 async function main(): Promise<void> {
-  const env = readDistEnv()!;
-  const pg = await ProcessGroup.init({
-    masterAddr: env.masterAddr,
-    masterPort: env.masterPort,
-    rank: env.rank,
-    worldSize: env.worldSize,
-    timeoutMs: 30000,
-  });
-  setDefaultGroup(pg);
+  const joined = await joinFromEnv({ timeoutMs: 30000 });
+  if (!joined) throw new Error('run by runRanks: RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT set, 2+ ranks');
+  const { pg } = joined;
   // a different seed on rank 1: the broadcast from rank 0 must make the weights equal
   manualSeed(pg.rank === 0 ? 0 : 99);
   const model = buildSegmentor(deterministicTinyConfig('/nonexistent').model as Dict).train();

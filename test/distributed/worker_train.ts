@@ -5,24 +5,16 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { readDistEnv } from '../../src/distributed/env.js';
-import { setDefaultGroup } from '../../src/distributed/context.js';
-import { ProcessGroup } from '../../src/distributed/process_group.js';
+import { joinFromEnv } from '../../src/distributed/init.js';
 import { distributedTrainOptions } from '../../src/engine/distributed.js';
 import { train } from '../../src/engine/trainer.js';
 import { latestCheckpoint } from '../../src/engine/training_checkpoint.js';
 import type { Dict } from '../../src/models/config.js';
 
 async function main(): Promise<void> {
-  const env = readDistEnv()!;
-  const pg = await ProcessGroup.init({
-    masterAddr: env.masterAddr,
-    masterPort: env.masterPort,
-    rank: env.rank,
-    worldSize: env.worldSize,
-    timeoutMs: 30000,
-  });
-  setDefaultGroup(pg);
+  const joined = await joinFromEnv({ timeoutMs: 30000 });
+  if (!joined) throw new Error('run by runRanks: RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT set, 2+ ranks');
+  const { pg } = joined;
   const stopAt = process.argv[4]?.startsWith('stop-at-') ? Number(process.argv[4].slice(8)) : 0;
   const config = JSON.parse(fs.readFileSync(process.argv[3]!, 'utf8')) as Dict;
   const result = await train(

@@ -1,4 +1,5 @@
 /** Shared by the engine tests: a synthetic ADE20K-layout dataset and the tiny config pointed at it. */
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,4 +26,13 @@ export function tinyConfig(dataRoot: string, edit?: (cfg: Dict) => void): Dict {
   cfg.data_root = dataRoot;
   edit?.(cfg);
   return cfg;
+}
+
+/** Asserts that two training checkpoint folders hold byte-identical model, optimizer state and state.json. */
+export function sameCheckpointFiles(a: string, b: string): void {
+  for (const f of ['model.safetensors', 'state.safetensors', 'state.json']) {
+    const x = fs.readFileSync(path.join(a, f)),
+      y = fs.readFileSync(path.join(b, f));
+    assert.ok(x.equals(y), `${f} differs between ${a} and ${b}`);
+  }
 }

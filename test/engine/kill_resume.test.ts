@@ -14,20 +14,10 @@ import { PRIORITY, type Hook } from '../../src/engine/hook.js';
 import { logLinesToKeep } from '../../src/engine/hooks/logger_hook.js';
 import { train, type TrainOptions } from '../../src/engine/trainer.js';
 import { listCheckpoints } from '../../src/engine/training_checkpoint.js';
-import { syntheticData, tempDir, tinyConfig } from './fixtures.js';
+import { sameCheckpointFiles, syntheticData, tempDir, tinyConfig } from './fixtures.js';
 
 const tmp = tempDir('beitseg-kill-resume-');
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-const FILES = ['model.safetensors', 'state.safetensors', 'state.json'];
-
-function sameFiles(a: string, b: string): void {
-  for (const f of FILES) {
-    const x = fs.readFileSync(path.join(a, f)),
-      y = fs.readFileSync(path.join(b, f));
-    assert.ok(x.equals(y), `${f} differs between ${a} and ${b}`);
-  }
-}
 
 /** Sets the validation mIoU of each iteration before the logger and the checkpoint hook see it. */
 function scriptedMiou(byIteration: Record<number, number>): Hook {
@@ -135,8 +125,8 @@ describe('kill and resume', () => {
         .map((c) => c.iteration),
       [4],
     );
-    sameFiles(path.join(straightDir, 'iter_6'), path.join(wd, 'iter_6'));
-    sameFiles(path.join(straightDir, 'best_mIoU_iter_4'), path.join(wd, 'best_mIoU_iter_4'));
+    sameCheckpointFiles(path.join(straightDir, 'iter_6'), path.join(wd, 'iter_6'));
+    sameCheckpointFiles(path.join(straightDir, 'best_mIoU_iter_4'), path.join(wd, 'best_mIoU_iter_4'));
     // every iteration and validation once, as in the straight run
     assert.deepEqual(logEntries(wd), logEntries(straightDir));
     assert.deepEqual(logEntries(wd).train, [1, 2, 3, 4, 5, 6]);
@@ -158,7 +148,7 @@ describe('kill and resume', () => {
         .map((c) => c.iteration),
       [4],
     );
-    sameFiles(path.join(straightDir, 'iter_6'), path.join(wd2, 'iter_6'));
+    sameCheckpointFiles(path.join(straightDir, 'iter_6'), path.join(wd2, 'iter_6'));
     assert.deepEqual(logEntries(wd2), logEntries(straightDir));
     resumed2.model.dispose();
   });
@@ -178,8 +168,8 @@ describe('kill and resume', () => {
     assert.deepEqual(resumed.best, { metric: 'mIoU', value: 20, iteration: 4 });
     assert.deepEqual(logEntries(wd), logEntries(straightDir));
     assert.deepEqual(logEntries(wd).val, [2, 4]);
-    sameFiles(path.join(straightDir, 'iter_4'), path.join(wd, 'iter_4'));
-    sameFiles(path.join(straightDir, 'best_mIoU_iter_4'), path.join(wd, 'best_mIoU_iter_4'));
+    sameCheckpointFiles(path.join(straightDir, 'iter_4'), path.join(wd, 'iter_4'));
+    sameCheckpointFiles(path.join(straightDir, 'best_mIoU_iter_4'), path.join(wd, 'best_mIoU_iter_4'));
     resumed.model.dispose();
 
     // a second resume has nothing left to do and does not validate again

@@ -10,20 +10,10 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { train, type TrainOptions } from '../../src/engine/trainer.js';
 import { loadCheckpoint, listCheckpoints } from '../../src/engine/training_checkpoint.js';
-import { syntheticData, tempDir, tinyConfig } from './fixtures.js';
+import { sameCheckpointFiles, syntheticData, tempDir, tinyConfig } from './fixtures.js';
 
 const tmp = tempDir('beitseg-resume-');
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-const FILES = ['model.safetensors', 'state.safetensors', 'state.json'];
-
-function sameFiles(a: string, b: string): void {
-  for (const f of FILES) {
-    const x = fs.readFileSync(path.join(a, f)),
-      y = fs.readFileSync(path.join(b, f));
-    assert.ok(x.equals(y), `${f} differs between ${a} and ${b}`);
-  }
-}
 
 describe('exact resume (CPU, fixed seed)', () => {
   let data: string;
@@ -87,7 +77,7 @@ describe('exact resume (CPU, fixed seed)', () => {
     const resumed = await train(base(wd, { resume: true }));
     assert.equal(resumed.iteration, 6);
     assert.ok(quiet.some((l) => l.startsWith(`resumed from ${path.join(wd, `iter_${first.iteration}`)}`)));
-    sameFiles(path.join(tmp, 'straight', 'iter_6'), path.join(wd, 'iter_6'));
+    sameCheckpointFiles(path.join(tmp, 'straight', 'iter_6'), path.join(wd, 'iter_6'));
     resumed.model.dispose();
     // the JSONL log continues across the interruption
     const iters = fs
@@ -118,7 +108,7 @@ describe('exact resume (CPU, fixed seed)', () => {
     for (const t of [...ck.weights.values(), ...ck.stateTensors.values()]) t.dispose();
     const resumed = await train(base(wd, { accum: 2, maxIters: 5, resume: true }));
     assert.equal(resumed.iteration, 5);
-    sameFiles(path.join(tmp, 'acc-straight', 'iter_5'), path.join(wd, 'iter_5'));
+    sameCheckpointFiles(path.join(tmp, 'acc-straight', 'iter_5'), path.join(wd, 'iter_5'));
     assert.deepEqual(
       listCheckpoints(wd).map((c) => `${c.kind}${c.iteration}`),
       ['iter3', 'best5', 'iter5'],
