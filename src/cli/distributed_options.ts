@@ -74,6 +74,18 @@ export async function launchIfRequested(o: DistributedCliOptions): Promise<boole
     masterPort: o.masterPort,
     script,
     args: stripLauncherFlags(process.argv.slice(2)),
+    stopGraceMs: stopGraceMs(o.distTimeout),
   });
   return true;
+}
+
+/**
+ * How long the other workers get to end after one fails. Most notice at once (their next
+ * collective fails on the dead peer's closed connection), but one blocked where the closed
+ * connection does not reach it learns of it only from its collective timeout: a short
+ * --dist-timeout is waited for (plus 5 s), so that worker still reports its own error, up to a
+ * minute; never less than 10 s.
+ */
+function stopGraceMs(distTimeoutS: number): number {
+  return Math.min(60, Math.max(10, distTimeoutS + 5)) * 1000;
 }
