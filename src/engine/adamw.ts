@@ -66,6 +66,54 @@ export class AdamW {
     for (const g of this.groups) for (const p of g.params) p.zeroGrad();
   }
 
+  /**
+   * Creates zero moments (step 0, as the first step would) for parameters that have none yet:
+   * a captured step must find its state tensors allocated outside the capture.
+   */
+  ensureState(params: Tensor[]): void {
+    noGrad(() => {
+      for (const p of params) if (!this.state.has(p)) this.state.set(p, this.freshState(p));
+    });
+  }
+
+  /** The moments of `params`, in order (ensureState first). */
+  moments(params: Tensor[]): { expAvgs: Tensor[]; expAvgSqs: Tensor[] } {
+    const states = params.map((p) => {
+      const st = this.state.get(p);
+      if (!st) throw new Error('AdamW.moments: a parameter has no state (call ensureState)');
+      return st;
+    });
+    return { expAvgs: states.map((st) => st.expAvg), expAvgSqs: states.map((st) => st.expAvgSq) };
+  }
+
+  /**
+   * The numbers of the next update of `params` as adamwStepDevice reads them: [β1, 1−β1, β2,
+   * 1−β2, then per parameter: decay, −stepSize, √(1−β2^t)], computed as step() computes them.
+   * Step counts advance only through countStep, once the step is known to have run.
+   */
+  deviceSettings(params: Tensor[]): Float32Array {
+    const [b1, b2] = this.betas;
+    const groupOf = this.groupsByParam();
+    const out = new Float32Array(4 + 3 * params.length);
+    out.set([b1, 1 - b1, b2, 1 - b2]);
+    params.forEach((p, i) => {
+      const group = groupOf.get(p);
+      if (!group) throw new Error('AdamW.deviceSettings: a parameter is in no group');
+      const update = this.updateNumbers(group, (this.state.get(p)?.step ?? 0) + 1);
+      out.set([update.decay, -update.stepSize, update.bc2Sqrt], 4 + 3 * i);
+    });
+    return out;
+  }
+
+  /** Counts one step for each of `params` (after a device-side step that ran). */
+  countStep(params: Tensor[]): void {
+    for (const p of params) {
+      const st = this.state.get(p);
+      if (!st) throw new Error('AdamW.countStep: a parameter has no state');
+      st.step += 1;
+    }
+  }
+
   /** One update of every parameter that has a gradient: one multi-tensor call per group. */
   step(): void {
     const [b1, b2] = this.betas;
@@ -83,11 +131,7 @@ export class AdamW {
             if (!grad) continue;
             let st = this.state.get(p);
             if (!st) {
-              st = {
-                step: 0,
-                expAvg: keep(zeros(p.shape, p.dtype, p.device)),
-                expAvgSq: keep(zeros(p.shape, p.dtype, p.device)),
-              };
+              st = this.freshState(p);
               this.state.set(p, st);
             }
             st.step += 1;
@@ -95,11 +139,12 @@ export class AdamW {
             grads.push(grad);
             expAvgs.push(st.expAvg);
             expAvgSqs.push(st.expAvgSq);
-            stepSizes.push(group.lr / (1 - b1 ** st.step));
-            bc2Sqrts.push(Math.sqrt(1 - b2 ** st.step));
+            const update = this.updateNumbers(group, st.step);
+            stepSizes.push(update.stepSize);
+            bc2Sqrts.push(update.bc2Sqrt);
           }
           adamwStep(params, grads, expAvgs, expAvgSqs, stepSizes, bc2Sqrts, {
-            decay: 1 - group.lr * group.weightDecay,
+            decay: decayOf(group),
             beta1: b1,
             beta2: b2,
             eps: this.eps,
@@ -107,6 +152,30 @@ export class AdamW {
         }
       }),
     );
+  }
+
+  /** Decoupled weight decay factor, step size and √(1−β2^t) of update number `step` in `group`. */
+  private updateNumbers(group: ParamGroup, step: number): { decay: number; stepSize: number; bc2Sqrt: number } {
+    const [b1, b2] = this.betas;
+    return {
+      decay: decayOf(group),
+      stepSize: group.lr / (1 - b1 ** step),
+      bc2Sqrt: Math.sqrt(1 - b2 ** step),
+    };
+  }
+
+  private freshState(p: Tensor): ParamState {
+    return {
+      step: 0,
+      expAvg: keep(zeros(p.shape, p.dtype, p.device)),
+      expAvgSq: keep(zeros(p.shape, p.dtype, p.device)),
+    };
+  }
+
+  private groupsByParam(): Map<Tensor, ParamGroup> {
+    const byParam = new Map<Tensor, ParamGroup>();
+    for (const g of this.groups) for (const p of g.params) byParam.set(p, g);
+    return byParam;
   }
 
   /** State of one parameter (undefined before its first step). */
@@ -124,7 +193,8 @@ export class AdamW {
     for (const g of this.groups) {
       g.params.forEach((p, i) => {
         const st = this.state.get(p);
-        if (!st) return;
+        // step 0: made by ensureState, never stepped; an eager run has no state there yet
+        if (!st || st.step === 0) return;
         const name = g.paramNames[i]!;
         tensors.set(`${name}.exp_avg`, st.expAvg);
         tensors.set(`${name}.exp_avg_sq`, st.expAvgSq);
@@ -204,4 +274,9 @@ export class AdamW {
     }
     this.state.clear();
   }
+}
+
+/** The decoupled weight decay factor of one update: p ← p · (1 − lr·wd). */
+function decayOf(group: ParamGroup): number {
+  return 1 - group.lr * group.weightDecay;
 }

@@ -12,6 +12,7 @@ import type { SegDataLoader } from '../data/loader.js';
 import type { Dict } from '../models/config.js';
 import type { EncoderDecoder } from '../models/segmentors/encoder_decoder.js';
 import type { Device } from '../tensor/tensor.js';
+import type { GraphedTrainStep } from './graphed_train_step.js';
 import type { OptimWrapper } from './optim_wrapper.js';
 import type { ParamGroup } from './param_groups.js';
 import type { LrSchedule } from './schedule.js';
@@ -40,6 +41,8 @@ export interface RunnerContext {
   readonly device: Device;
   readonly groups: ParamGroup[];
   readonly optimWrapper: OptimWrapper;
+  /** The training step replayed from a CUDA graph (--cuda-graphs), or null: eager. */
+  readonly graphedStep: GraphedTrainStep | null;
   readonly schedule: LrSchedule;
   readonly dist: ProcessGroupInfo;
   /** Rank 0: the process that writes logs, checkpoints and the config dump. */

@@ -30,30 +30,34 @@
  */
 import type { Batch } from '../data/loader.js';
 import { tidy } from '../tensor/scope.js';
-import { fromArray } from '../tensor/tensor.js';
+import { batchTensors, type LossValues } from './graphed_train_step.js';
 import type { HookList } from './hook.js';
 import type { RunnerContext } from './runner_context.js';
 import { runValLoop } from './val_loop.js';
 
-/** Forward, backward and (on window ends) the optimizer step of iteration t; returns the loss terms as numbers. */
-export function runTrainIter(runner: RunnerContext, t: number, batch: Batch): Record<string, number> {
-  const ow = runner.optimWrapper,
-    device = runner.device;
+/**
+ * Forward, backward and (on window ends) the optimizer step of iteration t; returns the loss
+ * terms as numbers. With --cuda-graphs the runner's graphed step runs it from a captured graph.
+ */
+export function runTrainIter(runner: RunnerContext, t: number, batch: Batch): LossValues {
+  const eager = () => runEagerTrainIter(runner, t, batch);
+  return runner.graphedStep ? runner.graphedStep.run(batch, eager) : eager();
+}
+
+function runEagerTrainIter(runner: RunnerContext, t: number, batch: Batch): LossValues {
+  const ow = runner.optimWrapper;
   const values = tidy(() =>
     ow.iteration(t, () => {
-      const img = fromArray(batch.img, [batch.n, 3, batch.height, batch.width]).to(device);
-      const label = fromArray(batch.label, [batch.n, batch.height, batch.width], { dtype: 'uint8' })
-        .to(device)
-        .to('int64');
+      const { img, label } = batchTensors(batch, runner.device);
       const out = ow.optimContext(() => runner.model.loss(img, label));
       ow.backward(out.loss, t);
-      const v: Record<string, number> = {
+      const v: LossValues = {
         loss: out.loss.item(),
         'decode.loss_ce': out['decode.loss_ce'].item(),
-        'decode.acc_seg': out['decode.acc_seg'],
+        'decode.acc_seg': out['decode.acc_seg'].item(),
       };
       if (out['aux.loss_ce']) v['aux.loss_ce'] = out['aux.loss_ce'].item();
-      if (out['aux.acc_seg'] !== undefined) v['aux.acc_seg'] = out['aux.acc_seg'];
+      if (out['aux.acc_seg']) v['aux.acc_seg'] = out['aux.acc_seg'].item();
       return v;
     }),
   );

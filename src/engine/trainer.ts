@@ -27,6 +27,7 @@ import { buildSegmentor } from '../models/builder.js';
 import { cudnnBenchmarkOf, loadConfig, type Dict } from '../models/config.js';
 import type { EncoderDecoder } from '../models/segmentors/encoder_decoder.js';
 import { cuda, manualSeed, resolveDevice, setNumThreads, type AutocastDType } from '../tensor/runtime.js';
+import { assertCudaGraphBuild, type CaptureFn } from '../tensor/cuda_graph.js';
 import type { Device, Tensor } from '../tensor/tensor.js';
 import { AdamW } from './adamw.js';
 import type { GradScaler } from './grad_scaler.js';
@@ -36,6 +37,7 @@ import { LoggerHook } from './hooks/logger_hook.js';
 import { ParamSchedulerHook } from './hooks/param_scheduler_hook.js';
 import { SignalHook } from './hooks/signal_hook.js';
 import { loadFromCheckpoint, loadPretrainedBackbone } from './init_weights.js';
+import { GraphedTrainStep } from './graphed_train_step.js';
 import { AmpOptimWrapper, OptimWrapper, type GradientSync } from './optim_wrapper.js';
 import { layerDecayParamGroups, singleParamGroup, type ParamGroup } from './param_groups.js';
 import type { BestMetric, ProcessGroupInfo, RunnerContext, ValidateFn } from './runner_context.js';
@@ -78,6 +80,13 @@ export interface TrainOptions extends TrainOverrides {
   gradSync?: GradientSync;
   /** Replaces the validation of the live model (e.g. a sharded one). */
   validateFn?: ValidateFn;
+  /**
+   * Replay the training step from a CUDA graph after 2 eager iterations (graphed_train_step.ts):
+   * single process, accumulative_counts 1, a CUDA device and a CUDA build.
+   */
+  cudaGraphs?: boolean;
+  /** How the graph is captured (default: a CUDA graph); the tests pass a CPU stand-in. */
+  cudaGraphCapture?: CaptureFn;
 }
 
 export interface TrainResult {
@@ -101,6 +110,7 @@ export class Trainer implements RunnerContext {
   readonly device: Device;
   readonly groups: ParamGroup[];
   readonly optimWrapper: OptimWrapper;
+  readonly graphedStep: GraphedTrainStep | null;
   readonly schedule: LrSchedule;
   readonly hooks = new HookList();
   readonly dist: ProcessGroupInfo;
@@ -148,6 +158,12 @@ export class Trainer implements RunnerContext {
     this.optimWrapper = amp
       ? new AmpOptimWrapper(optimizer, this.groups, wrapperOptions, amp)
       : new OptimWrapper(optimizer, this.groups, wrapperOptions);
+    this.graphedStep = options.cudaGraphs
+      ? new GraphedTrainStep(model, this.optimWrapper, device, {
+          capture: options.cudaGraphCapture,
+          log: (line) => this.print(line),
+        })
+      : null;
     this.schedule = new LrSchedule(s.schedulers);
     this.dist = options.dist ?? { rank: 0, worldSize: 1 };
     this.validateFn = options.validateFn ?? validate;
@@ -168,6 +184,10 @@ export class Trainer implements RunnerContext {
           'on CPU use --amp bf16 or no AMP' +
           (o.amp ? '' : ' (the config asks for fp16 through AmpOptimWrapper: pass --amp fp32 to train in float32)'),
       );
+    }
+    if (o.cudaGraphs && !o.cudaGraphCapture) {
+      if (!device.startsWith('cuda')) throw new Error(`--cuda-graphs needs a CUDA device (got ${device})`);
+      assertCudaGraphBuild();
     }
     if (device !== 'cpu') cuda.flags({ benchmark: cudnnBenchmarkOf(cfg) });
     manualSeed(settings.seed);
@@ -352,6 +372,7 @@ export class Trainer implements RunnerContext {
       try {
         await this.hooks.call('afterRun', this);
       } finally {
+        this.graphedStep?.dispose();
         await this.currentLoader?.close();
         this.currentLoader = null;
       }

@@ -13,6 +13,7 @@
  * encode_decode is (no .item(), no nonzero, fixed interpolation sizes).
  */
 import { captureCudaGraph, type CaptureFn, type GraphCapture } from '../tensor/cuda_graph.js';
+import { withoutHostReads } from '../tensor/host_reads.js';
 import { keep, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 
@@ -83,7 +84,10 @@ export class GraphedForward {
     const input = keep(x.clone());
     try {
       for (let i = 0; i < this.warmup; i++) tidy(() => void this.forward(input));
-      const capture = this.captureFn(() => tidy(() => this.forward(input)), x.device);
+      const capture = this.captureFn(
+        () => withoutHostReads('a CUDA graph capture', () => tidy(() => this.forward(input))),
+        x.device,
+      );
       keep(capture.output);
       this.captures++;
       return { input, capture };

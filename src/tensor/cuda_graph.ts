@@ -5,12 +5,19 @@
  * it wrote, at the same addresses: callers copy new inputs into the captured input and copy the
  * output out (src/inference/graphed_forward.ts does both).
  */
+import { withoutHostReads } from './host_reads.js';
 import { native } from './native.js';
 import type { Tensor } from './tensor.js';
 
 /** A captured function: its output tensor (rewritten by every replay), replay and release. */
 export interface GraphCapture {
   readonly output: Tensor;
+  /**
+   * Whether making the capture also ran the function once (a CPU stand-in does; a CUDA capture
+   * only records, so its output is written by the first replay). Callers whose function has
+   * effects (a training step) replay after capturing only where this is false.
+   */
+  readonly executed?: boolean;
   replay(): void;
   dispose(): void;
 }
@@ -49,7 +56,7 @@ export const captureCudaGraph: CaptureFn = (fn, device) => {
   const id = native.cudaGraphBegin(index);
   let output: Tensor;
   try {
-    output = fn();
+    output = withoutHostReads('a CUDA graph capture', fn);
   } catch (e) {
     native.cudaGraphEnd(id, false);
     throw e;

@@ -239,6 +239,46 @@ export function adamwStep(
   );
 }
 
+/**
+ * adamwStep with its per-step numbers in a float32 device tensor, for CUDA-graphed steps:
+ * settings = [β1, 1−β1, β2, 1−β2, then per parameter: decay, −stepSize, √(1−β2^t)]. With
+ * `skip` (a one-element float tensor, non-zero = some gradient was not finite) the step leaves
+ * everything as it was, decided on the device: `skip.settings` holds [1, 0, 1, 0, 1, 0, 1, ...].
+ */
+export function adamwStepDevice(
+  params: Tensor[],
+  grads: Tensor[],
+  expAvgs: Tensor[],
+  expAvgSqs: Tensor[],
+  settings: Tensor,
+  eps: number,
+  skip: { foundInf: Tensor; settings: Tensor } | null,
+): void {
+  const h = (ts: Tensor[]) => ts.map((t) => t.handle);
+  native.adamwStepDevice(
+    h(params),
+    h(grads),
+    h(expAvgs),
+    h(expAvgSqs),
+    settings.handle,
+    skip ? skip.settings.handle : null,
+    skip ? skip.foundInf.handle : null,
+    eps,
+  );
+}
+
+/**
+ * ampUnscale without reading the verdict back: gradients times `invScale` (one-element device
+ * tensor) in place; `foundInf` (one-element float32) becomes 1 where some gradient is not finite.
+ */
+export function ampUnscaleDevice(grads: Tensor[], foundInf: Tensor, invScale: Tensor): void {
+  native.ampUnscaleDevice(
+    grads.map((g) => g.handle),
+    foundInf.handle,
+    invScale.handle,
+  );
+}
+
 /** Multiplies every gradient by invScale in place; true when all are finite (GradScaler.unscale_). */
 export function ampUnscale(grads: Tensor[], invScale: number): boolean {
   return native.ampUnscale(

@@ -127,6 +127,17 @@ export interface NativeAddon {
     eps: number,
   ): void;
   ampUnscale(grads: H[], invScale: number): boolean;
+  ampUnscaleDevice(grads: H[], foundInf: H, invScale: H): void;
+  adamwStepDevice(
+    params: H[],
+    grads: H[],
+    expAvgs: H[],
+    expAvgSqs: H[],
+    settings: H,
+    skipSettings: Opt<H>,
+    foundInf: Opt<H>,
+    eps: number,
+  ): void;
 
   reshape(x: H, shape: number[]): H;
   view(x: H, shape: number[]): H;

@@ -3,6 +3,7 @@
  * in (or by the caller, outside any scope). Methods mirror torch.Tensor's names in camelCase.
  */
 import type { DType } from '../common/dtype.js';
+import { assertHostReadAllowed } from './host_reads.js';
 import { native, type NativeHandle } from './native.js';
 import { track } from './scope.js';
 
@@ -233,14 +234,17 @@ export class Tensor {
     return wrap(native.detach(this.handle));
   }
   item(): number {
+    assertHostReadAllowed('item()');
     return native.item(this.handle);
   }
   /** A copy of the elements as a typed array of the tensor's dtype (row-major). */
   toTypedArray(): TypedArray {
+    assertHostReadAllowed('toTypedArray()');
     const buf = native.toBuffer(this.handle);
     return typedArrayFor(this.dtype, buf);
   }
   toFloat32Array(): Float32Array {
+    assertHostReadAllowed('toFloat32Array()');
     if (this.dtype === 'float32') return new Float32Array(native.toBuffer(this.handle));
     const f = wrap(native.to(this.handle, 'float32', null));
     try {
@@ -251,13 +255,16 @@ export class Tensor {
   }
   /** Raw little-endian bytes, copied. */
   toBytes(): Uint8Array {
+    assertHostReadAllowed('toBytes()');
     return new Uint8Array(native.toBuffer(this.handle));
   }
   /** Raw bytes without a copy (keeps the storage alive while referenced). */
   dataView(): Uint8Array {
+    assertHostReadAllowed('dataView()');
     return new Uint8Array(native.dataView(this.handle));
   }
   copyToBuffer(out: ArrayBufferView): void {
+    assertHostReadAllowed('copyToBuffer()');
     native.copyToBuffer(this.handle, out);
   }
 

@@ -50,8 +50,8 @@ export abstract class BaseDecodeHead extends Module {
     return this.convSeg.forward(dropout2d(feat, this.cfg.dropout_ratio, this.training));
   }
 
-  /** Loss and accuracy against labels [B, H, W] (int64, 255 = ignore). */
-  loss(logits: Tensor, label: Tensor): { loss: Tensor; acc: number } {
+  /** Loss and accuracy (a 0-d float64 tensor, read only when logged) against labels [B, H, W] (int64, 255 = ignore). */
+  loss(logits: Tensor, label: Tensor): { loss: Tensor; acc: Tensor } {
     const [, h, w] = label.shape;
     const resized = interpolate(logits, [h, w], 'bilinear', this.cfg.align_corners);
     const perPixel = crossEntropy(resized, label, { reduction: 'none', ignoreIndex: this.cfg.ignore_index });
@@ -61,11 +61,14 @@ export abstract class BaseDecodeHead extends Module {
   }
 }
 
-/** Percentage of non-ignored pixels whose argmax equals the label (mmseg's accuracy()). */
-export function accuracy(logits: Tensor, label: Tensor, ignoreIndex: number): number {
+/**
+ * Percentage of non-ignored pixels whose argmax equals the label (mmseg's accuracy()), 0 where
+ * every pixel is ignored. Computed on the device in float64 (the same number as counting on the
+ * host) so that a training step never waits for it: a CUDA-graphed step cannot.
+ */
+export function accuracy(logits: Tensor, label: Tensor, ignoreIndex: number): Tensor {
   const valid = label.ne(ignoreIndex);
-  const total = valid.sum().item();
-  if (total === 0) return 0;
-  const correct = logits.argmax(1).eq(label).logicalAnd(valid).sum().item();
-  return (correct * 100) / total;
+  const total = valid.sum().to('float64');
+  const correct = logits.argmax(1).eq(label).logicalAnd(valid).sum().to('float64');
+  return correct.mul(100).div(total.clamp(1));
 }

@@ -79,9 +79,9 @@ function lowPrecisionDecode(head: BaseDecodeHead, feats: Tensor[], device: strin
 
 export interface LossOutput {
   'decode.loss_ce': Tensor;
-  'decode.acc_seg': number;
+  'decode.acc_seg': Tensor;
   'aux.loss_ce'?: Tensor;
-  'aux.acc_seg'?: number;
+  'aux.acc_seg'?: Tensor;
   loss: Tensor;
 }
 
