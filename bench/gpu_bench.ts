@@ -2,7 +2,9 @@
  * GPU benchmark of beitseg's BEiT-UperNet (random weights), the same phases as
  * bench/peer/gpu_peer.py: ms per 640 window in fp32, fp16 and bf16 autocast (one window per
  * forward, and `_b4`: four), training iterations (fp32 batch 2; AMP fp16 with dynamic loss
- * scaling at batch 2 and 8), peak GPU memory. Also checks tiny_public parity on the device.
+ * scaling at batch 2 and 8; `_graph`: the step replayed from a CUDA graph), peak GPU memory.
+ * Also checks tiny_public parity on the device, and (train_graph_parity) the graphed training
+ * step against the eager one.
  * cuDNN benchmark mode is on, as mmseg's env_cfg sets it and as the peer runs.
  *
  *   node dist/bench/gpu_bench.js [--device cuda] [--preset base] [--repeat 10] [--warmup 3]
@@ -19,9 +21,12 @@ import path from 'node:path';
 import { buildSegmentor } from '../src/models/builder.js';
 import { loadConfig, type Dict } from '../src/models/config.js';
 import type { EncoderDecoder } from '../src/models/segmentors/encoder_decoder.js';
+import type { Batch } from '../src/data/loader.js';
 import { AdamW } from '../src/engine/adamw.js';
-import { GradScaler } from '../src/engine/grad_scaler.js';
+import { GraphedTrainStep } from '../src/engine/graphed_train_step.js';
+import { AmpOptimWrapper, OptimWrapper, type OptimWrapperOptions } from '../src/engine/optim_wrapper.js';
 import { layerDecayParamGroups } from '../src/engine/param_groups.js';
+import { eagerTrainIter } from '../src/engine/train_loop.js';
 import {
   attentionImpl,
   autocast,
@@ -48,7 +53,7 @@ const outFile = argValue('--out', '');
 const phases = argValue(
   '--phases',
   'parity,infer_fp32,infer_fp16,infer_bf16,infer_fp16_b4,infer_bf16_b4,infer_bf16_b4_graph,infer_fp16_b4_graph,' +
-    'train_bs2_fp32,train_bs2_amp,train_bs8_amp',
+    'train_graph_parity,train_bs2_fp32,train_bs2_amp,train_bs2_amp_graph,train_bs8_amp,train_bs8_amp_graph',
 ).split(',');
 const deviceType = device.startsWith('cuda') ? 'cuda' : 'cpu';
 const sync = () => {
@@ -177,44 +182,126 @@ function graphedInfer(
   }
 }
 
-function trainPhase(model: EncoderDecoder, phase: string, size: number): Timing {
-  const batch = phase.includes('bs8') ? 8 : 2;
-  const amp: AutocastDType | null = phase.endsWith('amp') ? (deviceType === 'cuda' ? 'float16' : 'bfloat16') : null;
-  model.train();
-  const x = randn([batch, 3, size, size]).to(device);
-  // random classes with the top eighth of every label ignored, as the peer does
-  const label = tidy(() => {
-    const l = rand([batch, size, size], 0, model.numClasses).floor().to('int64');
-    l.slice(1, 0, size >> 3).fill_(255);
-    return l.to(device);
+/** A host batch as the loader makes them: random images, random labels with the top eighth ignored. */
+function syntheticBatch(n: number, size: number, classes: number, seed: number): Batch {
+  manualSeed(seed);
+  return tidy(() => {
+    const label = rand([n, size, size], 0, classes).floor().to('uint8');
+    label.slice(1, 0, size >> 3).fill_(255);
+    return {
+      img: randn([n, 3, size, size]).toFloat32Array(),
+      label: label.toTypedArray() as Uint8Array,
+      n,
+      height: size,
+      width: size,
+      metas: [],
+    } as unknown as Batch;
   });
-  const numLayers = model.backbone.cfg.num_layers;
-  const opt = new AdamW(
-    layerDecayParamGroups(model.namedParameters(), { numLayers, decayRate: 0.9, baseLr: 3e-5, baseWeightDecay: 0.05 }),
-  );
-  const scaler = amp === 'float16' ? new GradScaler() : null;
-  const params = model.parameters();
+}
+
+/** AdamW with BEiT's layer decay in mmengine's optimizer wrapper: AMP fp16 (loss scaling) or bf16, or fp32. */
+function optimWrapperFor(model: EncoderDecoder, amp: AutocastDType | null): OptimWrapper {
+  const groups = layerDecayParamGroups(model.namedParameters(), {
+    numLayers: model.backbone.cfg.num_layers,
+    decayRate: 0.9,
+    baseLr: 3e-5,
+    baseWeightDecay: 0.05,
+  });
+  const o: OptimWrapperOptions = { accum: 1, maxIters: Number.MAX_SAFE_INTEGER, deviceType };
+  return amp ? new AmpOptimWrapper(new AdamW(groups), groups, o, amp) : new OptimWrapper(new AdamW(groups), groups, o);
+}
+
+/**
+ * train_bs<N>_<fp32|amp>[_graph]: ms per training step (mmengine's train_step: loss, backward,
+ * [fp16 unscale + inf check], AdamW, zero grad), eager or replayed from a CUDA graph (captured
+ * after 2 eager steps inside the timed warm-up).
+ */
+function trainPhase(model: EncoderDecoder, phase: string, size: number): Timing {
+  const graphs = phase.endsWith('_graph');
+  const name = phase.replace(/_graph$/, '');
+  const batchSize = name.includes('bs8') ? 8 : 2;
+  const amp: AutocastDType | null = name.endsWith('amp') ? (deviceType === 'cuda' ? 'float16' : 'bfloat16') : null;
+  model.train();
+  const batch = syntheticBatch(batchSize, size, model.numClasses, 1);
+  const ow = optimWrapperFor(model, amp);
+  const runner = { model, optimWrapper: ow, device };
+  const graphed = graphs ? new GraphedTrainStep(model, ow, device) : null;
   try {
-    const t = timed(
-      () =>
-        tidy(() => {
-          const out = autocast(deviceType, amp, () => model.loss(x, label));
-          (scaler ? out.loss.mul(scaler.scale) : out.loss).backward();
-          const finite = scaler ? scaler.unscaleAndCheck(params) : true;
-          if (finite) opt.step();
-          scaler?.update(!finite);
-          opt.zeroGrad();
-        }),
-      1,
-      'ms per step',
-    );
-    return { ...t, batch };
+    const step = () => {
+      const eager = () => eagerTrainIter(runner, 0, batch);
+      graphed ? graphed.run(batch, eager) : eager();
+    };
+    if (graphed && warmup < 3) throw new Error('a graphed step needs --warmup 3 or more (2 eager steps, the capture)');
+    return { ...timed(step, 1, 'ms per step'), batch: batchSize };
   } finally {
-    x.dispose();
-    label.dispose();
-    opt.dispose();
-    for (const p of params) p.zeroGrad();
+    graphed?.dispose();
+    ow.optimizer.dispose();
+    ow.optimizer.zeroGrad();
   }
+}
+
+/**
+ * The CUDA-graphed training step against the eager one on the device: the tiny model without
+ * dropout or stochastic depth (their random numbers come from the graph's own generator offsets),
+ * 6 steps from the same weights and batches, fp16 (loss scaling, from a scale that overflows so
+ * steps are skipped) and bf16. Reports the largest parameter difference relative to the largest
+ * parameter, the losses of both and the skipped steps; an eager rerun gives the device's own
+ * run-to-run difference for scale.
+ */
+function trainGraphParity(): Record<string, unknown> {
+  const cfg = loadConfig('test/fixtures/tiny_public_config.json').model as Dict;
+  (cfg.backbone as Dict).drop_path_rate = 0;
+  for (const head of ['decode_head', 'auxiliary_head']) (cfg[head] as Dict).dropout_ratio = 0;
+  const out: Record<string, unknown> = {};
+  for (const amp of deviceType === 'cuda' ? (['float16', 'bfloat16'] as const) : (['bfloat16'] as const)) {
+    const train = (graphs: boolean) => {
+      manualSeed(0);
+      const model = buildSegmentor(cfg).to(device).train();
+      const ow = optimWrapperFor(model, amp);
+      if (ow instanceof AmpOptimWrapper && ow.scaler) ow.scaler.scale = 2 ** 40;
+      const graphed = graphs ? new GraphedTrainStep(model, ow, device) : null;
+      const size = model.backbone.window[0] * 16;
+      const losses: number[] = [];
+      for (let t = 0; t < 6; t++) {
+        const batch = syntheticBatch(2, size, model.numClasses, 10 + t);
+        const eager = () => eagerTrainIter({ model, optimWrapper: ow, device }, t, batch);
+        losses.push((graphed ? graphed.run(batch, eager) : eager()).loss!);
+      }
+      graphed?.dispose();
+      return { model, losses, skipped: ow.skippedSteps, replays: graphed?.replays ?? 0, ow };
+    };
+    const [a, b, c] = [train(false), train(true), train(false)];
+    const relDiff = (x: EncoderDecoder, y: EncoderDecoder) => {
+      const other = new Map(y.namedParameters());
+      let diff = 0,
+        scale = 0;
+      for (const [n, p] of x.namedParameters()) {
+        diff = Math.max(
+          diff,
+          tidy(() => p.sub(other.get(n)!).abs().max().item()),
+        );
+        scale = Math.max(
+          scale,
+          tidy(() => p.abs().max().item()),
+        );
+      }
+      return diff / scale;
+    };
+    out[amp] = {
+      graph_vs_eager_rel: relDiff(a.model, b.model),
+      eager_vs_eager_rel: relDiff(a.model, c.model),
+      losses_eager: a.losses,
+      losses_graph: b.losses,
+      skipped_eager: a.skipped,
+      skipped_graph: b.skipped,
+      replays: b.replays,
+    };
+    for (const r of [a, b, c]) {
+      r.ow.optimizer.dispose();
+      r.model.dispose();
+    }
+  }
+  return out;
 }
 
 function main(): void {
@@ -243,9 +330,10 @@ function main(): void {
     save();
   };
   if (phases.includes('parity')) run('parity', parity);
+  if (phases.includes('train_graph_parity')) run('train_graph_parity', trainGraphParity);
   const model = buildSegmentor(loadConfig(configPath()).model as Dict).to(device);
   const size = model.backbone.window[0] * 16;
-  for (const phase of phases.filter((p) => p !== 'parity')) {
+  for (const phase of phases.filter((p) => p !== 'parity' && p !== 'train_graph_parity')) {
     const [name, impl] = phase.split('@');
     run(phase, () => {
       const saved = attentionImpl();

@@ -44,6 +44,7 @@ type TrainCliOptions = Pick<
   workers?: number;
   threads?: number;
   cfgOptions?: string[];
+  cudaGraphs?: boolean;
 } & DistributedCliOptions;
 
 export function register(program: Command): void {
@@ -78,6 +79,11 @@ export function register(program: Command): void {
       '--threads <n>',
       'libtorch CPU threads (default: all cores, shared out among the workers of a machine)',
       positiveInt,
+    )
+    .option(
+      '--cuda-graphs',
+      'replay the whole training step from a CUDA graph after 2 eager iterations (one process, no --accum; ' +
+        'CUDA builds and devices)',
     );
   addDistributedOptions(addCfgOptions(cmd)).action(async (o: TrainCliOptions) => {
     if (await launchIfRequested(o)) return;
@@ -101,6 +107,7 @@ export function register(program: Command): void {
       seed: o.seed,
       numWorkers: o.workers,
       threads,
+      cudaGraphs: o.cudaGraphs,
     };
     // every rank trains; only rank 0 prints and writes files
     if (joined) options = distributedTrainOptions(joined.pg, { ...options, log: main ? undefined : () => undefined });

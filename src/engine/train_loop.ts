@@ -40,11 +40,16 @@ import { runValLoop } from './val_loop.js';
  * terms as numbers. With --cuda-graphs the runner's graphed step runs it from a captured graph.
  */
 export function runTrainIter(runner: RunnerContext, t: number, batch: Batch): LossValues {
-  const eager = () => runEagerTrainIter(runner, t, batch);
+  const eager = () => eagerTrainIter(runner, t, batch);
   return runner.graphedStep ? runner.graphedStep.run(batch, eager) : eager();
 }
 
-function runEagerTrainIter(runner: RunnerContext, t: number, batch: Batch): LossValues {
+/** The eager iteration t with a model, its optimizer wrapper and device (also the benchmarks'). */
+export function eagerTrainIter(
+  runner: Pick<RunnerContext, 'model' | 'optimWrapper' | 'device'>,
+  t: number,
+  batch: Batch,
+): LossValues {
   const ow = runner.optimWrapper;
   const values = tidy(() =>
     ow.iteration(t, () => {

@@ -1,6 +1,6 @@
 /**
  * `beitseg train` through commander (src/cli/train.ts register()): option parsing, bf16 AMP and
- * gradient accumulation on CPU, --resume, --load-from, and the fp16-on-CPU refusal.
+ * gradient accumulation on CPU, --resume, --load-from, and the fp16 / CUDA-graph refusals on CPU.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -153,10 +153,14 @@ describe('beitseg train (CLI)', () => {
     );
   });
 
-  it('refuses --amp fp16 on CPU and bad option values', async () => {
+  it('refuses --amp fp16 and --cuda-graphs on CPU and bad option values', async () => {
     await assert.rejects(
       cli('--config', configFile, '--work-dir', path.join(tmp, 'w3'), '--device', 'cpu', '--amp', 'fp16'),
       /needs a CUDA device/,
+    );
+    await assert.rejects(
+      cli('--config', configFile, '--work-dir', path.join(tmp, 'w4'), '--device', 'cpu', '--cuda-graphs'),
+      /--cuda-graphs needs a CUDA device \(got cpu\)/,
     );
     await assert.rejects(cli('--config', configFile, '--amp', 'fp8'), /expected fp16, bf16 or fp32/);
     await assert.rejects(cli('--config', configFile, '--accum', '0'), /positive integer/);
