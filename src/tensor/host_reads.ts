@@ -1,8 +1,9 @@
 /**
  * Reads of tensor elements by the host (item(), typed-array copies) block until the device has
  * computed them. Inside a CUDA-graph capture nothing is computed, so such a read cannot be
- * answered: CUDA invalidates the capture with an opaque error. Capturing code runs under
- * `withoutHostReads`, which turns the first host read into an error naming what was captured.
+ * answered, and a copy between host and device memory (to('cuda') of a CPU tensor, or back)
+ * cannot be recorded: CUDA invalidates the capture with an opaque error. Capturing code runs
+ * under `withoutHostReads`, which turns the first such read or copy into an error naming it.
  */
 let forbiddenBy: string | null = null;
 
@@ -21,8 +22,8 @@ export function withoutHostReads<T>(what: string, fn: () => T): T {
 export function assertHostReadAllowed(op: string): void {
   if (forbiddenBy !== null) {
     throw new Error(
-      `${op}: reads a tensor's elements on the host inside ${forbiddenBy}, which records device work without ` +
-        'running it (keep the value on the device, or read it after the replay)',
+      `${op}: reads or copies a tensor's elements on the host inside ${forbiddenBy}, which records device ` +
+        'work without running it (keep the value on the device, or read it after the replay)',
     );
   }
 }

@@ -222,7 +222,9 @@ export class Tensor {
 
   // ---- conversion ----
   to(target: TensorDType | Device): Tensor {
-    return isDType(target) ? wrap(native.to(this.handle, target, null)) : wrap(native.to(this.handle, null, target));
+    if (isDType(target)) return wrap(native.to(this.handle, target, null));
+    if ((target === 'cpu') !== (this.device === 'cpu')) assertHostReadAllowed(`to('${target}') from ${this.device}`);
+    return wrap(native.to(this.handle, null, target));
   }
   float(): Tensor {
     return this.to('float32');

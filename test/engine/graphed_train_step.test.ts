@@ -128,7 +128,7 @@ describe('device-side optimizer pieces', () => {
     const t = zeros([1]);
     assert.throws(
       () => withoutHostReads('a captured training step', () => t.item()),
-      /item\(\): reads a tensor's elements on the host inside a captured training step/,
+      /item\(\): reads or copies a tensor's elements on the host inside a captured training step/,
     );
     assert.equal(t.item(), 0, 'allowed again afterwards');
   });
@@ -164,7 +164,7 @@ describe('Trainer --cuda-graphs (CPU stand-in capture)', () => {
   });
 
   for (const amp of ['fp32', 'bf16'] as const) {
-    it(`${amp}: 2 eager iterations, a capture, replays: the checkpoint equals eager training byte for byte`, async () => {
+    it(`${amp}: 2 eager iterations, a capture, replays: checkpoints equal eager training byte for byte`, async () => {
       const eager = await Trainer.create(base(path.join(tmp, `eager-${amp}`), { amp }));
       const eagerValues: LossValues[] = [];
       eager.hooks.register({ name: 'values', afterTrainIter: (_r, _t, _b, out) => void eagerValues.push(out.values) });
@@ -302,7 +302,7 @@ describe('GraphedTrainStep with dynamic loss scaling (fp16 path, float32 arithme
     const step = new GraphedTrainStep(reading, ow, 'cpu', { warmup: 0, capture: standIn });
     assert.throws(
       () => step.run(randomBatch(1, model.numClasses), () => ({})),
-      /item\(\): reads a tensor's elements on the host inside a captured training step/,
+      /item\(\): reads or copies a tensor's elements on the host inside a captured training step/,
     );
     assert.equal(step.isCaptured, false);
     ow.optimizer.dispose();

@@ -121,7 +121,7 @@ export class BEiTAttention extends Module {
     let index = this.buffer('relative_position_index');
     if (grid[0] !== this.window[0] || grid[1] !== this.window[1]) {
       table = resizeBiasTable(table, this.window, grid);
-      index = relativePositionIndex(grid[0], grid[1]).to(table.device);
+      index = relativePositionIndex(grid[0], grid[1], table.device);
     }
     return { tableT: table.transpose(0, 1).contiguous(), index };
   }

@@ -5,8 +5,8 @@
  * the table's last three entries T−3, T−2, T−1 with T = (2Wh−1)(2Ww−1)+3.
  */
 import { interpolate } from '../../tensor/functional.js';
-import { keep } from '../../tensor/scope.js';
-import { cat, fromArray, type Tensor } from '../../tensor/tensor.js';
+import { keep, tidy } from '../../tensor/scope.js';
+import { cat, fromArray, type Device, type Tensor } from '../../tensor/tensor.js';
 
 export function numRelativeDistance(wh: number, ww: number): number {
   return (2 * wh - 1) * (2 * ww - 1) + 3;
@@ -31,15 +31,17 @@ export function relativePositionIndexArray(wh: number, ww: number): BigInt64Arra
   return out;
 }
 
-// One index tensor per grid, shared by every layer and model (they are identical).
+// One index tensor per grid and device, shared by every layer and model (they are identical);
+// kept on the device so that a forward pass copies nothing from the host (a CUDA-graph capture
+// cannot record such a copy).
 const indexCache = new Map<string, Tensor>();
 
-export function relativePositionIndex(wh: number, ww: number): Tensor {
-  const key = `${wh}x${ww}`;
+export function relativePositionIndex(wh: number, ww: number, device: Device = 'cpu'): Tensor {
+  const key = `${wh}x${ww}@${device}`;
   let t = indexCache.get(key);
   if (!t || t.isDisposed) {
     const n = wh * ww + 1;
-    t = keep(fromArray(relativePositionIndexArray(wh, ww), [n, n]));
+    t = keep(tidy(() => fromArray(relativePositionIndexArray(wh, ww), [n, n]).to(device)));
     indexCache.set(key, t);
   }
   return t;
