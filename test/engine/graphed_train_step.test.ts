@@ -144,7 +144,9 @@ describe('Trainer --cuda-graphs (CPU stand-in capture)', () => {
     threads: 2,
     maxIters: 5,
     batchSize: 2,
-    valInterval: 100,
+    // a validation (eval mode, eager) between replays
+    valInterval: 4,
+    valLimit: 2,
     checkpointInterval: 100,
     logInterval: 1,
     seed: 3,
