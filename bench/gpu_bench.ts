@@ -221,6 +221,7 @@ function trainPhase(model: EncoderDecoder, phase: string, size: number): Timing 
   const name = phase.replace(/_graph$/, '');
   const batchSize = name.includes('bs8') ? 8 : 2;
   const amp: AutocastDType | null = name.endsWith('amp') ? (deviceType === 'cuda' ? 'float16' : 'bfloat16') : null;
+  if (graphs && warmup < 3) throw new Error('a graphed step needs --warmup 3 or more (2 eager steps, the capture)');
   model.train();
   const batch = syntheticBatch(batchSize, size, model.numClasses, 1);
   const ow = optimWrapperFor(model, amp);
@@ -231,7 +232,6 @@ function trainPhase(model: EncoderDecoder, phase: string, size: number): Timing 
       const eager = () => eagerTrainIter(runner, 0, batch);
       graphed ? graphed.run(batch, eager) : eager();
     };
-    if (graphed && warmup < 3) throw new Error('a graphed step needs --warmup 3 or more (2 eager steps, the capture)');
     return { ...timed(step, 1, 'ms per step'), batch: batchSize };
   } finally {
     graphed?.dispose();

@@ -19,7 +19,7 @@
  * accumulation: a DDP all-reduce and a deferred step are not captured.
  */
 import type { Batch } from '../data/loader.js';
-import type { EncoderDecoder } from '../models/segmentors/encoder_decoder.js';
+import type { EncoderDecoder, LossOutput } from '../models/segmentors/encoder_decoder.js';
 import { captureCudaGraph, type CaptureFn, type GraphCapture } from '../tensor/cuda_graph.js';
 import { adamwStepDevice, ampUnscaleDevice } from '../tensor/functional.js';
 import { withoutHostReads } from '../tensor/host_reads.js';
@@ -47,6 +47,18 @@ export function batchTensors(batch: Batch, device: Device): { img: Tensor; label
   return { img, label };
 }
 
+/** The logged terms of a loss output, named as mmseg logs them (aux.* only with an auxiliary head). */
+export function lossTerms(out: LossOutput): [string, Tensor][] {
+  const terms: [string, Tensor | undefined][] = [
+    ['loss', out.loss],
+    ['decode.loss_ce', out['decode.loss_ce']],
+    ['decode.acc_seg', out['decode.acc_seg']],
+    ['aux.loss_ce', out['aux.loss_ce']],
+    ['aux.acc_seg', out['aux.acc_seg']],
+  ];
+  return terms.filter((e): e is [string, Tensor] => e[1] !== undefined);
+}
+
 /** The device tensors a captured step reads and writes; they live as long as the graph. */
 interface StepBuffers {
   img: Tensor;
@@ -63,8 +75,8 @@ interface CapturedStep {
   shape: string;
   buffers: StepBuffers;
   capture: GraphCapture;
-  /** Names of the values in the capture's output, in order (found_inf last with a scaler). */
-  outputs: string[];
+  /** Names of the logged terms in the capture's output, in order (with a scaler the fp16 verdict follows). */
+  terms: string[];
 }
 
 function shapeKey(batch: Batch): string {
@@ -149,11 +161,11 @@ export class GraphedTrainStep {
     ow.optimizer.ensureState(this.trainable);
     ow.optimizer.zeroGrad();
     this.prepare(buffers, batch);
-    const outputs: string[] = [];
+    const terms: string[] = [];
     let capture: GraphCapture;
     try {
       capture = this.captureFn(
-        () => withoutHostReads('a captured training step', () => tidy(() => this.stepOnDevice(buffers, outputs))),
+        () => withoutHostReads('a captured training step', () => tidy(() => this.stepOnDevice(buffers, terms))),
         this.device,
       );
     } catch (e) {
@@ -162,7 +174,7 @@ export class GraphedTrainStep {
       throw e;
     }
     keep(capture.output);
-    this.captured = { shape: shapeKey(batch), buffers, capture, outputs };
+    this.captured = { shape: shapeKey(batch), buffers, capture, terms };
     this.log(
       `cuda graphs: training step captured for batch ${this.captured.shape} after ${this.eagerRuns} eager ` +
         `iteration(s); ${this.trainable.length} parameters stepped on the device`,
@@ -206,9 +218,9 @@ export class GraphedTrainStep {
   /**
    * The captured work, mmengine's train_step with accumulative_counts 1 and no host reads:
    * loss (under autocast) → [· scale] → backward → [unscale, check] → AdamW. Returns the logged
-   * values stacked into one float64 tensor, names in `outputs`.
+   * terms (names in `terms`) and, with a scaler, the fp16 verdict, stacked into one float64 tensor.
    */
-  private stepOnDevice(b: StepBuffers, outputs: string[]): Tensor {
+  private stepOnDevice(b: StepBuffers, terms: string[]): Tensor {
     const ow = this.optimWrapper;
     const out = ow.optimContext(() => this.model.loss(b.img, b.label));
     const loss = out.loss.float();
@@ -232,17 +244,11 @@ export class GraphedTrainStep {
     }
     const { expAvgs, expAvgSqs } = ow.optimizer.moments(this.trainable);
     adamwStepDevice(this.trainable, this.gradBuffers, expAvgs, expAvgSqs, b.settings, ow.optimizer.eps, skip);
-    const named: [string, Tensor | undefined][] = [
-      ['loss', out.loss],
-      ['decode.loss_ce', out['decode.loss_ce']],
-      ['decode.acc_seg', out['decode.acc_seg']],
-      ['aux.loss_ce', out['aux.loss_ce']],
-      ['aux.acc_seg', out['aux.acc_seg']],
-      ['found_inf', this.scaler ? b.foundInf.reshape() : undefined],
-    ];
-    const present = named.filter((e): e is [string, Tensor] => e[1] !== undefined);
-    outputs.splice(0, outputs.length, ...present.map(([name]) => name));
-    return stack(present.map(([, t]) => t.to('float64')));
+    const logged = lossTerms(out);
+    terms.splice(0, terms.length, ...logged.map(([name]) => name));
+    const values = logged.map(([, t]) => t);
+    if (this.scaler) values.push(b.foundInf.reshape());
+    return stack(values.map((t) => t.to('float64')));
   }
 
   private nameOf(p: Tensor): string {
@@ -257,9 +263,8 @@ export class GraphedTrainStep {
   private finish(c: CapturedStep): LossValues {
     const read = c.capture.output.toTypedArray();
     const values: LossValues = {};
-    c.outputs.forEach((name, i) => (values[name] = Number(read[i])));
-    const skipped = values.found_inf !== undefined && values.found_inf !== 0;
-    delete values.found_inf;
+    c.terms.forEach((name, i) => (values[name] = Number(read[i])));
+    const skipped = this.scaler !== null && Number(read[c.terms.length]) !== 0;
     if (this.scaler) {
       this.scaler.update(skipped);
       if (skipped) this.optimWrapper.skippedSteps++;

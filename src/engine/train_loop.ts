@@ -30,7 +30,7 @@
  */
 import type { Batch } from '../data/loader.js';
 import { tidy } from '../tensor/scope.js';
-import { batchTensors, type LossValues } from './graphed_train_step.js';
+import { batchTensors, lossTerms, type LossValues } from './graphed_train_step.js';
 import type { HookList } from './hook.js';
 import type { RunnerContext } from './runner_context.js';
 import { runValLoop } from './val_loop.js';
@@ -56,14 +56,7 @@ export function eagerTrainIter(
       const { img, label } = batchTensors(batch, runner.device);
       const out = ow.optimContext(() => runner.model.loss(img, label));
       ow.backward(out.loss, t);
-      const v: LossValues = {
-        loss: out.loss.item(),
-        'decode.loss_ce': out['decode.loss_ce'].item(),
-        'decode.acc_seg': out['decode.acc_seg'].item(),
-      };
-      if (out['aux.loss_ce']) v['aux.loss_ce'] = out['aux.loss_ce'].item();
-      if (out['aux.acc_seg']) v['aux.acc_seg'] = out['aux.acc_seg'].item();
-      return v;
+      return Object.fromEntries(lossTerms(out).map(([name, t]) => [name, t.item()])) as LossValues;
     }),
   );
   ow.stepIfDue(t);

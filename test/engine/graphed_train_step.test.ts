@@ -16,6 +16,7 @@ import { AdamW } from '../../src/engine/adamw.js';
 import { GraphedTrainStep, type LossValues } from '../../src/engine/graphed_train_step.js';
 import { AmpOptimWrapper } from '../../src/engine/optim_wrapper.js';
 import { singleParamGroup, type ParamGroup } from '../../src/engine/param_groups.js';
+import { eagerTrainIter } from '../../src/engine/train_loop.js';
 import { Trainer, type TrainOptions } from '../../src/engine/trainer.js';
 import type { EncoderDecoder } from '../../src/models/segmentors/encoder_decoder.js';
 import type { CaptureFn } from '../../src/tensor/cuda_graph.js';
@@ -245,17 +246,8 @@ function scaledTraining(model: EncoderDecoder, iterations: number) {
   );
   // far too large: the first steps overflow and are skipped while the scale halves
   ow.scaler!.scale = 2 ** 127;
-  const eager = (t: number, batch: Batch): LossValues => {
-    const values = tidy(() => {
-      const img = fromArray(batch.img, [batch.n, 3, batch.height, batch.width]);
-      const label = fromArray(batch.label, [batch.n, batch.height, batch.width], { dtype: 'uint8' }).to('int64');
-      const out = ow.optimContext(() => model.loss(img, label));
-      ow.backward(out.loss, t);
-      return { loss: out.loss.item() };
-    });
-    ow.stepIfDue(t);
-    return values;
-  };
+  const eager = (t: number, batch: Batch): LossValues =>
+    eagerTrainIter({ model, optimWrapper: ow, device: 'cpu' }, t, batch);
   return { ow, eager };
 }
 
