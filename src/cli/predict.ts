@@ -32,6 +32,7 @@ interface PredictOptions {
   quantize?: Quantize;
   cudaGraphs?: boolean;
   maxWindows: number;
+  color?: boolean;
 }
 
 const seconds = (s: number): string => (s < 90 ? `${s.toFixed(1)} s` : `${(s / 60).toFixed(1)} min`);
@@ -64,6 +65,7 @@ export function register(program: Command): void {
     .option('--out <dir>', 'output directory', 'out')
     .option('--save-logits <file>', 'write logits (or --tta probabilities) [1,C,H,W] float32 as safetensors')
     .option('--opacity <a>', 'overlay opacity in [0,1]', parseUnit, 0.5)
+    .option('--color', 'also write <stem>_color.png (the label map in class colours) and <stem>_legend.png')
     .option('--window-batch <n>', 'slide windows per forward pass', parsePositiveInt, 1)
     .option('--amp <dtype>', 'compute in bf16 (CPU/GPU) or fp16 (GPU) under autocast')
     .option(
@@ -130,7 +132,11 @@ export function register(program: Command): void {
       const img = await readImage(file);
       started ||= performance.now();
       const result = await inferenceModel(model, img, { ...views, windowBatch: opts.windowBatch, amp, onWindow });
-      await writePrediction(stems[i], img, result, model.meta, { opacity: opts.opacity, saveLogits: opts.saveLogits });
+      await writePrediction(stems[i], img, result, model.meta, {
+        opacity: opts.opacity,
+        saveLogits: opts.saveLogits,
+        color: opts.color,
+      });
       result.logits.dispose();
       bar.update(i + 1);
     }
