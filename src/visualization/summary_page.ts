@@ -76,14 +76,15 @@ export function summaryHtml(page: SummaryPage): string {
         .filter((x) => x.v !== null)
         .map((x) => `<li>${swatch(page.palette[x.k])}${e(page.classes[x.k])} <b>${pct(x.v)}</b></li>`)
         .join('');
-      const fig = (src: string, caption: string): string =>
-        `<figure><img src="${e(src)}" alt="${e(caption)}"><figcaption>${e(caption)}</figcaption></figure>`;
+      const fig = (src: string, caption: string, cls = 'map'): string =>
+        `<figure><img class="${cls}" src="${e(src)}" alt="${e(caption)}">` +
+        `<figcaption>${e(caption)}</figcaption></figure>`;
       return (
         `<section class="row"><h3>${e(img.name)}</h3><div class="figs">` +
         fig(img.input, 'input') +
         fig(img.prediction, 'prediction') +
         fig(img.groundTruth, 'ground truth') +
-        (img.overlay ? fig(img.overlay, 'overlay + legend') : '') +
+        (img.overlay ? fig(img.overlay, 'overlay + legend', 'legend') : '') +
         `<div class="iou"><div class="cap">IoU in this image (%)</div><ul>${present}</ul></div></div></section>`
       );
     })
@@ -101,7 +102,8 @@ td.num,th.num{text-align:right}
 .metrics{font-size:15px} .note{font-size:13px;color:#444;max-width:560px}
 .row{background:#fff;border:1px solid #e3e3e3;padding:10px;margin:12px 0}
 .figs{display:flex;gap:12px;align-items:flex-start;flex-wrap:wrap}
-figure{margin:0} figure img{height:192px;image-rendering:pixelated;display:block;border:1px solid #ccc}
+figure{margin:0} figure img{display:block;border:1px solid #ccc}
+img.map{height:176px;image-rendering:pixelated} img.legend{height:auto}
 figcaption{font-size:12px;color:#555;text-align:center;margin-top:3px}
 .iou ul{list-style:none;padding:0;margin:4px 0;font-size:13px} .iou li{margin:2px 0} .cap{font-size:12px;color:#555}
 </style></head>
