@@ -1,7 +1,7 @@
 /**
  * `npm run fuzz:images [-- --cases N --seed S --svg]`: the long image fuzz run (default 3000 cases;
- * --svg: the SVG family, every case of which must be refused). Prints a summary; exits 1 when any case failed. Without the FUZZ marker argument (as when the
- * test runner picks it up) it does nothing.
+ * --svg: the SVG family, every case of which must be refused). Prints a summary; exits 1 when any
+ * case failed. Without the FUZZ marker argument (as when the test runner picks it up) it does nothing.
  */
 import { runImageFuzz } from './image_fuzz.js';
 
