@@ -18,12 +18,14 @@ export {
   decodeLabel,
   encodeImage,
   readImage,
+  readImageSize,
   readLabel,
   writeImage,
   writeLabelPng,
 } from './data/image_io.js';
-export type { DecodeImageOptions, PixelLimitOptions, WriteImageOptions } from './data/image_io.js';
+export type { DecodeImageOptions, FileLimitOptions, PixelLimitOptions, WriteImageOptions } from './data/image_io.js';
 export { DEFAULT_MAX_PIXELS, maxPixels, setMaxPixels } from './data/limits.js';
+export { DEFAULT_MAX_WINDOWS, planWindows, type WindowPlan } from './inference/window_plan.js';
 export { makeImage, makeLabel, type LabelMap, type RgbImage } from './data/types.js';
 export { ADE20K_CLASSES, ADE20K_PALETTE, generatePalette } from './data/metainfo.js';
 export { writePrediction } from './inference/outputs.js';

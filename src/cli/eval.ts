@@ -39,14 +39,17 @@ interface EvalOptions extends DistributedCliOptions {
   cudaGraphs?: boolean;
 }
 
-/** The dataset dict: --data ROOT as ADE20K layout, else the config's test/val dataset. */
+/** The dataset dict: --data ROOT in ADE20K layout (with the config's test/val dataset settings), else that dataset. */
 function datasetConfig(cfg: Record<string, unknown>, opts: EvalOptions): DatasetConfig {
   if (opts.data) {
-    const fromCfg =
-      isDict(cfg.test_dataloader) && isDict(cfg.test_dataloader.dataset) ? cfg.test_dataloader.dataset : null;
+    // The config's own dataset settings (type, reduce_zero_label, metainfo) under the new root:
+    // a dataset without ADE20K's "other" label must not have its labels shifted by one.
+    const dl = isDict(cfg.test_dataloader) ? cfg.test_dataloader : cfg.val_dataloader;
+    const fromCfg = isDict(dl) && isDict(dl.dataset) ? dl.dataset : null;
     const type = typeof fromCfg?.type === 'string' ? fromCfg.type : 'ADE20KDataset';
-    const extra =
+    const extra: Partial<DatasetConfig> =
       fromCfg && isDict(fromCfg.metainfo) ? { metainfo: fromCfg.metainfo as DatasetConfig['metainfo'] } : {};
+    if (typeof fromCfg?.reduce_zero_label === 'boolean') extra.reduce_zero_label = fromCfg.reduce_zero_label;
     return {
       type,
       data_root: opts.data,

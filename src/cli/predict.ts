@@ -4,7 +4,8 @@ import type { Command } from 'commander';
 import { initModel, inferenceModel, DEFAULT_TTA_SCALES } from '../inference/api.js';
 import type { Quantize } from '../inference/precision.js';
 import { writePrediction } from '../inference/outputs.js';
-import { readImage } from '../data/image_io.js';
+import { readImage, readImageSize } from '../data/image_io.js';
+import { DEFAULT_MAX_WINDOWS, describePlan, planWindows } from '../inference/window_plan.js';
 import { DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, setMaxPixels } from '../data/limits.js';
 import { expandImageArgs } from './inputs.js';
 import { outputStems, uniqueInputs } from './output_names.js';
@@ -30,7 +31,11 @@ interface PredictOptions {
   maxPixels?: number;
   quantize?: Quantize;
   cudaGraphs?: boolean;
+  maxWindows: number;
+  color?: boolean;
 }
+
+const seconds = (s: number): string => (s < 90 ? `${s.toFixed(1)} s` : `${(s / 60).toFixed(1)} min`);
 
 export function register(program: Command): void {
   const cmd = program
@@ -60,12 +65,19 @@ export function register(program: Command): void {
     .option('--out <dir>', 'output directory', 'out')
     .option('--save-logits <file>', 'write logits (or --tta probabilities) [1,C,H,W] float32 as safetensors')
     .option('--opacity <a>', 'overlay opacity in [0,1]', parseUnit, 0.5)
+    .option('--color', 'also write <stem>_color.png (the label map in class colours) and <stem>_legend.png')
     .option('--window-batch <n>', 'slide windows per forward pass', parsePositiveInt, 1)
     .option('--amp <dtype>', 'compute in bf16 (CPU/GPU) or fp16 (GPU) under autocast')
     .option(
       '--max-pixels <n>',
       `refuse images with more pixels (default ${DEFAULT_MAX_PIXELS}, or ${MAX_PIXELS_ENV})`,
       parsePositiveInt,
+    )
+    .option(
+      '--max-windows <n>',
+      'refuse, before predicting any, an image needing more slide windows (or TTA passes) than this',
+      parsePositiveInt,
+      DEFAULT_MAX_WINDOWS,
     );
   addCfgOptions(addInferenceKernelOptions(cmd)).action(async (images: string[], opts: PredictOptions) => {
     if (opts.maxPixels) setMaxPixels(opts.maxPixels);
@@ -83,18 +95,48 @@ export function register(program: Command): void {
       cudaGraphs: opts.cudaGraphs,
     });
     if (!opts.weights) process.stderr.write('warning: no --weights given: the model has random weights\n');
+    // Every image's work from its header, before any output: a large image under a config
+    // without a test Resize slides thousands of windows.
+    const views = {
+      mode: opts.mode,
+      noResize: !opts.resize,
+      tta: opts.tta ? { scales: opts.ttaScales, minSize: opts.ttaMinSize } : false,
+    };
+    let totalWindows = 0;
+    for (const file of files) {
+      const { width, height } = await readImageSize(file);
+      const plan = planWindows(model, width, height, views, DEFAULT_TTA_SCALES);
+      if (plan.windows > opts.maxWindows) {
+        throw new Error(
+          `${file}: ${describePlan(plan)} is over --max-windows ${opts.maxWindows} (raise --max-windows, ` +
+            `or keep the test Resize, or use --mode whole)`,
+        );
+      }
+      if (plan.crop) totalWindows += plan.windows;
+    }
+    if (totalWindows > 0) process.stderr.write(`predict: ${totalWindows} slide window(s) in all\n`);
+    let started = 0;
+    let estimated = totalWindows === 0;
+    const onWindow = (done: number): void => {
+      if (estimated) return;
+      estimated = true;
+      const per = (performance.now() - started) / 1000 / done;
+      process.stderr.write(
+        `predict: about ${seconds(per * totalWindows)} in all (${(per * 1000).toFixed(0)} ms per window on ` +
+          'the first batch)\n',
+      );
+    };
     fs.mkdirSync(opts.out, { recursive: true });
     const bar = progressBar(files.length, 'predict');
     for (const [i, file] of files.entries()) {
       const img = await readImage(file);
-      const result = await inferenceModel(model, img, {
-        mode: opts.mode,
-        noResize: !opts.resize,
-        windowBatch: opts.windowBatch,
-        amp,
-        tta: opts.tta ? { scales: opts.ttaScales, minSize: opts.ttaMinSize } : false,
+      started ||= performance.now();
+      const result = await inferenceModel(model, img, { ...views, windowBatch: opts.windowBatch, amp, onWindow });
+      await writePrediction(stems[i], img, result, model.meta, {
+        opacity: opts.opacity,
+        saveLogits: opts.saveLogits,
+        color: opts.color,
       });
-      await writePrediction(stems[i], img, result, model.meta, { opacity: opts.opacity, saveLogits: opts.saveLogits });
       result.logits.dispose();
       bar.update(i + 1);
     }

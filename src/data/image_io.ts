@@ -18,17 +18,22 @@
  * as pillow does for modes 'P' and 'L'; non-PNG label files fall back to sharp
  * and must be single-channel.
  *
- * Every decode first reads the header and refuses an image over the pixel limit (./limits.ts)
- * before any pixel is decoded.
+ * Every read first checks the file: a regular file (a FIFO would block forever, /dev/zero never
+ * ends, a directory is no image) no larger than the file size limit. Every decode then reads the
+ * header and refuses, before any pixel is decoded, an image over the pixel limit or of a
+ * degenerate shape (./limits.ts), and any format but the raster ones listed in IMAGE_FORMATS: SVG
+ * in particular is a document to render (seconds to minutes of CPU for a few bytes), refused by
+ * its content whatever the file's name, unless `allowSvg` is set.
  *
  * Writes are atomic: a temporary file in the same directory, then rename, so a
  * killed process never leaves a half-written image behind.
  */
 
+import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import sharp, { type SharpOptions } from 'sharp';
-import { checkPixels, maxPixels } from './limits.js';
+import { checkPixels, MAX_IMAGE_BYTES_ENV, maxImageBytes, maxPixels } from './limits.js';
 import { decodePngLabel, encodePngLabel, isPng } from './png.js';
 import { makeImage, makeLabel, type LabelMap, type RgbImage } from './types.js';
 
@@ -40,14 +45,75 @@ interface RawInfo {
   depth?: string;
 }
 
-async function readBytes(file: string, what: string): Promise<Buffer> {
+/** What a path is, in words, when it is not a regular file. */
+function kindOf(st: import('node:fs').Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+export interface FileLimitOptions {
+  /** Refuse files larger than this many bytes (default: BEITSEG_MAX_IMAGE_BYTES, else 512 MiB). */
+  maxBytes?: number;
+}
+
+/**
+ * Reads a whole regular file of at most `maxBytes`. Opened non-blocking and checked on the open
+ * handle (fstat), so a FIFO neither blocks the open nor is read, and a path swapped after a
+ * check cannot slip through.
+ */
+async function readBytes(file: string, what: string, opts: FileLimitOptions = {}): Promise<Buffer> {
+  const limit = opts.maxBytes ?? maxImageBytes();
+  let handle: fs.FileHandle;
   try {
-    return await fs.readFile(file);
+    handle = await fs.open(file, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'ENOENT') throw new Error(`${what} file not found: ${file}`);
     throw new Error(`cannot read ${what} file ${file}: ${err.message}`);
   }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw new Error(`cannot read ${what} file ${file}: ${kindOf(st)}, not a regular file`);
+    if (st.size > limit) {
+      throw new Error(
+        `cannot read ${what} file ${file}: ${st.size} bytes is over the limit of ${limit} bytes per file ` +
+          `(raise it with ${MAX_IMAGE_BYTES_ENV})`,
+      );
+    }
+    // One byte more than the size: a file that grows while it is read is still bounded.
+    const buf = Buffer.alloc(st.size + 1);
+    let n = 0;
+    while (n < buf.length) {
+      const { bytesRead } = await handle.read(buf, n, buf.length - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    if (n > st.size) throw new Error(`cannot read ${what} file ${file}: it changed while being read`);
+    return buf.subarray(0, n);
+  } catch (e) {
+    if ((e as Error).message.startsWith('cannot read')) throw e;
+    throw new Error(`cannot read ${what} file ${file}: ${(e as Error).message}`);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Raster formats decoded (sharp's names; AVIF reports as heif). */
+export const IMAGE_FORMATS = ['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif'] as const;
+
+/**
+ * SVG by content, before libvips sees it: a text document whose first non-blank character is
+ * '<' (XML, SVG) or a gzip stream (SVGZ). No raster format starts either way.
+ */
+function looksLikeSvg(bytes: Uint8Array): boolean {
+  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) return true;
+  let i = 0;
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) i = 3; // UTF-8 byte order mark
+  while (i < bytes.length && i < 4096 && (bytes[i] === 0x20 || (bytes[i] >= 0x09 && bytes[i] <= 0x0d))) i++;
+  return bytes[i] === 0x3c;
 }
 
 export interface PixelLimitOptions {
@@ -58,24 +124,67 @@ export interface PixelLimitOptions {
 export interface DecodeImageOptions extends PixelLimitOptions {
   /** Apply the EXIF Orientation tag (default true, like cv2 IMREAD_COLOR). */
   autoOrient?: boolean;
+  /** Render SVG documents (default false: refused, whatever the file is named). */
+  allowSvg?: boolean;
 }
 
 /**
- * Decodes with sharp after checking the header's size against the limit. sharp's own limit stays
- * on as a second guard (it also reads it from the header).
+ * The header's checks: not SVG (unless allowed), a raster format, a size within the pixel limit
+ * and of a sane shape. Returns the size as decoded (after EXIF orientation where `autoOrient`).
+ */
+async function probe(
+  bytes: Uint8Array,
+  limit: number,
+  opts: SharpOptions,
+  allowSvg = false,
+): Promise<{ width: number; height: number }> {
+  if (!allowSvg && looksLikeSvg(bytes)) {
+    throw new Error('SVG (or other XML/compressed text) is refused: it is a document to render, not an image');
+  }
+  // metadata() only parses the header; sharp's limit is off there so the size can be reported.
+  const header = await sharp(bytes, { ...opts, limitInputPixels: false }).metadata();
+  const format = header.format ?? 'unknown';
+  const allowed: readonly string[] = allowSvg ? [...IMAGE_FORMATS, 'svg'] : IMAGE_FORMATS;
+  if (!allowed.includes(format)) {
+    throw new Error(`unsupported image format '${format}' (supported: ${IMAGE_FORMATS.join(', ')})`);
+  }
+  if (header.width === undefined || header.height === undefined) throw new Error('no image size in the header');
+  checkPixels(header.width, header.height, limit);
+  return opts.autoOrient && header.autoOrient ? header.autoOrient : { width: header.width, height: header.height };
+}
+
+/**
+ * Decodes with sharp after checking the header (probe). sharp's own limit stays on as a second
+ * guard (it also reads it from the header).
  */
 async function decodeRaw(
   bytes: Uint8Array,
   limit: number,
   opts: SharpOptions,
+  allowSvg = false,
 ): Promise<{ data: Buffer; info: RawInfo }> {
-  // metadata() only parses the header; sharp's limit is off there so the size can be reported.
-  const header = await sharp(bytes, { ...opts, limitInputPixels: false }).metadata();
-  if (header.width === undefined || header.height === undefined) throw new Error('no image size in the header');
-  checkPixels(header.width, header.height, limit);
+  await probe(bytes, limit, opts, allowSvg);
   return sharp(bytes, { ...opts, limitInputPixels: limit })
     .raw()
     .toBuffer({ resolveWithObject: true });
+}
+
+/**
+ * An image file's size as `readImage` would decode it (EXIF orientation applied), from its header
+ * alone, after the same checks (regular file, file size, format, pixel limit, shape): for planning
+ * work on many images before decoding any.
+ */
+export async function readImageSize(
+  file: string,
+  opts: DecodeImageOptions & FileLimitOptions = {},
+): Promise<{ width: number; height: number }> {
+  const bytes = await readBytes(file, 'image', opts);
+  try {
+    const sharpOpts: SharpOptions = { autoOrient: opts.autoOrient ?? true, failOn: 'error' };
+    return await probe(bytes, opts.maxPixels ?? maxPixels(), sharpOpts, opts.allowSvg);
+  } catch (e) {
+    throw new Error(`cannot decode image ${file}: ${(e as Error).message}`);
+  }
 }
 
 /** Decode encoded image bytes (any format sharp reads) to RGB uint8 HWC. `name` is used in errors. */
@@ -87,7 +196,8 @@ export async function decodeImage(
   let raw: { data: Buffer; info: RawInfo };
   try {
     const autoOrient = opts.autoOrient ?? true;
-    raw = await decodeRaw(bytes, opts.maxPixels ?? maxPixels(), { autoOrient, ignoreIcc: true, failOn: 'error' });
+    const sharpOpts: SharpOptions = { autoOrient, ignoreIcc: true, failOn: 'error' };
+    raw = await decodeRaw(bytes, opts.maxPixels ?? maxPixels(), sharpOpts, opts.allowSvg);
   } catch (e) {
     throw new Error(`cannot decode image ${name}: ${(e as Error).message}`);
   }
@@ -133,8 +243,8 @@ export async function decodeImage(
 }
 
 /** Read an image file as RGB uint8 HWC. Missing/unreadable files throw an Error naming the file. */
-export async function readImage(file: string, opts: DecodeImageOptions = {}): Promise<RgbImage> {
-  const bytes = await readBytes(file, 'image');
+export async function readImage(file: string, opts: DecodeImageOptions & FileLimitOptions = {}): Promise<RgbImage> {
+  const bytes = await readBytes(file, 'image', opts);
   return decodeImage(bytes, file, opts);
 }
 
@@ -169,8 +279,8 @@ export async function decodeLabel(
 }
 
 /** Read a label map file (8-bit grey or palette PNG, raw values). */
-export async function readLabel(file: string, opts: PixelLimitOptions = {}): Promise<LabelMap> {
-  const bytes = await readBytes(file, 'label');
+export async function readLabel(file: string, opts: PixelLimitOptions & FileLimitOptions = {}): Promise<LabelMap> {
+  const bytes = await readBytes(file, 'label', opts);
   return decodeLabel(bytes, file, opts);
 }
 

@@ -3,13 +3,37 @@
  * decoded, so a small file that claims a huge size (an "image bomb") is refused instead of
  * exhausting memory.
  *
- * The default is sharp's own default limit (0x3FFF x 0x3FFF pixels). It can be raised or lowered
- * process-wide with the BEITSEG_MAX_PIXELS environment variable or `setMaxPixels` (the CLI's
- * `--max-pixels`), and per call with the readers' `maxPixels` option.
+ * The default, 40 million pixels (serve's default too), is far above any dataset's images yet
+ * keeps one image's decode and its float32 copy under 1 GB; sharp's own default (0x3FFF squared,
+ * 268 million) let a 691-byte JPEG claiming 16000x16000 be decoded (10.8 GB). It can be raised or
+ * lowered process-wide with the BEITSEG_MAX_PIXELS environment variable or `setMaxPixels` (the
+ * CLI's `--max-pixels`), and per call with the readers' `maxPixels` option.
  */
 
-/** sharp's default `limitInputPixels` (0x3FFF squared). */
-export const DEFAULT_MAX_PIXELS = 0x3fff * 0x3fff;
+/** The default pixel limit per image. */
+export const DEFAULT_MAX_PIXELS = 40_000_000;
+
+/**
+ * Longest side over shortest side beyond which an image is refused as degenerate (a 1 x 100000000
+ * strip): no segmentation model sees anything in it, and resizing it costs minutes.
+ */
+export const MAX_ASPECT_RATIO = 1000;
+
+/** Files larger than this are refused before they are read (BEITSEG_MAX_IMAGE_BYTES changes it). */
+export const DEFAULT_MAX_IMAGE_BYTES = 512 * 1024 * 1024;
+
+export const MAX_IMAGE_BYTES_ENV = 'BEITSEG_MAX_IMAGE_BYTES';
+
+/** The file size limit for image and label files (from BEITSEG_MAX_IMAGE_BYTES, else the default). */
+export function maxImageBytes(): number {
+  const raw = process.env[MAX_IMAGE_BYTES_ENV];
+  if (raw === undefined || raw === '') return DEFAULT_MAX_IMAGE_BYTES;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n <= 0) {
+    throw new Error(`${MAX_IMAGE_BYTES_ENV}=${raw}: must be a positive integer (bytes per file)`);
+  }
+  return n;
+}
 
 export const MAX_PIXELS_ENV = 'BEITSEG_MAX_PIXELS';
 
@@ -44,6 +68,9 @@ export function setMaxPixels(n: number): number {
  */
 export function checkPixels(width: number, height: number, limit = maxPixels()): void {
   const pixels = width * height;
+  if (width > 0 && height > 0 && Math.max(width, height) / Math.min(width, height) > MAX_ASPECT_RATIO) {
+    throw new Error(`${width}x${height} is a degenerate image (one side over ${MAX_ASPECT_RATIO} times the other)`);
+  }
   if (pixels > limit) {
     throw new Error(
       `${width}x${height} = ${pixels} pixels is over the limit of ${limit} pixels per image ` +

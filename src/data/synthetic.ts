@@ -18,6 +18,10 @@
  * enough and a small CNN has something to learn. "Other" is low-frequency
  * brownish noise.
  *
+ * Scene 'full' (the demo's showcase): every pixel belongs to a real class, no "other"
+ * anywhere, and label values are the class ids themselves (0..C-1, metainfo reduce_zero_label
+ * false): nothing is ignored in training or evaluation, and predicted ids equal the annotations'.
+ *
  * Same seed and options -> byte-identical files (the RNG is seeded per image
  * from (seed, index); sharp's JPEG encoder is deterministic).
  */
@@ -40,6 +44,11 @@ export interface SyntheticOptions {
   /** How many of the n images go to validation (default n/5, at least 1 when n > 1). */
   splitVal?: number;
   jpegQuality?: number;
+  /**
+   * 'ade' (default): ADE20K's convention, 0 = "other" (ignored after reduce_zero_label) in about
+   * 1 scene background in 3 and 1 shape in 6. 'full': every pixel a class, label values 0..C-1.
+   */
+  scene?: SceneKind;
   /** Called after each image is written. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -50,6 +59,8 @@ export interface SyntheticSummary {
   val: number;
   classes: string[];
 }
+
+export type SceneKind = 'ade' | 'full';
 
 type Pattern = 'hstripes' | 'vstripes' | 'dstripes' | 'astripes' | 'checker' | 'dots' | 'grid' | 'rings' | 'plain';
 const PATTERNS: Pattern[] = [
@@ -192,23 +203,28 @@ function randomShape(rng: Rng, h: number, w: number, cls: number): Shape {
   return { cls, inside: (x, y) => Math.abs((x - cx) * nx + (y - cy) * ny) <= half };
 }
 
-/** Generate one scene (image + label) from an RNG. */
+/**
+ * Generate one scene (image + label) from an RNG. Labels are 0 = other, 1..C (scene 'ade'), or
+ * 0..C-1 with no other (scene 'full').
+ */
 export function generateScene(
   rng: Rng,
   height: number,
   width: number,
   styles: readonly ClassStyle[],
+  scene: SceneKind = 'ade',
 ): { img: RgbImage; label: LabelMap } {
   const C = styles.length;
+  const full = scene === 'full';
   const label = makeLabel(height, width);
-  // Background: a class 70% of the time, "other" (0) otherwise.
-  const bg = rng.random() < 0.7 ? rng.randint(1, C + 1) : 0;
+  // Background: a class 70% of the time, "other" (0) otherwise ('full': always a class).
+  const bg = full || rng.random() < 0.7 ? rng.randint(1, C + 1) : 0;
   label.data.fill(bg);
   const nShapes = rng.randint(2, 7);
   const shapes: Shape[] = [];
   for (let i = 0; i < nShapes; i++) {
-    // 1 in 6 shapes is "other", so ignore regions appear inside scenes too.
-    const cls = rng.random() < 1 / 6 ? 0 : rng.randint(1, C + 1);
+    // 1 in 6 shapes is "other", so ignore regions appear inside scenes too ('ade' only).
+    const cls = !full && rng.random() < 1 / 6 ? 0 : rng.randint(1, C + 1);
     shapes.push(randomShape(rng, height, width, cls));
   }
   for (let y = 0; y < height; y++) {
@@ -258,6 +274,7 @@ export function generateScene(
       img.data[o + 2] = clampByte(b + noise);
     }
   }
+  if (full) for (let i = 0; i < label.data.length; i++) label.data[i] -= 1;
   return { img, label };
 }
 
@@ -277,6 +294,10 @@ export async function makeSyntheticDataset(root: string, opts: SyntheticOptions 
   const classes = opts.classes ?? 8;
   const seed = opts.seed ?? 0;
   const quality = opts.jpegQuality ?? 90;
+  const scene = opts.scene ?? 'ade';
+  if (scene !== 'ade' && scene !== 'full') {
+    throw new Error(`synthetic dataset: scene must be 'ade' or 'full', got ${JSON.stringify(scene)}`);
+  }
   const val = opts.splitVal ?? (n > 1 ? Math.max(1, Math.floor(n / 5)) : 0);
   const int = (v: number, what: string, lo: number, hi: number): void => {
     if (!Number.isInteger(v) || v < lo || v > hi)
@@ -299,7 +320,7 @@ export async function makeSyntheticDataset(root: string, opts: SyntheticOptions 
   for (let i = 0; i < n; i++) {
     const split = i < train ? 'training' : 'validation';
     const rng = new Rng(deriveSeed(seed, i));
-    const { img, label } = generateScene(rng, height, width, styles);
+    const { img, label } = generateScene(rng, height, width, styles, scene);
     const name = syntheticName(i);
     await writeFileAtomic(path.join(root, 'images', split, `${name}.jpg`), await encodeImage(img, 'jpeg', { quality }));
     await writeFileAtomic(
@@ -311,9 +332,21 @@ export async function makeSyntheticDataset(root: string, opts: SyntheticOptions 
   const meta = {
     classes: styles.map((s) => s.name),
     palette: styles.map((s) => s.colour),
-    reduce_zero_label: true,
-    note: 'label value 0 = other (ignored with reduce_zero_label); value k = classes[k - 1]',
-    generator: { seed, n, height, width, classes, split_val: val, jpeg_quality: quality },
+    reduce_zero_label: scene === 'ade',
+    note:
+      scene === 'ade'
+        ? 'label value 0 = other (ignored with reduce_zero_label); value k = classes[k - 1]'
+        : 'every pixel is a class: label value k = classes[k] (no reduce_zero_label)',
+    generator: {
+      seed,
+      n,
+      height,
+      width,
+      classes,
+      split_val: val,
+      jpeg_quality: quality,
+      ...(scene === 'ade' ? {} : { scene }),
+    },
   };
   await writeFileAtomic(path.join(root, 'metainfo.json'), Buffer.from(`${JSON.stringify(meta, null, 2)}\n`));
   return { root, train, val, classes: meta.classes };

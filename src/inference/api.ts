@@ -12,14 +12,14 @@ import { interpolate, softmax } from '../tensor/functional.js';
 import { autocast, cuda, deviceTypeOf, noGrad, resolveDevice } from '../tensor/runtime.js';
 import { keep, tidy } from '../tensor/scope.js';
 import type { Device, Tensor } from '../tensor/tensor.js';
-import { preprocessFromConfig, scaledTestSize, testResize, toInputTensor, type Preprocess } from './preprocess.js';
+import { preprocessFromConfig, testResize, toInputTensor, type Preprocess } from './preprocess.js';
 import { describeLoad, loadWeights, type WeightsReport } from './weights.js';
 import { resizeImage } from '../data/transforms/resize.js';
 import { flipImage } from '../data/transforms/flip.js';
 import { datasetMeta, type DatasetMeta } from './metainfo.js';
 import { hfArchitectureOf } from '../checkpoint/hf_beit.js';
 import { applyHfArchitecture } from '../checkpoint/hf_beit_config.js';
-import { imageScaledSize, ttaFromConfig } from './tta_config.js';
+import { describePlan, planWindows, ttaViews } from './window_plan.js';
 import { checkPolicy, forwardPrecision, resolvePolicy, type PrecisionPolicy } from './precision.js';
 import { checkCudaGraphs, windowForward } from './window_forward.js';
 
@@ -108,6 +108,13 @@ export interface InferenceOptions extends PrecisionPolicy {
   tta?: boolean | TtaOptions;
   /** Overrides initModel's `cudaGraphs` for this call. */
   cudaGraphs?: boolean;
+  /**
+   * Refuse, before any forward pass, an image that needs more slide windows (or whole-image
+   * passes) than this in all views (default: no limit). See planWindows.
+   */
+  maxWindows?: number;
+  /** Called after each batch of slide windows of each view: windows done and that view's total. */
+  onWindow?: (done: number, total: number) => void;
 }
 
 export interface TtaOptions {
@@ -145,6 +152,12 @@ export async function inferenceModel(
       : image instanceof Uint8Array
         ? await decodeImage(image, '<buffer>')
         : image;
+  if (opts.maxWindows !== undefined) {
+    const plan = planWindows(m, img.width, img.height, opts, DEFAULT_TTA_SCALES);
+    if (plan.windows > opts.maxWindows) {
+      throw new Error(`${img.width}x${img.height} image: ${describePlan(plan)} is over maxWindows ${opts.maxWindows}`);
+    }
+  }
   const policy = resolvePolicy(m.precision, opts);
   checkPolicy(policy, m.device);
   const logits = noGrad(() =>
@@ -166,6 +179,7 @@ function forward(m: SegModel, input: Tensor, opts: InferenceOptions): Tensor {
     windowBatch: opts.windowBatch,
     precision,
     windowForward: windowForward(m.model, policy, graphs),
+    onWindow: opts.onWindow,
   });
 }
 
@@ -184,14 +198,9 @@ function singleLogits(m: SegModel, img: RgbImage, opts: InferenceOptions): Tenso
  * loaded image's size); a config without one keeps DEFAULT_TTA_SCALES on the test scale.
  */
 function ttaProbs(m: SegModel, img: RgbImage, opts: InferenceOptions, tta: TtaOptions): Tensor {
-  const fromCfg = tta.scales === undefined && tta.minSize === undefined ? ttaFromConfig(m.config) : null;
-  const scales = tta.scales ?? fromCfg?.scales ?? DEFAULT_TTA_SCALES;
-  const flips = tta.flip === false || fromCfg?.flip === false ? [false] : [false, true];
+  const { sizes, flips } = ttaViews(m, img.width, img.height, opts.noResize ?? false, tta, DEFAULT_TTA_SCALES);
   let sum: Tensor | null = null;
-  for (const ratio of scales) {
-    const [h, w] = fromCfg
-      ? imageScaledSize(img.width, img.height, ratio)
-      : scaledTestSize(img, opts.noResize ? null : m.preprocess.scale, ratio, tta.minSize ?? 0);
+  for (const [h, w] of sizes) {
     const resized = h === img.height && w === img.width ? img : resizeImage(img, h, w);
     for (const flip of flips) {
       const next: Tensor = tidy(() => {
@@ -204,7 +213,7 @@ function ttaProbs(m: SegModel, img: RgbImage, opts: InferenceOptions, tta: TtaOp
       sum = keep(next);
     }
   }
-  const total = scales.length * flips.length;
+  const total = sizes.length * flips.length;
   const out = keep(tidy(() => sum!.div(total)));
   sum!.dispose();
   return out;

@@ -84,7 +84,7 @@ export function testResize(img: RgbImage, scale: [number, number] | null): RgbIm
 
 /** Exact size of an image after a scaled test Resize (for multi-scale TTA). */
 export function scaledTestSize(
-  img: RgbImage,
+  img: { width: number; height: number },
   scale: [number, number] | null,
   ratio: number,
   minShort = 0,

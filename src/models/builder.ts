@@ -4,8 +4,8 @@
 import { BEiT, BEIT_DEFAULTS, type BEiTConfig } from './backbones/beit.js';
 import { Feature2Pyramid, type Feature2PyramidConfig } from './necks/feature2pyramid.js';
 import type { BaseDecodeHead, DecodeHeadConfig } from './decode_heads/decode_head.js';
-import { FCNHead, type FCNHeadConfig } from './decode_heads/fcn_head.js';
-import { UPerHead, type UPerHeadConfig } from './decode_heads/uper_head.js';
+import { FCNHead } from './decode_heads/fcn_head.js';
+import { UPerHead } from './decode_heads/uper_head.js';
 import { EncoderDecoder, type TestConfig } from './segmentors/encoder_decoder.js';
 import {
   bool,
@@ -21,8 +21,29 @@ import {
   numList,
   pairIn,
   POSITIVE_INT,
+  positiveIntUpTo,
   type Dict,
 } from './config.js';
+import { backboneSize, checkModelSize, headSize, type HeadSpec, neckSize, type PartSize } from './size.js';
+
+/**
+ * Upper bounds on the sizes a config sets, far above any published model (BEiT-L: 24 layers,
+ * 1024 wide, 16 heads) and far below what would exhaust memory on one dimension alone; the
+ * product of them is checked against memory in buildSegmentor.
+ */
+const MAX = {
+  layers: 1000,
+  dims: 65536,
+  heads: 4096,
+  patch: 4096,
+  inChannels: 1024,
+  imgSize: 65536,
+  mlpRatio: 256,
+  classes: 65536,
+  poolScale: 1024,
+  convs: 1000,
+  kernel: 63,
+} as const;
 
 const NORM_FIELDS = ['type', 'requires_grad', 'eps', 'momentum'];
 
@@ -94,15 +115,15 @@ export function beitConfig(d: Dict, path = 'model.backbone'): BEiTConfig {
       throw new ConfigError(`${path}.${k}=${JSON.stringify(d[k])} is not supported (only ${JSON.stringify(ok)})`);
   }
   if (isDict(d.act_cfg) && d.act_cfg.type !== 'GELU') throw new ConfigError(`${path}.act_cfg.type must be GELU`);
-  const numLayers = numIn(d, 'num_layers', path, POSITIVE_INT, BEIT_DEFAULTS.num_layers);
+  const numLayers = numIn(d, 'num_layers', path, positiveIntUpTo(MAX.layers), BEIT_DEFAULTS.num_layers);
   const cfg: BEiTConfig = {
-    img_size: pairIn(d, 'img_size', path, POSITIVE_INT, BEIT_DEFAULTS.img_size as number),
-    patch_size: numIn(d, 'patch_size', path, POSITIVE_INT, BEIT_DEFAULTS.patch_size),
-    in_channels: numIn(d, 'in_channels', path, POSITIVE_INT, BEIT_DEFAULTS.in_channels),
-    embed_dims: numIn(d, 'embed_dims', path, POSITIVE_INT, BEIT_DEFAULTS.embed_dims),
+    img_size: pairIn(d, 'img_size', path, positiveIntUpTo(MAX.imgSize), BEIT_DEFAULTS.img_size as number),
+    patch_size: numIn(d, 'patch_size', path, positiveIntUpTo(MAX.patch), BEIT_DEFAULTS.patch_size),
+    in_channels: numIn(d, 'in_channels', path, positiveIntUpTo(MAX.inChannels), BEIT_DEFAULTS.in_channels),
+    embed_dims: numIn(d, 'embed_dims', path, positiveIntUpTo(MAX.dims), BEIT_DEFAULTS.embed_dims),
     num_layers: numLayers,
-    num_heads: numIn(d, 'num_heads', path, POSITIVE_INT, BEIT_DEFAULTS.num_heads),
-    mlp_ratio: numIn(d, 'mlp_ratio', path, { gt: 0 }, BEIT_DEFAULTS.mlp_ratio),
+    num_heads: numIn(d, 'num_heads', path, positiveIntUpTo(MAX.heads), BEIT_DEFAULTS.num_heads),
+    mlp_ratio: numIn(d, 'mlp_ratio', path, { gt: 0, le: MAX.mlpRatio }, BEIT_DEFAULTS.mlp_ratio),
     out_indices: outIndices(d, path, numLayers),
     qv_bias: bool(d, 'qv_bias', path, BEIT_DEFAULTS.qv_bias),
     attn_drop_rate: 0,
@@ -143,7 +164,7 @@ function neckConfig(d: Dict, path = 'model.neck'): Feature2PyramidConfig {
     }
   });
   return {
-    embed_dim: numIn(d, 'embed_dim', path, POSITIVE_INT),
+    embed_dim: numIn(d, 'embed_dim', path, positiveIntUpTo(MAX.dims)),
     rescales,
     bn_eps: normEps(d, 'norm_cfg', path, ['SyncBN', 'BN', 'BN2d'], 1e-5),
     bn_sync: bnSync(d, 'norm_cfg'),
@@ -195,8 +216,8 @@ function headConfig(d: Dict, path: string): DecodeHeadConfig {
   if (d.sampler != null) throw new ConfigError(`${path}.sampler is not supported`);
   const inChannels =
     typeof d.in_channels === 'number'
-      ? checkNumber(d.in_channels, `${path}.in_channels`, POSITIVE_INT)
-      : checkList(numList(d, 'in_channels', path), `${path}.in_channels`, POSITIVE_INT);
+      ? checkNumber(d.in_channels, `${path}.in_channels`, positiveIntUpTo(MAX.dims))
+      : checkList(numList(d, 'in_channels', path), `${path}.in_channels`, positiveIntUpTo(MAX.dims));
   const inIndex =
     typeof d.in_index === 'number'
       ? checkNumber(d.in_index, `${path}.in_index`, { integer: true, ge: 0 })
@@ -212,8 +233,8 @@ function headConfig(d: Dict, path: string): DecodeHeadConfig {
   return {
     in_channels: inChannels,
     in_index: inIndex,
-    channels: numIn(d, 'channels', path, POSITIVE_INT),
-    num_classes: numIn(d, 'num_classes', path, POSITIVE_INT),
+    channels: numIn(d, 'channels', path, positiveIntUpTo(MAX.dims)),
+    num_classes: numIn(d, 'num_classes', path, positiveIntUpTo(MAX.classes)),
     dropout_ratio: numIn(d, 'dropout_ratio', path, { ge: 0, lt: 1 }, 0.1),
     align_corners: bool(d, 'align_corners', path, false),
     loss_weight: loss(d, path),
@@ -222,8 +243,6 @@ function headConfig(d: Dict, path: string): DecodeHeadConfig {
     bn_sync: bnSync(d, 'norm_cfg'),
   };
 }
-
-type HeadSpec = { type: 'UPerHead'; cfg: UPerHeadConfig } | { type: 'FCNHead'; cfg: FCNHeadConfig };
 
 export function buildHead(d: Dict, path: string): BaseDecodeHead {
   const spec = headSpec(d, path);
@@ -235,7 +254,11 @@ function headSpec(d: Dict, path: string): HeadSpec {
   const type = checkType(d, ['UPerHead', 'FCNHead'], path);
   if (type === 'UPerHead') {
     checkFields(d, [...HEAD_FIELDS, 'pool_scales'], path);
-    const poolScales = checkList(numList(d, 'pool_scales', path, [1, 2, 3, 6]), `${path}.pool_scales`, POSITIVE_INT);
+    const poolScales = checkList(
+      numList(d, 'pool_scales', path, [1, 2, 3, 6]),
+      `${path}.pool_scales`,
+      positiveIntUpTo(MAX.poolScale),
+    );
     return { type, cfg: { ...headConfig(d, path), pool_scales: poolScales } };
   }
   checkFields(d, [...HEAD_FIELDS, 'num_convs', 'kernel_size', 'concat_input', 'dilation'], path);
@@ -243,8 +266,8 @@ function headSpec(d: Dict, path: string): HeadSpec {
   if (Array.isArray(head.in_index) || Array.isArray(head.in_channels)) {
     throw new ConfigError(`${path}: FCNHead takes one input (in_index and in_channels must be single numbers)`);
   }
-  const numConvs = numIn(d, 'num_convs', path, { integer: true, ge: 0 }, 2);
-  const kernelSize = numIn(d, 'kernel_size', path, POSITIVE_INT, 3);
+  const numConvs = numIn(d, 'num_convs', path, { integer: true, ge: 0, le: MAX.convs }, 2);
+  const kernelSize = numIn(d, 'kernel_size', path, positiveIntUpTo(MAX.kernel), 3);
   if (kernelSize % 2 === 0) throw new ConfigError(`${path}.kernel_size must be odd, got ${kernelSize}`);
   const concatInput = bool(d, 'concat_input', path, true);
   if (numConvs === 0 && head.in_channels !== head.channels) {
@@ -286,8 +309,16 @@ const MODEL_FIELDS = [
   'init_cfg',
 ];
 
-/** The segmentor described by `model` (random weights; load a checkpoint after). */
-export function buildSegmentor(model: Dict): EncoderDecoder {
+interface SegmentorSpec {
+  backbone: BEiTConfig;
+  neck: Feature2PyramidConfig | null;
+  decode: HeadSpec;
+  aux: HeadSpec | null;
+  testCfg: TestConfig;
+}
+
+/** Every part of `model` checked, alone and together (nothing is built). */
+function segmentorSpec(model: Dict): SegmentorSpec {
   const path = 'model';
   checkType(model, ['EncoderDecoder'], path);
   checkFields(model, MODEL_FIELDS, path);
@@ -299,6 +330,27 @@ export function buildSegmentor(model: Dict): EncoderDecoder {
     model.auxiliary_head == null ? null : headSpec(getDict(model, 'auxiliary_head', path), 'model.auxiliary_head');
   const testCfg = parseTestCfg(model.test_cfg);
   checkWiring(backbone, neck, decode.cfg, aux?.cfg ?? null);
+  return { backbone, neck, decode, aux, testCfg };
+}
+
+/** The parameters and bytes of each part `model` describes, from the checked config alone. */
+export function estimateModelSize(model: Dict): PartSize[] {
+  const { backbone, neck, decode, aux } = segmentorSpec(model);
+  return [
+    backboneSize(backbone),
+    ...(neck ? [neckSize(neck)] : []),
+    headSize(decode, 'model.decode_head'),
+    ...(aux ? [headSize(aux, 'model.auxiliary_head')] : []),
+  ];
+}
+
+/**
+ * The segmentor described by `model` (random weights; load a checkpoint after). Refused, before
+ * any tensor is made, when its parameters would not fit in memory (size.ts).
+ */
+export function buildSegmentor(model: Dict): EncoderDecoder {
+  checkModelSize(estimateModelSize(model));
+  const { backbone, neck, decode, aux, testCfg } = segmentorSpec(model);
   const head = (s: HeadSpec) => (s.type === 'UPerHead' ? new UPerHead(s.cfg) : new FCNHead(s.cfg));
   // Modules draw their initial weights when constructed: mmseg's order (backbone, neck, decode
   // head, aux head) keeps a seed's initial weights the same.

@@ -95,6 +95,8 @@ export interface NumberRule {
   ge?: number;
   /** strictly less than */
   lt?: number;
+  /** less than or equal (a sane upper bound: sizes past it would exhaust memory, not describe a model) */
+  le?: number;
   /** not equal to zero */
   nonZero?: boolean;
 }
@@ -108,6 +110,7 @@ export function checkNumber(v: number, where: string, rule: NumberRule): number 
   if (rule.gt !== undefined && !(v > rule.gt)) throw new ConfigError(`${where} must be > ${rule.gt}, got ${v}`);
   if (rule.ge !== undefined && !(v >= rule.ge)) throw new ConfigError(`${where} must be >= ${rule.ge}, got ${v}`);
   if (rule.lt !== undefined && !(v < rule.lt)) throw new ConfigError(`${where} must be < ${rule.lt}, got ${v}`);
+  if (rule.le !== undefined && !(v <= rule.le)) throw new ConfigError(`${where} must be <= ${rule.le}, got ${v}`);
   if (rule.nonZero && v === 0) throw new ConfigError(`${where} must not be 0`);
   return v;
 }
@@ -138,3 +141,8 @@ export function pairIn(
 }
 
 export const POSITIVE_INT: NumberRule = { integer: true, gt: 0 };
+
+/** A positive integer of at most `max`. */
+export function positiveIntUpTo(max: number): NumberRule {
+  return { integer: true, gt: 0, le: max };
+}

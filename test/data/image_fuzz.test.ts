@@ -23,3 +23,11 @@ test('200 mutated PNG/JPEG files: every case a result or a clean error, within 5
     `a mix of outcomes: ${report.results} results, ${report.errors} errors`,
   );
 });
+
+test('100 valid SVG documents (any name, prefix, gzipped, blurred): each refused unrendered within 5 s', async () => {
+  const report = await runImageFuzz({ seed: 20261207, cases: 100, family: 'svg' });
+  assert.deepEqual(report.failures, []);
+  assert.equal(report.cases, 100);
+  assert.equal(report.results, 0, 'no SVG decoded');
+  assert.equal(report.errors, 200, 'each case refused as an image and as a label');
+});

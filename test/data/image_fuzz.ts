@@ -27,6 +27,29 @@ export function fixtureSeeds(): { name: string; bytes: Buffer }[] {
     .map((name) => ({ name, bytes: fs.readFileSync(path.join(FIXTURE_DIR, name)) }));
 }
 
+/**
+ * The SVG family (issue 25.7): valid SVG documents, varied where a decoder could be fooled (the
+ * prefix: an XML declaration, a byte order mark, blanks, a DOCTYPE with entities; gzipped as
+ * SVGZ; any file name) and where rendering costs (the size, a blur filter). libvips renders every
+ * one of them; each must be refused unrendered. Case `index` of `seed` is a pure function too.
+ */
+export function mutateSvg(seed: number, index: number): { from: string; bytes: Buffer } {
+  const rand = prng((seed * 0x9e3779b1) ^ (index * 0x85ebca6b));
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)];
+  const size = pick([1, 16, 640, 4000, 20000]);
+  const blur = pick([0, 2, 400]);
+  const filter = blur ? `<defs><filter id="f"><feGaussianBlur stdDeviation="${blur}"/></filter></defs>` : '';
+  const text = pick(['', '<text x="1" y="12">&b;</text>']);
+  const body =
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size}">${filter}` +
+    `<rect width="${size}" height="${size}" fill="#c33"${blur ? ' filter="url(#f)"' : ''}/>${text}</svg>`;
+  const doctype = text ? '<!DOCTYPE svg [<!ENTITY a "aaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>' : '';
+  const prefix = pick(['', '<?xml version="1.0" encoding="UTF-8"?>\n', '\ufeff', '\n\t  ']);
+  const doc = Buffer.from(`${prefix}${doctype}${body}`);
+  const bytes = rand() < 0.25 ? zlib.gzipSync(doc) : doc;
+  return { from: `svg-${index}.${pick(['png', 'jpg', 'svg', 'webp'])}`, bytes };
+}
+
 const INTERESTING = [0, 1, 2, 0x7f, 0x80, 0xff, 0xfe, 0x10, 0x40];
 const DIMENSIONS = [0, 1, 2, 3, 7, 255, 256, 2047, 2048, 4096, 65535, 0x7fffffff, 0x80000000, 0xffffffff];
 
@@ -136,6 +159,8 @@ export async function runImageFuzz(opts: {
   memoryMb?: number;
   caseMs?: number;
   maxPixels?: number;
+  /** Cases: 'raster' (mutated fixture images, default) or 'svg' (mutateSvg). */
+  family?: 'raster' | 'svg';
 }): Promise<FuzzReport> {
   const worker = path.join(repoRoot, 'dist', 'test', 'data', 'image_fuzz_worker.js');
   const batch = opts.batch ?? 100;
@@ -149,7 +174,11 @@ export async function runImageFuzz(opts: {
       memoryMb: opts.memoryMb ?? 1536,
       timeoutMs: count * caseMs + 10_000,
       idleMs: caseMs,
-      env: { ...process.env, BEITSEG_MAX_PIXELS: String(opts.maxPixels ?? 4096 * 4096) },
+      env: {
+        ...process.env,
+        BEITSEG_MAX_PIXELS: String(opts.maxPixels ?? 4096 * 4096),
+        IMAGE_FUZZ_FAMILY: opts.family ?? 'raster',
+      },
     });
     let running = -1;
     for (const line of r.stdout.split('\n').filter(Boolean)) {

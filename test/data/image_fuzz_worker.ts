@@ -5,7 +5,7 @@
  * Without arguments (as when the test runner picks it up) it does nothing.
  */
 import { decodeImage, decodeLabel } from '../../src/data/image_io.js';
-import { fixtureSeeds, mutate } from './image_fuzz.js';
+import { fixtureSeeds, mutate, mutateSvg } from './image_fuzz.js';
 
 function clean(e: unknown): string | null {
   if (!(e instanceof Error)) return `threw a non-Error: ${String(e).slice(0, 200)}`;
@@ -18,12 +18,13 @@ async function main(): Promise<void> {
   const [seedArg, firstArg, countArg] = process.argv.slice(2);
   if (seedArg === undefined) return;
   const seeds = fixtureSeeds();
+  const svg = process.env.IMAGE_FUZZ_FAMILY === 'svg';
   const seed = Number(seedArg);
   const first = Number(firstArg ?? 0);
   const count = Number(countArg ?? 1);
   for (let i = first; i < first + count; i++) {
     process.stdout.write(`${JSON.stringify({ start: i })}\n`);
-    const { from, bytes } = mutate(seeds, seed, i);
+    const { from, bytes } = svg ? mutateSvg(seed, i) : mutate(seeds, seed, i);
     let results = 0;
     let errors = 0;
     const bad: string[] = [];

@@ -5,13 +5,15 @@
  * (killed, out of memory, or another message) instead of exhausting the machine.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import zlib from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
-import { decodeImage, decodeLabel, encodeImage, readImage, readLabel } from '../../src/data/image_io.js';
+import sharp from 'sharp';
+import { decodeImage, decodeLabel, encodeImage, readImage, readImageSize, readLabel } from '../../src/data/image_io.js';
 import { DEFAULT_MAX_PIXELS, setMaxPixels } from '../../src/data/limits.js';
 import { encodePngLabel } from '../../src/data/png.js';
 import { makeSyntheticDataset } from '../../src/data/synthetic.js';
@@ -55,8 +57,8 @@ describe('pixel limits', () => {
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it("the default is sharp's", () => {
-    assert.equal(DEFAULT_MAX_PIXELS, 268402689);
+  it('the default is 40 million pixels (serve: the same)', () => {
+    assert.equal(DEFAULT_MAX_PIXELS, 40_000_000);
   });
 
   for (const [name, kind] of [
@@ -189,5 +191,93 @@ describe('pixel limits', () => {
         return true;
       },
     );
+  });
+});
+
+/**
+ * Issue 25.7: what reaches the decoder from a path an attacker chose. Each case runs in the
+ * capped child: before the checks the JPEG decoded 10.8 GB, /dev/zero aborted on the heap, the
+ * FIFO blocked forever, the strip PNG took minutes and the SVG was rendered.
+ */
+describe('untrusted image files', () => {
+  let dir = '';
+  const file = (name: string): string => path.join(dir, name);
+  const QUICK = 15_000;
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'beitseg-untrusted-'));
+    const small = await encodeImage(makeImage(16, 16), 'jpeg');
+    fs.writeFileSync(file('claims-16000.jpg'), jpegClaiming(small, 16000, 16000));
+    fs.writeFileSync(file('strip.png'), zeroPng(1, 100_000_000, 0));
+    fs.writeFileSync(file('thin.png'), zeroPng(2000, 1, 2));
+    const svg =
+      '<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64">' +
+      '<rect width="64" height="64" fill="red"/></svg>';
+    fs.writeFileSync(file('drawing.png'), svg);
+    fs.writeFileSync(file('spaced.png'), `\ufeff  \n${svg.slice(svg.indexOf('<svg'))}`);
+    fs.writeFileSync(file('drawing.svgz'), zlib.gzipSync(svg));
+    execFileSync('mkfifo', [file('pipe.png')]);
+    fs.mkdirSync(file('folder.png'));
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  async function refused(kind: 'image' | 'label', name: string, pattern: RegExp, env?: NodeJS.ProcessEnv) {
+    const t0 = Date.now();
+    const line = await decodeBounded(kind, name.startsWith('/') ? name : file(name), env);
+    assert.ok(line.error, `expected an error for ${name}, got ${JSON.stringify(line)}`);
+    assert.match(line.error, pattern);
+    assert.ok(line.error.includes(name), `names the file: ${line.error}`);
+    assert.ok(!line.error.includes('\n'), 'one line');
+    assert.ok(Date.now() - t0 < QUICK, `refused within ${QUICK} ms, took ${Date.now() - t0}`);
+  }
+
+  it('a 16000x16000 JPEG header (under 1 KB) is refused by the default pixel limit without decoding', async () => {
+    assert.ok(fs.statSync(file('claims-16000.jpg')).size < 1024);
+    await refused('image', 'claims-16000.jpg', /16000x16000 = 256000000 pixels is over the limit of 40000000/);
+  });
+
+  it('SVG is refused by its content, whatever the name (also gzipped)', async () => {
+    await refused('image', 'drawing.png', /SVG .* is refused/);
+    await refused('label', 'drawing.png', /SVG .* is refused/);
+    await refused('image', 'drawing.svgz', /SVG .* is refused/);
+    await refused('image', 'spaced.png', /SVG .* is refused/);
+  });
+
+  it('SVG decodes when allowed explicitly', async () => {
+    const img = await readImage(file('drawing.png'), { allowSvg: true });
+    assert.deepEqual([img.width, img.height, img.data[0], img.data[1]], [64, 64, 255, 0]);
+  });
+
+  it('/dev/zero, a FIFO and a directory are refused as not regular files', async () => {
+    await refused('image', '/dev/zero', /cannot read image file \/dev\/zero: a device, not a regular file/);
+    await refused('label', 'pipe.png', /: a FIFO \(named pipe\), not a regular file/);
+    await refused('image', 'pipe.png', /: a FIFO \(named pipe\), not a regular file/);
+    await refused('image', 'folder.png', /: a directory, not a regular file/);
+  });
+
+  it('degenerate shapes are refused from the header: 1x100000000 and 2000x1', async () => {
+    await refused('image', 'strip.png', /1x100000000 is a degenerate image/);
+    await refused('label', 'strip.png', /1x100000000 is a degenerate image/);
+    await refused('image', 'thin.png', /2000x1 is a degenerate image \(one side over 1000 times the other\)/);
+  });
+
+  it('files over BEITSEG_MAX_IMAGE_BYTES are refused before reading', async () => {
+    const size = fs.statSync(file('thin.png')).size;
+    await refused('image', 'thin.png', new RegExp(`${size} bytes is over the limit of 50 bytes per file`), {
+      BEITSEG_MAX_IMAGE_BYTES: '50',
+    });
+  });
+
+  it('the header-only size matches the decoded size (EXIF orientation applied)', async () => {
+    const raw = { raw: { width: 40, height: 20, channels: 3 as const } };
+    const rotated = await sharp(Buffer.alloc(40 * 20 * 3), raw)
+      .jpeg()
+      .withMetadata({ orientation: 6 })
+      .toBuffer();
+    fs.writeFileSync(file('rotated.jpg'), rotated);
+    const img = await readImage(file('rotated.jpg'));
+    assert.deepEqual([img.width, img.height], [20, 40]);
+    assert.deepEqual(await readImageSize(file('rotated.jpg')), { width: 20, height: 40 });
+    await assert.rejects(readImageSize(file('claims-16000.jpg')), /over the limit of 40000000/);
   });
 });

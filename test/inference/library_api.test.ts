@@ -49,7 +49,10 @@ describe('library API', () => {
   });
 
   it('exports the pixel limit, image writers and the dataset metadata', () => {
-    assert.equal(beitseg.DEFAULT_MAX_PIXELS, 268402689);
+    assert.equal(beitseg.DEFAULT_MAX_PIXELS, 40_000_000);
+    assert.equal(beitseg.DEFAULT_MAX_WINDOWS, 1000);
+    assert.equal(typeof beitseg.readImageSize, 'function');
+    assert.equal(typeof beitseg.planWindows, 'function');
     assert.equal(typeof beitseg.setMaxPixels, 'function');
     assert.equal(typeof beitseg.writeImage, 'function');
     assert.equal(typeof beitseg.overlay, 'function');

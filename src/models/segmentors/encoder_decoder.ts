@@ -129,11 +129,13 @@ export class EncoderDecoder extends Module {
       precision?: ForwardPrecision;
       /** Runs a batch of slide windows in place of encodeDecode (a replayed CUDA graph of it). */
       windowForward?: (crops: Tensor) => Tensor;
+      /** Progress of slide mode: windows done and in all, after each batch. */
+      onWindow?: (done: number, total: number) => void;
     } = {},
   ): Tensor {
     const mode = opts.mode ?? this.testCfg.mode;
     return mode === 'slide'
-      ? this.slideInference(img, opts.windowBatch ?? 1, undefined, opts.precision, opts.windowForward)
+      ? this.slideInference(img, opts.windowBatch ?? 1, opts.onWindow, opts.precision, opts.windowForward)
       : this.encodeDecode(img, opts.precision);
   }
 
