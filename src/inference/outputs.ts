@@ -1,13 +1,14 @@
 /**
  * What `predict` writes per image, each file atomically: `<stem>_pred.png` (8-bit class ids),
- * `<stem>_overlay.png` (palette colours blended over the image) and `<stem>.json` (the share of
- * pixels per class), plus optionally the logits as safetensors.
+ * `<stem>_overlay.png` (palette colours blended over the image) and `<stem>.json` (the classes
+ * present, docs/json-schema.md: the API's schema), plus optionally the logits as safetensors.
  */
 import { writeFileAtomic, writeImage, writeLabelPng } from '../data/image_io.js';
 import { makeLabel, type RgbImage } from '../data/types.js';
 import { writeSafetensors } from '../checkpoint/safetensors.js';
 import { toHost } from '../tensor/host.js';
-import { classShares, overlay } from '../visualization/overlay.js';
+import { overlay } from '../visualization/overlay.js';
+import { segmentationJson, type SegmentationJson } from '../visualization/segmentation_json.js';
 import type { InferenceResult } from './api.js';
 import type { DatasetMeta } from './metainfo.js';
 
@@ -17,20 +18,16 @@ export async function writePrediction(
   r: InferenceResult,
   meta: DatasetMeta,
   opts: { opacity?: number; saveLogits?: string } = {},
-): Promise<void> {
+): Promise<SegmentationJson> {
   if (meta.classes.length > 255) throw new Error(`${meta.classes.length} classes do not fit an 8-bit label PNG`);
   const seg = makeLabel(r.height, r.width, Uint8Array.from(r.pred));
   await writeLabelPng(`${stem}_pred.png`, seg);
   await writeImage(`${stem}_overlay.png`, overlay(img, seg, meta.palette, { alpha: opts.opacity ?? 0.5 }));
-  const shares = classShares(seg, meta.classes);
-  const summary = {
-    height: r.height,
-    width: r.width,
-    classes: Object.fromEntries(shares.classes.map((c) => [c.name, Number(c.share.toFixed(6))])),
-  };
+  const summary = segmentationJson(seg, meta);
   await writeFileAtomic(`${stem}.json`, new TextEncoder().encode(`${JSON.stringify(summary, null, 2)}\n`));
   if (opts.saveLogits) {
     const key = r.kind === 'probs' ? 'probs' : 'logits';
     await writeSafetensors(opts.saveLogits, new Map([[key, toHost(r.logits.float())]]), { format: 'pt', kind: key });
   }
+  return summary;
 }
