@@ -97,7 +97,7 @@ describe('beitseg predict', () => {
 
   it('fails with one clear line for a missing image and for a corrupt checkpoint', async () => {
     await assert.rejects(
-      run('node', [cli, 'predict', '--config', tinyConfigPath, path.join(dir, 'nope.png')]),
+      run('node', [cli, 'predict', '--config', tinyConfigPath, '--random-weights', path.join(dir, 'nope.png')]),
       (err: { stderr: string; code: number }) => err.code === 1 && /nope\.png: no such file/.test(err.stderr),
     );
     const bad = path.join(dir, 'bad.pth');

@@ -134,6 +134,7 @@ describe('pixel limits', () => {
       run('node', [
         cli,
         'predict',
+        '--random-weights',
         '--config',
         tinyConfigPath,
         '--device',
