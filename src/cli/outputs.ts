@@ -17,7 +17,13 @@ export function defaultOutDir(command: string, config: string): string {
 function existingAncestor(p: string, option: string): string {
   let dir = path.resolve(p);
   for (;;) {
-    const st = fs.statSync(dir, { throwIfNoEntry: false });
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(dir, { throwIfNoEntry: false });
+    } catch (e) {
+      // ENOTDIR: a file further up; the loop reaches it and names it
+      if ((e as NodeJS.ErrnoException).code !== 'ENOTDIR') throw e;
+    }
     if (st) {
       if (!st.isDirectory()) throw new UsageError(`${option} ${p}: ${dir} is a file, not a folder`);
       return dir;

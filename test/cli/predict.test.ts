@@ -61,9 +61,9 @@ describe('beitseg predict', () => {
     assert.equal(overlay.width, 112);
     assert.equal(overlay.height, 80);
     const summary = JSON.parse(fs.readFileSync(path.join(out, 'scene.json'), 'utf8')) as {
-      classes: Record<string, number>;
+      classes: { share: number }[];
     };
-    const total = Object.values(summary.classes).reduce((a, b) => a + b, 0);
+    const total = summary.classes.reduce((a, c) => a + c.share, 0);
     assert.ok(Math.abs(total - 1) < 1e-4, `class shares sum to ${total}`);
     assert.deepEqual(
       fs.readdirSync(out).filter((f) => f.includes('.tmp')),
