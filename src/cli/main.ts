@@ -11,6 +11,23 @@ import { VERSION } from './version.js';
 
 const PREFIX = 'beitseg: error: ';
 
+interface CommandModule {
+  register(program: Command): void;
+}
+
+/** Each command's module, imported only when that command runs (or shows its help). */
+const MODULES: Record<string, () => Promise<CommandModule>> = {
+  predict: () => import('./predict.js'),
+  eval: () => import('./eval.js'),
+  train: () => import('./train.js'),
+  convert: () => import('./convert.js'),
+  inspect: () => import('./inspect.js'),
+  'make-synthetic-dataset': () => import('./make_synthetic_dataset.js'),
+  'plot-log': () => import('./plot_log.js'),
+  'print-config': () => import('./print_config.js'),
+  serve: () => import('./serve.js'),
+};
+
 function helpHint(command: string | undefined): string {
   return `Run 'beitseg${command ? ` ${command}` : ''} --help' for usage.`;
 }
@@ -37,7 +54,9 @@ async function main(args: string[]): Promise<void> {
   const wanted = requested(args);
   for (const entry of COMMANDS) {
     if (entry.name === wanted) {
-      (await entry.load()).register(program);
+      const load = MODULES[entry.name];
+      if (!load) throw new Error(`no module for command ${entry.name} in src/cli/main.ts`);
+      (await load()).register(program);
     } else {
       // listed for the overview and for "did you mean"; its module loads only when asked for
       const stub = program.command(entry.name).description(entry.description);

@@ -17,7 +17,8 @@ const exec = promisify(execFile);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'beitseg-types-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-const consumer = `import { initModel, inferenceModel, readLabel, setMaxPixels, tensor, checkpoint, type InferenceResult } from 'beitseg';
+const consumer = `import { initModel, inferenceModel, readLabel, setMaxPixels, tensor, checkpoint } from 'beitseg';
+import type { InferenceResult } from 'beitseg';
 setMaxPixels(1 << 24);
 const model = await initModel('config.json', 'weights.pth', { device: 'cpu' });
 const result: InferenceResult = await inferenceModel(model, 'image.png', { mode: 'slide' });
