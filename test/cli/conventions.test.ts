@@ -218,7 +218,7 @@ describe('beitseg command-line conventions', () => {
       fs.writeFileSync(
         hooks,
         "import fs from 'node:fs';\nexport async function resolve(s, c, next) {\n  const r = await next(s, c);\n" +
-          '  fs.appendFileSync(process.env.BEITSEG_TEST_LOADED, `${r.url}\\n`);\n  return r;\n}\n',
+          '  fs.appendFileSync(process.env.BEITSEG_TEST_LOADED, r.url + "\\n");\n  return r;\n}\n',
       );
       fs.writeFileSync(
         register,
