@@ -324,6 +324,20 @@ export const native: NativeAddon = new Proxy({} as NativeAddon, {
     addon ??= load();
     return addon[key as keyof NativeAddon];
   },
+  has(_target, key) {
+    addon ??= load();
+    return key in addon;
+  },
+  ownKeys() {
+    addon ??= load();
+    return Reflect.ownKeys(addon);
+  },
+  getOwnPropertyDescriptor(_target, key) {
+    addon ??= load();
+    const d = Reflect.getOwnPropertyDescriptor(addon, key);
+    // the (empty) proxy target has no such property, so it may only be reported configurable
+    return d && { ...d, configurable: true };
+  },
 });
 
 /** Whether the addon can be loaded here (loads it when it can). */
