@@ -49,7 +49,7 @@ function modelArgs(): string[] {
   return [
     '--config',
     config,
-    ...(weightsArg ? ['--weights', weightsArg] : []),
+    ...(weightsArg ? ['--weights', weightsArg] : ['--random-weights']),
     '--device',
     device,
     ...(amp ? ['--amp', amp] : []),

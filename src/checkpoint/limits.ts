@@ -52,7 +52,7 @@ export const DEFAULT_LIMITS: Readonly<CheckpointLimits> = Object.fromEntries(
 /** Defaults, overridden by the environment, overridden by `overrides` (the reader's `limits` option). */
 export function resolveLimits(
   overrides: Partial<CheckpointLimits> = {},
-  env: NodeJS.ProcessEnv = process.env,
+  env: Readonly<Record<string, string | undefined>> = process.env,
 ): CheckpointLimits {
   const out = { ...DEFAULT_LIMITS };
   for (const key of Object.keys(LIMIT_SPECS) as (keyof CheckpointLimits)[]) {

@@ -191,7 +191,7 @@ export function safetensorsOrder(entries: [string, HostTensor][]): [string, Host
 }
 
 /** Builds the padded header bytes for tensors already in write order. */
-export function buildSafetensorsHeader(ordered: [string, HostTensor][], metadata?: Record<string, string>): Buffer {
+export function buildSafetensorsHeader(ordered: [string, HostTensor][], metadata?: Record<string, string>): Uint8Array {
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length > 0) {
     const meta: Record<string, string> = {};

@@ -3,22 +3,9 @@
  * `--cfg-options key=value ...` merged in (mmengine's syntax), its unused keys reported on
  * stderr as warnings.
  */
-import type { Command } from 'commander';
 import { applyCfgOptions, parseCfgOptions } from '../config/cfg_options.js';
 import { configWarnings } from '../engine/config_warnings.js';
 import { loadConfig, type Dict } from '../models/config.js';
-
-export const CFG_OPTIONS_HELP =
-  'override config values, mmengine style: key=value ... ' +
-  '(e.g. model.decode_head.num_classes=19 train_dataloader.dataset.pipeline.3.crop_size=[512,512]; ' +
-  'numbers, strings, true/false, None, [a,b], (a,b)); end the list with -- before positional arguments';
-
-export const CONFIG_HELP =
-  'config: an mmseg 1.x .py config (with _base_ files) or its JSON dump, ' + 'e.g. configs/tiny_synthetic.json';
-
-export function addCfgOptions(cmd: Command): Command {
-  return cmd.option('--cfg-options <key=value...>', CFG_OPTIONS_HELP);
-}
 
 /** The merged config with the options applied; warnings for unused keys go to `warn` (default stderr). */
 export function loadCliConfig(

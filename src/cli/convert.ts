@@ -4,15 +4,16 @@
  * src/checkpoint/convert_file.ts.
  */
 import type { Command } from 'commander';
-import { addCheckpointReadOptions } from './options.js';
-import { convertFile, outputFormatOf, type ConvertFileSummary } from '../checkpoint/convert_file.js';
+import { addCheckpointReadOptions, parsePositiveInt, UsageError } from './options.js';
+import type { ConvertFileSummary } from '../checkpoint/convert_file.js';
 import { groupKeys, keyPattern } from '../checkpoint/beit2mmseg.js';
 import type { PickleValue } from '../checkpoint/pickle_writer.js';
 import { isDict, loadConfig } from '../models/config.js';
-import { datasetMeta } from '../inference/metainfo.js';
+import { defineCommand } from './commands.js';
 
 /** meta.dataset_meta {classes, palette} from a config, as mmseg's init_model reads it from a .pth. */
-function datasetMetaOf(configFile: string): { [key: string]: PickleValue } {
+async function datasetMetaOf(configFile: string): Promise<{ [key: string]: PickleValue }> {
+  const { datasetMeta } = await import('../inference/metainfo.js');
   const cfg = loadConfig(configFile);
   const head = isDict(cfg.model) && isDict(cfg.model.decode_head) ? cfg.model.decode_head : null;
   if (!head || typeof head.num_classes !== 'number') {
@@ -20,11 +21,6 @@ function datasetMetaOf(configFile: string): { [key: string]: PickleValue } {
   }
   const meta = datasetMeta(cfg, head.num_classes);
   return { dataset_meta: { classes: { tuple: meta.classes }, palette: meta.palette.map((c) => [...c]) } };
-}
-
-function parsePositiveInt(value: string, name: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < 1) throw new Error(`${name} must be a positive integer, got "${value}"`);
-  return Number(value);
 }
 
 /** Rename pairs grouped by pattern, e.g. "blocks.*.norm1.weight -> layers.*.ln1.weight (x24)". */
@@ -93,18 +89,16 @@ export function formatConvertSummary(s: ConvertFileSummary): string {
 
 export function register(program: Command): void {
   addCheckpointReadOptions(
-    program
-      .command('convert')
-      .description(
-        'convert a BEiT checkpoint (.pth/.safetensors: official unilm/timm, pretraining, unilm ADE20K, mmseg, ' +
-          'or a Hugging Face BEiT folder / weight file with config.json) to mmseg keys: safetensors, ' +
-          'or torch.save for .pth/.pt',
-      )
+    defineCommand(program, 'convert')
       .argument('<src>', 'input checkpoint (file or Hugging Face model folder)')
       .argument('<dst>', 'output: .safetensors, or .pth/.pt for a torch.save checkpoint {meta, state_dict}')
-      .option('--img-size <n>', 'resize relative position tables for this (square) input size, e.g. 640')
+      .option(
+        '--img-size <n>',
+        'resize relative position tables for this (square) input size, e.g. 640',
+        parsePositiveInt,
+      )
       .option('--window <h w...>', 'resize relative position tables for this patch grid (two integers)')
-      .option('--patch-size <n>', 'patch size used with --img-size', '16')
+      .option('--patch-size <n>', 'patch size used with --img-size', parsePositiveInt, 16)
       .option('--force', 'overwrite <dst> if it exists', false)
       .option('--config <file>', 'with a .pth output: class names and palette of this config go to meta.dataset_meta'),
   ).action(
@@ -112,38 +106,41 @@ export function register(program: Command): void {
       src: string,
       dst: string,
       o: {
-        imgSize?: string;
+        imgSize?: number;
         window?: string[];
-        patchSize: string;
+        patchSize: number;
         force: boolean;
         verifyCrc: boolean;
         allowUnknownGlobals: boolean;
         config?: string;
       },
     ) => {
-      try {
-        let window: [number, number] | undefined;
-        if (o.window !== undefined) {
-          if (o.window.length !== 2) throw new Error(`--window takes two integers (H W), got ${o.window.length}`);
-          window = [parsePositiveInt(o.window[0]!, '--window'), parsePositiveInt(o.window[1]!, '--window')];
-        }
-        if (o.config !== undefined && outputFormatOf(dst) !== 'pth') {
-          throw new Error(`--config only fills a .pth's meta.dataset_meta; ${dst} is written as safetensors`);
-        }
-        const summary = await convertFile(src, dst, {
-          imgSize: o.imgSize !== undefined ? parsePositiveInt(o.imgSize, '--img-size') : undefined,
-          window,
-          patchSize: parsePositiveInt(o.patchSize, '--patch-size'),
-          force: o.force,
-          verifyCrc: o.verifyCrc,
-          opaqueGlobals: o.allowUnknownGlobals,
-          ...(o.config !== undefined ? { meta: datasetMetaOf(o.config) } : {}),
+      let window: [number, number] | undefined;
+      if (o.window !== undefined) {
+        if (o.window.length !== 2) throw new UsageError(`--window takes two integers (H W), got ${o.window.length}`);
+        const [h, w] = o.window.map((v) => {
+          try {
+            return parsePositiveInt(v);
+          } catch (e) {
+            throw new UsageError(`--window: ${(e as Error).message}`);
+          }
         });
-        console.log(formatConvertSummary(summary));
-      } catch (err) {
-        console.error(`convert: ${(err as Error).message}`);
-        process.exitCode = 1;
+        window = [h!, w!];
       }
+      const { convertFile, outputFormatOf } = await import('../checkpoint/convert_file.js');
+      if (o.config !== undefined && outputFormatOf(dst) !== 'pth') {
+        throw new UsageError(`--config only fills a .pth's meta.dataset_meta; ${dst} is written as safetensors`);
+      }
+      const summary = await convertFile(src, dst, {
+        imgSize: o.imgSize,
+        window,
+        patchSize: o.patchSize,
+        force: o.force,
+        verifyCrc: o.verifyCrc,
+        opaqueGlobals: o.allowUnknownGlobals,
+        ...(o.config !== undefined ? { meta: await datasetMetaOf(o.config) } : {}),
+      });
+      console.log(formatConvertSummary(summary));
     },
   );
 }

@@ -3,10 +3,10 @@
  * launcher of N workers (src/distributed/launcher.ts); a worker (started by that launcher, by
  * torchrun or by Slurm) joins the group from its environment.
  */
-import { InvalidArgumentError, type Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { launch, stripLauncherFlags } from '../distributed/launcher.js';
 import type { Backend } from '../distributed/process_group.js';
-import { parseNonNegativeInt, parsePositiveInt } from './options.js';
+import { parseNonNegativeInt, parsePort, parsePositiveInt, UsageError } from './options.js';
 
 export interface DistributedCliOptions {
   nprocPerNode?: number;
@@ -16,18 +16,6 @@ export interface DistributedCliOptions {
   masterPort?: number;
   distTimeout: number;
   distBackend?: Backend;
-}
-
-function backend(v: string): Backend {
-  if (v === 'gloo' || v === 'nccl') return v;
-  throw new InvalidArgumentError(`expected gloo or nccl, got '${v}'`);
-}
-
-function port(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 65535)
-    throw new InvalidArgumentError(`expected a port (1..65535), got '${v}'`);
-  return n;
 }
 
 export function addDistributedOptions(cmd: Command): Command {
@@ -43,10 +31,15 @@ export function addDistributedOptions(cmd: Command): Command {
     .option(
       '--master-port <port>',
       'rendezvous port on node 0 (default: a free port on one machine, 29500 on several)',
-      port,
+      parsePort,
     )
     .option('--dist-timeout <seconds>', 'timeout of the rendezvous and of every collective', parsePositiveInt, 1800)
-    .option('--dist-backend <name>', 'gloo (CPU, default) or nccl (CUDA builds with NCCL)', backend);
+    .addOption(
+      new Option('--dist-backend <name>', 'gloo (CPU, default) or nccl (CUDA builds with NCCL)').choices([
+        'gloo',
+        'nccl',
+      ] satisfies Backend[]),
+    );
 }
 
 /**
@@ -59,12 +52,12 @@ export async function launchIfRequested(o: DistributedCliOptions): Promise<boole
       ['--nnodes', o.nnodes],
       ['--node-rank', o.nodeRank],
     ] as const) {
-      if (v !== undefined) throw new Error(`${flag} needs --nproc-per-node`);
+      if (v !== undefined) throw new UsageError(`${flag} needs --nproc-per-node`);
     }
     return false;
   }
   if (process.env.RANK !== undefined)
-    throw new Error('--nproc-per-node given inside a worker (RANK is set): start the launcher once');
+    throw new UsageError('--nproc-per-node given inside a worker (RANK is set): start the launcher once');
   const script = process.argv[1]!;
   process.exitCode = await launch({
     nprocPerNode: o.nprocPerNode,

@@ -3,24 +3,24 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { buildDataset, type DatasetConfig } from '../data/datasets.js';
-import { initModel } from '../inference/api.js';
-import type { Quantize } from '../inference/precision.js';
-import { evaluateDataset } from '../evaluation/evaluate.js';
-import { formatResults, toJSON, toMarkdown } from '../evaluation/report.js';
-import { writeFileAtomic } from '../data/image_io.js';
-import { isDict } from '../models/config.js';
-import { progressBar } from './progress.js';
-import { parseNumberList, parsePositiveInt, addInferenceKernelOptions } from './options.js';
-import { addCfgOptions, CONFIG_HELP, loadCliConfig } from './config_arg.js';
-import { DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, setMaxPixels } from '../data/limits.js';
-import { joinFromEnv } from '../distributed/init.js';
-import { evaluationShard } from '../evaluation/distributed.js';
+import type { DatasetConfig } from '../data/datasets.js';
+import { isDict } from '../config/merge.js';
+import { defineCommand } from './commands.js';
 import { addDistributedOptions, launchIfRequested, type DistributedCliOptions } from './distributed_options.js';
+import { checkOutFile, defaultOutDir } from './outputs.js';
+import {
+  addOptions,
+  ampDType,
+  INFERENCE_OPTIONS,
+  parsePositiveInt,
+  requireWeights,
+  type AmpChoice,
+} from './options.js';
 
 interface EvalOptions extends DistributedCliOptions {
   config: string;
   weights?: string;
+  randomWeights?: boolean;
   data?: string;
   split: string;
   tta?: boolean;
@@ -29,14 +29,15 @@ interface EvalOptions extends DistributedCliOptions {
   device?: string;
   mode?: 'whole' | 'slide';
   limit?: number;
-  out: string;
+  out?: string;
   skipBad?: boolean;
   windowBatch: number;
   fresh?: boolean;
   cfgOptions?: string[];
   maxPixels?: number;
-  quantize?: Quantize;
+  quantize?: 'int8';
   cudaGraphs?: boolean;
+  amp?: AmpChoice;
 }
 
 /** The dataset dict: --data ROOT in ADE20K layout (with the config's test/val dataset settings), else that dataset. */
@@ -81,6 +82,7 @@ function runKey(opts: EvalOptions, merged: Record<string, unknown>): string {
     split: opts.split,
     mode: opts.mode ?? null,
     tta: opts.tta ?? false,
+    ...(opts.amp && opts.amp !== 'fp32' ? { amp: opts.amp } : {}),
     ttaScales: opts.ttaScales ?? null,
     ttaMinSize: opts.ttaMinSize ?? null,
     cfgOptions: opts.cfgOptions ?? [],
@@ -101,93 +103,103 @@ function hasMetainfo(cfg: Record<string, unknown>): boolean {
 }
 
 export function register(program: Command): void {
-  const cmd = program
-    .command('eval')
-    .description('evaluate mIoU / mAcc / aAcc on a dataset (resumable)')
-    .requiredOption('--config <file>', CONFIG_HELP)
-    .option('--weights <file>', 'weights (.safetensors or .pth, or a Hugging Face BEiT folder with config.json)')
+  const cmd = defineCommand(program, 'eval');
+  addOptions(cmd, [...INFERENCE_OPTIONS, 'tta', 'ttaScales', 'ttaMinSize', 'maxPixels'])
     .option('--data <root>', 'dataset root in ADE20K layout (images/<split>, annotations/<split>)')
     .option('--split <name>', 'split folder name', 'validation')
-    .option(
-      '--tta',
-      'multi-scale + flip test-time augmentation ' +
-        "(scales and flips: the config's tta_pipeline, else 0.5..1.75 + flip)",
-    )
-    .option('--tta-scales <list>', 'scale ratios of the test scale for --tta, e.g. 0.5,1,1.5', parseNumberList)
-    .option(
-      '--tta-min-size <n>',
-      "mmseg 0.x min_size for --tta scales (640 reproduces BEiT's ms+flip configs)",
-      parsePositiveInt,
-    )
-    .option('--device <device>', 'cpu, cuda or cuda:N (default: cuda when available)')
-    .option('--mode <mode>', "whole or slide (default: the config's test_cfg)")
     .option('--limit <n>', 'only the first N images', parsePositiveInt)
-    .option('--out <file>', 'results JSON (a .md table and a progress file are written beside it)', 'results.json')
-    .option('--skip-bad', 'warn and skip unreadable or mismatched image/label pairs')
-    .option('--window-batch <n>', 'slide windows per forward pass', parsePositiveInt, 1)
-    .option('--fresh', 'ignore the progress of an earlier interrupted run')
     .option(
-      '--max-pixels <n>',
-      `refuse images and labels with more pixels (default ${DEFAULT_MAX_PIXELS}, or ${MAX_PIXELS_ENV})`,
-      parsePositiveInt,
-    );
-  addDistributedOptions(addCfgOptions(addInferenceKernelOptions(cmd))).action(async (opts: EvalOptions) => {
-    if (await launchIfRequested(opts)) return;
-    if (opts.maxPixels) setMaxPixels(opts.maxPixels);
-    // distributed: every rank evaluates images rank, rank + W, ...; areas are summed over ranks
-    const joined = await joinFromEnv({
-      device: opts.device,
-      timeoutMs: opts.distTimeout * 1000,
-      backend: opts.distBackend,
-    });
-    const main = !joined || joined.pg.rank === 0;
-    const cfg = loadCliConfig(opts.config, opts.cfgOptions, main ? undefined : () => undefined);
-    const model = await initModel(cfg, opts.weights, {
-      device: joined?.device ?? opts.device,
-      verbose: main,
-      precision: opts.quantize ? { quantize: opts.quantize } : undefined,
-      cudaGraphs: opts.cudaGraphs,
-    });
-    const dataset = await buildDataset(datasetConfig(model.config, opts), { skipBad: opts.skipBad });
-    // class names for the table: the config's metainfo, else the dataset's own (metainfo.json)
-    if (!hasMetainfo(model.config) && dataset.metainfo.classes.length === model.model.numClasses)
-      model.meta = dataset.metainfo;
-    const total = Math.min(dataset.length, opts.limit ?? dataset.length);
-    const base = opts.out.replace(/\.json$/, '');
-    const progressFile = joined
-      ? `${base}.progress.rank${joined.pg.rank}-of-${joined.pg.worldSize}.jsonl`
-      : `${base}.progress.jsonl`;
-    if (opts.fresh) fs.rmSync(progressFile, { force: true });
-    if (fs.existsSync(progressFile)) process.stderr.write(`resuming from ${progressFile}\n`);
-    const shardTotal = joined ? Math.ceil((total - joined.pg.rank) / joined.pg.worldSize) : total;
-    const bar = main
-      ? progressBar(shardTotal, joined ? `eval (rank 0 of ${joined.pg.worldSize})` : 'eval', ' | mIoU {miou}')
-      : null;
-    let shardDone = 0;
-    const results = await evaluateDataset(model, dataset, {
-      mode: opts.mode,
-      tta: opts.tta ? { scales: opts.ttaScales, minSize: opts.ttaMinSize } : false,
-      windowBatch: opts.windowBatch,
-      limit: opts.limit,
-      skipBad: opts.skipBad,
-      progressFile,
-      runKey: runKey(opts, model.config),
-      shard: joined ? evaluationShard(joined.pg) : undefined,
-      onImage: (done, _n, running) => {
-        shardDone = joined ? shardDone + 1 : done;
-        bar?.update(shardDone, { miou: running.numImages ? running.compute().mIoU.toFixed(2) : '-' });
-      },
-    });
-    bar?.stop();
-    if (!main) return;
-    process.stdout.write(`${formatResults(results)}\n`);
-    fs.mkdirSync(path.dirname(path.resolve(opts.out)), { recursive: true });
-    const json = { config: opts.config, weights: opts.weights ?? null, dataset: dataset.root, ...toJSON(results) };
-    await writeFileAtomic(opts.out, new TextEncoder().encode(`${JSON.stringify(json, null, 2)}\n`));
-    await writeFileAtomic(
-      `${base}.md`,
-      new TextEncoder().encode(toMarkdown(results, `beitseg eval: ${path.basename(opts.config)}`)),
-    );
-    process.stderr.write(`wrote ${opts.out} and ${base}.md\n`);
+      '--out <file>',
+      'results JSON, a .md table and a progress file beside it (default: work_dirs/<config name>/eval/results.json)',
+    )
+    .option('--skip-bad', 'warn and skip unreadable or mismatched image/label pairs')
+    .option('--fresh', 'ignore the progress of an earlier interrupted run');
+  addDistributedOptions(cmd).action(run);
+}
+
+async function run(opts: EvalOptions): Promise<void> {
+  requireWeights(opts);
+  const out = opts.out ?? path.join(defaultOutDir('eval', opts.config), 'results.json');
+  checkOutFile(out);
+  if (await launchIfRequested(opts)) return;
+  const [
+    { buildDataset },
+    { initModel },
+    { evaluateDataset },
+    { formatResults, toJSON, toMarkdown },
+    { writeFileAtomic },
+    { setMaxPixels },
+    { joinFromEnv },
+    { evaluationShard },
+    { progressBar },
+    { loadCliConfig },
+  ] = await Promise.all([
+    import('../data/datasets.js'),
+    import('../inference/api.js'),
+    import('../evaluation/evaluate.js'),
+    import('../evaluation/report.js'),
+    import('../data/image_io.js'),
+    import('../data/limits.js'),
+    import('../distributed/init.js'),
+    import('../evaluation/distributed.js'),
+    import('./progress.js'),
+    import('./config_arg.js'),
+  ]);
+  if (opts.maxPixels) setMaxPixels(opts.maxPixels);
+  // distributed: every rank evaluates images rank, rank + W, ...; areas are summed over ranks
+  const joined = await joinFromEnv({
+    device: opts.device,
+    timeoutMs: opts.distTimeout * 1000,
+    backend: opts.distBackend,
   });
+  const main = !joined || joined.pg.rank === 0;
+  const cfg = loadCliConfig(opts.config, opts.cfgOptions, main ? undefined : () => undefined);
+  const model = await initModel(cfg, opts.weights, {
+    device: joined?.device ?? opts.device,
+    verbose: main,
+    precision: opts.quantize ? { quantize: opts.quantize } : undefined,
+    cudaGraphs: opts.cudaGraphs,
+  });
+  const dataset = await buildDataset(datasetConfig(model.config, opts), { skipBad: opts.skipBad });
+  // class names for the table: the config's metainfo, else the dataset's own (metainfo.json)
+  if (!hasMetainfo(model.config) && dataset.metainfo.classes.length === model.model.numClasses)
+    model.meta = dataset.metainfo;
+  const total = Math.min(dataset.length, opts.limit ?? dataset.length);
+  const base = out.replace(/\.json$/, '');
+  fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
+  const progressFile = joined
+    ? `${base}.progress.rank${joined.pg.rank}-of-${joined.pg.worldSize}.jsonl`
+    : `${base}.progress.jsonl`;
+  if (opts.fresh) fs.rmSync(progressFile, { force: true });
+  if (fs.existsSync(progressFile)) process.stderr.write(`resuming from ${progressFile}\n`);
+  const shardTotal = joined ? Math.ceil((total - joined.pg.rank) / joined.pg.worldSize) : total;
+  const bar = main
+    ? progressBar(shardTotal, joined ? `eval (rank 0 of ${joined.pg.worldSize})` : 'eval', ' | mIoU {miou}')
+    : null;
+  let shardDone = 0;
+  const results = await evaluateDataset(model, dataset, {
+    mode: opts.mode,
+    tta: opts.tta ? { scales: opts.ttaScales, minSize: opts.ttaMinSize } : false,
+    windowBatch: opts.windowBatch,
+    amp: ampDType(opts.amp),
+    limit: opts.limit,
+    skipBad: opts.skipBad,
+    progressFile,
+    runKey: runKey(opts, model.config),
+    shard: joined ? evaluationShard(joined.pg) : undefined,
+    onImage: (done, _n, running) => {
+      shardDone = joined ? shardDone + 1 : done;
+      bar?.update(shardDone, { miou: running.numImages ? running.compute().mIoU.toFixed(2) : '-' });
+    },
+  });
+  bar?.stop();
+  if (!main) return;
+  process.stdout.write(`${formatResults(results)}\n`);
+  const json = { config: opts.config, weights: opts.weights ?? null, dataset: dataset.root, ...toJSON(results) };
+  await writeFileAtomic(out, new TextEncoder().encode(`${JSON.stringify(json, null, 2)}\n`));
+  await writeFileAtomic(
+    `${base}.md`,
+    new TextEncoder().encode(toMarkdown(results, `beitseg eval: ${path.basename(opts.config)}`)),
+  );
+  process.stderr.write(`wrote ${out} and ${base}.md\n`);
 }

@@ -4,7 +4,8 @@
  */
 import type { Command } from 'commander';
 import { addCheckpointReadOptions } from './options.js';
-import { inspectFile, type InspectReport } from '../checkpoint/inspect_file.js';
+import type { InspectReport } from '../checkpoint/inspect_file.js';
+import { defineCommand } from './commands.js';
 
 export function formatInspectReport(r: InspectReport, opts: { summaryOnly?: boolean } = {}): string {
   const fmt = (n: number) => n.toLocaleString('en-US');
@@ -46,21 +47,15 @@ export function formatInspectReport(r: InspectReport, opts: { summaryOnly?: bool
 
 export function register(program: Command): void {
   addCheckpointReadOptions(
-    program
-      .command('inspect')
-      .description('list the tensors of a checkpoint (.pth or .safetensors): keys, shapes, dtypes, parameter totals')
+    defineCommand(program, 'inspect')
       .argument('<file>', 'checkpoint file')
       .option('--summary', 'totals only, without the per-tensor listing', false)
       .option('--json', 'print the report as JSON', false),
   ).action(
     async (file: string, o: { summary: boolean; json: boolean; verifyCrc: boolean; allowUnknownGlobals: boolean }) => {
-      try {
-        const report = await inspectFile(file, { verifyCrc: o.verifyCrc, opaqueGlobals: o.allowUnknownGlobals });
-        console.log(o.json ? JSON.stringify(report, null, 2) : formatInspectReport(report, { summaryOnly: o.summary }));
-      } catch (err) {
-        console.error(`inspect: ${(err as Error).message}`);
-        process.exitCode = 1;
-      }
+      const { inspectFile } = await import('../checkpoint/inspect_file.js');
+      const report = await inspectFile(file, { verifyCrc: o.verifyCrc, opaqueGlobals: o.allowUnknownGlobals });
+      console.log(o.json ? JSON.stringify(report, null, 2) : formatInspectReport(report, { summaryOnly: o.summary }));
     },
   );
 }

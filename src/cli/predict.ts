@@ -1,36 +1,39 @@
 /** `beitseg predict`: segment images; writes label PNGs, colour overlays and JSON summaries. */
-import fs from 'node:fs';
 import type { Command } from 'commander';
-import { initModel, inferenceModel, DEFAULT_TTA_SCALES } from '../inference/api.js';
-import type { Quantize } from '../inference/precision.js';
-import { writePrediction } from '../inference/outputs.js';
-import { readImage, readImageSize } from '../data/image_io.js';
-import { DEFAULT_MAX_WINDOWS, describePlan, planWindows } from '../inference/window_plan.js';
-import { DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, setMaxPixels } from '../data/limits.js';
-import { expandImageArgs } from './inputs.js';
-import { outputStems, uniqueInputs } from './output_names.js';
-import { progressBar } from './progress.js';
-import { parseNumberList, parsePositiveInt, parseUnit, addInferenceKernelOptions, ampDType } from './options.js';
-import { addCfgOptions, CONFIG_HELP, loadCliConfig } from './config_arg.js';
+import { DEFAULT_MAX_WINDOWS } from '../data/limits.js';
+import { defineCommand } from './commands.js';
+import { checkOutDir, checkOutFile, defaultOutDir } from './outputs.js';
+import {
+  addOptions,
+  ampDType,
+  INFERENCE_OPTIONS,
+  parsePositiveInt,
+  parseUnit,
+  requireWeights,
+  UsageError,
+  type AmpChoice,
+} from './options.js';
 
 interface PredictOptions {
   config: string;
   weights?: string;
+  randomWeights?: boolean;
   device?: string;
   mode?: 'whole' | 'slide';
   tta?: boolean;
   ttaScales?: number[];
   ttaMinSize?: number;
   resize: boolean;
-  out: string;
+  out?: string;
   saveLogits?: string;
   opacity: number;
   windowBatch: number;
-  amp?: 'bf16' | 'fp16';
+  amp?: AmpChoice;
   cfgOptions?: string[];
   maxPixels?: number;
-  quantize?: Quantize;
+  quantize?: 'int8';
   cudaGraphs?: boolean;
+  json?: boolean;
   maxWindows: number;
   color?: boolean;
 }
@@ -38,109 +41,105 @@ interface PredictOptions {
 const seconds = (s: number): string => (s < 90 ? `${s.toFixed(1)} s` : `${(s / 60).toFixed(1)} min`);
 
 export function register(program: Command): void {
-  const cmd = program
-    .command('predict')
-    .description('segment images (files, directories or globs) with a BEiT-UperNet model')
-    .argument('<images...>', 'image files, directories or glob patterns')
-    .requiredOption('--config <file>', CONFIG_HELP)
-    .option(
-      '--weights <file>',
-      'weights: .safetensors or .pth (mmseg, or official unilm BEiT converted on the fly), ' +
-        'or a Hugging Face BEiT folder with config.json (its architecture is used)',
-    )
-    .option('--device <device>', 'cpu, cuda or cuda:N (default: cuda when available)')
-    .option('--mode <mode>', "whole or slide (default: the config's model.test_cfg.mode)")
-    .option(
-      '--tta',
-      'multi-scale + flip test-time augmentation, probabilities averaged ' +
-        "(scales and flips: the config's tta_pipeline, else the default below)",
-    )
-    .option('--tta-scales <list>', `scale ratios for --tta (default ${DEFAULT_TTA_SCALES.join(',')})`, parseNumberList)
-    .option(
-      '--tta-min-size <n>',
-      "mmseg 0.x min_size for --tta scales (640 reproduces BEiT's ms+flip configs)",
-      parsePositiveInt,
-    )
+  const cmd = defineCommand(program, 'predict').argument('<images...>', 'image files, directories or glob patterns');
+  addOptions(cmd, [...INFERENCE_OPTIONS, 'tta', 'ttaScales', 'ttaMinSize', 'maxPixels', 'json'])
     .option('--no-resize', 'skip the test Resize: feed each image at its own size')
-    .option('--out <dir>', 'output directory', 'out')
+    .option('--out <dir>', 'output folder (default: work_dirs/<config name>/predict)')
     .option('--save-logits <file>', 'write logits (or --tta probabilities) [1,C,H,W] float32 as safetensors')
     .option('--opacity <a>', 'overlay opacity in [0,1]', parseUnit, 0.5)
     .option('--color', 'also write <stem>_color.png (the label map in class colours) and <stem>_legend.png')
-    .option('--window-batch <n>', 'slide windows per forward pass', parsePositiveInt, 1)
-    .option('--amp <dtype>', 'compute in bf16 (CPU/GPU) or fp16 (GPU) under autocast')
-    .option(
-      '--max-pixels <n>',
-      `refuse images with more pixels (default ${DEFAULT_MAX_PIXELS}, or ${MAX_PIXELS_ENV})`,
-      parsePositiveInt,
-    )
     .option(
       '--max-windows <n>',
       'refuse, before predicting any, an image needing more slide windows (or TTA passes) than this',
       parsePositiveInt,
       DEFAULT_MAX_WINDOWS,
-    );
-  addCfgOptions(addInferenceKernelOptions(cmd)).action(async (images: string[], opts: PredictOptions) => {
-    if (opts.maxPixels) setMaxPixels(opts.maxPixels);
-    const files = uniqueInputs(await expandImageArgs(images));
-    const stems = outputStems(files, opts.out);
-    if (opts.saveLogits && files.length > 1) {
-      throw new Error('--save-logits takes one image (logits are large); run predict per image to save several');
-    }
-    const amp = ampDType(opts.amp);
-    const cfg = loadCliConfig(opts.config, opts.cfgOptions);
-    const model = await initModel(cfg, opts.weights, {
-      device: opts.device,
-      verbose: true,
-      precision: opts.quantize ? { quantize: opts.quantize } : undefined,
-      cudaGraphs: opts.cudaGraphs,
-    });
-    if (!opts.weights) process.stderr.write('warning: no --weights given: the model has random weights\n');
-    // Every image's work from its header, before any output: a large image under a config
-    // without a test Resize slides thousands of windows.
-    const views = {
-      mode: opts.mode,
-      noResize: !opts.resize,
-      tta: opts.tta ? { scales: opts.ttaScales, minSize: opts.ttaMinSize } : false,
-    };
-    let totalWindows = 0;
-    for (const file of files) {
-      const { width, height } = await readImageSize(file);
-      const plan = planWindows(model, width, height, views, DEFAULT_TTA_SCALES);
-      if (plan.windows > opts.maxWindows) {
-        throw new Error(
-          `${file}: ${describePlan(plan)} is over --max-windows ${opts.maxWindows} (raise --max-windows, ` +
-            `or keep the test Resize, or use --mode whole)`,
-        );
-      }
-      if (plan.crop) totalWindows += plan.windows;
-    }
-    if (totalWindows > 0) process.stderr.write(`predict: ${totalWindows} slide window(s) in all\n`);
-    let started = 0;
-    let estimated = totalWindows === 0;
-    const onWindow = (done: number): void => {
-      if (estimated) return;
-      estimated = true;
-      const per = (performance.now() - started) / 1000 / done;
-      process.stderr.write(
-        `predict: about ${seconds(per * totalWindows)} in all (${(per * 1000).toFixed(0)} ms per window on ` +
-          'the first batch)\n',
-      );
-    };
-    fs.mkdirSync(opts.out, { recursive: true });
-    const bar = progressBar(files.length, 'predict');
-    for (const [i, file] of files.entries()) {
-      const img = await readImage(file);
-      started ||= performance.now();
-      const result = await inferenceModel(model, img, { ...views, windowBatch: opts.windowBatch, amp, onWindow });
-      await writePrediction(stems[i], img, result, model.meta, {
-        opacity: opts.opacity,
-        saveLogits: opts.saveLogits,
-        color: opts.color,
-      });
-      result.logits.dispose();
-      bar.update(i + 1);
-    }
-    bar.stop();
-    process.stderr.write(`wrote ${files.length} prediction(s) to ${opts.out}\n`);
+    )
+    .action(run);
+}
+
+async function run(images: string[], opts: PredictOptions): Promise<void> {
+  requireWeights(opts);
+  const out = opts.out ?? defaultOutDir('predict', opts.config);
+  checkOutDir(out);
+  if (opts.saveLogits) checkOutFile(opts.saveLogits, '--save-logits');
+  const { expandImageArgs } = await import('./inputs.js');
+  const { outputStems, uniqueInputs } = await import('./output_names.js');
+  const files = uniqueInputs(await expandImageArgs(images));
+  const stems = outputStems(files, out);
+  if (opts.saveLogits && files.length > 1) {
+    throw new UsageError('--save-logits takes one image (logits are large); run predict per image to save several');
+  }
+  const [{ initModel, inferenceModel, DEFAULT_TTA_SCALES }, { writePrediction }, io, { setMaxPixels }, { progressBar }] =
+    await Promise.all([
+      import('../inference/api.js'),
+      import('../inference/outputs.js'),
+      import('../data/image_io.js'),
+      import('../data/limits.js'),
+      import('./progress.js'),
+    ]);
+  const { describePlan, planWindows } = await import('../inference/window_plan.js');
+  const { loadCliConfig } = await import('./config_arg.js');
+  if (opts.maxPixels) setMaxPixels(opts.maxPixels);
+  const cfg = loadCliConfig(opts.config, opts.cfgOptions);
+  const model = await initModel(cfg, opts.weights, {
+    device: opts.device,
+    verbose: true,
+    precision: opts.quantize ? { quantize: opts.quantize } : undefined,
+    cudaGraphs: opts.cudaGraphs,
   });
+  if (!opts.weights) process.stderr.write('warning: --random-weights: the model has random weights\n');
+  // Every image's work from its header, before any output: a large image under a config
+  // without a test Resize slides thousands of windows.
+  const views = {
+    mode: opts.mode,
+    noResize: !opts.resize,
+    tta: opts.tta ? { scales: opts.ttaScales, minSize: opts.ttaMinSize } : (false as const),
+  };
+  let totalWindows = 0;
+  for (const file of files) {
+    const { width, height } = await io.readImageSize(file);
+    const plan = planWindows(model, width, height, views, DEFAULT_TTA_SCALES);
+    if (plan.windows > opts.maxWindows) {
+      throw new Error(
+        `${file}: ${describePlan(plan)} is over --max-windows ${opts.maxWindows} (raise --max-windows, ` +
+          'or keep the test Resize, or use --mode whole)',
+      );
+    }
+    if (plan.crop) totalWindows += plan.windows;
+  }
+  if (totalWindows > 0) process.stderr.write(`predict: ${totalWindows} slide window(s) in all\n`);
+  let started = 0;
+  let estimated = totalWindows === 0;
+  const onWindow = (done: number): void => {
+    if (estimated) return;
+    estimated = true;
+    const per = (performance.now() - started) / 1000 / done;
+    process.stderr.write(
+      `predict: about ${seconds(per * totalWindows)} in all (${(per * 1000).toFixed(0)} ms per window on ` +
+        'the first batch)\n',
+    );
+  };
+  const fs = await import('node:fs');
+  fs.mkdirSync(out, { recursive: true });
+  const bar = progressBar(files.length, 'predict');
+  for (const [i, file] of files.entries()) {
+    const img = await io.readImage(file);
+    started ||= performance.now();
+    const result = await inferenceModel(model, img, {
+      ...views,
+      windowBatch: opts.windowBatch,
+      amp: ampDType(opts.amp),
+      onWindow,
+    });
+    const summary = await writePrediction(stems[i], img, result, model.meta, {
+      opacity: opts.opacity,
+      saveLogits: opts.saveLogits,
+      color: opts.color,
+    });
+    if (opts.json) process.stdout.write(`${JSON.stringify({ input: file, ...summary })}\n`);
+    result.logits.dispose();
+    bar.update(i + 1);
+  }
+  bar.stop();
+  process.stderr.write(`wrote ${files.length} prediction(s) to ${out}\n`);
 }

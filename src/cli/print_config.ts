@@ -4,8 +4,10 @@
  * so a user sees exactly what train/eval/predict will run. --out is written atomically.
  */
 import type { Command } from 'commander';
-import { writeFileAtomic } from '../data/image_io.js';
-import { addCfgOptions, CONFIG_HELP, loadCliConfig } from './config_arg.js';
+import { CONFIG_HELP } from './config_help.js';
+import { defineCommand } from './commands.js';
+import { addOptions } from './options.js';
+import { checkOutFile } from './outputs.js';
 
 interface PrintConfigOptions {
   cfgOptions?: string[];
@@ -13,18 +15,20 @@ interface PrintConfigOptions {
 }
 
 export function register(program: Command): void {
-  const cmd = program
-    .command('print-config')
-    .description('print the fully merged config (_base_ files, _delete_, --cfg-options) as JSON')
+  const cmd = defineCommand(program, 'print-config')
     .argument('<config>', CONFIG_HELP)
     .option('--out <file>', 'write the JSON to this file (atomically) instead of stdout');
-  addCfgOptions(cmd).action(async (config: string, opts: PrintConfigOptions) => {
+  addOptions(cmd, ['cfgOptions']).action(async (config: string, opts: PrintConfigOptions) => {
+    if (opts.out) checkOutFile(opts.out);
+    const { loadCliConfig } = await import('./config_arg.js');
     const cfg = loadCliConfig(config, opts.cfgOptions);
     const text = `${JSON.stringify(cfg, null, 2)}\n`;
     if (!opts.out) {
       process.stdout.write(text);
       return;
     }
+    // image_io (and sharp with it) only when there is a file to write
+    const { writeFileAtomic } = await import('../data/image_io.js');
     await writeFileAtomic(opts.out, new TextEncoder().encode(text));
     process.stderr.write(`wrote ${opts.out}\n`);
   });

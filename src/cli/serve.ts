@@ -1,19 +1,27 @@
 /** `beitseg serve`: the HTTP segmentation service (src/serve) for one model. */
 import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
-import { initModel } from '../inference/api.js';
-import type { Quantize } from '../inference/precision.js';
-import { addCfgOptions, CONFIG_HELP, loadCliConfig } from './config_arg.js';
-import { buildServer, DEFAULT_SERVE_OPTIONS } from '../serve/server.js';
-import { parseNonNegativeInt, parsePositiveInt, addInferenceKernelOptions, ampDType } from './options.js';
+import { DEFAULT_SERVE_OPTIONS } from '../serve/server.js';
+import { defineCommand } from './commands.js';
+import {
+  addOptions,
+  ampDType,
+  INFERENCE_OPTIONS,
+  parseNonNegativeInt,
+  parsePositiveInt,
+  parsePositiveNumber,
+  requireWeights,
+  sharedOption,
+  type AmpChoice,
+} from './options.js';
 
 interface ServeCliOptions {
   config: string;
   weights?: string;
+  randomWeights?: boolean;
   host: string;
   port: number;
   device?: string;
-  amp?: string;
+  amp?: AmpChoice;
   mode?: 'slide' | 'whole';
   maxPixels: number;
   maxBodyMb: number;
@@ -22,37 +30,28 @@ interface ServeCliOptions {
   token?: string;
   windowBatch?: number;
   log?: boolean;
-  quantize?: Quantize;
+  quantize?: 'int8';
   cudaGraphs?: boolean;
   cfgOptions?: string[];
 }
 
-function parsePositiveNumber(v: string): number {
-  const n = Number(v);
-  if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`expected a positive number, got '${v}'`);
-  return n;
-}
-
-function parseMode(v: string): 'slide' | 'whole' {
-  if (v !== 'slide' && v !== 'whole') throw new InvalidArgumentError(`expected slide or whole, got '${v}'`);
-  return v;
-}
-
 export function register(program: Command): void {
-  const cmd = program
-    .command('serve')
-    .description('serve the model over HTTP: API v1 (/v1/segment, /v1/model), /health, /metrics and a web page at /')
-    .requiredOption('--config <file>', CONFIG_HELP)
-    .option('--weights <file>', 'weights: .safetensors or .pth, or a Hugging Face BEiT folder with config.json')
+  const cmd = defineCommand(program, 'serve');
+  addOptions(
+    cmd,
+    INFERENCE_OPTIONS.filter((o) => o !== 'mode' && o !== 'windowBatch'),
+  )
+    .addOption(
+      sharedOption('mode', { help: "default test mode, whole or slide (default: the config's); per request: ?mode=" }),
+    )
+    .addOption(
+      sharedOption('windowBatch', {
+        help: 'slide windows per forward pass, across requests (default 4 on a GPU, 1 on the CPU)',
+        default: undefined,
+      }),
+    )
     .option('--host <host>', 'address to bind (0.0.0.0 exposes the service to the network)', '127.0.0.1')
     .option('--port <n>', 'port (0 picks a free one)', parseNonNegativeInt, 8080)
-    .option('--device <device>', 'cpu, cuda or cuda:N (default: cuda when available)')
-    .option('--amp <dtype>', 'compute in bf16 (CPU/GPU) or fp16 (GPU) under autocast')
-    .option(
-      '--mode <mode>',
-      "default test mode, whole or slide (default: the config's); per request: ?mode=",
-      parseMode,
-    )
     .option(
       '--max-pixels <n>',
       'largest image in pixels, checked before decoding',
@@ -73,14 +72,15 @@ export function register(program: Command): void {
       DEFAULT_SERVE_OPTIONS.timeoutS,
     )
     .option('--token <token>', 'require Authorization: Bearer <token> on the API and /metrics (or set BEITSEG_TOKEN)')
-    .option(
-      '--window-batch <n>',
-      'slide windows per forward pass, across requests (default 4 on a GPU, 1 on the CPU)',
-      parsePositiveInt,
-    )
     .option('--log', 'log every request (JSON lines on stdout)');
-  addCfgOptions(addInferenceKernelOptions(cmd)).action(async (opts: ServeCliOptions) => {
+  cmd.action(async (opts: ServeCliOptions) => {
+    requireWeights(opts);
     const amp = ampDType(opts.amp);
+    const [{ initModel }, { buildServer }, { loadCliConfig }] = await Promise.all([
+      import('../inference/api.js'),
+      import('../serve/server.js'),
+      import('./config_arg.js'),
+    ]);
     const token = opts.token ?? (process.env.BEITSEG_TOKEN || undefined);
     const cfg = loadCliConfig(opts.config, opts.cfgOptions);
     const model = await initModel(cfg, opts.weights, {
@@ -89,7 +89,7 @@ export function register(program: Command): void {
       precision: opts.quantize ? { quantize: opts.quantize } : undefined,
       cudaGraphs: opts.cudaGraphs,
     });
-    if (!opts.weights) process.stderr.write('warning: no --weights given: the model has random weights\n');
+    if (!opts.weights) process.stderr.write('warning: --random-weights: the model has random weights\n');
     if (amp === 'float16' && model.device === 'cpu')
       throw new Error('--amp fp16 needs a CUDA device; on the CPU use bf16');
     const windowBatch = opts.windowBatch ?? (model.device.startsWith('cuda') ? 4 : 1);

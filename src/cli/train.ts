@@ -4,35 +4,12 @@
  * is src/engine/trainer.ts.
  */
 import os from 'node:os';
-import { InvalidArgumentError, type Command } from 'commander';
-import { joinFromEnv } from '../distributed/init.js';
-import { distributedTrainOptions } from '../engine/distributed.js';
-import { train, type TrainOptions } from '../engine/trainer.js';
-import { addDistributedOptions, launchIfRequested, type DistributedCliOptions } from './distributed_options.js';
+import type { Command } from 'commander';
+import type { TrainOptions } from '../engine/trainer.js';
 import type { TrainOverrides } from '../engine/train_config.js';
-import { addCfgOptions, CONFIG_HELP, loadCliConfig } from './config_arg.js';
-
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got '${v}'`);
-  return n;
-}
-
-function nonNegativeInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`expected a non-negative integer, got '${v}'`);
-  return n;
-}
-
-function ampMode(v: string): 'fp16' | 'bf16' | 'fp32' {
-  if (v === 'fp16' || v === 'bf16' || v === 'fp32') return v;
-  throw new InvalidArgumentError(`expected fp16, bf16 or fp32, got '${v}'`);
-}
-
-function device(v: string): string {
-  if (v === 'cpu' || v === 'cuda' || /^cuda:\d+$/.test(v)) return v;
-  throw new InvalidArgumentError(`expected cpu, cuda or cuda:N, got '${v}'`);
-}
+import { defineCommand } from './commands.js';
+import { addDistributedOptions, launchIfRequested, type DistributedCliOptions } from './distributed_options.js';
+import { addOptions, parseNonNegativeInt, parsePositiveInt, sharedOption } from './options.js';
 
 /** The options commander parses: the engine's overrides plus what only the CLI names differently. */
 type TrainCliOptions = Pick<
@@ -48,44 +25,40 @@ type TrainCliOptions = Pick<
 } & DistributedCliOptions;
 
 export function register(program: Command): void {
-  const cmd = program
-    .command('train')
-    .description(
-      'train a segmentor from an mmseg-structured config (iteration-based, AdamW + layer decay, checkpoints and ' +
-        'validation)',
-    )
-    .requiredOption('--config <file>', CONFIG_HELP)
+  const cmd = defineCommand(program, 'train');
+  addOptions(cmd, ['config', 'cfgOptions', 'device', 'amp', 'seed'])
     .option('--work-dir <dir>', 'where checkpoints and logs go (default: work_dirs/<config name>)')
     .option(
       '--resume [checkpoint]',
       'continue from the latest complete checkpoint in the work dir, or from the given one',
     )
-    .option('--device <device>', 'cpu, cuda or cuda:N (default: cuda when available)', device)
-    .option(
-      '--amp <mode>',
-      'mixed precision: bf16 (autocast, cpu or cuda), fp16 (cuda: autocast + dynamic loss scaling), fp32 (off)',
-      ampMode,
-    )
-    .option('--max-iters <n>', 'override train_cfg.max_iters', positiveInt)
-    .option('--batch-size <n>', 'override train_dataloader.batch_size', positiveInt)
-    .option('--accum <k>', 'gradient accumulation: loss / k, one optimizer step every k iterations', positiveInt)
+    .option('--max-iters <n>', 'override train_cfg.max_iters', parsePositiveInt)
+    .option('--batch-size <n>', 'override train_dataloader.batch_size', parsePositiveInt)
+    .option('--accum <k>', 'gradient accumulation: loss / k, one optimizer step every k iterations', parsePositiveInt)
     .option(
       '--load-from <weights>',
       'initialise from a full segmentor checkpoint (.safetensors or .pth, mmseg or unilm layout)',
     )
-    .option('--seed <n>', 'override randomness.seed', nonNegativeInt)
-    .option('--workers <n>', 'data loader worker threads (0 = in the main thread)', nonNegativeInt)
+    .option('--workers <n>', 'data loader worker threads (0 = in the main thread)', parseNonNegativeInt)
     .option(
       '--threads <n>',
       'libtorch CPU threads (default: all cores, shared out among the workers of a machine)',
-      positiveInt,
+      parsePositiveInt,
     )
-    .option(
-      '--cuda-graphs',
-      'replay the whole training step from a CUDA graph after 2 eager iterations (one process, no --accum; ' +
-        'CUDA builds and devices)',
+    .addOption(
+      sharedOption('cudaGraphs', {
+        help:
+          'replay the whole training step from a CUDA graph after 2 eager iterations (one process, no --accum; ' +
+          'CUDA builds and devices)',
+      }),
     );
-  addDistributedOptions(addCfgOptions(cmd)).action(async (o: TrainCliOptions) => {
+  addDistributedOptions(cmd).action(async (o: TrainCliOptions) => {
+    const [{ joinFromEnv }, { distributedTrainOptions }, { train }, { loadCliConfig }] = await Promise.all([
+      import('../distributed/init.js'),
+      import('../engine/distributed.js'),
+      import('../engine/trainer.js'),
+      import('./config_arg.js'),
+    ]);
     if (await launchIfRequested(o)) return;
     const joined = await joinFromEnv({ device: o.device, timeoutMs: o.distTimeout * 1000, backend: o.distBackend });
     const localWorld = Number(process.env.LOCAL_WORLD_SIZE) || 1;

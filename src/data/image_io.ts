@@ -313,7 +313,8 @@ export async function encodeImage(
   img: RgbImage,
   format: 'png' | 'jpeg',
   opts: WriteImageOptions = {},
-): Promise<Buffer> {
+): Promise<Uint8Array> {
+  // typed Uint8Array (a Buffer at run time) so the published typings need no @types/node
   const s = sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
   if (format === 'png') return s.png().toBuffer();
   return s.jpeg({ quality: opts.quality ?? 90 }).toBuffer();

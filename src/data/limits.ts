@@ -10,6 +10,9 @@
  * CLI's `--max-pixels`), and per call with the readers' `maxPixels` option.
  */
 
+/** The default limit on slide windows per image (`beitseg predict --max-windows`), before any is run. */
+export const DEFAULT_MAX_WINDOWS = 1000;
+
 /** The default pixel limit per image. */
 export const DEFAULT_MAX_PIXELS = 40_000_000;
 

@@ -10,8 +10,7 @@ import { slideWindows, type TestConfig } from '../models/segmentors/encoder_deco
 import { scaledTestSize } from './preprocess.js';
 import { imageScaledSize, ttaFromConfig } from './tta_config.js';
 
-/** The default limit on slide windows per image of `beitseg predict --max-windows`. */
-export const DEFAULT_MAX_WINDOWS = 1000;
+export { DEFAULT_MAX_WINDOWS } from '../data/limits.js';
 
 export interface ViewOptions {
   mode?: 'whole' | 'slide';

@@ -19,7 +19,7 @@ export async function overlayPng(
   seg: Segmentation,
   meta: DatasetMeta,
   opacity: number,
-): Promise<Buffer> {
+): Promise<Uint8Array> {
   const label = makeLabel(seg.height, seg.width, seg.pred);
   return encodeImage(overlay(img, label, meta.palette, { alpha: opacity }), 'png');
 }

@@ -4,6 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -299,15 +300,55 @@ function load(): NativeAddon {
     if (core) process.env.OPENBLAS_CORETYPE = core;
   }
   const file = process.env.BEITSEG_ADDON ?? path.join(repoRoot(), 'native', 'build', 'beitseg.node');
-  if (!fs.existsSync(file)) {
-    throw new Error(
-      `beitseg native addon not found at ${file}: run "npm run build:native" (needs libtorch; see README)`,
-    );
-  }
-  return createRequire(import.meta.url)(file) as NativeAddon;
+  if (!fs.existsSync(file)) throw new Error(ADDON_MISSING);
+  const loaded = createRequire(import.meta.url)(file) as NativeAddon;
+  // Default: all cores (BEITSEG_NUM_THREADS overrides), as the product promises.
+  loaded.setNumThreads(Number(process.env.BEITSEG_NUM_THREADS) || os.availableParallelism());
+  return loaded;
 }
 
-export const native: NativeAddon = load();
+/** The one line a command that needs the addon prints when it is missing (docs/install.md). */
+export const ADDON_MISSING =
+  'this needs the native libtorch addon (training, libtorch inference, distributed runs), which is not built: ' +
+  'build it with "npm rebuild beitseg" (Linux, g++ and libtorch; see docs/install.md)';
+
+let addon: NativeAddon | undefined;
+
+/**
+ * The addon, loaded at its first use rather than at import, so that importing the package,
+ * `beitseg --help` and everything that does not compute on libtorch work (and start fast)
+ * without it.
+ */
+export const native: NativeAddon = new Proxy({} as NativeAddon, {
+  get(_target, key) {
+    addon ??= load();
+    return addon[key as keyof NativeAddon];
+  },
+  has(_target, key) {
+    addon ??= load();
+    return key in addon;
+  },
+  ownKeys() {
+    addon ??= load();
+    return Reflect.ownKeys(addon);
+  },
+  getOwnPropertyDescriptor(_target, key) {
+    addon ??= load();
+    const d = Reflect.getOwnPropertyDescriptor(addon, key);
+    // the (empty) proxy target has no such property, so it may only be reported configurable
+    return d && { ...d, configurable: true };
+  },
+});
+
+/** Whether the addon can be loaded here (loads it when it can). */
+export function nativeAvailable(): boolean {
+  try {
+    addon ??= load();
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Attention kernel: libtorch's fused SDPA, the explicit matmul-softmax-matmul, the CPU kernel

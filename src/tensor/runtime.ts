@@ -2,7 +2,6 @@
  * Process-wide libtorch settings: threads, seeds and generator state, grad mode, autocast,
  * CUDA. The addon's default thread count is every core (torch itself may start with fewer).
  */
-import os from 'node:os';
 import {
   native,
   type AttentionImpl,
@@ -162,6 +161,3 @@ export function buildInfo(): BuildInfo {
 export function quantizedEngines(): { engine: string; supported: string[] } {
   return native.quantizedEngines();
 }
-
-// Default: all cores (BEITSEG_NUM_THREADS overrides), as the product promises.
-setNumThreads(Number(process.env.BEITSEG_NUM_THREADS) || os.availableParallelism());

@@ -118,6 +118,7 @@ describe('.py configs on the command line', () => {
     await assert.rejects(
       beitseg(
         'predict',
+        '--random-weights',
         '--config',
         leaf,
         '--out',

@@ -61,9 +61,9 @@ describe('beitseg predict', () => {
     assert.equal(overlay.width, 112);
     assert.equal(overlay.height, 80);
     const summary = JSON.parse(fs.readFileSync(path.join(out, 'scene.json'), 'utf8')) as {
-      classes: Record<string, number>;
+      classes: { share: number }[];
     };
-    const total = Object.values(summary.classes).reduce((a, b) => a + b, 0);
+    const total = summary.classes.reduce((a, c) => a + c.share, 0);
     assert.ok(Math.abs(total - 1) < 1e-4, `class shares sum to ${total}`);
     assert.deepEqual(
       fs.readdirSync(out).filter((f) => f.includes('.tmp')),
@@ -97,7 +97,7 @@ describe('beitseg predict', () => {
 
   it('fails with one clear line for a missing image and for a corrupt checkpoint', async () => {
     await assert.rejects(
-      run('node', [cli, 'predict', '--config', tinyConfigPath, path.join(dir, 'nope.png')]),
+      run('node', [cli, 'predict', '--config', tinyConfigPath, '--random-weights', path.join(dir, 'nope.png')]),
       (err: { stderr: string; code: number }) => err.code === 1 && /nope\.png: no such file/.test(err.stderr),
     );
     const bad = path.join(dir, 'bad.pth');

@@ -50,6 +50,7 @@ describe('predict output names', () => {
     const { stderr } = await run('node', [
       cli,
       'predict',
+      '--random-weights',
       '--config',
       tinyConfigPath,
       '--device',
@@ -71,6 +72,7 @@ describe('predict output names', () => {
       run('node', [
         cli,
         'predict',
+        '--random-weights',
         '--config',
         tinyConfigPath,
         '--device',

@@ -136,6 +136,7 @@ describe('pixel limits', () => {
       run('node', [
         cli,
         'predict',
+        '--random-weights',
         '--config',
         tinyConfigPath,
         '--device',

@@ -3,8 +3,10 @@
  * list checked against the sources, then an install into an empty project, offline, from the
  * tarball and npm's cache, and the installed package run three ways: `beitseg --help`,
  * `beitseg predict` with the tiny fixture model, and an ESM script importing 'beitseg' (plus a
- * type check of that import). The consumer's install compiles the addon like any user's would,
- * but reuses this checkout's objects (BEITSEG_NATIVE_OBJECTS) so only the link runs.
+ * type check of that import with typescript alone, no @types/node). The installed tree's engines
+ * fit ours. A second install with BEITSEG_NATIVE=0 builds no addon and still runs --help and the
+ * import (issue 24.3). The consumer's install compiles the addon like any user's would, but
+ * reuses this checkout's objects (BEITSEG_NATIVE_OBJECTS) so only the link runs.
  * The pack runs in a copy of the package's sources (node_modules linked), so its prepack build
  * never rewrites the dist/ the rest of the suite runs from.
  */
@@ -16,6 +18,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { fixtureFile, loadFixtureTensors, repoRoot, tinyConfigPath } from '../helpers.js';
+import { engineMisfits, installedPackages } from './engines_check.js';
 
 const exec = promisify(execFile);
 const scene = path.join(repoRoot, 'test', 'fixtures', 'images', 'scene.png');
@@ -106,6 +109,11 @@ describe('package consumer', { timeout: 600_000 }, () => {
       fs.existsSync(path.join(project, 'node_modules', 'beitseg', 'native', 'build', 'beitseg.node')),
       'addon built',
     );
+    // what a user's install resolves (overrides of ours would not apply there): no EBADENGINE
+    const ours = (
+      JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { engines: { node: string } }
+    ).engines.node;
+    assert.deepEqual(engineMisfits(installedPackages(project), ours), []);
   });
 
   it('beitseg --help and beitseg predict run from the installed package', async () => {
@@ -141,12 +149,11 @@ describe('package consumer', { timeout: 600_000 }, () => {
     assert.deepEqual(JSON.parse(pred.stdout), goldenPred);
   });
 
-  it("an ESM script imports initModel/inferenceModel from 'beitseg' (types included)", async () => {
-    const script = `import fs from 'node:fs';
-import { initModel, inferenceModel, type InferenceResult } from 'beitseg';
+  it("an ESM script imports initModel/inferenceModel from 'beitseg' (types included, no @types/node)", async () => {
+    const script = `import { initModel, inferenceModel, type InferenceResult } from 'beitseg';
 const model = await initModel(${JSON.stringify(tinyConfigPath)},
   ${JSON.stringify(fixtureFile('segmentor_mmseg.pth'))}, { device: 'cpu' });
-const result: InferenceResult = await inferenceModel(model, fs.readFileSync(${JSON.stringify(scene)}));
+const result: InferenceResult = await inferenceModel(model, ${JSON.stringify(scene)});
 result.logits.dispose();
 console.log(JSON.stringify({ height: result.height, width: result.width, pred: [...result.pred] }));
 `;
@@ -163,11 +170,7 @@ console.log(JSON.stringify({ height: result.height, width: result.width, pred: [
         'nodenext',
         '--target',
         'es2022',
-        '--types',
-        'node',
-        '--typeRoots',
-        path.join(repoRoot, 'node_modules', '@types'),
-        '--skipLibCheck',
+        // typescript alone (the project has no @types/node), the package's own .d.ts checked too
         'check.mts',
       ],
       { cwd: project },
@@ -176,5 +179,38 @@ console.log(JSON.stringify({ height: result.height, width: result.width, pred: [
     const r = JSON.parse(stdout) as { height: number; width: number; pred: number[] };
     assert.deepEqual([r.height, r.width], [80, 112]);
     assert.deepEqual(r.pred, goldenPred);
+  });
+
+  it('installs with BEITSEG_NATIVE=0: no addon, one line at install, --help and the import work', async () => {
+    const bare = path.join(tmp, 'bare');
+    fs.mkdirSync(bare);
+    fs.writeFileSync(path.join(bare, 'package.json'), JSON.stringify({ name: 'bare', private: true, type: 'module' }));
+    await exec('npm', ['install', '--offline', '--no-audit', '--no-fund', '--foreground-scripts', tarball], {
+      cwd: bare,
+      maxBuffer: 1 << 24,
+      env: { ...process.env, BEITSEG_NATIVE: '0' },
+    }).then(({ stderr }) => {
+      assert.match(stderr, /native addon skipped \(BEITSEG_NATIVE=0\): training, libtorch inference and distributed/);
+    });
+    assert.ok(!fs.existsSync(path.join(bare, 'node_modules', 'beitseg', 'native', 'build', 'beitseg.node')));
+    const bin = path.join(bare, 'node_modules', '.bin', 'beitseg');
+    assert.match((await exec(bin, ['--help'], { cwd: bare })).stdout, /predict/);
+    const imported = await exec(
+      process.execPath,
+      ['--input-type=module', '-e', "const m = await import('beitseg'); console.log(typeof m.initModel);"],
+      { cwd: bare },
+    );
+    assert.equal(imported.stdout.trim(), 'function');
+    await assert.rejects(
+      exec(bin, ['predict', '--config', tinyConfigPath, '--weights', fixtureFile('segmentor_mmseg.pth'), scene], {
+        cwd: bare,
+      }),
+      (e: { code: number; stderr: string }) => {
+        assert.equal(e.code, 1);
+        assert.match(e.stderr, /^beitseg: error: this needs the native libtorch addon .*npm rebuild beitseg/);
+        assert.equal(e.stderr.trimEnd().split('\n').length, 1, e.stderr);
+        return true;
+      },
+    );
   });
 });
