@@ -69,14 +69,14 @@ async function run(images: string[], opts: PredictOptions): Promise<void> {
   if (opts.saveLogits && files.length > 1) {
     throw new UsageError('--save-logits takes one image (logits are large); run predict per image to save several');
   }
-  const [{ initModel, inferenceModel, DEFAULT_TTA_SCALES }, { writePrediction }, io, { setMaxPixels }, { progressBar }] =
-    await Promise.all([
-      import('../inference/api.js'),
-      import('../inference/outputs.js'),
-      import('../data/image_io.js'),
-      import('../data/limits.js'),
-      import('./progress.js'),
-    ]);
+  const [api, { writePrediction }, io, { setMaxPixels }, { progressBar }] = await Promise.all([
+    import('../inference/api.js'),
+    import('../inference/outputs.js'),
+    import('../data/image_io.js'),
+    import('../data/limits.js'),
+    import('./progress.js'),
+  ]);
+  const { initModel, inferenceModel, DEFAULT_TTA_SCALES } = api;
   const { describePlan, planWindows } = await import('../inference/window_plan.js');
   const { loadCliConfig } = await import('./config_arg.js');
   if (opts.maxPixels) setMaxPixels(opts.maxPixels);
