@@ -1,7 +1,9 @@
 /**
  * The package as a user gets it (issue 14.4): `npm pack` (prepack builds), the tarball's file
- * list checked against the sources, then an install into an empty project, offline, from the
- * tarball and npm's cache, and the installed package run three ways: `beitseg --help`,
+ * list checked against the sources, then an install into an empty project from the tarball,
+ * preferring npm's cache (--prefer-offline: `npm ci` on a fresh machine caches the dependencies'
+ * tarballs but not the registry metadata an install from a tarball resolves ranges with, so a
+ * strictly --offline install failed there with ENOTCACHED), and the installed package run three ways: `beitseg --help`,
  * `beitseg predict` with the tiny fixture model, and an ESM script importing 'beitseg' (plus a
  * type check of that import with typescript alone, no @types/node). The installed tree's engines
  * fit ours. A second install with BEITSEG_NATIVE=0 builds no addon and still runs --help and the
@@ -93,14 +95,14 @@ describe('package consumer', { timeout: 600_000 }, () => {
     assert.deepEqual({ missing, extra }, { missing: [], extra: [] });
   });
 
-  it('installs offline from the tarball into an empty project', async () => {
+  it('installs from the tarball into an empty project', async () => {
     project = path.join(tmp, 'project');
     fs.mkdirSync(project);
     fs.writeFileSync(
       path.join(project, 'package.json'),
       JSON.stringify({ name: 'consumer', private: true, type: 'module' }),
     );
-    await exec('npm', ['install', '--offline', '--no-audit', '--no-fund', tarball], {
+    await exec('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], {
       cwd: project,
       maxBuffer: 1 << 24,
       env: { ...process.env, BEITSEG_NATIVE_OBJECTS: path.join(repoRoot, 'native', 'build') },
@@ -185,7 +187,7 @@ console.log(JSON.stringify({ height: result.height, width: result.width, pred: [
     const bare = path.join(tmp, 'bare');
     fs.mkdirSync(bare);
     fs.writeFileSync(path.join(bare, 'package.json'), JSON.stringify({ name: 'bare', private: true, type: 'module' }));
-    await exec('npm', ['install', '--offline', '--no-audit', '--no-fund', '--foreground-scripts', tarball], {
+    await exec('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--foreground-scripts', tarball], {
       cwd: bare,
       maxBuffer: 1 << 24,
       env: { ...process.env, BEITSEG_NATIVE: '0' },
