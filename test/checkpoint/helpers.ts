@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import type { HostTensor } from '../../src/checkpoint/host_tensor.js';
+import type { HostTensor } from '../../src/common/host_tensor.js';
 
 /** Repository root: this file is compiled to dist/test/checkpoint/helpers.js. */
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { HostTensor } from '../../src/checkpoint/host_tensor.js';
+import type { HostTensor } from '../../src/common/host_tensor.js';
 import { readSafetensors, writeSafetensors } from '../../src/checkpoint/safetensors.js';
 import { hfBeitToMmseg, mmsegToHfBeit } from '../../src/checkpoint/hf_beit_keys.js';
 import {

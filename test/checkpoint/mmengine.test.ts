@@ -12,7 +12,7 @@ import { readCheckpoint } from '../../src/checkpoint/read_checkpoint.js';
 import { readPth } from '../../src/checkpoint/pth.js';
 import { readSafetensors } from '../../src/checkpoint/safetensors.js';
 import { OpaqueObject } from '../../src/checkpoint/pickle.js';
-import type { HostTensor } from '../../src/checkpoint/host_tensor.js';
+import type { HostTensor } from '../../src/common/host_tensor.js';
 import { initModel } from '../../src/inference/api.js';
 import { loadFromCheckpoint } from '../../src/engine/init_weights.js';
 import { assertStateDictsEqual, buildTorchZip, local, makeTempDir, PickleWriter, tiny } from './helpers.js';

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { HostTensor } from '../../src/checkpoint/host_tensor.js';
+import type { HostTensor } from '../../src/common/host_tensor.js';
 import { convertFile } from '../../src/checkpoint/convert_file.js';
 import { readPthContent } from '../../src/checkpoint/pth.js';
 import { readCheckpoint } from '../../src/checkpoint/read_checkpoint.js';

@@ -9,7 +9,7 @@ import { register as registerPlotLog } from '../../src/cli/plot_log.js';
 import { register as registerSynthetic, parseSize } from '../../src/cli/make_synthetic_dataset.js';
 import { makeImage, makeLabel } from '../../src/data/types.js';
 import { classShares, colorize, formatShares, overlay } from '../../src/visualization/overlay.js';
-import { ADE20K_CLASSES, ADE20K_PALETTE, generatePalette, paletteBytes } from '../../src/visualization/palette.js';
+import { ADE20K_CLASSES, ADE20K_PALETTE, generatePalette, paletteBytes } from '../../src/data/metainfo.js';
 import {
   formatTick,
   movingAverage,
