@@ -77,7 +77,7 @@ export interface NativeAddon {
   max(a: H, dim: number, keepdim: boolean): [H, H];
   min(a: H): H;
   min(a: H, dim: number, keepdim: boolean): [H, H];
-  argmax(a: H, dim: Opt<number>, keepdim: boolean): H;
+  argmax(a: H, dim?: Opt<number>, keepdim?: boolean): H;
   bincount(a: H, minlength: number): H;
   addInplace(a: H, b: Num, alpha?: number): void;
   mulInplace(a: H, b: Num): void;
