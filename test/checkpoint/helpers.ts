@@ -1,7 +1,5 @@
 /** Shared helpers for the checkpoint tests: fixture paths, temp dirs, tensor comparison, zip/pickle builders. */
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
@@ -18,12 +16,6 @@ export function tiny(name: string): string {
 
 export function local(name: string): string {
   return path.join(localFixtures, name);
-}
-
-/** A fresh temporary directory, removed by the returned cleanup function. */
-export function makeTempDir(): { dir: string; cleanup: () => void } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'beitseg-ckpt-test-'));
-  return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {

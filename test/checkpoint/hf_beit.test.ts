@@ -26,7 +26,8 @@ import { loadConfig, type Dict } from '../../src/models/config.js';
 import { mapToTensors, toHost } from '../../src/tensor/host.js';
 import { noGrad } from '../../src/tensor/runtime.js';
 import { fixtureFile, loadFixtureTensors, loadTinyModel, maxAbsDiff, repoRoot, tinyConfigPath } from '../helpers.js';
-import { assertStateDictsEqual, makeTempDir } from './helpers.js';
+import { makeTempDir } from '../temp.js';
+import { assertStateDictsEqual } from './helpers.js';
 
 /**
  * BeitForSemanticSegmentation's state-dict keys for a 4-layer model, written from a reading of

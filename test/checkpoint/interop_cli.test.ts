@@ -16,7 +16,8 @@ import { readSafetensors, writeSafetensors } from '../../src/checkpoint/safetens
 import { writeImage } from '../../src/data/image_io.js';
 import { toTensor } from '../../src/tensor/host.js';
 import { assertClose, loadFixtureTensors, tinyConfigPath } from '../helpers.js';
-import { makeTempDir, repoRoot, tiny } from './helpers.js';
+import { makeTempDir } from '../temp.js';
+import { repoRoot, tiny } from './helpers.js';
 
 const run = promisify(execFile);
 const cli = path.join(repoRoot, 'bin', 'beitseg.js');

@@ -15,7 +15,8 @@ import { readPthContent } from '../../src/checkpoint/pth.js';
 import { readCheckpoint } from '../../src/checkpoint/read_checkpoint.js';
 import { readSafetensors } from '../../src/checkpoint/safetensors.js';
 import { writeTorchCheckpoint } from '../../src/checkpoint/pth_writer.js';
-import { assertStateDictsEqual, makeTempDir, repoRoot, tiny } from './helpers.js';
+import { makeTempDir } from '../temp.js';
+import { assertStateDictsEqual, repoRoot, tiny } from './helpers.js';
 
 function bytesOf(values: number[], ctor: { new (v: number[]): ArrayBufferView }): Uint8Array {
   const a = new ctor(values);

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { repoRoot } from '../helpers.js';
-import { syntheticData, tempDir } from '../engine/fixtures.js';
+import { syntheticData } from '../engine/fixtures.js';
+import { runNode } from '../child.js';
+import { tempDir } from '../temp.js';
 import { deterministicTinyConfig } from './tiny.js';
 import type { Dict } from '../../src/models/config.js';
 
@@ -19,27 +20,10 @@ interface Run {
 }
 
 function runCli(args: string[], o: { limitMs?: number; onStart?: (pid: number) => void } = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    const t0 = Date.now();
-    const env: NodeJS.ProcessEnv = { ...process.env, BEITSEG_NUM_THREADS: '1' };
-    for (const k of ['RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID', 'SLURM_NTASKS'])
-      delete env[k];
-    const child = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '',
-      stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    o.onStart?.(child.pid!);
-    const timer = setTimeout(() => child.kill('SIGKILL'), o.limitMs ?? 120_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: Date.now() - t0, pid: child.pid! });
-    });
-  });
+  const env: NodeJS.ProcessEnv = { ...process.env, BEITSEG_NUM_THREADS: '1' };
+  for (const k of ['RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID', 'SLURM_NTASKS'])
+    delete env[k];
+  return runNode(cli, args, { env, limitMs: o.limitMs ?? 120_000, onStart: o.onStart });
 }
 
 /** The pid of the launcher's worker with RANK=rank (from /proc). */

@@ -6,7 +6,8 @@ import { buildDataset, type DatasetConfig } from '../../src/data/datasets.js';
 import { createLoader } from '../../src/data/loader.js';
 import type { TransformConfig } from '../../src/data/transforms/sample.js';
 import type { Dict } from '../../src/models/config.js';
-import { syntheticData, tempDir } from '../engine/fixtures.js';
+import { syntheticData } from '../engine/fixtures.js';
+import { tempDir } from '../temp.js';
 import { deterministicTinyConfig } from './tiny.js';
 
 test('rank split of the sample stream: 2 ranks x batch 2 see the batches of 1 process x batch 4, pixel for pixel; ' +

@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import { readSafetensors } from '../../src/checkpoint/safetensors.js';
 import { train } from '../../src/engine/trainer.js';
 import type { Dict } from '../../src/models/config.js';
-import { syntheticData, tempDir } from '../engine/fixtures.js';
+import { syntheticData } from '../engine/fixtures.js';
+import { tempDir } from '../temp.js';
 import { lastJson, runRanks } from './helpers.js';
 import { deterministicTinyConfig } from './tiny.js';
 

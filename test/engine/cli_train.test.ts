@@ -9,7 +9,8 @@ import { after, before, describe, it } from 'node:test';
 import { Command } from 'commander';
 import { register } from '../../src/cli/train.js';
 import { loadCheckpoint } from '../../src/engine/training_checkpoint.js';
-import { syntheticData, tempDir, tinyConfig } from './fixtures.js';
+import { tempDir } from '../temp.js';
+import { syntheticData, tinyConfig } from './fixtures.js';
 
 const tmp = tempDir('beitseg-cli-train-');
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
