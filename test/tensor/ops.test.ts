@@ -285,87 +285,27 @@ describe('matmul and linear', () => {
 });
 
 describe('convolutions', () => {
-  const cases: {
-    name: string;
-    xs: number[];
-    ws: number[];
-    bias: boolean;
-    stride: [number, number];
-    padding: [number, number];
-    dilation: [number, number];
-    groups: number;
-  }[] = [
-    {
-      name: 'plain 3x3',
-      xs: [2, 3, 6, 5],
-      ws: [4, 3, 3, 3],
-      bias: true,
-      stride: [1, 1],
-      padding: [0, 0],
-      dilation: [1, 1],
-      groups: 1,
-    },
-    {
-      name: 'stride 2 padding 1',
-      xs: [1, 3, 7, 6],
-      ws: [2, 3, 3, 3],
-      bias: true,
-      stride: [2, 2],
-      padding: [1, 1],
-      dilation: [1, 1],
-      groups: 1,
-    },
-    {
-      name: 'asymmetric stride/padding',
-      xs: [1, 2, 6, 7],
-      ws: [3, 2, 3, 2],
-      bias: false,
-      stride: [2, 1],
-      padding: [0, 2],
-      dilation: [1, 1],
-      groups: 1,
-    },
-    {
-      name: 'dilation 2 padding 2',
-      xs: [1, 2, 7, 7],
-      ws: [2, 2, 3, 3],
-      bias: true,
-      stride: [1, 1],
-      padding: [2, 2],
-      dilation: [2, 2],
-      groups: 1,
-    },
-    {
-      name: 'groups 2',
-      xs: [2, 4, 5, 5],
-      ws: [6, 2, 3, 3],
-      bias: true,
-      stride: [1, 1],
-      padding: [1, 1],
-      dilation: [1, 1],
-      groups: 2,
-    },
-    {
-      name: 'depthwise',
-      xs: [1, 3, 5, 4],
-      ws: [3, 1, 3, 3],
-      bias: true,
-      stride: [2, 2],
-      padding: [1, 1],
-      dilation: [1, 1],
-      groups: 3,
-    },
-    {
-      name: '1x1',
-      xs: [1, 5, 3, 3],
-      ws: [2, 5, 1, 1],
-      bias: true,
-      stride: [1, 1],
-      padding: [0, 0],
-      dilation: [1, 1],
-      groups: 1,
-    },
+  type Pair = [number, number];
+  // name, input shape, weight shape, bias, stride, padding, dilation, groups
+  const rows: [string, number[], number[], boolean, Pair, Pair, Pair, number][] = [
+    ['plain 3x3', [2, 3, 6, 5], [4, 3, 3, 3], true, [1, 1], [0, 0], [1, 1], 1],
+    ['stride 2 padding 1', [1, 3, 7, 6], [2, 3, 3, 3], true, [2, 2], [1, 1], [1, 1], 1],
+    ['asymmetric stride/padding', [1, 2, 6, 7], [3, 2, 3, 2], false, [2, 1], [0, 2], [1, 1], 1],
+    ['dilation 2 padding 2', [1, 2, 7, 7], [2, 2, 3, 3], true, [1, 1], [2, 2], [2, 2], 1],
+    ['groups 2', [2, 4, 5, 5], [6, 2, 3, 3], true, [1, 1], [1, 1], [1, 1], 2],
+    ['depthwise', [1, 3, 5, 4], [3, 1, 3, 3], true, [2, 2], [1, 1], [1, 1], 3],
+    ['1x1', [1, 5, 3, 3], [2, 5, 1, 1], true, [1, 1], [0, 0], [1, 1], 1],
   ];
+  const cases = rows.map(([name, xs, ws, bias, stride, padding, dilation, groups]) => ({
+    name,
+    xs,
+    ws,
+    bias,
+    stride,
+    padding,
+    dilation,
+    groups,
+  }));
   for (const c of cases) {
     it(`conv2d ${c.name}`, () =>
       tidy(() => {
