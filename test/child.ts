@@ -3,7 +3,37 @@
  * its output and kills it (SIGKILL) when it outlives its limit, so a hung child fails its test in
  * bounded time. test/bounded.ts adds a memory cap and output-idle limits on top of the same idea.
  */
-import { spawn } from 'node:child_process';
+import { execFile, type ExecFileOptions, spawn } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { repoRoot } from './helpers.js';
+
+/** bin/beitseg.js, the command-line entry the CLI tests run. */
+export const cliPath = path.join(repoRoot, 'bin', 'beitseg.js');
+
+/**
+ * Runs a program as execFile does, bounded: resolves { stdout, stderr } on exit status 0, rejects with an
+ * Error carrying `code`, `signal`, `stdout` and `stderr` otherwise (SIGKILL after `timeout`, 10 min unless
+ * given). Output up to 64 MiB.
+ */
+export function exec(
+  file: string,
+  args: string[],
+  o: ExecFileOptions = {},
+): Promise<{ stdout: string; stderr: string }> {
+  return promisify(execFile)(file, args, {
+    maxBuffer: 64 * 1024 * 1024,
+    timeout: 600_000,
+    killSignal: 'SIGKILL',
+    ...o,
+    encoding: 'utf8',
+  });
+}
+
+/** `node bin/beitseg.js ...args` through exec(). */
+export function beitseg(args: string[], o: ExecFileOptions = {}): Promise<{ stdout: string; stderr: string }> {
+  return exec(process.execPath, [cliPath, ...args], o);
+}
 
 export interface ChildResult {
   code: number | null;

@@ -4,19 +4,15 @@
  * any work, listing the clash.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { outputStems, uniqueInputs } from '../../src/cli/output_names.js';
 import { writeImage } from '../../src/data/image_io.js';
 import { makeImage } from '../../src/data/types.js';
-import { repoRoot, tinyConfigPath } from '../helpers.js';
-
-const run = promisify(execFile);
-const cli = path.join(repoRoot, 'bin', 'beitseg.js');
+import { tinyConfigPath } from '../helpers.js';
+import { beitseg } from '../child.js';
 
 describe('predict output names', () => {
   let dir = '';
@@ -47,8 +43,7 @@ describe('predict output names', () => {
 
   it('a/img.jpg b/img.jpg: two sets of outputs, one per folder', async () => {
     const out = path.join(dir, 'out1');
-    const { stderr } = await run('node', [
-      cli,
+    const { stderr } = await beitseg([
       'predict',
       '--config',
       tinyConfigPath,
@@ -68,8 +63,7 @@ describe('predict output names', () => {
   it('a/img.jpg a/img.png: refused before any work, nothing written', async () => {
     const out = path.join(dir, 'out2');
     await assert.rejects(
-      run('node', [
-        cli,
+      beitseg([
         'predict',
         '--config',
         tinyConfigPath,

@@ -5,11 +5,9 @@
  * (killed, out of memory, or another message) instead of exhausting the machine.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { decodeImage, decodeLabel, encodeImage, readImage, readLabel } from '../../src/data/image_io.js';
 import { DEFAULT_MAX_PIXELS, setMaxPixels } from '../../src/data/limits.js';
@@ -19,6 +17,7 @@ import { makeImage } from '../../src/data/types.js';
 import { runBounded } from '../bounded.js';
 import { fixtureFile, repoRoot, tinyConfigPath } from '../helpers.js';
 import { jpegClaiming, pngChunk, zeroPng } from './bombs.js';
+import { beitseg } from '../child.js';
 
 const worker = path.join(repoRoot, 'dist', 'test', 'data', 'decode_worker.js');
 const BUDGET = { memoryMb: 3072, timeoutMs: 30_000 };
@@ -128,22 +127,8 @@ describe('pixel limits', () => {
     const img = file('photo.png');
     fs.writeFileSync(img, zeroPng(64, 48, 2));
     const out = file('out');
-    const run = promisify(execFile);
-    const cli = path.join(repoRoot, 'bin', 'beitseg.js');
     await assert.rejects(
-      run('node', [
-        cli,
-        'predict',
-        '--config',
-        tinyConfigPath,
-        '--device',
-        'cpu',
-        '--max-pixels',
-        '3000',
-        '--out',
-        out,
-        img,
-      ]),
+      beitseg(['predict', '--config', tinyConfigPath, '--device', 'cpu', '--max-pixels', '3000', '--out', out, img]),
       (e: Error & { stderr: string }) => {
         assert.match(
           e.stderr,
@@ -163,10 +148,8 @@ describe('pixel limits', () => {
     await makeSyntheticDataset(data, { n: 3, splitVal: 2, height: 40, width: 50, classes: 5, seed: 1 });
     const labels = path.join(data, 'annotations', 'validation');
     const first = path.join(labels, fs.readdirSync(labels).sort()[0]);
-    const cli = path.join(repoRoot, 'bin', 'beitseg.js');
     await assert.rejects(
-      promisify(execFile)('node', [
-        cli,
+      beitseg([
         'eval',
         '--config',
         tinyConfigPath,

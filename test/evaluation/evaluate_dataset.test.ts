@@ -3,19 +3,16 @@
  * the library path, the CLI, and resumption after an interruption (identical numbers).
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { before, describe, it } from 'node:test';
 import { buildDataset, type SegDataset } from '../../src/data/datasets.js';
 import { makeSyntheticDataset } from '../../src/data/synthetic.js';
 import { evaluateDataset } from '../../src/evaluation/evaluate.js';
 import { initModel, type SegModel } from '../../src/inference/api.js';
-import { fixtureFile, repoRoot, tinyConfigPath } from '../helpers.js';
-
-const run = promisify(execFile);
+import { fixtureFile, tinyConfigPath } from '../helpers.js';
+import { beitseg } from '../child.js';
 
 describe('dataset evaluation', () => {
   let root: string;
@@ -76,8 +73,7 @@ describe('dataset evaluation', () => {
 
   it('beitseg eval writes JSON and Markdown tables', async () => {
     const out = path.join(root, 'res', 'results.json');
-    const { stdout } = await run('node', [
-      path.join(repoRoot, 'bin', 'beitseg.js'),
+    const { stdout } = await beitseg([
       'eval',
       '--config',
       tinyConfigPath,

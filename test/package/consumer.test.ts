@@ -9,15 +9,13 @@
  * never rewrites the dist/ the rest of the suite runs from.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
+import { exec } from '../child.js';
 import { fixtureFile, loadFixtureTensors, repoRoot, tinyConfigPath } from '../helpers.js';
 
-const exec = promisify(execFile);
 const scene = path.join(repoRoot, 'test', 'fixtures', 'images', 'scene.png');
 
 function sourceFiles(dir: string, ext: string): string[] {
@@ -144,6 +142,7 @@ describe('package consumer', { timeout: 600_000 }, () => {
   it("an ESM script imports initModel/inferenceModel from 'beitseg' (types included)", async () => {
     const script = `import fs from 'node:fs';
 import { initModel, inferenceModel, type InferenceResult } from 'beitseg';
+import { exec } from '../child.js';
 const model = await initModel(${JSON.stringify(tinyConfigPath)},
   ${JSON.stringify(fixtureFile('segmentor_mmseg.pth'))}, { device: 'cpu' });
 const result: InferenceResult = await inferenceModel(model, fs.readFileSync(${JSON.stringify(scene)}));
