@@ -3,9 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { repoRoot } from '../helpers.js';
-import { syntheticData } from '../engine/fixtures.js';
+import { tempWithData } from '../engine/fixtures.js';
 import { runNode } from '../child.js';
-import { tempDir } from '../temp.js';
 import { deterministicTinyConfig } from './tiny.js';
 import type { Dict } from '../../src/models/config.js';
 
@@ -55,8 +54,7 @@ test('launcher: a rank killed mid-training stops the run with a clear error; --r
   'single-process eval', {
   timeout: 420_000,
 }, async () => {
-  const dir = tempDir('beitseg-dcli-');
-  const data = await syntheticData(path.join(dir, 'data'), {
+  const { dir, data } = await tempWithData('beitseg-dcli-', {
     n: 11,
     height: 64,
     width: 80,
@@ -144,8 +142,7 @@ test('launcher: a rank killed mid-training stops the run with a clear error; --r
 test('launcher: SIGINT stops every rank after the same iteration with a checkpoint from rank 0', {
   timeout: 240_000,
 }, async () => {
-  const dir = tempDir('beitseg-dint-');
-  const data = await syntheticData(path.join(dir, 'data'), {
+  const { dir, data } = await tempWithData('beitseg-dint-', {
     n: 6,
     height: 64,
     width: 80,

@@ -7,6 +7,7 @@ import type { TrainOptions } from '../../src/engine/trainer.js';
 import { makeSyntheticDataset, type SyntheticOptions } from '../../src/data/synthetic.js';
 import { loadConfig, type Dict } from '../../src/models/config.js';
 import { repoRoot } from '../helpers.js';
+import { tempDir } from '../temp.js';
 
 export const tinySyntheticConfigPath = path.join(repoRoot, 'configs', 'tiny_synthetic.json');
 
@@ -14,6 +15,12 @@ export const tinySyntheticConfigPath = path.join(repoRoot, 'configs', 'tiny_synt
 export async function syntheticData(root: string, o: SyntheticOptions): Promise<string> {
   await makeSyntheticDataset(root, o);
   return root;
+}
+
+/** A fresh temporary directory (`prefix`) holding a synthetic dataset in its data/ folder. */
+export async function tempWithData(prefix: string, o: SyntheticOptions): Promise<{ dir: string; data: string }> {
+  const dir = tempDir(prefix);
+  return { dir, data: await syntheticData(path.join(dir, 'data'), o) };
 }
 
 /** configs/tiny_synthetic.json with both dataloaders reading `dataRoot`. */
@@ -24,6 +31,9 @@ export function tinyConfig(dataRoot: string, edit?: (cfg: Dict) => void): Dict {
   edit?.(cfg);
   return cfg;
 }
+
+/** Train in this process only: the loader without worker threads, no SIGINT/SIGTERM handlers. */
+export const IN_PROCESS = { numWorkers: 0, handleSignals: false } as const;
 
 /**
  * The engine tests' set-up in one call: registers a before() hook in the calling describe that

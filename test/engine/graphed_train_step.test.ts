@@ -137,26 +137,11 @@ describe('device-side optimizer pieces', () => {
 });
 
 describe('Trainer --cuda-graphs (CPU stand-in capture)', () => {
+  // valInterval 4: a validation (eval mode, eager) between replays
   const base = trainOptionsOn(
     tmp,
-    {
-      n: 8,
-      height: 64,
-      width: 72,
-      classes: 6,
-      seed: 5,
-      splitVal: 2,
-    },
-    {
-      maxIters: 5,
-      batchSize: 2,
-      // a validation (eval mode, eager) between replays
-      valInterval: 4,
-      valLimit: 2,
-      checkpointInterval: 100,
-      logInterval: 1,
-      seed: 3,
-    },
+    { n: 8, height: 64, width: 72, classes: 6, seed: 5, splitVal: 2 },
+    { maxIters: 5, batchSize: 2, valInterval: 4, valLimit: 2, checkpointInterval: 100, logInterval: 1, seed: 3 },
   );
 
   for (const amp of ['fp32', 'bf16'] as const) {

@@ -10,7 +10,7 @@ import { after, describe, it } from 'node:test';
 import { HookList, PRIORITY, type Hook } from '../../src/engine/hook.js';
 import type { GradientSync } from '../../src/engine/optim_wrapper.js';
 import { train } from '../../src/engine/trainer.js';
-import { trainOptionsOn } from './fixtures.js';
+import { IN_PROCESS, trainOptionsOn } from './fixtures.js';
 import { tempDir } from '../temp.js';
 
 const tmp = tempDir('beitseg-hooks-');
@@ -41,15 +41,9 @@ describe('HookList', () => {
 describe('training loop hook points', () => {
   const base = trainOptionsOn(
     tmp,
+    { n: 4, height: 32, width: 32, classes: 6, seed: 2, splitVal: 1 },
     {
-      n: 4,
-      height: 32,
-      width: 32,
-      classes: 6,
-      seed: 2,
-      splitVal: 1,
-    },
-    {
+      ...IN_PROCESS,
       maxIters: 3,
       batchSize: 1,
       valInterval: 2,
@@ -57,8 +51,6 @@ describe('training loop hook points', () => {
       logInterval: 1,
       valLimit: 1,
       seed: 1,
-      numWorkers: 0,
-      handleSignals: false,
     },
   );
 

@@ -14,7 +14,7 @@ import { PRIORITY, type Hook } from '../../src/engine/hook.js';
 import { logLinesToKeep } from '../../src/engine/hooks/logger_hook.js';
 import { train } from '../../src/engine/trainer.js';
 import { listCheckpoints } from '../../src/engine/training_checkpoint.js';
-import { sameCheckpointFiles, trainOptionsOn } from './fixtures.js';
+import { IN_PROCESS, sameCheckpointFiles, trainOptionsOn } from './fixtures.js';
 import { tempDir } from '../temp.js';
 
 const tmp = tempDir('beitseg-kill-resume-');
@@ -76,15 +76,9 @@ describe('log lines kept on resume', () => {
 describe('kill and resume', () => {
   const base = trainOptionsOn(
     tmp,
+    { n: 5, height: 32, width: 32, classes: 6, seed: 3, splitVal: 1 },
     {
-      n: 5,
-      height: 32,
-      width: 32,
-      classes: 6,
-      seed: 3,
-      splitVal: 1,
-    },
-    {
+      ...IN_PROCESS,
       maxIters: 6,
       batchSize: 1,
       valInterval: 2,
@@ -92,8 +86,6 @@ describe('kill and resume', () => {
       logInterval: 1,
       valLimit: 1,
       seed: 4,
-      numWorkers: 0,
-      handleSignals: false,
     },
   );
 

@@ -20,14 +20,7 @@ describe('exact resume (CPU, fixed seed)', () => {
   const quiet: string[] = [];
   const base = trainOptionsOn(
     tmp,
-    {
-      n: 12,
-      height: 64,
-      width: 72,
-      classes: 6,
-      seed: 5,
-      splitVal: 2,
-    },
+    { n: 12, height: 64, width: 72, classes: 6, seed: 5, splitVal: 2 },
     {
       maxIters: 6,
       batchSize: 2,
