@@ -67,34 +67,13 @@ describe('elementwise arithmetic', () => {
       const ta = f32(a, [2, 3]),
         tb = f32(b, [3]);
       const bc = (fn: (x: number, y: number) => number): number[] => a.map((x, k) => fn(x, b[k % 3]));
-      close(
-        ta.add(tb),
-        bc((x, y) => x + y),
-        0,
-        'add',
-        [2, 3],
-      );
-      close(
-        ta.sub(tb),
-        bc((x, y) => x - y),
-        0,
-        'sub',
-        [2, 3],
-      );
-      close(
-        ta.mul(tb),
-        bc((x, y) => x * y),
-        0,
-        'mul',
-        [2, 3],
-      );
-      close(
-        ta.div(tb),
-        bc((x, y) => x / y),
-        1e-7,
-        'div',
-        [2, 3],
-      );
+      const binary: [string, Tensor, (x: number, y: number) => number, number][] = [
+        ['add', ta.add(tb), (x, y) => x + y, 0],
+        ['sub', ta.sub(tb), (x, y) => x - y, 0],
+        ['mul', ta.mul(tb), (x, y) => x * y, 0],
+        ['div', ta.div(tb), (x, y) => x / y, 1e-7],
+      ];
+      for (const [name, out, fn, tol] of binary) close(out, bc(fn), tol, name, [2, 3]);
       const col = f32([2, 3], [2, 1]),
         row = f32([1, 10, 100], [1, 3]);
       close(col.mul(row), [2, 20, 200, 3, 30, 300], 0, 'outer product by broadcasting', [2, 3]);
@@ -119,33 +98,22 @@ describe('elementwise arithmetic', () => {
       const xs = [-2.5, -1, -0.25, 0.3, 1, 2.7];
       const t = f32(xs, [6]);
       const fx = (fn: (x: number) => number): number[] => xs.map((x) => Math.fround(fn(x)));
-      close(
-        t.neg(),
-        fx((x) => -x),
-        0,
-        'neg',
-      );
-      close(t.abs(), fx(Math.abs), 0, 'abs');
-      close(t.sign(), fx(Math.sign), 0, 'sign');
-      close(t.floor(), fx(Math.floor), 0, 'floor');
-      close(t.exp(), fx(Math.exp), 1e-6, 'exp');
-      close(
-        t.sigmoid(),
-        fx((x) => 1 / (1 + Math.exp(-x))),
-        1e-6,
-        'sigmoid',
-      );
-      close(t.tanh(), fx(Math.tanh), 1e-6, 'tanh');
       const pos = [0.01, 0.25, 1, 2, 100];
       const tp = f32(pos, [5]);
-      close(tp.sqrt(), pos.map(Math.sqrt), 1e-6, 'sqrt');
-      close(
-        tp.rsqrt(),
-        pos.map((x) => 1 / Math.sqrt(x)),
-        1e-5,
-        'rsqrt',
-      );
-      close(tp.log(), pos.map(Math.log), 1e-6, 'log');
+      // name, result, its definition, the arguments it was computed from, tolerance
+      const unary: [string, Tensor, (x: number) => number, number[], number][] = [
+        ['neg', t.neg(), (x) => -x, xs, 0],
+        ['abs', t.abs(), Math.abs, xs, 0],
+        ['sign', t.sign(), Math.sign, xs, 0],
+        ['floor', t.floor(), Math.floor, xs, 0],
+        ['exp', t.exp(), Math.exp, xs, 1e-6],
+        ['sigmoid', t.sigmoid(), (x) => 1 / (1 + Math.exp(-x)), xs, 1e-6],
+        ['tanh', t.tanh(), Math.tanh, xs, 1e-6],
+        ['sqrt', tp.sqrt(), Math.sqrt, pos, 1e-6],
+        ['rsqrt', tp.rsqrt(), (x) => 1 / Math.sqrt(x), pos, 1e-5],
+        ['log', tp.log(), Math.log, pos, 1e-6],
+      ];
+      for (const [name, out, fn, args, tol] of unary) close(out, args === xs ? fx(fn) : args.map(fn), tol, name);
       const special = f32([-1, 0, Infinity, -Infinity, NaN], [5]);
       const s = vals(special.sqrt());
       assert.ok(Number.isNaN(s[0]) && s[1] === 0 && s[2] === Infinity, `sqrt specials ${s}`);
