@@ -14,6 +14,11 @@ import { makeImage } from '../../src/data/types.js';
 import { tinyConfigPath } from '../helpers.js';
 import { beitseg } from '../child.js';
 
+/** `beitseg predict` of the tiny model on CPU, writing into `out`. */
+function predict(out: string, ...images: string[]): Promise<{ stdout: string; stderr: string }> {
+  return beitseg(['predict', '--config', tinyConfigPath, '--device', 'cpu', '--out', out, ...images]);
+}
+
 describe('predict output names', () => {
   let dir = '';
   before(async () => {
@@ -43,17 +48,7 @@ describe('predict output names', () => {
 
   it('a/img.jpg b/img.jpg: two sets of outputs, one per folder', async () => {
     const out = path.join(dir, 'out1');
-    const { stderr } = await beitseg([
-      'predict',
-      '--config',
-      tinyConfigPath,
-      '--device',
-      'cpu',
-      '--out',
-      out,
-      path.join(dir, 'a', 'img.jpg'),
-      path.join(dir, 'b', 'img.jpg'),
-    ]);
+    const { stderr } = await predict(out, path.join(dir, 'a', 'img.jpg'), path.join(dir, 'b', 'img.jpg'));
     assert.match(stderr, /wrote 2 prediction\(s\)/);
     for (const sub of ['a', 'b']) {
       assert.deepEqual(fs.readdirSync(path.join(out, sub)).sort(), ['img.json', 'img_overlay.png', 'img_pred.png']);
@@ -63,17 +58,7 @@ describe('predict output names', () => {
   it('a/img.jpg a/img.png: refused before any work, nothing written', async () => {
     const out = path.join(dir, 'out2');
     await assert.rejects(
-      beitseg([
-        'predict',
-        '--config',
-        tinyConfigPath,
-        '--device',
-        'cpu',
-        '--out',
-        out,
-        path.join(dir, 'a', 'img.jpg'),
-        path.join(dir, 'a', 'img.png'),
-      ]),
+      predict(out, path.join(dir, 'a', 'img.jpg'), path.join(dir, 'a', 'img.png')),
       (e: Error & { stderr: string }) => {
         assert.match(e.stderr, /inputs would overwrite each other's outputs .*a\/img\.jpg, .*a\/img\.png -> /);
         return true;
