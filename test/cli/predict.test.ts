@@ -7,11 +7,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it, before } from 'node:test';
-import { readImage, readLabel, writeImage } from '../../src/data/image_io.js';
+import { readImage, readLabel } from '../../src/data/image_io.js';
 import { readSafetensors } from '../../src/checkpoint/safetensors.js';
 import { toTensor } from '../../src/tensor/host.js';
 import { assertClose, fixtureFile, loadFixtureTensors, tinyConfigPath } from '../helpers.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
+import { writeSlideImage } from './fixtures.js';
 import { beitseg } from '../child.js';
 
 describe('beitseg predict', () => {
@@ -21,14 +22,7 @@ describe('beitseg predict', () => {
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'beitseg-predict-'));
     golden = loadFixtureTensors('tensors.safetensors');
-    const rgb = golden.get('slide.image_rgb_u8')!;
-    const [h, w] = rgb.shape;
-    await writeImage(path.join(dir, 'scene.png'), {
-      data: rgb.toTypedArray() as Uint8Array,
-      height: h,
-      width: w,
-      channels: 3,
-    });
+    await writeSlideImage(path.join(dir, 'scene.png'), golden);
   });
 
   it('matches mmseg slide inference from a .pth checkpoint and writes every output', async () => {
