@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { repoRoot } from '../helpers.js';
+import type { SyntheticOptions } from '../../src/data/synthetic.js';
 import { tempWithData } from '../engine/fixtures.js';
 import { runNode } from '../child.js';
 import { deterministicTinyConfig } from './tiny.js';
@@ -41,6 +42,28 @@ function workerPid(launcherPid: number, rank: number): number | null {
   return null;
 }
 
+/**
+ * A temp folder (`prefix`) with synthetic data (`o`) and its cfg.json: the deterministic tiny config
+ * with batch 1, `maxIters` iterations, no validation, a log line per iteration, then `edit`.
+ */
+async function launcherSetup(
+  prefix: string,
+  o: SyntheticOptions,
+  maxIters: number,
+  edit?: (c: Dict) => void,
+): Promise<{ dir: string; data: string; cfgFile: string; work: string }> {
+  const { dir, data } = await tempWithData(prefix, o);
+  const cfg = deterministicTinyConfig(data, (c) => {
+    (c.train_dataloader as Dict).batch_size = 1;
+    c.train_cfg = { type: 'IterBasedTrainLoop', max_iters: maxIters, val_interval: 1000 };
+    ((c.default_hooks as Dict).logger as Dict).interval = 1;
+    edit?.(c);
+  });
+  const cfgFile = path.join(dir, 'cfg.json');
+  fs.writeFileSync(cfgFile, JSON.stringify(cfg));
+  return { dir, data, cfgFile, work: path.join(dir, 'work') };
+}
+
 async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
@@ -54,23 +77,14 @@ test('launcher: a rank killed mid-training stops the run with a clear error; --r
   'single-process eval', {
   timeout: 420_000,
 }, async () => {
-  const { dir, data } = await tempWithData('beitseg-dcli-', {
-    n: 11,
-    height: 64,
-    width: 80,
-    classes: 6,
-    seed: 5,
-    splitVal: 3,
-  });
-  const cfg = deterministicTinyConfig(data, (c) => {
-    (c.train_dataloader as Dict).batch_size = 1;
-    c.train_cfg = { type: 'IterBasedTrainLoop', max_iters: 12, val_interval: 1000 };
-    ((c.default_hooks as Dict).checkpoint as Dict).interval = 2;
-    ((c.default_hooks as Dict).logger as Dict).interval = 1;
-  });
-  const cfgFile = path.join(dir, 'cfg.json');
-  fs.writeFileSync(cfgFile, JSON.stringify(cfg));
-  const work = path.join(dir, 'work');
+  const { dir, data, cfgFile, work } = await launcherSetup(
+    'beitseg-dcli-',
+    { n: 11, height: 64, width: 80, classes: 6, seed: 5, splitVal: 3 },
+    12,
+    (c) => {
+      ((c.default_hooks as Dict).checkpoint as Dict).interval = 2;
+    },
+  );
   const trainArgs = [
     'train',
     '--config',
@@ -142,22 +156,11 @@ test('launcher: a rank killed mid-training stops the run with a clear error; --r
 test('launcher: SIGINT stops every rank after the same iteration with a checkpoint from rank 0', {
   timeout: 240_000,
 }, async () => {
-  const { dir, data } = await tempWithData('beitseg-dint-', {
-    n: 6,
-    height: 64,
-    width: 80,
-    classes: 6,
-    seed: 6,
-    splitVal: 1,
-  });
-  const cfg = deterministicTinyConfig(data, (c) => {
-    (c.train_dataloader as Dict).batch_size = 1;
-    c.train_cfg = { type: 'IterBasedTrainLoop', max_iters: 500, val_interval: 1000 };
-    ((c.default_hooks as Dict).logger as Dict).interval = 1;
-  });
-  const cfgFile = path.join(dir, 'cfg.json');
-  fs.writeFileSync(cfgFile, JSON.stringify(cfg));
-  const work = path.join(dir, 'work');
+  const { dir, cfgFile, work } = await launcherSetup(
+    'beitseg-dint-',
+    { n: 6, height: 64, width: 80, classes: 6, seed: 6, splitVal: 1 },
+    500,
+  );
   let signalled = false;
   const run = await runCli(
     [
