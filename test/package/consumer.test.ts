@@ -142,7 +142,6 @@ describe('package consumer', { timeout: 600_000 }, () => {
   it("an ESM script imports initModel/inferenceModel from 'beitseg' (types included)", async () => {
     const script = `import fs from 'node:fs';
 import { initModel, inferenceModel, type InferenceResult } from 'beitseg';
-import { exec } from '../child.js';
 const model = await initModel(${JSON.stringify(tinyConfigPath)},
   ${JSON.stringify(fixtureFile('segmentor_mmseg.pth'))}, { device: 'cpu' });
 const result: InferenceResult = await inferenceModel(model, fs.readFileSync(${JSON.stringify(scene)}));
