@@ -7,6 +7,12 @@
 
 namespace beitseg {
 
+// Whether optional argument i was given (present, neither undefined nor null). Kept per file: a
+// change to common.h rebuilds every object.
+static bool Given(const Napi::CallbackInfo& info, size_t i) {
+  return i < info.Length() && !info[i].IsUndefined() && !info[i].IsNull();
+}
+
 Napi::FunctionReference* TensorHandle::constructor_ = nullptr;
 int64_t TensorHandle::live_count_ = 0;
 
@@ -236,7 +242,7 @@ at::Device ParseDevice(const std::string& name) {
 at::TensorOptions ArgOptions(const Napi::CallbackInfo& info, size_t dtype_i, size_t device_i) {
   at::TensorOptions opts;
   opts = opts.dtype(ParseDType(ArgString(info, dtype_i)));
-  if (device_i < info.Length() && info[device_i].IsString()) opts = opts.device(ParseDevice(ArgString(info, device_i)));
+  if (Given(info, device_i)) opts = opts.device(ParseDevice(ArgString(info, device_i)));
   return opts;
 }
 

@@ -33,6 +33,13 @@
 #include <mutex>
 
 namespace beitseg {
+
+// Whether optional argument i was given (present, neither undefined nor null). Kept per file: a
+// change to common.h rebuilds every object.
+static bool Given(const Napi::CallbackInfo& info, size_t i) {
+  return i < info.Length() && !info[i].IsUndefined() && !info[i].IsNull();
+}
+
 namespace {
 
 constexpr size_t kHeader = 64;              // keeps c10's 64-byte data alignment
@@ -208,9 +215,9 @@ size_t EnvMegabytes(const char* name, size_t fallback) {
 
 // cpuCache(): bytes held in the cache; cpuCache(true) returns them to the system first.
 BEITSEG_OP(cpuCache) {
+  const bool release = Given(info, 0) && ArgBool(info, 0);
   if (!CachingCpuAllocator::instance) return Napi::Number::New(env, 0);
-  if (info.Length() > 0 && info[0].IsBoolean() && info[0].As<Napi::Boolean>().Value())
-    CachingCpuAllocator::instance->Trim(0);
+  if (release) CachingCpuAllocator::instance->Trim(0);
   return Napi::Number::New(env, static_cast<double>(CachingCpuAllocator::instance->cached_bytes()));
 }
 

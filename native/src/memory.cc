@@ -33,7 +33,7 @@ BEITSEG_OP(fromBuffer) {
   Napi::TypedArray view = info[0].As<Napi::TypedArray>();
   at::ScalarType dtype = ParseDType(ArgString(info, 1));
   std::vector<int64_t> shape = ArgIntList(info, 2);
-  bool copy = info.Length() > 3 && ArgBool(info, 3);
+  bool copy = ArgBool(info, 3);
   int64_t n = 1;
   for (int64_t s : shape) {
     if (s < 0) throw std::invalid_argument("fromBuffer: negative dimension in shape");

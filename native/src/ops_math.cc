@@ -3,6 +3,12 @@
 
 namespace beitseg {
 
+// Whether optional argument i was given (present, neither undefined nor null). Kept per file: a
+// change to common.h rebuilds every object.
+static bool Given(const Napi::CallbackInfo& info, size_t i) {
+  return i < info.Length() && !info[i].IsUndefined() && !info[i].IsNull();
+}
+
 // Binary ops accept a tensor or a JS number as the second operand.
 #define BINARY(name, expr)                    \
   BEITSEG_OP(name) {                          \
@@ -95,14 +101,14 @@ BEITSEG_OP(linear) {
 }
 
 // Reductions: dims = null reduces everything.
-#define REDUCE(name, fn)                                                      \
-  BEITSEG_OP(name) {                                                          \
-    const at::Tensor& a = ArgTensor(info, 0);                                 \
-    if (info.Length() < 2 || info[1].IsNull() || info[1].IsUndefined()) {     \
-      return TensorHandle::Wrap(env, fn(a));                                  \
-    }                                                                         \
-    bool keep = info.Length() > 2 && info[2].IsBoolean() && ArgBool(info, 2); \
-    return TensorHandle::Wrap(env, fn(a, ArgIntList(info, 1), keep));         \
+#define REDUCE(name, fn)                                                  \
+  BEITSEG_OP(name) {                                                      \
+    const at::Tensor& a = ArgTensor(info, 0);                             \
+    if (info.Length() < 2 || info[1].IsNull() || info[1].IsUndefined()) { \
+      return TensorHandle::Wrap(env, fn(a));                              \
+    }                                                                     \
+    bool keep = Given(info, 2) && ArgBool(info, 2);                       \
+    return TensorHandle::Wrap(env, fn(a, ArgIntList(info, 1), keep));     \
   }
 REDUCE(sum, at::sum)
 REDUCE(mean, at::mean)
@@ -125,7 +131,7 @@ BEITSEG_OP(min) {
 
 BEITSEG_OP(argmax) {
   std::optional<int64_t> dim = ArgOptInt(info, 1);
-  bool keep = info.Length() > 2 && info[2].IsBoolean() && ArgBool(info, 2);
+  bool keep = Given(info, 2) && ArgBool(info, 2);
   return TensorHandle::Wrap(env,
                             at::argmax(ArgTensor(info, 0), dim ? c10::optional<int64_t>(*dim) : c10::nullopt, keep));
 }

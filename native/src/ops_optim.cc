@@ -26,11 +26,16 @@ BEITSEG_OP(adamwStep) {
   std::vector<at::Tensor> exp_avg_sqs = ArgTensorList(info, 3);
   std::vector<double> step_sizes, bc2_sqrts;
   for (size_t k : {4, 5}) {
-    if (!info[k].IsArray())
-      throw std::invalid_argument("adamwStep: argument " + std::to_string(k) + " must be an array of numbers");
+    if (k >= info.Length() || !info[k].IsArray())
+      throw Napi::TypeError::New(env, "adamwStep: argument " + std::to_string(k) + " must be an array of numbers");
     Napi::Array a = info[k].As<Napi::Array>();
     auto& dst = k == 4 ? step_sizes : bc2_sqrts;
-    for (uint32_t j = 0; j < a.Length(); j++) dst.push_back(a.Get(j).As<Napi::Number>().DoubleValue());
+    for (uint32_t j = 0; j < a.Length(); j++) {
+      Napi::Value v = a.Get(j);
+      if (!v.IsNumber())
+        throw Napi::TypeError::New(env, "adamwStep: argument " + std::to_string(k) + " must be an array of numbers");
+      dst.push_back(v.As<Napi::Number>().DoubleValue());
+    }
   }
   const double decay = ArgDouble(info, 6), beta1 = ArgDouble(info, 7), beta2 = ArgDouble(info, 8),
                eps = ArgDouble(info, 9);

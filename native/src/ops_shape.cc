@@ -3,6 +3,12 @@
 
 namespace beitseg {
 
+// Whether optional argument i was given (present, neither undefined nor null). Kept per file: a
+// change to common.h rebuilds every object.
+static bool Given(const Napi::CallbackInfo& info, size_t i) {
+  return i < info.Length() && !info[i].IsUndefined() && !info[i].IsNull();
+}
+
 BEITSEG_OP(reshape) {
   return TensorHandle::Wrap(env, at::reshape(ArgTensor(info, 0), ArgIntList(info, 1)));
 }
@@ -92,8 +98,11 @@ BEITSEG_OP(detach) {
 // to(x, dtype|null, device|null)
 BEITSEG_OP(to) {
   at::Tensor t = ArgTensor(info, 0);
-  if (info.Length() > 2 && info[2].IsString()) t = t.to(ParseDevice(ArgString(info, 2)));
-  if (info.Length() > 1 && info[1].IsString()) t = t.to(ParseDType(ArgString(info, 1)));
+  // Both are read before either conversion, so a bad dtype never leaves a half-done copy behind.
+  const std::optional<std::string> dtype = Given(info, 1) ? std::optional(ArgString(info, 1)) : std::nullopt;
+  const std::optional<std::string> device = Given(info, 2) ? std::optional(ArgString(info, 2)) : std::nullopt;
+  if (device) t = t.to(ParseDevice(*device));
+  if (dtype) t = t.to(ParseDType(*dtype));
   return TensorHandle::Wrap(env, t);
 }
 

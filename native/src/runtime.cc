@@ -18,6 +18,12 @@
 
 namespace beitseg {
 
+// Whether optional argument i was given (present, neither undefined nor null). Kept per file: a
+// change to common.h rebuilds every object.
+static bool Given(const Napi::CallbackInfo& info, size_t i) {
+  return i < info.Length() && !info[i].IsUndefined() && !info[i].IsNull();
+}
+
 BEITSEG_OP(setNumThreads) {
   int64_t n = ArgInt(info, 0);
   if (n < 1) throw std::invalid_argument("setNumThreads: need at least 1 thread, got " + std::to_string(n));
@@ -122,6 +128,7 @@ BEITSEG_OP(cudaSynchronize) {
 
 // cudaMemory(reset): {allocated, peak} bytes on the current device (zeros without CUDA).
 BEITSEG_OP(cudaMemory) {
+  [[maybe_unused]] const bool reset = Given(info, 0) && ArgBool(info, 0);
   Napi::Object out = Napi::Object::New(env);
   double allocated = 0, peak = 0;
 #ifdef BEITSEG_CUDA_STATS
@@ -129,7 +136,7 @@ BEITSEG_OP(cudaMemory) {
     auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);
     allocated = static_cast<double>(stats.allocated_bytes[0].current);
     peak = static_cast<double>(stats.allocated_bytes[0].peak);
-    if (info.Length() > 0 && info[0].IsBoolean() && info[0].As<Napi::Boolean>().Value()) {
+    if (reset) {
       c10::cuda::CUDACachingAllocator::resetPeakStats(0);
     }
   }
@@ -144,7 +151,8 @@ BEITSEG_OP(cudaMemory) {
 // flags now in force.
 BEITSEG_OP(cudaFlags) {
   auto& ctx = at::globalContext();
-  if (info.Length() > 0 && info[0].IsObject()) {
+  if (Given(info, 0)) {
+    if (!info[0].IsObject()) throw Napi::TypeError::New(env, "cudaFlags: argument 0 must be an object");
     Napi::Object o = info[0].As<Napi::Object>();
     auto flag = [&](const char* name, const std::function<void(bool)>& set) {
       Napi::Value v = o.Get(name);

@@ -11,7 +11,7 @@
  * `toMmsegBackbone` / `convertCheckpoint` go further and handle the checkpoint layouts people
  * actually have (see `detectLayout`), reporting every renamed and dropped key.
  */
-import type { HostTensor } from './host_tensor.js';
+import type { HostTensor } from '../common/host_tensor.js';
 import { fileList } from '../common/safe_text.js';
 
 function replaceAll(s: string, from: string, to: string): string {

@@ -9,7 +9,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { HostTensor } from './host_tensor.js';
+import type { HostTensor } from '../common/host_tensor.js';
 import { readCheckpoint, type CheckpointDescription } from './read_checkpoint.js';
 import { convertCheckpoint, toMmsegBackbone, detectLayout, type ConversionReport } from './beit2mmseg.js';
 import { resizeRelPosTables, type ResizeTablesResult } from './relpos_resize.js';

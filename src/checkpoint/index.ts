@@ -1,5 +1,5 @@
 /** Public API of the checkpoint layer (file formats, key conversion, rel-pos table resizing). */
-export * from './host_tensor.js';
+export * from '../common/host_tensor.js';
 export { readSafetensors, writeSafetensors, parseSafetensors, type SafetensorsContent } from './safetensors.js';
 export {
   unpickle,

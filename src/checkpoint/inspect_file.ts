@@ -1,5 +1,5 @@
 /** The `inspect` command's work: list a checkpoint's tensors and totals, for .pth and .safetensors. */
-import { numel, type DType } from './host_tensor.js';
+import { numel, type DType } from '../common/host_tensor.js';
 import { readCheckpoint, type CheckpointDescription } from './read_checkpoint.js';
 import { detectLayout, type CheckpointLayout } from './beit2mmseg.js';
 import { isBufferKey, stateDictStats, type StateDictStats } from './param_stats.js';

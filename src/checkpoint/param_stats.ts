@@ -4,7 +4,7 @@
  * recomputes or only tracks (relative_position_index, BatchNorm running statistics and
  * num_batches_tracked) are counted separately.
  */
-import { DTYPE_BYTES, numel, type DType, type HostTensor } from './host_tensor.js';
+import { DTYPE_BYTES, numel, type DType, type HostTensor } from '../common/host_tensor.js';
 
 /** True for state-dict keys that are buffers, not trainable parameters. */
 export function isBufferKey(key: string): boolean {

@@ -20,7 +20,7 @@
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import yauzl from 'yauzl';
-import { DTYPE_BYTES, type DType, type HostTensor } from './host_tensor.js';
+import { DTYPE_BYTES, type DType, type HostTensor } from '../common/host_tensor.js';
 import { StorageType, unpickleAt, type ForeignGlobals, type UnpickleOptions } from './pickle.js';
 import { isContiguous, requiredStorageElements, viewBytes } from './strided.js';
 import { CheckpointLimitError, limitHint, resolveLimits, type CheckpointLimits } from './limits.js';

@@ -8,7 +8,7 @@
  * next to `state_dict`) are read with foreign objects as inert data (numpy values, log buffers:
  * never executed); the summary names the entries skipped and the inert records read.
  */
-import { isHostTensor, type HostTensor } from './host_tensor.js';
+import { isHostTensor, type HostTensor } from '../common/host_tensor.js';
 import { detectFormat, type CheckpointFormat } from './format.js';
 import { readPthContent, type PthReadOptions } from './pth.js';
 import { readSafetensors } from './safetensors.js';

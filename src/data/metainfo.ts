@@ -8,7 +8,7 @@
  * BaseSegDataset makes one too).
  *
  * These live with the datasets (mmseg keeps METAINFO on the dataset class); visualization
- * re-exports them and only draws with them, so data never imports visualization.
+ * only draws with them, so data never imports visualization.
  */
 
 export type Rgb = readonly [number, number, number];
@@ -333,5 +333,12 @@ export function generatePalette(n: number): Rgb[] {
     const f = (k: number): number => Math.round(255 * Math.min(1, Math.max(0, Math.abs(((h + k) % 6) - 3) - 1)));
     out.push([f(0), f(4), f(2)]);
   }
+  return out;
+}
+
+/** Palette as a flat Uint8Array of RGB triples (e.g. for a palette PNG). */
+export function paletteBytes(palette: readonly Rgb[]): Uint8Array {
+  const out = new Uint8Array(palette.length * 3);
+  palette.forEach((c, i) => out.set(c, 3 * i));
   return out;
 }

@@ -7,7 +7,7 @@
  * - `load_from` / `--load-from W`: a full segmentor checkpoint loaded non-strictly (.pth or
  *   .safetensors, any layout src/checkpoint converts).
  */
-import type { HostTensor } from '../checkpoint/host_tensor.js';
+import type { HostTensor } from '../common/host_tensor.js';
 import { describeLoad, loadWeights, prepareWeights, previewKeys } from '../inference/weights.js';
 import type { EncoderDecoder } from '../models/segmentors/encoder_decoder.js';
 import { mapToTensors } from '../tensor/host.js';

@@ -22,7 +22,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fsyncDir, writeFileAtomic } from '../checkpoint/file_io.js';
 import { readSafetensors, writeSafetensors } from '../checkpoint/safetensors.js';
-import type { HostTensor } from '../checkpoint/host_tensor.js';
+import type { HostTensor } from '../common/host_tensor.js';
 import { toHost, toTensor } from '../tensor/host.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';

@@ -2,7 +2,7 @@
  * Class names and palette: ADE20K's built in, or a dataset's own from the config
  * (`metainfo` {classes, palette}, at the top level or in the test/val dataset dict).
  */
-import { ADE20K_CLASSES, ADE20K_PALETTE, generatePalette } from '../visualization/palette.js';
+import { ADE20K_CLASSES, ADE20K_PALETTE, generatePalette } from '../data/metainfo.js';
 import { isDict, type Dict } from '../models/config.js';
 
 export interface DatasetMeta {

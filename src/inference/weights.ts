@@ -4,7 +4,7 @@
  * checkpoints, .pth or .safetensors. Relative-position tables are resized to the model's
  * window with mmseg's geometric interpolation when the checkpoint was trained at another size.
  */
-import type { HostTensor } from '../checkpoint/host_tensor.js';
+import type { HostTensor } from '../common/host_tensor.js';
 import { readCheckpoint, type CheckpointDescription } from '../checkpoint/read_checkpoint.js';
 import type { ConversionReport } from '../checkpoint/beit2mmseg.js';
 import { convertLoadedCheckpoint } from '../checkpoint/hf_beit.js';

@@ -1,6 +1,8 @@
 /**
  * Loads the libtorch addon (native/build/beitseg.node, built by scripts/build-native.mjs).
- * Everything else talks to libtorch through the typed wrappers in this folder.
+ * Tensor ops reach libtorch through the typed wrappers in this folder; only tensor/ and distributed/
+ * (c10d process groups and DDP reducers: native objects tensor/ does not wrap) use `native` directly
+ * (NATIVE_USERS in test/style/layers.ts, docs/architecture.md).
  */
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
@@ -76,7 +78,7 @@ export interface NativeAddon {
   max(a: H, dim: number, keepdim: boolean): [H, H];
   min(a: H): H;
   min(a: H, dim: number, keepdim: boolean): [H, H];
-  argmax(a: H, dim: Opt<number>, keepdim: boolean): H;
+  argmax(a: H, dim?: Opt<number>, keepdim?: boolean): H;
   bincount(a: H, minlength: number): H;
   addInplace(a: H, b: Num, alpha?: number): void;
   mulInplace(a: H, b: Num): void;

@@ -5,7 +5,7 @@
  */
 import sharp from 'sharp';
 import { makeImage, type RgbImage } from '../data/types.js';
-import type { Rgb } from './palette.js';
+import type { Rgb } from '../data/metainfo.js';
 
 export interface LegendEntry {
   name: string;

@@ -11,7 +11,7 @@
  */
 
 import { makeImage, type LabelMap, type RgbImage } from '../data/types.js';
-import type { Rgb } from './palette.js';
+import type { Rgb } from '../data/metainfo.js';
 
 export interface OverlayOptions {
   /** Weight of the class colour (default 0.8, mmseg's SegLocalVisualizer). */

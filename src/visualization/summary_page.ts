@@ -5,7 +5,7 @@
  * Self-contained apart from the images, which it links by relative path. Every text taken from
  * files (class and file names) is escaped.
  */
-import type { Rgb } from './palette.js';
+import type { Rgb } from '../data/metainfo.js';
 import { escapeXml } from './legend.js';
 
 export interface SummaryImage {

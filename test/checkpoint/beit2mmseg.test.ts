@@ -11,7 +11,7 @@ import {
   toMmsegBackbone,
   keyPattern,
 } from '../../src/checkpoint/beit2mmseg.js';
-import type { HostTensor } from '../../src/checkpoint/host_tensor.js';
+import type { HostTensor } from '../../src/common/host_tensor.js';
 import { assertStateDictsEqual, f32Tensor, tiny } from './helpers.js';
 
 async function officialStateDict(): Promise<Map<string, HostTensor>> {

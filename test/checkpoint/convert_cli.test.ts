@@ -8,7 +8,8 @@ import { inspectFile } from '../../src/checkpoint/inspect_file.js';
 import { readSafetensors } from '../../src/checkpoint/safetensors.js';
 import { register as registerConvert } from '../../src/cli/convert.js';
 import { register as registerInspect } from '../../src/cli/inspect.js';
-import { assertStateDictsEqual, makeTempDir, tiny } from './helpers.js';
+import { makeTempDir } from '../temp.js';
+import { assertStateDictsEqual, tiny } from './helpers.js';
 
 /** Runs the CLI commands in-process and captures what they print. */
 async function runCli(args: string[]): Promise<{ out: string; err: string; exitCode: number }> {

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { makeTempDir } from './helpers.js';
+import { makeTempDir } from '../temp.js';
 import { runFuzz } from './fuzz_run.js';
 
 test(

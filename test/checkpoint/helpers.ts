@@ -1,11 +1,9 @@
 /** Shared helpers for the checkpoint tests: fixture paths, temp dirs, tensor comparison, zip/pickle builders. */
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import type { HostTensor } from '../../src/checkpoint/host_tensor.js';
+import type { HostTensor } from '../../src/common/host_tensor.js';
 
 /** Repository root: this file is compiled to dist/test/checkpoint/helpers.js. */
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -18,12 +16,6 @@ export function tiny(name: string): string {
 
 export function local(name: string): string {
   return path.join(localFixtures, name);
-}
-
-/** A fresh temporary directory, removed by the returned cleanup function. */
-export function makeTempDir(): { dir: string; cleanup: () => void } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'beitseg-ckpt-test-'));
-  return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {

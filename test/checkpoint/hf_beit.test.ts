@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { HostTensor } from '../../src/checkpoint/host_tensor.js';
+import type { HostTensor } from '../../src/common/host_tensor.js';
 import { readSafetensors, writeSafetensors } from '../../src/checkpoint/safetensors.js';
 import { hfBeitToMmseg, mmsegToHfBeit } from '../../src/checkpoint/hf_beit_keys.js';
 import {
@@ -26,7 +26,8 @@ import { loadConfig, type Dict } from '../../src/models/config.js';
 import { mapToTensors, toHost } from '../../src/tensor/host.js';
 import { noGrad } from '../../src/tensor/runtime.js';
 import { fixtureFile, loadFixtureTensors, loadTinyModel, maxAbsDiff, repoRoot, tinyConfigPath } from '../helpers.js';
-import { assertStateDictsEqual, makeTempDir } from './helpers.js';
+import { makeTempDir } from '../temp.js';
+import { assertStateDictsEqual } from './helpers.js';
 
 /**
  * BeitForSemanticSegmentation's state-dict keys for a 4-layer model, written from a reading of

@@ -5,10 +5,8 @@
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { mmsegToHfBeit } from '../../src/checkpoint/hf_beit_keys.js';
 import { readCheckpoint } from '../../src/checkpoint/read_checkpoint.js';
 import { readPthContent } from '../../src/checkpoint/pth.js';
@@ -16,10 +14,9 @@ import { readSafetensors, writeSafetensors } from '../../src/checkpoint/safetens
 import { writeImage } from '../../src/data/image_io.js';
 import { toTensor } from '../../src/tensor/host.js';
 import { assertClose, loadFixtureTensors, tinyConfigPath } from '../helpers.js';
-import { makeTempDir, repoRoot, tiny } from './helpers.js';
-
-const run = promisify(execFile);
-const cli = path.join(repoRoot, 'bin', 'beitseg.js');
+import { makeTempDir } from '../temp.js';
+import { tiny } from './helpers.js';
+import { beitseg } from '../child.js';
 
 /** The tiny_public model as a Hugging Face folder (config.json + model.safetensors). */
 function writeTinyHfFolder(dir: string): string {
@@ -63,8 +60,7 @@ test("predict --weights <HF folder>: mmseg's slide logits, and how config.json w
   });
   const hf = writeTinyHfFolder(path.join(dir, 'hf'));
   const logits = path.join(dir, 'logits.safetensors');
-  const { stderr } = await run('node', [
-    cli,
+  const { stderr } = await beitseg([
     'predict',
     '--config',
     tinyConfigPath,
@@ -92,7 +88,7 @@ test("convert HF folder -> .pth with --config's classes in meta.dataset_meta; --
   const { dir, cleanup } = makeTempDir();
   t.after(cleanup);
   const hf = writeTinyHfFolder(path.join(dir, 'hf'));
-  const fromHf = await run('node', [cli, 'convert', hf, path.join(dir, 'hf.pth'), '--config', tinyConfigPath]);
+  const fromHf = await beitseg(['convert', hf, path.join(dir, 'hf.pth'), '--config', tinyConfigPath]);
   assert.match(fromHf.stdout, /Hugging Face config\.json carried over:/);
   assert.match(fromHf.stdout, /torch\.save zip/);
   const back = await readCheckpoint(path.join(dir, 'hf.pth'));
@@ -104,8 +100,7 @@ test("convert HF folder -> .pth with --config's classes in meta.dataset_meta; --
   >;
   assert.equal(((meta.get('dataset_meta') as Map<string, unknown>).get('classes') as unknown[]).length, 5);
   await assert.rejects(
-    run('node', [
-      cli,
+    beitseg([
       'convert',
       tiny('segmentor_state_dict.safetensors'),
       path.join(dir, 'm.safetensors'),

@@ -12,7 +12,8 @@ import { readCheckpoint } from '../../src/checkpoint/read_checkpoint.js';
 import { readPth } from '../../src/checkpoint/pth.js';
 import { unpickle } from '../../src/checkpoint/pickle.js';
 import { DEFAULT_LIMITS, resolveLimits } from '../../src/checkpoint/limits.js';
-import { buildTorchZip, buildZip, makeTempDir, PickleWriter } from './helpers.js';
+import { makeTempDir } from '../temp.js';
+import { buildTorchZip, buildZip, PickleWriter } from './helpers.js';
 import { isCleanError, readIsolated } from './isolated.js';
 
 /** {'state_dict': {'w': tensor(size, stride) over a FloatStorage of `numel` elements}} */

@@ -12,10 +12,11 @@ import { readCheckpoint } from '../../src/checkpoint/read_checkpoint.js';
 import { readPth } from '../../src/checkpoint/pth.js';
 import { readSafetensors } from '../../src/checkpoint/safetensors.js';
 import { OpaqueObject } from '../../src/checkpoint/pickle.js';
-import type { HostTensor } from '../../src/checkpoint/host_tensor.js';
+import type { HostTensor } from '../../src/common/host_tensor.js';
 import { initModel } from '../../src/inference/api.js';
 import { loadFromCheckpoint } from '../../src/engine/init_weights.js';
-import { assertStateDictsEqual, buildTorchZip, local, makeTempDir, PickleWriter, tiny } from './helpers.js';
+import { makeTempDir } from '../temp.js';
+import { assertStateDictsEqual, buildTorchZip, local, PickleWriter, tiny } from './helpers.js';
 import { tinyConfigPath } from '../helpers.js';
 
 const STORAGE_OF: Record<string, string> = {

@@ -7,8 +7,9 @@ import { readCheckpoint } from '../../src/checkpoint/read_checkpoint.js';
 import { readSafetensors } from '../../src/checkpoint/safetensors.js';
 import { pickleState, OpaqueObject } from '../../src/checkpoint/pickle.js';
 import { toFloat64 } from '../../src/checkpoint/float_convert.js';
-import { isHostTensor, type HostTensor } from '../../src/checkpoint/host_tensor.js';
-import { assertStateDictsEqual, buildTorchZip, buildZip, local, makeTempDir, PickleWriter, tiny } from './helpers.js';
+import { isHostTensor, type HostTensor } from '../../src/common/host_tensor.js';
+import { makeTempDir } from '../temp.js';
+import { assertStateDictsEqual, buildTorchZip, buildZip, local, PickleWriter, tiny } from './helpers.js';
 
 function asStateDict(v: unknown): Map<string, HostTensor> {
   assert.ok(v instanceof Map);

@@ -9,13 +9,14 @@ import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { HostTensor } from '../../src/checkpoint/host_tensor.js';
+import type { HostTensor } from '../../src/common/host_tensor.js';
 import { convertFile } from '../../src/checkpoint/convert_file.js';
 import { readPthContent } from '../../src/checkpoint/pth.js';
 import { readCheckpoint } from '../../src/checkpoint/read_checkpoint.js';
 import { readSafetensors } from '../../src/checkpoint/safetensors.js';
 import { writeTorchCheckpoint } from '../../src/checkpoint/pth_writer.js';
-import { assertStateDictsEqual, makeTempDir, repoRoot, tiny } from './helpers.js';
+import { makeTempDir } from '../temp.js';
+import { assertStateDictsEqual, repoRoot, tiny } from './helpers.js';
 
 function bytesOf(values: number[], ctor: { new (v: number[]): ArrayBufferView }): Uint8Array {
   const a = new ctor(values);

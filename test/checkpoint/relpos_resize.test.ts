@@ -12,7 +12,7 @@ import {
 import { notAKnotSpline, splineWeights } from '../../src/checkpoint/cubic_spline.js';
 import { fromFloat64, toFloat64 } from '../../src/checkpoint/float_convert.js';
 import { readSafetensors } from '../../src/checkpoint/safetensors.js';
-import type { HostTensor } from '../../src/checkpoint/host_tensor.js';
+import type { HostTensor } from '../../src/common/host_tensor.js';
 import { bytesEqual, tiny } from './helpers.js';
 
 // ---------------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import { fileText, quoteFileText } from '../../src/common/safe_text.js';
 import { readCheckpoint } from '../../src/checkpoint/read_checkpoint.js';
 import { unpickle } from '../../src/checkpoint/pickle.js';
-import { buildTorchZip, buildZip, makeTempDir, PickleWriter } from './helpers.js';
+import { makeTempDir } from '../temp.js';
+import { buildTorchZip, buildZip, PickleWriter } from './helpers.js';
 
 const RAW_CONTROL = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 

@@ -3,8 +3,9 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readSafetensors, writeSafetensors, parseSafetensors } from '../../src/checkpoint/safetensors.js';
-import type { HostTensor } from '../../src/checkpoint/host_tensor.js';
-import { assertStateDictsEqual, bytesEqual, makeTempDir, tiny } from './helpers.js';
+import type { HostTensor } from '../../src/common/host_tensor.js';
+import { makeTempDir } from '../temp.js';
+import { assertStateDictsEqual, bytesEqual, tiny } from './helpers.js';
 
 function sampleTensors(): Map<string, HostTensor> {
   const m = new Map<string, HostTensor>();

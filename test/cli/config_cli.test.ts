@@ -4,25 +4,22 @@
  * Bad values fail before any output is written; unused keys are warned about on stderr.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { writeImage } from '../../src/data/image_io.js';
 import { readSafetensors } from '../../src/checkpoint/safetensors.js';
 import { loadConfig } from '../../src/models/config.js';
 import { toTensor } from '../../src/tensor/host.js';
 import { makeSyntheticDataset } from '../../src/data/synthetic.js';
+import { writeSlideImage } from './fixtures.js';
+import { beitseg as runBeitseg } from '../child.js';
 import { assertClose, fixtureFile, loadFixtureTensors, repoRoot } from '../helpers.js';
 
-const run = promisify(execFile);
-const cli = path.join(repoRoot, 'bin', 'beitseg.js');
 const leaf = path.join(repoRoot, 'test', 'fixtures', 'configs', 'tiny', 'leaves', 'tiny_leaf.py');
 
 async function beitseg(...args: string[]): Promise<{ stdout: string; stderr: string }> {
-  return run('node', [cli, ...args], { maxBuffer: 64 * 1024 * 1024 });
+  return runBeitseg(args);
 }
 
 describe('.py configs on the command line', () => {
@@ -35,14 +32,7 @@ describe('.py configs on the command line', () => {
 
   before(async () => {
     const golden = loadFixtureTensors('tensors.safetensors');
-    const rgb = golden.get('slide.image_rgb_u8')!;
-    const [h, w] = rgb.shape;
-    await writeImage(path.join(dir, 'scene.png'), {
-      data: rgb.toTypedArray() as Uint8Array,
-      height: h,
-      width: w,
-      channels: 3,
-    });
+    await writeSlideImage(path.join(dir, 'scene.png'), golden);
     await makeSyntheticDataset(data, { n: 6, height: 64, width: 64, classes: 5, seed: 3, splitVal: 2 });
     dataOptions = [
       `train_dataloader.dataset.data_root=${data}`,

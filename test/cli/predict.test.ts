@@ -3,20 +3,17 @@
  * logits out, checked against mmseg's slide-inference golden tensors.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { describe, it, before } from 'node:test';
-import { readImage, readLabel, writeImage } from '../../src/data/image_io.js';
+import { readImage, readLabel } from '../../src/data/image_io.js';
 import { readSafetensors } from '../../src/checkpoint/safetensors.js';
 import { toTensor } from '../../src/tensor/host.js';
-import { assertClose, fixtureFile, loadFixtureTensors, repoRoot, tinyConfigPath } from '../helpers.js';
+import { assertClose, fixtureFile, loadFixtureTensors, tinyConfigPath } from '../helpers.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
-
-const run = promisify(execFile);
-const cli = path.join(repoRoot, 'bin', 'beitseg.js');
+import { writeSlideImage } from './fixtures.js';
+import { beitseg } from '../child.js';
 
 describe('beitseg predict', () => {
   let dir: string;
@@ -25,21 +22,13 @@ describe('beitseg predict', () => {
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'beitseg-predict-'));
     golden = loadFixtureTensors('tensors.safetensors');
-    const rgb = golden.get('slide.image_rgb_u8')!;
-    const [h, w] = rgb.shape;
-    await writeImage(path.join(dir, 'scene.png'), {
-      data: rgb.toTypedArray() as Uint8Array,
-      height: h,
-      width: w,
-      channels: 3,
-    });
+    await writeSlideImage(path.join(dir, 'scene.png'), golden);
   });
 
   it('matches mmseg slide inference from a .pth checkpoint and writes every output', async () => {
     const out = path.join(dir, 'out');
     const logits = path.join(dir, 'logits.safetensors');
-    await run('node', [
-      cli,
+    await beitseg([
       'predict',
       '--config',
       tinyConfigPath,
@@ -73,8 +62,7 @@ describe('beitseg predict', () => {
 
   it('--tta writes averaged probabilities that sum to one per pixel', async () => {
     const probs = path.join(dir, 'probs.safetensors');
-    await run('node', [
-      cli,
+    await beitseg([
       'predict',
       '--config',
       tinyConfigPath,
@@ -97,13 +85,13 @@ describe('beitseg predict', () => {
 
   it('fails with one clear line for a missing image and for a corrupt checkpoint', async () => {
     await assert.rejects(
-      run('node', [cli, 'predict', '--config', tinyConfigPath, '--random-weights', path.join(dir, 'nope.png')]),
+      beitseg(['predict', '--config', tinyConfigPath, '--random-weights', path.join(dir, 'nope.png')]),
       (err: { stderr: string; code: number }) => err.code === 1 && /nope\.png: no such file/.test(err.stderr),
     );
     const bad = path.join(dir, 'bad.pth');
     fs.writeFileSync(bad, Buffer.from('PK\x03\x04 not really a zip'));
     await assert.rejects(
-      run('node', [cli, 'predict', '--config', tinyConfigPath, '--weights', bad, path.join(dir, 'scene.png')]),
+      beitseg(['predict', '--config', tinyConfigPath, '--weights', bad, path.join(dir, 'scene.png')]),
       (err: { stderr: string; code: number }) =>
         err.code === 1 && err.stderr.includes('bad.pth') && !err.stderr.includes('Segmentation'),
     );

@@ -4,19 +4,30 @@
  * any work, listing the clash.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { outputStems, uniqueInputs } from '../../src/cli/output_names.js';
 import { writeImage } from '../../src/data/image_io.js';
 import { makeImage } from '../../src/data/types.js';
-import { repoRoot, tinyConfigPath } from '../helpers.js';
+import { tinyConfigPath } from '../helpers.js';
+import { beitseg } from '../child.js';
 
-const run = promisify(execFile);
-const cli = path.join(repoRoot, 'bin', 'beitseg.js');
+/** `beitseg predict` of the tiny model on CPU, writing into `out`. */
+function predict(out: string, ...images: string[]): Promise<{ stdout: string; stderr: string }> {
+  return beitseg([
+    'predict',
+    '--random-weights',
+    '--config',
+    tinyConfigPath,
+    '--device',
+    'cpu',
+    '--out',
+    out,
+    ...images,
+  ]);
+}
 
 describe('predict output names', () => {
   let dir = '';
@@ -47,19 +58,7 @@ describe('predict output names', () => {
 
   it('a/img.jpg b/img.jpg: two sets of outputs, one per folder', async () => {
     const out = path.join(dir, 'out1');
-    const { stderr } = await run('node', [
-      cli,
-      'predict',
-      '--random-weights',
-      '--config',
-      tinyConfigPath,
-      '--device',
-      'cpu',
-      '--out',
-      out,
-      path.join(dir, 'a', 'img.jpg'),
-      path.join(dir, 'b', 'img.jpg'),
-    ]);
+    const { stderr } = await predict(out, path.join(dir, 'a', 'img.jpg'), path.join(dir, 'b', 'img.jpg'));
     assert.match(stderr, /wrote 2 prediction\(s\)/);
     for (const sub of ['a', 'b']) {
       assert.deepEqual(fs.readdirSync(path.join(out, sub)).sort(), ['img.json', 'img_overlay.png', 'img_pred.png']);
@@ -69,19 +68,7 @@ describe('predict output names', () => {
   it('a/img.jpg a/img.png: refused before any work, nothing written', async () => {
     const out = path.join(dir, 'out2');
     await assert.rejects(
-      run('node', [
-        cli,
-        'predict',
-        '--random-weights',
-        '--config',
-        tinyConfigPath,
-        '--device',
-        'cpu',
-        '--out',
-        out,
-        path.join(dir, 'a', 'img.jpg'),
-        path.join(dir, 'a', 'img.png'),
-      ]),
+      predict(out, path.join(dir, 'a', 'img.jpg'), path.join(dir, 'a', 'img.png')),
       (e: Error & { stderr: string }) => {
         assert.match(e.stderr, /inputs would overwrite each other's outputs .*a\/img\.jpg, .*a\/img\.png -> /);
         return true;

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { buildDataset } from '../../src/data/datasets.js';
 import { readImage, readLabel } from '../../src/data/image_io.js';
 import { makeSyntheticDataset } from '../../src/data/synthetic.js';
-import { ADE20K_CLASSES } from '../../src/visualization/palette.js';
+import { ADE20K_CLASSES } from '../../src/data/metainfo.js';
 
 let tmp = '';
 let root = '';

@@ -21,6 +21,7 @@ import { makeImage } from '../../src/data/types.js';
 import { runBounded } from '../bounded.js';
 import { fixtureFile, repoRoot, tinyConfigPath } from '../helpers.js';
 import { jpegClaiming, pngChunk, zeroPng } from './bombs.js';
+import { beitseg } from '../child.js';
 
 const worker = path.join(repoRoot, 'dist', 'test', 'data', 'decode_worker.js');
 const BUDGET = { memoryMb: 3072, timeoutMs: 30_000 };
@@ -130,11 +131,8 @@ describe('pixel limits', () => {
     const img = file('photo.png');
     fs.writeFileSync(img, zeroPng(64, 48, 2));
     const out = file('out');
-    const run = promisify(execFile);
-    const cli = path.join(repoRoot, 'bin', 'beitseg.js');
     await assert.rejects(
-      run('node', [
-        cli,
+      beitseg([
         'predict',
         '--random-weights',
         '--config',
@@ -166,10 +164,8 @@ describe('pixel limits', () => {
     await makeSyntheticDataset(data, { n: 3, splitVal: 2, height: 40, width: 50, classes: 5, seed: 1 });
     const labels = path.join(data, 'annotations', 'validation');
     const first = path.join(labels, fs.readdirSync(labels).sort()[0]);
-    const cli = path.join(repoRoot, 'bin', 'beitseg.js');
     await assert.rejects(
-      promisify(execFile)('node', [
-        cli,
+      beitseg([
         'eval',
         '--config',
         tinyConfigPath,

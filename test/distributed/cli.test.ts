@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { repoRoot } from '../helpers.js';
-import { syntheticData, tempDir } from '../engine/fixtures.js';
+import type { SyntheticOptions } from '../../src/data/synthetic.js';
+import { tempWithData } from '../engine/fixtures.js';
+import { runNode } from '../child.js';
 import { deterministicTinyConfig } from './tiny.js';
 import type { Dict } from '../../src/models/config.js';
 
@@ -19,27 +20,10 @@ interface Run {
 }
 
 function runCli(args: string[], o: { limitMs?: number; onStart?: (pid: number) => void } = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    const t0 = Date.now();
-    const env: NodeJS.ProcessEnv = { ...process.env, BEITSEG_NUM_THREADS: '1' };
-    for (const k of ['RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID', 'SLURM_NTASKS'])
-      delete env[k];
-    const child = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '',
-      stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    o.onStart?.(child.pid!);
-    const timer = setTimeout(() => child.kill('SIGKILL'), o.limitMs ?? 120_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: Date.now() - t0, pid: child.pid! });
-    });
-  });
+  const env: NodeJS.ProcessEnv = { ...process.env, BEITSEG_NUM_THREADS: '1' };
+  for (const k of ['RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID', 'SLURM_NTASKS'])
+    delete env[k];
+  return runNode(cli, args, { env, limitMs: o.limitMs ?? 120_000, onStart: o.onStart });
 }
 
 /** The pid of the launcher's worker with RANK=rank (from /proc). */
@@ -58,6 +42,28 @@ function workerPid(launcherPid: number, rank: number): number | null {
   return null;
 }
 
+/**
+ * A temp folder (`prefix`) with synthetic data (`o`) and its cfg.json: the deterministic tiny config
+ * with batch 1, `maxIters` iterations, no validation, a log line per iteration, then `edit`.
+ */
+async function launcherSetup(
+  prefix: string,
+  o: SyntheticOptions,
+  maxIters: number,
+  edit?: (c: Dict) => void,
+): Promise<{ dir: string; data: string; cfgFile: string; work: string }> {
+  const { dir, data } = await tempWithData(prefix, o);
+  const cfg = deterministicTinyConfig(data, (c) => {
+    (c.train_dataloader as Dict).batch_size = 1;
+    c.train_cfg = { type: 'IterBasedTrainLoop', max_iters: maxIters, val_interval: 1000 };
+    ((c.default_hooks as Dict).logger as Dict).interval = 1;
+    edit?.(c);
+  });
+  const cfgFile = path.join(dir, 'cfg.json');
+  fs.writeFileSync(cfgFile, JSON.stringify(cfg));
+  return { dir, data, cfgFile, work: path.join(dir, 'work') };
+}
+
 async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
@@ -71,24 +77,14 @@ test('launcher: a rank killed mid-training stops the run with a clear error; --r
   'single-process eval', {
   timeout: 420_000,
 }, async () => {
-  const dir = tempDir('beitseg-dcli-');
-  const data = await syntheticData(path.join(dir, 'data'), {
-    n: 11,
-    height: 64,
-    width: 80,
-    classes: 6,
-    seed: 5,
-    splitVal: 3,
-  });
-  const cfg = deterministicTinyConfig(data, (c) => {
-    (c.train_dataloader as Dict).batch_size = 1;
-    c.train_cfg = { type: 'IterBasedTrainLoop', max_iters: 12, val_interval: 1000 };
-    ((c.default_hooks as Dict).checkpoint as Dict).interval = 2;
-    ((c.default_hooks as Dict).logger as Dict).interval = 1;
-  });
-  const cfgFile = path.join(dir, 'cfg.json');
-  fs.writeFileSync(cfgFile, JSON.stringify(cfg));
-  const work = path.join(dir, 'work');
+  const { dir, data, cfgFile, work } = await launcherSetup(
+    'beitseg-dcli-',
+    { n: 11, height: 64, width: 80, classes: 6, seed: 5, splitVal: 3 },
+    12,
+    (c) => {
+      ((c.default_hooks as Dict).checkpoint as Dict).interval = 2;
+    },
+  );
   const trainArgs = [
     'train',
     '--config',
@@ -160,23 +156,11 @@ test('launcher: a rank killed mid-training stops the run with a clear error; --r
 test('launcher: SIGINT stops every rank after the same iteration with a checkpoint from rank 0', {
   timeout: 240_000,
 }, async () => {
-  const dir = tempDir('beitseg-dint-');
-  const data = await syntheticData(path.join(dir, 'data'), {
-    n: 6,
-    height: 64,
-    width: 80,
-    classes: 6,
-    seed: 6,
-    splitVal: 1,
-  });
-  const cfg = deterministicTinyConfig(data, (c) => {
-    (c.train_dataloader as Dict).batch_size = 1;
-    c.train_cfg = { type: 'IterBasedTrainLoop', max_iters: 500, val_interval: 1000 };
-    ((c.default_hooks as Dict).logger as Dict).interval = 1;
-  });
-  const cfgFile = path.join(dir, 'cfg.json');
-  fs.writeFileSync(cfgFile, JSON.stringify(cfg));
-  const work = path.join(dir, 'work');
+  const { dir, cfgFile, work } = await launcherSetup(
+    'beitseg-dint-',
+    { n: 6, height: 64, width: 80, classes: 6, seed: 6, splitVal: 1 },
+    500,
+  );
   let signalled = false;
   const run = await runCli(
     [

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { buildSegmentor } from '../../src/models/builder.js';
 import type { Dict } from '../../src/models/config.js';
 import { manualSeed } from '../../src/tensor/runtime.js';
-import { tempDir } from '../engine/fixtures.js';
+import { tempDir } from '../temp.js';
 import { lastJson, runRanks } from './helpers.js';
 import { deterministicTinyConfig, flatGradsAndStats } from './tiny.js';
 import { fixedBatch } from './worker_inputs.js';

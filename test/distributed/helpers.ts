@@ -3,7 +3,7 @@
  * environment), each bounded in time; collects exit codes and output. A worker file does
  * nothing unless BEITSEG_TEST_WORKER is set (the test runner also loads it as a test file).
  */
-import { spawn } from 'node:child_process';
+import { runNode } from '../child.js';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,40 +46,24 @@ export async function runRanks(script: string, o: RunRanksOptions = {}): Promise
   const worldSize = o.worldSize ?? 2;
   const port = await freePort();
   const file = path.join(here, script);
-  const runs = Array.from(
-    { length: worldSize },
-    (_, rank) =>
-      new Promise<RankResult>((resolve) => {
-        const t0 = Date.now();
-        const child = spawn(process.execPath, [file, ...(o.args ?? [])], {
-          env: {
-            ...process.env,
-            BEITSEG_TEST_WORKER: '1',
-            BEITSEG_NUM_THREADS: '1',
-            RANK: String(rank),
-            LOCAL_RANK: String(rank),
-            WORLD_SIZE: String(worldSize),
-            MASTER_ADDR: '127.0.0.1',
-            MASTER_PORT: String(port),
-            ...(o.env?.(rank) ?? {}),
-          },
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
-        let stdout = '',
-          stderr = '';
-        child.stdout.on('data', (d) => {
-          stdout += d;
-        });
-        child.stderr.on('data', (d) => {
-          stderr += d;
-        });
-        const timer = setTimeout(() => child.kill('SIGKILL'), o.limitMs ?? 60_000);
-        child.on('exit', (code, signal) => {
-          clearTimeout(timer);
-          resolve({ rank, code, signal, stdout, stderr, ms: Date.now() - t0 });
-        });
-      }),
-  );
+  const runs = Array.from({ length: worldSize }, async (_, rank): Promise<RankResult> => {
+    const env = {
+      ...process.env,
+      BEITSEG_TEST_WORKER: '1',
+      BEITSEG_NUM_THREADS: '1',
+      RANK: String(rank),
+      LOCAL_RANK: String(rank),
+      WORLD_SIZE: String(worldSize),
+      MASTER_ADDR: '127.0.0.1',
+      MASTER_PORT: String(port),
+      ...(o.env?.(rank) ?? {}),
+    };
+    const { code, signal, stdout, stderr, ms } = await runNode(file, o.args ?? [], {
+      env,
+      limitMs: o.limitMs ?? 60_000,
+    });
+    return { rank, code, signal, stdout, stderr, ms };
+  });
   return Promise.all(runs);
 }
 

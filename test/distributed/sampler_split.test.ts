@@ -1,20 +1,18 @@
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import fs from 'node:fs';
 import { test } from 'node:test';
 import { buildDataset, type DatasetConfig } from '../../src/data/datasets.js';
 import { createLoader } from '../../src/data/loader.js';
 import type { TransformConfig } from '../../src/data/transforms/sample.js';
 import type { Dict } from '../../src/models/config.js';
-import { syntheticData, tempDir } from '../engine/fixtures.js';
+import { tempWithData } from '../engine/fixtures.js';
 import { deterministicTinyConfig } from './tiny.js';
 
 test('rank split of the sample stream: 2 ranks x batch 2 see the batches of 1 process x batch 4, pixel for pixel; ' +
   'state resumes', {
   timeout: 60_000,
 }, async () => {
-  const dir = tempDir('beitseg-split-');
-  const data = await syntheticData(path.join(dir, 'data'), {
+  const { dir, data } = await tempWithData('beitseg-split-', {
     n: 7,
     height: 64,
     width: 80,

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { readSafetensors } from '../../src/checkpoint/safetensors.js';
 import { train } from '../../src/engine/trainer.js';
 import type { Dict } from '../../src/models/config.js';
-import { syntheticData, tempDir } from '../engine/fixtures.js';
+import { tempWithData } from '../engine/fixtures.js';
 import { lastJson, runRanks } from './helpers.js';
 import { deterministicTinyConfig } from './tiny.js';
 
@@ -41,8 +41,7 @@ test('a few iterations: 2 ranks x batch 1 = 1 process x batch 2 (weights within 
   'rank 0 writes files', {
   timeout: 240_000,
 }, async () => {
-  const dir = tempDir('beitseg-dtrain-');
-  const data = await syntheticData(path.join(dir, 'data'), {
+  const { dir, data } = await tempWithData('beitseg-dtrain-', {
     n: 11,
     height: 64,
     width: 80,
@@ -98,8 +97,7 @@ test('stop inside an accumulation window (asked by rank 1 only): the checkpoint 
   'resume = straight run', {
   timeout: 300_000,
 }, async () => {
-  const dir = tempDir('beitseg-dresume-');
-  const data = await syntheticData(path.join(dir, 'data'), {
+  const { dir, data } = await tempWithData('beitseg-dresume-', {
     n: 9,
     height: 64,
     width: 80,

@@ -9,7 +9,8 @@ import { after, before, describe, it } from 'node:test';
 import { Command } from 'commander';
 import { register } from '../../src/cli/train.js';
 import { loadCheckpoint } from '../../src/engine/training_checkpoint.js';
-import { syntheticData, tempDir, tinyConfig } from './fixtures.js';
+import { tempDir } from '../temp.js';
+import { syntheticData, tinyConfig } from './fixtures.js';
 
 const tmp = tempDir('beitseg-cli-train-');
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -55,28 +56,12 @@ describe('beitseg train (CLI)', () => {
   });
 
   it('trains with --amp bf16 --accum 2, then --resume continues', async () => {
-    const out = await cli(
-      '--config',
-      configFile,
-      '--work-dir',
-      work,
-      '--device',
-      'cpu',
-      '--amp',
-      'bf16',
-      '--accum',
-      '2',
-      '--max-iters',
-      '2',
-      '--batch-size',
-      '2',
-      '--seed',
-      '1',
-      '--threads',
-      '2',
-      '--workers',
-      '0',
-    );
+    // biome-ignore format: option, value pairs
+    const bf16Accum2 = [
+      '--config', configFile, '--work-dir', work, '--device', 'cpu', '--amp', 'bf16', '--accum', '2',
+      '--batch-size', '2', '--seed', '1', '--threads', '2', '--workers', '0',
+    ];
+    const out = await cli(...bf16Accum2, '--max-iters', '2');
     assert.ok(
       out.some((l) => l.includes('amp bf16') && l.includes('x 2 accumulated')),
       out.join('\n'),
@@ -98,29 +83,7 @@ describe('beitseg train (CLI)', () => {
     assert.equal((ck.state.optimizer as { steps: Record<string, number> }).steps['decode_head.conv_seg.weight'], 1);
     for (const t of [...ck.weights.values(), ...ck.stateTensors.values()]) t.dispose();
 
-    const more = await cli(
-      '--config',
-      configFile,
-      '--work-dir',
-      work,
-      '--device',
-      'cpu',
-      '--amp',
-      'bf16',
-      '--accum',
-      '2',
-      '--max-iters',
-      '4',
-      '--batch-size',
-      '2',
-      '--seed',
-      '1',
-      '--threads',
-      '2',
-      '--workers',
-      '0',
-      '--resume',
-    );
+    const more = await cli(...bf16Accum2, '--max-iters', '4', '--resume');
     assert.ok(
       more.some((l) => l.startsWith(`resumed from ${path.join(work, 'iter_2')} at iteration 2`)),
       more.join('\n'),

@@ -10,14 +10,14 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import type { Batch } from '../../src/data/loader.js';
 import { AdamW } from '../../src/engine/adamw.js';
 import { GraphedTrainStep, type LossValues } from '../../src/engine/graphed_train_step.js';
 import { AmpOptimWrapper } from '../../src/engine/optim_wrapper.js';
 import { singleParamGroup, type ParamGroup } from '../../src/engine/param_groups.js';
 import { eagerTrainIter } from '../../src/engine/train_loop.js';
-import { Trainer, type TrainOptions } from '../../src/engine/trainer.js';
+import { Trainer } from '../../src/engine/trainer.js';
 import type { EncoderDecoder } from '../../src/models/segmentors/encoder_decoder.js';
 import type { CaptureFn } from '../../src/tensor/cuda_graph.js';
 import { adamwStep, adamwStepDevice, ampUnscaleDevice } from '../../src/tensor/functional.js';
@@ -26,7 +26,8 @@ import { cpuMemory, manualSeed } from '../../src/tensor/runtime.js';
 import { tidy } from '../../src/tensor/scope.js';
 import { fromArray, randn, zeros, type Tensor } from '../../src/tensor/tensor.js';
 import { loadTinyModel, maxAbsDiff } from '../helpers.js';
-import { sameCheckpointFiles, syntheticData, tempDir, tinyConfig } from './fixtures.js';
+import { sameCheckpointFiles, trainOptionsOn } from './fixtures.js';
+import { tempDir } from '../temp.js';
 
 const standIn: CaptureFn = (fn) => {
   const output = fn();
@@ -136,35 +137,12 @@ describe('device-side optimizer pieces', () => {
 });
 
 describe('Trainer --cuda-graphs (CPU stand-in capture)', () => {
-  let data: string;
-  const base = (workDir: string, extra: Partial<TrainOptions> = {}): TrainOptions => ({
-    config: tinyConfig(data),
-    configPath: 'tiny_synthetic.json',
-    workDir,
-    device: 'cpu',
-    threads: 2,
-    maxIters: 5,
-    batchSize: 2,
-    // a validation (eval mode, eager) between replays
-    valInterval: 4,
-    valLimit: 2,
-    checkpointInterval: 100,
-    logInterval: 1,
-    seed: 3,
-    log: () => undefined,
-    ...extra,
-  });
-
-  before(async () => {
-    data = await syntheticData(path.join(tmp, 'data'), {
-      n: 8,
-      height: 64,
-      width: 72,
-      classes: 6,
-      seed: 5,
-      splitVal: 2,
-    });
-  });
+  // valInterval 4: a validation (eval mode, eager) between replays
+  const base = trainOptionsOn(
+    tmp,
+    { n: 8, height: 64, width: 72, classes: 6, seed: 5, splitVal: 2 },
+    { maxIters: 5, batchSize: 2, valInterval: 4, valLimit: 2, checkpointInterval: 100, logInterval: 1, seed: 3 },
+  );
 
   for (const amp of ['fp32', 'bf16'] as const) {
     it(`${amp}: 2 eager iterations, a capture, replays: checkpoints equal eager training byte for byte`, async () => {

@@ -6,11 +6,12 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { HookList, PRIORITY, type Hook } from '../../src/engine/hook.js';
 import type { GradientSync } from '../../src/engine/optim_wrapper.js';
-import { train, type TrainOptions } from '../../src/engine/trainer.js';
-import { syntheticData, tempDir, tinyConfig } from './fixtures.js';
+import { train } from '../../src/engine/trainer.js';
+import { IN_PROCESS, trainOptionsOn } from './fixtures.js';
+import { tempDir } from '../temp.js';
 
 const tmp = tempDir('beitseg-hooks-');
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -38,36 +39,20 @@ describe('HookList', () => {
 });
 
 describe('training loop hook points', () => {
-  let data: string;
-  const base = (workDir: string, extra: Partial<TrainOptions> = {}): TrainOptions => ({
-    config: tinyConfig(data),
-    configPath: 'tiny_synthetic.json',
-    workDir,
-    device: 'cpu',
-    threads: 2,
-    maxIters: 3,
-    batchSize: 1,
-    valInterval: 2,
-    checkpointInterval: 100,
-    logInterval: 1,
-    valLimit: 1,
-    seed: 1,
-    numWorkers: 0,
-    handleSignals: false,
-    log: () => undefined,
-    ...extra,
-  });
-
-  before(async () => {
-    data = await syntheticData(path.join(tmp, 'data'), {
-      n: 4,
-      height: 32,
-      width: 32,
-      classes: 6,
-      seed: 2,
-      splitVal: 1,
-    });
-  });
+  const base = trainOptionsOn(
+    tmp,
+    { n: 4, height: 32, width: 32, classes: 6, seed: 2, splitVal: 1 },
+    {
+      ...IN_PROCESS,
+      maxIters: 3,
+      batchSize: 1,
+      valInterval: 2,
+      checkpointInterval: 100,
+      logInterval: 1,
+      valLimit: 1,
+      seed: 1,
+    },
+  );
 
   it('runs the points in mmengine order, a caller hook between the defaults by priority', async () => {
     const seen: string[] = [];

@@ -9,12 +9,13 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { PRIORITY, type Hook } from '../../src/engine/hook.js';
 import { logLinesToKeep } from '../../src/engine/hooks/logger_hook.js';
-import { train, type TrainOptions } from '../../src/engine/trainer.js';
+import { train } from '../../src/engine/trainer.js';
 import { listCheckpoints } from '../../src/engine/training_checkpoint.js';
-import { sameCheckpointFiles, syntheticData, tempDir, tinyConfig } from './fixtures.js';
+import { IN_PROCESS, sameCheckpointFiles, trainOptionsOn } from './fixtures.js';
+import { tempDir } from '../temp.js';
 
 const tmp = tempDir('beitseg-kill-resume-');
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -73,36 +74,20 @@ describe('log lines kept on resume', () => {
 });
 
 describe('kill and resume', () => {
-  let data: string;
-  const base = (workDir: string, extra: Partial<TrainOptions> = {}): TrainOptions => ({
-    config: tinyConfig(data),
-    configPath: 'tiny_synthetic.json',
-    workDir,
-    device: 'cpu',
-    threads: 2,
-    maxIters: 6,
-    batchSize: 1,
-    valInterval: 2,
-    checkpointInterval: 2,
-    logInterval: 1,
-    valLimit: 1,
-    seed: 4,
-    numWorkers: 0,
-    handleSignals: false,
-    log: () => undefined,
-    ...extra,
-  });
-
-  before(async () => {
-    data = await syntheticData(path.join(tmp, 'data'), {
-      n: 5,
-      height: 32,
-      width: 32,
-      classes: 6,
-      seed: 3,
-      splitVal: 1,
-    });
-  });
+  const base = trainOptionsOn(
+    tmp,
+    { n: 5, height: 32, width: 32, classes: 6, seed: 3, splitVal: 1 },
+    {
+      ...IN_PROCESS,
+      maxIters: 6,
+      batchSize: 1,
+      valInterval: 2,
+      checkpointInterval: 2,
+      logInterval: 1,
+      valLimit: 1,
+      seed: 4,
+    },
+  );
 
   it('killed after best_mIoU_iter_4 was written: the resumed run keeps the real best', async () => {
     const miou = scriptedMiou({ 2: 10, 4: 30, 6: 20 });

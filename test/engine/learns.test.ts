@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { train } from '../../src/engine/trainer.js';
-import { syntheticData, tempDir, tinyConfig } from './fixtures.js';
+import { tempDir } from '../temp.js';
+import { syntheticData, tinyConfig } from './fixtures.js';
 
 const tmp = tempDir('beitseg-learns-');
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));

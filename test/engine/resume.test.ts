@@ -7,44 +7,31 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { train, type TrainOptions } from '../../src/engine/trainer.js';
+import { after, describe, it } from 'node:test';
+import { train } from '../../src/engine/trainer.js';
 import { loadCheckpoint, listCheckpoints } from '../../src/engine/training_checkpoint.js';
-import { sameCheckpointFiles, syntheticData, tempDir, tinyConfig } from './fixtures.js';
+import { sameCheckpointFiles, trainOptionsOn } from './fixtures.js';
+import { tempDir } from '../temp.js';
 
 const tmp = tempDir('beitseg-resume-');
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 describe('exact resume (CPU, fixed seed)', () => {
-  let data: string;
   const quiet: string[] = [];
-  const base = (workDir: string, extra: Partial<TrainOptions> = {}): TrainOptions => ({
-    config: tinyConfig(data),
-    configPath: 'tiny_synthetic.json',
-    workDir,
-    device: 'cpu',
-    threads: 2,
-    maxIters: 6,
-    batchSize: 2,
-    valInterval: 6,
-    checkpointInterval: 100,
-    logInterval: 2,
-    valLimit: 2,
-    seed: 3,
-    log: (l) => quiet.push(l),
-    ...extra,
-  });
-
-  before(async () => {
-    data = await syntheticData(path.join(tmp, 'data'), {
-      n: 12,
-      height: 64,
-      width: 72,
-      classes: 6,
-      seed: 5,
-      splitVal: 2,
-    });
-  });
+  const base = trainOptionsOn(
+    tmp,
+    { n: 12, height: 64, width: 72, classes: 6, seed: 5, splitVal: 2 },
+    {
+      maxIters: 6,
+      batchSize: 2,
+      valInterval: 6,
+      checkpointInterval: 100,
+      logInterval: 2,
+      valLimit: 2,
+      seed: 3,
+      log: (l) => quiet.push(l),
+    },
+  );
 
   it('6 straight = 3 + SIGINT checkpoint + resume + 3, byte for byte', async () => {
     const straight = await train(base(path.join(tmp, 'straight')));

@@ -3,19 +3,15 @@
  * the library path, the CLI, and resumption after an interruption (identical numbers).
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { before, describe, it } from 'node:test';
-import { buildDataset, type SegDataset } from '../../src/data/datasets.js';
-import { makeSyntheticDataset } from '../../src/data/synthetic.js';
+import type { SegDataset } from '../../src/data/datasets.js';
 import { evaluateDataset } from '../../src/evaluation/evaluate.js';
-import { initModel, type SegModel } from '../../src/inference/api.js';
-import { fixtureFile, repoRoot, tinyConfigPath } from '../helpers.js';
-
-const run = promisify(execFile);
+import type { SegModel } from '../../src/inference/api.js';
+import { fixtureFile, tinyConfigPath } from '../helpers.js';
+import { evalFixture } from './fixtures.js';
+import { beitseg } from '../child.js';
 
 describe('dataset evaluation', () => {
   let root: string;
@@ -23,21 +19,14 @@ describe('dataset evaluation', () => {
   let dataset: SegDataset;
 
   before(async () => {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'beitseg-eval-'));
-    await makeSyntheticDataset(path.join(root, 'data'), {
+    ({ root, model, dataset } = await evalFixture('beitseg-eval-', {
       n: 10,
       splitVal: 6,
       height: 72,
       width: 96,
       classes: 5,
       seed: 3,
-    });
-    model = await initModel(tinyConfigPath, fixtureFile('segmentor_state_dict.safetensors'), { device: 'cpu' });
-    dataset = await buildDataset({
-      type: 'ADE20KDataset',
-      data_root: path.join(root, 'data'),
-      data_prefix: { img_path: 'images/validation', seg_map_path: 'annotations/validation' },
-    });
+    }));
   });
 
   it('computes mmseg metrics over every image', async () => {
@@ -76,8 +65,7 @@ describe('dataset evaluation', () => {
 
   it('beitseg eval writes JSON and Markdown tables', async () => {
     const out = path.join(root, 'res', 'results.json');
-    const { stdout } = await run('node', [
-      path.join(repoRoot, 'bin', 'beitseg.js'),
+    const { stdout } = await beitseg([
       'eval',
       '--config',
       tinyConfigPath,

@@ -4,14 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { buildDataset, type SegDataset } from '../../src/data/datasets.js';
-import { makeSyntheticDataset } from '../../src/data/synthetic.js';
+import type { SegDataset } from '../../src/data/datasets.js';
 import { evaluateDataset } from '../../src/evaluation/evaluate.js';
-import { initModel, type SegModel } from '../../src/inference/api.js';
-import { fixtureFile, tinyConfigPath } from '../helpers.js';
+import type { SegModel } from '../../src/inference/api.js';
+import { evalFixture } from './fixtures.js';
 
 function records(file: string): number[] {
   const lines = fs.readFileSync(file, 'utf8').split('\n');
@@ -25,21 +23,14 @@ describe('eval progress file', () => {
   let dataset: SegDataset;
 
   before(async () => {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'beitseg-progress-'));
-    await makeSyntheticDataset(path.join(root, 'data'), {
+    ({ root, model, dataset } = await evalFixture('beitseg-progress-', {
       n: 6,
       splitVal: 4,
       height: 64,
       width: 64,
       classes: 5,
       seed: 5,
-    });
-    model = await initModel(tinyConfigPath, fixtureFile('segmentor_state_dict.safetensors'), { device: 'cpu' });
-    dataset = await buildDataset({
-      type: 'ADE20KDataset',
-      data_root: path.join(root, 'data'),
-      data_prefix: { img_path: 'images/validation', seg_map_path: 'annotations/validation' },
-    });
+    }));
   });
   after(() => fs.rmSync(root, { recursive: true, force: true }));
 

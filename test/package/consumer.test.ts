@@ -13,16 +13,14 @@
  * never rewrites the dist/ the rest of the suite runs from.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
+import { exec } from '../child.js';
 import { fixtureFile, loadFixtureTensors, repoRoot, tinyConfigPath } from '../helpers.js';
 import { engineMisfits, installedPackages } from './engines_check.js';
 
-const exec = promisify(execFile);
 const scene = path.join(repoRoot, 'test', 'fixtures', 'images', 'scene.png');
 
 function sourceFiles(dir: string, ext: string): string[] {

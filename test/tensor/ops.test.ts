@@ -67,34 +67,13 @@ describe('elementwise arithmetic', () => {
       const ta = f32(a, [2, 3]),
         tb = f32(b, [3]);
       const bc = (fn: (x: number, y: number) => number): number[] => a.map((x, k) => fn(x, b[k % 3]));
-      close(
-        ta.add(tb),
-        bc((x, y) => x + y),
-        0,
-        'add',
-        [2, 3],
-      );
-      close(
-        ta.sub(tb),
-        bc((x, y) => x - y),
-        0,
-        'sub',
-        [2, 3],
-      );
-      close(
-        ta.mul(tb),
-        bc((x, y) => x * y),
-        0,
-        'mul',
-        [2, 3],
-      );
-      close(
-        ta.div(tb),
-        bc((x, y) => x / y),
-        1e-7,
-        'div',
-        [2, 3],
-      );
+      const binary: [string, Tensor, (x: number, y: number) => number, number][] = [
+        ['add', ta.add(tb), (x, y) => x + y, 0],
+        ['sub', ta.sub(tb), (x, y) => x - y, 0],
+        ['mul', ta.mul(tb), (x, y) => x * y, 0],
+        ['div', ta.div(tb), (x, y) => x / y, 1e-7],
+      ];
+      for (const [name, out, fn, tol] of binary) close(out, bc(fn), tol, name, [2, 3]);
       const col = f32([2, 3], [2, 1]),
         row = f32([1, 10, 100], [1, 3]);
       close(col.mul(row), [2, 20, 200, 3, 30, 300], 0, 'outer product by broadcasting', [2, 3]);
@@ -119,33 +98,22 @@ describe('elementwise arithmetic', () => {
       const xs = [-2.5, -1, -0.25, 0.3, 1, 2.7];
       const t = f32(xs, [6]);
       const fx = (fn: (x: number) => number): number[] => xs.map((x) => Math.fround(fn(x)));
-      close(
-        t.neg(),
-        fx((x) => -x),
-        0,
-        'neg',
-      );
-      close(t.abs(), fx(Math.abs), 0, 'abs');
-      close(t.sign(), fx(Math.sign), 0, 'sign');
-      close(t.floor(), fx(Math.floor), 0, 'floor');
-      close(t.exp(), fx(Math.exp), 1e-6, 'exp');
-      close(
-        t.sigmoid(),
-        fx((x) => 1 / (1 + Math.exp(-x))),
-        1e-6,
-        'sigmoid',
-      );
-      close(t.tanh(), fx(Math.tanh), 1e-6, 'tanh');
       const pos = [0.01, 0.25, 1, 2, 100];
       const tp = f32(pos, [5]);
-      close(tp.sqrt(), pos.map(Math.sqrt), 1e-6, 'sqrt');
-      close(
-        tp.rsqrt(),
-        pos.map((x) => 1 / Math.sqrt(x)),
-        1e-5,
-        'rsqrt',
-      );
-      close(tp.log(), pos.map(Math.log), 1e-6, 'log');
+      // name, result, its definition, the arguments it was computed from, tolerance
+      const unary: [string, Tensor, (x: number) => number, number[], number][] = [
+        ['neg', t.neg(), (x) => -x, xs, 0],
+        ['abs', t.abs(), Math.abs, xs, 0],
+        ['sign', t.sign(), Math.sign, xs, 0],
+        ['floor', t.floor(), Math.floor, xs, 0],
+        ['exp', t.exp(), Math.exp, xs, 1e-6],
+        ['sigmoid', t.sigmoid(), (x) => 1 / (1 + Math.exp(-x)), xs, 1e-6],
+        ['tanh', t.tanh(), Math.tanh, xs, 1e-6],
+        ['sqrt', tp.sqrt(), Math.sqrt, pos, 1e-6],
+        ['rsqrt', tp.rsqrt(), (x) => 1 / Math.sqrt(x), pos, 1e-5],
+        ['log', tp.log(), Math.log, pos, 1e-6],
+      ];
+      for (const [name, out, fn, args, tol] of unary) close(out, args === xs ? fx(fn) : args.map(fn), tol, name);
       const special = f32([-1, 0, Infinity, -Infinity, NaN], [5]);
       const s = vals(special.sqrt());
       assert.ok(Number.isNaN(s[0]) && s[1] === 0 && s[2] === Infinity, `sqrt specials ${s}`);
@@ -285,87 +253,27 @@ describe('matmul and linear', () => {
 });
 
 describe('convolutions', () => {
-  const cases: {
-    name: string;
-    xs: number[];
-    ws: number[];
-    bias: boolean;
-    stride: [number, number];
-    padding: [number, number];
-    dilation: [number, number];
-    groups: number;
-  }[] = [
-    {
-      name: 'plain 3x3',
-      xs: [2, 3, 6, 5],
-      ws: [4, 3, 3, 3],
-      bias: true,
-      stride: [1, 1],
-      padding: [0, 0],
-      dilation: [1, 1],
-      groups: 1,
-    },
-    {
-      name: 'stride 2 padding 1',
-      xs: [1, 3, 7, 6],
-      ws: [2, 3, 3, 3],
-      bias: true,
-      stride: [2, 2],
-      padding: [1, 1],
-      dilation: [1, 1],
-      groups: 1,
-    },
-    {
-      name: 'asymmetric stride/padding',
-      xs: [1, 2, 6, 7],
-      ws: [3, 2, 3, 2],
-      bias: false,
-      stride: [2, 1],
-      padding: [0, 2],
-      dilation: [1, 1],
-      groups: 1,
-    },
-    {
-      name: 'dilation 2 padding 2',
-      xs: [1, 2, 7, 7],
-      ws: [2, 2, 3, 3],
-      bias: true,
-      stride: [1, 1],
-      padding: [2, 2],
-      dilation: [2, 2],
-      groups: 1,
-    },
-    {
-      name: 'groups 2',
-      xs: [2, 4, 5, 5],
-      ws: [6, 2, 3, 3],
-      bias: true,
-      stride: [1, 1],
-      padding: [1, 1],
-      dilation: [1, 1],
-      groups: 2,
-    },
-    {
-      name: 'depthwise',
-      xs: [1, 3, 5, 4],
-      ws: [3, 1, 3, 3],
-      bias: true,
-      stride: [2, 2],
-      padding: [1, 1],
-      dilation: [1, 1],
-      groups: 3,
-    },
-    {
-      name: '1x1',
-      xs: [1, 5, 3, 3],
-      ws: [2, 5, 1, 1],
-      bias: true,
-      stride: [1, 1],
-      padding: [0, 0],
-      dilation: [1, 1],
-      groups: 1,
-    },
+  type Pair = [number, number];
+  // name, input shape, weight shape, bias, stride, padding, dilation, groups
+  const rows: [string, number[], number[], boolean, Pair, Pair, Pair, number][] = [
+    ['plain 3x3', [2, 3, 6, 5], [4, 3, 3, 3], true, [1, 1], [0, 0], [1, 1], 1],
+    ['stride 2 padding 1', [1, 3, 7, 6], [2, 3, 3, 3], true, [2, 2], [1, 1], [1, 1], 1],
+    ['asymmetric stride/padding', [1, 2, 6, 7], [3, 2, 3, 2], false, [2, 1], [0, 2], [1, 1], 1],
+    ['dilation 2 padding 2', [1, 2, 7, 7], [2, 2, 3, 3], true, [1, 1], [2, 2], [2, 2], 1],
+    ['groups 2', [2, 4, 5, 5], [6, 2, 3, 3], true, [1, 1], [1, 1], [1, 1], 2],
+    ['depthwise', [1, 3, 5, 4], [3, 1, 3, 3], true, [2, 2], [1, 1], [1, 1], 3],
+    ['1x1', [1, 5, 3, 3], [2, 5, 1, 1], true, [1, 1], [0, 0], [1, 1], 1],
   ];
+  const cases = rows.map(([name, xs, ws, bias, stride, padding, dilation, groups]) => ({
+    name,
+    xs,
+    ws,
+    bias,
+    stride,
+    padding,
+    dilation,
+    groups,
+  }));
   for (const c of cases) {
     it(`conv2d ${c.name}`, () =>
       tidy(() => {

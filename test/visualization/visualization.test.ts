@@ -10,7 +10,7 @@ import { register as registerSynthetic } from '../../src/cli/make_synthetic_data
 import { parseSize } from '../../src/cli/options.js';
 import { makeImage, makeLabel } from '../../src/data/types.js';
 import { classShares, colorize, formatShares, overlay } from '../../src/visualization/overlay.js';
-import { ADE20K_CLASSES, ADE20K_PALETTE, generatePalette, paletteBytes } from '../../src/visualization/palette.js';
+import { ADE20K_CLASSES, ADE20K_PALETTE, generatePalette, paletteBytes } from '../../src/data/metainfo.js';
 import {
   formatTick,
   movingAverage,
