@@ -150,8 +150,16 @@ class Unpickler {
   readonly limits: CheckpointLimits;
   readonly foreignGlobals: ForeignGlobals;
   readonly inertRecords = new Map<string, number>();
+  /**
+   * Values pushed, marks set and memo entries written so far, against limits.maxObjects. Every
+   * opcode adds at most one of each, so this one O(1) count bounds the stack, the mark stack and the
+   * memo (and all of them stay below the pickle's length in opcodes).
+   */
+  private made = 0;
   /** Storages and tensors made so far, where foreign globals are read: a foreign global may not receive one. */
   private readonly tensorValues: WeakSet<object> | null;
+  /** Inert records made for foreign calls, with their arguments: checked for tensors once, after the run. */
+  private readonly foreignCalls: { qualname: string; args: unknown[] }[] = [];
   private readonly globalContext: GlobalContext;
 
   constructor(
@@ -183,6 +191,7 @@ class Unpickler {
       entry!.run(this, op);
     }
     this.checkStructure(this.result.value);
+    this.checkForeignArgs();
     return { value: this.result.value, end: this.pos, inertRecords: this.inertRecords };
   }
 
@@ -194,7 +203,8 @@ class Unpickler {
   private checkStructure(root: unknown): void {
     if (!isContainer(root)) return;
     const IN_PROGRESS = -1;
-    const heights = new Map<object, number>([[root, IN_PROGRESS]]);
+    const heights = this.heights;
+    heights.set(root, IN_PROGRESS);
     const frames: { node: object; children: unknown[]; next: number; height: number }[] = [
       { node: root, children: childrenOf(root), next: 0, height: 0 },
     ];
@@ -206,6 +216,7 @@ class Unpickler {
       const f = frames[frames.length - 1]!;
       if (f.next < f.children.length) {
         const c = f.children[f.next++];
+        if (this.tensorValues !== null && this.holdsTensorNow(c)) this.withTensor.add(f.node);
         if (!isContainer(c)) continue;
         const h = heights.get(c);
         if (h === IN_PROGRESS) {
@@ -225,27 +236,54 @@ class Unpickler {
         frames.pop();
         heights.set(f.node, f.height);
         const parent = frames[frames.length - 1];
-        if (parent) parent.height = Math.max(parent.height, f.height + 1);
+        if (parent) {
+          parent.height = Math.max(parent.height, f.height + 1);
+          if (this.withTensor.has(f.node)) this.withTensor.add(parent.node);
+        }
       }
     }
     if (heights.get(root)! >= this.limits.maxDepth) tooDeep();
   }
 
+  /** Height of each container reached from the result (filled by checkStructure). */
+  private readonly heights = new Map<object, number>();
+  /** Containers reached from the result that hold a storage or tensor at any depth (filled by checkStructure). */
+  private readonly withTensor = new WeakSet<object>();
+
+  private holdsTensorNow(v: unknown): boolean {
+    return typeof v === 'object' && v !== null && (this.tensorValues!.has(v) || this.withTensor.has(v));
+  }
+
+  /**
+   * A foreign global may not receive a storage or tensor (at any depth). Checked once after the run
+   * from the containment computed by checkStructure, so each object is looked at once however many
+   * calls share it (checking at each call walked a shared 10M-item list per call).
+   */
+  private checkForeignArgs(): void {
+    if (this.tensorValues === null) return;
+    for (const { qualname, args } of this.foreignCalls) {
+      if (args.some((a) => this.holdsTensorNow(a))) {
+        this.fail(
+          `refusing to load global ${quoteFileText(qualname)}: it receives a tensor or storage and is not in the ` +
+            'allow-list of functions that build tensors; nothing was executed',
+        );
+      }
+    }
+  }
+
+  /** Counts one value, mark or memo entry against limits.maxObjects. */
+  count(): void {
+    if (++this.made > this.limits.maxObjects) {
+      this.fail(
+        `the pickle makes more than ${this.limits.maxObjects} values, marks and memo entries; ` +
+          limitHint('maxObjects', this.limits),
+      );
+    }
+  }
+
   private noteTensor<T>(v: T): T {
     if (this.tensorValues !== null && typeof v === 'object' && v !== null) this.tensorValues.add(v);
     return v;
-  }
-
-  /** True if a storage or tensor is among `args`, looked for a few levels down. */
-  private holdsTensor(args: unknown[]): boolean {
-    const queue: { v: unknown; depth: number }[] = args.map((v) => ({ v, depth: 0 }));
-    for (let i = 0; i < queue.length && i < 10_000; i++) {
-      const { v, depth } = queue[i]!;
-      if (typeof v !== 'object' || v === null) continue;
-      if (this.tensorValues?.has(v)) return true;
-      if (depth < 4 && isContainer(v)) for (const c of childrenOf(v)) queue.push({ v: c, depth: depth + 1 });
-    }
-    return false;
   }
 
   fail(msg: string): never {
@@ -314,6 +352,7 @@ class Unpickler {
 
   // --- the stacks ---------------------------------------------------------------------------
   push(v: unknown): void {
+    this.count();
     this.stack.push(v);
   }
   pop(): unknown {
@@ -325,6 +364,7 @@ class Unpickler {
     return this.stack[this.stack.length - 1];
   }
   mark(): void {
+    this.count();
     this.metastack.push(this.stack);
     this.stack = [];
   }
@@ -335,6 +375,13 @@ class Unpickler {
     if (prev === undefined) this.fail('MARK missing (corrupt pickle)');
     this.stack = prev!;
     return items;
+  }
+
+  /** A memo write (PUT, BINPUT, LONG_BINPUT, MEMOIZE) of the top of the stack, counted against maxObjects. */
+  memoSet(idx: number): void {
+    const v = this.top();
+    this.count();
+    this.memo.set(idx, v);
   }
 
   // --- values -------------------------------------------------------------------------------
@@ -369,7 +416,8 @@ class Unpickler {
     return narrowInt(BigInt(s));
   }
   findGlobal(module: string, name: string): unknown {
-    const mod = PY2_MODULES[module] ?? module;
+    // Own properties only: a module named `constructor` or `__proto__` must not reach Object's prototype.
+    const mod = Object.hasOwn(PY2_MODULES, module) ? PY2_MODULES[module]! : module;
     const qualname = `${mod}.${name}`;
     const g = lookupAllowed(qualname, this.globalContext);
     if (g !== undefined) return g;
@@ -401,12 +449,8 @@ class Unpickler {
           'placeholder)',
       );
     }
-    if (this.holdsTensor(args)) {
-      this.fail(
-        `refusing to load global ${quoteFileText(g.qualname)}: it receives a tensor or storage and is not in the ` +
-          'allow-list of functions that build tensors; nothing was executed',
-      );
-    }
+    // Whether the arguments hold a tensor is decided after the run (checkForeignArgs), once per object.
+    this.foreignCalls.push({ qualname: g.qualname, args });
     this.inertRecords.set(g.qualname, (this.inertRecords.get(g.qualname) ?? 0) + 1);
     return new OpaqueObject(g.qualname, args);
   }
@@ -680,28 +724,28 @@ const OPCODE_TABLE: [number, string, OpHandler][] = [
     0x70,
     'PUT',
     (m) => {
-      m.memo.set(m.textIndex('PUT'), m.top());
+      m.memoSet(m.textIndex('PUT'));
     },
   ],
   [
     0x71,
     'BINPUT',
     (m) => {
-      m.memo.set(m.u8(), m.top());
+      m.memoSet(m.u8());
     },
   ],
   [
     0x72,
     'LONG_BINPUT',
     (m) => {
-      m.memo.set(m.u32(), m.top());
+      m.memoSet(m.u32());
     },
   ],
   [
     0x94,
     'MEMOIZE',
     (m) => {
-      m.memo.set(m.memo.size, m.top());
+      m.memoSet(m.memo.size);
     },
   ],
   ...(
