@@ -196,14 +196,14 @@ export function substitutePredefined(text: string, file: string, shown: string, 
     fileBasenameNoExtension: path.basename(file, ext),
     fileExtname: ext,
   };
-  const escape = (v: string) => v.replace(/\\/g, '\\\\');
+  const backslashes = (v: string) => v.replace(/\\/g, '\\\\');
   let out = text.replace(
     /\{\{\s*(fileDirname|fileBasename|fileBasenameNoExtension|fileExtname)\s*\}\}/g,
-    (_m, name: string) => escape(vars[name]!),
+    (_m, name: string) => backslashes(vars[name]!),
   );
   out = out.replace(/\{\{(['"]?)\s*\$(\w+)\s*(?::\s*([^\s}'"]*?))?\s*\1\}\}/g, (_m, _q, name: string, dflt) => {
     const v = env[name];
-    if (v !== undefined) return escape(v);
+    if (v !== undefined) return backslashes(v);
     if (dflt !== undefined && dflt !== '') return dflt as string;
     throw new ConfigError(
       `config ${shown}: environment variable ${name} in {{$${name}}} is not set and has no default ({{$${name}:value}})`,
