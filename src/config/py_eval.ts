@@ -12,13 +12,13 @@ import type { Assignment, Expr } from './py_parser.js';
 type Scope = Map<string, unknown>;
 
 /** Expressions one config load may evaluate (all its files together); mmseg's configs need a few thousand. */
-export const MAX_STEPS = 2_000_000;
+export const MAX_STEPS = 1_000_000;
 /**
  * Values one config load may build or copy, counted as list items, dict entries and string
  * characters (mmseg's configs build a few thousand). `[a]*n` and every read of a name copy their
  * value, so without this count small files build gigabytes.
  */
-export const MAX_BUILT = 16_000_000;
+export const MAX_BUILT = 4_000_000;
 
 /** The step and size budget of one config load, shared by every file and evaluator of it. */
 export class EvalBudget {
