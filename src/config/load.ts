@@ -206,7 +206,8 @@ export function substitutePredefined(text: string, file: string, shown: string, 
     if (v !== undefined) return backslashes(v);
     if (dflt !== undefined && dflt !== '') return dflt as string;
     throw new ConfigError(
-      `config ${shown}: environment variable ${name} in {{$${name}}} is not set and has no default ({{$${name}:value}})`,
+      `config ${shown}: environment variable ${name} in {{$${name}}} is not set and has no default ` +
+        `({{$${name}:value}})`,
     );
   });
   return out;

@@ -47,7 +47,8 @@ test('config fuzz: 150 seeded hostile configs end in a result or a clean ConfigE
   assert.equal(
     done.length,
     files.length,
-    `child stopped in case ${last?.i} (${r.killed ?? r.signal ?? r.code}): ${texts[last?.i ?? 0]}\n${r.stderr.slice(-300)}`,
+    `child stopped in case ${last?.i} (${r.killed ?? r.signal ?? r.code}): ${texts[last?.i ?? 0]}\n` +
+      r.stderr.slice(-300),
   );
   const bad = done.filter(
     (e) =>
