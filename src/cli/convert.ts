@@ -9,6 +9,7 @@ import { convertFile, outputFormatOf, type ConvertFileSummary } from '../checkpo
 import { groupKeys, keyPattern } from '../checkpoint/beit2mmseg.js';
 import type { PickleValue } from '../checkpoint/pickle_writer.js';
 import { isDict, loadConfig } from '../models/config.js';
+import { safeLine } from '../common/safe_text.js';
 import { datasetMeta } from '../inference/metainfo.js';
 
 /** meta.dataset_meta {classes, palette} from a config, as mmseg's init_model reads it from a .pth. */
@@ -141,7 +142,7 @@ export function register(program: Command): void {
         });
         console.log(formatConvertSummary(summary));
       } catch (err) {
-        console.error(`convert: ${(err as Error).message}`);
+        console.error(`convert: ${safeLine((err as Error).message)}`);
         process.exitCode = 1;
       }
     },

@@ -2,6 +2,7 @@
  * The `beitseg` command line. Each command lives in its own file and only parses options;
  * the work is done by the library layers. Errors print one clear line (no stack) and exit 1.
  */
+import { safeLine } from '../common/safe_text.js';
 import { Command } from 'commander';
 import { register as convert } from './convert.js';
 import { register as inspect } from './inspect.js';
@@ -25,7 +26,8 @@ for (const register of commands) register(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`beitseg: error: ${msg}\n`);
+  // file text (keys, names, globals) reaches messages: escape what a terminal would act on
+  process.stderr.write(`beitseg: error: ${safeLine(msg)}\n`);
   if (process.env.BEITSEG_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   process.exit(1);
 });
