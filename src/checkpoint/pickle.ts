@@ -26,6 +26,7 @@
  * Tensors are whatever `rebuildTensor` returns; storages whatever `persistentLoad` returns.
  */
 import {
+  ALLOWED_GETATTR,
   INERT_DATA_GLOBALS,
   lookupAllowed,
   PY2_MODULES,
@@ -421,6 +422,7 @@ class Unpickler {
     const qualname = `${mod}.${name}`;
     const g = lookupAllowed(qualname, this.globalContext);
     if (g !== undefined) return g;
+    if (qualname === 'builtins.getattr' && this.foreignGlobals !== 'refuse') return this.getattrMarker();
     const isTorch = mod === 'torch' || mod.startsWith('torch.');
     if (this.foreignGlobals === 'inert') return new ForeignGlobal(qualname, 'always');
     if (this.foreignGlobals === 'data') {
@@ -437,6 +439,28 @@ class Unpickler {
         ' (opaqueGlobals / --allow-unknown-globals reads such objects as inert placeholders)',
     );
   }
+  /**
+   * builtins.getattr where foreign objects are read as data: only on an allow-listed foreign class
+   * with an allow-listed attribute (ALLOWED_GETATTR), yielding an inert marker (an OpaqueObject
+   * named `Class.attr` that cannot be called). In 'inert' mode any other pair is an inert record too.
+   */
+  private getattrMarker(): PyCallable {
+    return new PyCallable('builtins.getattr', (args) => {
+      const [cls, attr] = args;
+      const owner = cls instanceof ForeignGlobal ? cls.qualname : null;
+      if (owner !== null && typeof attr === 'string' && ALLOWED_GETATTR[owner]?.includes(attr)) {
+        return new OpaqueObject(`${owner}.${attr}`);
+      }
+      if (this.foreignGlobals === 'inert')
+        return this.foreignCall(new ForeignGlobal('builtins.getattr', 'always'), args, 'REDUCE');
+      return this.fail(
+        `refusing getattr(${describe(cls)}, ${describe(attr)}): only ${Object.entries(ALLOWED_GETATTR)
+          .map(([c, names]) => `${c}.{${names.join(',')}}`)
+          .join(', ')} are read (as inert markers); nothing was executed`,
+      );
+    });
+  }
+
   /** An inert record for a foreign global, unless the call would run code or build a tensor. */
   private foreignCall(g: ForeignGlobal, args: unknown[], what: string): OpaqueObject {
     const asClass = what === 'NEWOBJ' || what === 'NEWOBJ_EX';

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { readCheckpoint } from '../../src/checkpoint/read_checkpoint.js';
 import { readPth } from '../../src/checkpoint/pth.js';
 import { readSafetensors } from '../../src/checkpoint/safetensors.js';
-import { OpaqueObject } from '../../src/checkpoint/pickle.js';
+import { OpaqueObject, unpickle } from '../../src/checkpoint/pickle.js';
 import type { HostTensor } from '../../src/checkpoint/host_tensor.js';
 import { initModel } from '../../src/inference/api.js';
 import { loadFromCheckpoint } from '../../src/engine/init_weights.js';
@@ -99,6 +99,13 @@ function historyBuffer(w: PickleWriter, values: number[]): PickleWriter {
     w,
     values.map(() => 1),
   );
+  // mmengine's __getstate__ adds the class's statistics methods, written as getattr(HistoryBuffer, name)
+  w.str('statistics_methods').emptyDict().mark();
+  for (const name of ['min', 'max', 'current', 'mean']) {
+    w.str(name).global('__builtin__', 'getattr').global('mmengine.logging.history_buffer', 'HistoryBuffer');
+    w.str(name).op(0x86).reduce();
+  }
+  w.setitems();
   return w.setitems().build();
 }
 
@@ -208,6 +215,14 @@ test(
     assert.equal(hist.qualname, 'numpy.core.multiarray._reconstruct');
     const raw = (hist.state as unknown[])[4] as Uint8Array;
     assert.deepEqual([...new Float64Array(raw.slice().buffer)], [1.5, 1.25, 1.0]);
+    // getattr(HistoryBuffer, 'min') and co., as mmengine's __getstate__ makes torch.save write them:
+    // inert markers naming the method, which nothing can call
+    const methods = state.get('statistics_methods') as Map<string, OpaqueObject>;
+    assert.deepEqual([...methods.keys()], ['min', 'max', 'current', 'mean']);
+    for (const [name, m] of methods) {
+      assert.ok(m instanceof OpaqueObject && typeof m !== 'function');
+      assert.equal(m.qualname, `mmengine.logging.history_buffer.HistoryBuffer.${name}`);
+    }
   },
 );
 
@@ -324,4 +339,45 @@ test('a foreign global that a tensor needs, or that the pickle calls, is still r
       return true;
     });
   }
+});
+
+test('getattr is read only on an allow-listed class and attribute, as a marker; anything else is refused', async () => {
+  const getattr = (mod: string, cls: string, attr: string) =>
+    new PickleWriter()
+      .proto(2)
+      .global('__builtin__', 'getattr')
+      .global(mod, cls)
+      .str(attr)
+      .op(0x86)
+      .reduce()
+      .stop()
+      .bytes();
+  const HB = 'mmengine.logging.history_buffer';
+  const data = { foreignGlobals: 'data' as const, label: 'g.pkl' };
+  assert.equal(
+    (unpickle(getattr(HB, 'HistoryBuffer', 'mean'), data) as OpaqueObject).qualname,
+    `${HB}.HistoryBuffer.mean`,
+  );
+  assert.throws(() => unpickle(getattr(HB, 'HistoryBuffer', '__init__'), data), /g\.pkl: refusing getattr\(/);
+  assert.throws(() => unpickle(getattr(HB, 'HistoryBuffer', '__reduce__'), data), /refusing getattr/);
+  assert.throws(() => unpickle(getattr('os', 'system', 'min'), data), /refusing getattr/);
+  assert.throws(() => unpickle(getattr('mylib', 'Thing', 'min'), data), /refusing getattr/);
+  // strict reading refuses getattr itself, by name
+  assert.throws(() => unpickle(getattr(HB, 'HistoryBuffer', 'min')), /refusing to load global 'builtins\.getattr'/);
+  // a marker cannot be called: calling it is refused
+  const callMarker = new PickleWriter()
+    .proto(2)
+    .global('__builtin__', 'getattr')
+    .global(HB, 'HistoryBuffer')
+    .str('min')
+    .op(0x86)
+    .reduce()
+    .emptyTuple()
+    .reduce()
+    .stop()
+    .bytes();
+  assert.throws(() => unpickle(callMarker, data), /cannot be called/);
+  // read as inert data throughout, another getattr is an inert record, still never a call
+  const inert = unpickle(getattr('os', 'system', 'x'), { foreignGlobals: 'inert' }) as OpaqueObject;
+  assert.equal(inert.qualname, 'builtins.getattr');
 });
