@@ -3,7 +3,9 @@
  * `--cfg-options key=value ...` merged in (mmengine's syntax), its unused keys reported on
  * stderr as warnings.
  */
+import path from 'node:path';
 import type { Command } from 'commander';
+import { MMSEG_CONFIGS_ENV } from '../config/load.js';
 import { applyCfgOptions, parseCfgOptions } from '../config/cfg_options.js';
 import { configWarnings } from '../engine/config_warnings.js';
 import { loadConfig, type Dict } from '../models/config.js';
@@ -17,7 +19,17 @@ export const CONFIG_HELP =
   'config: an mmseg 1.x .py config (with _base_ files) or its JSON dump, ' + 'e.g. configs/tiny_synthetic.json';
 
 export function addCfgOptions(cmd: Command): Command {
-  return cmd.option('--cfg-options <key=value...>', CFG_OPTIONS_HELP);
+  return cmd
+    .option('--cfg-options <key=value...>', CFG_OPTIONS_HELP)
+    .option(
+      '--mmseg-configs <dir>',
+      `mmsegmentation's configs folder, where _base_ = 'mmseg::...' files are read (default: $${MMSEG_CONFIGS_ENV})`,
+    )
+    .hook('preAction', (_cmd, action) => {
+      // the config loader reads the folder from the environment, as for every other caller
+      const dir = action.opts().mmsegConfigs as string | undefined;
+      if (dir) process.env[MMSEG_CONFIGS_ENV] = path.resolve(dir);
+    });
 }
 
 /** The merged config with the options applied; warnings for unused keys go to `warn` (default stderr). */
