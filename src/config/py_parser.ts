@@ -525,7 +525,8 @@ export class Parser {
       if (this.isName('if')) this.fail("conditions in comprehensions ('if') are not supported");
       loops.push({ targets, iter });
     }
-    this.expectOp(close, 'to close the comprehension');
+    // a generator argument's ')' is the call's to close
+    if (close !== ')') this.expectOp(close, 'to close the comprehension');
     return { kind: 'comp', form, key, element, loops, line };
   }
 
