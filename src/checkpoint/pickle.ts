@@ -435,8 +435,7 @@ class Unpickler {
       : 'it is not in the allow-list of types a torch checkpoint may contain (this file holds other Python objects, ' +
         'or tries to run code)';
     return this.fail(
-      `refusing to load global ${quoteFileText(qualname)}: ${why}; nothing was executed` +
-        ' (opaqueGlobals / --allow-unknown-globals reads such objects as inert placeholders)',
+      `refusing to load global ${quoteFileText(qualname)}: ${why}; nothing was executed` + ` (${CONVERT_HINT})`,
     );
   }
   /**
@@ -469,8 +468,7 @@ class Unpickler {
         `refusing to load global ${quoteFileText(g.qualname)}: the pickle calls it (${what}) and it is not in the ` +
           'allow-list (only classes the pickle instantiates with NEWOBJ and known data types are read as inert ' +
           'records); ' +
-          'nothing was executed (opaqueGlobals / --allow-unknown-globals reads every foreign object as an inert ' +
-          'placeholder)',
+          `nothing was executed (${CONVERT_HINT})`,
       );
     }
     // Whether the arguments hold a tensor is decided after the run (checkForeignArgs), once per object.
@@ -534,6 +532,15 @@ class Unpickler {
 function narrowInt(v: bigint): number | bigint {
   return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 }
+
+/**
+ * How a user reads a file with foreign objects anyway: only `inspect` and `convert` take
+ * --allow-unknown-globals (predict, eval and train do not), so the hint names convert, whose output
+ * is a clean checkpoint every command reads; opaqueGlobals is the library option.
+ */
+const CONVERT_HINT =
+  'to read such objects as inert placeholders, never called: `beitseg convert --allow-unknown-globals IN OUT` ' +
+  'writes a checkpoint of the tensors alone that every command reads (library: opaqueGlobals)';
 
 type OpHandler = (m: Unpickler, op: number) => void;
 
