@@ -16,7 +16,8 @@ test('the foreign-global error suggests convert --allow-unknown-globals, and fol
   t.after(cleanup);
   const w = new PickleWriter().proto(2).emptyDict();
   w.str('meta').global('mylib.hooks', 'make_meta').emptyTuple().reduce().setitem();
-  w.str('state_dict').emptyDict().str('backbone.ln1.weight').tensor('FloatStorage', '0', 1, 0, [1], [1]).setitem().setitem();
+  w.str('state_dict').emptyDict().str('backbone.ln1.weight');
+  w.tensor('FloatStorage', '0', 1, 0, [1], [1]).setitem().setitem();
   const file = path.join(dir, 'foreign.pth');
   fs.writeFileSync(file, buildTorchZip('f', w.stop().bytes(), { 0: new Uint8Array(Float32Array.of(2.5).buffer) }));
   await assert.rejects(readCheckpoint(file), (e: Error) => {
