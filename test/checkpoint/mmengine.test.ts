@@ -14,6 +14,7 @@ import { readSafetensors } from '../../src/checkpoint/safetensors.js';
 import { OpaqueObject, unpickle } from '../../src/checkpoint/pickle.js';
 import type { HostTensor } from '../../src/checkpoint/host_tensor.js';
 import { initModel } from '../../src/inference/api.js';
+import { datasetMetaWithCheckpoint } from '../../src/inference/metainfo.js';
 import { loadFromCheckpoint } from '../../src/engine/init_weights.js';
 import { assertStateDictsEqual, buildTorchZip, local, makeTempDir, PickleWriter, tiny } from './helpers.js';
 import { tinyConfigPath } from '../helpers.js';
@@ -110,7 +111,10 @@ function historyBuffer(w: PickleWriter, values: number[]): PickleWriter {
 }
 
 /** An mmengine Runner.save_checkpoint-shaped pickle around `sd`; tensors become storages 0..n-1. */
-function mmengineCheckpoint(sd: Map<string, HostTensor>): { pkl: Uint8Array; storages: Record<string, Uint8Array> } {
+function mmengineCheckpoint(
+  sd: Map<string, HostTensor>,
+  classes = ['background', 'thing'],
+): { pkl: Uint8Array; storages: Record<string, Uint8Array> } {
   const storages: Record<string, Uint8Array> = {};
   const w = new PickleWriter().proto(2).emptyDict().mark();
   w.str('meta')
@@ -125,12 +129,9 @@ function mmengineCheckpoint(sd: Map<string, HostTensor>): { pkl: Uint8Array; sto
     .str('dataset_meta')
     .emptyDict()
     .str('classes')
-    .mark()
-    .str('background')
-    .str('thing')
-    .tuple()
-    .setitem()
-    .setitems();
+    .mark();
+  for (const c of classes) w.str(c);
+  w.tuple().setitem().setitems();
   w.str('state_dict').global('collections', 'OrderedDict').emptyTuple().reduce().mark();
   let i = 0;
   const tensorOf = (t: HostTensor) => {
@@ -380,4 +381,38 @@ test('getattr is read only on an allow-listed class and attribute, as a marker; 
   // read as inert data throughout, another getattr is an inert record, still never a call
   const inert = unpickle(getattr('os', 'system', 'x'), { foreignGlobals: 'inert' }) as OpaqueObject;
   assert.equal(inert.qualname, 'builtins.getattr');
+});
+
+test('class names come from the checkpoint when the config has none; a mismatch warns naming both', async (t) => {
+  const { dir, cleanup } = makeTempDir();
+  t.after(cleanup);
+  const sd = readSafetensors(tiny('segmentor_state_dict.safetensors')).tensors;
+  const names = ['sky', 'road', 'car', 'tree', 'person'];
+  const { pkl, storages } = mmengineCheckpoint(sd, names);
+  const file = path.join(dir, 'iter_8.pth');
+  fs.writeFileSync(file, buildTorchZip('iter_8', pkl, storages));
+  assert.deepEqual((await readCheckpoint(file)).description.classes, {
+    classes: names,
+    palette: null,
+    source: 'meta.dataset_meta',
+  });
+  // the tiny config names no classes (5 outputs): the checkpoint's names are used
+  const model = await initModel(tinyConfigPath, file, { device: 'cpu' });
+  assert.deepEqual(model.meta.classes, names);
+  assert.equal(model.meta.palette.length, 5);
+  // a config with its own classes keeps them; the difference is a warning naming both
+  const cfg = JSON.parse(fs.readFileSync(tinyConfigPath, 'utf8')) as Record<string, unknown>;
+  cfg.metainfo = { classes: ['a', 'b', 'c', 'd', 'e'] };
+  const { meta, warnings } = datasetMetaWithCheckpoint(cfg, 5, (await readCheckpoint(file)).description.classes);
+  assert.deepEqual(meta.classes, ['a', 'b', 'c', 'd', 'e']);
+  assert.equal(warnings.length, 1);
+  assert.match(
+    warnings[0]!,
+    /config's classes \(5: a, b, c, d, \.\.\.\) differ from the checkpoint's meta\.dataset_meta/,
+  );
+  assert.match(warnings[0]!, /\(5: sky, road, car, tree, \.\.\.\)/);
+  // a count that does not fit the model is not used, with a warning
+  const two = datasetMetaWithCheckpoint({}, 5, { classes: ['x', 'y'], palette: null, source: 'meta.CLASSES' });
+  assert.deepEqual(two.meta.classes, ['class_0', 'class_1', 'class_2', 'class_3', 'class_4']);
+  assert.match(two.warnings[0]!, /meta\.CLASSES lists 2 classes but the model predicts 5; not used/);
 });
