@@ -121,8 +121,8 @@ function load(file: string, shown: string, stack: string[], ctx: LoadContext): D
     ext === '.py'
       ? loadPy(text, file, shown, next, ctx)
       : ext === '.yaml' || ext === '.yml'
-        ? loadData(parseYamlText(text, shown), file, shown, next, ctx)
-        : loadData(parseJsonText(text, shown), file, shown, next, ctx);
+        ? loadData(parseYamlText(substitutePredefined(text, file, shown, ctx.env), shown), file, shown, next, ctx)
+        : loadData(parseJsonText(substitutePredefined(text, file, shown, ctx.env), shown), file, shown, next, ctx);
   ctx.cache.set(file, cfg);
   return cfg;
 }

@@ -135,6 +135,14 @@ describe('each builtin and construct on its own', () => {
     assert.deepEqual(py('d = dict(a=1, b=dict(c=1))\nd.update(dict(b=2), e=3)'), { d: { a: 1, b: 2, e: 3 } });
     assert.throws(() => py('l = [1]\nl.update(a=1)'), /c\d+\.py:2: l\.update\(\.\.\.\): l is a list, not a dict/);
   });
+  it('predefined and environment variables in JSON and YAML configs too', () => {
+    const j = path.join(tmp, 'run_a.json');
+    fs.writeFileSync(j, '{"work_dir": "./work_dirs/{{ fileBasenameNoExtension }}", "root": "{{$ROOT_X:data}}"}');
+    assert.deepEqual(readConfigFile(j, { env: {} }), { work_dir: './work_dirs/run_a', root: 'data' });
+    const y = path.join(tmp, 'run_b.yaml');
+    fs.writeFileSync(y, 'work_dir: ./work_dirs/{{ fileBasenameNoExtension }}\nroot: "{{$ROOT_X:data}}"\n');
+    assert.deepEqual(readConfigFile(y, { env: { ROOT_X: '/d' } }), { work_dir: './work_dirs/run_b', root: '/d' });
+  });
   it('{{$NAME}} without a value or default is an error naming the variable', () => {
     assert.throws(
       () => py("a = '{{$BEITSEG_NOT_SET}}'"),
