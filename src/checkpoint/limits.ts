@@ -26,6 +26,12 @@ export interface CheckpointLimits {
   maxDepth: number;
   /** Longest integer in a pickle, in bytes (LONG1/LONG4; text INT/LONG by their equivalent size). */
   maxIntBytes: number;
+  /**
+   * Values a pickle may make (containers, strings, numbers, records), and entries its stack, mark
+   * stack and memo may hold. Each opcode adds at most one, so a small (deflated) pickle repeating
+   * one opcode would otherwise fill the heap.
+   */
+  maxObjects: number;
 }
 
 interface LimitSpec {
@@ -43,6 +49,7 @@ export const LIMIT_SPECS: Readonly<Record<keyof CheckpointLimits, LimitSpec>> = 
   maxPickleBytes: { env: 'BEITSEG_CKPT_MAX_PICKLE_BYTES', fallback: 256 * 2 ** 20, what: 'pickle bytes' },
   maxDepth: { env: 'BEITSEG_PICKLE_MAX_DEPTH', fallback: 200, what: 'nesting depth' },
   maxIntBytes: { env: 'BEITSEG_PICKLE_MAX_INT_BYTES', fallback: 1024, what: 'integer bytes' },
+  maxObjects: { env: 'BEITSEG_PICKLE_MAX_OBJECTS', fallback: 1_000_000, what: 'pickle values' },
 };
 
 export const DEFAULT_LIMITS: Readonly<CheckpointLimits> = Object.fromEntries(

@@ -26,6 +26,7 @@
  * Tensors are whatever `rebuildTensor` returns; storages whatever `persistentLoad` returns.
  */
 import {
+  ALLOWED_GETATTR,
   INERT_DATA_GLOBALS,
   lookupAllowed,
   PY2_MODULES,
@@ -150,8 +151,16 @@ class Unpickler {
   readonly limits: CheckpointLimits;
   readonly foreignGlobals: ForeignGlobals;
   readonly inertRecords = new Map<string, number>();
+  /**
+   * Values pushed, marks set and memo entries written so far, against limits.maxObjects. Every
+   * opcode adds at most one of each, so this one O(1) count bounds the stack, the mark stack and the
+   * memo (and all of them stay below the pickle's length in opcodes).
+   */
+  private made = 0;
   /** Storages and tensors made so far, where foreign globals are read: a foreign global may not receive one. */
   private readonly tensorValues: WeakSet<object> | null;
+  /** Inert records made for foreign calls, with their arguments: checked for tensors once, after the run. */
+  private readonly foreignCalls: { qualname: string; args: unknown[] }[] = [];
   private readonly globalContext: GlobalContext;
 
   constructor(
@@ -183,6 +192,7 @@ class Unpickler {
       entry!.run(this, op);
     }
     this.checkStructure(this.result.value);
+    this.checkForeignArgs();
     return { value: this.result.value, end: this.pos, inertRecords: this.inertRecords };
   }
 
@@ -194,7 +204,8 @@ class Unpickler {
   private checkStructure(root: unknown): void {
     if (!isContainer(root)) return;
     const IN_PROGRESS = -1;
-    const heights = new Map<object, number>([[root, IN_PROGRESS]]);
+    const heights = this.heights;
+    heights.set(root, IN_PROGRESS);
     const frames: { node: object; children: unknown[]; next: number; height: number }[] = [
       { node: root, children: childrenOf(root), next: 0, height: 0 },
     ];
@@ -206,6 +217,7 @@ class Unpickler {
       const f = frames[frames.length - 1]!;
       if (f.next < f.children.length) {
         const c = f.children[f.next++];
+        if (this.tensorValues !== null && this.holdsTensorNow(c)) this.withTensor.add(f.node);
         if (!isContainer(c)) continue;
         const h = heights.get(c);
         if (h === IN_PROGRESS) {
@@ -225,27 +237,54 @@ class Unpickler {
         frames.pop();
         heights.set(f.node, f.height);
         const parent = frames[frames.length - 1];
-        if (parent) parent.height = Math.max(parent.height, f.height + 1);
+        if (parent) {
+          parent.height = Math.max(parent.height, f.height + 1);
+          if (this.withTensor.has(f.node)) this.withTensor.add(parent.node);
+        }
       }
     }
     if (heights.get(root)! >= this.limits.maxDepth) tooDeep();
   }
 
+  /** Height of each container reached from the result (filled by checkStructure). */
+  private readonly heights = new Map<object, number>();
+  /** Containers reached from the result that hold a storage or tensor at any depth (filled by checkStructure). */
+  private readonly withTensor = new WeakSet<object>();
+
+  private holdsTensorNow(v: unknown): boolean {
+    return typeof v === 'object' && v !== null && (this.tensorValues!.has(v) || this.withTensor.has(v));
+  }
+
+  /**
+   * A foreign global may not receive a storage or tensor (at any depth). Checked once after the run
+   * from the containment computed by checkStructure, so each object is looked at once however many
+   * calls share it (checking at each call walked a shared 10M-item list per call).
+   */
+  private checkForeignArgs(): void {
+    if (this.tensorValues === null) return;
+    for (const { qualname, args } of this.foreignCalls) {
+      if (args.some((a) => this.holdsTensorNow(a))) {
+        this.fail(
+          `refusing to load global ${quoteFileText(qualname)}: it receives a tensor or storage and is not in the ` +
+            'allow-list of functions that build tensors; nothing was executed',
+        );
+      }
+    }
+  }
+
+  /** Counts one value, mark or memo entry against limits.maxObjects. */
+  count(): void {
+    if (++this.made > this.limits.maxObjects) {
+      this.fail(
+        `the pickle makes more than ${this.limits.maxObjects} values, marks and memo entries; ` +
+          limitHint('maxObjects', this.limits),
+      );
+    }
+  }
+
   private noteTensor<T>(v: T): T {
     if (this.tensorValues !== null && typeof v === 'object' && v !== null) this.tensorValues.add(v);
     return v;
-  }
-
-  /** True if a storage or tensor is among `args`, looked for a few levels down. */
-  private holdsTensor(args: unknown[]): boolean {
-    const queue: { v: unknown; depth: number }[] = args.map((v) => ({ v, depth: 0 }));
-    for (let i = 0; i < queue.length && i < 10_000; i++) {
-      const { v, depth } = queue[i]!;
-      if (typeof v !== 'object' || v === null) continue;
-      if (this.tensorValues?.has(v)) return true;
-      if (depth < 4 && isContainer(v)) for (const c of childrenOf(v)) queue.push({ v: c, depth: depth + 1 });
-    }
-    return false;
   }
 
   fail(msg: string): never {
@@ -314,6 +353,7 @@ class Unpickler {
 
   // --- the stacks ---------------------------------------------------------------------------
   push(v: unknown): void {
+    this.count();
     this.stack.push(v);
   }
   pop(): unknown {
@@ -325,6 +365,7 @@ class Unpickler {
     return this.stack[this.stack.length - 1];
   }
   mark(): void {
+    this.count();
     this.metastack.push(this.stack);
     this.stack = [];
   }
@@ -335,6 +376,13 @@ class Unpickler {
     if (prev === undefined) this.fail('MARK missing (corrupt pickle)');
     this.stack = prev!;
     return items;
+  }
+
+  /** A memo write (PUT, BINPUT, LONG_BINPUT, MEMOIZE) of the top of the stack, counted against maxObjects. */
+  memoSet(idx: number): void {
+    const v = this.top();
+    this.count();
+    this.memo.set(idx, v);
   }
 
   // --- values -------------------------------------------------------------------------------
@@ -369,10 +417,12 @@ class Unpickler {
     return narrowInt(BigInt(s));
   }
   findGlobal(module: string, name: string): unknown {
-    const mod = PY2_MODULES[module] ?? module;
+    // Own properties only: a module named `constructor` or `__proto__` must not reach Object's prototype.
+    const mod = Object.hasOwn(PY2_MODULES, module) ? PY2_MODULES[module]! : module;
     const qualname = `${mod}.${name}`;
     const g = lookupAllowed(qualname, this.globalContext);
     if (g !== undefined) return g;
+    if (qualname === 'builtins.getattr' && this.foreignGlobals !== 'refuse') return this.getattrMarker();
     const isTorch = mod === 'torch' || mod.startsWith('torch.');
     if (this.foreignGlobals === 'inert') return new ForeignGlobal(qualname, 'always');
     if (this.foreignGlobals === 'data') {
@@ -385,10 +435,31 @@ class Unpickler {
       : 'it is not in the allow-list of types a torch checkpoint may contain (this file holds other Python objects, ' +
         'or tries to run code)';
     return this.fail(
-      `refusing to load global ${quoteFileText(qualname)}: ${why}; nothing was executed` +
-        ' (opaqueGlobals / --allow-unknown-globals reads such objects as inert placeholders)',
+      `refusing to load global ${quoteFileText(qualname)}: ${why}; nothing was executed` + ` (${CONVERT_HINT})`,
     );
   }
+  /**
+   * builtins.getattr where foreign objects are read as data: only on an allow-listed foreign class
+   * with an allow-listed attribute (ALLOWED_GETATTR), yielding an inert marker (an OpaqueObject
+   * named `Class.attr` that cannot be called). In 'inert' mode any other pair is an inert record too.
+   */
+  private getattrMarker(): PyCallable {
+    return new PyCallable('builtins.getattr', (args) => {
+      const [cls, attr] = args;
+      const owner = cls instanceof ForeignGlobal ? cls.qualname : null;
+      if (owner !== null && typeof attr === 'string' && ALLOWED_GETATTR[owner]?.includes(attr)) {
+        return new OpaqueObject(`${owner}.${attr}`);
+      }
+      if (this.foreignGlobals === 'inert')
+        return this.foreignCall(new ForeignGlobal('builtins.getattr', 'always'), args, 'REDUCE');
+      return this.fail(
+        `refusing getattr(${describe(cls)}, ${describe(attr)}): only ${Object.entries(ALLOWED_GETATTR)
+          .map(([c, names]) => `${c}.{${names.join(',')}}`)
+          .join(', ')} are read (as inert markers); nothing was executed`,
+      );
+    });
+  }
+
   /** An inert record for a foreign global, unless the call would run code or build a tensor. */
   private foreignCall(g: ForeignGlobal, args: unknown[], what: string): OpaqueObject {
     const asClass = what === 'NEWOBJ' || what === 'NEWOBJ_EX';
@@ -397,16 +468,11 @@ class Unpickler {
         `refusing to load global ${quoteFileText(g.qualname)}: the pickle calls it (${what}) and it is not in the ` +
           'allow-list (only classes the pickle instantiates with NEWOBJ and known data types are read as inert ' +
           'records); ' +
-          'nothing was executed (opaqueGlobals / --allow-unknown-globals reads every foreign object as an inert ' +
-          'placeholder)',
+          `nothing was executed (${CONVERT_HINT})`,
       );
     }
-    if (this.holdsTensor(args)) {
-      this.fail(
-        `refusing to load global ${quoteFileText(g.qualname)}: it receives a tensor or storage and is not in the ` +
-          'allow-list of functions that build tensors; nothing was executed',
-      );
-    }
+    // Whether the arguments hold a tensor is decided after the run (checkForeignArgs), once per object.
+    this.foreignCalls.push({ qualname: g.qualname, args });
     this.inertRecords.set(g.qualname, (this.inertRecords.get(g.qualname) ?? 0) + 1);
     return new OpaqueObject(g.qualname, args);
   }
@@ -466,6 +532,15 @@ class Unpickler {
 function narrowInt(v: bigint): number | bigint {
   return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 }
+
+/**
+ * How a user reads a file with foreign objects anyway: only `inspect` and `convert` take
+ * --allow-unknown-globals (predict, eval and train do not), so the hint names convert, whose output
+ * is a clean checkpoint every command reads; opaqueGlobals is the library option.
+ */
+const CONVERT_HINT =
+  'to read such objects as inert placeholders, never called: `beitseg convert --allow-unknown-globals IN OUT` ' +
+  'writes a checkpoint of the tensors alone that every command reads (library: opaqueGlobals)';
 
 type OpHandler = (m: Unpickler, op: number) => void;
 
@@ -680,28 +755,28 @@ const OPCODE_TABLE: [number, string, OpHandler][] = [
     0x70,
     'PUT',
     (m) => {
-      m.memo.set(m.textIndex('PUT'), m.top());
+      m.memoSet(m.textIndex('PUT'));
     },
   ],
   [
     0x71,
     'BINPUT',
     (m) => {
-      m.memo.set(m.u8(), m.top());
+      m.memoSet(m.u8());
     },
   ],
   [
     0x72,
     'LONG_BINPUT',
     (m) => {
-      m.memo.set(m.u32(), m.top());
+      m.memoSet(m.u32());
     },
   ],
   [
     0x94,
     'MEMOIZE',
     (m) => {
-      m.memo.set(m.memo.size, m.top());
+      m.memoSet(m.memo.size);
     },
   ],
   ...(

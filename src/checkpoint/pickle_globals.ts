@@ -203,6 +203,15 @@ export const INERT_DATA_GLOBALS: ReadonlySet<string> = new Set([
   'torch.device',
 ]);
 
+/**
+ * `getattr(class, name)` pairs that foreign-data reading accepts: how pickle protocol 2 writes a
+ * reference to a method (mmengine's HistoryBuffer.__getstate__ stores its statistics methods
+ * min/max/current/mean). The result is an inert marker naming the method, never a callable.
+ */
+export const ALLOWED_GETATTR: Readonly<Record<string, readonly string[]>> = {
+  'mmengine.logging.history_buffer.HistoryBuffer': ['min', 'max', 'current', 'mean'],
+};
+
 /** The JS value a GLOBAL opcode pushes for an allow-listed name, or undefined if it is not allowed. */
 export function lookupAllowed(
   qualname: string,

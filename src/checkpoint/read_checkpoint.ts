@@ -8,6 +8,7 @@
  * next to `state_dict`) are read with foreign objects as inert data (numpy values, log buffers:
  * never executed); the summary names the entries skipped and the inert records read.
  */
+import { checkpointClasses, type CheckpointClasses } from './checkpoint_meta.js';
 import { isHostTensor, type HostTensor } from '../common/host_tensor.js';
 import { detectFormat, type CheckpointFormat } from './format.js';
 import { readPthContent, type PthReadOptions } from './pth.js';
@@ -38,6 +39,8 @@ export interface CheckpointDescription {
   summary: string;
   /** config.json of a Hugging Face BEiT checkpoint (HF key names), needed to map it; absent otherwise. */
   hfConfig?: string;
+  /** Class names (and palette) the checkpoint's meta carries (mmengine dataset_meta, mmseg 0.x CLASSES). */
+  classes?: CheckpointClasses | null;
 }
 
 export interface LoadedCheckpoint {
@@ -170,6 +173,7 @@ export async function readCheckpointFile(file: string, opts: PthReadOptions = {}
       metadata: {},
       tensors: ex.stateDict.size,
       summary: parts.join(', '),
+      classes: checkpointClasses(content.value),
     },
   };
 }

@@ -5,6 +5,7 @@
  * missing or invalid value) exit 2 with one line pointing to --help; other failures exit 1.
  */
 import { Command, type CommanderError, Option } from 'commander';
+import { safeLine } from '../common/safe_text.js';
 import { COMMANDS } from './commands.js';
 import { UsageError } from './options.js';
 import { VERSION } from './version.js';
@@ -70,7 +71,8 @@ async function main(args: string[]): Promise<void> {
     await program.parseAsync(args, { from: 'user' });
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`${PREFIX}${msg.replace(/^beitseg: (error: )?/, '')}\n`);
+    // file text (keys, names, globals) reaches messages: escape what a terminal would act on
+    process.stderr.write(`${PREFIX}${safeLine(msg.replace(/^beitseg: (error: )?/, ''))}\n`);
     if (process.env.BEITSEG_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
     if (err instanceof UsageError) {
       process.stderr.write(`${helpHint(wanted)}\n`);

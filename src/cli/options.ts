@@ -5,8 +5,10 @@
  * Enumerated values are commander choices, so a wrong value is a usage error on every command.
  * This file imports nothing heavy: `--help` and usage errors must not load the model code.
  */
+import path from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV } from '../data/limits.js';
+import { MMSEG_CONFIGS_ENV } from '../config/mmseg_configs_env.js';
 import { CFG_OPTIONS_HELP, CONFIG_HELP } from './config_help.js';
 
 function integer(v: string, min: number, what: string): number {
@@ -123,6 +125,11 @@ const DEFINITIONS = {
       'replay each slide-window batch shape from a CUDA graph (CUDA builds and devices; off by default)',
     ),
   cfgOptions: () => new Option('--cfg-options <key=value...>', CFG_OPTIONS_HELP),
+  mmsegConfigs: () =>
+    new Option(
+      '--mmseg-configs <dir>',
+      `mmsegmentation's configs folder, where _base_ = 'mmseg::...' files are read (default: $${MMSEG_CONFIGS_ENV})`,
+    ),
   seed: () => new Option('--seed <n>', 'override randomness.seed').argParser(parseNonNegativeInt),
   verifyCrc: () =>
     new Option('--verify-crc', 'check every tensor storage of a .pth against its zip CRC-32 (slower)').default(false),
@@ -148,6 +155,13 @@ export function sharedOption(name: SharedOption, adapt: { help?: string; default
 /** Adds the shared options `names` to `cmd`, in that order. */
 export function addOptions(cmd: Command, names: readonly SharedOption[]): Command {
   for (const n of names) cmd.addOption(sharedOption(n));
+  if (names.includes('mmsegConfigs')) {
+    cmd.hook('preAction', (_cmd, action) => {
+      // the config loader reads the folder from the environment, as for every other caller
+      const dir = action.opts().mmsegConfigs as string | undefined;
+      if (dir) process.env[MMSEG_CONFIGS_ENV] = path.resolve(dir);
+    });
+  }
   return cmd;
 }
 
@@ -163,6 +177,7 @@ export const INFERENCE_OPTIONS: readonly SharedOption[] = [
   'quantize',
   'cudaGraphs',
   'cfgOptions',
+  'mmsegConfigs',
 ];
 
 /** The checkpoint-reading options convert and inspect share. */

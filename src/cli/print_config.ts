@@ -18,7 +18,7 @@ export function register(program: Command): void {
   const cmd = defineCommand(program, 'print-config')
     .argument('<config>', CONFIG_HELP)
     .option('--out <file>', 'write the JSON to this file (atomically) instead of stdout');
-  addOptions(cmd, ['cfgOptions']).action(async (config: string, opts: PrintConfigOptions) => {
+  addOptions(cmd, ['cfgOptions', 'mmsegConfigs']).action(async (config: string, opts: PrintConfigOptions) => {
     if (opts.out) checkOutFile(opts.out);
     const { loadCliConfig } = await import('./config_arg.js');
     const cfg = loadCliConfig(config, opts.cfgOptions);

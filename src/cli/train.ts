@@ -26,7 +26,7 @@ type TrainCliOptions = Pick<
 
 export function register(program: Command): void {
   const cmd = defineCommand(program, 'train');
-  addOptions(cmd, ['config', 'cfgOptions', 'device', 'amp', 'seed'])
+  addOptions(cmd, ['config', 'cfgOptions', 'mmsegConfigs', 'device', 'amp', 'seed'])
     .option('--work-dir <dir>', 'where checkpoints and logs go (default: work_dirs/<config name>)')
     .option(
       '--resume [checkpoint]',

@@ -48,3 +48,12 @@ export function fileList(items: readonly unknown[], maxItems = 8): string {
     .map((x) => (typeof x === 'string' ? quoteFileText(x) : fileText(String(x), 40)));
   return shown.join(', ') + (items.length > maxItems ? `, ... (${items.length} in all)` : '');
 }
+
+/**
+ * A whole message line made safe for a terminal: the same escaping as fileText, applied to the
+ * entire text (for error lines and reports that embed file text, wherever it came from), cut at
+ * `maxChars`.
+ */
+export function safeLine(text: string, maxChars = 4000): string {
+  return fileText(text, maxChars);
+}

@@ -11,14 +11,82 @@ import type { Assignment, Expr } from './py_parser.js';
 
 type Scope = Map<string, unknown>;
 
+/** Expressions one config load may evaluate (all its files together); mmseg's configs need a few thousand. */
+export const MAX_STEPS = 1_000_000;
+/**
+ * Values one config load may build or copy, counted as list items, dict entries and string
+ * characters (mmseg's configs build a few thousand). `[a]*n` and every read of a name copy their
+ * value, so without this count small files build gigabytes.
+ */
+export const MAX_BUILT = 4_000_000;
+
+/** The step and size budget of one config load, shared by every file and evaluator of it. */
+export class EvalBudget {
+  steps = 0;
+  built = 0;
+  constructor(
+    readonly maxSteps = MAX_STEPS,
+    readonly maxBuilt = MAX_BUILT,
+  ) {}
+
+  step(file: string, line: number): void {
+    if (++this.steps > this.maxSteps) {
+      throw sourceError(file, line, `the config takes more than ${this.maxSteps} evaluation steps (loops too long)`);
+    }
+  }
+
+  /** Counts `units` more values built; refuses before the work when the total would pass the limit. */
+  charge(units: number, file: string, line: number): void {
+    this.built += units;
+    if (!(this.built <= this.maxBuilt)) {
+      throw sourceError(
+        file,
+        line,
+        `the config builds more than ${this.maxBuilt} values (list items, dict entries, string characters); ` +
+          'a config never needs that many',
+      );
+    }
+  }
+
+  /** The budget left for building (for sizing a value before copying it). */
+  get left(): number {
+    return this.maxBuilt - this.built;
+  }
+}
+
+/**
+ * What copying `v` costs: 1 per value plus the length of each string, walked iteratively and
+ * stopping (returning Infinity) once past `cap`, so sizing a huge value is itself cheap.
+ */
+export function sizeOf(v: unknown, cap: number): number {
+  let total = 0;
+  const todo: unknown[] = [v];
+  while (todo.length > 0) {
+    const x = todo.pop();
+    total += 1;
+    if (typeof x === 'string') total += x.length;
+    else if (Array.isArray(x)) for (const c of x) todo.push(c);
+    else if (isDict(x)) for (const c of Object.values(x)) todo.push(c);
+    if (total > cap) return Number.POSITIVE_INFINITY;
+  }
+  return total;
+}
+
 export class Evaluator {
   constructor(
     private readonly file: string,
     private readonly base: Dict | null,
+    private readonly budget: EvalBudget = new EvalBudget(),
   ) {}
 
   private fail(line: number, message: string): never {
     throw sourceError(this.file, line, message);
+  }
+
+  /** A deep copy of `v`, counted against the budget first. */
+  private copy<T>(v: T, line: number): T {
+    this.budget.charge(sizeOf(v, this.budget.left + 1), this.file, line);
+    return deepCopy(v);
   }
 
   /** The file's variables in assignment order (a later assignment replaces an earlier one). */
@@ -26,7 +94,15 @@ export class Evaluator {
     const scope: Scope = new Map();
     for (const s of statements) {
       if (skip(s.target)) continue;
-      if (s.target === '_base_' && scope.size) this.fail(s.line, '_base_ must be assigned before anything else');
+      if (s.kind === 'update') {
+        // Python's dict.update: keys of the argument replace those of the dict, in place
+        const d = scope.get(s.target);
+        if (!scope.has(s.target)) this.name(s.target, s.line, scope);
+        if (!isDict(d)) this.fail(s.line, `${s.target}.update(...): ${s.target} is ${typeName(d)}, not a dict`);
+        const add = this.eval(s.value, scope) as Dict;
+        for (const [k, v] of Object.entries(add)) setKey(d as Dict, k, v);
+        continue;
+      }
       scope.set(s.target, this.eval(s.value, scope));
     }
     const out: Dict = {};
@@ -35,17 +111,24 @@ export class Evaluator {
   }
 
   eval(e: Expr, scope: Scope): unknown {
+    this.budget.step(this.file, e.line);
     switch (e.kind) {
       case 'const':
+        this.budget.charge(typeof e.value === 'string' ? e.value.length + 1 : 1, this.file, e.line);
         return e.value;
       case 'name':
         return this.name(e.name, e.line, scope);
       case 'list':
+        this.budget.charge(e.items.length + 1, this.file, e.line);
         return e.items.map((x) => this.eval(x, scope));
       case 'dict':
         return this.dict(e, scope);
       case 'comp':
         return this.comprehension(e, scope);
+      case 'call':
+        return this.call(e, scope);
+      case 'fstring':
+        return this.fstring(e, scope);
       case 'unary':
         return this.unary(e.op, this.eval(e.operand, scope), e.line);
       case 'binary':
@@ -58,7 +141,7 @@ export class Evaluator {
   }
 
   private name(name: string, line: number, scope: Scope): unknown {
-    if (scope.has(name)) return deepCopy(scope.get(name));
+    if (scope.has(name)) return this.copy(scope.get(name), line);
     if (name === '_base_') this.fail(line, '_base_ can only be used as _base_.NAME');
     this.fail(
       line,
@@ -73,28 +156,227 @@ export class Evaluator {
       if (key === null) {
         const spread = this.eval(value, scope);
         if (!isDict(spread)) this.fail(e.line, `** needs a dict, got ${typeName(spread)}`);
-        for (const [k, v] of Object.entries(spread)) setKey(out, k, v);
+        const entries = Object.entries(spread);
+        this.budget.charge(entries.length, this.file, e.line);
+        for (const [k, v] of entries) setKey(out, k, v);
         continue;
       }
       const k = this.eval(key, scope);
       if (typeof k !== 'string' && typeof k !== 'number') {
         this.fail(key.line, `dict keys must be strings or numbers, got ${typeName(k)}`);
       }
+      this.budget.charge(1, this.file, e.line);
       setKey(out, String(k), this.eval(value, scope));
     }
     return out;
   }
 
-  private comprehension(e: Extract<Expr, { kind: 'comp' }>, scope: Scope): unknown[] {
-    const iter = this.eval(e.iter, scope);
-    if (!Array.isArray(iter)) {
-      this.fail(e.line, `a list comprehension must loop over a list or tuple, got ${typeName(iter)}`);
+  /**
+   * A list, set or dict comprehension. Loop variables are set in the scope and restored after
+   * (not a scope copy per item: a nested comprehension would copy every variable per step).
+   */
+  private comprehension(e: Extract<Expr, { kind: 'comp' }>, scope: Scope): unknown {
+    const names = [...new Set(e.loops.flatMap((l) => l.targets))];
+    const saved = names.map((n) => [n, scope.has(n), scope.get(n)] as const);
+    const items: unknown[] = [];
+    const out: Dict = {};
+    const loop = (depth: number): void => {
+      if (depth === e.loops.length) {
+        this.budget.charge(1, this.file, e.line);
+        if (e.form === 'dict') setKey(out, this.dictKey(this.eval(e.key!, scope), e.line), this.eval(e.element, scope));
+        else items.push(this.eval(e.element, scope));
+        return;
+      }
+      const { targets, iter } = e.loops[depth]!;
+      const values = this.iterable(this.eval(iter, scope), e.line, 'a comprehension');
+      for (const item of values) {
+        this.budget.step(this.file, e.line);
+        if (targets.length === 1) scope.set(targets[0]!, item);
+        else {
+          if (!Array.isArray(item) || item.length !== targets.length) {
+            this.fail(e.line, `cannot unpack ${typeName(item)} into ${targets.length} names (${targets.join(', ')})`);
+          }
+          targets.forEach((t, i) => scope.set(t, item[i]));
+        }
+        loop(depth + 1);
+      }
+    };
+    try {
+      loop(0);
+    } finally {
+      for (const [n, had, v] of saved) {
+        if (had) scope.set(n, v);
+        else scope.delete(n);
+      }
     }
-    return iter.map((item) => {
-      const inner: Scope = new Map(scope);
-      inner.set(e.target, item);
-      return this.eval(e.element, inner);
-    });
+    if (e.form === 'dict') return out;
+    return e.form === 'set' ? uniqueValues(items) : items;
+  }
+
+  private dictKey(k: unknown, line: number): string {
+    if (typeof k !== 'string' && typeof k !== 'number') {
+      this.fail(line, `dict keys must be strings or numbers, got ${typeName(k)}`);
+    }
+    return String(k);
+  }
+
+  /** The items a loop or builtin goes over: a list's items, a string's characters, a dict's keys. */
+  private iterable(v: unknown, line: number, what: string): unknown[] {
+    if (Array.isArray(v)) return v;
+    if (typeof v === 'string') {
+      this.budget.charge(v.length, this.file, line);
+      return [...v];
+    }
+    if (isDict(v)) return Object.keys(v);
+    this.fail(line, `${what} needs a list, tuple, string or dict, got ${typeName(v)}`);
+  }
+
+  /** f'...': literal parts and fields formatted as Python's str()/format() would. */
+  private fstring(e: Extract<Expr, { kind: 'fstring' }>, scope: Scope): string {
+    let out = '';
+    for (const p of e.parts) {
+      out += typeof p === 'string' ? p : formatField(this.eval(p.expr, scope), p.spec, (m) => this.fail(e.line, m));
+      this.budget.charge(out.length, this.file, e.line);
+    }
+    return out;
+  }
+
+  /** A call of one of the pure builtins (py_parser.ts BUILTINS); nothing else can be called. */
+  private call(e: Extract<Expr, { kind: 'call' }>, scope: Scope): unknown {
+    const args = e.args.map((a) => this.eval(a, scope));
+    const kw = this.dict({ kind: 'dict', entries: e.kwargs, line: e.line }, scope);
+    const kwNames = Object.keys(kw);
+    const fail = (m: string): never => this.fail(e.line, `${e.name}(): ${m}`);
+    const arity = (min: number, max: number, kws: string[] = []) => {
+      if (args.length < min || args.length > max) {
+        fail(`takes ${min === max ? min : `${min} to ${max}`} positional arguments, got ${args.length}`);
+      }
+      const bad = kwNames.filter((k) => !kws.includes(k));
+      if (bad.length) fail(`unexpected keyword argument ${bad.join(', ')}`);
+    };
+    const num = (v: unknown, what = 'a number'): number => {
+      if (typeof v === 'boolean') return v ? 1 : 0;
+      if (typeof v !== 'number') fail(`expected ${what}, got ${typeName(v)}`);
+      return v as number;
+    };
+    switch (e.name) {
+      case 'dict': {
+        arity(0, 1, kwNames);
+        const out: Dict = {};
+        const src = args[0];
+        if (isDict(src)) for (const [k, v] of Object.entries(src)) setKey(out, k, v);
+        else {
+          for (const pair of this.iterable(src, e.line, 'dict()')) {
+            if (!Array.isArray(pair) || pair.length !== 2) fail('expected a mapping or (key, value) pairs');
+            const [k, v] = pair as unknown[];
+            setKey(out, this.dictKey(k, e.line), v);
+          }
+        }
+        for (const [k, v] of Object.entries(kw)) setKey(out, k, v);
+        return out;
+      }
+      case 'sum': {
+        arity(1, 2, ['start']);
+        let acc: unknown = args[1] ?? (Object.hasOwn(kw, 'start') ? kw.start : 0);
+        for (const x of this.iterable(args[0], e.line, 'sum()')) {
+          this.budget.step(this.file, e.line);
+          acc = this.binary('+', acc, x, e.line);
+        }
+        return acc;
+      }
+      case 'range': {
+        arity(1, 3);
+        const [a, b, c] = args.map((x) => {
+          if (!Number.isInteger(x)) fail(`expected integers, got ${typeName(x)}`);
+          return x as number;
+        });
+        const [start, stop, step] = args.length === 1 ? [0, a!, 1] : [a!, b!, c ?? 1];
+        if (step === 0) fail('step must not be zero');
+        const n = Math.max(0, Math.ceil((stop - start) / step));
+        if (n > MAX_REPEAT) fail(`a range of ${n} items is longer than ${MAX_REPEAT}`);
+        this.budget.charge(n + 1, this.file, e.line);
+        return Array.from({ length: n }, (_, i) => start + i * step);
+      }
+      case 'int': {
+        arity(1, 1);
+        const v = args[0];
+        if (typeof v === 'string') {
+          if (!/^\s*[-+]?\d(?:_?\d)*\s*$/.test(v)) fail(`invalid literal for int(): ${JSON.stringify(v.slice(0, 40))}`);
+          const r = Number(v.replace(/_/g, ''));
+          if (!Number.isSafeInteger(r)) fail('the integer is too large to be exact');
+          return r;
+        }
+        return Math.trunc(num(v));
+      }
+      case 'float': {
+        arity(1, 1);
+        const v = args[0];
+        if (typeof v === 'string') {
+          const r = Number(v.trim());
+          if (v.trim() === '' || !Number.isFinite(r)) fail(`could not convert ${JSON.stringify(v.slice(0, 40))}`);
+          return r;
+        }
+        return num(v);
+      }
+      case 'str':
+        arity(1, 1);
+        return formatField(args[0], '', fail);
+      case 'len': {
+        arity(1, 1);
+        const v = args[0];
+        if (typeof v === 'string' || Array.isArray(v)) return v.length;
+        if (isDict(v)) return Object.keys(v).length;
+        return fail(`object of type ${typeName(v)} has no len()`);
+      }
+      case 'min':
+      case 'max': {
+        arity(1, Number.POSITIVE_INFINITY);
+        const items = args.length === 1 ? this.iterable(args[0], e.line, `${e.name}()`) : args;
+        if (items.length === 0) fail('an empty sequence has no minimum or maximum');
+        const kind = typeof items[0];
+        if (!items.every((x) => typeof x === kind && (kind === 'number' || kind === 'string'))) {
+          fail('compares only numbers with numbers or strings with strings');
+        }
+        let best = items[0] as number | string;
+        for (const x of items as (number | string)[]) if (e.name === 'min' ? x < best : x > best) best = x;
+        return best;
+      }
+      case 'enumerate': {
+        arity(1, 2, ['start']);
+        const start = num(args[1] ?? (Object.hasOwn(kw, 'start') ? kw.start : 0), 'an integer start');
+        const items = this.iterable(args[0], e.line, 'enumerate()');
+        this.budget.charge(3 * items.length, this.file, e.line);
+        return items.map((x, i) => [start + i, x]);
+      }
+      case 'zip': {
+        arity(0, Number.POSITIVE_INFINITY);
+        const lists = args.map((a) => this.iterable(a, e.line, 'zip()'));
+        const n = lists.length ? Math.min(...lists.map((l) => l.length)) : 0;
+        this.budget.charge(n * (lists.length + 1), this.file, e.line);
+        return Array.from({ length: n }, (_, i) => lists.map((l) => l[i]));
+      }
+      case 'list':
+      case 'tuple': {
+        arity(0, 1);
+        if (args.length === 0) return [];
+        const items = this.iterable(args[0], e.line, `${e.name}()`);
+        this.budget.charge(items.length, this.file, e.line);
+        return [...items];
+      }
+      case 'round': {
+        arity(1, 2, ['ndigits']);
+        const x = num(args[0]);
+        const nd = args[1] ?? kw.ndigits ?? null;
+        if (nd === null) return roundHalfEven(x);
+        const d = num(nd, 'an integer ndigits');
+        if (!Number.isInteger(d) || Math.abs(d) > 20) fail('ndigits must be an integer between -20 and 20');
+        const f = 10 ** d;
+        return roundHalfEven(x * f) / f;
+      }
+      case 'abs':
+        arity(1, 1);
+        return Math.abs(num(args[0]));
+    }
   }
 
   private unary(op: string, v: unknown, line: number): number {
@@ -103,15 +385,25 @@ export class Evaluator {
   }
 
   private binary(op: string, a: unknown, b: unknown, line: number): unknown {
-    if (op === '*' && (typeof a === 'number' || typeof b === 'number')) {
-      const len = typeof a === 'number' ? lengthOf(b) : lengthOf(a);
-      if (len * Math.abs(typeof a === 'number' ? a : (b as number)) > MAX_REPEAT) {
-        this.fail(line, `repetition longer than ${MAX_REPEAT}`);
+    if (op === '*' && (typeof a === 'number' || typeof b === 'number') && typeof a !== typeof b) {
+      const n = typeof a === 'number' ? a : (b as number);
+      const v = typeof a === 'number' ? b : a;
+      // the count alone is bounded (`[]*10**15` looped 10**15 times), then what the result would hold
+      if (Math.abs(n) > MAX_REPEAT) this.fail(line, `repetition longer than ${MAX_REPEAT} (count ${n})`);
+      if (lengthOf(v) * Math.max(0, n) > MAX_REPEAT) this.fail(line, `repetition longer than ${MAX_REPEAT}`);
+      if (typeof v === 'string' || Array.isArray(v)) {
+        if (n > 0) this.budget.charge(sizeOf(v, this.budget.left + 1) * n, this.file, line);
       }
     }
     if (typeof a === 'number' && typeof b === 'number') return this.arithmetic(op, a, b, line);
-    if (op === '+' && typeof a === 'string' && typeof b === 'string') return a + b;
-    if (op === '+' && Array.isArray(a) && Array.isArray(b)) return [...a, ...b];
+    if (op === '+' && typeof a === 'string' && typeof b === 'string') {
+      this.budget.charge(a.length + b.length, this.file, line);
+      return a + b;
+    }
+    if (op === '+' && Array.isArray(a) && Array.isArray(b)) {
+      this.budget.charge(a.length + b.length, this.file, line);
+      return [...a, ...b];
+    }
     if (op === '*' && (typeof a === 'string' || Array.isArray(a)) && Number.isInteger(b)) return repeat(a, b as number);
     if (op === '*' && (typeof b === 'string' || Array.isArray(b)) && Number.isInteger(a)) return repeat(b, a as number);
     this.fail(line, `'${op}' is not supported between ${typeName(a)} and ${typeName(b)}`);
@@ -170,7 +462,7 @@ export class Evaluator {
       }
       v = v[key];
     }
-    return deepCopy(v);
+    return this.copy(v, e.line);
   }
 
   private index(obj: unknown, idx: unknown, line: number): unknown {
@@ -178,14 +470,14 @@ export class Evaluator {
       if (!Number.isInteger(idx)) this.fail(line, `list indices must be integers, got ${typeName(idx)}`);
       const i = (idx as number) < 0 ? obj.length + (idx as number) : (idx as number);
       if (i < 0 || i >= obj.length) this.fail(line, `list index ${idx} out of range (length ${obj.length})`);
-      return deepCopy(obj[i]);
+      return this.copy(obj[i], line);
     }
     if (isDict(obj)) {
       const k = typeof idx === 'number' ? String(idx) : idx;
       if (typeof k !== 'string' || !Object.hasOwn(obj, k)) {
         this.fail(line, `key ${JSON.stringify(idx)} not found`);
       }
-      return deepCopy(obj[k]);
+      return this.copy(obj[k], line);
     }
     this.fail(line, `${typeName(obj)} cannot be indexed`);
   }
@@ -201,8 +493,60 @@ function lengthOf(v: unknown): number {
 function repeat<T extends string | unknown[]>(v: T, n: number): T {
   if (typeof v === 'string') return v.repeat(Math.max(0, n)) as T;
   const out: unknown[] = [];
-  for (let i = 0; i < n; i++) out.push(...deepCopy(v as unknown[]));
+  for (let i = 0; i < n; i++) for (const x of v as unknown[]) out.push(deepCopy(x));
   return out as T;
+}
+
+/** Python's round(): halves go to the even neighbour. */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** A set's items in first-seen order (JSON has no sets: mmengine's JSON dump writes a list). */
+function uniqueValues(items: unknown[]): unknown[] {
+  const seen = new Set<string>();
+  return items.filter((x) => {
+    const k = JSON.stringify(x);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+/** Python's str() of a config value (the `{x}` of an f-string), with the format specs configs use. */
+export function formatField(v: unknown, spec: string, fail: (m: string) => never): string {
+  if (spec) {
+    const m = /^(0?)(\d*)(?:\.(\d+))?([dfe%]?)$/.exec(spec);
+    if (!m || typeof v !== 'number') return fail(`f-string format spec ${JSON.stringify(spec)} is not supported`);
+    const [, zero, width, prec, type] = m;
+    let s: string;
+    if (type === 'd') {
+      if (!Number.isInteger(v)) return fail(`format spec 'd' needs an integer, got ${v}`);
+      s = String(v);
+    } else if (type === 'e')
+      s = v.toExponential(prec === undefined ? 6 : Number(prec)).replace(/e([+-])(\d)$/, 'e$10$2');
+    else if (type === '%') s = `${(v * 100).toFixed(prec === undefined ? 6 : Number(prec))}%`;
+    else if (type === 'f' || prec !== undefined) s = v.toFixed(prec === undefined ? 6 : Number(prec));
+    else s = pyRepr(v);
+    return width ? s.padStart(Number(width), zero ? '0' : ' ') : s;
+  }
+  return typeof v === 'string' ? v : pyRepr(v);
+}
+
+/** Python's repr() of a config value (str() for everything but strings inside containers). */
+function pyRepr(v: unknown): string {
+  if (v === null) return 'None';
+  if (v === true) return 'True';
+  if (v === false) return 'False';
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(v).replace(/e([+-])(\d)$/, 'e$10$2');
+  if (typeof v === 'string') return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  if (Array.isArray(v)) return `[${v.map(pyRepr).join(', ')}]`;
+  if (isDict(v))
+    return `{${Object.entries(v)
+      .map(([k, x]) => `${pyRepr(k)}: ${pyRepr(x)}`)
+      .join(', ')}}`;
+  return String(v);
 }
 
 function typeName(v: unknown): string {

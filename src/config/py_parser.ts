@@ -3,13 +3,15 @@
  * configs are read without Python and without executing anything:
  *
  *   statements   NAME = expr   (one target; `;` separates statements; a bare string is a docstring)
- *   expressions  literals (int, float, str with implicit concatenation, True/False/None),
- *                names, lists, tuples, {k: v} dicts, dict(k=v, **other) calls, list
- *                comprehensions [expr for NAME in expr], + - * / // % ** and unary -/+,
+ *                NAME.update(...)   (dict.update on a variable)
+ *   expressions  literals (int, float, str with implicit concatenation, f-strings, True/False/None),
+ *                names, lists, tuples, {k: v} dicts, calls of the pure builtins in BUILTINS
+ *                (dict(k=v, **other), sum, range, len, ...), list/set/dict comprehensions
+ *                (one or more `for TARGET in expr`), + - * / // % ** and unary -/+,
  *                subscripts x[i], attribute paths on `_base_` (checked by the evaluator)
  *
- * Everything else (import, def, class, loops, if, with, lambda, comparisons, calls other than
- * dict) is an error naming the file, line and construct.
+ * Everything else (import, def, class, loops, if, with, lambda, comparisons, calls of other
+ * names, methods other than update) is an error naming the file, line and construct.
  *
  * Why hand-written: the npm registry has no small, maintained parser for Python's expression
  * subset that fits. @lezer/python is an editor grammar with error recovery (bad input yields a
@@ -26,7 +28,9 @@ export type Expr =
   | { kind: 'name'; name: string; line: number }
   | { kind: 'list'; items: Expr[]; tuple: boolean; line: number }
   | { kind: 'dict'; entries: DictEntry[]; line: number }
-  | { kind: 'comp'; element: Expr; target: string; iter: Expr; line: number }
+  | { kind: 'comp'; form: 'list' | 'set' | 'dict'; key: Expr | null; element: Expr; loops: CompLoop[]; line: number }
+  | { kind: 'call'; name: Builtin; args: Expr[]; kwargs: DictEntry[]; line: number }
+  | { kind: 'fstring'; parts: (string | { expr: Expr; spec: string })[]; line: number }
   | { kind: 'binary'; op: string; left: Expr; right: Expr; line: number }
   | { kind: 'unary'; op: string; operand: Expr; line: number }
   | { kind: 'attr'; object: Expr; attr: string; line: number }
@@ -38,11 +42,36 @@ export interface DictEntry {
   value: Expr;
 }
 
-export interface Assignment {
-  target: string;
-  value: Expr;
-  line: number;
+/** One `for TARGETS in ITER` of a comprehension (several targets unpack each item). */
+export interface CompLoop {
+  targets: string[];
+  iter: Expr;
 }
+
+/** The builtins a config may call: pure functions of their arguments (evaluated in py_eval.ts). */
+export const BUILTINS = [
+  'dict',
+  'sum',
+  'range',
+  'int',
+  'float',
+  'str',
+  'len',
+  'min',
+  'max',
+  'enumerate',
+  'zip',
+  'list',
+  'tuple',
+  'round',
+  'abs',
+] as const;
+export type Builtin = (typeof BUILTINS)[number];
+
+export type Assignment =
+  | { kind: 'assign'; target: string; value: Expr; line: number }
+  /** `NAME.update(mapping, **kw)`: entries merged into the dict NAME holds (a shallow update, as Python's). */
+  | { kind: 'update'; target: string; value: Expr; line: number };
 
 const STATEMENT_KEYWORDS: Record<string, string> = {
   import: 'import statement',
@@ -150,7 +179,14 @@ export class Parser {
         this.i += 2;
         const value = this.exprOrTuple();
         if (this.isOp('=')) this.fail('chained assignment (a = b = ...) is not supported');
-        return { target: t.text, value, line: t.line };
+        return { kind: 'assign', target: t.text, value, line: t.line };
+      }
+      const m = this.tokens[this.i + 2];
+      const after = this.tokens[this.i + 3];
+      if (op === '.' && m?.kind === 'name' && m.text === 'update' && after?.kind === 'op' && after.text === '(') {
+        this.i += 3;
+        const call = this.call({ kind: 'name', name: 'dict', line: t.line }, t.line);
+        return { kind: 'update', target: t.text, value: call, line: t.line };
       }
       if (op.length >= 2 && op.endsWith('=') && !COMPARISONS.includes(op)) {
         this.fail(`augmented assignment '${op}' is not supported (write ${t.text} = ${t.text} ${op.slice(0, -1)} ...)`);
@@ -271,30 +307,43 @@ export class Parser {
   }
 
   private call(callee: Expr, line: number): Expr {
-    if (callee.kind !== 'name' || callee.name !== 'dict') {
+    if (callee.kind !== 'name' || !(BUILTINS as readonly string[]).includes(callee.name)) {
       const name = callee.kind === 'name' ? callee.name : callee.kind === 'attr' ? `.${callee.attr}` : 'an expression';
-      this.fail(`calling ${name}(...) is not supported in configs (the only call allowed is dict(...))`, line);
+      this.fail(
+        `calling ${name}(...) is not supported in configs (the calls allowed are the pure builtins ` +
+          `${BUILTINS.join(', ')}, and NAME.update(...) as a statement)`,
+        line,
+      );
     }
+    const name = callee.name as Builtin;
     this.i++;
-    const entries: DictEntry[] = [];
+    const args: Expr[] = [];
+    const kwargs: DictEntry[] = [];
     while (!this.isOp(')')) {
       if (this.isOp('**')) {
         this.i++;
-        entries.push({ key: null, value: this.expr() });
-      } else {
+        kwargs.push({ key: null, value: this.expr() });
+      } else if (
+        this.tok.kind === 'name' &&
+        this.tokens[this.i + 1]?.kind === 'op' &&
+        this.tokens[this.i + 1].text === '='
+      ) {
         const k = this.tok;
-        if (k.kind !== 'name' || !(this.tokens[this.i + 1]?.kind === 'op' && this.tokens[this.i + 1].text === '=')) {
-          this.fail('dict(...) takes only keyword arguments (key=value) and **mappings here');
-        }
         this.i += 2;
-        entries.push({ key: { kind: 'const', value: k.text, line: k.line }, value: this.expr() });
+        kwargs.push({ key: { kind: 'const', value: k.text, line: k.line }, value: this.expr() });
+      } else {
+        if (kwargs.length) this.fail(`${name}(...): a positional argument after keyword arguments`);
+        if (this.isOp('*')) this.fail(`${name}(*...): argument unpacking is not supported in configs`);
+        const arg = this.expr();
+        // a generator argument, as in sum(x for x in y): read as the list comprehension it equals
+        args.push(this.isName('for') ? this.comprehension('list', null, arg, this.tok.line, ')') : arg);
       }
-      if (this.isName('for')) this.fail('comprehensions are only supported inside [...]');
       if (!this.isOp(',')) break;
       this.i++;
     }
-    this.expectOp(')', 'to close dict(');
-    return { kind: 'dict', entries, line };
+    this.expectOp(')', `to close ${name}(`);
+    if (name === 'dict' && args.length === 0) return { kind: 'dict', entries: kwargs, line };
+    return { kind: 'call', name, args, kwargs, line };
   }
 
   private atom(): Expr {
@@ -304,10 +353,15 @@ export class Parser {
       this.i++;
       return { kind: 'const', value: this.number(t), line };
     }
-    if (t.kind === 'string') {
-      let value = '';
-      while (this.tok.kind === 'string') value += this.tokens[this.i++].text;
-      return { kind: 'const', value, line };
+    if (t.kind === 'string' || t.kind === 'fstring') {
+      const parts: (string | { expr: Expr; spec: string })[] = [];
+      while (this.tok.kind === 'string' || this.tok.kind === 'fstring') {
+        const s = this.tokens[this.i++];
+        if (s.kind === 'string') parts.push(s.text);
+        else parts.push(...this.fstringParts(s.text, s.line));
+      }
+      if (parts.every((p) => typeof p === 'string')) return { kind: 'const', value: parts.join(''), line };
+      return { kind: 'fstring', parts, line };
     }
     if (t.kind === 'name') {
       this.i++;
@@ -323,6 +377,60 @@ export class Parser {
     if (this.isOp('{')) return this.dictDisplay();
     if (this.isOp('...')) this.fail('Ellipsis is not supported in configs');
     this.fail(`unexpected ${this.describe(t)}`);
+  }
+
+  /** The literal text and `{expr[:spec]}` fields of an f-string body (`{{` and `}}` are braces). */
+  private fstringParts(body: string, line: number): (string | { expr: Expr; spec: string })[] {
+    const parts: (string | { expr: Expr; spec: string })[] = [];
+    let lit = '';
+    let i = 0;
+    while (i < body.length) {
+      const c = body[i]!;
+      if ((c === '{' || c === '}') && body[i + 1] === c) {
+        lit += c;
+        i += 2;
+        continue;
+      }
+      if (c === '}') this.fail("f-string: single '}' is not allowed", line);
+      if (c !== '{') {
+        lit += c;
+        i++;
+        continue;
+      }
+      // the field runs to the matching '}' (brackets and quotes inside it nest)
+      let depth = 0;
+      let quote = '';
+      let j = i + 1;
+      let colon = -1;
+      for (; j < body.length; j++) {
+        const d = body[j]!;
+        if (quote) {
+          if (d === quote) quote = '';
+        } else if (d === "'" || d === '"') quote = d;
+        else if ('([{'.includes(d)) depth++;
+        else if (')]'.includes(d) || (d === '}' && depth > 0)) depth--;
+        else if (d === '}') break;
+        else if (d === ':' && depth === 0 && colon < 0) colon = j;
+        else if (d === '!' && depth === 0 && body[j + 1] !== '=') {
+          this.fail('f-string conversions (!r, !s, !a) are not supported in configs', line);
+        }
+      }
+      if (j >= body.length) this.fail("f-string: expected '}'", line);
+      const exprText = body.slice(i + 1, colon >= 0 ? colon : j);
+      const spec = colon >= 0 ? body.slice(colon + 1, j) : '';
+      if (lit) parts.push(lit);
+      lit = '';
+      const sub = new Parser(
+        tokenize(exprText, this.file).map((t) => ({ ...t, line })),
+        this.file,
+      );
+      const expr = sub.expr();
+      if (sub.tok.kind !== 'newline' && sub.tok.kind !== 'end') this.fail('f-string: malformed field', line);
+      parts.push({ expr, spec });
+      i = j + 1;
+    }
+    if (lit) parts.push(lit);
+    return parts;
   }
 
   private number(t: Token): number {
@@ -374,7 +482,7 @@ export class Parser {
     }
     if (this.isOp('*')) this.fail('* unpacking is not supported in configs (use + to join lists)');
     const first = this.expr();
-    if (this.isName('for')) return this.comprehension(first, line);
+    if (this.isName('for')) return this.comprehension('list', null, first, line, ']');
     items.push(first);
     while (this.isOp(',')) {
       this.i++;
@@ -386,21 +494,40 @@ export class Parser {
     return { kind: 'list', items, tuple: false, line };
   }
 
-  private comprehension(element: Expr, line: number): Expr {
-    this.i++;
-    const target = this.tok;
-    if (target.kind !== 'name' || STATEMENT_KEYWORDS[target.text]) {
-      this.fail('a list comprehension must loop over one plain name');
+  /** `for TARGETS in ITER` clauses up to `close`, the comprehension's element already read. */
+  private comprehension(
+    form: 'list' | 'set' | 'dict',
+    key: Expr | null,
+    element: Expr,
+    line: number,
+    close: string,
+  ): Expr {
+    const loops: CompLoop[] = [];
+    while (this.isName('for')) {
+      this.i++;
+      const paren = this.isOp('(');
+      if (paren) this.i++;
+      const targets: string[] = [];
+      for (;;) {
+        const target = this.tok;
+        if (target.kind !== 'name' || STATEMENT_KEYWORDS[target.text]) {
+          this.fail('a comprehension must loop over plain names (for x in ..., for i, x in ...)');
+        }
+        targets.push(target.text);
+        this.i++;
+        if (!this.isOp(',')) break;
+        this.i++;
+      }
+      if (paren) this.expectOp(')', 'to close the loop targets');
+      if (!this.isName('in')) this.fail(`expected 'in' in the comprehension, found ${this.describe(this.tok)}`);
+      this.i++;
+      const iter = this.arith();
+      if (this.isName('if')) this.fail("conditions in comprehensions ('if') are not supported");
+      loops.push({ targets, iter });
     }
-    this.i++;
-    if (this.isOp(',')) this.fail('a list comprehension must loop over one plain name (no unpacking)');
-    if (!this.isName('in')) this.fail(`expected 'in' in the list comprehension, found ${this.describe(this.tok)}`);
-    this.i++;
-    const iter = this.arith();
-    if (this.isName('if')) this.fail("conditions in list comprehensions ('if') are not supported");
-    if (this.isName('for')) this.fail('nested loops in list comprehensions are not supported');
-    this.expectOp(']', 'to close the list comprehension');
-    return { kind: 'comp', element, target: target.text, iter, line };
+    // a generator argument's ')' is the call's to close
+    if (close !== ')') this.expectOp(close, 'to close the comprehension');
+    return { kind: 'comp', form, key, element, loops, line };
   }
 
   private dictDisplay(): Expr {
@@ -413,13 +540,14 @@ export class Parser {
         entries.push({ key: null, value: this.expr() });
       } else {
         const key = this.expr();
-        if (this.isName('for')) this.fail('set and dict comprehensions are not supported');
+        if (this.isName('for') && entries.length === 0) return this.comprehension('set', null, key, line, '}');
         if (!this.isOp(':')) {
           this.fail('set literals are not supported in configs (a {...} must be a dict of key: value)');
         }
         this.i++;
-        entries.push({ key, value: this.expr() });
-        if (this.isName('for')) this.fail('dict comprehensions are not supported');
+        const value = this.expr();
+        if (this.isName('for') && entries.length === 0) return this.comprehension('dict', key, value, line, '}');
+        entries.push({ key, value });
       }
       if (!this.isOp(',')) break;
       this.i++;

@@ -7,11 +7,14 @@
  */
 import { sourceError } from './errors.js';
 
-export type TokenKind = 'name' | 'number' | 'string' | 'op' | 'newline' | 'indent' | 'end';
+export type TokenKind = 'name' | 'number' | 'string' | 'fstring' | 'op' | 'newline' | 'indent' | 'end';
 
 export interface Token {
   kind: TokenKind;
-  /** Names and operators: the text; numbers: the source text; strings: the decoded value. */
+  /**
+   * Names and operators: the text; numbers: the source text; strings: the decoded value; f-strings:
+   * the decoded value with `{...}` fields (and `{{`/`}}`) left for the parser.
+   */
   text: string;
   line: number;
 }
@@ -195,7 +198,6 @@ export class Tokenizer {
   private string(prefix: string, quote: string): void {
     const p = prefix.toLowerCase();
     if (p.includes('b')) this.fail('bytes literals are not supported');
-    if (p.includes('f')) this.fail('f-strings are not supported (use + to join strings)');
     const startLine = this.line;
     this.pos += prefix.length;
     const triple = this.src.startsWith(quote.repeat(3), this.pos);
@@ -220,7 +222,7 @@ export class Tokenizer {
       out += c;
       this.pos++;
     }
-    this.tokens.push({ kind: 'string', text: out, line: startLine });
+    this.tokens.push({ kind: p.includes('f') ? 'fstring' : 'string', text: out, line: startLine });
   }
 
   /** One escape sequence starting at the backslash; raw strings keep it as written. */

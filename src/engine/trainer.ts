@@ -18,6 +18,7 @@
  * libtorch CPU generator and the loader position (training_state.ts), so on CPU with fixed
  * seeds N iterations + resume + N iterations equal 2N straight iterations bit for bit.
  */
+import { refuseMmengineResume } from './mmengine_work_dir.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildDataset, type DatasetConfig } from '../data/datasets.js';
@@ -292,6 +293,10 @@ export class Trainer implements RunnerContext {
     const s = this.settings,
       o = this.options;
     if (o.resume) {
+      // an mmengine work dir would otherwise restart at 0 silently (mmengine_work_dir.ts)
+      if (typeof o.resume === 'string' || !latestCheckpoint(s.workDir)) {
+        refuseMmengineResume(typeof o.resume === 'string' ? o.resume : s.workDir);
+      }
       const target = typeof o.resume === 'string' ? o.resume : latestCheckpoint(s.workDir)?.dir;
       if (target) this.resumeFrom = loadCheckpoint(target);
       else this.print(`resume: no complete checkpoint in ${s.workDir}, starting from scratch`);

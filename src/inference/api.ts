@@ -16,7 +16,7 @@ import { preprocessFromConfig, testResize, toInputTensor, type Preprocess } from
 import { describeLoad, loadWeights, type WeightsReport } from './weights.js';
 import { resizeImage } from '../data/transforms/resize.js';
 import { flipImage } from '../data/transforms/flip.js';
-import { datasetMeta, type DatasetMeta } from './metainfo.js';
+import { datasetMetaWithCheckpoint, type DatasetMeta } from './metainfo.js';
 import { hfArchitectureOf } from '../checkpoint/hf_beit.js';
 import { applyHfArchitecture } from '../checkpoint/hf_beit_config.js';
 import { describePlan, planWindows, ttaViews } from './window_plan.js';
@@ -77,12 +77,14 @@ export async function initModel(
     cuda.flags({ benchmark: cudnnBenchmarkOf(cfg) });
     model.to(device);
   }
+  const { meta, warnings } = datasetMetaWithCheckpoint(cfg, model.numClasses, report?.description.classes);
+  if (opts.verbose) for (const w of warnings) process.stderr.write(`${w}\n`);
   const seg: SegModel = {
     model,
     config: cfg,
     preprocess: preprocessFromConfig(cfg),
     device,
-    meta: datasetMeta(cfg, model.numClasses),
+    meta,
     weights: report,
   };
   if (opts.precision) {

@@ -4,6 +4,7 @@
  */
 import { ADE20K_CLASSES, ADE20K_PALETTE, generatePalette } from '../data/metainfo.js';
 import { isDict, type Dict } from '../models/config.js';
+import type { CheckpointClasses } from '../checkpoint/checkpoint_meta.js';
 
 export interface DatasetMeta {
   classes: string[];
@@ -17,6 +18,46 @@ function findMetainfo(cfg: Dict): Dict | null {
     if (isDict(dl) && isDict(dl.dataset) && isDict(dl.dataset.metainfo)) return dl.dataset.metainfo;
   }
   return null;
+}
+
+/**
+ * The classes to name: the config's metainfo when it has one, else the checkpoint's own (mmseg's
+ * init_model does the same), else datasetMeta's defaults. A checkpoint whose classes differ from
+ * the config's gives a warning naming both.
+ */
+export function datasetMetaWithCheckpoint(
+  cfg: Dict,
+  numClasses: number,
+  ckpt: CheckpointClasses | null | undefined,
+): { meta: DatasetMeta; warnings: string[] } {
+  const warnings: string[] = [];
+  const mi = findMetainfo(cfg);
+  if (ckpt && mi && Array.isArray(mi.classes)) {
+    const cfgClasses = mi.classes.map(String);
+    if (cfgClasses.join('\u0000') !== ckpt.classes.join('\u0000')) {
+      warnings.push(
+        `warning: the config's classes (${preview(cfgClasses)}) differ from the checkpoint's ${ckpt.source} ` +
+          `(${preview(ckpt.classes)}); using the config's`,
+      );
+    }
+  }
+  if (ckpt && !(mi && Array.isArray(mi.classes))) {
+    if (ckpt.classes.length === numClasses) {
+      return {
+        meta: { classes: ckpt.classes, palette: ckpt.palette ?? toMutable(generatePalette(numClasses)) },
+        warnings,
+      };
+    }
+    warnings.push(
+      `warning: the checkpoint's ${ckpt.source} lists ${ckpt.classes.length} classes but the model predicts ` +
+        `${numClasses}; not used`,
+    );
+  }
+  return { meta: datasetMeta(cfg, numClasses), warnings };
+}
+
+function preview(names: string[]): string {
+  return `${names.length}: ${names.slice(0, 4).join(', ')}${names.length > 4 ? ', ...' : ''}`;
 }
 
 export function datasetMeta(cfg: Dict, numClasses: number): DatasetMeta {

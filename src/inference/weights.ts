@@ -4,6 +4,7 @@
  * checkpoints, .pth or .safetensors. Relative-position tables are resized to the model's
  * window with mmseg's geometric interpolation when the checkpoint was trained at another size.
  */
+import { fileText, safeLine } from '../common/safe_text.js';
 import type { HostTensor } from '../common/host_tensor.js';
 import { readCheckpoint, type CheckpointDescription } from '../checkpoint/read_checkpoint.js';
 import type { ConversionReport } from '../checkpoint/beit2mmseg.js';
@@ -74,14 +75,20 @@ function checkClassCount(stateDict: Map<string, HostTensor>, model: EncoderDecod
 }
 
 /** The first few keys of a list, for one-line messages. */
+/** The first `n` keys for a message; keys come from the checkpoint, so each is escaped and cut (fileText). */
 export function previewKeys(keys: string[], n = 5): string {
-  return keys.slice(0, n).join(', ') + (keys.length > n ? ', ...' : '');
+  return (
+    keys
+      .slice(0, n)
+      .map((k) => fileText(k))
+      .join(', ') + (keys.length > n ? ', ...' : '')
+  );
 }
 
 /** One-line summary plus warnings worth showing a user. */
 export function describeLoad(r: WeightsReport): string[] {
   const lines = [
-    `loaded ${r.file}: ${r.description.summary}, layout ${r.conversion.layout}` +
+    `loaded ${fileText(r.file, 400)}: ${safeLine(r.description.summary)}, layout ${r.conversion.layout}` +
       (r.resizedTables ? `, ${r.resizedTables} relative-position tables resized to the model window` : ''),
   ];
   for (const note of r.notes ?? []) lines.push(`  hf: ${note}`);

@@ -216,9 +216,25 @@ function opcodeSoup(r: Rand): Uint8Array {
   return buildTorchZip('soup', w.bytes(), { 0: new Uint8Array(16), 1: new Uint8Array(8) });
 }
 
+/** Opcodes that push, mark or memoize one entry each, with what must come before them. */
+const REPEATED_OPCODES: [string, number[], number[]][] = [
+  ['EMPTY_DICT', [0x80, 2], [0x7d]],
+  ['NONE', [0x80, 2], [0x4e]],
+  ['MARK', [0x80, 2, 0x4e], [0x28]],
+  ['EMPTY_LIST', [0x80, 2], [0x5d]],
+  ['EMPTY_TUPLE', [0x80, 2], [0x29]],
+  ['MEMOIZE', [0x80, 2, 0x7d], [0x94]],
+  ['BINPUT', [0x80, 2, 0x7d], [0x71, 7]],
+  ['LONG_BINPUT', [0x80, 2, 0x7d], [0x72, 0xff, 0xff, 0xff, 0x7f]],
+  ['DUP', [0x80, 2, 0x7d], [0x32]],
+  ['BINGET', [0x80, 2, 0x7d, 0x71, 0], [0x68, 0]],
+  ['NEWTRUE', [0x80, 2], [0x88]],
+  ['TUPLE1', [0x80, 2, 0x4e], [0x85]],
+];
+
 /** Hostile pickles of known shapes with random sizes: each must end in a clean error or a result. */
 function hostile(r: Rand): { name: string; bytes: Uint8Array } {
-  const kind = int(r, 6);
+  const kind = int(r, 7);
   const sd = (w: PickleWriter) =>
     w.str('state_dict').emptyDict().str('w').tensor('FloatStorage', '0', 1, 0, [1], [1]).setitem();
   switch (kind) {
@@ -275,6 +291,22 @@ function hostile(r: Rand): { name: string; bytes: Uint8Array } {
         .stop()
         .bytes();
       return { name: 'bigstorage', bytes: buildTorchZip('s', pkl, { 0: new Uint8Array(4) }) };
+    }
+    case 6: {
+      // one opcode repeated (deflated, so the file stays small): stack, mark stack or memo growth
+      const [name, head, unit] = pick(r, REPEATED_OPCODES);
+      const count = 100_000 + int(r, 3_000_000);
+      const body = Buffer.alloc(head.length + unit.length * count + 1);
+      body.set(head);
+      for (let i = 0; i < count; i++) body.set(unit, head.length + i * unit.length);
+      body[body.length - 1] = 0x2e;
+      return {
+        name: `repeat-${name}`,
+        bytes: buildZip([
+          { name: 'r/data.pkl', data: body, deflate: true },
+          { name: 'r/version', data: Buffer.from('3\n') },
+        ]),
+      };
     }
     default: {
       // a deflated storage bigger than its tensor needs

@@ -11,9 +11,10 @@ import * as path from 'node:path';
 import { readCheckpoint } from '../../src/checkpoint/read_checkpoint.js';
 import { readPth } from '../../src/checkpoint/pth.js';
 import { readSafetensors } from '../../src/checkpoint/safetensors.js';
-import { OpaqueObject } from '../../src/checkpoint/pickle.js';
+import { OpaqueObject, unpickle } from '../../src/checkpoint/pickle.js';
 import type { HostTensor } from '../../src/common/host_tensor.js';
 import { initModel } from '../../src/inference/api.js';
+import { datasetMetaWithCheckpoint } from '../../src/inference/metainfo.js';
 import { loadFromCheckpoint } from '../../src/engine/init_weights.js';
 import { makeTempDir } from '../temp.js';
 import { assertStateDictsEqual, buildTorchZip, local, PickleWriter, tiny } from './helpers.js';
@@ -100,11 +101,21 @@ function historyBuffer(w: PickleWriter, values: number[]): PickleWriter {
     w,
     values.map(() => 1),
   );
+  // mmengine's __getstate__ adds the class's statistics methods, written as getattr(HistoryBuffer, name)
+  w.str('statistics_methods').emptyDict().mark();
+  for (const name of ['min', 'max', 'current', 'mean']) {
+    w.str(name).global('__builtin__', 'getattr').global('mmengine.logging.history_buffer', 'HistoryBuffer');
+    w.str(name).op(0x86).reduce();
+  }
+  w.setitems();
   return w.setitems().build();
 }
 
 /** An mmengine Runner.save_checkpoint-shaped pickle around `sd`; tensors become storages 0..n-1. */
-function mmengineCheckpoint(sd: Map<string, HostTensor>): { pkl: Uint8Array; storages: Record<string, Uint8Array> } {
+function mmengineCheckpoint(
+  sd: Map<string, HostTensor>,
+  classes = ['background', 'thing'],
+): { pkl: Uint8Array; storages: Record<string, Uint8Array> } {
   const storages: Record<string, Uint8Array> = {};
   const w = new PickleWriter().proto(2).emptyDict().mark();
   w.str('meta')
@@ -119,12 +130,9 @@ function mmengineCheckpoint(sd: Map<string, HostTensor>): { pkl: Uint8Array; sto
     .str('dataset_meta')
     .emptyDict()
     .str('classes')
-    .mark()
-    .str('background')
-    .str('thing')
-    .tuple()
-    .setitem()
-    .setitems();
+    .mark();
+  for (const c of classes) w.str(c);
+  w.tuple().setitem().setitems();
   w.str('state_dict').global('collections', 'OrderedDict').emptyTuple().reduce().mark();
   let i = 0;
   const tensorOf = (t: HostTensor) => {
@@ -209,6 +217,14 @@ test(
     assert.equal(hist.qualname, 'numpy.core.multiarray._reconstruct');
     const raw = (hist.state as unknown[])[4] as Uint8Array;
     assert.deepEqual([...new Float64Array(raw.slice().buffer)], [1.5, 1.25, 1.0]);
+    // getattr(HistoryBuffer, 'min') and co., as mmengine's __getstate__ makes torch.save write them:
+    // inert markers naming the method, which nothing can call
+    const methods = state.get('statistics_methods') as Map<string, OpaqueObject>;
+    assert.deepEqual([...methods.keys()], ['min', 'max', 'current', 'mean']);
+    for (const [name, m] of methods) {
+      assert.ok(m instanceof OpaqueObject && typeof m !== 'function');
+      assert.equal(m.qualname, `mmengine.logging.history_buffer.HistoryBuffer.${name}`);
+    }
   },
 );
 
@@ -325,4 +341,79 @@ test('a foreign global that a tensor needs, or that the pickle calls, is still r
       return true;
     });
   }
+});
+
+test('getattr is read only on an allow-listed class and attribute, as a marker; anything else is refused', async () => {
+  const getattr = (mod: string, cls: string, attr: string) =>
+    new PickleWriter()
+      .proto(2)
+      .global('__builtin__', 'getattr')
+      .global(mod, cls)
+      .str(attr)
+      .op(0x86)
+      .reduce()
+      .stop()
+      .bytes();
+  const HB = 'mmengine.logging.history_buffer';
+  const data = { foreignGlobals: 'data' as const, label: 'g.pkl' };
+  assert.equal(
+    (unpickle(getattr(HB, 'HistoryBuffer', 'mean'), data) as OpaqueObject).qualname,
+    `${HB}.HistoryBuffer.mean`,
+  );
+  assert.throws(() => unpickle(getattr(HB, 'HistoryBuffer', '__init__'), data), /g\.pkl: refusing getattr\(/);
+  assert.throws(() => unpickle(getattr(HB, 'HistoryBuffer', '__reduce__'), data), /refusing getattr/);
+  assert.throws(() => unpickle(getattr('os', 'system', 'min'), data), /refusing getattr/);
+  assert.throws(() => unpickle(getattr('mylib', 'Thing', 'min'), data), /refusing getattr/);
+  // strict reading refuses getattr itself, by name
+  assert.throws(() => unpickle(getattr(HB, 'HistoryBuffer', 'min')), /refusing to load global 'builtins\.getattr'/);
+  // a marker cannot be called: calling it is refused
+  const callMarker = new PickleWriter()
+    .proto(2)
+    .global('__builtin__', 'getattr')
+    .global(HB, 'HistoryBuffer')
+    .str('min')
+    .op(0x86)
+    .reduce()
+    .emptyTuple()
+    .reduce()
+    .stop()
+    .bytes();
+  assert.throws(() => unpickle(callMarker, data), /cannot be called/);
+  // read as inert data throughout, another getattr is an inert record, still never a call
+  const inert = unpickle(getattr('os', 'system', 'x'), { foreignGlobals: 'inert' }) as OpaqueObject;
+  assert.equal(inert.qualname, 'builtins.getattr');
+});
+
+test('class names come from the checkpoint when the config has none; a mismatch warns naming both', async (t) => {
+  const { dir, cleanup } = makeTempDir();
+  t.after(cleanup);
+  const sd = readSafetensors(tiny('segmentor_state_dict.safetensors')).tensors;
+  const names = ['sky', 'road', 'car', 'tree', 'person'];
+  const { pkl, storages } = mmengineCheckpoint(sd, names);
+  const file = path.join(dir, 'iter_8.pth');
+  fs.writeFileSync(file, buildTorchZip('iter_8', pkl, storages));
+  assert.deepEqual((await readCheckpoint(file)).description.classes, {
+    classes: names,
+    palette: null,
+    source: 'meta.dataset_meta',
+  });
+  // the tiny config names no classes (5 outputs): the checkpoint's names are used
+  const model = await initModel(tinyConfigPath, file, { device: 'cpu' });
+  assert.deepEqual(model.meta.classes, names);
+  assert.equal(model.meta.palette.length, 5);
+  // a config with its own classes keeps them; the difference is a warning naming both
+  const cfg = JSON.parse(fs.readFileSync(tinyConfigPath, 'utf8')) as Record<string, unknown>;
+  cfg.metainfo = { classes: ['a', 'b', 'c', 'd', 'e'] };
+  const { meta, warnings } = datasetMetaWithCheckpoint(cfg, 5, (await readCheckpoint(file)).description.classes);
+  assert.deepEqual(meta.classes, ['a', 'b', 'c', 'd', 'e']);
+  assert.equal(warnings.length, 1);
+  assert.match(
+    warnings[0]!,
+    /config's classes \(5: a, b, c, d, \.\.\.\) differ from the checkpoint's meta\.dataset_meta/,
+  );
+  assert.match(warnings[0]!, /\(5: sky, road, car, tree, \.\.\.\)/);
+  // a count that does not fit the model is not used, with a warning
+  const two = datasetMetaWithCheckpoint({}, 5, { classes: ['x', 'y'], palette: null, source: 'meta.CLASSES' });
+  assert.deepEqual(two.meta.classes, ['class_0', 'class_1', 'class_2', 'class_3', 'class_4']);
+  assert.match(two.warnings[0]!, /meta\.CLASSES lists 2 classes but the model predicts 5; not used/);
 });

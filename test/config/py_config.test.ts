@@ -201,22 +201,23 @@ describe('the Python subset of mmengine configs', () => {
 
   it('refuses everything else with the file, the line and the construct', () => {
     refuses('a = 1\nimport os', 2, /import statement is not supported/);
-    refuses('from mmengine.config import read_base', 1, /import statement/);
+    assert.throws(() => py('from mmengine.config import read_base'), /lazy-import configs .* are not supported/);
     refuses('def f():\n    return 1', 1, /function definition/);
     refuses('class A:\n    pass', 1, /class definition/);
     refuses('for i in [1]:\n    x = i', 1, /for loop/);
     refuses('while True:\n    pass', 1, /while loop/);
     refuses('if True:\n    x = 1', 1, /if statement/);
-    refuses('with read_base():\n    x = 1', 1, /with statement/);
+    assert.throws(() => py('with read_base():\n    x = 1'), /lazy-import configs .* are not supported/);
+    refuses('with open(x):\n    x = 1', 1, /with statement/);
     refuses("x = open('/etc/passwd')", 1, /calling open\(\.\.\.\) is not supported/);
     refuses("x = __import__('os')", 1, /calling __import__/);
     refuses('x = dict(a=1).copy()', 1, /calling \.copy/);
-    refuses('x = list((1, 2))', 1, /calling list/);
+    refuses('x = set((1, 2))', 1, /calling set/);
     refuses('x = lambda: 1', 1, /lambda/);
-    refuses("x = f'{1}'", 1, /f-strings/);
+    refuses("x = f'{1!r}'", 1, /f-string conversions/);
     refuses('x = 1 if True else 2', 1, /conditional expression/);
     refuses('x = 1 == 1', 1, /comparison/);
-    refuses('x = [i for i in [1] if i]', 1, /conditions in list comprehensions/);
+    refuses('x = [i for i in [1] if i]', 1, /conditions in comprehensions/);
     refuses('x = y', 1, /name 'y' is not defined/);
     refuses('x = 1\n  y = 2', 2, /indentation/);
     refuses('x = 1\nx += 1', 2, /augmented assignment/);
@@ -382,8 +383,9 @@ describe('_base_ inheritance, merged like mmengine', () => {
     assert.throws(load('missing.py'), /missing\.py:1: _base_ '\.\/nope\.py' not found/);
     assert.throws(load('dup.py'), /key 'k' is defined in two bases/);
     assert.throws(load('scalar.py'), /k is a dict here but a number in the base config; set _delete_=True/);
-    assert.throws(load('scoped.py'), /package-scoped bases/);
-    assert.throws(load('late.py'), /late\.py:2: _base_ must be assigned before anything else/);
+    assert.throws(load('scoped.py'), /--mmseg-configs DIR or BEITSEG_MMSEG_CONFIGS=DIR/);
+    // mmengine reads _base_ wherever it is assigned
+    assert.deepEqual(load('late.py')(), { k: 1, x: 1 });
     assert.throws(load('badref.py'), /badref\.py:2: _base_\.nothere is not defined/);
   });
 
