@@ -9,7 +9,7 @@ import type { EncoderDecoder, ForwardPrecision } from '../models/segmentors/enco
 import { Linear } from '../nn/linear.js';
 import { int8Linear, int8LinearPrepack } from '../tensor/functional.js';
 import type { PackedInt8Linear } from '../tensor/native.js';
-import { quantizedEngines, type AutocastDType } from '../tensor/runtime.js';
+import { int8ReducedRange, quantizedEngines, type AutocastDType } from '../tensor/runtime.js';
 
 export type Quantize = 'int8';
 
@@ -55,7 +55,8 @@ export function checkPolicy(policy: Required<PrecisionPolicy>, device: string): 
 /**
  * Every Linear of `root` packed for int8 once; the kernel runs a packed layer through
  * libtorch's dynamic int8 linear and any other layer as it is. 7-bit activations
- * (reduce_range) only on FBGEMM, which needs them on CPUs without VNNI; oneDNN does not.
+ * (reduce_range) where the kernels lack VNNI (int8ReducedRange): their 16-bit pair sums saturate
+ * on 8-bit activations, which put outputs off by up to 0.5 on an AVX2 CPU (issue 26).
  */
 export function int8LinearKernel(root: { namedModules(): Iterable<[string, unknown]> }): LinearKernel {
   const packed = new Map<Linear, PackedInt8Linear>();
@@ -64,7 +65,7 @@ export function int8LinearKernel(root: { namedModules(): Iterable<[string, unkno
     const params = new Map(m.namedParameters());
     packed.set(m, int8LinearPrepack(params.get('weight')!, params.get('bias') ?? null));
   }
-  const reduceRange = quantizedEngines().engine === 'fbgemm';
+  const reduceRange = int8ReducedRange();
   return (layer, x) => {
     const p = packed.get(layer);
     return p ? int8Linear(x, p, reduceRange) : layer.forward(x);

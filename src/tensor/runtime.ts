@@ -163,5 +163,29 @@ export function quantizedEngines(): { engine: string; supported: string[] } {
   return native.quantizedEngines();
 }
 
+/** oneDNN ISAs with int8 dot-product instructions (VNNI: u8·s8 products summed in 32 bits). */
+const VNNI_ISAS = new Set(['avx2_vnni', 'avx512_core_vnni', 'avx512_core_bf16', 'avx512_core_amx']);
+/** oneDNN ISAs with bf16 instructions (AVX512-BF16, AMX); below them bf16 is emulated. */
+const BF16_ISAS = new Set(['avx512_core_bf16', 'avx512_core_amx']);
+
+/**
+ * Whether int8 linear layers must quantise activations to 7 bits (reduce_range). Without VNNI,
+ * x86 int8 kernels (FBGEMM's, and oneDNN's on AVX2 and plain AVX-512) sum pairs of u8·s8
+ * products in 16 bits with saturation (vpmaddubsw): 2·255·127 > 32767 overflows, 2·127·127 does not.
+ */
+export function int8ReducedRange(): boolean {
+  const { engine } = native.quantizedEngines();
+  if (engine === 'fbgemm') return true;
+  if (engine !== 'onednn') return false; // QNNPACK (ARM) widens to 32 bits before summing
+  const isa = native.buildInfo().onednnIsa;
+  return isa !== null && !VNNI_ISAS.has(isa);
+}
+
+/** Whether this CPU computes bf16 natively (oneDNN at AVX512-BF16 or AMX); null where unknown. */
+export function nativeBf16(): boolean | null {
+  const isa = native.buildInfo().onednnIsa;
+  return isa === null ? null : BF16_ISAS.has(isa);
+}
+
 // Default: all cores (BEITSEG_NUM_THREADS overrides), as the product promises.
 setNumThreads(Number(process.env.BEITSEG_NUM_THREADS) || os.availableParallelism());
