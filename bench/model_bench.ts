@@ -26,6 +26,8 @@
  * --rounds N alternates beitseg and PyTorch N times per phase (fresh processes each): on a
  * shared VM the speed drifts by 10-30% over minutes, and alternating spreads that drift over
  * both sides.
+ * --isa avx2 runs every side with the kernels an AVX2-only CPU (no AVX-512, VNNI, BF16) runs:
+ * ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2 and OpenBLAS's Haswell kernels (docs/performance.md).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -51,6 +53,16 @@ const phases = argValue('--phases', 'infer_fp32,infer_bf16,slide_fp32,train_fp32
 const env = { ...process.env };
 delete env.OPENBLAS_CORETYPE;
 delete env.OPENBLAS_L2_SIZE;
+const isa = argValue('--isa', 'native');
+if (isa === 'avx2') {
+  Object.assign(env, {
+    ATEN_CPU_CAPABILITY: 'avx2',
+    ONEDNN_MAX_CPU_ISA: 'AVX2',
+    DNNL_MAX_CPU_ISA: 'AVX2',
+    OPENBLAS_CORETYPE: 'Haswell',
+    PEER_KEEP_OPENBLAS_CORETYPE: '1',
+  });
+} else if (isa !== 'native') throw new Error(`--isa must be native or avx2, got '${isa}'`);
 // beitseg waits passively by default; PyTorch gets the same policy (it is faster with it here too).
 env.OMP_WAIT_POLICY ??= 'PASSIVE';
 
@@ -212,6 +224,7 @@ fs.writeFileSync(
         cores: os.cpus().length,
         cpu_capability: { beitseg: rows[0]?.beitseg.cpu_capability, pytorch: rows[0]?.pytorch.cpu_capability },
         blas_core: { beitseg: rows[0]?.beitseg.blas_core, pytorch: rows[0]?.pytorch.blas_core },
+        isa,
       },
       omp_wait_policy: env.OMP_WAIT_POLICY,
       preset,
