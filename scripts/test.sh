@@ -25,7 +25,7 @@ LANE_distributed=(distributed/bn_sync distributed/cli distributed/collectives di
   distributed/sampler_split distributed/train)
 LANE_package=(package/consumer)
 LANE_serve=(serve/api serve/engine serve/lifecycle serve/load serve/page)
-LANE_avx2=(tensor/cpu_kinds tensor/ops models/tiny_parity inference/bf16 inference/int8 distributed/bn_sync
+LANE_avx2=(inference/cpu_kinds tensor/ops models/tiny_parity inference/bf16 inference/int8 distributed/bn_sync
   distributed/ddp distributed/collectives distributed/train)
 # What an AVX2-only CPU runs: ATen's AVX2 kernels, oneDNN capped at AVX2 (no VNNI int8, no bf16:
 # ATen's own bf16 kernels), OpenBLAS's Haswell kernels.

@@ -38,12 +38,16 @@ export function addInferenceKernelOptions(cmd: Command): Command {
     );
 }
 
-/** --amp's value as autocast's dtype: bf16 or fp16, null when the option was not given. */
-export function ampDType(value: string | undefined): AutocastDType | null {
+/**
+ * --amp's value as autocast's dtype: bf16 or fp16, null when the option was not given, 'auto'
+ * for the caller to resolve on the model's device (autoAmp, src/inference/precision.ts).
+ */
+export function ampDType(value: string | undefined): AutocastDType | 'auto' | null {
   if (value === undefined) return null;
   if (value === 'bf16') return 'bfloat16';
   if (value === 'fp16') return 'float16';
-  throw new Error(`--amp must be bf16 or fp16, got ${value}`);
+  if (value === 'auto') return 'auto';
+  throw new Error(`--amp must be bf16, fp16 or auto, got ${value}`);
 }
 
 /** The checkpoint-reading options convert and inspect share. */

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { initModel, inferenceModel, DEFAULT_TTA_SCALES } from '../inference/api.js';
-import type { Quantize } from '../inference/precision.js';
+import { autoAmp, type Quantize } from '../inference/precision.js';
 import { writePrediction } from '../inference/outputs.js';
 import { readImage } from '../data/image_io.js';
 import { DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, setMaxPixels } from '../data/limits.js';
@@ -25,7 +25,7 @@ interface PredictOptions {
   saveLogits?: string;
   opacity: number;
   windowBatch: number;
-  amp?: 'bf16' | 'fp16';
+  amp?: 'bf16' | 'fp16' | 'auto';
   cfgOptions?: string[];
   maxPixels?: number;
   quantize?: Quantize;
@@ -61,7 +61,10 @@ export function register(program: Command): void {
     .option('--save-logits <file>', 'write logits (or --tta probabilities) [1,C,H,W] float32 as safetensors')
     .option('--opacity <a>', 'overlay opacity in [0,1]', parseUnit, 0.5)
     .option('--window-batch <n>', 'slide windows per forward pass', parsePositiveInt, 1)
-    .option('--amp <dtype>', 'compute in bf16 (CPU/GPU) or fp16 (GPU) under autocast')
+    .option(
+      '--amp <dtype>',
+      'compute in bf16 (CPU/GPU) or fp16 (GPU) under autocast; auto: bf16 where the CPU has bf16 instructions',
+    )
     .option(
       '--max-pixels <n>',
       `refuse images with more pixels (default ${DEFAULT_MAX_PIXELS}, or ${MAX_PIXELS_ENV})`,
@@ -74,7 +77,7 @@ export function register(program: Command): void {
     if (opts.saveLogits && files.length > 1) {
       throw new Error('--save-logits takes one image (logits are large); run predict per image to save several');
     }
-    const amp = ampDType(opts.amp);
+    const ampChoice = ampDType(opts.amp);
     const cfg = loadCliConfig(opts.config, opts.cfgOptions);
     const model = await initModel(cfg, opts.weights, {
       device: opts.device,
@@ -83,6 +86,7 @@ export function register(program: Command): void {
       cudaGraphs: opts.cudaGraphs,
     });
     if (!opts.weights) process.stderr.write('warning: no --weights given: the model has random weights\n');
+    const amp = ampChoice === 'auto' ? autoAmp(model.device) : ampChoice;
     fs.mkdirSync(opts.out, { recursive: true });
     const bar = progressBar(files.length, 'predict');
     for (const [i, file] of files.entries()) {

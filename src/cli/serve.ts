@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { initModel } from '../inference/api.js';
-import type { Quantize } from '../inference/precision.js';
+import { autoAmp, type Quantize } from '../inference/precision.js';
 import { addCfgOptions, CONFIG_HELP, loadCliConfig } from './config_arg.js';
 import { buildServer, DEFAULT_SERVE_OPTIONS } from '../serve/server.js';
 import { parseNonNegativeInt, parsePositiveInt, addInferenceKernelOptions, ampDType } from './options.js';
@@ -47,7 +47,10 @@ export function register(program: Command): void {
     .option('--host <host>', 'address to bind (0.0.0.0 exposes the service to the network)', '127.0.0.1')
     .option('--port <n>', 'port (0 picks a free one)', parseNonNegativeInt, 8080)
     .option('--device <device>', 'cpu, cuda or cuda:N (default: cuda when available)')
-    .option('--amp <dtype>', 'compute in bf16 (CPU/GPU) or fp16 (GPU) under autocast')
+    .option(
+      '--amp <dtype>',
+      'compute in bf16 (CPU/GPU) or fp16 (GPU) under autocast; auto: bf16 where the CPU has bf16 instructions',
+    )
     .option(
       '--mode <mode>',
       "default test mode, whole or slide (default: the config's); per request: ?mode=",
@@ -80,7 +83,7 @@ export function register(program: Command): void {
     )
     .option('--log', 'log every request (JSON lines on stdout)');
   addCfgOptions(addInferenceKernelOptions(cmd)).action(async (opts: ServeCliOptions) => {
-    const amp = ampDType(opts.amp);
+    const ampChoice = ampDType(opts.amp);
     const token = opts.token ?? (process.env.BEITSEG_TOKEN || undefined);
     const cfg = loadCliConfig(opts.config, opts.cfgOptions);
     const model = await initModel(cfg, opts.weights, {
@@ -90,6 +93,7 @@ export function register(program: Command): void {
       cudaGraphs: opts.cudaGraphs,
     });
     if (!opts.weights) process.stderr.write('warning: no --weights given: the model has random weights\n');
+    const amp = ampChoice === 'auto' ? autoAmp(model.device) : ampChoice;
     if (amp === 'float16' && model.device === 'cpu')
       throw new Error('--amp fp16 needs a CUDA device; on the CPU use bf16');
     const windowBatch = opts.windowBatch ?? (model.device.startsWith('cuda') ? 4 : 1);

@@ -187,5 +187,22 @@ export function nativeBf16(): boolean | null {
   return isa === null ? null : BF16_ISAS.has(isa);
 }
 
+let bf16Warned = false;
+
+/**
+ * Says once per process, on stderr, that CPU bf16 is emulated here and slower than fp32 (an
+ * AVX2-only CPU ran BEiT-B bf16 many times slower: docs/performance.md "CPU kinds"). Returns
+ * whether it warned now.
+ */
+export function warnEmulatedBf16(device: string, warn: (message: string) => void = console.warn): boolean {
+  if (bf16Warned || device !== 'cpu' || nativeBf16() !== false) return false;
+  bf16Warned = true;
+  warn(
+    `warning: bf16 on this CPU (oneDNN ISA ${native.buildInfo().onednnIsa}: no AVX512-BF16 or AMX) is emulated and ` +
+      'slower than fp32; leave --amp out (or use --amp auto) for fp32 here (docs/performance.md)',
+  );
+  return true;
+}
+
 // Default: all cores (BEITSEG_NUM_THREADS overrides), as the product promises.
 setNumThreads(Number(process.env.BEITSEG_NUM_THREADS) || os.availableParallelism());
