@@ -64,7 +64,7 @@ if (isa === 'avx2') {
   });
 } else if (isa !== 'native') throw new Error(`--isa must be native or avx2, got '${isa}'`);
 process.stderr.write(
-  `[bench] kernels: ${isa === 'avx2' ? 'forced AVX2 (ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA, OpenBLAS Haswell)' : 'this CPU'}\n`,
+  `[bench] kernels: ${isa === 'avx2' ? 'forced AVX2 (ATEN, oneDNN capped, OpenBLAS Haswell)' : 'this CPU'}\n`,
 );
 // beitseg waits passively by default; PyTorch gets the same policy (it is faster with it here too).
 env.OMP_WAIT_POLICY ??= 'PASSIVE';

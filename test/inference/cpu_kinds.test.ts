@@ -16,7 +16,8 @@ const precision = new URL('../../src/inference/precision.js', import.meta.url).h
 /** What a child process sees under `env` (after one bf16 conv, transposed conv and linear). */
 function probe(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const script = `
-    import { autocast, buildInfo, F, int8ReducedRange, nativeBf16, noGrad, randn, warnEmulatedBf16 } from '${tensorIndex}';
+    import { autocast, buildInfo, F, int8ReducedRange, nativeBf16, noGrad, randn, warnEmulatedBf16 }
+      from '${tensorIndex}';
     import { autoAmp } from '${precision}';
     noGrad(() => {
       const x = randn([1, 8, 6, 6]), w = randn([4, 8, 3, 3]);
