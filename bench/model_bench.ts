@@ -5,7 +5,7 @@
  * OpenBLAS and jemalloc for itself: the strongest stock configuration we found).
  *
  *   node dist/bench/model_bench.js [--preset base] [--threads 2] [--phases a,b] [--scaling] [--whole] [--repeat 2]
- *        [--warmup 1] [--rounds 1] [--out file.json]
+ *        [--warmup 1] [--rounds 1] [--size 640] [--isa native|avx2] [--out file.json]
  *
  * Phases: infer_fp32, infer_bf16, infer_int8 (beitseg `--quantize int8` vs PyTorch's
  * quantize_dynamic of every Linear, per-channel qint8), infer_int8_bf16 (the same with the rest
@@ -88,7 +88,9 @@ function peer(phase: string, size: number, t: number, blasCore?: string): PhaseR
   return runJson('/usr/bin/python3', ['bench/peer/model_peer.py', ...phaseArgs(phase, size, t)], peerEnv);
 }
 
-const runs: { phase: string; size: number; threads: number }[] = phases.map((phase) => ({ phase, size: 640, threads }));
+// --size: the window side for the phases (640: the ADE20K configs' crop; smaller on a busy machine)
+const size = Number(argValue('--size', '640'));
+const runs: { phase: string; size: number; threads: number }[] = phases.map((phase) => ({ phase, size, threads }));
 if (process.argv.includes('--scaling')) {
   for (const size of [512, 896]) runs.push({ phase: 'infer_fp32', size, threads });
   runs.push({ phase: 'infer_fp32', size: 640, threads: 1 });
@@ -196,8 +198,8 @@ if (sameBlas.length) {
     );
   }
 }
-const bf16 = rows.find((r) => r.phase === 'infer_bf16' && r.size === 640);
-const fp32Torch = rows.find((r) => r.phase === 'infer_fp32' && r.size === 640 && r.threads === threads);
+const bf16 = rows.find((r) => r.phase === 'infer_bf16' && r.size === size);
+const fp32Torch = rows.find((r) => r.phase === 'infer_fp32' && r.size === size && r.threads === threads);
 if (bf16 && fp32Torch) {
   console.log(
     `bf16 beitseg vs PyTorch fp32: ${(fp32Torch.pytorch.ms / bf16.beitseg.ms).toFixed(2)}x faster; ` +
