@@ -2,6 +2,7 @@
 # Set-up (scripts/setup.sh), the style check (scripts/lint.sh), then the test suite with node's
 # test runner, in lanes run one after another:
 #   fast         unit tests (a developer runs this lane on every change: `npm run test:fast`)
+#   cli          the commands run as child processes (predict, config, convert, the docs' commands)
 #   training     multi-iteration training, kill/resume, memory-capped child processes
 #   distributed  2-rank runs over Gloo on 127.0.0.1, the launcher
 #   package      `npm pack` installed into a consumer project
@@ -16,11 +17,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL_LANES=(fast training distributed package serve avx2)
+ALL_LANES=(fast cli training distributed package serve avx2)
 
 # Files (under dist/test, without .test.js) of each lane but fast, which takes every other test file.
+LANE_cli=(cli/predict cli/predict_names cli/config_cli checkpoint/interop_cli data/image_limits docs/commands)
 LANE_training=(engine/learns engine/kill_resume engine/resume engine/graphed_train_step engine/hooks
-  engine/cli_train tensor/cpu_allocator tensor/memory tensor/errors cli/config_cli evaluation/evaluate_dataset)
+  engine/cli_train tensor/cpu_allocator tensor/memory tensor/errors evaluation/evaluate_dataset)
 LANE_distributed=(distributed/bn_sync distributed/cli distributed/collectives distributed/ddp
   distributed/sampler_split distributed/train)
 LANE_package=(package/consumer)
@@ -62,7 +64,7 @@ fi
 lane_files() {
   local lane=$1 name f
   if [ "$lane" = fast ]; then
-    local others=" ${LANE_training[*]} ${LANE_distributed[*]} ${LANE_package[*]} ${LANE_serve[*]} "
+    local others=" ${LANE_cli[*]} ${LANE_training[*]} ${LANE_distributed[*]} ${LANE_package[*]} ${LANE_serve[*]} "
     while IFS= read -r f; do
       name=${f#dist/test/}
       name=${name%.test.js}
