@@ -96,7 +96,8 @@ for lane in "${lanes[@]}"; do
   [ "$lane" = avx2 ] && env_prefix=("${AVX2_ENV[@]}")
   status=0
   env "${env_prefix[@]}" node --test --test-concurrency=1 \
-    --test-reporter="$reporter" --test-reporter-destination=stdout --test-reporter=tap --test-reporter-destination="$logs/$lane.tap" "${files[@]}" || status=$?
+    --test-reporter="$reporter" --test-reporter-destination=stdout \
+    --test-reporter=tap --test-reporter-destination="$logs/$lane.tap" "${files[@]}" || status=$?
   p=$(grep -E '^# pass [0-9]+$' "$logs/$lane.tap" | tail -1 | awk '{print $3}')
   f=$(grep -E '^# fail [0-9]+$' "$logs/$lane.tap" | tail -1 | awk '{print $3}')
   c=$(grep -E '^# cancelled [0-9]+$' "$logs/$lane.tap" | tail -1 | awk '{print $3}')
