@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { initModel } from '../inference/api.js';
 import { autoAmp, type Quantize } from '../inference/precision.js';
+import { warnEmulatedBf16 } from '../tensor/runtime.js';
 import { addCfgOptions, CONFIG_HELP, loadCliConfig } from './config_arg.js';
 import { buildServer, DEFAULT_SERVE_OPTIONS } from '../serve/server.js';
 import { parseNonNegativeInt, parsePositiveInt, addInferenceKernelOptions, ampDType } from './options.js';
@@ -94,6 +95,7 @@ export function register(program: Command): void {
     });
     if (!opts.weights) process.stderr.write('warning: no --weights given: the model has random weights\n');
     const amp = ampChoice === 'auto' ? autoAmp(model.device) : ampChoice;
+    if (amp === 'bfloat16') warnEmulatedBf16(model.device);
     if (amp === 'float16' && model.device === 'cpu')
       throw new Error('--amp fp16 needs a CUDA device; on the CPU use bf16');
     const windowBatch = opts.windowBatch ?? (model.device.startsWith('cuda') ? 4 : 1);
