@@ -5,7 +5,7 @@
  * OpenBLAS and jemalloc for itself: the strongest stock configuration we found).
  *
  *   node dist/bench/model_bench.js [--preset base] [--threads 2] [--phases a,b] [--scaling] [--whole] [--repeat 2]
- *        [--warmup 1] [--rounds 1] [--out file.json]
+ *        [--warmup 1] [--rounds 1] [--size 640] [--isa native|avx2] [--out file.json]
  *
  * Phases: infer_fp32, infer_bf16, infer_int8 (beitseg `--quantize int8` vs PyTorch's
  * quantize_dynamic of every Linear, per-channel qint8), infer_int8_bf16 (the same with the rest
@@ -26,6 +26,8 @@
  * --rounds N alternates beitseg and PyTorch N times per phase (fresh processes each): on a
  * shared VM the speed drifts by 10-30% over minutes, and alternating spreads that drift over
  * both sides.
+ * --isa avx2 runs every side with the kernels an AVX2-only CPU (no AVX-512, VNNI, BF16) runs:
+ * ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2 and OpenBLAS's Haswell kernels (docs/performance.md).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -51,6 +53,19 @@ const phases = argValue('--phases', 'infer_fp32,infer_bf16,slide_fp32,train_fp32
 const env = { ...process.env };
 delete env.OPENBLAS_CORETYPE;
 delete env.OPENBLAS_L2_SIZE;
+const isa = argValue('--isa', 'native');
+if (isa === 'avx2') {
+  Object.assign(env, {
+    ATEN_CPU_CAPABILITY: 'avx2',
+    ONEDNN_MAX_CPU_ISA: 'AVX2',
+    DNNL_MAX_CPU_ISA: 'AVX2',
+    OPENBLAS_CORETYPE: 'Haswell',
+    PEER_KEEP_OPENBLAS_CORETYPE: '1',
+  });
+} else if (isa !== 'native') throw new Error(`--isa must be native or avx2, got '${isa}'`);
+process.stderr.write(
+  `[bench] kernels: ${isa === 'avx2' ? 'forced AVX2 (ATEN, oneDNN capped, OpenBLAS Haswell)' : 'this CPU'}\n`,
+);
 // beitseg waits passively by default; PyTorch gets the same policy (it is faster with it here too).
 env.OMP_WAIT_POLICY ??= 'PASSIVE';
 
@@ -73,7 +88,9 @@ function peer(phase: string, size: number, t: number, blasCore?: string): PhaseR
   return runJson('/usr/bin/python3', ['bench/peer/model_peer.py', ...phaseArgs(phase, size, t)], peerEnv);
 }
 
-const runs: { phase: string; size: number; threads: number }[] = phases.map((phase) => ({ phase, size: 640, threads }));
+// --size: the window side for the phases (640: the ADE20K configs' crop; smaller on a busy machine)
+const size = Number(argValue('--size', '640'));
+const runs: { phase: string; size: number; threads: number }[] = phases.map((phase) => ({ phase, size, threads }));
 if (process.argv.includes('--scaling')) {
   for (const size of [512, 896]) runs.push({ phase: 'infer_fp32', size, threads });
   runs.push({ phase: 'infer_fp32', size: 640, threads: 1 });
@@ -181,8 +198,8 @@ if (sameBlas.length) {
     );
   }
 }
-const bf16 = rows.find((r) => r.phase === 'infer_bf16' && r.size === 640);
-const fp32Torch = rows.find((r) => r.phase === 'infer_fp32' && r.size === 640 && r.threads === threads);
+const bf16 = rows.find((r) => r.phase === 'infer_bf16' && r.size === size);
+const fp32Torch = rows.find((r) => r.phase === 'infer_fp32' && r.size === size && r.threads === threads);
 if (bf16 && fp32Torch) {
   console.log(
     `bf16 beitseg vs PyTorch fp32: ${(fp32Torch.pytorch.ms / bf16.beitseg.ms).toFixed(2)}x faster; ` +
@@ -212,6 +229,7 @@ fs.writeFileSync(
         cores: os.cpus().length,
         cpu_capability: { beitseg: rows[0]?.beitseg.cpu_capability, pytorch: rows[0]?.pytorch.cpu_capability },
         blas_core: { beitseg: rows[0]?.beitseg.blas_core, pytorch: rows[0]?.pytorch.blas_core },
+        isa,
       },
       omp_wait_policy: env.OMP_WAIT_POLICY,
       preset,

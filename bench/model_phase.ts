@@ -161,6 +161,7 @@ function main(): void {
       threads,
       cpu: os.cpus()[0]?.model ?? 'cpu',
       cpu_capability: info.cpuCapability,
+      onednn_isa: info.onednnIsa,
       blas_core: info.blasCore,
       quantized_engine: quantizedEngines().engine,
       attention: attentionImpl(),

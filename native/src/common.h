@@ -85,6 +85,13 @@ std::optional<at::Tensor> WinogradConv2d(const at::Tensor& x, const at::Tensor& 
                                          int64_t groups);
 void InstallCpuAllocator(Napi::Env env, Napi::Object exports);
 
+// Whether oneDNN can run bf16 convolutions here (it needs AVX-512 at least; runtime.cc). ATen
+// decides from the CPU alone (cpuinfo: AVX-512 BW/VL/DQ) whether a bf16 convolution goes to
+// oneDNN, so with oneDNN capped below AVX-512 (ONEDNN_MAX_CPU_ISA=AVX2 on an AVX-512 CPU) it
+// fails there ("could not create a primitive descriptor iterator") instead of taking ATen's own
+// kernels, which an AVX2-only CPU runs.
+bool OnednnRunsBf16();
+
 }  // namespace beitseg
 
 // Defines a binding `name` whose body returns a Napi::Value; `info` and `env` are in scope.

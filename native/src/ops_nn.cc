@@ -2,11 +2,37 @@
 // (attention: ops_attention.cc).
 #include "common.h"
 
+#include <ATen/Context.h>
+#include <ATen/autocast_mode.h>
+
 namespace beitseg {
 
 static at::Tensor OrUndefined(const std::optional<at::Tensor>& t) {
   return t ? *t : at::Tensor();
 }
+
+namespace {
+// ATen's own kernels for a CPU bf16 convolution where oneDNN cannot run bf16 (OnednnRunsBf16):
+// what an AVX2-only CPU runs. Switches oneDNN off for this call only (setAutocast does it for
+// the whole bf16 autocast scope; this covers bf16 modules run outside it, the bf16 decode head).
+class AtenBf16Conv {
+ public:
+  explicit AtenBf16Conv(const at::Tensor& x) {
+    const bool bf16 = x.scalar_type() == at::kBFloat16 ||
+                      (at::autocast::is_cpu_enabled() && at::autocast::get_autocast_cpu_dtype() == at::kBFloat16);
+    active_ = x.is_cpu() && bf16 && at::globalContext().userEnabledMkldnn() && !OnednnRunsBf16();
+    if (active_) at::globalContext().setUserEnabledMkldnn(false);
+  }
+  ~AtenBf16Conv() {
+    if (active_) at::globalContext().setUserEnabledMkldnn(true);
+  }
+  AtenBf16Conv(const AtenBf16Conv&) = delete;
+  AtenBf16Conv& operator=(const AtenBf16Conv&) = delete;
+
+ private:
+  bool active_;
+};
+}  // namespace
 
 BEITSEG_OP(conv2d) {
   const at::Tensor& x = ArgTensor(info, 0);
@@ -16,11 +42,13 @@ BEITSEG_OP(conv2d) {
                              dilation = ArgIntList(info, 5);
   const int64_t groups = ArgInt(info, 6);
   if (auto y = WinogradConv2d(x, w, b, stride, padding, dilation, groups)) return TensorHandle::Wrap(env, *y);
+  AtenBf16Conv aten_bf16(x);
   return TensorHandle::Wrap(env, at::conv2d(x, w, OrUndefined(b), stride, padding, dilation, groups));
 }
 
 // (input, weight[in, out/groups, kh, kw], bias?, stride, padding, outputPadding, groups, dilation)
 BEITSEG_OP(convTranspose2d) {
+  AtenBf16Conv aten_bf16(ArgTensor(info, 0));
   return TensorHandle::Wrap(
       env, at::conv_transpose2d(ArgTensor(info, 0), ArgTensor(info, 1), OrUndefined(ArgOptTensor(info, 2)),
                                 ArgIntList(info, 3), ArgIntList(info, 4), ArgIntList(info, 5), ArgInt(info, 6),

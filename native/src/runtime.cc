@@ -10,6 +10,10 @@
 
 #include <ATen/Context.h>
 
+#ifdef BEITSEG_WITH_DNNL
+#include <oneapi/dnnl/dnnl.h>
+#endif
+
 // Peak-memory statistics need CUDA's runtime headers, which a PyTorch install may lack;
 // the build defines BEITSEG_CUDA_STATS only when it found them.
 #ifdef BEITSEG_CUDA_STATS
@@ -22,6 +26,45 @@ namespace beitseg {
 // change to common.h rebuilds every object.
 static bool Given(const Napi::CallbackInfo& info, size_t i) {
   return i < info.Length() && !info[i].IsUndefined() && !info[i].IsNull();
+}
+
+namespace {
+#ifdef BEITSEG_WITH_DNNL
+// oneDNN's own name for the ISA it dispatches to: the CPU's, capped by ONEDNN_MAX_CPU_ISA.
+const char* OnednnIsaName(dnnl_cpu_isa_t isa) {
+  switch (isa) {
+    case dnnl_cpu_isa_sse41:
+      return "sse41";
+    case dnnl_cpu_isa_avx:
+      return "avx";
+    case dnnl_cpu_isa_avx2:
+      return "avx2";
+    case dnnl_cpu_isa_avx2_vnni:
+      return "avx2_vnni";
+    case dnnl_cpu_isa_avx512_core:
+      return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni:
+      return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16:
+      return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx:
+      return "avx512_core_amx";
+    default:
+      return "other";
+  }
+}
+#endif
+
+}  // namespace
+
+bool OnednnRunsBf16() {
+#ifdef BEITSEG_WITH_DNNL
+  const unsigned isa = static_cast<unsigned>(dnnl_get_effective_cpu_isa());
+  const unsigned core = static_cast<unsigned>(dnnl_cpu_isa_avx512_core);
+  return (isa & core) == core;
+#else
+  return true;
+#endif
 }
 
 BEITSEG_OP(setNumThreads) {
@@ -112,6 +155,11 @@ BEITSEG_OP(setAutocast) {
   }
 #endif
   if (!enabled) at::autocast::clear_cache();
+  // Under CPU bf16 autocast where oneDNN cannot run bf16 (OnednnRunsBf16, common.h), ATen's own
+  // bf16 kernels for every op, as on an AVX2-only CPU; fp32 keeps oneDNN outside the scope.
+  if (dev == "cpu" && !OnednnRunsBf16()) {
+    at::globalContext().setUserEnabledMkldnn(!(enabled && dtype == at::kBFloat16));
+  }
   return env.Undefined();
 }
 
@@ -186,6 +234,12 @@ BEITSEG_OP(buildInfo) {
   out.Set("cudaBuild", false);
 #endif
   out.Set("mkldnn", at::hasMKLDNN());
+#ifdef BEITSEG_WITH_DNNL
+  // the ISA oneDNN dispatches to (ONEDNN_MAX_CPU_ISA caps it): VNNI decides int8's activation range
+  out.Set("onednnIsa", OnednnIsaName(dnnl_get_effective_cpu_isa()));
+#else
+  out.Set("onednnIsa", env.Null());
+#endif
   // the kernel set OpenBLAS chose for this CPU (its DYNAMIC_ARCH builds pick one at load time),
   // where the BLAS libtorch uses is OpenBLAS
   using CoreName = char* (*)();

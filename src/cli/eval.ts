@@ -160,6 +160,8 @@ async function run(opts: EvalOptions): Promise<void> {
     precision: opts.quantize ? { quantize: opts.quantize } : undefined,
     cudaGraphs: opts.cudaGraphs,
   });
+  const { autoAmp } = await import('../inference/precision.js');
+  const resolveAmp = (a: ReturnType<typeof ampDType>, device: string) => (a === 'auto' ? autoAmp(device) : a);
   const dataset = await buildDataset(datasetConfig(model.config, opts), { skipBad: opts.skipBad });
   // class names for the table: the config's metainfo, else the dataset's own (metainfo.json)
   if (!hasMetainfo(model.config) && dataset.metainfo.classes.length === model.model.numClasses)
@@ -181,7 +183,7 @@ async function run(opts: EvalOptions): Promise<void> {
     mode: opts.mode,
     tta: opts.tta ? { scales: opts.ttaScales, minSize: opts.ttaMinSize } : false,
     windowBatch: opts.windowBatch,
-    amp: ampDType(opts.amp),
+    amp: resolveAmp(ampDType(opts.amp), model.device),
     limit: opts.limit,
     skipBad: opts.skipBad,
     progressFile,

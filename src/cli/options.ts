@@ -9,6 +9,7 @@ import path from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV } from '../data/limits.js';
 import { MMSEG_CONFIGS_ENV } from '../config/mmseg_configs_env.js';
+import type { AutocastDType } from '../tensor/runtime.js';
 import { CFG_OPTIONS_HELP, CONFIG_HELP } from './config_help.js';
 
 function integer(v: string, min: number, what: string): number {
@@ -63,13 +64,17 @@ export function parseSize(v: string): [number, number] {
   return [Number(m[1]), Number(m[2])];
 }
 
-export const AMP_CHOICES = ['bf16', 'fp16', 'fp32'] as const;
+export const AMP_CHOICES = ['bf16', 'fp16', 'fp32', 'auto'] as const;
 export type AmpChoice = (typeof AMP_CHOICES)[number];
 
-/** --amp's value as autocast's dtype: bf16 or fp16; null when not given or fp32 (autocast off). */
-export function ampDType(value: AmpChoice | undefined): 'bfloat16' | 'float16' | null {
+/**
+ * --amp's value as autocast's dtype: bf16 or fp16; null when not given or fp32 (autocast off);
+ * 'auto' for the caller to resolve on the model's device (autoAmp, src/inference/precision.ts).
+ */
+export function ampDType(value: AmpChoice | undefined): AutocastDType | 'auto' | null {
   if (value === 'bf16') return 'bfloat16';
   if (value === 'fp16') return 'float16';
+  if (value === 'auto') return 'auto';
   return null;
 }
 
@@ -91,7 +96,7 @@ const DEFINITIONS = {
     new Option(
       '--amp <dtype>',
       'mixed precision: bf16 (autocast, cpu or cuda), fp16 (cuda; in training with dynamic loss scaling), ' +
-        'fp32 (off, the default)',
+        'fp32 (off, the default), auto (inference: bf16 where the CPU has bf16 instructions, else fp32)',
     ).choices(AMP_CHOICES),
   tta: () =>
     new Option(

@@ -88,6 +88,9 @@ async function run(images: string[], opts: PredictOptions): Promise<void> {
     cudaGraphs: opts.cudaGraphs,
   });
   if (!opts.weights) process.stderr.write('warning: --random-weights: the model has random weights\n');
+  const { autoAmp } = await import('../inference/precision.js');
+  const ampChoice = ampDType(opts.amp);
+  const amp = ampChoice === 'auto' ? autoAmp(model.device) : ampChoice;
   // Every image's work from its header, before any output: a large image under a config
   // without a test Resize slides thousands of windows.
   const views = {
@@ -128,7 +131,7 @@ async function run(images: string[], opts: PredictOptions): Promise<void> {
     const result = await inferenceModel(model, img, {
       ...views,
       windowBatch: opts.windowBatch,
-      amp: ampDType(opts.amp),
+      amp,
       onWindow,
     });
     const summary = await writePrediction(stems[i], img, result, model.meta, {

@@ -75,11 +75,13 @@ export function register(program: Command): void {
     .option('--log', 'log every request (JSON lines on stdout)');
   cmd.action(async (opts: ServeCliOptions) => {
     requireWeights(opts);
-    const amp = ampDType(opts.amp);
-    const [{ initModel }, { buildServer }, { loadCliConfig }] = await Promise.all([
+    const ampChoice = ampDType(opts.amp);
+    const [{ initModel }, { buildServer }, { loadCliConfig }, { autoAmp }, { warnEmulatedBf16 }] = await Promise.all([
       import('../inference/api.js'),
       import('../serve/server.js'),
       import('./config_arg.js'),
+      import('../inference/precision.js'),
+      import('../tensor/runtime.js'),
     ]);
     const token = opts.token ?? (process.env.BEITSEG_TOKEN || undefined);
     const cfg = loadCliConfig(opts.config, opts.cfgOptions);
@@ -90,6 +92,8 @@ export function register(program: Command): void {
       cudaGraphs: opts.cudaGraphs,
     });
     if (!opts.weights) process.stderr.write('warning: --random-weights: the model has random weights\n');
+    const amp = ampChoice === 'auto' ? autoAmp(model.device) : ampChoice;
+    if (amp === 'bfloat16') warnEmulatedBf16(model.device);
     if (amp === 'float16' && model.device === 'cpu')
       throw new Error('--amp fp16 needs a CUDA device; on the CPU use bf16');
     const windowBatch = opts.windowBatch ?? (model.device.startsWith('cuda') ? 4 : 1);

@@ -9,7 +9,7 @@ import type { TrainOptions } from '../engine/trainer.js';
 import type { TrainOverrides } from '../engine/train_config.js';
 import { defineCommand } from './commands.js';
 import { addDistributedOptions, launchIfRequested, type DistributedCliOptions } from './distributed_options.js';
-import { addOptions, parseNonNegativeInt, parsePositiveInt, sharedOption } from './options.js';
+import { addOptions, parseNonNegativeInt, parsePositiveInt, sharedOption, UsageError } from './options.js';
 
 /** The options commander parses: the engine's overrides plus what only the CLI names differently. */
 type TrainCliOptions = Pick<
@@ -59,6 +59,8 @@ export function register(program: Command): void {
       import('../engine/trainer.js'),
       import('./config_arg.js'),
     ]);
+    if ((o.amp as string | undefined) === 'auto')
+      throw new UsageError('--amp auto is for inference; train takes bf16, fp16 or fp32');
     if (await launchIfRequested(o)) return;
     const joined = await joinFromEnv({ device: o.device, timeoutMs: o.distTimeout * 1000, backend: o.distBackend });
     const localWorld = Number(process.env.LOCAL_WORLD_SIZE) || 1;

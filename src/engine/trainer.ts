@@ -27,7 +27,14 @@ import type { TransformConfig } from '../data/transforms/sample.js';
 import { buildSegmentor } from '../models/builder.js';
 import { cudnnBenchmarkOf, loadConfig, type Dict } from '../models/config.js';
 import type { EncoderDecoder } from '../models/segmentors/encoder_decoder.js';
-import { cuda, manualSeed, resolveDevice, setNumThreads, type AutocastDType } from '../tensor/runtime.js';
+import {
+  cuda,
+  manualSeed,
+  resolveDevice,
+  setNumThreads,
+  type AutocastDType,
+  warnEmulatedBf16,
+} from '../tensor/runtime.js';
 import { assertCudaGraphBuild, type CaptureFn } from '../tensor/cuda_graph.js';
 import type { Device, Tensor } from '../tensor/tensor.js';
 import { AdamW } from './adamw.js';
@@ -156,6 +163,7 @@ export class Trainer implements RunnerContext {
       gradSync: options.gradSync ?? null,
     };
     const amp = ampDType(s);
+    if (amp === 'bfloat16') warnEmulatedBf16(device);
     this.optimWrapper = amp
       ? new AmpOptimWrapper(optimizer, this.groups, wrapperOptions, amp)
       : new OptimWrapper(optimizer, this.groups, wrapperOptions);

@@ -9,7 +9,13 @@ import type { EncoderDecoder, ForwardPrecision } from '../models/segmentors/enco
 import { Linear } from '../nn/linear.js';
 import { int8Linear, int8LinearPrepack } from '../tensor/functional.js';
 import type { PackedInt8Linear } from '../tensor/native.js';
-import { quantizedEngines, type AutocastDType } from '../tensor/runtime.js';
+import {
+  int8ReducedRange,
+  nativeBf16,
+  quantizedEngines,
+  type AutocastDType,
+  warnEmulatedBf16,
+} from '../tensor/runtime.js';
 
 export type Quantize = 'int8';
 
@@ -37,10 +43,20 @@ export function resolvePolicy(defaults: PrecisionPolicy | undefined, call: Preci
   };
 }
 
-/** A clear error for a policy the device cannot run. */
+/**
+ * `--amp auto`: bf16 where the CPU computes it natively (AVX512-BF16, AMX), fp32 elsewhere: an
+ * AVX2-only CPU emulates bf16 and ran it slower than fp32 (docs/performance.md "CPU kinds").
+ * On CUDA, fp32 too (pass bf16 or fp16 explicitly there).
+ */
+export function autoAmp(device: string): AutocastDType | null {
+  return device === 'cpu' && nativeBf16() === true ? 'bfloat16' : null;
+}
+
+/** A clear error for a policy the device cannot run (and a warning, once, for emulated bf16). */
 export function checkPolicy(policy: Required<PrecisionPolicy>, device: string): void {
   if (policy.amp === 'float16' && !device.startsWith('cuda'))
     throw new Error('fp16 autocast needs a CUDA device; on the CPU use bf16');
+  if (policy.amp === 'bfloat16') warnEmulatedBf16(device);
   if (policy.quantize !== null && policy.quantize !== 'int8') {
     throw new Error(`quantize must be 'int8' or null, got ${JSON.stringify(policy.quantize)}`);
   }
@@ -55,7 +71,8 @@ export function checkPolicy(policy: Required<PrecisionPolicy>, device: string): 
 /**
  * Every Linear of `root` packed for int8 once; the kernel runs a packed layer through
  * libtorch's dynamic int8 linear and any other layer as it is. 7-bit activations
- * (reduce_range) only on FBGEMM, which needs them on CPUs without VNNI; oneDNN does not.
+ * (reduce_range) where the kernels lack VNNI (int8ReducedRange): their 16-bit pair sums saturate
+ * on 8-bit activations, which put outputs off by up to 0.5 on an AVX2 CPU (issue 26).
  */
 export function int8LinearKernel(root: { namedModules(): Iterable<[string, unknown]> }): LinearKernel {
   const packed = new Map<Linear, PackedInt8Linear>();
@@ -64,7 +81,7 @@ export function int8LinearKernel(root: { namedModules(): Iterable<[string, unkno
     const params = new Map(m.namedParameters());
     packed.set(m, int8LinearPrepack(params.get('weight')!, params.get('bias') ?? null));
   }
-  const reduceRange = quantizedEngines().engine === 'fbgemm';
+  const reduceRange = int8ReducedRange();
   return (layer, x) => {
     const p = packed.get(layer);
     return p ? int8Linear(x, p, reduceRange) : layer.forward(x);

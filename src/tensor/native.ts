@@ -240,6 +240,11 @@ export interface BuildInfo {
   cpuCapability: string;
   /** OpenBLAS's kernel set for this CPU (SkylakeX, Haswell, ...); null where the BLAS is not OpenBLAS. */
   blasCore: string | null;
+  /**
+   * The ISA oneDNN dispatches to (avx2, avx512_core_vnni, avx512_core_bf16, ...): the CPU's, capped by
+   * ONEDNN_MAX_CPU_ISA; null where the addon was built without oneDNN's headers.
+   */
+  onednnIsa: string | null;
 }
 
 /** An int8 linear layer's weights, quantised per channel and packed by libtorch (freed by the GC). */

@@ -161,3 +161,44 @@ export function buildInfo(): BuildInfo {
 export function quantizedEngines(): { engine: string; supported: string[] } {
   return native.quantizedEngines();
 }
+
+/** oneDNN ISAs with int8 dot-product instructions (VNNI: u8·s8 products summed in 32 bits). */
+const VNNI_ISAS = new Set(['avx2_vnni', 'avx512_core_vnni', 'avx512_core_bf16', 'avx512_core_amx']);
+/** oneDNN ISAs with bf16 instructions (AVX512-BF16, AMX); below them bf16 is emulated. */
+const BF16_ISAS = new Set(['avx512_core_bf16', 'avx512_core_amx']);
+
+/**
+ * Whether int8 linear layers must quantise activations to 7 bits (reduce_range). Without VNNI,
+ * x86 int8 kernels (FBGEMM's, and oneDNN's on AVX2 and plain AVX-512) sum pairs of u8·s8
+ * products in 16 bits with saturation (vpmaddubsw): 2·255·127 > 32767 overflows, 2·127·127 does not.
+ */
+export function int8ReducedRange(): boolean {
+  const { engine } = native.quantizedEngines();
+  if (engine === 'fbgemm') return true;
+  if (engine !== 'onednn') return false; // QNNPACK (ARM) widens to 32 bits before summing
+  const isa = native.buildInfo().onednnIsa;
+  return isa !== null && !VNNI_ISAS.has(isa);
+}
+
+/** Whether this CPU computes bf16 natively (oneDNN at AVX512-BF16 or AMX); null where unknown. */
+export function nativeBf16(): boolean | null {
+  const isa = native.buildInfo().onednnIsa;
+  return isa === null ? null : BF16_ISAS.has(isa);
+}
+
+let bf16Warned = false;
+
+/**
+ * Says once per process, on stderr, that CPU bf16 is emulated here and slower than fp32 (an
+ * AVX2-only CPU ran BEiT-B bf16 many times slower: docs/performance.md "CPU kinds"). Returns
+ * whether it warned now.
+ */
+export function warnEmulatedBf16(device: string, warn: (message: string) => void = console.warn): boolean {
+  if (bf16Warned || device !== 'cpu' || nativeBf16() !== false) return false;
+  bf16Warned = true;
+  warn(
+    `warning: bf16 on this CPU (oneDNN ISA ${native.buildInfo().onednnIsa}: no AVX512-BF16 or AMX) is emulated and ` +
+      'slower than fp32; leave --amp out (or use --amp auto) for fp32 here (docs/performance.md)',
+  );
+  return true;
+}

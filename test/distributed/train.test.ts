@@ -136,7 +136,8 @@ test('stop inside an accumulation window (asked by rank 1 only): the checkpoint 
   const gd = grads(path.join(dir, 'split', 'rank0')),
     gs = grads(path.join(dir, 'single'));
   let pending = 0,
-    worstGrad = 0,
+    diff2 = 0,
+    norm2 = 0,
     largest = 0;
   for (const [k, v] of gs) {
     if (!k.startsWith('grad.')) continue;
@@ -144,14 +145,29 @@ test('stop inside an accumulation window (asked by rank 1 only): the checkpoint 
     const x = f32(v),
       y = f32(gd.get(k)!);
     for (let i = 0; i < x.length; i++) {
-      worstGrad = Math.max(worstGrad, Math.abs(x[i]! - y[i]!));
+      diff2 += (x[i]! - y[i]!) ** 2;
+      norm2 += x[i]! ** 2;
       largest = Math.max(largest, Math.abs(x[i]!));
     }
   }
   assert.ok(pending > 0, 'no pending gradients in the checkpoint');
   // (a crop holding only ignored pixels has zero gradients: the data must not be such a case)
   assert.ok(largest > 1e-3, `pending gradients are ${largest} at most: the comparison would be vacuous`);
-  assert.ok(worstGrad <= 1e-5, `pending gradients differ from the global batch's by ${worstGrad}`);
+  // Error model. 2 ranks x batch 1 sum the same per-position terms as 1 process x batch 2 in
+  // another order (fp32: ~ε·√n relative, n ≤ 2·64·64 terms per element for the 64x64 crop: ~1e-5).
+  // But a pre-ReLU value that sits at the kink within that rounding can land on the other side
+  // (seen on AMD EPYC, AVX2 and AVX-512 alike: one position of channel 16 of fpn_bottleneck, 1.4e-4
+  // in that row, 1e-7 in the others); the gradient then gains or loses that one position's term.
+  // A weight gradient sums P position terms of mixed sign, ‖g‖ ≈ √P·‖term‖, so one flip moves the
+  // pending gradients by about ‖g‖/√P, with P = batch 2 x the head's finest map (crop/4: 16 x 16).
+  // Lost, half or unaveraged pending gradients are off by 0.5-1 of ‖g‖ instead.
+  const positions = 2 * (64 / 4) * (64 / 4);
+  const relative = Math.sqrt(diff2 / norm2),
+    bound = 2 ** -23 * Math.sqrt(2 * 64 * 64) + 1 / Math.sqrt(positions);
+  assert.ok(
+    relative <= bound,
+    `pending gradients differ from the global batch's by ${relative} of their norm (bound ${bound})`,
+  );
   const resumed = await runRanks('worker_train.js', {
     args: [path.join(dir, 'split'), cfgFile, 'resume'],
     limitMs: 180_000,

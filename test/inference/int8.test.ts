@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { initModel, inferenceModel } from '../../src/inference/api.js';
 import { checkPolicy, parseQuantize } from '../../src/inference/precision.js';
-import { F, noGrad, quantizedEngines, randn, tidy } from '../../src/tensor/index.js';
+import { F, int8ReducedRange, noGrad, quantizedEngines, randn, tidy } from '../../src/tensor/index.js';
 import { fixtureFile, loadFixtureTensors, maxAbsDiff, tinyConfigPath } from '../helpers.js';
 
 describe('int8 inference', () => {
@@ -21,14 +21,14 @@ describe('int8 inference', () => {
           w = randn([outF, inF]).mul(0.05),
           b = randn([outF]);
         const packed = F.int8LinearPrepack(w, b);
-        const y = F.int8Linear(x, packed),
+        // 7-bit activations where the kernels lack VNNI, as the model's int8 layers run them
+        const reduceRange = int8ReducedRange();
+        const y = F.int8Linear(x, packed, reduceRange),
           ref = F.linear(x, w, b);
         assert.deepEqual(y.shape, [2, rows, outF]);
         // |y − ŷ| ≤ ‖x‖₁·s_w/2 + (‖w‖₁ + K·s_w/2)·s_x/2 per output (s_w per row of W: max|W_j|/127;
-        // s_x per tensor: (max(x,0) − min(x,0))/255); 7-bit activations (FBGEMM) double s_x
-        const sx =
-          (Math.max(x.max().item(), 0) - Math.min(x.min().item(), 0)) /
-          (quantizedEngines().engine === 'fbgemm' ? 127 : 255);
+        // s_x per tensor: (max(x,0) − min(x,0))/255); 7-bit activations (no VNNI) double s_x
+        const sx = (Math.max(x.max().item(), 0) - Math.min(x.min().item(), 0)) / (reduceRange ? 127 : 255);
         const sw = w.abs().maxDim(1).values.div(127); // [out]
         const xl1 = x.abs().sum([2], true); // [2, rows, 1]
         const wl1 = w.abs().sum([1]); // [out]
