@@ -7,8 +7,7 @@
 
 namespace beitseg {
 
-Napi::FunctionReference* TensorHandle::constructor_ = nullptr;
-int64_t TensorHandle::live_count_ = 0;
+std::atomic<int64_t> TensorHandle::live_count_{0};
 
 Napi::Object TensorHandle::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function cls = DefineClass(env, "TensorHandle",
@@ -16,7 +15,9 @@ Napi::Object TensorHandle::Init(Napi::Env env, Napi::Object exports) {
                                        InstanceMethod<&TensorHandle::Dispose>("dispose"),
                                        InstanceMethod<&TensorHandle::IsDisposed>("isDisposed"),
                                    });
-  constructor_ = new Napi::FunctionReference(Napi::Persistent(cls));
+  // Per environment (the main thread and each worker thread load the addon into their own
+  // environment): a class from one cannot construct or recognise handles in another.
+  env.SetInstanceData<Napi::FunctionReference>(new Napi::FunctionReference(Napi::Persistent(cls)));
   exports.Set("TensorHandle", cls);
   return exports;
 }
@@ -41,7 +42,7 @@ static int64_t OwnedBytes(const at::Tensor& t) {
 }
 
 Napi::Value TensorHandle::Wrap(Napi::Env env, at::Tensor t) {
-  Napi::Object obj = constructor_->New({});
+  Napi::Object obj = env.GetInstanceData<Napi::FunctionReference>()->New({});
   TensorHandle* self = Napi::ObjectWrap<TensorHandle>::Unwrap(obj);
   self->reported_bytes_ = OwnedBytes(t);
   self->tensor = std::move(t);
@@ -52,7 +53,7 @@ Napi::Value TensorHandle::Wrap(Napi::Env env, at::Tensor t) {
 }
 
 bool TensorHandle::Is(const Napi::Value& v) {
-  return v.IsObject() && v.As<Napi::Object>().InstanceOf(constructor_->Value());
+  return v.IsObject() && v.As<Napi::Object>().InstanceOf(v.Env().GetInstanceData<Napi::FunctionReference>()->Value());
 }
 
 const at::Tensor& TensorHandle::Get(const Napi::Value& v, const char* what) {
