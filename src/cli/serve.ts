@@ -1,9 +1,14 @@
-/** `beitseg serve`: the HTTP segmentation service (src/serve) for one model. */
+/**
+ * `beitseg serve`: the HTTP segmentation service (src/serve) for one model, computed in a worker
+ * thread (serve/model_host.ts) so the event loop keeps answering while the model computes.
+ */
+import fs from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { initModel } from '../inference/api.js';
 import type { Quantize } from '../inference/precision.js';
 import { addCfgOptions, CONFIG_HELP, loadCliConfig } from './config_arg.js';
+import { ModelHost, weightsFileInfo } from '../serve/model_host.js';
+import { DEFAULT_POLICY } from '../serve/policy.js';
 import { buildServer, DEFAULT_SERVE_OPTIONS } from '../serve/server.js';
 import { parseNonNegativeInt, parsePositiveInt, addInferenceKernelOptions, ampDType } from './options.js';
 
@@ -25,6 +30,30 @@ interface ServeCliOptions {
   quantize?: Quantize;
   cudaGraphs?: boolean;
   cfgOptions?: string[];
+  allowModes: ('slide' | 'whole')[];
+  allowTta: boolean;
+  maxPixelsWhole: number;
+  maxWindows: number;
+  bodyTimeoutS: number;
+  idleTimeoutS: number;
+  drainTimeoutS: number;
+  cors?: string;
+}
+
+function parseModes(v: string): ('slide' | 'whole')[] {
+  const modes = v.split(',').map((m) => m.trim());
+  if (modes.length === 0 || modes.some((m) => m !== 'slide' && m !== 'whole'))
+    throw new InvalidArgumentError(`expected a comma-separated list of slide and whole, got '${v}'`);
+  return [...new Set(modes)] as ('slide' | 'whole')[];
+}
+
+function packageVersion(): string {
+  const file = new URL('../../../package.json', import.meta.url);
+  try {
+    return String((JSON.parse(fs.readFileSync(file, 'utf8')) as { version?: unknown }).version ?? 'unknown');
+  } catch {
+    return 'unknown';
+  }
 }
 
 function parsePositiveNumber(v: string): number {
@@ -78,39 +107,95 @@ export function register(program: Command): void {
       'slide windows per forward pass, across requests (default 4 on a GPU, 1 on the CPU)',
       parsePositiveInt,
     )
-    .option('--log', 'log every request (JSON lines on stdout)');
+    .option('--log', 'log every request (one JSON line each on stdout)')
+    .option('--allow-modes <modes>', 'test modes a request may ask for: slide,whole', parseModes, [
+      ...DEFAULT_POLICY.allowModes,
+    ])
+    .option('--no-allow-tta', 'refuse ?tta=true (400)')
+    .option(
+      '--max-pixels-whole <n>',
+      'most pixels of a mode=whole request (400 above)',
+      parsePositiveInt,
+      DEFAULT_POLICY.maxPixelsWhole,
+    )
+    .option('--max-windows <n>', 'most slide windows of one request (400 above)', parsePositiveInt, DEFAULT_POLICY.maxWindows)
+    .option(
+      '--body-timeout-s <s>',
+      'seconds a client has to send a whole request (408 and the connection closed after)',
+      parsePositiveNumber,
+      DEFAULT_SERVE_OPTIONS.bodyTimeoutS,
+    )
+    .option(
+      '--idle-timeout-s <s>',
+      'seconds an idle keep-alive connection stays open',
+      parsePositiveNumber,
+      DEFAULT_SERVE_OPTIONS.idleTimeoutS,
+    )
+    .option(
+      '--drain-timeout-s <s>',
+      'on SIGTERM/SIGINT, seconds to finish the requests in flight before exiting anyway',
+      parsePositiveNumber,
+      30,
+    )
+    .option('--cors <origin>', 'allow browser calls from this origin (CORS is off by default)');
   addCfgOptions(addInferenceKernelOptions(cmd)).action(async (opts: ServeCliOptions) => {
     const amp = ampDType(opts.amp);
     const token = opts.token ?? (process.env.BEITSEG_TOKEN || undefined);
     const cfg = loadCliConfig(opts.config, opts.cfgOptions);
-    const model = await initModel(cfg, opts.weights, {
+    const cuda = (opts.device ?? '').startsWith('cuda');
+    if (amp === 'float16' && opts.device === 'cpu') throw new Error('--amp fp16 needs a CUDA device; on the CPU use bf16');
+    const windowBatch = opts.windowBatch ?? (cuda ? 4 : 1);
+    const weightsFile = await weightsFileInfo(opts.weights);
+    const host = await ModelHost.start({
+      config: cfg,
+      weights: opts.weights,
+      weightsFile,
       device: opts.device,
-      verbose: true,
-      precision: opts.quantize ? { quantize: opts.quantize } : undefined,
+      quantize: opts.quantize,
       cudaGraphs: opts.cudaGraphs,
+      capacity: opts.queue,
+      windowBatch,
+      amp,
     });
+    const device = host.description.device;
     if (!opts.weights) process.stderr.write('warning: no --weights given: the model has random weights\n');
-    if (amp === 'float16' && model.device === 'cpu')
+    if (amp === 'float16' && device === 'cpu') {
+      await host.close();
       throw new Error('--amp fp16 needs a CUDA device; on the CPU use bf16');
-    const windowBatch = opts.windowBatch ?? (model.device.startsWith('cuda') ? 4 : 1);
-    const server = await buildServer(model, {
+    }
+    const server = await buildServer(host, {
       mode: opts.mode,
       maxPixels: opts.maxPixels,
       maxBodyMb: opts.maxBodyMb,
       queue: opts.queue,
       timeoutS: opts.timeoutS,
+      bodyTimeoutS: opts.bodyTimeoutS,
+      idleTimeoutS: opts.idleTimeoutS,
       token,
       windowBatch,
       amp,
       log: opts.log,
+      cors: opts.cors,
+      allowModes: opts.allowModes,
+      allowTta: opts.allowTta,
+      maxPixelsWhole: opts.maxPixelsWhole,
+      maxWindows: opts.maxWindows,
+      version: packageVersion(),
     });
     const address = await server.app.listen({ host: opts.host, port: opts.port });
     process.stderr.write(
-      `beitseg serve: listening on ${address} (device ${model.device}, window batch ${windowBatch}` +
+      `beitseg serve: listening on ${address} (device ${device}, window batch ${windowBatch}` +
         `${token ? ', bearer token required' : ''})\n`,
     );
     const stop = (signal: string): void => {
       process.stderr.write(`beitseg serve: ${signal}: finishing the requests in flight, refusing new ones\n`);
+      const giveUp = setTimeout(() => {
+        process.stderr.write(
+          `beitseg serve: drain timeout (${opts.drainTimeoutS} s): ${server.engine.depth} requests unfinished, exiting\n`,
+        );
+        process.exit(1);
+      }, opts.drainTimeoutS * 1000);
+      giveUp.unref();
       server
         .drain()
         .then(() => server.app.close())
@@ -127,5 +212,8 @@ export function register(program: Command): void {
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    // Reloading weights in place is not supported: SIGHUP (a closed terminal, a reload by habit)
+    // must not kill the server, so it is logged and ignored (restart the process to change weights).
+    process.on('SIGHUP', () => process.stderr.write('beitseg serve: SIGHUP ignored (restart to load new weights)\n'));
   });
 }

@@ -8,7 +8,7 @@ import { encodePngLabel } from '../data/png.js';
 import { makeLabel, type RgbImage } from '../data/types.js';
 import type { DatasetMeta } from '../inference/metainfo.js';
 import { classShares, overlay } from '../visualization/overlay.js';
-import type { Segmentation } from './engine.js';
+import type { Segmentation } from './scheduler.js';
 
 export function labelPng(seg: Segmentation): Buffer {
   return encodePngLabel(seg.pred, seg.height, seg.width);

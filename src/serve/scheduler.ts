@@ -1,5 +1,6 @@
 /**
- * The serving engine: one model, one FIFO queue of segmentation tasks, computed in arrival order.
+ * The serving scheduler: one model, one FIFO queue of segmentation tasks, computed in arrival order
+ * on the thread that owns the model (in `beitseg serve`, the model worker: model_worker.ts).
  *
  * - Bounded: at most `capacity` tasks are admitted (waiting or computing); more answer 503.
  * - Deadlines and aborts: a task whose deadline passed or whose client went away is dropped
@@ -7,8 +8,8 @@
  * - Slide-mode tasks without TTA are computed window by window, and windows of consecutive tasks
  *   share forward passes (up to `windowBatch` windows each); whole-image and TTA tasks run alone
  *   through `inferenceModel`.
- * - The loop gives the event loop a turn between forward passes, so the HTTP server keeps
- *   accepting, answering /health and noticing disconnects while a long queue is worked off.
+ * - The loop gives the event loop a turn between forward passes, so cancellations (a client gone,
+ *   a deadline) are seen between windows.
  * - When the queue runs dry the C heaps are trimmed (trimHeap), so the process's RSS
  *   returns to what it uses instead of keeping what the last burst of requests freed.
  */
@@ -41,6 +42,9 @@ export interface Segmentation {
   pred: Uint8Array;
   height: number;
   width: number;
+  /** Milliseconds waiting in the queue, then computing (for the request log). */
+  queueMs?: number;
+  computeMs?: number;
 }
 
 export interface EngineOptions {
@@ -59,11 +63,14 @@ interface Entry {
   reject: (e: Error) => void;
   job?: WindowJob;
   done: boolean;
+  admittedAt: number;
+  /** When its first forward pass started. */
+  startedAt?: number;
 }
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-export class SegmentEngine {
+export class SegmentScheduler {
   private readonly waiting: Entry[] = [];
   private readonly active: Entry[] = [];
   private running = false;
@@ -104,7 +111,7 @@ export class SegmentEngine {
     }
     if (task.signal?.aborted) return Promise.reject(clientGone());
     return new Promise<Segmentation>((resolve, reject) => {
-      const entry: Entry = { task, resolve, reject, done: false };
+      const entry: Entry = { task, resolve, reject, done: false, admittedAt: Date.now() };
       this.waiting.push(entry);
       task.signal?.addEventListener('abort', () => this.dropIfWaiting(entry), { once: true });
       this.kick();
@@ -199,6 +206,7 @@ export class SegmentEngine {
         this.fail(entry, this.computeError(entry, e));
         continue;
       }
+      entry.startedAt = Date.now();
       this.active.push(entry);
       return entry;
     }
@@ -207,6 +215,7 @@ export class SegmentEngine {
 
   private async runAlone(entry: Entry): Promise<void> {
     const { task } = entry;
+    entry.startedAt = Date.now();
     try {
       this.forwardPasses++;
       const r = await inferenceModel(this.m, task.image, {
@@ -216,7 +225,9 @@ export class SegmentEngine {
         windowBatch: this.opts.windowBatch,
       });
       r.logits.dispose();
-      this.settle(entry, () => entry.resolve({ pred: toLabels(r.pred), height: r.height, width: r.width }));
+      this.settle(entry, () =>
+        entry.resolve({ pred: toLabels(r.pred), height: r.height, width: r.width, ...timing(entry) }),
+      );
     } catch (e) {
       this.fail(entry, this.computeError(entry, e));
     }
@@ -232,7 +243,7 @@ export class SegmentEngine {
       return;
     }
     const { height, width } = entry.task.image;
-    this.settle(entry, () => entry.resolve({ pred: toLabels(pred), height, width }));
+    this.settle(entry, () => entry.resolve({ pred: toLabels(pred), height, width, ...timing(entry) }));
   }
 
   /**
@@ -284,6 +295,11 @@ export class SegmentEngine {
         this.fail(entry, new HttpError(504, 'deadline passed before the segmentation finished'));
     }
   }
+}
+
+function timing(entry: Entry): { queueMs: number; computeMs: number } {
+  const started = entry.startedAt ?? entry.admittedAt;
+  return { queueMs: started - entry.admittedAt, computeMs: Date.now() - started };
 }
 
 function isWindowed(task: SegmentTask): boolean {
