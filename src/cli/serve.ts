@@ -118,7 +118,12 @@ export function register(program: Command): void {
       parsePositiveInt,
       DEFAULT_POLICY.maxPixelsWhole,
     )
-    .option('--max-windows <n>', 'most slide windows of one request (400 above)', parsePositiveInt, DEFAULT_POLICY.maxWindows)
+    .option(
+      '--max-windows <n>',
+      'most slide windows of one request (400 above)',
+      parsePositiveInt,
+      DEFAULT_POLICY.maxWindows,
+    )
     .option(
       '--body-timeout-s <s>',
       'seconds a client has to send a whole request (408 and the connection closed after)',
@@ -143,7 +148,8 @@ export function register(program: Command): void {
     const token = opts.token ?? (process.env.BEITSEG_TOKEN || undefined);
     const cfg = loadCliConfig(opts.config, opts.cfgOptions);
     const cuda = (opts.device ?? '').startsWith('cuda');
-    if (amp === 'float16' && opts.device === 'cpu') throw new Error('--amp fp16 needs a CUDA device; on the CPU use bf16');
+    if (amp === 'float16' && opts.device === 'cpu')
+      throw new Error('--amp fp16 needs a CUDA device; on the CPU use bf16');
     const windowBatch = opts.windowBatch ?? (cuda ? 4 : 1);
     const weightsFile = await weightsFileInfo(opts.weights);
     const host = await ModelHost.start({

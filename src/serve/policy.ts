@@ -27,7 +27,10 @@ export const DEFAULT_POLICY: ServePolicy = {
 /** Refuses a mode or TTA the policy does not allow (before the body is read). */
 export function checkOptions(policy: ServePolicy, mode: 'slide' | 'whole', tta: boolean): void {
   if (!policy.allowModes.includes(mode)) {
-    throw new HttpError(400, `mode=${mode} is not allowed on this server (--allow-modes ${policy.allowModes.join(',')})`);
+    throw new HttpError(
+      400,
+      `mode=${mode} is not allowed on this server (--allow-modes ${policy.allowModes.join(',')})`,
+    );
   }
   if (tta && !policy.allowTta) throw new HttpError(400, 'tta is not allowed on this server (--no-allow-tta)');
 }

@@ -216,7 +216,11 @@ export async function buildServer(source: SegModel | ModelBackend, opts: ServeOp
   app.get('/health', { config: { ...probe, doc: { summary: 'Health (ok, draining)' } } }, async (_req, reply) => {
     const down = draining || !backend.alive;
     if (down) void reply.code(503);
-    return { status: draining ? 'draining' : down ? 'model unavailable' : 'ok', queue: backend.depth, capacity: opts.queue };
+    return {
+      status: draining ? 'draining' : down ? 'model unavailable' : 'ok',
+      queue: backend.depth,
+      capacity: opts.queue,
+    };
   });
 
   app.get('/metrics', { config: { doc: { summary: 'Prometheus metrics' } } }, async (_req, reply) => {
