@@ -11,7 +11,7 @@ import type { ModelDescription } from './model_description.js';
 export interface ServePolicy {
   allowModes: ('slide' | 'whole')[];
   allowTta: boolean;
-  /** Most input pixels (before the test Resize) of a whole-image request. */
+  /** Most pixels a whole-image request computes on (after the model's test Resize). */
   maxPixelsWhole: number;
   /** Most slide windows of one request (after the test Resize). */
   maxWindows: number;
@@ -20,7 +20,7 @@ export interface ServePolicy {
 export const DEFAULT_POLICY: ServePolicy = {
   allowModes: ['slide', 'whole'],
   allowTta: true,
-  maxPixelsWhole: 4_194_304,
+  maxPixelsWhole: 1_048_576,
   maxWindows: 256,
 };
 
@@ -35,11 +35,18 @@ export function checkOptions(policy: ServePolicy, mode: 'slide' | 'whole', tta: 
   if (tta && !policy.allowTta) throw new HttpError(400, 'tta is not allowed on this server (--no-allow-tta)');
 }
 
+/** The size an image of width x height is computed at (the model's test Resize). */
+export function computedSize(d: ModelDescription, width: number, height: number): [number, number] {
+  if (!d.testScale) return [width, height];
+  const [w, h] = rescaleSize(width, height, d.testScale);
+  return [w, h];
+}
+
 /** Slide windows an image of width x height costs on this model (after its test Resize). */
 export function windowCount(d: ModelDescription, width: number, height: number): number {
   const { crop_size: crop, stride } = d.testCfg;
   if (!crop || !stride) return 1;
-  const [w, h] = d.testScale ? rescaleSize(width, height, d.testScale) : [width, height];
+  const [w, h] = computedSize(d, width, height);
   return slideWindows(h, w, crop, stride).length;
 }
 
@@ -52,10 +59,11 @@ export function checkBudget(
   width: number,
   height: number,
 ): void {
-  if (mode === 'whole' && width * height > policy.maxPixelsWhole) {
+  const [cw, ch] = computedSize(d, width, height);
+  if (mode === 'whole' && cw * ch > policy.maxPixelsWhole) {
     throw new HttpError(
       400,
-      `image is ${width}x${height} = ${width * height} pixels, over the mode=whole budget of ` +
+      `image ${width}x${height} is computed at ${cw}x${ch} = ${cw * ch} pixels, over the mode=whole budget of ` +
         `${policy.maxPixelsWhole} (--max-pixels-whole): use mode=slide or a smaller image`,
     );
   }
