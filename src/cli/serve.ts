@@ -188,11 +188,6 @@ export function register(program: Command): void {
       maxWindows: opts.maxWindows,
       version: packageVersion(),
     });
-    const address = await server.app.listen({ host: opts.host, port: opts.port });
-    process.stderr.write(
-      `beitseg serve: listening on ${address} (device ${device}, window batch ${windowBatch}` +
-        `${token ? ', bearer token required' : ''})\n`,
-    );
     const stop = (signal: string): void => {
       process.stderr.write(`beitseg serve: ${signal}: finishing the requests in flight, refusing new ones\n`);
       const giveUp = setTimeout(() => {
@@ -221,5 +216,11 @@ export function register(program: Command): void {
     // Reloading weights in place is not supported: SIGHUP (a closed terminal, a reload by habit)
     // must not kill the server, so it is logged and ignored (restart the process to change weights).
     process.on('SIGHUP', () => process.stderr.write('beitseg serve: SIGHUP ignored (restart to load new weights)\n'));
+    // the handlers are in place before the address is announced (a supervisor may signal at once)
+    const address = await server.app.listen({ host: opts.host, port: opts.port });
+    process.stderr.write(
+      `beitseg serve: listening on ${address} (device ${device}, window batch ${windowBatch}` +
+        `${token ? ', bearer token required' : ''})\n`,
+    );
   });
 }

@@ -10,12 +10,14 @@
  *   through `inferenceModel`.
  * - The loop gives the event loop a turn between forward passes, so cancellations (a client gone,
  *   a deadline) are seen between windows.
- * - When the queue runs dry the C heaps are trimmed (trimHeap), so the process's RSS
- *   returns to what it uses instead of keeping what the last burst of requests freed.
+ * - When the queue runs dry the C heaps are trimmed (trimHeap), and after `releaseAfterMs` of
+ *   idleness the tensor cache is emptied too (cpuCache(true)), so the process's RSS returns to
+ *   what it uses at rest instead of keeping what the last (large) request freed; a steady
+ *   stream of requests keeps the cache it reuses.
  */
 import { inferenceModel, type SegModel } from '../inference/api.js';
 import type { RgbImage } from '../data/types.js';
-import { trimHeap, type AutocastDType } from '../tensor/runtime.js';
+import { cpuCache, trimHeap, type AutocastDType } from '../tensor/runtime.js';
 import { HttpError } from './errors.js';
 import {
   createWindowJob,
@@ -55,6 +57,8 @@ export interface EngineOptions {
   amp: AutocastDType | null;
   /** Seconds a client is told to wait (Retry-After) when the queue is full. */
   retryAfterS?: number;
+  /** Idle milliseconds after which cached tensor memory is handed back (default 1000). */
+  releaseAfterMs?: number;
 }
 
 interface Entry {
@@ -76,6 +80,7 @@ export class SegmentScheduler {
   private running = false;
   private closed = false;
   private idleWaiters: (() => void)[] = [];
+  private releaseTimer: NodeJS.Timeout | null = null;
   /** Forward passes run so far (for tests and metrics: batching shows as fewer passes). */
   forwardPasses = 0;
 
@@ -131,6 +136,8 @@ export class SegmentScheduler {
   }
 
   private kick(): void {
+    if (this.releaseTimer) clearTimeout(this.releaseTimer);
+    this.releaseTimer = null;
     if (this.running) return;
     this.running = true;
     void this.loop();
@@ -147,7 +154,15 @@ export class SegmentScheduler {
       }
     } finally {
       this.running = false;
-      if (this.depth === 0) trimHeap();
+      if (this.depth === 0) {
+        trimHeap();
+        this.releaseTimer = setTimeout(() => {
+          this.releaseTimer = null;
+          cpuCache(true);
+          trimHeap();
+        }, this.opts.releaseAfterMs ?? 1000);
+        this.releaseTimer.unref();
+      }
       for (const wake of this.idleWaiters.splice(0)) wake();
     }
   }

@@ -13,7 +13,7 @@ const TOKEN = 'bypass-test-token';
 /** Spellings of a path: percent-encoded letters, doubled and trailing slashes, case, dot segments. */
 function variants(route: string): string[] {
   const parts = route.split('/').filter(Boolean);
-  const enc = (s: string, i: number): string => s.slice(0, i) + `%${s.charCodeAt(i).toString(16)}` + s.slice(i + 1);
+  const enc = (s: string, i: number): string => `${s.slice(0, i)}%${s.charCodeAt(i).toString(16)}${s.slice(i + 1)}`;
   const out = new Set<string>([route]);
   for (let p = 0; p < parts.length; p++) {
     for (let i = 0; i < parts[p].length; i++) {
