@@ -27,8 +27,11 @@ TensorHandle::TensorHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Te
 TensorHandle::~TensorHandle() {
   // Reached from the GC finalizer when a handle was never disposed: give back what was
   // reported (adjusting external memory touches V8's counters only, not JS).
+  // The C call, whose status is ignored: while a worker thread's environment is torn down
+  // (process.exit during a forward pass) the wrapper would throw from this noexcept destructor.
   if (!released_ && reported_bytes_ != 0) {
-    Napi::MemoryManagement::AdjustExternalMemory(Env(), -reported_bytes_);
+    int64_t ignored = 0;
+    napi_adjust_external_memory(Env(), -reported_bytes_, &ignored);
   }
   if (counted_) --live_count_;
 }

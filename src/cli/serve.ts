@@ -194,7 +194,9 @@ export function register(program: Command): void {
         process.stderr.write(
           `beitseg serve: drain timeout (${opts.drainTimeoutS} s): ${server.engine.depth} requests unfinished, exiting\n`,
         );
-        process.exit(1);
+        // not process.exit: tearing down the worker's environment in the middle of a forward pass
+        // aborts inside the addon; the stragglers are abandoned anyway, so the process ends at once
+        process.kill(process.pid, 'SIGKILL');
       }, opts.drainTimeoutS * 1000);
       giveUp.unref();
       server
