@@ -4,7 +4,7 @@
  * whole-image mode, windows in slide mode). A request outside it gets 400 with the reason.
  */
 import { rescaleSize } from '../data/transforms/resize.js';
-import { slideWindows } from '../models/segmentors/encoder_decoder.js';
+import { slideWindows } from '../models/segmentors/slide_job.js';
 import { HttpError } from './errors.js';
 import type { ModelDescription } from './model_description.js';
 

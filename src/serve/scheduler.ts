@@ -203,7 +203,7 @@ export class SegmentScheduler {
       const s = nextWindowShape(job);
       if (shape !== null && s !== shape) break;
       shape = s;
-      const take = sameShapeRun(job, s, room);
+      const take = job.slide.sameShapeRun(room);
       batch.push({ entry, take });
       room -= take;
       if (windowsLeft(job) > take) break;
@@ -319,17 +319,6 @@ function timing(entry: Entry): { queueMs: number; computeMs: number } {
 
 function isWindowed(task: SegmentTask): boolean {
   return task.mode === 'slide' && !task.tta;
-}
-
-/** How many of the job's next windows (at most `room`) have shape `shape`. */
-function sameShapeRun(job: WindowJob, shape: string, room: number): number {
-  let take = 0;
-  while (take < room && job.next + take < job.windows.length) {
-    const win = job.windows[job.next + take];
-    if (`${win.y2 - win.y1}x${win.x2 - win.x1}` !== shape) break;
-    take++;
-  }
-  return take;
 }
 
 function toLabels(pred: Int32Array): Uint8Array {

@@ -9,7 +9,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { rescaleSize } from '../../src/data/transforms/resize.js';
-import { slideWindows } from '../../src/models/segmentors/encoder_decoder.js';
+import { slideWindows } from '../../src/models/segmentors/slide_job.js';
 import {
   encodeTestImage,
   pngDeclaring,
