@@ -191,8 +191,9 @@ export function register(program: Command): void {
     const stop = (signal: string): void => {
       process.stderr.write(`beitseg serve: ${signal}: finishing the requests in flight, refusing new ones\n`);
       const giveUp = setTimeout(() => {
+        const left = server.engine.depth;
         process.stderr.write(
-          `beitseg serve: drain timeout (${opts.drainTimeoutS} s): ${server.engine.depth} requests unfinished, exiting\n`,
+          `beitseg serve: drain timeout (${opts.drainTimeoutS} s): ${left} requests unfinished, exiting\n`,
         );
         // not process.exit: tearing down the worker's environment in the middle of a forward pass
         // aborts inside the addon; the stragglers are abandoned anyway, so the process ends at once
