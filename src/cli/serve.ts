@@ -9,12 +9,13 @@ import type { Quantize } from '../inference/precision.js';
 import { addCfgOptions, CONFIG_HELP, loadCliConfig } from './config_arg.js';
 import { ModelHost, weightsFileInfo } from '../serve/model_host.js';
 import { DEFAULT_POLICY } from '../serve/policy.js';
-import { buildServer, DEFAULT_SERVE_OPTIONS } from '../serve/server.js';
+import { buildServer, DEFAULT_SERVE_OPTIONS, type NamedBackend } from '../serve/server.js';
 import { parseNonNegativeInt, parsePositiveInt, addInferenceKernelOptions, ampDType } from './options.js';
 
 interface ServeCliOptions {
-  config: string;
+  config?: string;
   weights?: string;
+  model: ModelSpec[];
   host: string;
   port: number;
   device?: string;
@@ -62,6 +63,20 @@ function parsePositiveNumber(v: string): number {
   return n;
 }
 
+interface ModelSpec {
+  name: string;
+  config: string;
+  weights?: string;
+}
+
+/** `name=config[,weights]` (repeatable) */
+function parseModelSpec(v: string, prev: ModelSpec[]): ModelSpec[] {
+  const m = /^([A-Za-z0-9._-]{1,64})=([^,]+)(?:,(.+))?$/.exec(v);
+  if (!m) throw new InvalidArgumentError(`expected name=config[,weights], got '${v}'`);
+  if (prev.some((p) => p.name === m[1])) throw new InvalidArgumentError(`model name '${m[1]}' given twice`);
+  return [...prev, { name: m[1], config: m[2], weights: m[3] }];
+}
+
 function parseMode(v: string): 'slide' | 'whole' {
   if (v !== 'slide' && v !== 'whole') throw new InvalidArgumentError(`expected slide or whole, got '${v}'`);
   return v;
@@ -71,7 +86,7 @@ export function register(program: Command): void {
   const cmd = program
     .command('serve')
     .description('serve the model over HTTP: API v1 (/v1/segment, /v1/model), /health, /metrics and a web page at /')
-    .requiredOption('--config <file>', CONFIG_HELP)
+    .option('--config <file>', `${CONFIG_HELP} (or --model)`)
     .option('--weights <file>', 'weights: .safetensors or .pth, or a Hugging Face BEiT folder with config.json')
     .option('--host <host>', 'address to bind (0.0.0.0 exposes the service to the network)', '127.0.0.1')
     .option('--port <n>', 'port (0 picks a free one)', parseNonNegativeInt, 8080)
@@ -106,6 +121,12 @@ export function register(program: Command): void {
       '--window-batch <n>',
       'slide windows per forward pass, across requests (default 4 on a GPU, 1 on the CPU)',
       parsePositiveInt,
+    )
+    .option(
+      '--model <name=config,weights>',
+      'serve this model at /v1/models/<name>/ (repeatable; the first is also /v1/segment); in place of --config',
+      parseModelSpec,
+      [],
     )
     .option('--log', 'log every request (one JSON line each on stdout)')
     .option('--allow-modes <modes>', 'test modes a request may ask for: slide,whole', parseModes, [
@@ -146,30 +167,47 @@ export function register(program: Command): void {
   addCfgOptions(addInferenceKernelOptions(cmd)).action(async (opts: ServeCliOptions) => {
     const amp = ampDType(opts.amp);
     const token = opts.token ?? (process.env.BEITSEG_TOKEN || undefined);
-    const cfg = loadCliConfig(opts.config, opts.cfgOptions);
+    if (opts.config && opts.model.length > 0)
+      throw new Error('give --config (one model) or --model (several), not both');
+    if (!opts.config && opts.model.length === 0)
+      throw new Error('--config <file> (or --model name=config,weights) is required');
+    const specs: ModelSpec[] = opts.config
+      ? [{ name: 'default', config: opts.config, weights: opts.weights }]
+      : opts.model;
     const cuda = (opts.device ?? '').startsWith('cuda');
     if (amp === 'float16' && opts.device === 'cpu')
       throw new Error('--amp fp16 needs a CUDA device; on the CPU use bf16');
     const windowBatch = opts.windowBatch ?? (cuda ? 4 : 1);
-    const weightsFile = await weightsFileInfo(opts.weights);
-    const host = await ModelHost.start({
-      config: cfg,
-      weights: opts.weights,
-      weightsFile,
-      device: opts.device,
-      quantize: opts.quantize,
-      cudaGraphs: opts.cudaGraphs,
-      capacity: opts.queue,
-      windowBatch,
-      amp,
-    });
-    const device = host.description.device;
-    if (!opts.weights) process.stderr.write('warning: no --weights given: the model has random weights\n');
+    const models: NamedBackend[] = [];
+    const closeAll = (): Promise<unknown> => Promise.all(models.map((m) => m.backend.close()));
+    try {
+      for (const spec of specs) {
+        // each model in its own worker thread, with its own queue
+        const host = await ModelHost.start({
+          config: loadCliConfig(spec.config, opts.cfgOptions),
+          weights: spec.weights,
+          weightsFile: await weightsFileInfo(spec.weights),
+          device: opts.device,
+          quantize: opts.quantize,
+          cudaGraphs: opts.cudaGraphs,
+          capacity: opts.queue,
+          windowBatch,
+          amp,
+        });
+        models.push({ name: spec.name, backend: host });
+        if (!spec.weights)
+          process.stderr.write(`warning: model ${spec.name}: no weights given: the model has random weights\n`);
+      }
+    } catch (e) {
+      await closeAll();
+      throw e;
+    }
+    const device = models[0].backend.description.device;
     if (amp === 'float16' && device === 'cpu') {
-      await host.close();
+      await closeAll();
       throw new Error('--amp fp16 needs a CUDA device; on the CPU use bf16');
     }
-    const server = await buildServer(host, {
+    const server = await buildServer(models, {
       mode: opts.mode,
       maxPixels: opts.maxPixels,
       maxBodyMb: opts.maxBodyMb,
@@ -223,6 +261,7 @@ export function register(program: Command): void {
     const address = await server.app.listen({ host: opts.host, port: opts.port });
     process.stderr.write(
       `beitseg serve: listening on ${address} (device ${device}, window batch ${windowBatch}` +
+        `${models.length > 1 ? `, models ${models.map((m) => m.name).join(', ')}` : ''}` +
         `${token ? ', bearer token required' : ''})\n`,
     );
   });

@@ -20,12 +20,21 @@ export function openApiDocument(routes: RouteDoc[], info: { version: string; bea
   const paths: Dict = {};
   for (const r of routes) {
     const query = (r.schema?.querystring ?? null) as { properties?: Dict } | null;
-    const parameters = Object.entries(query?.properties ?? {}).map(([name, schema]) => ({
-      name,
-      in: 'query',
-      required: false,
-      schema,
-    }));
+    const params = (r.schema?.params ?? null) as { properties?: Dict } | null;
+    const parameters = [
+      ...Object.entries(params?.properties ?? {}).map(([name, schema]) => ({
+        name,
+        in: 'path',
+        required: true,
+        schema,
+      })),
+      ...Object.entries(query?.properties ?? {}).map(([name, schema]) => ({
+        name,
+        in: 'query',
+        required: false,
+        schema,
+      })),
+    ];
     const op: Dict = {
       summary: r.summary,
       parameters,
@@ -50,9 +59,11 @@ export function openApiDocument(routes: RouteDoc[], info: { version: string; bea
         },
       };
     }
-    const methods = (paths[r.url] ?? {}) as Dict;
+    // Fastify's /v1/models/:name is OpenAPI's /v1/models/{name}
+    const url = r.url.replace(/:([A-Za-z_]\w*)/g, '{$1}');
+    const methods = (paths[url] ?? {}) as Dict;
     for (const m of r.method.split(',')) methods[m.toLowerCase()] = op;
-    paths[r.url] = methods;
+    paths[url] = methods;
   }
   return {
     openapi: '3.0.3',

@@ -9,7 +9,7 @@
  * walked around. Every route needs the token unless it is declared public (deny by default).
  */
 import crypto from 'node:crypto';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import type { SegModel } from '../inference/api.js';
 import type { Dict } from '../models/config.js';
@@ -100,26 +100,58 @@ declare module 'fastify' {
   }
 }
 
+/** One of several models served from one process (`--model name=config,weights`), each with its own queue. */
+export interface NamedBackend {
+  name: string;
+  backend: ModelBackend;
+}
+
 function isBackend(x: SegModel | ModelBackend): x is ModelBackend {
   return typeof (x as ModelBackend).submit === 'function';
 }
 
-export async function buildServer(source: SegModel | ModelBackend, opts: ServeOptions): Promise<Server> {
-  const backend = isBackend(source)
+const MODEL_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * The server for one model (a SegModel computed in-process, or a backend) or several named ones:
+ * the first is also served at /v1/segment and /v1/model, each at /v1/models/{name}/...
+ */
+export async function buildServer(
+  source: SegModel | ModelBackend | NamedBackend[],
+  opts: ServeOptions,
+): Promise<Server> {
+  const models: NamedBackend[] = Array.isArray(source)
     ? source
-    : new InProcessBackend(source, { capacity: opts.queue, windowBatch: opts.windowBatch, amp: opts.amp });
-  const desc = backend.description;
-  if (desc.meta.classes.length > 255)
-    throw new Error(`${desc.meta.classes.length} classes do not fit an 8-bit label PNG`);
+    : [
+        {
+          name: 'default',
+          backend: isBackend(source)
+            ? source
+            : new InProcessBackend(source, { capacity: opts.queue, windowBatch: opts.windowBatch, amp: opts.amp }),
+        },
+      ];
+  if (models.length === 0) throw new Error('no model to serve');
+  const byName = new Map<string, ModelBackend>();
+  for (const { name, backend: b } of models) {
+    if (!MODEL_NAME.test(name)) throw new Error(`model name '${name}': use letters, digits, '.', '_' or '-'`);
+    if (byName.has(name)) throw new Error(`model name '${name}' given twice`);
+    const n = b.description.meta.classes.length;
+    if (n > 255) throw new Error(`model ${name}: ${n} classes do not fit an 8-bit label PNG`);
+    byName.set(name, b);
+  }
+  const backend = models[0].backend;
   const policy: ServePolicy = {
     allowModes: opts.allowModes ?? DEFAULT_POLICY.allowModes,
     allowTta: opts.allowTta ?? DEFAULT_POLICY.allowTta,
     maxPixelsWhole: opts.maxPixelsWhole ?? DEFAULT_POLICY.maxPixelsWhole,
     maxWindows: opts.maxWindows ?? DEFAULT_POLICY.maxWindows,
   };
-  const defaultMode = opts.mode ?? desc.testCfg.mode;
-  if (!policy.allowModes.includes(defaultMode))
-    throw new Error(`the default mode ${defaultMode} is not in --allow-modes ${policy.allowModes.join(',')}`);
+  const modeOf = (b: ModelBackend): 'slide' | 'whole' => opts.mode ?? b.description.testCfg.mode;
+  for (const { backend: b } of models) {
+    const mode = modeOf(b);
+    if (!policy.allowModes.includes(mode))
+      throw new Error(`the default mode ${mode} is not in --allow-modes ${policy.allowModes.join(',')}`);
+  }
   const bodyLimit = Math.round(opts.maxBodyMb * 1024 * 1024);
   const bodyMs = Math.round((opts.bodyTimeoutS ?? DEFAULT_SERVE_OPTIONS.bodyTimeoutS) * 1000);
   const idleMs = Math.round((opts.idleTimeoutS ?? DEFAULT_SERVE_OPTIONS.idleTimeoutS) * 1000);
@@ -136,7 +168,8 @@ export async function buildServer(source: SegModel | ModelBackend, opts: ServeOp
     genReqId: (raw) => requestIdOf(raw.headers['x-request-id']),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
   });
-  const metrics = new ServeMetrics(() => backend.depth, opts.queue);
+  const totalDepth = (): number => models.reduce((n, m) => n + m.backend.depth, 0);
+  const metrics = new ServeMetrics(totalDepth, opts.queue * models.length);
   const sink = opts.logSink ?? (opts.log ? (line: string) => process.stdout.write(`${line}\n`) : null);
   const notes = new WeakMap<FastifyRequest, Partial<RequestLog>>();
   const routes: RouteDoc[] = [];
@@ -199,8 +232,10 @@ export async function buildServer(source: SegModel | ModelBackend, opts: ServeOp
 
   const readiness = (): { ready: boolean; status: string } => {
     if (draining) return { ready: false, status: 'draining' };
-    if (!backend.alive) return { ready: false, status: 'model unavailable' };
-    if (backend.depth >= backend.capacity) return { ready: false, status: 'queue full' };
+    const dead = models.find((m) => !m.backend.alive);
+    if (dead) return { ready: false, status: `model ${dead.name} unavailable` };
+    const full = models.find((m) => m.backend.depth >= m.backend.capacity);
+    if (full) return { ready: false, status: models.length > 1 ? `queue of ${full.name} full` : 'queue full' };
     return { ready: true, status: 'ok' };
   };
   app.get(
@@ -209,17 +244,17 @@ export async function buildServer(source: SegModel | ModelBackend, opts: ServeOp
     async (_req, reply) => {
       const r = readiness();
       if (!r.ready) void reply.code(503);
-      return { status: r.status, queue: backend.depth, capacity: opts.queue };
+      return { status: r.status, queue: totalDepth(), capacity: opts.queue * models.length };
     },
   );
   // the original probe, kept: 503 only while draining or without a model (a full queue is still "up")
   app.get('/health', { config: { ...probe, doc: { summary: 'Health (ok, draining)' } } }, async (_req, reply) => {
-    const down = draining || !backend.alive;
+    const down = draining || models.some((m) => !m.backend.alive);
     if (down) void reply.code(503);
     return {
       status: draining ? 'draining' : down ? 'model unavailable' : 'ok',
-      queue: backend.depth,
-      capacity: opts.queue,
+      queue: totalDepth(),
+      capacity: opts.queue * models.length,
     };
   });
 
@@ -233,7 +268,38 @@ export async function buildServer(source: SegModel | ModelBackend, opts: ServeOp
   );
 
   app.get('/v1/model', { config: { doc: { summary: 'The model, its weights and the serving settings' } } }, async () =>
-    modelInfo(backend, opts, policy, defaultMode),
+    modelInfo(backend, opts, policy, modeOf(backend)),
+  );
+
+  app.get('/v1/models', { config: { doc: { summary: 'The models served, each with its queue' } } }, async () => ({
+    models: models.map(({ name, backend: b }) => ({
+      name,
+      numClasses: b.description.meta.classes.length,
+      weights: b.description.weights,
+      device: b.description.device,
+      queue: b.depth,
+      capacity: b.capacity,
+      alive: b.alive,
+    })),
+  }));
+
+  const named = (name: string): ModelBackend => {
+    const b = byName.get(name);
+    if (!b) throw new HttpError(404, `no model named '${name}' (GET /v1/models lists them)`);
+    return b;
+  };
+  const nameParams = {
+    type: 'object',
+    properties: { name: { type: 'string', pattern: MODEL_NAME.source } },
+    required: ['name'],
+  } as const;
+  app.get<{ Params: { name: string } }>(
+    '/v1/models/:name',
+    { schema: { params: nameParams }, config: { doc: { summary: 'One model, as /v1/model' } } },
+    async (req) => {
+      const b = named(req.params.name);
+      return modelInfo(b, opts, policy, modeOf(b));
+    },
   );
 
   if (opts.cors) {
@@ -245,6 +311,44 @@ export async function buildServer(source: SegModel | ModelBackend, opts: ServeOp
         .code(204);
     });
   }
+
+  const segment = async (
+    backend: ModelBackend,
+    req: FastifyRequest<{ Querystring: SegmentQuery }>,
+    reply: FastifyReply,
+  ): Promise<unknown> => {
+    inFlight++;
+    try {
+      const deadline = Date.now() + opts.timeoutS * 1000;
+      const aborter = new AbortController();
+      reply.raw.on('close', () => {
+        if (!reply.raw.writableEnded) aborter.abort();
+      });
+      const q = req.query;
+      const mode = q.mode ?? modeOf(backend);
+      const tta = q.tta === 'true' || q.tta === '1';
+      checkOptions(policy, mode, tta);
+      if (backend.depth >= backend.capacity) {
+        throw new HttpError(503, `queue full (${backend.capacity} requests): retry later`, { 'retry-after': '1' });
+      }
+      const image = await decodeUpload(await uploadBytes(req, bodyLimit), opts.maxPixels, (h) =>
+        checkBudget(policy, backend.description, mode, tta, h.width, h.height),
+      );
+      const seg = await backend.submit({ image, mode, tta, deadline, signal: aborter.signal });
+      notes.set(req, { queueMs: seg.queueMs, computeMs: seg.computeMs, pixels: image.width * image.height });
+      metrics.imageDone();
+      const format = q.format ?? 'json';
+      if (format === 'label') return await reply.type('image/png').send(labelPng(seg));
+      if (format === 'overlay')
+        return await reply
+          .type('image/png')
+          .send(await overlayPng(image, seg, backend.description.meta, q.opacity ?? 0.5));
+      return segmentJson(seg, backend.description.meta, q.labels ?? 'png');
+    } finally {
+      inFlight--;
+      if (inFlight === 0) idleWake?.();
+    }
+  };
 
   app.post<{ Querystring: SegmentQuery }>(
     '/v1/segment',
@@ -258,40 +362,21 @@ export async function buildServer(source: SegModel | ModelBackend, opts: ServeOp
         },
       },
     },
-    async (req, reply) => {
-      inFlight++;
-      try {
-        const deadline = Date.now() + opts.timeoutS * 1000;
-        const aborter = new AbortController();
-        reply.raw.on('close', () => {
-          if (!reply.raw.writableEnded) aborter.abort();
-        });
-        const q = req.query;
-        const mode = q.mode ?? defaultMode;
-        const tta = q.tta === 'true' || q.tta === '1';
-        checkOptions(policy, mode, tta);
-        if (backend.depth >= backend.capacity) {
-          throw new HttpError(503, `queue full (${backend.capacity} requests): retry later`, { 'retry-after': '1' });
-        }
-        const image = await decodeUpload(await uploadBytes(req, bodyLimit), opts.maxPixels, (h) =>
-          checkBudget(policy, desc, mode, tta, h.width, h.height),
-        );
-        const seg = await backend.submit({ image, mode, tta, deadline, signal: aborter.signal });
-        notes.set(req, { queueMs: seg.queueMs, computeMs: seg.computeMs, pixels: image.width * image.height });
-        metrics.imageDone();
-        const format = q.format ?? 'json';
-        if (format === 'label') return await reply.type('image/png').send(labelPng(seg));
-        if (format === 'overlay')
-          return await reply.type('image/png').send(await overlayPng(image, seg, desc.meta, q.opacity ?? 0.5));
-        return segmentJson(seg, desc.meta, q.labels ?? 'png');
-      } finally {
-        inFlight--;
-        if (inFlight === 0) idleWake?.();
-      }
-    },
+    async (req, reply) => segment(backend, req, reply),
   );
 
-  app.addHook('onClose', async () => backend.close());
+  app.post<{ Querystring: SegmentQuery; Params: { name: string } }>(
+    '/v1/models/:name/segment',
+    {
+      schema: { querystring: segmentQuerySchema, params: nameParams },
+      config: { doc: { summary: 'Segment one image with the named model', requestBody: true } },
+    },
+    async (req, reply) => segment(named(req.params.name), req, reply),
+  );
+
+  app.addHook('onClose', async () => {
+    await Promise.all(models.map((m) => m.backend.close()));
+  });
 
   const drain = async (): Promise<void> => {
     draining = true;
@@ -299,7 +384,7 @@ export async function buildServer(source: SegModel | ModelBackend, opts: ServeOp
       await new Promise<void>((resolve) => {
         idleWake = resolve;
       });
-    await backend.drain();
+    await Promise.all(models.map((m) => m.backend.drain()));
   };
   return { app, engine: backend, metrics, drain };
 }

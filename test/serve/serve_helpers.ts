@@ -105,24 +105,14 @@ export interface ChildServer {
 }
 
 /** `beitseg serve` in a child process on an ephemeral port; resolves once it listens. */
-export async function spawnServer(extra: string[] = [], timeoutMs = 60_000): Promise<ChildServer> {
-  const child = spawn(
-    process.execPath,
-    [
-      serveCli,
-      'serve',
-      '--config',
-      tinyConfigPath,
-      '--weights',
-      tinyWeights,
-      '--device',
-      'cpu',
-      '--port',
-      '0',
-      ...extra,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+export async function spawnServer(
+  extra: string[] = [],
+  timeoutMs = 60_000,
+  modelArgs: string[] = ['--config', tinyConfigPath, '--weights', tinyWeights],
+): Promise<ChildServer> {
+  const child = spawn(process.execPath, [serveCli, 'serve', ...modelArgs, '--device', 'cpu', '--port', '0', ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let err = '';
   let out = '';
   child.stdout!.on('data', (d: Buffer) => {
