@@ -78,9 +78,10 @@ describe('serve: inference off the event loop', () => {
 
   describe('serve: deadlines stop the work', () => {
     it('a request past --timeout-s answers 504 at once and the worker stops between windows', async () => {
-      const srv = await spawnServer(['--timeout-s', '1']);
+      // 1200x1200: about 600 windows, many seconds of compute, far past the 1 s deadline
+      const srv = await spawnServer(['--timeout-s', '1', '--max-windows', '5000']);
       try {
-        const big = await encodeTestImage(600, 600);
+        const big = await encodeTestImage(1200, 1200);
         const t0 = Date.now();
         const r = await post(`${srv.url}/v1/segment?labels=none`, big);
         const answeredMs = Date.now() - t0;

@@ -65,6 +65,7 @@ async function segment(file) {
   state.highlight = null;
   $('download').href = `data:image/png;base64,${body.label.data}`;
   $('download').download = `${file.name.replace(/\.[^.]+$/, '')}_pred.png`;
+  $('download-overlay').download = `${file.name.replace(/\.[^.]+$/, '')}_overlay.png`;
   renderLegend();
   render();
   $('controls').hidden = false;
@@ -108,6 +109,7 @@ function renderLegend() {
     const button = document.createElement('button');
     button.type = 'button';
     button.dataset.classId = String(c.id);
+    button.setAttribute('aria-pressed', 'false');
     const swatch = document.createElement('span');
     swatch.className = 'swatch';
     swatch.style.background = `rgb(${c.color.join(',')})`;
@@ -120,8 +122,11 @@ function renderLegend() {
     button.append(swatch, name, share);
     button.addEventListener('click', () => {
       state.highlight = state.highlight === c.id ? null : c.id;
-      for (const b of list.querySelectorAll('button'))
-        b.classList.toggle('active', Number(b.dataset.classId) === state.highlight);
+      for (const b of list.querySelectorAll('button')) {
+        const on = Number(b.dataset.classId) === state.highlight;
+        b.classList.toggle('active', on);
+        b.setAttribute('aria-pressed', String(on));
+      }
       render();
     });
     item.append(button);
@@ -150,6 +155,10 @@ zone.addEventListener('drop', (e) => {
 $('opacity').addEventListener('input', () => {
   $('opacity-value').textContent = `${$('opacity').value}%`;
   render();
+});
+// the overlay as shown (opacity and highlight included), made when the link is followed
+$('download-overlay').addEventListener('click', () => {
+  $('download-overlay').href = $('overlay').toDataURL('image/png');
 });
 $('token-input').addEventListener('change', () => {
   sessionStorage.setItem('beitseg-token', $('token-input').value.trim());
