@@ -200,7 +200,10 @@ describe('beitseg serve web page (headless Chromium)', () => {
         assert.match(await page.$eval('#download-hint', (e) => e.textContent ?? ''), /class id per pixel/);
         // the result is in view without scrolling
         const box = await inPage<{ top: number; bottom: number }>(
-          `(() => { const r = document.getElementById('overlay').getBoundingClientRect(); return { top: r.top, bottom: r.bottom }; })()`,
+          `(() => {
+            const r = document.getElementById('overlay').getBoundingClientRect();
+            return { top: r.top, bottom: r.bottom };
+          })()`,
         );
         assert.ok(
           box.bottom > box.top && box.bottom <= viewport.height,
