@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { encodeTestImage, post, spawnServer, type ChildServer } from './serve_helpers.js';
+import { encodeTestImage, pngDeclaring, post, spawnServer, type ChildServer } from './serve_helpers.js';
 
 async function timedGet(url: string): Promise<{ ms: number; status: number }> {
   const t = performance.now();
@@ -57,6 +57,14 @@ describe('serve: inference off the event loop', () => {
     assert.ok(!finished || samples.length >= 10, 'the probes ran while the request computed');
     assert.ok(Math.max(...samples) < 100, `probe latencies ${samples.map((s) => s.toFixed(0)).join(', ')} ms`);
     assert.equal((await inFlight).status, 200);
+  });
+
+  it('a mode=whole image over the pixel budget is refused from its header (issue 25: 3000x3000 bomb)', async () => {
+    const t0 = Date.now();
+    const r = await post(`${srv.url}/v1/segment?mode=whole`, pngDeclaring(3000, 3000));
+    assert.equal(r.status, 400);
+    assert.match(((await r.json()) as { error: string }).error, /over the mode=whole budget .*--max-pixels-whole/);
+    assert.ok(Date.now() - t0 < 2000, `refused after ${Date.now() - t0} ms`);
   });
 
   it('a client disconnect stops the work between windows', async () => {
