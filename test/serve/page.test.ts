@@ -223,6 +223,35 @@ describe('beitseg serve web page (headless Chromium)', () => {
     assert.deepEqual(missing, [], 'no failed request (favicon included)');
   });
 
+  it('several images make a strip of results; the before/after split shows the original', async () => {
+    const second = path.join(dir, 'second.png');
+    fs.writeFileSync(second, await encodeTestImage(90, 70, 'png', 2));
+    await page.goto(`${srv.url}/`, { waitUntil: 'load' });
+    await (await page.$('#file-input'))!.uploadFile(imagePath, second);
+    await page.waitForFunction(`document.querySelectorAll('#strip button').length === 2`, { timeout: 60_000 });
+    assert.equal(await inPage<boolean>(`document.getElementById('strip').hidden`), false);
+    const pressed = (): Promise<string[]> =>
+      inPage(`[...document.querySelectorAll('#strip button')].map((b) => b.getAttribute('aria-pressed'))`);
+    assert.deepEqual(await pressed(), ['false', 'true'], 'the last image is shown');
+    assert.deepEqual([(await canvasPixels()).width, (await canvasPixels()).height], [90, 70]);
+    await page.click('#strip li:first-child button');
+    assert.deepEqual(await pressed(), ['true', 'false']);
+    assert.deepEqual([(await canvasPixels()).width, (await canvasPixels()).height], [WIDTH, HEIGHT]);
+    await setOpacity(50);
+    await inPage(`(() => {
+      const split = document.getElementById('split');
+      split.value = '0';
+      split.dispatchEvent(new Event('input'));
+    })()`);
+    assert.ok(maxDiff((await canvasPixels()).data, () => 0) <= 1, 'split at 0: the original image');
+    await inPage(`(() => {
+      const split = document.getElementById('split');
+      split.value = '100';
+      split.dispatchEvent(new Event('input'));
+    })()`);
+    assert.ok(maxDiff((await canvasPixels()).data, () => 0.5) <= 1, 'split at 100: the overlay everywhere');
+  });
+
   it("shows the server's one-line error for a file that is not an image", async () => {
     const bad = path.join(dir, 'notes.png');
     fs.writeFileSync(bad, 'not really a png');
