@@ -115,8 +115,7 @@ function addToStrip(result) {
   item.append(button);
   $('strip').append(item);
   $('strip').hidden = results.length < 2;
-  for (const b of $('strip').querySelectorAll('button'))
-    b.setAttribute('aria-pressed', String(b === button));
+  for (const b of $('strip').querySelectorAll('button')) b.setAttribute('aria-pressed', String(b === button));
 }
 
 function render() {
