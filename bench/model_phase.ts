@@ -110,7 +110,7 @@ function main(): void {
       () =>
         tidy(() =>
           noGrad(() => {
-            model.slideInference(x, 1).argmax(1);
+            model.slideInference(x, { windowBatch: 1 }).argmax(1);
           }),
         ),
       warmup,

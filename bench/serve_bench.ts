@@ -6,7 +6,12 @@
  *
  *   npm run bench:serve -- [--config C] [--weights W] [--size 150x100] [--requests 48]
  *                          [--concurrency 1,4,16] [--window-batch 1] [--device cpu] [--amp bf16]
- *                          [--warmup N] [--baseline N] [--out F.json]
+ *                          [--warmup N] [--baseline N] [--out F.json] [--large 700x700] [--cli bin.js]
+ *
+ * While each level runs, /health is polled every 100 ms (its latency: does the server answer
+ * while it computes?). After the levels one --large image goes through mode=whole and the
+ * server's RSS is read before it and 3 s after (memory given back at rest). --cli runs another
+ * build's bin/beitseg.js (the "before" of a change); --baseline 0 skips the predict baseline.
  *
  * --warmup: requests before the timed levels (default: as many as --requests); --baseline: images
  * through `beitseg predict` (default: --requests, at most 24).
@@ -27,7 +32,7 @@ import { initModel, inferenceModel } from '../src/inference/api.js';
 import { writePrediction } from '../src/inference/outputs.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const cli = path.join(root, 'bin', 'beitseg.js');
+const cli = argValue('--cli', path.join(root, 'bin', 'beitseg.js'));
 const config = argValue('--config', path.join(root, 'test', 'fixtures', 'tiny_public_config.json'));
 const weightsArg = argValue(
   '--weights',
@@ -44,6 +49,7 @@ const amp = argValue('--amp', '');
 const warmupRequests = Number(argValue('--warmup', String(requests)));
 const baselineImages = Number(argValue('--baseline', String(Math.min(requests, 24))));
 const out = argValue('--out', '');
+const [largeW, largeH] = argValue('--large', '700x700').split('x').map(Number);
 
 function modelArgs(): string[] {
   return [
@@ -62,6 +68,11 @@ async function testImage(seed: number): Promise<Buffer> {
   return sharp(px, { raw: { width, height, channels: 3 } })
     .jpeg({ quality: 90 })
     .toBuffer();
+}
+
+function rssMb(pid: number): number {
+  const kb = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return kb ? Number(kb[1]) / 1024 : NaN;
 }
 
 function peakRssMb(pid: number): number {
@@ -113,10 +124,38 @@ interface LevelResult {
   imagesPerSecond: number;
   p50Ms: number;
   p99Ms: number;
+  healthP50Ms: number;
+  healthMaxMs: number;
+}
+
+/** Polls /health every 100 ms until stopped; the latencies of the answers. */
+function healthSampler(url: string): { stop: () => Promise<number[]> } {
+  const times: number[] = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const t0 = performance.now();
+      try {
+        await (await fetch(`${url}/health`)).arrayBuffer();
+        times.push(performance.now() - t0);
+      } catch {
+        times.push(Number.POSITIVE_INFINITY);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return times;
+    },
+  };
 }
 
 async function runLevel(url: string, image: Buffer, concurrency: number, amount = requests): Promise<LevelResult> {
   const started = performance.now();
+  const sampler = healthSampler(url);
   const r = await autocannon({
     url: `${url}/v1/segment?labels=none`,
     method: 'POST',
@@ -127,6 +166,7 @@ async function runLevel(url: string, image: Buffer, concurrency: number, amount 
     timeout: 3600,
   });
   const seconds = (performance.now() - started) / 1000;
+  const health = (await sampler.stop()).sort((a, b) => a - b);
   return {
     concurrency,
     requests: amount,
@@ -136,6 +176,8 @@ async function runLevel(url: string, image: Buffer, concurrency: number, amount 
     imagesPerSecond: round(r['2xx'] / seconds),
     p50Ms: r.latency.p50,
     p99Ms: r.latency.p99,
+    healthP50Ms: round(health[Math.floor(health.length / 2)] ?? NaN),
+    healthMaxMs: round(health[health.length - 1] ?? NaN),
   };
 }
 
@@ -199,6 +241,27 @@ async function predictBaseline(image: Buffer, n: number): Promise<Record<string,
   }
 }
 
+/** RSS at rest before one large mode=whole request and 3 s after it. */
+async function largeRequest(url: string, pid: number): Promise<Record<string, number>> {
+  await new Promise((r) => setTimeout(r, 2000));
+  const before = rssMb(pid);
+  const px = Buffer.alloc(largeW * largeH * 3, 0);
+  for (let i = 0; i < px.length; i++) px[i] = (i * 13) % 251;
+  const png = await sharp(px, { raw: { width: largeW, height: largeH, channels: 3 } })
+    .png()
+    .toBuffer();
+  const t0 = performance.now();
+  const r = await fetch(`${url}/v1/segment?labels=none&mode=whole`, { method: 'POST', body: png });
+  const seconds = (performance.now() - t0) / 1000;
+  await new Promise((res) => setTimeout(res, 3000));
+  return {
+    status: r.status,
+    seconds: round(seconds),
+    idleRssBeforeMb: round(before),
+    idleRssAfterMb: round(rssMb(pid)),
+  };
+}
+
 function round(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
@@ -208,6 +271,7 @@ async function main(): Promise<void> {
   const server = await startServer();
   const levelsOut: LevelResult[] = [];
   let serverPeakRssMb = NaN;
+  let large: Record<string, number> = {};
   try {
     if (warmupRequests > 0) await runLevel(server.url, image, 1, warmupRequests); // warm-up
     for (const c of levels) {
@@ -215,14 +279,16 @@ async function main(): Promise<void> {
       levelsOut.push(r);
       process.stderr.write(
         `concurrency ${c}: ${r.imagesPerSecond} images/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ` +
-          `${r.failed} failed\n`,
+          `${r.failed} failed; /health p50 ${r.healthP50Ms} ms, max ${r.healthMaxMs} ms\n`,
       );
     }
+    large = await largeRequest(server.url, server.pid);
+    process.stderr.write(`large request: ${JSON.stringify(large)}\n`);
   } finally {
     serverPeakRssMb = round(peakRssMb(server.pid));
     await server.stop();
   }
-  const baseline = await predictBaseline(image, baselineImages);
+  const baseline = baselineImages > 0 ? await predictBaseline(image, baselineImages) : null;
   process.stderr.write(`server peak RSS ${serverPeakRssMb} MB; predict baseline ${JSON.stringify(baseline)}\n`);
   const result = {
     date: new Date().toISOString(),
@@ -237,6 +303,8 @@ async function main(): Promise<void> {
     windowBatch: Number(windowBatch),
     levels: levelsOut,
     serverPeakRssMb,
+    largeRequest: large,
+    cli: path.relative(root, cli) || cli,
     predictBaseline: baseline,
   };
   const text = `${JSON.stringify(result, null, 2)}\n`;

@@ -13,8 +13,7 @@ static bool Given(const Napi::CallbackInfo& info, size_t i) {
   return i < info.Length() && !info[i].IsUndefined() && !info[i].IsNull();
 }
 
-Napi::FunctionReference* TensorHandle::constructor_ = nullptr;
-int64_t TensorHandle::live_count_ = 0;
+std::atomic<int64_t> TensorHandle::live_count_{0};
 
 Napi::Object TensorHandle::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function cls = DefineClass(env, "TensorHandle",
@@ -22,7 +21,9 @@ Napi::Object TensorHandle::Init(Napi::Env env, Napi::Object exports) {
                                        InstanceMethod<&TensorHandle::Dispose>("dispose"),
                                        InstanceMethod<&TensorHandle::IsDisposed>("isDisposed"),
                                    });
-  constructor_ = new Napi::FunctionReference(Napi::Persistent(cls));
+  // Per environment (the main thread and each worker thread load the addon into their own
+  // environment): a class from one cannot construct or recognise handles in another.
+  env.SetInstanceData<Napi::FunctionReference>(new Napi::FunctionReference(Napi::Persistent(cls)));
   exports.Set("TensorHandle", cls);
   return exports;
 }
@@ -32,8 +33,11 @@ TensorHandle::TensorHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Te
 TensorHandle::~TensorHandle() {
   // Reached from the GC finalizer when a handle was never disposed: give back what was
   // reported (adjusting external memory touches V8's counters only, not JS).
+  // The C call, whose status is ignored: while a worker thread's environment is torn down
+  // (process.exit during a forward pass) the wrapper would throw from this noexcept destructor.
   if (!released_ && reported_bytes_ != 0) {
-    Napi::MemoryManagement::AdjustExternalMemory(Env(), -reported_bytes_);
+    int64_t ignored = 0;
+    napi_adjust_external_memory(Env(), -reported_bytes_, &ignored);
   }
   if (counted_) --live_count_;
 }
@@ -47,7 +51,7 @@ static int64_t OwnedBytes(const at::Tensor& t) {
 }
 
 Napi::Value TensorHandle::Wrap(Napi::Env env, at::Tensor t) {
-  Napi::Object obj = constructor_->New({});
+  Napi::Object obj = env.GetInstanceData<Napi::FunctionReference>()->New({});
   TensorHandle* self = Napi::ObjectWrap<TensorHandle>::Unwrap(obj);
   self->reported_bytes_ = OwnedBytes(t);
   self->tensor = std::move(t);
@@ -58,7 +62,7 @@ Napi::Value TensorHandle::Wrap(Napi::Env env, at::Tensor t) {
 }
 
 bool TensorHandle::Is(const Napi::Value& v) {
-  return v.IsObject() && v.As<Napi::Object>().InstanceOf(constructor_->Value());
+  return v.IsObject() && v.As<Napi::Object>().InstanceOf(v.Env().GetInstanceData<Napi::FunctionReference>()->Value());
 }
 
 const at::Tensor& TensorHandle::Get(const Napi::Value& v, const char* what) {

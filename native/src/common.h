@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 #include <torch/version.h>
 
+#include <atomic>
 #include <functional>
 #include <optional>
 #include <string>
@@ -37,9 +38,8 @@ class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
 
   int64_t reported_bytes_ = 0;
   bool released_ = false;
-  bool counted_ = false;  // made by Wrap and counted in live_count_
-  static Napi::FunctionReference* constructor_;
-  static int64_t live_count_;  // touched on the JS thread only
+  bool counted_ = false;                    // made by Wrap and counted in live_count_
+  static std::atomic<int64_t> live_count_;  // summed over the main and worker threads
 };
 
 // Runs `body`, converting libtorch (c10::Error) and std exceptions into JS Errors carrying

@@ -6,7 +6,8 @@
  */
 import { rescaleSize } from '../data/transforms/resize.js';
 import type { Dict } from '../models/config.js';
-import { slideWindows, type TestConfig } from '../models/segmentors/encoder_decoder.js';
+import type { TestConfig } from '../models/segmentors/encoder_decoder.js';
+import { slideWindows } from '../models/segmentors/slide_job.js';
 import { scaledTestSize } from './preprocess.js';
 import { imageScaledSize, ttaFromConfig } from './tta_config.js';
 

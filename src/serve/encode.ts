@@ -7,8 +7,9 @@ import { encodeImage } from '../data/image_io.js';
 import { encodePngLabel } from '../data/png.js';
 import { makeLabel, type RgbImage } from '../data/types.js';
 import type { DatasetMeta } from '../inference/metainfo.js';
-import { classShares, overlay } from '../visualization/overlay.js';
-import type { Segmentation } from './engine.js';
+import { overlay } from '../visualization/overlay.js';
+import { segmentationJson, type SegmentationJson } from '../visualization/segmentation_json.js';
+import type { Segmentation } from './scheduler.js';
 
 export function labelPng(seg: Segmentation): Buffer {
   return encodePngLabel(seg.pred, seg.height, seg.width);
@@ -22,15 +23,6 @@ export async function overlayPng(
 ): Promise<Uint8Array> {
   const label = makeLabel(seg.height, seg.width, seg.pred);
   return encodeImage(overlay(img, label, meta.palette, { alpha: opacity }), 'png');
-}
-
-export interface ClassEntry {
-  id: number;
-  name: string;
-  /** Fraction of the image's pixels, in [0, 1]. */
-  share: number;
-  pixels: number;
-  color: [number, number, number];
 }
 
 /**
@@ -51,25 +43,13 @@ export function perClassRle(seg: Segmentation): Record<string, number[]> {
 
 export type LabelEncoding = 'png' | 'rle' | 'none';
 
-export interface SegmentJson {
-  width: number;
-  height: number;
-  /** Classes present, largest share first. */
-  classes: ClassEntry[];
-  present: string[];
+/** The API's JSON: predict's schema (docs/json-schema.md) plus, optionally, the label map itself. */
+export interface SegmentJson extends SegmentationJson {
   label?: { encoding: 'png'; data: string } | { encoding: 'rle'; order: 'row-major'; runs: Record<string, number[]> };
 }
 
 export function segmentJson(seg: Segmentation, meta: DatasetMeta, labels: LabelEncoding): SegmentJson {
-  const shares = classShares(seg.pred, meta.classes);
-  const classes = shares.classes.map((c) => ({
-    id: c.id,
-    name: c.name,
-    share: Number(c.share.toFixed(6)),
-    pixels: c.pixels,
-    color: meta.palette[c.id],
-  }));
-  const out: SegmentJson = { width: seg.width, height: seg.height, classes, present: classes.map((c) => c.name) };
+  const out: SegmentJson = segmentationJson(makeLabel(seg.height, seg.width, seg.pred), meta);
   if (labels === 'png') out.label = { encoding: 'png', data: labelPng(seg).toString('base64') };
   else if (labels === 'rle') out.label = { encoding: 'rle', order: 'row-major', runs: perClassRle(seg) };
   return out;

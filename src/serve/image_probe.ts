@@ -42,9 +42,16 @@ export async function probeImage(bytes: Buffer, maxPixels: number): Promise<Imag
   return { format, width, height };
 }
 
-/** Probe, then decode to RGB (400 when the pixel data is truncated or corrupt). */
-export async function decodeUpload(bytes: Buffer, maxPixels: number): Promise<RgbImage> {
-  await probeImage(bytes, maxPixels);
+/**
+ * Probe, run `check` on the header (the serving policy's budgets: it throws to refuse), then
+ * decode to RGB (400 when the pixel data is truncated or corrupt).
+ */
+export async function decodeUpload(
+  bytes: Buffer,
+  maxPixels: number,
+  check?: (header: ImageHeader) => void,
+): Promise<RgbImage> {
+  check?.(await probeImage(bytes, maxPixels));
   try {
     return await decodeImage(bytes, 'upload');
   } catch (e) {

@@ -27,6 +27,8 @@ export function registerPage(app: FastifyInstance): void {
   const dir = publicDir();
   for (const [route, { file, type }] of Object.entries(PAGE_FILES)) {
     const body = fs.readFileSync(path.join(dir, file));
-    app.get(route, async (_req, reply) => reply.type(type).header('cache-control', 'no-cache').send(body));
+    app.get(route, { config: { public: true } }, async (_req, reply) =>
+      reply.type(type).header('cache-control', 'no-cache').send(body),
+    );
   }
 }

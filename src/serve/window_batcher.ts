@@ -1,34 +1,28 @@
 /**
- * Slide inference split into windows that can be batched ACROSS requests: each request becomes
- * a WindowJob (its normalised input, mmseg's window grid and the running sum / count maps), and
+ * Slide inference batched ACROSS requests: each request becomes a WindowJob (its normalised
+ * input and a SlideJob: mmseg's window grid with the running sum / count maps), and
  * `runWindowBatch` sends windows of several jobs through the network in one forward pass.
  *
  * Per job the arithmetic is exactly `inferenceModel`'s single-scale slide path (testResize,
- * toInputTensor, EncoderDecoder.slideInference's sum / count, then the bilinear resize to the
- * original size): only which windows share a forward pass differs. The model's own
- * slideInference batches windows of one image; batching windows of different images needs the
- * per-job state below, which the inference layer does not expose.
+ * toInputTensor, the SlideJob that EncoderDecoder.slideInference runs to completion, then the
+ * bilinear resize to the original size): only which windows share a forward pass differs.
  */
 import type { SegModel } from '../inference/api.js';
 import { resolvePolicy } from '../inference/precision.js';
 import { windowForward } from '../inference/window_forward.js';
 import { testResize, toInputTensor } from '../inference/preprocess.js';
-import { addWindow, slideWindows, type Window } from '../models/segmentors/encoder_decoder.js';
+import { SlideJob } from '../models/segmentors/slide_job.js';
 import type { RgbImage } from '../data/types.js';
 import { interpolate } from '../tensor/functional.js';
 import { autocast, deviceTypeOf, noGrad, type AutocastDType } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
-import { cat, zeros, type Tensor } from '../tensor/tensor.js';
+import { cat } from '../tensor/tensor.js';
 
 export interface WindowJob {
+  /** The original image's size (the answer is resized back to it). */
   height: number;
   width: number;
-  input: Tensor;
-  windows: Window[];
-  /** Index of the next window to compute. */
-  next: number;
-  sum: Tensor;
-  count: Tensor;
+  slide: SlideJob;
 }
 
 /** Prepares one image for windowed slide inference (allocates its tensors; call disposeWindowJob when done). */
@@ -37,26 +31,25 @@ export function createWindowJob(m: SegModel, img: RgbImage): WindowJob {
     stride = m.model.testCfg.stride;
   if (!crop || !stride) throw new Error('slide inference needs model.test_cfg.crop_size and stride');
   const input = toInputTensor(testResize(img, m.preprocess.scale), m.preprocess, m.device);
-  const [, , h, w] = input.shape;
-  return {
-    height: img.height,
-    width: img.width,
-    input,
-    windows: slideWindows(h, w, crop, stride),
-    next: 0,
-    sum: zeros([1, m.model.numClasses, h, w], 'float32', m.device),
-    count: zeros([1, 1, h, w], 'float32', m.device),
-  };
+  try {
+    return {
+      height: img.height,
+      width: img.width,
+      slide: new SlideJob(input, { numClasses: m.model.numClasses, crop, stride }),
+    };
+  } catch (e) {
+    input.dispose();
+    throw e;
+  }
 }
 
 export function windowsLeft(job: WindowJob): number {
-  return job.windows.length - job.next;
+  return job.slide.windowsLeft;
 }
 
 /** The [rows, cols] of a job's next window: only windows of one shape can share a forward pass. */
 export function nextWindowShape(job: WindowJob): string {
-  const win = job.windows[job.next];
-  return `${win.y2 - win.y1}x${win.x2 - win.x1}`;
+  return job.slide.nextShape();
 }
 
 export interface BatchEntry {
@@ -67,20 +60,24 @@ export interface BatchEntry {
 
 /** One forward pass over the next windows of the given jobs (all of one shape), accumulated into each job. */
 export function runWindowBatch(m: SegModel, entries: BatchEntry[], amp: AutocastDType | null): void {
-  const picked: { job: WindowJob; win: Window }[] = [];
-  for (const { job, take } of entries) {
-    for (let k = 0; k < take; k++) picked.push({ job, win: job.windows[job.next + k] });
-    job.next += take;
-  }
   // the model's precision policy (initModel's, e.g. int8) with this engine's amp: what inferenceModel would run
   const policy = resolvePolicy(m.precision, { amp });
   const forward = windowForward(m.model, policy, m.cudaGraphs ?? false);
   noGrad(() =>
     autocast(deviceTypeOf(m.device), policy.amp, () =>
       tidy(() => {
-        const crops = picked.map(({ job, win }) => job.input.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2));
-        const logits = forward(cat(crops, 0)).float();
-        picked.forEach(({ job, win }, k) => addWindow(job.sum, job.count, win, logits.slice(0, k, k + 1)));
+        const taken = entries.map(({ job, take }) => ({ job, ...job.slide.take(take) }));
+        const logits = forward(
+          cat(
+            taken.flatMap((t) => t.crops),
+            0,
+          ),
+        ).float();
+        let offset = 0;
+        for (const t of taken) {
+          t.job.slide.accumulate(t.windows, logits, offset);
+          offset += t.windows.length;
+        }
       }),
     ),
   );
@@ -88,12 +85,11 @@ export function runWindowBatch(m: SegModel, entries: BatchEntry[], amp: Autocast
 
 /** The class map of a finished job at the image's original size (frees the job's tensors). */
 export function finishWindowJob(m: SegModel, job: WindowJob): Int32Array {
-  if (windowsLeft(job) !== 0) throw new Error(`window job finished with ${windowsLeft(job)} windows left`);
   try {
     return noGrad(() =>
       tidy(() => {
         const logits = interpolate(
-          job.sum.div(job.count),
+          job.slide.finish(),
           [job.height, job.width],
           'bilinear',
           m.model.decodeHead.cfg.align_corners,
@@ -107,5 +103,6 @@ export function finishWindowJob(m: SegModel, job: WindowJob): Int32Array {
 }
 
 export function disposeWindowJob(job: WindowJob): void {
-  for (const t of [job.input, job.sum, job.count]) if (!t.isDisposed) t.dispose();
+  job.slide.dispose();
+  if (!job.slide.input.isDisposed) job.slide.input.dispose();
 }

@@ -110,7 +110,10 @@ describe('GraphedForward', () => {
       const g = goldenGetter(loadFixtureTensors('tensors.safetensors'));
       const captures = standInCaptures;
       const graphed = new GraphedForward(eager, { capture: standIn, warmup: 0 });
-      const logits = model.slideInference(g('slide.image'), 4, undefined, {}, (crops) => graphed.run(crops));
+      const logits = model.slideInference(g('slide.image'), {
+        windowBatch: 4,
+        windowForward: (crops) => graphed.run(crops),
+      });
       assert.ok(maxAbsDiff(logits, g('slide.logits')) < 1e-4);
       assert.equal(standInCaptures - captures, graphed.size, 'one capture per window-batch shape');
       graphed.dispose();

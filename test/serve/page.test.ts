@@ -161,6 +161,97 @@ describe('beitseg serve web page (headless Chromium)', () => {
       fs.copyFileSync(shot, path.join(repoRoot, 'docs', 'serve-page.png'));
   });
 
+  it('legend buttons carry aria-pressed; the overlay downloads; no 404; phone and desktop screenshots', async () => {
+    const missing: string[] = [];
+    const onResponse = (r: { status(): number; url(): string }): void => {
+      if (r.status() >= 400) missing.push(`${r.status()} ${r.url()}`);
+    };
+    page.on('response', onResponse);
+    try {
+      for (const [name, viewport] of [
+        ['desktop', { width: 1100, height: 720 }],
+        ['phone', { width: 390, height: 844, isMobile: true, hasTouch: true, deviceScaleFactor: 1 }],
+      ] as const) {
+        await page.setViewport(viewport);
+        await page.goto(`${srv.url}/`, { waitUntil: 'load' });
+        await (await page.$('#file-input'))!.uploadFile(imagePath);
+        await page.waitForSelector('#legend li', { timeout: 30_000 });
+        const pressed = (): Promise<string[]> =>
+          inPage(`[...document.querySelectorAll('#legend button')].map((b) => b.getAttribute('aria-pressed'))`);
+        assert.ok(
+          (await pressed()).every((p) => p === 'false'),
+          'no class pressed at first',
+        );
+        const top = expected.classes[0];
+        await page.click(`#legend button[data-class-id="${top.id}"]`);
+        assert.deepEqual(
+          await pressed(),
+          expected.classes.map((c) => String(c.id === top.id)),
+        );
+        // the overlay link is made from the canvas when followed (the click is dispatched without navigating)
+        const overlayHref = await inPage<string>(`(() => {
+          const a = document.getElementById('download-overlay');
+          a.addEventListener('click', (e) => e.preventDefault(), { once: true });
+          a.click();
+          return a.href;
+        })()`);
+        assert.match(overlayHref, /^data:image\/png;base64,/);
+        assert.equal(await inPage<string>(`document.getElementById('download-overlay').download`), 'scene_overlay.png');
+        assert.match(await page.$eval('#download-hint', (e) => e.textContent ?? ''), /class id per pixel/);
+        // the result is in view without scrolling
+        const box = await inPage<{ top: number; bottom: number }>(
+          `(() => {
+            const r = document.getElementById('overlay').getBoundingClientRect();
+            return { top: r.top, bottom: r.bottom };
+          })()`,
+        );
+        assert.ok(
+          box.bottom > box.top && box.bottom <= viewport.height,
+          `${name}: overlay at ${box.top}..${box.bottom}`,
+        );
+        const shot = path.join(dir, `serve-page-${name}.png`);
+        await page.screenshot({ path: shot });
+        assert.ok(fs.statSync(shot).size > 5000, 'screenshot written');
+        process.stderr.write(`page screenshot (${name}): ${shot}\n`);
+        if (process.env.BEITSEG_UPDATE_SCREENSHOT === '1' && name === 'phone')
+          fs.copyFileSync(shot, path.join(repoRoot, 'docs', 'serve-page-phone.png'));
+      }
+    } finally {
+      page.off('response', onResponse);
+      await page.setViewport({ width: 1100, height: 720 });
+    }
+    assert.deepEqual(missing, [], 'no failed request (favicon included)');
+  });
+
+  it('several images make a strip of results; the before/after split shows the original', async () => {
+    const second = path.join(dir, 'second.png');
+    fs.writeFileSync(second, await encodeTestImage(90, 70, 'png', 2));
+    await page.goto(`${srv.url}/`, { waitUntil: 'load' });
+    await (await page.$('#file-input'))!.uploadFile(imagePath, second);
+    await page.waitForFunction(`document.querySelectorAll('#strip button').length === 2`, { timeout: 60_000 });
+    assert.equal(await inPage<boolean>(`document.getElementById('strip').hidden`), false);
+    const pressed = (): Promise<string[]> =>
+      inPage(`[...document.querySelectorAll('#strip button')].map((b) => b.getAttribute('aria-pressed'))`);
+    assert.deepEqual(await pressed(), ['false', 'true'], 'the last image is shown');
+    assert.deepEqual([(await canvasPixels()).width, (await canvasPixels()).height], [90, 70]);
+    await page.click('#strip li:first-child button');
+    assert.deepEqual(await pressed(), ['true', 'false']);
+    assert.deepEqual([(await canvasPixels()).width, (await canvasPixels()).height], [WIDTH, HEIGHT]);
+    await setOpacity(50);
+    await inPage(`(() => {
+      const split = document.getElementById('split');
+      split.value = '0';
+      split.dispatchEvent(new Event('input'));
+    })()`);
+    assert.ok(maxDiff((await canvasPixels()).data, () => 0) <= 1, 'split at 0: the original image');
+    await inPage(`(() => {
+      const split = document.getElementById('split');
+      split.value = '100';
+      split.dispatchEvent(new Event('input'));
+    })()`);
+    assert.ok(maxDiff((await canvasPixels()).data, () => 0.5) <= 1, 'split at 100: the overlay everywhere');
+  });
+
   it("shows the server's one-line error for a file that is not an image", async () => {
     const bad = path.join(dir, 'notes.png');
     fs.writeFileSync(bad, 'not really a png');

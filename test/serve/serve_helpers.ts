@@ -1,6 +1,8 @@
 /** Shared by the serve tests: the tiny model, servers on 127.0.0.1 ephemeral ports, test images, child servers. */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import sharp from 'sharp';
 import { initModel, type SegModel } from '../../src/inference/api.js';
@@ -10,6 +12,8 @@ import { fixtureFile, repoRoot, tinyConfigPath } from '../helpers.js';
 
 export const tinyWeights = fixtureFile('segmentor_state_dict.safetensors');
 export const cliPath = path.join(repoRoot, 'bin', 'beitseg.js');
+/** The CLI the child-process tests run: BEITSEG_SERVE_CLI points them at another build (to show a test fails there). */
+const serveCli = process.env.BEITSEG_SERVE_CLI || cliPath;
 
 let model: Promise<SegModel> | null = null;
 
@@ -96,29 +100,24 @@ export interface ChildServer {
   child: ChildProcess;
   url: string;
   stderr: () => string;
+  stdout: () => string;
   exited: Promise<number | null>;
 }
 
 /** `beitseg serve` in a child process on an ephemeral port; resolves once it listens. */
-export async function spawnServer(extra: string[] = [], timeoutMs = 60_000): Promise<ChildServer> {
-  const child = spawn(
-    process.execPath,
-    [
-      cliPath,
-      'serve',
-      '--config',
-      tinyConfigPath,
-      '--weights',
-      tinyWeights,
-      '--device',
-      'cpu',
-      '--port',
-      '0',
-      ...extra,
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+export async function spawnServer(
+  extra: string[] = [],
+  timeoutMs = 60_000,
+  modelArgs: string[] = ['--config', tinyConfigPath, '--weights', tinyWeights],
+): Promise<ChildServer> {
+  const child = spawn(process.execPath, [serveCli, 'serve', ...modelArgs, '--device', 'cpu', '--port', '0', ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let err = '';
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start in ${timeoutMs} ms: ${err}`)), timeoutMs);
@@ -135,7 +134,7 @@ export async function spawnServer(extra: string[] = [], timeoutMs = 60_000): Pro
       reject(new Error(`server exited with ${code} before listening: ${err}`));
     });
   });
-  return { child, url, stderr: () => err, exited };
+  return { child, url, stderr: () => err, stdout: () => out, exited };
 }
 
 /** Polls until `check` holds (bounded). */
@@ -146,4 +145,47 @@ export async function waitFor(check: () => Promise<boolean>, what: string, timeo
     await new Promise((r) => setTimeout(r, 20));
   }
   assert.fail(`timed out waiting for ${what}`);
+}
+
+/** A raw HTTP/1.1 request (the path sent as is: fetch would normalise `..`, `//` and case). */
+export function rawRequest(
+  url: string,
+  method: string,
+  rawPath: string,
+  body?: Buffer,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string }> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: u.hostname,
+        port: u.port,
+        method,
+        path: rawPath,
+        headers: {
+          ...(body ? { 'content-type': 'image/png', 'content-length': String(body.length) } : {}),
+          ...headers,
+        },
+        timeout: 30_000,
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => {
+          text += d.toString();
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`${method} ${rawPath}: no answer in 30 s`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Resident set size of a process in bytes (Linux /proc). */
+export function rssOf(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]);
+  return kb * 1024;
 }

@@ -5,50 +5,17 @@
 import { interpolate } from '../../tensor/functional.js';
 import { tidy } from '../../tensor/scope.js';
 import { autocast, deviceTypeOf } from '../../tensor/runtime.js';
-import { cat, zeros, type Tensor } from '../../tensor/tensor.js';
+import type { Tensor } from '../../tensor/tensor.js';
 import { Module } from '../../nn/module.js';
 import type { BEiT, LinearKernel } from '../backbones/beit.js';
 import type { Feature2Pyramid } from '../necks/feature2pyramid.js';
 import type { BaseDecodeHead } from '../decode_heads/decode_head.js';
+import { runSlideJob, SlideJob } from './slide_job.js';
 
 export interface TestConfig {
   mode: 'whole' | 'slide';
   crop_size?: [number, number];
   stride?: [number, number];
-}
-
-/** One slide window: rows [y1, y2), columns [x1, x2). */
-export interface Window {
-  y1: number;
-  y2: number;
-  x1: number;
-  x2: number;
-}
-
-/**
- * Adds one window's logits into the full-size sum and its coverage into count: equals mmseg's
- * `preds += F.pad(crop_logits)` and `count_mat[..., y1:y2, x1:x2] += 1`.
- */
-export function addWindow(sum: Tensor, count: Tensor, win: Window, logits: Tensor): void {
-  sum.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2).add_(logits);
-  count.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2).add_(1);
-}
-
-/** mmseg's window placement: a regular grid whose last row/column is shifted back inside. */
-export function slideWindows(h: number, w: number, crop: [number, number], stride: [number, number]): Window[] {
-  const [ch, cw] = crop;
-  const [sh, sw] = stride;
-  const gridsH = Math.floor(Math.max(h - ch + sh - 1, 0) / sh) + 1;
-  const gridsW = Math.floor(Math.max(w - cw + sw - 1, 0) / sw) + 1;
-  const out: Window[] = [];
-  for (let hi = 0; hi < gridsH; hi++) {
-    for (let wi = 0; wi < gridsW; wi++) {
-      const y2 = Math.min(hi * sh + ch, h),
-        x2 = Math.min(wi * sw + cw, w);
-      out.push({ y1: Math.max(y2 - ch, 0), y2, x1: Math.max(x2 - cw, 0), x2 });
-    }
-  }
-  return out;
 }
 
 /**
@@ -75,6 +42,16 @@ function lowPrecisionDecode(head: BaseDecodeHead, feats: Tensor[], device: strin
     return cast;
   });
   return autocast(deviceTypeOf(device), null, () => head.forward(low)).float();
+}
+
+export interface SlideInferenceOptions {
+  /** Windows per forward pass (default 1). */
+  windowBatch?: number;
+  /** Called after each forward pass with the windows done and their total. */
+  onWindow?: (done: number, total: number) => void;
+  precision?: ForwardPrecision;
+  /** Runs a batch of slide windows in place of encodeDecode (a replayed CUDA graph of it). */
+  windowForward?: (crops: Tensor) => Tensor;
 }
 
 export interface LossOutput {
@@ -134,44 +111,24 @@ export class EncoderDecoder extends Module {
     } = {},
   ): Tensor {
     const mode = opts.mode ?? this.testCfg.mode;
-    return mode === 'slide'
-      ? this.slideInference(img, opts.windowBatch ?? 1, opts.onWindow, opts.precision, opts.windowForward)
-      : this.encodeDecode(img, opts.precision);
+    return mode === 'slide' ? this.slideInference(img, opts) : this.encodeDecode(img, opts.precision);
   }
 
   /**
    * mmseg's slide_inference: each window's logits (resized to the crop) are summed into a
-   * full-size map and divided by how many windows cover each pixel. `windowBatch` windows
-   * go through the network together (same numbers, better throughput). `windowForward`, where
-   * given, computes a batch of windows in place of encodeDecode with `precision`.
+   * full-size map and divided by how many windows cover each pixel (one SlideJob run to the end).
+   * `windowBatch` windows go through the network together (same numbers, better throughput).
+   * `windowForward`, where given, computes a batch of windows in place of encodeDecode with
+   * `precision`; `onWindow` reports progress after each batch.
    */
-  slideInference(
-    img: Tensor,
-    windowBatch = 1,
-    onWindow?: (done: number, total: number) => void,
-    precision: ForwardPrecision = {},
-    windowForward: (crops: Tensor) => Tensor = (crops) => this.encodeDecode(crops, precision),
-  ): Tensor {
+  slideInference(img: Tensor, opts: SlideInferenceOptions = {}): Tensor {
     const crop = this.testCfg.crop_size,
       stride = this.testCfg.stride;
     if (!crop || !stride) throw new Error('slide inference needs model.test_cfg.crop_size and stride');
-    const [b, , h, w] = img.shape;
-    const windows = slideWindows(h, w, crop, stride);
-    const sum = zeros([b, this.numClasses, h, w], 'float32', img.device);
-    const count = zeros([1, 1, h, w], 'float32', img.device);
-    for (let start = 0; start < windows.length; start += windowBatch) {
-      const group = windows.slice(start, start + windowBatch);
-      tidy(() => {
-        const crops = group.map((win) => img.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2));
-        const logits = windowForward(cat(crops, 0)).float();
-        group.forEach((win, k) => addWindow(sum, count, win, logits.slice(0, k * b, (k + 1) * b)));
-      });
-      onWindow?.(Math.min(start + windowBatch, windows.length), windows.length);
-    }
-    const out = sum.div(count);
-    sum.dispose();
-    count.dispose();
-    return out;
+    const precision = opts.precision ?? {};
+    const forward = opts.windowForward ?? ((crops: Tensor) => this.encodeDecode(crops, precision));
+    const job = new SlideJob(img, { numClasses: this.numClasses, crop, stride });
+    return runSlideJob(job, forward, { windowBatch: opts.windowBatch, onWindow: opts.onWindow });
   }
 
   /** Training losses for normalised images [B, 3, H, W] and labels [B, H, W] (int64, 255 ignored). */

@@ -2,6 +2,8 @@
 // returns, list the classes present. Plain browser JavaScript, no build step.
 const $ = (id) => document.getElementById(id);
 const state = { image: null, ids: null, width: 0, height: 0, classes: [], colors: new Map(), highlight: null };
+/** Every image segmented on this page, in order: the strip of results shows one button each. */
+const results = [];
 
 function authHeaders() {
   const token = sessionStorage.getItem('beitseg-token') || $('token-input').value.trim();
@@ -56,20 +58,64 @@ async function segment(file) {
     setStatus(`${file.name}: ${body.error}`, true);
     return;
   }
-  state.width = body.width;
-  state.height = body.height;
-  state.image = await createImageBitmap(file, { imageOrientation: 'from-image' });
-  state.ids = await decodeLabelPng(body.label.data, body.width, body.height);
-  state.classes = body.classes;
-  state.colors = new Map(body.classes.map((c) => [c.id, c.color]));
+  const result = {
+    name: file.name,
+    width: body.width,
+    height: body.height,
+    image: await createImageBitmap(file, { imageOrientation: 'from-image' }),
+    ids: await decodeLabelPng(body.label.data, body.width, body.height),
+    classes: body.classes,
+    label: body.label.data,
+  };
+  results.push(result);
+  show(result);
+  addToStrip(result);
+  const seconds = ((performance.now() - started) / 1000).toFixed(2);
+  setStatus(`${file.name}: ${body.width}×${body.height}, ${body.classes.length} classes, ${seconds} s`);
+}
+
+/** Makes `result` the one shown: overlay, legend, downloads. */
+function show(result) {
+  state.width = result.width;
+  state.height = result.height;
+  state.image = result.image;
+  state.ids = result.ids;
+  state.classes = result.classes;
+  state.colors = new Map(result.classes.map((c) => [c.id, c.color]));
   state.highlight = null;
-  $('download').href = `data:image/png;base64,${body.label.data}`;
-  $('download').download = `${file.name.replace(/\.[^.]+$/, '')}_pred.png`;
+  const stem = result.name.replace(/\.[^.]+$/, '');
+  $('download').href = `data:image/png;base64,${result.label}`;
+  $('download').download = `${stem}_pred.png`;
+  $('download-overlay').download = `${stem}_overlay.png`;
   renderLegend();
   render();
   $('controls').hidden = false;
-  const seconds = ((performance.now() - started) / 1000).toFixed(2);
-  setStatus(`${file.name}: ${body.width}×${body.height}, ${body.classes.length} classes, ${seconds} s`);
+  for (const b of $('strip').querySelectorAll('button'))
+    b.setAttribute('aria-pressed', String(Number(b.dataset.index) === results.indexOf(result)));
+}
+
+function addToStrip(result) {
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.dataset.index = String(results.indexOf(result));
+  button.title = result.name;
+  const thumb = document.createElement('canvas');
+  const k = Math.min(1, 96 / Math.max(result.width, result.height));
+  thumb.width = Math.max(1, Math.round(result.width * k));
+  thumb.height = Math.max(1, Math.round(result.height * k));
+  thumb.getContext('2d').drawImage(result.image, 0, 0, thumb.width, thumb.height);
+  const name = document.createElement('span');
+  name.textContent = result.name;
+  button.append(thumb, name);
+  button.addEventListener('click', () => {
+    show(result);
+    setStatus(`${result.name}: ${result.width}×${result.height}, ${result.classes.length} classes`);
+  });
+  const item = document.createElement('li');
+  item.append(button);
+  $('strip').append(item);
+  $('strip').hidden = results.length < 2;
+  for (const b of $('strip').querySelectorAll('button')) b.setAttribute('aria-pressed', String(b === button));
 }
 
 function render() {
@@ -87,7 +133,10 @@ function render() {
   const frame = ctx.getImageData(0, 0, width, height);
   const px = frame.data;
   const alpha = Number($('opacity').value) / 100;
+  // before/after: the overlay covers the columns left of the split, the original shows on the right
+  const splitX = Math.round((Number($('split').value) / 100) * width);
   for (let i = 0; i < state.ids.length; i++) {
+    if (i % width >= splitX) continue;
     const id = state.ids[i];
     const color = state.colors.get(id);
     if (!color) continue;
@@ -108,6 +157,7 @@ function renderLegend() {
     const button = document.createElement('button');
     button.type = 'button';
     button.dataset.classId = String(c.id);
+    button.setAttribute('aria-pressed', 'false');
     const swatch = document.createElement('span');
     swatch.className = 'swatch';
     swatch.style.background = `rgb(${c.color.join(',')})`;
@@ -120,8 +170,11 @@ function renderLegend() {
     button.append(swatch, name, share);
     button.addEventListener('click', () => {
       state.highlight = state.highlight === c.id ? null : c.id;
-      for (const b of list.querySelectorAll('button'))
-        b.classList.toggle('active', Number(b.dataset.classId) === state.highlight);
+      for (const b of list.querySelectorAll('button')) {
+        const on = Number(b.dataset.classId) === state.highlight;
+        b.classList.toggle('active', on);
+        b.setAttribute('aria-pressed', String(on));
+      }
       render();
     });
     item.append(button);
@@ -131,11 +184,37 @@ function renderLegend() {
   $('legend-hint').hidden = false;
 }
 
-function pick(file) {
-  if (file) segment(file).catch((e) => setStatus(`${file.name}: ${e.message}`, true));
+/** Segments the files one after the other (the server queues them anyway; one at a time keeps the page responsive). */
+async function pickAll(files) {
+  const images = files.filter((f) => !f.type || f.type.startsWith('image/'));
+  for (const file of images) await segment(file).catch((e) => setStatus(`${file.name}: ${e.message}`, true));
 }
 
-$('file-input').addEventListener('change', (e) => pick(e.target.files[0]));
+/** The files of a drop, folders walked (Chromium, Firefox and Safari expose webkitGetAsEntry). */
+async function droppedFiles(dataTransfer) {
+  const entries = [...dataTransfer.items].map((i) => i.webkitGetAsEntry?.()).filter(Boolean);
+  if (entries.length === 0) return [...dataTransfer.files];
+  const out = [];
+  const walk = async (entry) => {
+    if (entry.isFile) out.push(await new Promise((resolve, reject) => entry.file(resolve, reject)));
+    else if (entry.isDirectory) {
+      const reader = entry.createReader();
+      for (;;) {
+        const batch = await new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+        if (batch.length === 0) break;
+        for (const e of batch) await walk(e);
+      }
+    }
+  };
+  for (const e of entries) await walk(e);
+  return out.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+$('file-input').addEventListener('change', (e) => pickAll([...e.target.files]));
+$('split').addEventListener('input', () => {
+  $('split-value').textContent = `${$('split').value}%`;
+  render();
+});
 const zone = $('drop-zone');
 zone.addEventListener('dragover', (e) => {
   e.preventDefault();
@@ -145,11 +224,15 @@ zone.addEventListener('dragleave', () => zone.classList.remove('over'));
 zone.addEventListener('drop', (e) => {
   e.preventDefault();
   zone.classList.remove('over');
-  pick(e.dataTransfer.files[0]);
+  droppedFiles(e.dataTransfer).then(pickAll, (err) => setStatus(err.message, true));
 });
 $('opacity').addEventListener('input', () => {
   $('opacity-value').textContent = `${$('opacity').value}%`;
   render();
+});
+// the overlay as shown (opacity and highlight included), made when the link is followed
+$('download-overlay').addEventListener('click', () => {
+  $('download-overlay').href = $('overlay').toDataURL('image/png');
 });
 $('token-input').addEventListener('change', () => {
   sessionStorage.setItem('beitseg-token', $('token-input').value.trim());

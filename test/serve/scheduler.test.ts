@@ -8,7 +8,7 @@ import { before, describe, it } from 'node:test';
 import { inferenceModel, type SegModel } from '../../src/inference/api.js';
 import { makeImage, type RgbImage } from '../../src/data/types.js';
 import { HttpError } from '../../src/serve/errors.js';
-import { SegmentEngine, type SegmentTask } from '../../src/serve/engine.js';
+import { SegmentScheduler, type SegmentTask } from '../../src/serve/scheduler.js';
 import { testPixels, tinyModel } from './serve_helpers.js';
 
 function image(width: number, height: number, seed: number): RgbImage {
@@ -28,7 +28,7 @@ async function rejection(p: Promise<unknown>): Promise<HttpError> {
   return e;
 }
 
-describe('SegmentEngine', () => {
+describe('SegmentScheduler', () => {
   let m: SegModel;
   // sizes with several windows, windows of two shapes (100 rows: 64 + a 64 shifted back), and one of its own shape
   const images = [image(150, 100, 1), image(64, 64, 2), image(130, 90, 3), image(64, 64, 4), image(200, 70, 5)];
@@ -38,12 +38,12 @@ describe('SegmentEngine', () => {
   });
 
   it('batched windows across requests equal one request at a time and inferenceModel', async () => {
-    const single = new SegmentEngine(m, { capacity: 16, windowBatch: 1, amp: null });
+    const single = new SegmentScheduler(m, { capacity: 16, windowBatch: 1, amp: null });
     const one: Uint8Array[] = [];
     for (const img of images) one.push((await single.submit(task(img))).pred);
     const passesAlone = single.forwardPasses;
 
-    const batched = new SegmentEngine(m, { capacity: 16, windowBatch: 8, amp: null });
+    const batched = new SegmentScheduler(m, { capacity: 16, windowBatch: 8, amp: null });
     const results = await Promise.all(images.map((img) => batched.submit(task(img))));
     assert.ok(
       batched.forwardPasses < passesAlone / 2,
@@ -60,7 +60,7 @@ describe('SegmentEngine', () => {
   });
 
   it('bf16 (amp) windows use the bf16 head exactly as inferenceModel does', async () => {
-    const engine = new SegmentEngine(m, { capacity: 4, windowBatch: 1, amp: 'bfloat16' });
+    const engine = new SegmentScheduler(m, { capacity: 4, windowBatch: 1, amp: 'bfloat16' });
     const [a, b] = await Promise.all([engine.submit(task(images[0])), engine.submit(task(images[4]))]);
     for (const [img, got] of [
       [images[0], a],
@@ -70,12 +70,12 @@ describe('SegmentEngine', () => {
       ref.logits.dispose();
       assert.deepEqual(got.pred, Uint8Array.from(ref.pred));
     }
-    const fp32 = await new SegmentEngine(m, { capacity: 1, windowBatch: 1, amp: null }).submit(task(images[0]));
+    const fp32 = await new SegmentScheduler(m, { capacity: 1, windowBatch: 1, amp: null }).submit(task(images[0]));
     assert.notDeepEqual(a.pred, fp32.pred, 'bf16 and fp32 differ on some pixels: the comparison above means something');
   });
 
   it('whole-image and TTA tasks run alone, in order with windowed ones', async () => {
-    const engine = new SegmentEngine(m, { capacity: 16, windowBatch: 4, amp: null });
+    const engine = new SegmentScheduler(m, { capacity: 16, windowBatch: 4, amp: null });
     const order: number[] = [];
     const tasks = [
       task(images[0]),
@@ -101,7 +101,7 @@ describe('SegmentEngine', () => {
   });
 
   it('refuses tasks over capacity with 503 and Retry-After', async () => {
-    const engine = new SegmentEngine(m, { capacity: 2, windowBatch: 1, amp: null });
+    const engine = new SegmentScheduler(m, { capacity: 2, windowBatch: 1, amp: null });
     const admitted = [engine.submit(task(images[0])), engine.submit(task(images[2]))];
     const refused = await rejection(engine.submit(task(images[1])));
     assert.equal(refused.statusCode, 503);
@@ -112,7 +112,7 @@ describe('SegmentEngine', () => {
   });
 
   it('a client that disconnects frees its place before its compute starts', async () => {
-    const engine = new SegmentEngine(m, { capacity: 2, windowBatch: 1, amp: null });
+    const engine = new SegmentScheduler(m, { capacity: 2, windowBatch: 1, amp: null });
     const first = engine.submit(task(images[4]));
     const aborter = new AbortController();
     const second = engine.submit(task(images[0], { signal: aborter.signal }));
@@ -129,14 +129,14 @@ describe('SegmentEngine', () => {
   });
 
   it('a task past its deadline answers 504 without computing', async () => {
-    const engine = new SegmentEngine(m, { capacity: 4, windowBatch: 1, amp: null });
+    const engine = new SegmentScheduler(m, { capacity: 4, windowBatch: 1, amp: null });
     const late = await rejection(engine.submit(task(images[0], { deadline: Date.now() - 1 })));
     assert.equal(late.statusCode, 504);
     assert.equal(engine.forwardPasses, 0);
   });
 
   it('drain finishes admitted tasks and refuses new ones', async () => {
-    const engine = new SegmentEngine(m, { capacity: 4, windowBatch: 2, amp: null });
+    const engine = new SegmentScheduler(m, { capacity: 4, windowBatch: 2, amp: null });
     const admitted = engine.submit(task(images[0]));
     const drained = engine.drain();
     assert.equal((await rejection(engine.submit(task(images[1])))).statusCode, 503);

@@ -1,5 +1,6 @@
 /**
- * The serving engine: one model, one FIFO queue of segmentation tasks, computed in arrival order.
+ * The serving scheduler: one model, one FIFO queue of segmentation tasks, computed in arrival order
+ * on the thread that owns the model (in `beitseg serve`, the model worker: model_worker.ts).
  *
  * - Bounded: at most `capacity` tasks are admitted (waiting or computing); more answer 503.
  * - Deadlines and aborts: a task whose deadline passed or whose client went away is dropped
@@ -7,14 +8,16 @@
  * - Slide-mode tasks without TTA are computed window by window, and windows of consecutive tasks
  *   share forward passes (up to `windowBatch` windows each); whole-image and TTA tasks run alone
  *   through `inferenceModel`.
- * - The loop gives the event loop a turn between forward passes, so the HTTP server keeps
- *   accepting, answering /health and noticing disconnects while a long queue is worked off.
- * - When the queue runs dry the C heaps are trimmed (trimHeap), so the process's RSS
- *   returns to what it uses instead of keeping what the last burst of requests freed.
+ * - The loop gives the event loop a turn between forward passes, so cancellations (a client gone,
+ *   a deadline) are seen between windows.
+ * - When the queue runs dry the C heaps are trimmed (trimHeap), and after `releaseAfterMs` of
+ *   idleness the tensor cache is emptied too (cpuCache(true)), so the process's RSS returns to
+ *   what it uses at rest instead of keeping what the last (large) request freed; a steady
+ *   stream of requests keeps the cache it reuses.
  */
 import { inferenceModel, type SegModel } from '../inference/api.js';
 import type { RgbImage } from '../data/types.js';
-import { trimHeap, type AutocastDType } from '../tensor/runtime.js';
+import { cpuCache, trimHeap, type AutocastDType } from '../tensor/runtime.js';
 import { HttpError } from './errors.js';
 import {
   createWindowJob,
@@ -41,6 +44,9 @@ export interface Segmentation {
   pred: Uint8Array;
   height: number;
   width: number;
+  /** Milliseconds waiting in the queue, then computing (for the request log). */
+  queueMs?: number;
+  computeMs?: number;
 }
 
 export interface EngineOptions {
@@ -51,6 +57,8 @@ export interface EngineOptions {
   amp: AutocastDType | null;
   /** Seconds a client is told to wait (Retry-After) when the queue is full. */
   retryAfterS?: number;
+  /** Idle milliseconds after which cached tensor memory is handed back (default 1000). */
+  releaseAfterMs?: number;
 }
 
 interface Entry {
@@ -59,16 +67,20 @@ interface Entry {
   reject: (e: Error) => void;
   job?: WindowJob;
   done: boolean;
+  admittedAt: number;
+  /** When its first forward pass started. */
+  startedAt?: number;
 }
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-export class SegmentEngine {
+export class SegmentScheduler {
   private readonly waiting: Entry[] = [];
   private readonly active: Entry[] = [];
   private running = false;
   private closed = false;
   private idleWaiters: (() => void)[] = [];
+  private releaseTimer: NodeJS.Timeout | null = null;
   /** Forward passes run so far (for tests and metrics: batching shows as fewer passes). */
   forwardPasses = 0;
 
@@ -104,7 +116,7 @@ export class SegmentEngine {
     }
     if (task.signal?.aborted) return Promise.reject(clientGone());
     return new Promise<Segmentation>((resolve, reject) => {
-      const entry: Entry = { task, resolve, reject, done: false };
+      const entry: Entry = { task, resolve, reject, done: false, admittedAt: Date.now() };
       this.waiting.push(entry);
       task.signal?.addEventListener('abort', () => this.dropIfWaiting(entry), { once: true });
       this.kick();
@@ -124,6 +136,8 @@ export class SegmentEngine {
   }
 
   private kick(): void {
+    if (this.releaseTimer) clearTimeout(this.releaseTimer);
+    this.releaseTimer = null;
     if (this.running) return;
     this.running = true;
     void this.loop();
@@ -140,7 +154,15 @@ export class SegmentEngine {
       }
     } finally {
       this.running = false;
-      if (this.depth === 0) trimHeap();
+      if (this.depth === 0) {
+        trimHeap();
+        this.releaseTimer = setTimeout(() => {
+          this.releaseTimer = null;
+          cpuCache(true);
+          trimHeap();
+        }, this.opts.releaseAfterMs ?? 1000);
+        this.releaseTimer.unref();
+      }
       for (const wake of this.idleWaiters.splice(0)) wake();
     }
   }
@@ -181,7 +203,7 @@ export class SegmentEngine {
       const s = nextWindowShape(job);
       if (shape !== null && s !== shape) break;
       shape = s;
-      const take = sameShapeRun(job, s, room);
+      const take = job.slide.sameShapeRun(room);
       batch.push({ entry, take });
       room -= take;
       if (windowsLeft(job) > take) break;
@@ -199,6 +221,7 @@ export class SegmentEngine {
         this.fail(entry, this.computeError(entry, e));
         continue;
       }
+      entry.startedAt = Date.now();
       this.active.push(entry);
       return entry;
     }
@@ -207,6 +230,7 @@ export class SegmentEngine {
 
   private async runAlone(entry: Entry): Promise<void> {
     const { task } = entry;
+    entry.startedAt = Date.now();
     try {
       this.forwardPasses++;
       const r = await inferenceModel(this.m, task.image, {
@@ -216,7 +240,9 @@ export class SegmentEngine {
         windowBatch: this.opts.windowBatch,
       });
       r.logits.dispose();
-      this.settle(entry, () => entry.resolve({ pred: toLabels(r.pred), height: r.height, width: r.width }));
+      this.settle(entry, () =>
+        entry.resolve({ pred: toLabels(r.pred), height: r.height, width: r.width, ...timing(entry) }),
+      );
     } catch (e) {
       this.fail(entry, this.computeError(entry, e));
     }
@@ -232,7 +258,7 @@ export class SegmentEngine {
       return;
     }
     const { height, width } = entry.task.image;
-    this.settle(entry, () => entry.resolve({ pred: toLabels(pred), height, width }));
+    this.settle(entry, () => entry.resolve({ pred: toLabels(pred), height, width, ...timing(entry) }));
   }
 
   /**
@@ -286,19 +312,13 @@ export class SegmentEngine {
   }
 }
 
-function isWindowed(task: SegmentTask): boolean {
-  return task.mode === 'slide' && !task.tta;
+function timing(entry: Entry): { queueMs: number; computeMs: number } {
+  const started = entry.startedAt ?? entry.admittedAt;
+  return { queueMs: started - entry.admittedAt, computeMs: Date.now() - started };
 }
 
-/** How many of the job's next windows (at most `room`) have shape `shape`. */
-function sameShapeRun(job: WindowJob, shape: string, room: number): number {
-  let take = 0;
-  while (take < room && job.next + take < job.windows.length) {
-    const win = job.windows[job.next + take];
-    if (`${win.y2 - win.y1}x${win.x2 - win.x1}` !== shape) break;
-    take++;
-  }
-  return take;
+function isWindowed(task: SegmentTask): boolean {
+  return task.mode === 'slide' && !task.tta;
 }
 
 function toLabels(pred: Int32Array): Uint8Array {
