@@ -215,7 +215,8 @@ c10::intrusive_ptr<c10d::ProcessGroup> MakeNccl(const c10::intrusive_ptr<c10d::S
 
 // Store clients by id. libtorch's own TCPStore server (isServer) is never started: it listens
 // on every interface, while the JS server binds the master address only.
-std::map<int64_t, c10::intrusive_ptr<c10d::TCPStore>>& stores = *new std::map<int64_t, c10::intrusive_ptr<c10d::TCPStore>>;
+std::map<int64_t, c10::intrusive_ptr<c10d::TCPStore>>& stores =
+    *new std::map<int64_t, c10::intrusive_ptr<c10d::TCPStore>>;
 
 c10::intrusive_ptr<c10d::TCPStore> GetStore(int64_t id) {
   std::lock_guard<std::mutex> lock(registry_mutex);
@@ -431,7 +432,8 @@ BEITSEG_OP(storeGet) {
 }
 
 BEITSEG_OP(storeAdd) {
-  return Napi::Number::New(env, static_cast<double>(GetStore(ArgInt(info, 0))->add(ArgString(info, 1), ArgInt(info, 2))));
+  return Napi::Number::New(env,
+                           static_cast<double>(GetStore(ArgInt(info, 0))->add(ArgString(info, 1), ArgInt(info, 2))));
 }
 
 BEITSEG_OP(storeCheck) {
@@ -442,8 +444,8 @@ BEITSEG_OP(storeCheck) {
 }
 
 BEITSEG_OP(storeCompareSet) {
-  auto v = GetStore(ArgInt(info, 0))
-               ->compareSet(ArgString(info, 1), Bytes(ArgString(info, 2)), Bytes(ArgString(info, 3)));
+  auto v =
+      GetStore(ArgInt(info, 0))->compareSet(ArgString(info, 1), Bytes(ArgString(info, 2)), Bytes(ArgString(info, 3)));
   return Napi::String::New(env, Text(v));
 }
 

@@ -7,6 +7,7 @@ import os from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
 import { joinFromEnv } from '../distributed/init.js';
 import { distributedTrainOptions } from '../engine/distributed.js';
+import { exitOnStopSignals, stopExitCode } from '../engine/stop_signals.js';
 import { train, type TrainOptions } from '../engine/trainer.js';
 import { addDistributedOptions, launchIfRequested, type DistributedCliOptions } from './distributed_options.js';
 import type { TrainOverrides } from '../engine/train_config.js';
@@ -45,6 +46,7 @@ type TrainCliOptions = Pick<
   threads?: number;
   cfgOptions?: string[];
   cudaGraphs?: boolean;
+  allowBatchChange?: boolean;
 } & DistributedCliOptions;
 
 export function register(program: Command): void {
@@ -58,7 +60,8 @@ export function register(program: Command): void {
     .option('--work-dir <dir>', 'where checkpoints and logs go (default: work_dirs/<config name>)')
     .option(
       '--resume [checkpoint]',
-      'continue from the latest complete checkpoint in the work dir, or from the given one',
+      'continue from the latest complete checkpoint in the work dir (also `--resume auto`: starts fresh when ' +
+        'there is none, for requeued jobs), or from the given one',
     )
     .option('--device <device>', 'cpu, cuda or cuda:N (default: cuda when available)', device)
     .option(
@@ -72,6 +75,10 @@ export function register(program: Command): void {
     .option(
       '--load-from <weights>',
       'initialise from a full segmentor checkpoint (.safetensors or .pth, mmseg or unilm layout)',
+    )
+    .option(
+      '--allow-batch-change',
+      'resume although the global batch (world size x --batch-size x --accum) differs from the checkpoint',
     )
     .option('--seed <n>', 'override randomness.seed', nonNegativeInt)
     .option('--workers <n>', 'data loader worker threads (0 = in the main thread)', nonNegativeInt)
@@ -87,6 +94,7 @@ export function register(program: Command): void {
     );
   addDistributedOptions(addCfgOptions(cmd)).action(async (o: TrainCliOptions) => {
     if (await launchIfRequested(o)) return;
+    exitOnStopSignals();
     const joined = await joinFromEnv({ device: o.device, timeoutMs: o.distTimeout * 1000, backend: o.distBackend });
     const localWorld = Number(process.env.LOCAL_WORLD_SIZE) || 1;
     const threads =
@@ -97,7 +105,8 @@ export function register(program: Command): void {
       config: loadCliConfig(o.config, o.cfgOptions, main ? undefined : () => undefined),
       configPath: o.config,
       workDir: o.workDir,
-      resume: o.resume,
+      // `--resume auto`: the newest complete checkpoint in the work dir, else a fresh start
+      resume: o.resume === 'auto' ? true : o.resume,
       device: joined?.device ?? o.device,
       amp: o.amp,
       maxIters: o.maxIters,
@@ -108,11 +117,12 @@ export function register(program: Command): void {
       numWorkers: o.workers,
       threads,
       cudaGraphs: o.cudaGraphs,
+      allowBatchChange: o.allowBatchChange,
     };
     // every rank trains; only rank 0 prints and writes files
     if (joined) options = distributedTrainOptions(joined.pg, { ...options, log: main ? undefined : () => undefined });
     const result = await train(options);
     result.model.dispose();
-    if (result.interrupted) process.exitCode = 130;
+    if (result.interrupted) process.exitCode = stopExitCode();
   });
 }

@@ -15,6 +15,16 @@ export interface DistEnv {
 
 export const DEFAULT_MASTER_PORT = 29500;
 
+/**
+ * The rendezvous port when none is given: inside a Slurm job one derived from SLURM_JOB_ID
+ * (20000-29999, below Linux's ephemeral ports), so that two jobs sharing a node do not meet at
+ * one port; else 29500, as torchrun.
+ */
+export function defaultMasterPort(env: NodeJS.ProcessEnv = process.env): number {
+  const id = Number(env.SLURM_JOB_ID);
+  return Number.isInteger(id) && id >= 0 ? 20000 + (id % 10000) : DEFAULT_MASTER_PORT;
+}
+
 function intVar(env: NodeJS.ProcessEnv, name: string, min: number): number {
   const raw = env[name];
   const n = Number(raw);
@@ -55,7 +65,7 @@ export function readDistEnv(env: NodeJS.ProcessEnv = process.env): DistEnv | nul
       rank = intVar(env, 'SLURM_PROCID', 0);
     const localRank = env.SLURM_LOCALID === undefined ? 0 : intVar(env, 'SLURM_LOCALID', 0);
     const masterAddr = env.MASTER_ADDR ?? (env.SLURM_NODELIST ? firstSlurmHost(env.SLURM_NODELIST) : '127.0.0.1');
-    const masterPort = env.MASTER_PORT === undefined ? DEFAULT_MASTER_PORT : intVar(env, 'MASTER_PORT', 1);
+    const masterPort = env.MASTER_PORT === undefined ? defaultMasterPort(env) : intVar(env, 'MASTER_PORT', 1);
     return check({ rank, localRank, worldSize, masterAddr, masterPort, source: 'slurm' }, 'SLURM_PROCID/SLURM_NTASKS');
   }
   return null;

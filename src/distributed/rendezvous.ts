@@ -97,7 +97,15 @@ export async function rendezvous(store: KeyStore, o: RendezvousOptions): Promise
   let nextProgress = t0 + progressMs;
   let pause = 20;
   for (;;) {
-    const n = store.add('arrived', 0);
+    let n: number;
+    try {
+      n = store.add('arrived', 0);
+    } catch (e) {
+      throw new Error(
+        `rank ${rank}: the rendezvous store at ${o.where} went away while waiting (the process hosting it, ` +
+          `rank 0 or node 0's launcher, ended: see its error): ${(e as Error).message.split('\n')[0]}`,
+      );
+    }
     if (n >= worldSize) return;
     const now = Date.now();
     if (now - t0 >= o.timeoutMs) {

@@ -10,7 +10,7 @@
  */
 import type net from 'node:net';
 
-const enum Query {
+enum Query {
   Set = 0,
   CompareSet = 1,
   Get = 2,

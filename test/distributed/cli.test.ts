@@ -1,46 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { repoRoot } from '../helpers.js';
+import { runCli, waitFor } from './cli_run.js';
 import { syntheticData, tempDir } from '../engine/fixtures.js';
 import { deterministicTinyConfig } from './tiny.js';
 import type { Dict } from '../../src/models/config.js';
-
-const cli = path.join(repoRoot, 'bin', 'beitseg.js');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-  pid: number;
-}
-
-function runCli(args: string[], o: { limitMs?: number; onStart?: (pid: number) => void } = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    const t0 = Date.now();
-    const env: NodeJS.ProcessEnv = { ...process.env, BEITSEG_NUM_THREADS: '1' };
-    for (const k of ['RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID', 'SLURM_NTASKS'])
-      delete env[k];
-    const child = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '',
-      stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    o.onStart?.(child.pid!);
-    const timer = setTimeout(() => child.kill('SIGKILL'), o.limitMs ?? 120_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: Date.now() - t0, pid: child.pid! });
-    });
-  });
-}
 
 /** The pid of the launcher's worker with RANK=rank (from /proc). */
 function workerPid(launcherPid: number, rank: number): number | null {
@@ -56,15 +21,6 @@ function workerPid(launcherPid: number, rank: number): number | null {
     }
   }
   return null;
-}
-
-async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return false;
 }
 
 test('launcher: a rank killed mid-training stops the run with a clear error; --resume continues; distributed eval = ' +
