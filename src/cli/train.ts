@@ -6,6 +6,7 @@
 import os from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
 import { joinFromEnv } from '../distributed/init.js';
+import { workerThreads } from '../distributed/slurm.js';
 import { distributedTrainOptions } from '../engine/distributed.js';
 import { exitOnStopSignals, stopExitCode } from '../engine/stop_signals.js';
 import { train, type TrainOptions } from '../engine/trainer.js';
@@ -96,10 +97,8 @@ export function register(program: Command): void {
     if (await launchIfRequested(o)) return;
     exitOnStopSignals();
     const joined = await joinFromEnv({ device: o.device, timeoutMs: o.distTimeout * 1000, backend: o.distBackend });
-    const localWorld = Number(process.env.LOCAL_WORLD_SIZE) || 1;
-    const threads =
-      o.threads ??
-      (joined && localWorld > 1 ? Math.max(1, Math.floor(os.availableParallelism() / localWorld)) : undefined);
+    // each worker's share of the machine (or of the CPUs Slurm gave its task)
+    const threads = o.threads ?? (joined ? workerThreads(process.env, os.availableParallelism()) : undefined);
     const main = !joined || joined.pg.rank === 0;
     let options: TrainOptions = {
       config: loadCliConfig(o.config, o.cfgOptions, main ? undefined : () => undefined),

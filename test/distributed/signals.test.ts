@@ -100,6 +100,26 @@ for (const mode of [
     const c = await runCli(trainArgs(cfgFile, stopped, mode.nproc), { limitMs: 150_000 });
     assert.equal(c.code, 0, c.stderr);
     sameCheckpointFiles(path.join(straight, `iter_${MAX_ITERS}`), path.join(stopped, `iter_${MAX_ITERS}`));
+    const st = JSON.parse(fs.readFileSync(path.join(stopped, `iter_${MAX_ITERS}`, 'state.json'), 'utf8'));
+    assert.deepEqual(st.batch, { worldSize: mode.nproc, perRank: 1, accum: 1, global: mode.nproc });
+    if (mode.nproc === 2) {
+      // another world size: refused when the global batch changes, accepted (and said) when it does not
+      const single = trainArgs(cfgFile, stopped, 1);
+      const refused = await runCli([...single, '--max-iters', String(MAX_ITERS + 1)], { limitMs: 60_000 });
+      assert.notEqual(refused.code, 0);
+      assert.match(
+        refused.stderr,
+        /was trained with a global batch of 2 ranks x batch 1 x accumulation 1 = 2; this run has 1 rank x batch 1 x accumulation 1 = 1: .*--allow-batch-change/,
+      );
+      const same = await runCli([...single, '--batch-size', '2', '--max-iters', String(MAX_ITERS + 1)], {
+        limitMs: 60_000,
+      });
+      assert.equal(same.code, 0, same.stderr);
+      assert.match(
+        same.stdout,
+        /resume: the same global batch of 2 as 2 ranks x batch 1 x accumulation 1 = 2 now as 1 rank x batch 2 x/,
+      );
+    }
     fs.rmSync(dir, { recursive: true, force: true });
   });
 }
