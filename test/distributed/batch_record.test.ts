@@ -9,7 +9,10 @@ test('resume: a changed global batch is refused unless allowed; another split of
   const half = { worldSize: 4, perRank: 2, accum: 1, global: 8 };
   assert.throws(
     () => checkResumeBatch(saved, half, false, 'w/iter_8'),
-    /^Error: w\/iter_8 was trained with a global batch of 8 ranks x batch 2 x accumulation 1 = 16; this run has 4 ranks x batch 2 x accumulation 1 = 8: .*pass --allow-batch-change\)$/,
+    new RegExp(
+      '^Error: w/iter_8 was trained with a global batch of 8 ranks x batch 2 x accumulation 1 = 16; ' +
+        'this run has 4 ranks x batch 2 x accumulation 1 = 8: .*pass --allow-batch-change\\)$',
+    ),
   );
   assert.match(checkResumeBatch(saved, half, true, 'ck')[0]!, /^warning: .*--allow-batch-change: continuing/);
   const accumulated = { worldSize: 4, perRank: 2, accum: 2, global: 16 };

@@ -109,7 +109,10 @@ for (const mode of [
       assert.notEqual(refused.code, 0);
       assert.match(
         refused.stderr,
-        /was trained with a global batch of 2 ranks x batch 1 x accumulation 1 = 2; this run has 1 rank x batch 1 x accumulation 1 = 1: .*--allow-batch-change/,
+        new RegExp(
+          'was trained with a global batch of 2 ranks x batch 1 x accumulation 1 = 2; ' +
+            'this run has 1 rank x batch 1 x accumulation 1 = 1: .*--allow-batch-change',
+        ),
       );
       const same = await runCli([...single, '--batch-size', '2', '--max-iters', String(MAX_ITERS + 1)], {
         limitMs: 60_000,
