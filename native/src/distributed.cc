@@ -5,10 +5,13 @@
 // driven from autograd hooks as buckets become ready).
 //
 // JS interface (src/tensor/native.ts types it, src/distributed/ wraps it):
-//   storeConnect(addr, port, timeoutMs) -> Promise<storeId> (a TCPStore client; the server is
-//     src/distributed/store_server.ts, bound to the master address, or torchrun's agent store)
+//   storeConnect(addr, port, timeoutMs, isServer) -> Promise<storeId> (a TCPStore client; the
+//     server is src/distributed/store_server.ts, bound to the master address, or torchrun's
+//     agent store; isServer: libtorch's own server, for libtorch 2.x whose protocol the JS
+//     server does not speak)
 //   storeSet(id, key, value) / storeGet(id, key) -> string / storeAdd(id, key, delta) -> number /
-//   storeCheck(id, keys) -> bool / storeCompareSet(id, key, expected, desired) -> string
+//   storeCheck(id, keys) -> bool / storeCompareSet(id, key, expected, desired) -> string /
+//   storePort(id) -> number / storeClose(id)
 //   pgInit(storeId, prefix, rank, size, timeoutMs, backend, hostname) -> Promise<pgId>
 //   pgInfo(pgId) -> {rank, size, backend, port, timeoutMs}
 //   pgAllreduce(pgId, t, op) / pgBroadcast(pgId, t, root) / pgAllgather(pgId, outs, t) /
@@ -213,8 +216,8 @@ c10::intrusive_ptr<c10d::ProcessGroup> MakeNccl(const c10::intrusive_ptr<c10d::S
 }
 #endif
 
-// Store clients by id. libtorch's own TCPStore server (isServer) is never started: it listens
-// on every interface, while the JS server binds the master address only.
+// Store clients by id. On libtorch 1.x libtorch's own TCPStore server (isServer) is not used: it
+// listens on every interface, while the JS server binds the master address only.
 std::map<int64_t, c10::intrusive_ptr<c10d::TCPStore>>& stores =
     *new std::map<int64_t, c10::intrusive_ptr<c10d::TCPStore>>;
 
@@ -273,14 +276,19 @@ std::shared_ptr<Group> CreateGroup(const InitRequest& r) {
 
 class ConnectWorker : public Napi::AsyncWorker {
  public:
-  ConnectWorker(Napi::Env env, std::string addr, int port, Ms timeout)
-      : Napi::AsyncWorker(env), addr_(std::move(addr)), port_(port), timeout_(timeout), deferred_(env) {}
+  ConnectWorker(Napi::Env env, std::string addr, int port, Ms timeout, bool server)
+      : Napi::AsyncWorker(env),
+        addr_(std::move(addr)),
+        port_(port),
+        timeout_(timeout),
+        server_(server),
+        deferred_(env) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
     c10d::TCPStoreOptions so;
     so.port = static_cast<std::uint16_t>(port_);
-    so.isServer = false;
+    so.isServer = server_;
     so.waitWorkers = false;
     so.timeout = timeout_;
     try {
@@ -306,6 +314,7 @@ class ConnectWorker : public Napi::AsyncWorker {
   std::string addr_;
   int port_;
   Ms timeout_;
+  bool server_;
   c10::intrusive_ptr<c10d::TCPStore> store_;
   Napi::Promise::Deferred deferred_;
 };
@@ -412,9 +421,11 @@ std::shared_ptr<Ddp> GetReducer(int64_t id) {
 BEITSEG_OP(storeConnect) {
   const std::string addr = ArgString(info, 0);
   const auto port = ArgInt(info, 1), timeout = ArgInt(info, 2);
-  if (port < 1 || port > 65535) throw std::invalid_argument("port " + std::to_string(port) + " is not in 1..65535");
+  const bool server = ArgBool(info, 3);
+  if (port < (server ? 0 : 1) || port > 65535)
+    throw std::invalid_argument("port " + std::to_string(port) + " is not in 1..65535");
   if (timeout <= 0) throw std::invalid_argument("timeout must be positive (milliseconds)");
-  auto* worker = new ConnectWorker(env, addr, static_cast<int>(port), Ms(timeout));
+  auto* worker = new ConnectWorker(env, addr, static_cast<int>(port), Ms(timeout), server);
   Napi::Promise p = worker->Promise();
   worker->Queue();
   return p;
@@ -447,6 +458,10 @@ BEITSEG_OP(storeCompareSet) {
   auto v =
       GetStore(ArgInt(info, 0))->compareSet(ArgString(info, 1), Bytes(ArgString(info, 2)), Bytes(ArgString(info, 3)));
   return Napi::String::New(env, Text(v));
+}
+
+BEITSEG_OP(storePort) {
+  return Napi::Number::New(env, GetStore(ArgInt(info, 0))->getPort());
 }
 
 BEITSEG_OP(storeClose) {
@@ -720,6 +735,7 @@ void RegisterDistributed(Napi::Env env, Napi::Object exports) {
   BEITSEG_EXPORT(exports, storeAdd);
   BEITSEG_EXPORT(exports, storeCheck);
   BEITSEG_EXPORT(exports, storeCompareSet);
+  BEITSEG_EXPORT(exports, storePort);
   BEITSEG_EXPORT(exports, storeClose);
   BEITSEG_EXPORT(exports, pgInit);
   BEITSEG_EXPORT(exports, pgInfo);

@@ -17,7 +17,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { defaultMasterPort } from './env.js';
-import { startStoreServer, type StoreServer } from './store_server.js';
+import net from 'node:net';
+import { jsStoreSupported, startStoreServer, type StoreServer } from './store_server.js';
 
 export interface LaunchOptions {
   nprocPerNode: number;
@@ -57,6 +58,18 @@ export function stripLauncherFlags(argv: readonly string[]): string[] {
 
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGUSR1'] as const;
 
+/** A port free a moment ago (libtorch 2.x builds, where rank 0 hosts libtorch's own store). */
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 /** Runs the workers to the end; resolves with the exit code the launcher should return. */
 export async function launch(o: LaunchOptions): Promise<number> {
   const nnodes = o.nnodes ?? 1,
@@ -72,8 +85,9 @@ export async function launch(o: LaunchOptions): Promise<number> {
   const masterAddr = o.masterAddr ?? '127.0.0.1';
   // one machine: a free port (0) unless one is given; several: the agreed default
   const wantedPort = o.masterPort ?? (nnodes === 1 && !process.env.SLURM_JOB_ID ? 0 : defaultMasterPort());
-  const server: StoreServer | null = nodeRank === 0 ? await startStoreServer(masterAddr, wantedPort) : null;
-  const masterPort = server?.port ?? wantedPort;
+  const js = jsStoreSupported();
+  const server: StoreServer | null = nodeRank === 0 && js ? await startStoreServer(masterAddr, wantedPort) : null;
+  const masterPort = server?.port ?? (wantedPort === 0 ? await freeLoopbackPort() : wantedPort);
   const token =
     nnodes === 1 ? { BEITSEG_RUN_TOKEN: `${os.hostname()}-${process.pid}-${randomBytes(6).toString('hex')}` } : {};
   const worldSize = n * nnodes;
@@ -105,7 +119,8 @@ export async function launch(o: LaunchOptions): Promise<number> {
           ...process.env,
           ...o.env,
           ...token,
-          BEITSEG_AGENT_STORE: '1',
+          // node 0's launcher hosts the store (libtorch 2.x: rank 0 hosts libtorch's)
+          ...(js ? { BEITSEG_AGENT_STORE: '1' } : {}),
           RANK: String(rank),
           LOCAL_RANK: String(local),
           WORLD_SIZE: String(worldSize),

@@ -14,7 +14,7 @@
 import { native } from '../tensor/native.js';
 import { empty, type Tensor } from '../tensor/tensor.js';
 import { jobToken, type KeyStore, rendezvous } from './rendezvous.js';
-import { startStoreServer, type StoreServer } from './store_server.js';
+import { jsStoreSupported, startStoreServer, type StoreServer } from './store_server.js';
 
 export type Backend = 'gloo' | 'nccl';
 export type ReduceOp = 'sum' | 'max' | 'min' | 'product';
@@ -135,12 +135,15 @@ export class ProcessGroup {
     if (o.masterPort === 0 && (agent || o.rank !== 0))
       throw new Error(`rank ${o.rank}: port 0 is for rank 0 hosting the store only`);
     const hostname = o.hostname ?? (isLoopback(o.masterAddr) ? '127.0.0.1' : '');
-    const server = !agent && o.rank === 0 ? await startStoreServer(o.masterAddr, o.masterPort) : null;
-    const port = server?.port ?? o.masterPort;
-    const where = `${o.masterAddr}:${port}`;
+    const hosts = !agent && o.rank === 0;
+    const js = jsStoreSupported();
+    const server = hosts && js ? await startStoreServer(o.masterAddr, o.masterPort) : null;
+    let port = server?.port ?? o.masterPort;
     let storeId = -1;
     try {
-      storeId = await native.storeConnect(o.masterAddr, port, timeoutMs);
+      storeId = await native.storeConnect(o.masterAddr, port, timeoutMs, hosts && !js);
+      if (hosts && !js) port = native.storePort(storeId);
+      const where = `${o.masterAddr}:${port}`;
       const prefix = o.storePrefix ?? storePrefix();
       const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
       await rendezvous(prefixed(nativeStore(storeId), prefix), {

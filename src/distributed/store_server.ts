@@ -5,6 +5,16 @@
  * node 0 (like torchrun's agent) or, without a launcher, by rank 0.
  */
 import { Worker } from 'node:worker_threads';
+import { native } from '../tensor/native.js';
+
+/**
+ * Whether this build's TCPStore client speaks the protocol store_protocol.ts serves (libtorch
+ * 1.x). libtorch 2.x changed the wire protocol: there rank 0 hosts libtorch's own server, which
+ * listens on every interface (unrun here).
+ */
+export function jsStoreSupported(): boolean {
+  return Number(native.buildInfo().torchVersion.split('.')[0]) < 2;
+}
 
 export interface StoreServer {
   /** The address and port the store listens on. */
