@@ -616,6 +616,19 @@ BEITSEG_OP(ddpCreate) {
   auto d = std::make_shared<Ddp>();
   d->group = g;
   d->params = params;
+  // A gradient can reach AccumulateGrad as a view with other strides than its parameter in
+  // dimensions of size 1 (the layout contract ignores those): a [1, 1, C] class token at batch 1
+  // gets a slice of the [1, L, C] token gradient (strides L*C, C, 1). The Reducer then copies it
+  // into its bucket view strided and warns "Grad strides do not match bucket view strides"; a
+  // hook before accumulation gives it the parameter's strides instead (the same one copy).
+  for (auto& p : params) {
+    if (p.is_sparse() || !p.is_non_overlapping_and_dense()) continue;
+    std::vector<int64_t> strides = p.strides().vec();
+    p.register_hook([strides](const at::Tensor& grad) -> at::Tensor {
+      if (!grad.defined() || grad.is_sparse() || grad.strides() == c10::IntArrayRef(strides)) return at::Tensor();
+      return at::empty_strided(grad.sizes(), strides, grad.options()).copy_(grad);
+    });
+  }
   const char* mode_env = std::getenv("BEITSEG_DDP");
   bool flat = mode_env && std::string(mode_env) == "flat";
 #ifdef BEITSEG_C10D_REDUCER
