@@ -96,7 +96,10 @@ async function main(): Promise<void> {
     setNorm(cfg);
     const cfgWith = (b: number) => {
       const file = path.join(dir, `cfg-${norm}-${b}.json`);
-      fs.writeFileSync(file, JSON.stringify({ ...cfg, train_dataloader: { ...(cfg.train_dataloader as Dict), batch_size: b } }));
+      fs.writeFileSync(
+        file,
+        JSON.stringify({ ...cfg, train_dataloader: { ...(cfg.train_dataloader as Dict), batch_size: b } }),
+      );
       return file;
     };
     const single = run(path.join(dir, `single-${norm}`), cfgWith(batch), []);
