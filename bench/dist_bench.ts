@@ -5,9 +5,10 @@
  * statistics): weak scaling (same per-rank batch b) and the fixed global batch (2 ranks x b vs
  * 1 process x 2b), the bytes all-reduced per step, and how many "Grad strides do not match"
  * warnings the ranks printed. Times are the mean `time` of the second logging window (the first
- * includes warm-up).
+ * includes warm-up); the six runs are repeated `--rounds` times in turn and each figure is the
+ * median over rounds (a shared machine's load comes and goes).
  *
- *   node dist/bench/dist_bench.js [--iters 20] [--batch 1] [--out bench/results/dist-DATE.json]
+ *   node dist/bench/dist_bench.js [--iters 20] [--batch 1] [--rounds 3] [--out bench/results/dist-DATE.json]
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -23,7 +24,13 @@ const arg = (name: string, dflt: string) => {
   return i >= 0 ? process.argv[i + 1]! : dflt;
 };
 const iters = Number(arg('iters', '20')),
-  batch = Number(arg('batch', '1'));
+  batch = Number(arg('batch', '1')),
+  rounds = Number(arg('rounds', '3'));
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
 const out = arg('out', path.join(root, 'bench', 'results', `dist-${new Date().toISOString().slice(0, 10)}.json`));
 
 interface RunResult {
@@ -79,6 +86,7 @@ async function main(): Promise<void> {
     iterations: iters,
     note: 'shared machine: other jobs ran at the same time; 1 thread per process',
   };
+  const cfgFiles = new Map<string, (b: number) => string>();
   for (const norm of ['SyncBN', 'BN']) {
     const cfg = loadConfig(path.join(root, 'configs', 'tiny_synthetic.json')) as Dict;
     for (const k of ['train_dataloader', 'val_dataloader']) ((cfg[k] as Dict).dataset as Dict).data_root = data;
@@ -88,37 +96,55 @@ async function main(): Promise<void> {
       if (Array.isArray(v)) v.forEach(setNorm);
       else if (v && typeof v === 'object') {
         for (const [k, x] of Object.entries(v as Dict)) {
-          if (k === 'norm_cfg' && x && typeof x === 'object') (x as Dict).type = norm;
+          // BN-family layers only (the backbone's LN stays)
+          if (k === 'norm_cfg' && x && typeof x === 'object' && /BN$/.test(String((x as Dict).type)))
+            (x as Dict).type = norm;
           else setNorm(x);
         }
       }
     };
     setNorm(cfg);
-    const cfgWith = (b: number) => {
+    cfgFiles.set(norm, (b: number) => {
       const file = path.join(dir, `cfg-${norm}-${b}.json`);
-      fs.writeFileSync(
-        file,
-        JSON.stringify({ ...cfg, train_dataloader: { ...(cfg.train_dataloader as Dict), batch_size: b } }),
-      );
+      const train = { ...(cfg.train_dataloader as Dict), batch_size: b };
+      fs.writeFileSync(file, JSON.stringify({ ...cfg, train_dataloader: train }));
       return file;
-    };
-    const single = run(path.join(dir, `single-${norm}`), cfgWith(batch), []);
-    const single2 = run(path.join(dir, `single2-${norm}`), cfgWith(2 * batch), []);
-    const dist = run(path.join(dir, `dist-${norm}`), cfgWith(batch), ['--nproc-per-node', '2']);
+    });
+  }
+  const times = new Map<string, number[]>();
+  const note = (key: string, r: RunResult) => times.set(key, [...(times.get(key) ?? []), r.secPerIter]);
+  const headers = new Map<string, RunResult>();
+  for (let round = 0; round < rounds; round++) {
+    for (const norm of ['SyncBN', 'BN']) {
+      const cfgWith = cfgFiles.get(norm)!;
+      const w = (name: string) => path.join(dir, `${name}-${norm}-${round}`);
+      note(`${norm}/single`, run(w('single'), cfgWith(batch), []));
+      note(`${norm}/singleGlobal`, run(w('single2'), cfgWith(2 * batch), []));
+      const d = run(w('dist'), cfgWith(batch), ['--nproc-per-node', '2']);
+      note(`${norm}/dist`, d);
+      headers.set(norm, d);
+    }
+  }
+  for (const norm of ['SyncBN', 'BN']) {
+    const single = median(times.get(`${norm}/single`)!),
+      single2 = median(times.get(`${norm}/singleGlobal`)!),
+      dist = median(times.get(`${norm}/dist`)!);
+    const d = headers.get(norm)!;
     result[norm] = {
-      single: { processes: 1, batch, secPerIter: single.secPerIter },
-      singleGlobal: { processes: 1, batch: 2 * batch, secPerIter: single2.secPerIter },
+      single: { processes: 1, batch, secPerIter: single, rounds: times.get(`${norm}/single`) },
+      singleGlobal: { processes: 1, batch: 2 * batch, secPerIter: single2, rounds: times.get(`${norm}/singleGlobal`) },
       distributed: {
         processes: 2,
         batchEach: batch,
-        secPerIter: dist.secPerIter,
-        allReducedMBPerStep: Number((/([\d.]+) MB of gradients all-reduced per step/.exec(dist.header) ?? [])[1]),
-        header: dist.header,
-        gradStrideWarnings: dist.strideWarnings,
+        secPerIter: dist,
+        rounds: times.get(`${norm}/dist`),
+        allReducedMBPerStep: Number((/([\d.]+) MB of gradients all-reduced per step/.exec(d.header) ?? [])[1]),
+        header: d.header,
+        gradStrideWarnings: d.strideWarnings,
       },
-      weakScalingEfficiency: single.secPerIter / dist.secPerIter,
+      weakScalingEfficiency: single / dist,
       // > 1: 2 ranks x b are slower per sample than 1 process x 2b on the same 2 cores
-      globalBatchSlowdown: dist.secPerIter / single2.secPerIter,
+      globalBatchSlowdown: dist / single2,
     };
   }
   fs.mkdirSync(path.dirname(out), { recursive: true });

@@ -138,6 +138,13 @@ export class ProcessGroup {
     const hosts = !agent && o.rank === 0;
     const js = jsStoreSupported();
     const server = hosts && js ? await startStoreServer(o.masterAddr, o.masterPort) : null;
+    if (server && isLoopback(server.address) && !isLoopback(o.masterAddr) && o.worldSize > (o.localWorldSize ?? 1)) {
+      // e.g. Debian's /etc/hosts maps the machine's own name to 127.0.1.1
+      (o.log ?? ((line: string) => process.stderr.write(`${line}\n`)))(
+        `rendezvous: warning: MASTER_ADDR ${o.masterAddr} resolves to ${server.address} here, which other machines ` +
+          "cannot reach: set MASTER_ADDR to this machine's address on the cluster network",
+      );
+    }
     let port = server?.port ?? o.masterPort;
     let storeId = -1;
     try {
