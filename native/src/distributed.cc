@@ -5,7 +5,14 @@
 // driven from autograd hooks as buckets become ready).
 //
 // JS interface (src/tensor/native.ts types it, src/distributed/ wraps it):
-//   pgInit(addr, port, rank, size, timeoutMs, backend, hostname) -> Promise<pgId>
+//   storeConnect(addr, port, timeoutMs, isServer) -> Promise<storeId> (a TCPStore client; the
+//     server is src/distributed/store_server.ts, bound to the master address, or torchrun's
+//     agent store; isServer: libtorch's own server, for libtorch 2.x whose protocol the JS
+//     server does not speak)
+//   storeSet(id, key, value) / storeGet(id, key) -> string / storeAdd(id, key, delta) -> number /
+//   storeCheck(id, keys) -> bool / storeCompareSet(id, key, expected, desired) -> string /
+//   storePort(id) -> number / storeClose(id)
+//   pgInit(storeId, prefix, rank, size, timeoutMs, backend, hostname) -> Promise<pgId>
 //   pgInfo(pgId) -> {rank, size, backend, port, timeoutMs}
 //   pgAllreduce(pgId, t, op) / pgBroadcast(pgId, t, root) / pgAllgather(pgId, outs, t) /
 //   pgBarrier(pgId) / pgBroadcastCoalesced(pgId, ts, root) -> workId (in place, asynchronous)
@@ -209,9 +216,30 @@ c10::intrusive_ptr<c10d::ProcessGroup> MakeNccl(const c10::intrusive_ptr<c10d::S
 }
 #endif
 
+// Store clients by id. On libtorch 1.x libtorch's own TCPStore server (isServer) is not used: it
+// listens on every interface, while the JS server binds the master address only.
+std::map<int64_t, c10::intrusive_ptr<c10d::TCPStore>>& stores =
+    *new std::map<int64_t, c10::intrusive_ptr<c10d::TCPStore>>;
+
+c10::intrusive_ptr<c10d::TCPStore> GetStore(int64_t id) {
+  std::lock_guard<std::mutex> lock(registry_mutex);
+  auto it = stores.find(id);
+  if (it == stores.end()) throw std::invalid_argument("store " + std::to_string(id) + " does not exist");
+  return it->second;
+}
+
+std::vector<uint8_t> Bytes(const std::string& s) {
+  return std::vector<uint8_t>(s.begin(), s.end());
+}
+
+std::string Text(const std::vector<uint8_t>& v) {
+  return std::string(v.begin(), v.end());
+}
+
 struct InitRequest {
-  std::string addr, backend, hostname;
-  int port, rank, size;
+  int64_t store;
+  std::string prefix, backend, hostname;
+  int rank, size;
   Ms timeout;
 };
 
@@ -221,22 +249,9 @@ std::shared_ptr<Group> CreateGroup(const InitRequest& r) {
   g->size = r.size;
   g->timeout = r.timeout;
   g->backend = r.backend;
-  c10d::TCPStoreOptions so;
-  so.port = static_cast<std::uint16_t>(r.port);
-  so.isServer = r.rank == 0;
-  so.numWorkers = r.size;
-  so.waitWorkers = true;
-  so.timeout = r.timeout;
-  c10::intrusive_ptr<c10d::TCPStore> tcp;
-  try {
-    tcp = c10::make_intrusive<c10d::TCPStore>(r.addr, so);
-  } catch (const std::exception& e) {
-    throw std::runtime_error("rank " + std::to_string(r.rank) + ": rendezvous at " + r.addr + ":" +
-                             std::to_string(r.port) + " failed within " + Seconds(r.timeout) +
-                             " (is rank 0 running, MASTER_ADDR/MASTER_PORT right?): " + FirstLine(e.what()));
-  }
+  auto tcp = GetStore(r.store);
   g->port = tcp->getPort();
-  g->store = c10::make_intrusive<c10d::PrefixStore>("beitseg/" + r.backend, tcp);
+  g->store = c10::make_intrusive<c10d::PrefixStore>(r.prefix + "/" + r.backend, tcp);
   try {
     if (r.backend == "gloo") {
       g->pg = MakeGloo(g->store, r.rank, r.size, r.timeout, r.hostname);
@@ -258,6 +273,51 @@ std::shared_ptr<Group> CreateGroup(const InitRequest& r) {
   }
   return g;
 }
+
+class ConnectWorker : public Napi::AsyncWorker {
+ public:
+  ConnectWorker(Napi::Env env, std::string addr, int port, Ms timeout, bool server)
+      : Napi::AsyncWorker(env),
+        addr_(std::move(addr)),
+        port_(port),
+        timeout_(timeout),
+        server_(server),
+        deferred_(env) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    c10d::TCPStoreOptions so;
+    so.port = static_cast<std::uint16_t>(port_);
+    so.isServer = server_;
+    so.waitWorkers = false;
+    so.timeout = timeout_;
+    try {
+      store_ = c10::make_intrusive<c10d::TCPStore>(addr_, so);
+    } catch (const std::exception& e) {
+      SetError("cannot reach the rendezvous store at " + addr_ + ":" + std::to_string(port_) + " within " +
+               Seconds(timeout_) + " (is rank 0 or the launcher of node 0 running, MASTER_ADDR/MASTER_PORT right?): " +
+               FirstLine(e.what()));
+    }
+  }
+  void OnOK() override {
+    int64_t id;
+    {
+      std::lock_guard<std::mutex> lock(registry_mutex);
+      id = next_id++;
+      stores.emplace(id, store_);
+    }
+    deferred_.Resolve(Napi::Number::New(Env(), static_cast<double>(id)));
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  std::string addr_;
+  int port_;
+  Ms timeout_;
+  bool server_;
+  c10::intrusive_ptr<c10d::TCPStore> store_;
+  Napi::Promise::Deferred deferred_;
+};
 
 class InitWorker : public Napi::AsyncWorker {
  public:
@@ -358,22 +418,71 @@ std::shared_ptr<Ddp> GetReducer(int64_t id) {
 
 }  // namespace
 
+BEITSEG_OP(storeConnect) {
+  const std::string addr = ArgString(info, 0);
+  const auto port = ArgInt(info, 1), timeout = ArgInt(info, 2);
+  const bool server = ArgBool(info, 3);
+  if (port < (server ? 0 : 1) || port > 65535)
+    throw std::invalid_argument("port " + std::to_string(port) + " is not in 1..65535");
+  if (timeout <= 0) throw std::invalid_argument("timeout must be positive (milliseconds)");
+  auto* worker = new ConnectWorker(env, addr, static_cast<int>(port), Ms(timeout), server);
+  Napi::Promise p = worker->Promise();
+  worker->Queue();
+  return p;
+}
+
+// The store operations below are short requests to a server that answers at once (they never
+// wait for a key: callers check first), so they run on the calling thread.
+BEITSEG_OP(storeSet) {
+  GetStore(ArgInt(info, 0))->set(ArgString(info, 1), Bytes(ArgString(info, 2)));
+  return env.Undefined();
+}
+
+BEITSEG_OP(storeGet) {
+  return Napi::String::New(env, Text(GetStore(ArgInt(info, 0))->get(ArgString(info, 1))));
+}
+
+BEITSEG_OP(storeAdd) {
+  return Napi::Number::New(env,
+                           static_cast<double>(GetStore(ArgInt(info, 0))->add(ArgString(info, 1), ArgInt(info, 2))));
+}
+
+BEITSEG_OP(storeCheck) {
+  std::vector<std::string> keys;
+  Napi::Array a = info[1].As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) keys.push_back(a.Get(i).As<Napi::String>().Utf8Value());
+  return Napi::Boolean::New(env, GetStore(ArgInt(info, 0))->check(keys));
+}
+
+BEITSEG_OP(storeCompareSet) {
+  auto v =
+      GetStore(ArgInt(info, 0))->compareSet(ArgString(info, 1), Bytes(ArgString(info, 2)), Bytes(ArgString(info, 3)));
+  return Napi::String::New(env, Text(v));
+}
+
+BEITSEG_OP(storePort) {
+  return Napi::Number::New(env, GetStore(ArgInt(info, 0))->getPort());
+}
+
+BEITSEG_OP(storeClose) {
+  std::lock_guard<std::mutex> lock(registry_mutex);
+  stores.erase(ArgInt(info, 0));
+  return env.Undefined();
+}
+
 BEITSEG_OP(pgInit) {
-  InitRequest r{ArgString(info, 0),
+  InitRequest r{ArgInt(info, 0),
+                ArgString(info, 1),
                 ArgString(info, 5),
                 ArgString(info, 6),
-                static_cast<int>(ArgInt(info, 1)),
                 static_cast<int>(ArgInt(info, 2)),
                 static_cast<int>(ArgInt(info, 3)),
                 Ms(ArgInt(info, 4))};
   if (r.size < 1 || r.rank < 0 || r.rank >= r.size) {
     throw std::invalid_argument("rank " + std::to_string(r.rank) + " is outside world size " + std::to_string(r.size));
   }
-  if (r.port < 0 || r.port > 65535)
-    throw std::invalid_argument("port " + std::to_string(r.port) + " is not in 0..65535");
-  if (r.port == 0 && r.rank != 0)
-    throw std::invalid_argument("rank " + std::to_string(r.rank) + ": port 0 is for rank 0 (the store server) only");
   if (r.timeout.count() <= 0) throw std::invalid_argument("timeout must be positive (milliseconds)");
+  GetStore(r.store);
   auto* worker = new InitWorker(env, std::move(r));
   Napi::Promise p = worker->Promise();
   worker->Queue();
@@ -507,6 +616,19 @@ BEITSEG_OP(ddpCreate) {
   auto d = std::make_shared<Ddp>();
   d->group = g;
   d->params = params;
+  // A gradient can reach AccumulateGrad as a view with other strides than its parameter in
+  // dimensions of size 1 (the layout contract ignores those): a [1, 1, C] class token at batch 1
+  // gets a slice of the [1, L, C] token gradient (strides L*C, C, 1). The Reducer then copies it
+  // into its bucket view strided and warns "Grad strides do not match bucket view strides"; a
+  // hook before accumulation gives it the parameter's strides instead (the same one copy).
+  for (auto& p : params) {
+    if (p.is_sparse() || !p.is_non_overlapping_and_dense()) continue;
+    std::vector<int64_t> strides = p.strides().vec();
+    p.register_hook([strides](const at::Tensor& grad) -> at::Tensor {
+      if (!grad.defined() || grad.is_sparse() || grad.strides() == c10::IntArrayRef(strides)) return at::Tensor();
+      return at::empty_strided(grad.sizes(), strides, grad.options()).copy_(grad);
+    });
+  }
   const char* mode_env = std::getenv("BEITSEG_DDP");
   bool flat = mode_env && std::string(mode_env) == "flat";
 #ifdef BEITSEG_C10D_REDUCER
@@ -620,6 +742,14 @@ BEITSEG_OP(ncclAvailable) {
 }
 
 void RegisterDistributed(Napi::Env env, Napi::Object exports) {
+  BEITSEG_EXPORT(exports, storeConnect);
+  BEITSEG_EXPORT(exports, storeSet);
+  BEITSEG_EXPORT(exports, storeGet);
+  BEITSEG_EXPORT(exports, storeAdd);
+  BEITSEG_EXPORT(exports, storeCheck);
+  BEITSEG_EXPORT(exports, storeCompareSet);
+  BEITSEG_EXPORT(exports, storePort);
+  BEITSEG_EXPORT(exports, storeClose);
   BEITSEG_EXPORT(exports, pgInit);
   BEITSEG_EXPORT(exports, pgInfo);
   BEITSEG_EXPORT(exports, pgDestroy);

@@ -22,6 +22,7 @@ type TrainCliOptions = Pick<
   threads?: number;
   cfgOptions?: string[];
   cudaGraphs?: boolean;
+  allowBatchChange?: boolean;
 } & DistributedCliOptions;
 
 export function register(program: Command): void {
@@ -30,7 +31,8 @@ export function register(program: Command): void {
     .option('--work-dir <dir>', 'where checkpoints and logs go (default: work_dirs/<config name>)')
     .option(
       '--resume [checkpoint]',
-      'continue from the latest complete checkpoint in the work dir, or from the given one',
+      'continue from the latest complete checkpoint in the work dir (also `--resume auto`: starts fresh when ' +
+        'there is none, for requeued jobs), or from the given one',
     )
     .option('--max-iters <n>', 'override train_cfg.max_iters', parsePositiveInt)
     .option('--batch-size <n>', 'override train_dataloader.batch_size', parsePositiveInt)
@@ -38,6 +40,10 @@ export function register(program: Command): void {
     .option(
       '--load-from <weights>',
       'initialise from a full segmentor checkpoint (.safetensors or .pth, mmseg or unilm layout)',
+    )
+    .option(
+      '--allow-batch-change',
+      'resume although the global batch (world size x --batch-size x --accum) differs from the checkpoint',
     )
     .option('--workers <n>', 'data loader worker threads (0 = in the main thread)', parseNonNegativeInt)
     .option(
@@ -53,26 +59,29 @@ export function register(program: Command): void {
       }),
     );
   addDistributedOptions(cmd).action(async (o: TrainCliOptions) => {
-    const [{ joinFromEnv }, { distributedTrainOptions }, { train }, { loadCliConfig }] = await Promise.all([
-      import('../distributed/init.js'),
-      import('../engine/distributed.js'),
-      import('../engine/trainer.js'),
-      import('./config_arg.js'),
-    ]);
+    const [{ joinFromEnv }, { distributedTrainOptions }, { train }, { loadCliConfig }, { workerThreads }, stop] =
+      await Promise.all([
+        import('../distributed/init.js'),
+        import('../engine/distributed.js'),
+        import('../engine/trainer.js'),
+        import('./config_arg.js'),
+        import('../distributed/slurm.js'),
+        import('../engine/stop_signals.js'),
+      ]);
     if ((o.amp as string | undefined) === 'auto')
       throw new UsageError('--amp auto is for inference; train takes bf16, fp16 or fp32');
     if (await launchIfRequested(o)) return;
+    stop.exitOnStopSignals();
     const joined = await joinFromEnv({ device: o.device, timeoutMs: o.distTimeout * 1000, backend: o.distBackend });
-    const localWorld = Number(process.env.LOCAL_WORLD_SIZE) || 1;
-    const threads =
-      o.threads ??
-      (joined && localWorld > 1 ? Math.max(1, Math.floor(os.availableParallelism() / localWorld)) : undefined);
+    // each worker's share of the machine (or of the CPUs Slurm gave its task)
+    const threads = o.threads ?? (joined ? workerThreads(process.env, os.availableParallelism()) : undefined);
     const main = !joined || joined.pg.rank === 0;
     let options: TrainOptions = {
       config: loadCliConfig(o.config, o.cfgOptions, main ? undefined : () => undefined),
       configPath: o.config,
       workDir: o.workDir,
-      resume: o.resume,
+      // `--resume auto`: the newest complete checkpoint in the work dir, else a fresh start
+      resume: o.resume === 'auto' ? true : o.resume,
       device: joined?.device ?? o.device,
       amp: o.amp,
       maxIters: o.maxIters,
@@ -83,11 +92,12 @@ export function register(program: Command): void {
       numWorkers: o.workers,
       threads,
       cudaGraphs: o.cudaGraphs,
+      allowBatchChange: o.allowBatchChange,
     };
     // every rank trains; only rank 0 prints and writes files
     if (joined) options = distributedTrainOptions(joined.pg, { ...options, log: main ? undefined : () => undefined });
     const result = await train(options);
     result.model.dispose();
-    if (result.interrupted) process.exitCode = 130;
+    if (result.interrupted) process.exitCode = stop.stopExitCode();
   });
 }

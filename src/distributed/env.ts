@@ -4,6 +4,8 @@
  * or any launcher) or Slurm's (SLURM_PROCID, SLURM_LOCALID, SLURM_NTASKS, the first host of
  * SLURM_NODELIST), as mmengine reads them. null: not a distributed worker.
  */
+import { expandHostlist } from './slurm.js';
+
 export interface DistEnv {
   rank: number;
   localRank: number;
@@ -15,6 +17,16 @@ export interface DistEnv {
 
 export const DEFAULT_MASTER_PORT = 29500;
 
+/**
+ * The rendezvous port when none is given: inside a Slurm job one derived from SLURM_JOB_ID
+ * (20000-29999, below Linux's ephemeral ports), so that two jobs sharing a node do not meet at
+ * one port; else 29500, as torchrun.
+ */
+export function defaultMasterPort(env: NodeJS.ProcessEnv = process.env): number {
+  const id = Number(env.SLURM_JOB_ID);
+  return Number.isInteger(id) && id >= 0 ? 20000 + (id % 10000) : DEFAULT_MASTER_PORT;
+}
+
 function intVar(env: NodeJS.ProcessEnv, name: string, min: number): number {
   const raw = env[name];
   const n = Number(raw);
@@ -24,12 +36,9 @@ function intVar(env: NodeJS.ProcessEnv, name: string, min: number): number {
   return n;
 }
 
-/** The first host of a Slurm node list: "gpu[01-04,07],cpu1" -> "gpu01". */
-export function firstSlurmHost(nodelist: string): string {
-  const m = /^([^,[]+)(?:\[([^\]]+)\])?/.exec(nodelist.trim());
-  if (!m) throw new Error(`SLURM_NODELIST=${JSON.stringify(nodelist)}: cannot read the first host`);
-  const first = m[2]?.split(',')[0]?.split('-')[0] ?? '';
-  return m[1] + first;
+/** The first host of a Slurm node list: "gpu[01-04,07],cpu1" -> "gpu01", "rack[1-2]-node[01-04]" -> "rack1-node01". */
+export function firstSlurmHost(nodelist: string, name = 'SLURM_NODELIST'): string {
+  return expandHostlist(nodelist, `${name}=${JSON.stringify(nodelist)}`)[0]!;
 }
 
 function check(d: DistEnv, names: string): DistEnv {
@@ -54,8 +63,9 @@ export function readDistEnv(env: NodeJS.ProcessEnv = process.env): DistEnv | nul
     const worldSize = intVar(env, 'SLURM_NTASKS', 1),
       rank = intVar(env, 'SLURM_PROCID', 0);
     const localRank = env.SLURM_LOCALID === undefined ? 0 : intVar(env, 'SLURM_LOCALID', 0);
-    const masterAddr = env.MASTER_ADDR ?? (env.SLURM_NODELIST ? firstSlurmHost(env.SLURM_NODELIST) : '127.0.0.1');
-    const masterPort = env.MASTER_PORT === undefined ? DEFAULT_MASTER_PORT : intVar(env, 'MASTER_PORT', 1);
+    const list = env.SLURM_NODELIST ? 'SLURM_NODELIST' : env.SLURM_JOB_NODELIST ? 'SLURM_JOB_NODELIST' : null;
+    const masterAddr = env.MASTER_ADDR ?? (list ? firstSlurmHost(env[list]!, list) : '127.0.0.1');
+    const masterPort = env.MASTER_PORT === undefined ? defaultMasterPort(env) : intVar(env, 'MASTER_PORT', 1);
     return check({ rank, localRank, worldSize, masterAddr, masterPort, source: 'slurm' }, 'SLURM_PROCID/SLURM_NTASKS');
   }
   return null;

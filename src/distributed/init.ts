@@ -21,6 +21,11 @@ export function workerDevice(requested: string | undefined, env: DistEnv, gpu = 
   return requested.startsWith('cuda') ? `cuda:${env.localRank}` : requested;
 }
 
+function localWorldSize(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const n = Number(env.LOCAL_WORLD_SIZE ?? env.SLURM_NTASKS_PER_NODE);
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
 /**
  * Joins the group described by the environment when it has more than one rank (null
  * otherwise: a single process). `backend` defaults to gloo (nccl must be asked for).
@@ -37,6 +42,7 @@ export async function joinFromEnv(
     worldSize: env.worldSize,
     timeoutMs: o.timeoutMs,
     backend: o.backend,
+    localWorldSize: localWorldSize(),
   });
   setDefaultGroup(pg);
   return { pg, env, device: workerDevice(o.device, env) };

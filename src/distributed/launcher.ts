@@ -4,13 +4,21 @@
  * launcher options. If a worker fails, the others get a grace period to fail on their own (a
  * collective with a dead peer errors out at once, naming the rank and operation), then they
  * are stopped (SIGTERM, then SIGKILL); the launcher exits with the first failed worker's code
- * and repeats every worker's error line. SIGINT/SIGTERM
- * are forwarded to every worker once (workers run in their own process groups, so a terminal's
- * Ctrl-C reaches them only through the launcher and counts once).
+ * and repeats every worker's error line. SIGINT, SIGTERM and SIGUSR1 are forwarded to every
+ * worker (workers run in their own process groups, so a terminal's Ctrl-C reaches them only
+ * through the launcher and counts once); the workers then stop after the same iteration with a
+ * checkpoint and the launcher exits with their code (128 + the signal's number).
+ *
+ * Node 0's launcher hosts the rendezvous store on --master-addr only (like torchrun's agent),
+ * and the workers connect to it as clients (BEITSEG_AGENT_STORE=1). A one-machine run has a
+ * random job token the workers check at the store.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import { defaultMasterPort } from './env.js';
 import net from 'node:net';
-import { DEFAULT_MASTER_PORT } from './env.js';
+import { jsStoreSupported, startStoreServer, type StoreServer } from './store_server.js';
 
 export interface LaunchOptions {
   nprocPerNode: number;
@@ -48,6 +56,9 @@ export function stripLauncherFlags(argv: readonly string[]): string[] {
   return out;
 }
 
+const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGUSR1'] as const;
+
+/** A port free a moment ago (libtorch 2.x builds, where rank 0 hosts libtorch's own store). */
 function freeLoopbackPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
@@ -72,24 +83,33 @@ export async function launch(o: LaunchOptions): Promise<number> {
   if (nnodes > 1 && !o.masterAddr)
     throw new Error('--nnodes > 1 needs --master-addr (the address of node 0, reachable from every node)');
   const masterAddr = o.masterAddr ?? '127.0.0.1';
-  const masterPort = o.masterPort ?? (nnodes === 1 ? await freeLoopbackPort() : DEFAULT_MASTER_PORT);
+  // one machine: a free port (0) unless one is given; several: the agreed default
+  const wantedPort = o.masterPort ?? (nnodes === 1 && !process.env.SLURM_JOB_ID ? 0 : defaultMasterPort());
+  const js = jsStoreSupported();
+  const server: StoreServer | null = nodeRank === 0 && js ? await startStoreServer(masterAddr, wantedPort) : null;
+  const masterPort = server?.port ?? (wantedPort === 0 ? await freeLoopbackPort() : wantedPort);
+  const token =
+    nnodes === 1 ? { BEITSEG_RUN_TOKEN: `${os.hostname()}-${process.pid}-${randomBytes(6).toString('hex')}` } : {};
   const worldSize = n * nnodes;
   const children: { child: ChildProcess; rank: number; lastError: string }[] = [];
   let failure: { rank: number; code: number; lastError: string } | null = null;
-  let interrupted = false;
+  let interrupted: NodeJS.Signals | null = null;
   let stopping = false;
 
   const stopAll = (signal: NodeJS.Signals) => {
     for (const c of children) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill(signal);
   };
-  const onSignal = (signal: NodeJS.Signals) => () => {
-    interrupted = true;
-    stopAll(signal);
-  };
-  const onInt = onSignal('SIGINT'),
-    onTerm = onSignal('SIGTERM');
-  process.on('SIGINT', onInt);
-  process.on('SIGTERM', onTerm);
+  const handlers = FORWARDED.map((signal) => {
+    const h = () => {
+      interrupted ??= signal;
+      stopAll(signal);
+    };
+    process.on(signal, h);
+    return [signal, h] as const;
+  });
+  // a worker stopped by a forwarded signal exits 128 + its number (after saving a checkpoint)
+  const stoppedBySignal = (c: number) =>
+    interrupted !== null && FORWARDED.some((s) => c === 128 + os.constants.signals[s]);
   const exited = children.map(() => Promise.resolve());
   try {
     for (let local = 0; local < n; local++) {
@@ -98,6 +118,9 @@ export async function launch(o: LaunchOptions): Promise<number> {
         env: {
           ...process.env,
           ...o.env,
+          ...token,
+          // node 0's launcher hosts the store (libtorch 2.x: rank 0 hosts libtorch's)
+          ...(js ? { BEITSEG_AGENT_STORE: '1' } : {}),
           RANK: String(rank),
           LOCAL_RANK: String(local),
           WORLD_SIZE: String(worldSize),
@@ -123,7 +146,7 @@ export async function launch(o: LaunchOptions): Promise<number> {
         new Promise<void>((resolve) => {
           child.on('exit', (code, signal) => {
             const c = code ?? (signal ? 128 + (signal === 'SIGKILL' ? 9 : signal === 'SIGTERM' ? 15 : 2) : 1);
-            if (c !== 0 && !failure && !stopping && !(interrupted && c === 130)) {
+            if (c !== 0 && !failure && !stopping && !stoppedBySignal(c)) {
               failure = { rank, code: c, lastError: entry.lastError };
               stopping = true;
               const grace = o.stopGraceMs ?? 10_000;
@@ -148,8 +171,8 @@ export async function launch(o: LaunchOptions): Promise<number> {
     }
     await Promise.all(exited);
   } finally {
-    process.removeListener('SIGINT', onInt);
-    process.removeListener('SIGTERM', onTerm);
+    for (const [signal, h] of handlers) process.removeListener(signal, h);
+    await server?.close();
   }
   const f = failure as { rank: number; code: number; lastError: string } | null;
   if (f) {
@@ -158,5 +181,6 @@ export async function launch(o: LaunchOptions): Promise<number> {
       if (c.rank !== f.rank && c.lastError) log(`launcher: worker rank ${c.rank}: ${c.lastError}`);
     return f.code;
   }
-  return interrupted ? 130 : 0;
+  if (interrupted) return 128 + os.constants.signals[interrupted];
+  return 0;
 }

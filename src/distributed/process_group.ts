@@ -13,6 +13,8 @@
  */
 import { native } from '../tensor/native.js';
 import { empty, type Tensor } from '../tensor/tensor.js';
+import { jobToken, type KeyStore, rendezvous } from './rendezvous.js';
+import { jsStoreSupported, startStoreServer, type StoreServer } from './store_server.js';
 
 export type Backend = 'gloo' | 'nccl';
 export type ReduceOp = 'sum' | 'max' | 'min' | 'product';
@@ -31,6 +33,58 @@ export interface ProcessGroupOptions {
    * loopback interface, else this machine's hostname (GLOO_SOCKET_IFNAME overrides both).
    */
   hostname?: string;
+  /**
+   * The store is hosted elsewhere (torchrun's agent, or beitseg's launcher): every rank, rank 0
+   * included, connects as a client. Default: TORCHELASTIC_USE_AGENT_STORE=True in the environment.
+   */
+  agentStore?: boolean;
+  /** Key prefix in the store (torchrun: one per restart attempt). */
+  storePrefix?: string;
+  /** This job's identity, compared at the store (default: jobToken()). */
+  token?: string;
+  /** Ranks per node, to name the node of a missing rank. */
+  localWorldSize?: number;
+  /** Rendezvous progress lines ("waiting for N of M ranks"); default stderr on rank 0. */
+  log?: (line: string) => void;
+}
+
+function torchrunAgentStore(env: NodeJS.ProcessEnv): boolean {
+  return String(env.TORCHELASTIC_USE_AGENT_STORE).toLowerCase() === 'true';
+}
+
+/**
+ * Whether an agent hosts the store: torchrun's says so with TORCHELASTIC_USE_AGENT_STORE=True
+ * (as PyTorch's init_process_group reads it), beitseg's launcher with BEITSEG_AGENT_STORE=1.
+ */
+export function usesAgentStore(env: NodeJS.ProcessEnv = process.env): boolean {
+  return torchrunAgentStore(env) || env.BEITSEG_AGENT_STORE === '1';
+}
+
+/** The store's key prefix: under torchrun, one per restart attempt (stale keys of a failed attempt stay apart). */
+export function storePrefix(env: NodeJS.ProcessEnv = process.env): string {
+  return torchrunAgentStore(env) ? `/worker/attempt_${env.TORCHELASTIC_RESTART_COUNT ?? '0'}/beitseg` : 'beitseg';
+}
+
+function nativeStore(id: number): KeyStore {
+  return {
+    set: (k, v) => native.storeSet(id, k, v),
+    get: (k) => native.storeGet(id, k),
+    add: (k, d) => native.storeAdd(id, k, d),
+    check: (ks) => native.storeCheck(id, ks),
+    compareSet: (k, e, d) => native.storeCompareSet(id, k, e, d),
+  };
+}
+
+/** A prefixed view of a store. */
+function prefixed(s: KeyStore, prefix: string): KeyStore {
+  const p = (k: string) => `${prefix}/${k}`;
+  return {
+    set: (k, v) => s.set(p(k), v),
+    get: (k) => s.get(p(k)),
+    add: (k, d) => s.add(p(k), d),
+    check: (ks) => s.check(ks.map(p)),
+    compareSet: (k, e, d) => s.compareSet(p(k), e, d),
+  };
 }
 
 export const DEFAULT_TIMEOUT_MS = 30 * 60 * 1000;
@@ -49,9 +103,19 @@ export class ProcessGroup {
     readonly backend: Backend,
     readonly port: number,
     readonly timeoutMs: number,
+    private readonly server: StoreServer | null,
   ) {}
 
-  /** Joins the group: resolves once all `worldSize` ranks have met at the store (or rejects after the timeout). */
+  /** Where this process hosts the store (rank 0 without an agent store), else null. */
+  get storeAddress(): { address: string; port: number } | null {
+    return this.server ? { address: this.server.address, port: this.server.port } : null;
+  }
+
+  /**
+   * Joins the group: resolves once all `worldSize` ranks have met at the store (or rejects after
+   * the timeout, naming the ranks that did not arrive). Rank 0 hosts the store on masterAddr
+   * (only that address) unless an agent hosts it.
+   */
   static async init(o: ProcessGroupOptions): Promise<ProcessGroup> {
     const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const backend = o.backend ?? 'gloo';
@@ -67,10 +131,47 @@ export class ProcessGroup {
         'backend nccl: this build of the addon has no NCCL (it needs a CUDA build of libtorch 2.x); use gloo',
       );
     }
+    const agent = o.agentStore ?? usesAgentStore();
+    if (o.masterPort === 0 && (agent || o.rank !== 0))
+      throw new Error(`rank ${o.rank}: port 0 is for rank 0 hosting the store only`);
     const hostname = o.hostname ?? (isLoopback(o.masterAddr) ? '127.0.0.1' : '');
-    const id = await native.pgInit(o.masterAddr, o.masterPort, o.rank, o.worldSize, timeoutMs, backend, hostname);
-    const info = native.pgInfo(id);
-    return new ProcessGroup(id, info.rank, info.size, backend, info.port, timeoutMs);
+    const hosts = !agent && o.rank === 0;
+    const js = jsStoreSupported();
+    const server = hosts && js ? await startStoreServer(o.masterAddr, o.masterPort) : null;
+    if (server && isLoopback(server.address) && !isLoopback(o.masterAddr) && o.worldSize > (o.localWorldSize ?? 1)) {
+      // e.g. Debian's /etc/hosts maps the machine's own name to 127.0.1.1
+      (o.log ?? ((line: string) => process.stderr.write(`${line}\n`)))(
+        `rendezvous: warning: MASTER_ADDR ${o.masterAddr} resolves to ${server.address} here, which other machines ` +
+          "cannot reach: set MASTER_ADDR to this machine's address on the cluster network",
+      );
+    }
+    let port = server?.port ?? o.masterPort;
+    let storeId = -1;
+    try {
+      storeId = await native.storeConnect(o.masterAddr, port, timeoutMs, hosts && !js);
+      if (hosts && !js) port = native.storePort(storeId);
+      const where = `${o.masterAddr}:${port}`;
+      const prefix = o.storePrefix ?? storePrefix();
+      const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+      await rendezvous(prefixed(nativeStore(storeId), prefix), {
+        rank: o.rank,
+        worldSize: o.worldSize,
+        timeoutMs,
+        token: o.token ?? jobToken(),
+        where,
+        localWorldSize: o.localWorldSize,
+        log,
+      });
+      const id = await native.pgInit(storeId, prefix, o.rank, o.worldSize, timeoutMs, backend, hostname);
+      const info = native.pgInfo(id);
+      return new ProcessGroup(id, info.rank, info.size, backend, port, timeoutMs, server);
+    } catch (e) {
+      void server?.close();
+      throw e;
+    } finally {
+      // the group holds its own reference to the store
+      if (storeId >= 0) native.storeClose(storeId);
+    }
   }
 
   /** The native group id (for the addon's autograd all-reduce and DDP reducer). */
@@ -156,5 +257,6 @@ export class ProcessGroup {
     if (this.destroyed) return;
     this.destroyed = true;
     native.pgDestroy(this.id);
+    void this.server?.close();
   }
 }

@@ -7,8 +7,12 @@
  *                     buckets during backward, no all-reduce on accumulation iterations
  *                     (no_sync), AMP skip/step decided by all ranks together
  *   DistributedHook   the header line (world size, global batch, bytes all-reduced per step);
- *                     SIGINT: the stop request is all-reduced after every iteration, so all
- *                     ranks stop after the same iteration and rank 0 saves the checkpoint
+ *                     SIGINT/SIGTERM/SIGUSR1: the stop request is all-reduced after every
+ *                     iteration, so all ranks stop after the same iteration and rank 0 saves
+ *                     the checkpoint
+ *   GlobalLossHook    the logged loss terms and accuracies become their mean over ranks (one
+ *                     small all-reduce per iteration, as mmcv's log_vars reduction), so curves
+ *                     compare across world sizes
  *   validateFn        every rank evaluates its shard, per-class areas summed over ranks
  *
  * Files: only rank 0 writes (the logger and checkpoint hooks check runner.isMainProcess). The
@@ -20,9 +24,10 @@ import { DistributedDataParallel as Ddp } from '../distributed/ddp.js';
 import type { ProcessGroup } from '../distributed/process_group.js';
 import { evaluationShard } from '../evaluation/distributed.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
-import { PRIORITY, type Hook } from './hook.js';
+import { PRIORITY, type Hook, type TrainIterOutputs } from './hook.js';
 import type { GradientSync } from './optim_wrapper.js';
 import type { RunnerContext } from './runner_context.js';
+import { noteStopSignal, onStopSignals } from './stop_signals.js';
 import type { TrainOptions } from './trainer.js';
 import { validate } from './validation.js';
 
@@ -85,8 +90,8 @@ export class DistributedHook implements Hook {
   readonly name = 'DistributedHook';
   // last in every hook point: afterTrainIter sees every stop request of this iteration
   readonly priority = PRIORITY.LOWEST;
-  private interrupts = 0;
-  private handler: (() => void) | null = null;
+  private interrupted = false;
+  private remove: (() => void) | null = null;
 
   constructor(
     readonly pg: ProcessGroup,
@@ -95,19 +100,20 @@ export class DistributedHook implements Hook {
 
   beforeRun(runner: RunnerContext): void {
     this.sync.attach(runner);
-    this.handler = () => {
-      this.interrupts++;
-      if (this.interrupts > 1) {
+    this.remove = onStopSignals((signal) => {
+      if (noteStopSignal(signal)) {
         runner.print(`rank ${this.pg.rank}: second interrupt: exiting without a checkpoint`);
         process.exit(130);
       }
+      if (this.interrupted) return;
+      this.interrupted = true;
       if (runner.isMainProcess) {
         runner.print(
-          'interrupt: every rank finishes the running iteration, then a checkpoint is saved (Ctrl-C again to abort)',
+          `${signal}: every rank finishes the running iteration, then a checkpoint is saved` +
+            `${signal === 'SIGINT' ? ' (Ctrl-C again to abort)' : ''}`,
         );
       }
-    };
-    process.on('SIGINT', this.handler);
+    });
   }
 
   beforeTrain(runner: RunnerContext): void {
@@ -126,7 +132,7 @@ export class DistributedHook implements Hook {
 
   /** Agrees on stopping: any rank interrupted (or asked to stop) stops every rank after this iteration. */
   afterTrainIter(runner: RunnerContext): void {
-    const flag = tensor([this.interrupts > 0 || runner.stopRequested ? 1 : 0]);
+    const flag = tensor([this.interrupted || runner.stopRequested ? 1 : 0]);
     try {
       this.pg.allReduce(flag, 'max');
       if (flag.item() > 0) runner.requestStop();
@@ -136,9 +142,35 @@ export class DistributedHook implements Hook {
   }
 
   afterRun(): void {
-    if (this.handler) process.removeListener('SIGINT', this.handler);
-    this.handler = null;
+    this.remove?.();
+    this.remove = null;
     this.sync.dispose();
+  }
+}
+
+/** Replaces this iteration's logged values by their mean over ranks before the LoggerHook reads them. */
+export class GlobalLossHook implements Hook {
+  readonly name = 'GlobalLossHook';
+  readonly priority = PRIORITY.NORMAL;
+
+  constructor(readonly pg: ProcessGroup) {}
+
+  afterTrainIter(_runner: RunnerContext, _t: number, _batch: unknown, out: TrainIterOutputs): void {
+    const values = out.values as Record<string, number>;
+    const names = Object.keys(values).sort();
+    const t = tensor(
+      names.map((n) => values[n]!),
+      [names.length],
+    );
+    try {
+      this.pg.allReduceMean(t);
+      const mean = t.toFloat32Array();
+      names.forEach((n, i) => {
+        values[n] = mean[i]!;
+      });
+    } finally {
+      t.dispose();
+    }
   }
 }
 
@@ -188,9 +220,9 @@ export function distributedTrainOptions(pg: ProcessGroup, base: TrainOptions): T
     ...base,
     dist: { rank: pg.rank, worldSize: pg.worldSize },
     gradSync: sync,
-    // SIGINT is handled by DistributedHook (the stop must be agreed by all ranks)
+    // stop signals are handled by DistributedHook (the stop must be agreed by all ranks)
     handleSignals: false,
-    hooks: [...(base.hooks ?? []), new DistributedHook(pg, sync), new PendingGradientsHook(pg)],
+    hooks: [...(base.hooks ?? []), new DistributedHook(pg, sync), new PendingGradientsHook(pg), new GlobalLossHook(pg)],
     validateFn: (model, o) => validate(model, { ...o, shard: evaluationShard(pg) }),
   };
 }

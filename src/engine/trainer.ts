@@ -58,6 +58,7 @@ import {
   saveCheckpoint,
   type LoadedTrainingCheckpoint,
 } from './training_checkpoint.js';
+import { type BatchRecord, batchRecord, checkResumeBatch } from './batch_record.js';
 import { captureTrainState, reconcileBest, restoreTrainState } from './training_state.js';
 import { validate, type SegMetrics } from './validation.js';
 
@@ -84,6 +85,8 @@ export interface TrainOptions extends TrainOverrides {
   hooks?: Hook[];
   /** This process's rank and world size (default: one process). */
   dist?: ProcessGroupInfo;
+  /** Resume even when the checkpoint's global batch (world size x batch x accumulation) differs. */
+  allowBatchChange?: boolean;
   /** Gradient synchronisation around backward and before each optimizer step (data-parallel training). */
   gradSync?: GradientSync;
   /** Replaces the validation of the live model (e.g. a sharded one). */
@@ -264,6 +267,7 @@ export class Trainer implements RunnerContext {
       loaderState: this.currentLoader.state(),
       best: this.best,
       pendingValidation: this.pendingValidation,
+      batch: batchRecord(s, this.dist.worldSize),
     });
     try {
       return saveCheckpoint({
@@ -327,6 +331,10 @@ export class Trainer implements RunnerContext {
   }
 
   private restore(ck: LoadedTrainingCheckpoint): void {
+    const saved = (ck.state as { batch?: BatchRecord }).batch;
+    const now = batchRecord(this.settings, this.dist.worldSize);
+    for (const line of checkResumeBatch(saved, now, this.options.allowBatchChange === true, ck.info.dir))
+      this.print(line);
     const st = restoreTrainState(ck, this.model, this.optimWrapper, this.settings.accum);
     this.iteration = st.iteration;
     this.best = reconcileBest(st.best, this.settings.workDir, this.settings.saveBest, st.iteration);

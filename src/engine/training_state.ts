@@ -11,6 +11,7 @@ import { getRngState, noGrad, setRngState } from '../tensor/runtime.js';
 import { keep, tidy } from '../tensor/scope.js';
 import { fromArray, type Tensor } from '../tensor/tensor.js';
 import type { AdamWStateDict } from './adamw.js';
+import type { BatchRecord } from './batch_record.js';
 import type { GradScalerState } from './grad_scaler.js';
 import type { OptimWrapper } from './optim_wrapper.js';
 import type { ParamGroup } from './param_groups.js';
@@ -44,6 +45,8 @@ export interface TrainStateJson {
   pendingGrads: string[];
   /** Saved before the validation due at `iteration` ran (absent in older checkpoints: false). */
   pendingValidation?: boolean;
+  /** World size, per-rank batch, accumulation and global batch (absent in older checkpoints). */
+  batch?: BatchRecord;
 }
 
 export interface CapturedState {
@@ -63,6 +66,7 @@ export interface CaptureSources {
   loaderState: LoaderState;
   best: BestMetric | null;
   pendingValidation: boolean;
+  batch?: BatchRecord;
 }
 
 /** The training state at `iteration`, ready for saveCheckpoint. */
@@ -100,6 +104,7 @@ export function captureTrainState(src: CaptureSources): CapturedState {
     best: src.best,
     pendingGrads,
     pendingValidation: src.pendingValidation,
+    batch: src.batch,
   };
   rng.dispose();
   return {

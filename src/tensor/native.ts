@@ -197,9 +197,17 @@ export interface NativeAddon {
   trimHeap(): boolean;
 
   // c10d process groups (native/src/distributed.cc); ids are plain numbers
+  storeConnect(addr: string, port: number, timeoutMs: number, isServer: boolean): Promise<number>;
+  storeSet(store: number, key: string, value: string): void;
+  storeGet(store: number, key: string): string;
+  storeAdd(store: number, key: string, delta: number): number;
+  storeCheck(store: number, keys: string[]): boolean;
+  storeCompareSet(store: number, key: string, expected: string, desired: string): string;
+  storePort(store: number): number;
+  storeClose(store: number): void;
   pgInit(
-    addr: string,
-    port: number,
+    store: number,
+    prefix: string,
     rank: number,
     size: number,
     timeoutMs: number,

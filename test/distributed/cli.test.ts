@@ -2,29 +2,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { repoRoot } from '../helpers.js';
 import type { SyntheticOptions } from '../../src/data/synthetic.js';
 import { tempWithData } from '../engine/fixtures.js';
-import { runNode } from '../child.js';
+import { runCli, waitFor } from './cli_run.js';
 import { deterministicTinyConfig } from './tiny.js';
 import type { Dict } from '../../src/models/config.js';
-
-const cli = path.join(repoRoot, 'bin', 'beitseg.js');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-  pid: number;
-}
-
-function runCli(args: string[], o: { limitMs?: number; onStart?: (pid: number) => void } = {}): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env, BEITSEG_NUM_THREADS: '1' };
-  for (const k of ['RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID', 'SLURM_NTASKS'])
-    delete env[k];
-  return runNode(cli, args, { env, limitMs: o.limitMs ?? 120_000, onStart: o.onStart });
-}
 
 /** The pid of the launcher's worker with RANK=rank (from /proc). */
 function workerPid(launcherPid: number, rank: number): number | null {
@@ -62,15 +44,6 @@ async function launcherSetup(
   const cfgFile = path.join(dir, 'cfg.json');
   fs.writeFileSync(cfgFile, JSON.stringify(cfg));
   return { dir, data, cfgFile, work: path.join(dir, 'work') };
-}
-
-async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return false;
 }
 
 test('launcher: a rank killed mid-training stops the run with a clear error; --resume continues; distributed eval = ' +

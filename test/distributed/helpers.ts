@@ -3,6 +3,7 @@
  * environment), each bounded in time; collects exit codes and output. A worker file does
  * nothing unless BEITSEG_TEST_WORKER is set (the test runner also loads it as a test file).
  */
+import { spawn } from 'node:child_process';
 import { runNode } from '../child.js';
 import net from 'node:net';
 import path from 'node:path';
@@ -75,4 +76,35 @@ export function lastJson(r: RankResult): Record<string, unknown> {
     .filter((l) => l.startsWith('{'));
   if (!lines.length) throw new Error(`rank ${r.rank} printed no JSON (exit ${r.code}): ${r.stderr.slice(-2000)}`);
   return JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
+}
+
+export interface SpawnedRank {
+  /** stdout and stderr so far. */
+  out(): string;
+  done: Promise<RankResult>;
+}
+
+/** Starts one rank of `script` with the given environment (no torchrun variables added), killed after limitMs. */
+export function spawnRank(script: string, rank: number, env: Record<string, string>, limitMs = 60_000): SpawnedRank {
+  const t0 = Date.now();
+  const child = spawn(process.execPath, [path.join(here, script)], {
+    env: { ...process.env, BEITSEG_TEST_WORKER: '1', BEITSEG_NUM_THREADS: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '',
+    stderr = '';
+  child.stdout.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), limitMs);
+  const done = new Promise<RankResult>((resolve) => {
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ rank, code, signal, stdout, stderr, ms: Date.now() - t0 });
+    });
+  });
+  return { out: () => stdout + stderr, done };
 }

@@ -79,6 +79,21 @@ test('a few iterations: 2 ranks x batch 1 = 1 process x batch 2 (weights within 
   for (const [k, v] of b) if (k.endsWith('conv_seg.weight')) moved = Math.max(...v.map(Math.abs));
   assert.ok(moved > 0);
 
+  // the logged loss is the mean over ranks (issue 27.5): with equal pixel counts per rank it is
+  // the single process's loss over the same global batch
+  const losses = (d: string) =>
+    fs
+      .readFileSync(path.join(d, 'log.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { loss?: number })
+      .filter((l) => l.loss !== undefined)
+      .map((l) => l.loss!);
+  const ld = losses(path.join(dir, 'dist', 'rank0')),
+    ls = losses(path.join(dir, 'single'));
+  assert.ok(ld.length > 0 && ld.length === ls.length, `${ld.length} vs ${ls.length} logged losses`);
+  ld.forEach((v, i) => assert.ok(Math.abs(v - ls[i]!) <= 1e-4 * Math.max(1, Math.abs(v)), `loss ${v} vs ${ls[i]}`));
+
   // validation at the end: both ranks report the single-process metrics exactly
   for (const r of ranks) {
     const j = lastJson(r);

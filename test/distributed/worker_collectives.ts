@@ -6,12 +6,15 @@ import { tensor } from '../../src/tensor/tensor.js';
 async function main(): Promise<void> {
   const env = readDistEnv()!;
   const mode = process.argv[2] ?? 'ok';
+  // a rank that never joins (the rendezvous must name it)
+  if (mode === 'rank2-absent' && env.rank === 2) return;
   const pg = await ProcessGroup.init({
     masterAddr: env.masterAddr,
     masterPort: env.masterPort,
     rank: env.rank,
     worldSize: env.worldSize,
     timeoutMs: Number(process.env.TEST_TIMEOUT_MS ?? 20000),
+    localWorldSize: Number(process.env.LOCAL_WORLD_SIZE) || undefined,
   });
   const r = pg.rank;
   if (mode === 'peer-exits') {

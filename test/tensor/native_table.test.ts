@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import ts from 'typescript';
 import { native, type NativeHandle, type PackedInt8Linear } from '../../src/tensor/native.js';
 import { repoRoot } from '../helpers.js';
+import { jsStoreSupported, startStoreServer } from '../../src/distributed/store_server.js';
 
 function interfaceMembers(file: string, name: string): string[] {
   const source = ts.createSourceFile(file, fs.readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true);
@@ -65,7 +66,7 @@ function interfaceSignatures(file: string, name: string): Map<string, Param[][]>
 }
 
 /** A value of the declared kind that the addon accepts in this parameter (by type, then by name). */
-function validValue(p: Param, ctx: { t: NativeHandle; packed: PackedInt8Linear; pg: number }): unknown {
+function validValue(p: Param, ctx: { t: NativeHandle; packed: PackedInt8Linear; pg: number; store: number }): unknown {
   const type = p.type.replace(/^Opt<(.*)>$/, '$1');
   switch (type) {
     case 'H':
@@ -84,7 +85,7 @@ function validValue(p: Param, ctx: { t: NativeHandle; packed: PackedInt8Linear; 
     case 'Partial<CudaFlags>':
       return {};
     case 'number':
-      return { pg: ctx.pg, size: 1, timeoutMs: 10_000, step: 1 }[p.name] ?? 0;
+      return { pg: ctx.pg, store: ctx.store, size: 1, timeoutMs: 10_000, step: 1 }[p.name] ?? 0;
     default: {
       const byName: Record<string, string> = {
         dtype: 'float32',
@@ -129,8 +130,12 @@ test('each op throws a TypeError naming the argument when one is missing or of t
   const t = native.zeros([1, 1, 2, 2], 'float32');
   const w = native.zeros([2, 2], 'float32');
   const packed = native.int8LinearPrepack(w, null);
-  const pg = await native.pgInit('127.0.0.1', 0, 0, 1, 10_000, 'gloo', '127.0.0.1');
-  const ctx = { t, packed, pg };
+  // a one-rank group on the loopback store (beitseg's own server where libtorch 1.x's cannot bind one address)
+  const js = jsStoreSupported();
+  const server = js ? await startStoreServer('127.0.0.1', 0) : null;
+  const store = await native.storeConnect('127.0.0.1', server?.port ?? 0, 10_000, !js);
+  const pg = await native.pgInit(store, 'native_table/', 0, 1, 10_000, 'gloo', '127.0.0.1');
+  const ctx = { t, packed, pg, store };
   const wrong: string[] = [];
   let checked = 0;
   try {
@@ -160,6 +165,8 @@ test('each op throws a TypeError naming the argument when one is missing or of t
     }
   } finally {
     native.pgDestroy(pg);
+    native.storeClose(store);
+    await server?.close();
     t.dispose();
     w.dispose();
   }
