@@ -12,6 +12,7 @@ import { register as makeSyntheticDataset } from './make_synthetic_dataset.js';
 import { register as plotLog } from './plot_log.js';
 import { register as serve } from './serve.js';
 import { register as printConfig } from './print_config.js';
+import { register as exportModel } from './export.js';
 
 const program = new Command();
 program
@@ -20,7 +21,7 @@ program
   .version('0.1.0')
   .showHelpAfterError();
 
-const commands = [predict, evaluate, train, convert, inspect, makeSyntheticDataset, plotLog, printConfig, serve];
+const commands = [predict, evaluate, train, convert, inspect, makeSyntheticDataset, plotLog, printConfig, serve, exportModel];
 for (const register of commands) register(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -21,6 +21,8 @@ const LAYERS = [
   'nn',
   'models',
   'inference',
+  'export',
+  'web',
   'evaluation',
   'engine',
   'serve',
