@@ -10,19 +10,14 @@ import { Module } from '../../nn/module.js';
 import type { BEiT, LinearKernel } from '../backbones/beit.js';
 import type { Feature2Pyramid } from '../necks/feature2pyramid.js';
 import type { BaseDecodeHead } from '../decode_heads/decode_head.js';
+import { slideWindows, type Window } from './slide_windows.js';
+
+export { slideWindows, type Window } from './slide_windows.js';
 
 export interface TestConfig {
   mode: 'whole' | 'slide';
   crop_size?: [number, number];
   stride?: [number, number];
-}
-
-/** One slide window: rows [y1, y2), columns [x1, x2). */
-export interface Window {
-  y1: number;
-  y2: number;
-  x1: number;
-  x2: number;
 }
 
 /**
@@ -32,23 +27,6 @@ export interface Window {
 export function addWindow(sum: Tensor, count: Tensor, win: Window, logits: Tensor): void {
   sum.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2).add_(logits);
   count.slice(2, win.y1, win.y2).slice(3, win.x1, win.x2).add_(1);
-}
-
-/** mmseg's window placement: a regular grid whose last row/column is shifted back inside. */
-export function slideWindows(h: number, w: number, crop: [number, number], stride: [number, number]): Window[] {
-  const [ch, cw] = crop;
-  const [sh, sw] = stride;
-  const gridsH = Math.floor(Math.max(h - ch + sh - 1, 0) / sh) + 1;
-  const gridsW = Math.floor(Math.max(w - cw + sw - 1, 0) / sw) + 1;
-  const out: Window[] = [];
-  for (let hi = 0; hi < gridsH; hi++) {
-    for (let wi = 0; wi < gridsW; wi++) {
-      const y2 = Math.min(hi * sh + ch, h),
-        x2 = Math.min(wi * sw + cw, w);
-      out.push({ y1: Math.max(y2 - ch, 0), y2, x1: Math.max(x2 - cw, 0), x2 });
-    }
-  }
-  return out;
 }
 
 /**
