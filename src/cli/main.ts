@@ -21,7 +21,18 @@ program
   .version('0.1.0')
   .showHelpAfterError();
 
-const commands = [predict, evaluate, train, convert, inspect, makeSyntheticDataset, plotLog, printConfig, serve, exportModel];
+const commands = [
+  predict,
+  evaluate,
+  train,
+  convert,
+  inspect,
+  makeSyntheticDataset,
+  plotLog,
+  printConfig,
+  serve,
+  exportModel,
+];
 for (const register of commands) register(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

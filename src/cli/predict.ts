@@ -1,9 +1,9 @@
 /** `beitseg predict`: segment images; writes label PNGs, colour overlays and JSON summaries. */
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { initModel, inferenceModel, DEFAULT_TTA_SCALES } from '../inference/api.js';
 import type { Quantize } from '../inference/precision.js';
-import { writePrediction } from '../inference/outputs.js';
+import { DEFAULT_TTA_SCALES } from '../inference/resize_plan.js';
+import { isOnnxFile } from '../inference/model_meta.js';
 import { readImage } from '../data/image_io.js';
 import { DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, setMaxPixels } from '../data/limits.js';
 import { expandImageArgs } from './inputs.js';
@@ -12,8 +12,8 @@ import { progressBar } from './progress.js';
 import { parseNumberList, parsePositiveInt, parseUnit, addInferenceKernelOptions, ampDType } from './options.js';
 import { addCfgOptions, CONFIG_HELP, loadCliConfig } from './config_arg.js';
 
-interface PredictOptions {
-  config: string;
+export interface PredictOptions {
+  config?: string;
   weights?: string;
   device?: string;
   mode?: 'whole' | 'slide';
@@ -37,11 +37,12 @@ export function register(program: Command): void {
     .command('predict')
     .description('segment images (files, directories or globs) with a BEiT-UperNet model')
     .argument('<images...>', 'image files, directories or glob patterns')
-    .requiredOption('--config <file>', CONFIG_HELP)
+    .option('--config <file>', `${CONFIG_HELP} (not needed with an .onnx model)`)
     .option(
       '--weights <file>',
       'weights: .safetensors or .pth (mmseg, or official unilm BEiT converted on the fly), ' +
-        'or a Hugging Face BEiT folder with config.json (its architecture is used)',
+        'a Hugging Face BEiT folder with config.json (its architecture is used), ' +
+        'or an .onnx from beitseg export (runs on ONNX Runtime, no libtorch)',
     )
     .option('--device <device>', 'cpu, cuda or cuda:N (default: cuda when available)')
     .option('--mode <mode>', "whole or slide (default: the config's model.test_cfg.mode)")
@@ -74,6 +75,14 @@ export function register(program: Command): void {
     if (opts.saveLogits && files.length > 1) {
       throw new Error('--save-logits takes one image (logits are large); run predict per image to save several');
     }
+    if (isOnnxFile(opts.weights)) {
+      const { predictOnnx } = await import('./predict_onnx.js');
+      await predictOnnx(files, stems, opts.weights!, opts);
+      return;
+    }
+    if (!opts.config) throw new Error("required option '--config <file>' not specified");
+    const { initModel, inferenceModel } = await import('../inference/api.js');
+    const { writePrediction } = await import('../inference/outputs.js');
     const amp = ampDType(opts.amp);
     const cfg = loadCliConfig(opts.config, opts.cfgOptions);
     const model = await initModel(cfg, opts.weights, {

@@ -6,6 +6,11 @@
 export const META_KEY = 'beitseg';
 export const META_FORMAT = 'beitseg-onnx/1';
 
+/** Whether a --weights argument names an exported ONNX model (by its extension). */
+export function isOnnxFile(file: string | null | undefined): boolean {
+  return typeof file === 'string' && /\.onnx$/i.test(file);
+}
+
 export interface ModelMeta {
   format: typeof META_FORMAT;
   classes: string[];
@@ -39,7 +44,9 @@ function numbers(v: unknown, n: number, file: string, key: string): number[] {
 /** Parses and checks the metadata JSON; every problem is one line naming the field. */
 export function parseModelMeta(json: string | undefined, file: string): ModelMeta {
   if (json === undefined) {
-    throw new Error(`${file}: not a beitseg export (no "${META_KEY}" metadata_props entry); export it with beitseg export`);
+    throw new Error(
+      `${file}: not a beitseg export (no "${META_KEY}" metadata_props entry); export it with beitseg export`,
+    );
   }
   let m: Record<string, unknown>;
   try {

@@ -3,12 +3,10 @@
  * `<stem>_overlay.png` (palette colours blended over the image) and `<stem>.json` (the share of
  * pixels per class), plus optionally the logits as safetensors.
  */
-import { writeFileAtomic, writeImage, writeLabelPng } from '../data/image_io.js';
-import { makeLabel, type RgbImage } from '../data/types.js';
-import { writeSafetensors } from '../checkpoint/safetensors.js';
+import type { RgbImage } from '../data/types.js';
 import { toHost } from '../tensor/host.js';
-import { classShares, overlay } from '../visualization/overlay.js';
 import type { InferenceResult } from './api.js';
+import { writeHostPrediction } from './host_outputs.js';
 import type { DatasetMeta } from './metainfo.js';
 
 export async function writePrediction(
@@ -18,19 +16,5 @@ export async function writePrediction(
   meta: DatasetMeta,
   opts: { opacity?: number; saveLogits?: string } = {},
 ): Promise<void> {
-  if (meta.classes.length > 255) throw new Error(`${meta.classes.length} classes do not fit an 8-bit label PNG`);
-  const seg = makeLabel(r.height, r.width, Uint8Array.from(r.pred));
-  await writeLabelPng(`${stem}_pred.png`, seg);
-  await writeImage(`${stem}_overlay.png`, overlay(img, seg, meta.palette, { alpha: opts.opacity ?? 0.5 }));
-  const shares = classShares(seg, meta.classes);
-  const summary = {
-    height: r.height,
-    width: r.width,
-    classes: Object.fromEntries(shares.classes.map((c) => [c.name, Number(c.share.toFixed(6))])),
-  };
-  await writeFileAtomic(`${stem}.json`, new TextEncoder().encode(`${JSON.stringify(summary, null, 2)}\n`));
-  if (opts.saveLogits) {
-    const key = r.kind === 'probs' ? 'probs' : 'logits';
-    await writeSafetensors(opts.saveLogits, new Map([[key, toHost(r.logits.float())]]), { format: 'pt', kind: key });
-  }
+  await writeHostPrediction(stem, img, r, meta, { ...opts, logits: () => toHost(r.logits.float()) });
 }

@@ -5,6 +5,9 @@
 import { rescaleSize, resizeImage } from '../data/transforms/resize.js';
 import type { RgbImage } from '../data/types.js';
 
+/** Multi-scale TTA ratios of the test scale when neither the call nor the config names any. */
+export const DEFAULT_TTA_SCALES = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75];
+
 export function testResize(img: RgbImage, scale: [number, number] | null): RgbImage {
   if (!scale) return img;
   const [w, h] = rescaleSize(img.width, img.height, scale);

@@ -65,7 +65,10 @@ function relativeBias(ctx: ExportContext, key: string, beit: BEiT, grid: Grid, d
     const one = g.constInt64([1]);
     const size = (v: string) => g.op('Sub', [g.op('Mul', [v, two]), one]);
     const sizes = g.op('Concat', [g.constInt64([1, heads]), size(grid.gh), size(grid.gw)], { axis: 0 });
-    const resized = g.op('Resize', [grid4, '', '', sizes], { mode: 'linear', coordinate_transformation_mode: 'half_pixel' });
+    const resized = g.op('Resize', [grid4, '', '', sizes], {
+      mode: 'linear',
+      coordinate_transformation_mode: 'half_pixel',
+    });
     const cls = g.op('Slice', [tableT, g.constInt64([sh * sw]), g.constInt64([sh * sw + 3]), g.constInt64([1])]);
     tableT = g.op('Concat', [g.op('Reshape', [resized, g.constInt64([heads, -1])]), cls], { axis: 1 });
   }
@@ -116,7 +119,10 @@ export function exportBEiT(ctx: ExportContext, img: string, beit: BEiT, key: str
   const c = beit.cfg.embed_dims;
   const patches = ctx.conv(img, `${key}.patch_embed.projection`);
   const tokens = g.op('Transpose', [g.op('Reshape', [patches, g.constInt64([0, 0, -1])])], { perm: [0, 2, 1] });
-  const cls = g.op('Expand', [ctx.weight(`${key}.cls_token`), g.op('Concat', [ctx.dims(tokens, 0, 1), g.constInt64([1, c])], { axis: 0 })]);
+  const cls = g.op('Expand', [
+    ctx.weight(`${key}.cls_token`),
+    g.op('Concat', [ctx.dims(tokens, 0, 1), g.constInt64([1, c])], { axis: 0 }),
+  ]);
   let x = g.op('Concat', [cls, tokens], { axis: 1 });
   const grid = gridIndex(ctx, patches);
   const mapShape = ctx.dims(patches, 0, 4);

@@ -104,7 +104,12 @@ export class ExportContext {
   gelu(x: string): string {
     const g = this.g;
     const e = g.op('Erf', [g.op('Div', [x, g.constFloat([Math.SQRT2], [])])]);
-    return g.op('Mul', [g.op('Mul', [x, g.op('Add', [e, g.constFloat([1], [])])]), g.constFloat([0.5], [])], {}, 'gelu');
+    return g.op(
+      'Mul',
+      [g.op('Mul', [x, g.op('Add', [e, g.constFloat([1], [])])]), g.constFloat([0.5], [])],
+      {},
+      'gelu',
+    );
   }
 
   /** Bilinear resize of NCHW `x` to the spatial size of `like` (torch interpolate, size given). */

@@ -19,12 +19,18 @@ export function toFloat16(g: GraphBuilder, input: string, output: string): void 
   const half = g.name(`${input}_fp16`);
   const producedOutput = g.name(`${output}_fp16`);
   for (const n of g.nodes) {
-    for (const a of n.attribute ?? []) if (n.opType === 'Cast' && a.name === 'to' && a.i === DataType.FLOAT) a.i = DataType.FLOAT16;
+    for (const a of n.attribute ?? [])
+      if (n.opType === 'Cast' && a.name === 'to' && a.i === DataType.FLOAT) a.i = DataType.FLOAT16;
     n.input = (n.input ?? []).map((x) => (x === input ? half : x));
     n.output = (n.output ?? []).map((x) => (x === output ? producedOutput : x));
   }
-  const cast = (from: string, to: string, type: number) =>
-    ({ opType: 'Cast', input: [from], output: [to], name: g.name('cast'), attribute: [{ name: 'to', type: 2, i: type }] });
+  const cast = (from: string, to: string, type: number) => ({
+    opType: 'Cast',
+    input: [from],
+    output: [to],
+    name: g.name('cast'),
+    attribute: [{ name: 'to', type: 2, i: type }],
+  });
   g.nodes.unshift(cast(input, half, DataType.FLOAT16));
   g.nodes.push(cast(producedOutput, output, DataType.FLOAT));
 }

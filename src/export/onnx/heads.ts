@@ -9,7 +9,12 @@ import type { UPerHead } from '../../models/decode_heads/uper_head.js';
 import { DataType } from './graph.js';
 import type { ExportContext } from './context.js';
 
-export function exportFeature2Pyramid(ctx: ExportContext, feats: string[], neck: Feature2Pyramid, key: string): string[] {
+export function exportFeature2Pyramid(
+  ctx: ExportContext,
+  feats: string[],
+  neck: Feature2Pyramid,
+  key: string,
+): string[] {
   const g = ctx.g;
   return feats.map((x, i) => {
     switch (neck.rescales[i]) {
@@ -76,7 +81,11 @@ export function exportUPerHead(ctx: ExportContext, features: string[], head: UPe
     laterals[i - 1] = g.op('Add', [laterals[i - 1], ctx.resizeLike(laterals[i], laterals[i - 1], ac)]);
   }
   const outs = laterals.map((l, i) => (i === levels - 1 ? l : convModule(ctx, l, `${key}.fpn_convs.${i}`)));
-  const fused = g.op('Concat', outs.map((o, i) => (i === 0 ? o : ctx.resizeLike(o, outs[0], ac))), { axis: 1 });
+  const fused = g.op(
+    'Concat',
+    outs.map((o, i) => (i === 0 ? o : ctx.resizeLike(o, outs[0], ac))),
+    { axis: 1 },
+  );
   const feats = convModule(ctx, fused, `${key}.fpn_bottleneck`);
   return ctx.conv(feats, `${key}.conv_seg`);
 }

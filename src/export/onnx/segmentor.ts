@@ -31,7 +31,10 @@ function hostWeights(seg: SegModel): Map<string, HostWeight> {
   const out = new Map<string, HostWeight>();
   for (const [key, t] of seg.model.stateDict()) {
     if (key.startsWith('auxiliary_head.') || t.dtype === 'int64') continue;
-    out.set(key, tidy(() => ({ data: t.toFloat32Array(), shape: t.shape })));
+    out.set(
+      key,
+      tidy(() => ({ data: t.toFloat32Array(), shape: t.shape })),
+    );
   }
   return out;
 }
@@ -54,7 +57,11 @@ export function modelMeta(seg: SegModel, o: Required<Pick<OnnxExportOptions, 'op
     mean: seg.preprocess.mean,
     std: seg.preprocess.std,
     scale: seg.preprocess.scale,
-    testCfg: { mode: t.mode, ...(t.crop_size ? { crop_size: t.crop_size } : {}), ...(t.stride ? { stride: t.stride } : {}) },
+    testCfg: {
+      mode: t.mode,
+      ...(t.crop_size ? { crop_size: t.crop_size } : {}),
+      ...(t.stride ? { stride: t.stride } : {}),
+    },
     alignCorners: seg.model.decodeHead.cfg.align_corners,
     numClasses: seg.model.numClasses,
     window: dynamic ? null : windowOf(seg),
