@@ -33,3 +33,5 @@ export async function inferenceModel(
 }
 
 export { writeHostPrediction } from './host_outputs.js';
+export { decodeImage, readImage, readLabel, writeImage } from '../data/image_io.js';
+export { overlay, classShares } from '../visualization/overlay.js';
