@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { buildDataset, type DatasetConfig } from '../data/datasets.js';
 import { initModel } from '../inference/api.js';
+import { isOnnxFile } from '../inference/model_meta.js';
 import type { Quantize } from '../inference/precision.js';
 import { evaluateDataset } from '../evaluation/evaluate.js';
 import { formatResults, toJSON, toMarkdown } from '../evaluation/report.js';
@@ -102,7 +103,10 @@ export function register(program: Command): void {
     .command('eval')
     .description('evaluate mIoU / mAcc / aAcc on a dataset (resumable)')
     .requiredOption('--config <file>', CONFIG_HELP)
-    .option('--weights <file>', 'weights (.safetensors or .pth, or a Hugging Face BEiT folder with config.json)')
+    .option(
+      '--weights <file>',
+      'weights (.safetensors or .pth, a Hugging Face BEiT folder with config.json, or an exported .onnx)',
+    )
     .option('--data <root>', 'dataset root in ADE20K layout (images/<split>, annotations/<split>)')
     .option('--split <name>', 'split folder name', 'validation')
     .option(
@@ -139,15 +143,19 @@ export function register(program: Command): void {
     });
     const main = !joined || joined.pg.rank === 0;
     const cfg = loadCliConfig(opts.config, opts.cfgOptions, main ? undefined : () => undefined);
-    const model = await initModel(cfg, opts.weights, {
-      device: joined?.device ?? opts.device,
-      verbose: main,
-      precision: opts.quantize ? { quantize: opts.quantize } : undefined,
-      cudaGraphs: opts.cudaGraphs,
-    });
-    const dataset = await buildDataset(datasetConfig(model.config, opts), { skipBad: opts.skipBad });
+    // an exported .onnx runs on ONNX Runtime (its own classes and test settings); the config gives the dataset
+    const model = isOnnxFile(opts.weights)
+      ? await (await import('../inference/backends/onnxruntime.js')).loadOnnxModel(opts.weights!)
+      : await initModel(cfg, opts.weights, {
+          device: joined?.device ?? opts.device,
+          verbose: main,
+          precision: opts.quantize ? { quantize: opts.quantize } : undefined,
+          cudaGraphs: opts.cudaGraphs,
+        });
+    const config = 'runner' in model ? cfg : model.config;
+    const dataset = await buildDataset(datasetConfig(config, opts), { skipBad: opts.skipBad });
     // class names for the table: the config's metainfo, else the dataset's own (metainfo.json)
-    if (!hasMetainfo(model.config) && dataset.metainfo.classes.length === model.model.numClasses)
+    if (!('runner' in model) && !hasMetainfo(config) && dataset.metainfo.classes.length === model.model.numClasses)
       model.meta = dataset.metainfo;
     const total = Math.min(dataset.length, opts.limit ?? dataset.length);
     const base = opts.out.replace(/\.json$/, '');
@@ -168,7 +176,7 @@ export function register(program: Command): void {
       limit: opts.limit,
       skipBad: opts.skipBad,
       progressFile,
-      runKey: runKey(opts, model.config),
+      runKey: runKey(opts, config),
       shard: joined ? evaluationShard(joined.pg) : undefined,
       onImage: (done, _n, running) => {
         shardDone = joined ? shardDone + 1 : done;
