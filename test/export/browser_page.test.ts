@@ -7,50 +7,17 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import puppeteer, { type Browser } from 'puppeteer-core';
 import { readLabel } from '../../src/data/image_io.js';
 import { fixtureFile, repoRoot, tinyConfigPath } from '../helpers.js';
+import { serveStatic } from './static_server.js';
 
 const CHROMIUM = process.env.BEITSEG_CHROMIUM ?? '/usr/bin/chromium';
 const scene = path.join(repoRoot, 'test', 'fixtures', 'images', 'scene.png');
 const cli = path.join(repoRoot, 'bin', 'beitseg.js');
-const TYPES: Record<string, string> = {
-  '.html': 'text/html',
-  '.js': 'text/javascript',
-  '.mjs': 'text/javascript',
-  '.css': 'text/css',
-  '.wasm': 'application/wasm',
-  '.png': 'image/png',
-  '.onnx': 'application/octet-stream',
-};
-
-/** A plain static file server for `dir` on 127.0.0.1 (what any static host does). */
-function serveStatic(dir: string): Promise<{ url: string; close: () => Promise<void> }> {
-  const server = http.createServer((req, res) => {
-    const rel = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname).replace(/^\/+/, '') || 'index.html';
-    const file = path.join(dir, rel);
-    if (!file.startsWith(dir) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
-    fs.createReadStream(file).pipe(res);
-  });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve({
-        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        close: () => new Promise<void>((r) => server.close(() => r())),
-      }),
-    ),
-  );
-}
-
 function run(args: string[]): void {
   const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 180_000, cwd: repoRoot });
   assert.equal(r.status, 0, r.stderr);
