@@ -62,7 +62,8 @@ const lines = [
   `model: ${config} with ${weights} (${images.length} images of ${dir}, ${pixels} pixels)`,
   `ONNX fp32 vs libtorch fp32: ${pct(sameTorch)} % of pixels agree, max |logit diff| ${maxLogitDiff.toExponential(2)}`,
   `ONNX int8 vs ONNX fp32: ${pct(sameInt8)} % of pixels agree`,
-  `files: fp32 ${(sizes.fp32 / 1e6).toFixed(2)} MB, int8 ${(sizes.int8 / 1e6).toFixed(2)} MB (${(sizes.int8 / sizes.fp32).toFixed(3)})`,
+  `files: fp32 ${(sizes.fp32 / 1e6).toFixed(2)} MB, int8 ${(sizes.int8 / 1e6).toFixed(2)} MB ` +
+    `(${(sizes.int8 / sizes.fp32).toFixed(3)})`,
 ];
 const text = `${lines.join('\n')}\n`;
 process.stdout.write(text);

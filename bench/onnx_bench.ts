@@ -126,7 +126,8 @@ const out = argValue('--out', path.join(root, 'bench', 'results', `onnx-${report
 fs.writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
 for (const [k, v] of Object.entries(summary)) {
   process.stdout.write(
-    `${k.padEnd(18)} ${String(v.ms).padStart(7)} ms (best ${v.ms_best})  x${report.ratios_vs_libtorch[k]} of libtorch  peak ${v.peak_rss_mb} MB\n`,
+    `${k.padEnd(18)} ${String(v.ms).padStart(7)} ms (best ${v.ms_best})  ` +
+      `x${report.ratios_vs_libtorch[k]} of libtorch  peak ${v.peak_rss_mb} MB\n`,
   );
 }
 process.stdout.write(`wrote ${out}\n`);

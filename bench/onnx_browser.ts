@@ -57,6 +57,13 @@ await browser.close();
 await site.close();
 fs.rmSync(dir, { recursive: true, force: true });
 const ms = median(times);
-process.stdout.write(
-  `${JSON.stringify({ model: path.basename(model), image: path.basename(image), windows, ms_per_image: Math.round(ms), ms_per_window: Math.round(ms / windows), ms_all: times.map(Math.round), backend: 'wasm, 1 thread' })}\n`,
-);
+const line = {
+  model: path.basename(model),
+  image: path.basename(image),
+  windows,
+  ms_per_image: Math.round(ms),
+  ms_per_window: Math.round(ms / windows),
+  ms_all: times.map(Math.round),
+  backend: 'wasm, 1 thread',
+};
+process.stdout.write(`${JSON.stringify(line)}\n`);
