@@ -88,6 +88,9 @@ function render(): void {
     frame.data[i + 3] = 255;
   }
   canvas.getContext('2d')!.putImageData(frame, 0, 0);
+  // small images are shown enlarged (whole multiples, pixels kept sharp)
+  canvas.style.width = `${img.width * Math.max(1, Math.floor(640 / img.width))}px`;
+  canvas.style.imageRendering = 'pixelated';
   $('opacity-value').textContent = `${Math.round(alpha * 100)}%`;
 }
 
@@ -97,6 +100,9 @@ function legend(pred: Int32Array): void {
   const shares = classShares(Uint8Array.from(pred), model!.meta.classes);
   for (const c of shares.classes) {
     const item = document.createElement('li');
+    // a button, as on serve's page (its style.css lays the legend out on buttons)
+    const button = document.createElement('button');
+    button.type = 'button';
     const swatch = document.createElement('span');
     swatch.className = 'swatch';
     swatch.style.background = `rgb(${model!.meta.palette[c.id].join(',')})`;
@@ -106,7 +112,8 @@ function legend(pred: Int32Array): void {
     const share = document.createElement('span');
     share.className = 'share';
     share.textContent = `${(c.share * 100).toFixed(1)}%`;
-    item.append(swatch, name, share);
+    button.append(swatch, name, share);
+    item.append(button);
     list.append(item);
   }
   $('legend-title').hidden = false;
