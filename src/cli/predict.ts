@@ -12,7 +12,7 @@ import { progressBar } from './progress.js';
 import { parseNumberList, parsePositiveInt, parseUnit, addInferenceKernelOptions, ampDType } from './options.js';
 import { addCfgOptions, CONFIG_HELP, loadCliConfig } from './config_arg.js';
 
-export interface PredictOptions {
+interface PredictOptions {
   config?: string;
   weights?: string;
   device?: string;

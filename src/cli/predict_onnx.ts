@@ -7,10 +7,28 @@ import fs from 'node:fs';
 import { readImage } from '../data/image_io.js';
 import { initModel, inferenceModel, writeHostPrediction } from '../inference/onnx_api.js';
 import { progressBar } from './progress.js';
-import type { PredictOptions } from './predict.js';
+
+/** The predict options this path reads (predict.ts's options, structurally). */
+export interface OnnxPredictOptions {
+  config?: string;
+  device?: string;
+  mode?: 'whole' | 'slide';
+  tta?: boolean;
+  ttaScales?: number[];
+  ttaMinSize?: number;
+  resize: boolean;
+  out: string;
+  saveLogits?: string;
+  opacity: number;
+  windowBatch: number;
+  amp?: string;
+  cfgOptions?: string[];
+  quantize?: string;
+  cudaGraphs?: boolean;
+}
 
 /** Options of the libtorch path that an exported graph has no use for: one clear line each. */
-function refuseLibtorchOptions(opts: PredictOptions): void {
+function refuseLibtorchOptions(opts: OnnxPredictOptions): void {
   const unusable: [unknown, string][] = [
     [opts.device && opts.device !== 'cpu' ? opts.device : undefined, '--device (ONNX Runtime runs on the CPU here)'],
     [opts.amp, '--amp (export with --fp16 instead)'],
@@ -21,7 +39,7 @@ function refuseLibtorchOptions(opts: PredictOptions): void {
   for (const [value, name] of unusable) if (value) throw new Error(`${name} does not apply to an .onnx model`);
 }
 
-export async function predictOnnx(files: string[], stems: string[], weights: string, opts: PredictOptions) {
+export async function predictOnnx(files: string[], stems: string[], weights: string, opts: OnnxPredictOptions) {
   refuseLibtorchOptions(opts);
   if (opts.config) process.stderr.write(`note: --config ${opts.config} is not used: ${weights} carries its settings\n`);
   const model = await initModel(weights);
