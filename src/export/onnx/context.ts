@@ -74,8 +74,13 @@ export class ExportContext {
     );
   }
 
+  /** Set by the exporter: 3×3 convolutions as Winograd F(2,3) (see winograd.ts). */
+  winograd: ((ctx: ExportContext, x: string, key: string) => string) | null = null;
+
   conv(x: string, key: string): string {
     const m = this.module(key, Conv2d);
+    const plain3x3 = m.kernelSize === 3 && m.stride === 1 && m.padding === 1 && m.dilation === 1 && m.groups === 1;
+    if (this.winograd && plain3x3) return this.winograd(this, x, key);
     const [k, p, s, d] = [m.kernelSize, m.padding, m.stride, m.dilation];
     const inputs = [x, this.weight(`${key}.weight`)];
     if (this.has(`${key}.bias`)) inputs.push(this.weight(`${key}.bias`));
