@@ -57,7 +57,7 @@ describe('ONNX export of the tiny fixture model', () => {
     img = await readImage(scene);
     const variants = {
       window: {},
-      direct: { winograd: false },
+      winograd: { winograd: true },
       dynamic: { shape: 'dynamic' },
       int8: { quantize: 'int8' },
       fp16: { fp16: true },
@@ -76,8 +76,8 @@ describe('ONNX export of the tiny fixture model', () => {
   }
 
   it('slide windows (window graph): logits within 1e-4 of libtorch, labels equal and equal to mmseg', async () => {
-    // the default export runs the head's 3x3 convolutions as Winograd F(2,3); "direct" does not
-    for (const file of [files.window, files.direct]) {
+    // the option winograd runs the head's 3x3 convolutions as Winograd F(2,3) in the graph
+    for (const file of [files.window, files.winograd]) {
       const { d, agree, onnx } = await compare(file, { mode: 'slide' });
       assert.ok(d <= 1e-4, `${file}: max |logit diff| ${d}`);
       assert.ok(agree >= 0.9999, `${file}: label agreement ${agree}`);

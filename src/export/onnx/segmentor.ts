@@ -23,8 +23,9 @@ export interface OnnxExportOptions {
   fp16?: boolean;
   quantize?: 'int8';
   /**
-   * 3×3 convolutions as Winograd F(2,3) (default: on, except with int8, whose convolutions keep
-   * int8 weights): about half of ONNX Runtime's time for BEiT-UperNet on a CPU.
+   * 3×3 convolutions as Winograd F(2,3) in the graph (default off: on the 2-core test machine
+   * BEiT-B's window took 21.6 s against 19.0 s direct, with 5.6 GB peak RSS against 3.2 GB;
+   * docs/onnx.md). Not with int8, whose convolutions keep int8 weights.
    */
   winograd?: boolean;
   producerVersion?: string;
@@ -89,7 +90,7 @@ export function exportSegmentorOnnx(seg: SegModel, o: OnnxExportOptions = {}): {
   if (!m.neck) throw new Error('export: a model without a neck is not supported');
   const meta = modelMeta(seg, { ...o, opset });
   const ctx = new ExportContext(m, hostWeights(seg));
-  if (o.winograd ?? !o.quantize) ctx.winograd = winogradConv3x3;
+  if (o.winograd && !o.quantize) ctx.winograd = winogradConv3x3;
   const g = ctx.g;
   const input = 'input';
   const feats = exportBEiT(ctx, input, m.backbone, 'backbone', meta.window === null);

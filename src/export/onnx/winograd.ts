@@ -3,9 +3,10 @@
  * tile (stride 2) is transformed by a grouped Conv (Bᵀ d B), the 16 tile positions become 16
  * batched MatMuls with the transformed weights (G g Gᵀ, computed in the graph from the stored
  * 3×3 weights, so ONNX Runtime folds them once at load), and a grouped ConvTranspose applies
- * Aᵀ m A. 2.25x fewer multiplications than the direct convolution ONNX Runtime runs: UPerHead's
- * large 3×3 layers are most of a BEiT-UperNet window's time there. Input channels go in chunks
- * of at most 768 (their products are summed), so the transformed tiles stay ~300 MB at 640.
+ * Aᵀ m A. 2.25x fewer multiplications than the direct convolution ONNX Runtime runs (UPerHead's
+ * large 3×3 layers are most of a BEiT-UperNet window's time there), but the transposes between
+ * the steps cost as much again on the test machine (docs/onnx.md): an option, off by default.
+ * Input channels go in chunks of at most 768 (their products are summed).
  */
 import type { ExportContext } from './context.js';
 
