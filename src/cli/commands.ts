@@ -56,6 +56,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     description: 'draw loss, learning rate and validation mIoU curves from a JSONL training log into a PNG',
   },
   {
+    name: 'export',
+    args: '',
+    description: 'export the segmentor (backbone, neck, decode head; no auxiliary head) as an ONNX model',
+  },
+  {
     name: 'print-config',
     args: '<config>',
     description: 'print the fully merged config (_base_ files, _delete_, --cfg-options) as JSON',

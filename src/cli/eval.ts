@@ -12,8 +12,10 @@ import {
   addOptions,
   ampDType,
   INFERENCE_OPTIONS,
+  ONNX_WEIGHTS_HELP,
   parsePositiveInt,
   requireWeights,
+  sharedOption,
   type AmpChoice,
 } from './options.js';
 
@@ -104,7 +106,10 @@ function hasMetainfo(cfg: Record<string, unknown>): boolean {
 
 export function register(program: Command): void {
   const cmd = defineCommand(program, 'eval');
-  addOptions(cmd, [...INFERENCE_OPTIONS, 'tta', 'ttaScales', 'ttaMinSize', 'maxPixels'])
+  addOptions(cmd, [...INFERENCE_OPTIONS.filter((o) => o !== 'weights')]).addOption(
+    sharedOption('weights', { help: ONNX_WEIGHTS_HELP }),
+  );
+  addOptions(cmd, ['tta', 'ttaScales', 'ttaMinSize', 'maxPixels'])
     .option('--data <root>', 'dataset root in ADE20K layout (images/<split>, annotations/<split>)')
     .option('--split <name>', 'split folder name', 'validation')
     .option('--limit <n>', 'only the first N images', parsePositiveInt)
@@ -154,17 +159,23 @@ async function run(opts: EvalOptions): Promise<void> {
   });
   const main = !joined || joined.pg.rank === 0;
   const cfg = loadCliConfig(opts.config, opts.cfgOptions, main ? undefined : () => undefined);
-  const model = await initModel(cfg, opts.weights, {
-    device: joined?.device ?? opts.device,
-    verbose: main,
-    precision: opts.quantize ? { quantize: opts.quantize } : undefined,
-    cudaGraphs: opts.cudaGraphs,
-  });
+  // an exported .onnx runs on ONNX Runtime (its own classes and test settings); the config gives the dataset
+  const { isOnnxFile } = await import('../inference/model_meta.js');
+  const model = isOnnxFile(opts.weights)
+    ? await (await import('../inference/backends/onnxruntime.js')).loadOnnxModel(opts.weights!)
+    : await initModel(cfg, opts.weights, {
+        device: joined?.device ?? opts.device,
+        verbose: main,
+        precision: opts.quantize ? { quantize: opts.quantize } : undefined,
+        cudaGraphs: opts.cudaGraphs,
+      });
+  const config = 'runner' in model ? cfg : model.config;
   const { autoAmp } = await import('../inference/precision.js');
-  const resolveAmp = (a: ReturnType<typeof ampDType>, device: string) => (a === 'auto' ? autoAmp(device) : a);
-  const dataset = await buildDataset(datasetConfig(model.config, opts), { skipBad: opts.skipBad });
+  const amp = ampDType(opts.amp);
+  const device = 'runner' in model ? 'cpu' : model.device;
+  const dataset = await buildDataset(datasetConfig(config, opts), { skipBad: opts.skipBad });
   // class names for the table: the config's metainfo, else the dataset's own (metainfo.json)
-  if (!hasMetainfo(model.config) && dataset.metainfo.classes.length === model.model.numClasses)
+  if (!('runner' in model) && !hasMetainfo(config) && dataset.metainfo.classes.length === model.model.numClasses)
     model.meta = dataset.metainfo;
   const total = Math.min(dataset.length, opts.limit ?? dataset.length);
   const base = out.replace(/\.json$/, '');
@@ -183,11 +194,11 @@ async function run(opts: EvalOptions): Promise<void> {
     mode: opts.mode,
     tta: opts.tta ? { scales: opts.ttaScales, minSize: opts.ttaMinSize } : false,
     windowBatch: opts.windowBatch,
-    amp: resolveAmp(ampDType(opts.amp), model.device),
+    amp: amp === 'auto' ? autoAmp(device) : amp,
     limit: opts.limit,
     skipBad: opts.skipBad,
     progressFile,
-    runKey: runKey(opts, model.config),
+    runKey: runKey(opts, config),
     shard: joined ? evaluationShard(joined.pg) : undefined,
     onImage: (done, _n, running) => {
       shardDone = joined ? shardDone + 1 : done;

@@ -25,6 +25,7 @@ const MODULES: Record<string, () => Promise<CommandModule>> = {
   inspect: () => import('./inspect.js'),
   'make-synthetic-dataset': () => import('./make_synthetic_dataset.js'),
   'plot-log': () => import('./plot_log.js'),
+  export: () => import('./export.js'),
   'print-config': () => import('./print_config.js'),
   serve: () => import('./serve.js'),
 };

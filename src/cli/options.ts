@@ -78,6 +78,12 @@ export function ampDType(value: AmpChoice | undefined): AutocastDType | 'auto' |
   return null;
 }
 
+/** --weights on predict and eval, which also run an exported .onnx. */
+export const ONNX_WEIGHTS_HELP =
+  'weights: .safetensors or .pth (mmseg, or official unilm BEiT converted on the fly), ' +
+  'a Hugging Face BEiT folder with config.json (its architecture is used), ' +
+  'or an .onnx from beitseg export (runs on ONNX Runtime, no libtorch)';
+
 const DEFINITIONS = {
   config: () => new Option('--config <file>', CONFIG_HELP).makeOptionMandatory(),
   weights: () =>

@@ -1,21 +1,25 @@
 /** `beitseg predict`: segment images; writes label PNGs, colour overlays and JSON summaries. */
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { DEFAULT_MAX_WINDOWS } from '../data/limits.js';
+import { isOnnxFile } from '../inference/model_meta.js';
+import { CONFIG_HELP } from './config_help.js';
 import { defineCommand } from './commands.js';
 import { checkOutDir, checkOutFile, defaultOutDir } from './outputs.js';
 import {
   addOptions,
   ampDType,
   INFERENCE_OPTIONS,
+  ONNX_WEIGHTS_HELP,
   parsePositiveInt,
   parseUnit,
   requireWeights,
+  sharedOption,
   UsageError,
   type AmpChoice,
 } from './options.js';
 
 interface PredictOptions {
-  config: string;
+  config?: string;
   weights?: string;
   randomWeights?: boolean;
   device?: string;
@@ -42,7 +46,11 @@ const seconds = (s: number): string => (s < 90 ? `${s.toFixed(1)} s` : `${(s / 6
 
 export function register(program: Command): void {
   const cmd = defineCommand(program, 'predict').argument('<images...>', 'image files, directories or glob patterns');
-  addOptions(cmd, [...INFERENCE_OPTIONS, 'tta', 'ttaScales', 'ttaMinSize', 'maxPixels', 'json'])
+  cmd.addOption(new Option('--config <file>', `${CONFIG_HELP} (not needed with an .onnx model)`));
+  addOptions(cmd, [...INFERENCE_OPTIONS.filter((o) => o !== 'config' && o !== 'weights')]).addOption(
+    sharedOption('weights', { help: ONNX_WEIGHTS_HELP }),
+  );
+  addOptions(cmd, ['tta', 'ttaScales', 'ttaMinSize', 'maxPixels', 'json'])
     .option('--no-resize', 'skip the test Resize: feed each image at its own size')
     .option('--out <dir>', 'output folder (default: work_dirs/<config name>/predict)')
     .option('--save-logits <file>', 'write logits (or --tta probabilities) [1,C,H,W] float32 as safetensors')
@@ -59,7 +67,9 @@ export function register(program: Command): void {
 
 async function run(images: string[], opts: PredictOptions): Promise<void> {
   requireWeights(opts);
-  const out = opts.out ?? defaultOutDir('predict', opts.config);
+  const onnx = isOnnxFile(opts.weights);
+  if (!onnx && !opts.config) throw new UsageError("required option '--config <file>' not specified");
+  const out = opts.out ?? defaultOutDir('predict', opts.config ?? opts.weights!.replace(/\.onnx$/i, ''));
   checkOutDir(out);
   if (opts.saveLogits) checkOutFile(opts.saveLogits, '--save-logits');
   const { expandImageArgs } = await import('./inputs.js');
@@ -69,6 +79,13 @@ async function run(images: string[], opts: PredictOptions): Promise<void> {
   if (opts.saveLogits && files.length > 1) {
     throw new UsageError('--save-logits takes one image (logits are large); run predict per image to save several');
   }
+  if (onnx) {
+    // an exported graph runs on ONNX Runtime from its own metadata, without libtorch
+    const { predictOnnx } = await import('./predict_onnx.js');
+    await predictOnnx(files, stems, opts.weights!, { ...opts, out });
+    return;
+  }
+  const config = opts.config!;
   const [api, { writePrediction }, io, { setMaxPixels }, { progressBar }] = await Promise.all([
     import('../inference/api.js'),
     import('../inference/outputs.js'),
@@ -80,7 +97,7 @@ async function run(images: string[], opts: PredictOptions): Promise<void> {
   const { describePlan, planWindows } = await import('../inference/window_plan.js');
   const { loadCliConfig } = await import('./config_arg.js');
   if (opts.maxPixels) setMaxPixels(opts.maxPixels);
-  const cfg = loadCliConfig(opts.config, opts.cfgOptions);
+  const cfg = loadCliConfig(config, opts.cfgOptions);
   const model = await initModel(cfg, opts.weights, {
     device: opts.device,
     verbose: true,

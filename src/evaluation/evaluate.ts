@@ -13,6 +13,8 @@ import { readLabel } from '../data/image_io.js';
 import { reduceZeroLabel } from '../data/transforms/loading.js';
 import type { SegDataset } from '../data/datasets.js';
 import { inferenceModel, type InferenceOptions, type SegModel } from '../inference/api.js';
+import { readImage } from '../data/image_io.js';
+import { segmentHost, type HostModel } from '../inference/host_segment.js';
 import { IoUMetric, intersectAndUnion, type AreaStats, type IoUResults } from './iou_metric.js';
 
 export interface EvaluateOptions extends InferenceOptions {
@@ -107,13 +109,21 @@ function readProgress(file: string, dataset: SegDataset, runKey: string): Map<nu
   return done;
 }
 
+/** Labels of one image from a libtorch model or an exported .onnx (ONNX Runtime). */
+async function predictLabels(m: SegModel | HostModel, file: string, opts: InferenceOptions) {
+  if ('runner' in m) return segmentHost(m, await readImage(file), opts);
+  const r = await inferenceModel(m, file, opts);
+  r.logits.dispose();
+  return r;
+}
+
 export async function evaluateDataset(
-  m: SegModel,
+  m: SegModel | HostModel,
   dataset: SegDataset,
   opts: EvaluateOptions = {},
 ): Promise<IoUResults> {
   const total = Math.min(dataset.length, opts.limit ?? dataset.length);
-  const numClasses = m.model.numClasses;
+  const numClasses = 'runner' in m ? m.meta.numClasses : m.model.numClasses;
   if (opts.progressFile) fs.mkdirSync(path.dirname(path.resolve(opts.progressFile)), { recursive: true });
   const done = opts.progressFile
     ? readProgress(opts.progressFile, dataset, opts.runKey ?? '')
@@ -129,8 +139,7 @@ export async function evaluateDataset(
         if (!item.segMapPath) throw new Error(`${item.imgPath}: no label file`);
         const label = await readLabel(item.segMapPath);
         if (item.reduceZeroLabel) reduceZeroLabel(label);
-        const r = await inferenceModel(m, item.imgPath, opts);
-        r.logits.dispose();
+        const r = await predictLabels(m, item.imgPath, opts);
         if (r.height !== label.height || r.width !== label.width) {
           throw new Error(
             `${item.segMapPath}: label is ${label.width}x${label.height} but image ${item.imgPath} is ` +

@@ -20,6 +20,7 @@ import { datasetMetaWithCheckpoint, type DatasetMeta } from './metainfo.js';
 import { hfArchitectureOf } from '../checkpoint/hf_beit.js';
 import { applyHfArchitecture } from '../checkpoint/hf_beit_config.js';
 import { describePlan, planWindows, ttaViews } from './window_plan.js';
+import { DEFAULT_TTA_SCALES } from './resize_plan.js';
 import { checkPolicy, forwardPrecision, resolvePolicy, type PrecisionPolicy } from './precision.js';
 import { checkCudaGraphs, windowForward } from './window_forward.js';
 
@@ -127,7 +128,7 @@ export interface TtaOptions {
   minSize?: number;
 }
 
-export const DEFAULT_TTA_SCALES = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75];
+export { DEFAULT_TTA_SCALES } from './resize_plan.js';
 
 export interface InferenceResult {
   /** Class index per pixel at the original size, row-major H×W. */

@@ -3,10 +3,11 @@
  * rounding), then the data preprocessor's (x − mean) / std on RGB, as an NCHW tensor.
  */
 import { checkFields, checkList, ConfigError, isDict, numList, type Dict } from '../models/config.js';
-import { rescaleSize, resizeImage } from '../data/transforms/resize.js';
 import type { RgbImage } from '../data/types.js';
 import { IMAGENET_MEAN, IMAGENET_STD, normalizeImage } from '../data/transforms/normalize.js';
 import { fromArray, type Device, type Tensor } from '../tensor/tensor.js';
+
+export { scaledTestSize, testResize } from './resize_plan.js';
 
 export interface Preprocess {
   mean: [number, number, number];
@@ -74,33 +75,6 @@ function testScale(pipeline: unknown[], where: string): [number, number] | null 
     }
   }
   return scale;
-}
-
-export function testResize(img: RgbImage, scale: [number, number] | null): RgbImage {
-  if (!scale) return img;
-  const [w, h] = rescaleSize(img.width, img.height, scale);
-  return w === img.width && h === img.height ? img : resizeImage(img, h, w);
-}
-
-/** Exact size of an image after a scaled test Resize (for multi-scale TTA). */
-export function scaledTestSize(
-  img: { width: number; height: number },
-  scale: [number, number] | null,
-  ratio: number,
-  minShort = 0,
-): [number, number] {
-  if (!scale) {
-    const [w, h] = rescaleSize(img.width, img.height, ratio);
-    return [h, w];
-  }
-  let s: [number, number] = [scale[0] * ratio, scale[1] * ratio];
-  // mmseg 0.x Resize(min_size): the short-side target never drops below min_size.
-  if (minShort > 0 && Math.min(...s) < minShort) {
-    const k = minShort / Math.min(...s);
-    s = [s[0] * k, s[1] * k];
-  }
-  const [w, h] = rescaleSize(img.width, img.height, s);
-  return [h, w];
 }
 
 /** RGB uint8 HWC -> normalised float32 [1, 3, H, W] on `device` (the data pipeline's normalisation). */

@@ -14,7 +14,6 @@
  * img_ratios, which multiplied the test scale. RandomFlip with prob 1 is a flipped view, prob 0
  * the unflipped one. Anything else in it is an error naming the entry.
  */
-import { rescaleSize } from '../data/transforms/resize.js';
 import { checkFields, checkNumber, ConfigError, isDict, type Dict } from '../models/config.js';
 
 export interface ConfigTta {
@@ -109,12 +108,4 @@ function flipOf(t: Dict, where: string): boolean {
   return t.prob === 1;
 }
 
-/**
- * mmcv Resize(scale_factor=r, keep_ratio=True) on a w x h image: the target (w·r, h·r)
- * rounded, then imrescale into it. Returns [h, w].
- */
-export function imageScaledSize(w: number, h: number, r: number): [number, number] {
-  const target: [number, number] = [Math.trunc(w * r + 0.5), Math.trunc(h * r + 0.5)];
-  const [nw, nh] = rescaleSize(w, h, target);
-  return [nh, nw];
-}
+export { imageScaledSize } from './resize_plan.js';

@@ -83,10 +83,13 @@ describe('package consumer', { timeout: 600_000 }, () => {
       ...fs.readdirSync(path.join(repoRoot, 'native', 'src')).map((f) => `native/src/${f}`),
       ...sourceFiles(path.join(repoRoot, 'native', 'shim'), '.h'),
       ...fs.readdirSync(path.join(repoRoot, 'src', 'serve', 'public')).map((f) => `src/serve/public/${f}`),
-      ...sourceFiles(path.join(repoRoot, 'src'), '.ts').flatMap((f) => {
-        const stem = `dist/${f.slice(0, -3)}`;
-        return [`${stem}.js`, `${stem}.d.ts`];
-      }),
+      // src/web is the browser page's source: bundled by scripts/build-web.mjs, not compiled into dist/
+      ...sourceFiles(path.join(repoRoot, 'src'), '.ts')
+        .filter((f) => !f.startsWith('src/web/'))
+        .flatMap((f) => {
+          const stem = `dist/${f.slice(0, -3)}`;
+          return [`${stem}.js`, `${stem}.d.ts`];
+        }),
     ].sort();
     const missing = expected.filter((f) => !packed.includes(f));
     const extra = packed.filter((f) => !expected.includes(f));

@@ -54,13 +54,23 @@ export const LAYERS: readonly Layer[] = [
     holds: 'initModel / inferenceModel, precision policy, window forward, TTA',
     imports: 'all below',
   },
+  { folder: 'export', holds: 'ONNX export: the graph built from the module tree and weights', imports: 'all below' },
+  {
+    folder: 'web',
+    holds: "the browser page's entry (bundled; ONNX Runtime Web, the tensor-free inference code)",
+    imports: 'all below',
+  },
   { folder: 'evaluation', holds: 'IoUMetric, resumable (and sharded) dataset evaluation', imports: 'all below' },
   {
     folder: 'engine',
     holds: 'runner, hooks, optimizer wrapper, schedules, training checkpoints',
     imports: 'all below',
   },
-  { folder: 'serve', holds: 'the HTTP service: server, queue, window batching, metrics, page', imports: 'all below' },
+  {
+    folder: 'serve',
+    holds: 'the HTTP service: server, model worker threads, scheduler, policy, OpenAPI, metrics, page',
+    imports: 'all below',
+  },
   { folder: 'cli', holds: 'one file per command', imports: 'all below' },
 ];
 

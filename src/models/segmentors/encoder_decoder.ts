@@ -12,6 +12,8 @@ import type { Feature2Pyramid } from '../necks/feature2pyramid.js';
 import type { BaseDecodeHead } from '../decode_heads/decode_head.js';
 import { runSlideJob, SlideJob } from './slide_job.js';
 
+export { slideWindows, type Window } from './slide_windows.js';
+
 export interface TestConfig {
   mode: 'whole' | 'slide';
   crop_size?: [number, number];
