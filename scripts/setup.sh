@@ -30,6 +30,9 @@ ensure_apt_packages() {
 ensure_apt_packages "${EXTRA_APT_PACKAGES[@]}"
 # puppeteer-core drives Debian's Chromium (above) for the serve page test; never a browser download.
 export PUPPETEER_SKIP_DOWNLOAD=1
+# onnxruntime-node ships its CPU binaries in its npm tarball; its install script would fetch the CUDA
+# provider from outside the npm registry, which this machine (and CI) cannot reach.
+export ONNXRUNTIME_NODE_INSTALL=skip
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 else

@@ -20,13 +20,17 @@ cd "$(dirname "$0")/.."
 ALL_LANES=(fast cli training distributed package serve avx2)
 
 # Files (under dist/test, without .test.js) of each lane but fast, which takes every other test file.
-LANE_cli=(cli/predict cli/predict_names cli/config_cli checkpoint/interop_cli data/image_limits docs/commands)
+LANE_cli=(cli/predict cli/predict_names cli/config_cli cli/conventions cli/predict_windows checkpoint/interop_cli
+  checkpoint/unknown_globals_hint data/image_limits evaluation/eval_data_option export/onnx_export docs/commands)
 LANE_training=(engine/learns engine/kill_resume engine/resume engine/graphed_train_step engine/hooks
-  engine/cli_train tensor/cpu_allocator tensor/memory tensor/errors evaluation/evaluate_dataset)
+  engine/cli_train engine/mmengine_resume tensor/cpu_allocator tensor/memory tensor/errors evaluation/evaluate_dataset
+  models/model_size checkpoint/pickle_bounds config/eval_bounds config/config_fuzz)
 LANE_distributed=(distributed/bn_sync distributed/cli distributed/collectives distributed/ddp
-  distributed/sampler_split distributed/train)
-LANE_package=(package/consumer)
-LANE_serve=(serve/api serve/engine serve/lifecycle serve/load serve/page)
+  distributed/sampler_split distributed/train distributed/rendezvous distributed/signals distributed/batch_record
+  distributed/slurm)
+LANE_package=(package/consumer package/onnx_consumer package/engines package/types package/build_native)
+LANE_serve=(serve/api serve/scheduler serve/lifecycle serve/load serve/page serve/auth_bypass serve/worker
+  serve/operations serve/multi_model serve/deploy_files export/browser_page)
 LANE_avx2=(inference/cpu_kinds tensor/ops models/tiny_parity inference/bf16 inference/int8 distributed/bn_sync
   distributed/ddp distributed/collectives distributed/train)
 # What an AVX2-only CPU runs: ATen's AVX2 kernels, oneDNN capped at AVX2 (no VNNI int8, no bf16:
