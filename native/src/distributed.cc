@@ -447,11 +447,28 @@ BEITSEG_OP(storeAdd) {
                            static_cast<double>(GetStore(ArgInt(info, 0))->add(ArgString(info, 1), ArgInt(info, 2))));
 }
 
+// Argument i as a list of strings (store keys), with the same TypeErrors as common.cc's Arg* readers.
+static std::vector<std::string> ArgStringList(const Napi::CallbackInfo& info, size_t i) {
+  if (i >= info.Length() || info[i].IsUndefined())
+    throw Napi::TypeError::New(info.Env(), "missing argument " + std::to_string(i));
+  if (!info[i].IsArray())
+    throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be an array of strings");
+  Napi::Array a = info[i].As<Napi::Array>();
+  std::vector<std::string> out;
+  for (uint32_t k = 0; k < a.Length(); k++) {
+    Napi::Value v = a.Get(k);
+    if (!v.IsString())
+      throw Napi::TypeError::New(info.Env(),
+                                 "argument " + std::to_string(i) + "[" + std::to_string(k) + "] must be a string");
+    out.push_back(v.As<Napi::String>().Utf8Value());
+  }
+  return out;
+}
+
 BEITSEG_OP(storeCheck) {
-  std::vector<std::string> keys;
-  Napi::Array a = info[1].As<Napi::Array>();
-  for (uint32_t i = 0; i < a.Length(); i++) keys.push_back(a.Get(i).As<Napi::String>().Utf8Value());
-  return Napi::Boolean::New(env, GetStore(ArgInt(info, 0))->check(keys));
+  const auto store = ArgInt(info, 0);
+  const std::vector<std::string> keys = ArgStringList(info, 1);
+  return Napi::Boolean::New(env, GetStore(store)->check(keys));
 }
 
 BEITSEG_OP(storeCompareSet) {

@@ -1,7 +1,6 @@
 /** `beitseg predict`: segment images; writes label PNGs, colour overlays and JSON summaries. */
 import { type Command, Option } from 'commander';
 import { DEFAULT_MAX_WINDOWS } from '../data/limits.js';
-import { isOnnxFile } from '../inference/model_meta.js';
 import { CONFIG_HELP } from './config_help.js';
 import { defineCommand } from './commands.js';
 import { checkOutDir, checkOutFile, defaultOutDir } from './outputs.js';
@@ -67,6 +66,7 @@ export function register(program: Command): void {
 
 async function run(images: string[], opts: PredictOptions): Promise<void> {
   requireWeights(opts);
+  const { isOnnxFile } = await import('../inference/model_meta.js');
   const onnx = isOnnxFile(opts.weights);
   if (!onnx && !opts.config) throw new UsageError("required option '--config <file>' not specified");
   const out = opts.out ?? defaultOutDir('predict', opts.config ?? opts.weights!.replace(/\.onnx$/i, ''));

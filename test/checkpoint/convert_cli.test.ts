@@ -10,6 +10,7 @@ import { register as registerConvert } from '../../src/cli/convert.js';
 import { register as registerInspect } from '../../src/cli/inspect.js';
 import { makeTempDir } from '../temp.js';
 import { assertStateDictsEqual, tiny } from './helpers.js';
+import { UsageError } from '../../src/cli/options.js';
 
 /** Runs the CLI commands in-process and captures what they print. */
 async function runCli(args: string[]): Promise<{ out: string; err: string; exitCode: number }> {
@@ -30,6 +31,10 @@ async function runCli(args: string[]): Promise<{ out: string; err: string; exitC
   };
   try {
     await program.parseAsync(['node', 'beitseg', ...args]);
+  } catch (e) {
+    // what src/cli/main.ts does with a command's error: one line, exit 2 for usage errors, else 1
+    err.push(`beitseg: error: ${(e as Error).message}`);
+    process.exitCode = e instanceof UsageError ? 2 : 1;
   } finally {
     console.log = log;
     console.error = error;
@@ -132,7 +137,7 @@ test('CLI: convert prints a summary, refuses overwrite, and inspect lists keys',
   assert.match(r3.out, /already that size/);
 
   const r4 = await runCli(['convert', tiny('beit_official.pth'), path.join(dir, 'x.safetensors'), '--window', '8']);
-  assert.equal(r4.exitCode, 1);
+  assert.equal(r4.exitCode, 2);
   assert.match(r4.err, /--window takes two integers/);
 
   const r5 = await runCli(['inspect', tiny('beit_official.pth')]);

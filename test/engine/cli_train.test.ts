@@ -125,7 +125,10 @@ describe('beitseg train (CLI)', () => {
       cli('--config', configFile, '--work-dir', path.join(tmp, 'w4'), '--device', 'cpu', '--cuda-graphs'),
       /--cuda-graphs needs a CUDA device \(got cpu\)/,
     );
-    await assert.rejects(cli('--config', configFile, '--amp', 'fp8'), /expected fp16, bf16 or fp32/);
+    await assert.rejects(
+      cli('--config', configFile, '--amp', 'fp8'),
+      /argument 'fp8' is invalid\. Allowed choices are bf16, fp16, fp32/,
+    );
     await assert.rejects(cli('--config', configFile, '--accum', '0'), /positive integer/);
   });
 });

@@ -107,7 +107,15 @@ describe('exact resume (CPU, fixed seed)', () => {
 
   it('resuming with another --accum in the middle of a window is refused', async () => {
     await assert.rejects(
-      train(base(path.join(tmp, 'acc-stop'), { accum: 3, maxIters: 5, resume: path.join(tmp, 'acc-stop', 'iter_3') })),
+      // --allow-batch-change lets the global batch change; a window half-accumulated at 2 still cannot go on at 3
+      train(
+        base(path.join(tmp, 'acc-stop'), {
+          accum: 3,
+          maxIters: 5,
+          resume: path.join(tmp, 'acc-stop', 'iter_3'),
+          allowBatchChange: true,
+        }),
+      ),
       /accumulation window of 2/,
     );
   });

@@ -212,13 +212,14 @@ describe('ONNX export of the tiny fixture model', () => {
       fs.readdirSync(dir).filter((f) => f.includes('cli.onnx')),
       ['cli.onnx'],
     );
-    for (const [args, re] of [
-      [['--format', 'tflite'], /--format tflite is not supported/],
-      [['--format', 'onnx', '--opset', '13'], /--opset must be 17\.\.21/],
-      [['--format', 'onnx', '--quantize', 'int4'], /--quantize int4 is not supported/],
+    // usage errors (a value outside an option's choices) exit 2, the exporter's own refusals 1 (docs/cli.md)
+    for (const [args, status, re] of [
+      [['--format', 'tflite'], 2, /argument 'tflite' is invalid\. Allowed choices are onnx/],
+      [['--format', 'onnx', '--random-weights', '--opset', '13'], 1, /--opset must be 17\.\.21/],
+      [['--format', 'onnx', '--quantize', 'int4'], 2, /argument 'int4' is invalid\. Allowed choices are int8/],
     ] as const) {
       const r = exp([...args]);
-      assert.equal(r.status, 1);
+      assert.equal(r.status, status, r.stderr);
       assert.match(r.stderr.trim(), re);
       assert.equal(
         r.stderr

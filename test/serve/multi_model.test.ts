@@ -17,8 +17,8 @@ describe('serve several models', () => {
   let png: Buffer;
   before(async () => {
     png = await encodeTestImage(96, 80);
-    // "random": the same architecture without weights, so its answers differ from "trained"'s
-    srv = await spawnServer(['--queue', '3'], 90_000, [
+    // "random": the same architecture without weights (--random-weights says so), so its answers differ
+    srv = await spawnServer(['--queue', '3', '--random-weights'], 90_000, [
       '--model',
       `trained=${tinyConfigPath},${tinyWeights}`,
       '--model',

@@ -76,6 +76,8 @@ function validValue(p: Param, ctx: { t: NativeHandle; packed: PackedInt8Linear; 
       return [ctx.t];
     case 'number[]':
       return [1];
+    case 'string[]':
+      return ['k'];
     case 'boolean':
       return false;
     case 'ArrayBufferView':
