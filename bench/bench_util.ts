@@ -1,6 +1,6 @@
 /** Small helpers shared by the benchmarks. */
 import { execFileSync } from 'node:child_process';
-import type { Dict } from '../src/models/config.js';
+import type { Dict } from '../src/config/schema.js';
 
 export function argValue(flag: string, fallback: string): string {
   const i = process.argv.indexOf(flag);

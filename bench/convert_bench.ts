@@ -82,7 +82,7 @@ async function child(mode: string, src: string, dst: string): Promise<void> {
       resized: 0,
     };
   } else {
-    const { convertFile } = await import('../src/checkpoint/convert_file.js');
+    const { convertFile } = await import('../src/checkpoint/convert/convert_file.js');
     const summary = await convertFile(src, dst, { imgSize: 640, force: true });
     const ms = performance.now() - t0;
     result = {

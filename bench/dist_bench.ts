@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeSyntheticDataset } from '../src/data/synthetic.js';
-import { loadConfig, type Dict } from '../src/models/config.js';
+import { loadConfig, type Dict } from '../src/config/schema.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const arg = (name: string, dflt: string) => {

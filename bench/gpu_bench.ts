@@ -19,7 +19,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildSegmentor } from '../src/models/builder.js';
-import { loadConfig, type Dict } from '../src/models/config.js';
+import { loadConfig, type Dict } from '../src/config/schema.js';
 import type { EncoderDecoder } from '../src/models/segmentors/encoder_decoder.js';
 import type { Batch } from '../src/data/loader.js';
 import { AdamW } from '../src/engine/adamw.js';
@@ -39,7 +39,7 @@ import {
 import type { AttentionImpl } from '../src/tensor/native.js';
 import { tidy } from '../src/tensor/scope.js';
 import { rand, randn, type Tensor } from '../src/tensor/tensor.js';
-import { readSafetensors } from '../src/checkpoint/safetensors.js';
+import { readSafetensors } from '../src/checkpoint/formats/safetensors.js';
 import { mapToTensors } from '../src/tensor/host.js';
 import { GraphedForward } from '../src/inference/graphed_forward.js';
 import { argValue, median } from './bench_util.js';

@@ -10,7 +10,7 @@
  * Prints one JSON line.
  */
 import { buildSegmentor } from '../src/models/builder.js';
-import { loadConfig, type Dict } from '../src/models/config.js';
+import { loadConfig, type Dict } from '../src/config/schema.js';
 import { AdamW } from '../src/engine/adamw.js';
 import { layerDecayParamGroups } from '../src/engine/param_groups.js';
 import os from 'node:os';

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { exportSegmentorOnnx } from '../src/export/onnx/segmentor.js';
 import { initModel } from '../src/inference/api.js';
-import { loadConfig } from '../src/models/config.js';
+import { loadConfig } from '../src/config/schema.js';
 import { manualSeed } from '../src/tensor/runtime.js';
 import { argValue, configFor, median, runJsonChild } from './bench_util.js';
 

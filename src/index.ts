@@ -5,7 +5,7 @@ export { loadWeights } from './inference/weights.js';
 export { evaluateDataset } from './evaluation/evaluate.js';
 export { IoUMetric } from './evaluation/iou_metric.js';
 export { buildSegmentor } from './models/builder.js';
-export { loadConfig } from './models/config.js';
+export { loadConfig } from './config/schema.js';
 export { applyCfgOptions, parseCfgOptions } from './config/cfg_options.js';
 export { EncoderDecoder } from './models/segmentors/encoder_decoder.js';
 export { slideWindows } from './models/segmentors/slide_job.js';

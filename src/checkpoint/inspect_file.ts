@@ -1,9 +1,9 @@
 /** The `inspect` command's work: list a checkpoint's tensors and totals, for .pth and .safetensors. */
 import { numel, type DType } from '../common/host_tensor.js';
 import { readCheckpoint, type CheckpointDescription } from './read_checkpoint.js';
-import { detectLayout, type CheckpointLayout } from './beit2mmseg.js';
+import { detectLayout, type CheckpointLayout } from './convert/beit2mmseg.js';
 import { isBufferKey, stateDictStats, type StateDictStats } from './param_stats.js';
-import type { PthReadOptions } from './pth.js';
+import type { PthReadOptions } from './formats/pth.js';
 
 export interface InspectedTensor {
   key: string;

@@ -10,11 +10,11 @@
  */
 import { checkpointClasses, type CheckpointClasses } from './checkpoint_meta.js';
 import { isHostTensor, type HostTensor } from '../common/host_tensor.js';
-import { detectFormat, type CheckpointFormat } from './format.js';
-import { readPthContent, type PthReadOptions } from './pth.js';
-import { readSafetensors } from './safetensors.js';
-import { locateHfBeitFiles } from './hf_beit_files.js';
-import { isHfBeitStateDict } from './hf_beit_keys.js';
+import { detectFormat, type CheckpointFormat } from './formats/format.js';
+import { readPthContent, type PthReadOptions } from './formats/pth.js';
+import { readSafetensors } from './formats/safetensors.js';
+import { locateHfBeitFiles } from './convert/hf_beit_files.js';
+import { isHfBeitStateDict } from './convert/hf_beit_keys.js';
 import { fileList, fileText } from '../common/safe_text.js';
 
 export interface CheckpointDescription {

@@ -4,8 +4,8 @@
  * stderr as warnings.
  */
 import { applyCfgOptions, parseCfgOptions } from '../config/cfg_options.js';
-import { configWarnings } from '../engine/config_warnings.js';
-import { loadConfig, type Dict } from '../models/config.js';
+import { configWarnings } from '../config/warnings.js';
+import { loadConfig, type Dict } from '../config/schema.js';
 
 /** The merged config with the options applied; warnings for unused keys go to `warn` (default stderr). */
 export function loadCliConfig(

@@ -1,14 +1,14 @@
 /**
  * `convert <src> <dst>`: BEiT checkpoint -> mmseg-keyed safetensors, or a torch.save .pth for a
  * .pth/.pt destination. Parsing and printing only; the work is `convertFile` in
- * src/checkpoint/convert_file.ts.
+ * src/checkpoint/convert/convert_file.ts.
  */
 import type { Command } from 'commander';
 import { addCheckpointReadOptions, parsePositiveInt, UsageError } from './options.js';
-import type { ConvertFileSummary } from '../checkpoint/convert_file.js';
-import { groupKeys, keyPattern } from '../checkpoint/beit2mmseg.js';
-import type { PickleValue } from '../checkpoint/pickle_writer.js';
-import { isDict, loadConfig } from '../models/config.js';
+import type { ConvertFileSummary } from '../checkpoint/convert/convert_file.js';
+import { groupKeys, keyPattern } from '../checkpoint/convert/beit2mmseg.js';
+import type { PickleValue } from '../checkpoint/formats/pickle_writer.js';
+import { isDict, loadConfig } from '../config/schema.js';
 import { defineCommand } from './commands.js';
 
 /** meta.dataset_meta {classes, palette} from a config, as mmseg's init_model reads it from a .pth. */
@@ -127,7 +127,7 @@ export function register(program: Command): void {
         });
         window = [h!, w!];
       }
-      const { convertFile, outputFormatOf } = await import('../checkpoint/convert_file.js');
+      const { convertFile, outputFormatOf } = await import('../checkpoint/convert/convert_file.js');
       if (o.config !== undefined && outputFormatOf(dst) !== 'pth') {
         throw new UsageError(`--config only fills a .pth's meta.dataset_meta; ${dst} is written as safetensors`);
       }

@@ -9,7 +9,7 @@
  * runs on every rank.
  */
 import type { SegDataLoader } from '../data/loader.js';
-import type { Dict } from '../models/config.js';
+import type { Dict } from '../config/schema.js';
 import type { EncoderDecoder } from '../models/segmentors/encoder_decoder.js';
 import type { Device } from '../tensor/tensor.js';
 import type { GraphedTrainStep } from './graphed_train_step.js';

@@ -13,7 +13,7 @@
  * the lr the previous ones produced, starting from each group's initial lr — mmengine's chained
  * updates in closed form.
  */
-import { ConfigError, checkFields, isDict, type Dict } from '../models/config.js';
+import { ConfigError, checkFields, isDict, type Dict } from '../config/schema.js';
 import type { ParamGroup } from './param_groups.js';
 
 export type SchedulerSpec =

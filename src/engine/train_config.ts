@@ -21,7 +21,7 @@
  * epoch-based loop) is an error naming the field.
  */
 import path from 'node:path';
-import { checkFields, checkList, checkNumber, ConfigError, isDict, type Dict } from '../models/config.js';
+import { checkFields, checkList, checkNumber, ConfigError, isDict, type Dict } from '../config/schema.js';
 import { normalization, preprocessFromConfig } from '../inference/preprocess.js';
 import { parseParamScheduler, type SchedulerSpec } from './schedule.js';
 

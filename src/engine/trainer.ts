@@ -25,7 +25,7 @@ import { buildDataset, type DatasetConfig } from '../data/datasets.js';
 import { createLoader, type LoaderState, type SegDataLoader } from '../data/loader.js';
 import type { TransformConfig } from '../data/transforms/sample.js';
 import { buildSegmentor } from '../models/builder.js';
-import { cudnnBenchmarkOf, loadConfig, type Dict } from '../models/config.js';
+import { cudnnBenchmarkOf, loadConfig, type Dict } from '../config/schema.js';
 import type { EncoderDecoder } from '../models/segmentors/encoder_decoder.js';
 import {
   cuda,

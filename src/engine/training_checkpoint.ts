@@ -21,7 +21,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fsyncDir, writeFileAtomic } from '../checkpoint/file_io.js';
-import { readSafetensors, writeSafetensors } from '../checkpoint/safetensors.js';
+import { readSafetensors, writeSafetensors } from '../checkpoint/formats/safetensors.js';
 import type { HostTensor } from '../common/host_tensor.js';
 import { toHost, toTensor } from '../tensor/host.js';
 import { tidy } from '../tensor/scope.js';

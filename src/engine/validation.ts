@@ -9,7 +9,7 @@ import type { IoUResults } from '../evaluation/iou_metric.js';
 import type { SegModel } from '../inference/api.js';
 import { datasetMeta } from '../inference/metainfo.js';
 import { preprocessFromConfig } from '../inference/preprocess.js';
-import type { Dict } from '../models/config.js';
+import type { Dict } from '../config/schema.js';
 import type { EncoderDecoder } from '../models/segmentors/encoder_decoder.js';
 import type { AutocastDType } from '../tensor/runtime.js';
 import type { Device } from '../tensor/tensor.js';

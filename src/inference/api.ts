@@ -4,7 +4,7 @@
  *   const { pred, logits } = await inferenceModel(model, 'image.jpg');
  */
 import { buildSegmentor } from '../models/builder.js';
-import { cudnnBenchmarkOf, isDict, loadConfig, type Dict } from '../models/config.js';
+import { cudnnBenchmarkOf, isDict, loadConfig, type Dict } from '../config/schema.js';
 import type { EncoderDecoder } from '../models/segmentors/encoder_decoder.js';
 import { decodeImage, readImage } from '../data/image_io.js';
 import type { RgbImage } from '../data/types.js';
@@ -17,8 +17,8 @@ import { describeLoad, loadWeights, type WeightsReport } from './weights.js';
 import { resizeImage } from '../data/transforms/resize.js';
 import { flipImage } from '../data/transforms/flip.js';
 import { datasetMetaWithCheckpoint, type DatasetMeta } from './metainfo.js';
-import { hfArchitectureOf } from '../checkpoint/hf_beit.js';
-import { applyHfArchitecture } from '../checkpoint/hf_beit_config.js';
+import { hfArchitectureOf } from '../checkpoint/convert/hf_beit.js';
+import { applyHfArchitecture } from '../checkpoint/convert/hf_beit_config.js';
 import { describePlan, planWindows, ttaViews } from './window_plan.js';
 import { DEFAULT_TTA_SCALES } from './resize_plan.js';
 import { checkPolicy, forwardPrecision, resolvePolicy, type PrecisionPolicy } from './precision.js';

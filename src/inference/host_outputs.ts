@@ -7,7 +7,7 @@
 import type { HostTensor } from '../common/host_tensor.js';
 import { writeFileAtomic, writeImage, writeLabelPng } from '../data/image_io.js';
 import { makeLabel, type RgbImage } from '../data/types.js';
-import { writeSafetensors } from '../checkpoint/safetensors.js';
+import { writeSafetensors } from '../checkpoint/formats/safetensors.js';
 import { withLegend } from '../visualization/legend.js';
 import { colorize, overlay } from '../visualization/overlay.js';
 import { segmentationJson, type SegmentationJson } from '../visualization/segmentation_json.js';

@@ -3,7 +3,7 @@
  * (`metainfo` {classes, palette}, at the top level or in the test/val dataset dict).
  */
 import { ADE20K_CLASSES, ADE20K_PALETTE, generatePalette } from '../data/metainfo.js';
-import { isDict, type Dict } from '../models/config.js';
+import { isDict, type Dict } from '../config/schema.js';
 import type { CheckpointClasses } from '../checkpoint/checkpoint_meta.js';
 
 export interface DatasetMeta {

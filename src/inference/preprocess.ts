@@ -2,7 +2,7 @@
  * Test-time preprocessing as mmseg: keep-ratio Resize into `scale` (cv2 bilinear, mmcv
  * rounding), then the data preprocessor's (x − mean) / std on RGB, as an NCHW tensor.
  */
-import { checkFields, checkList, ConfigError, isDict, numList, type Dict } from '../models/config.js';
+import { checkFields, checkList, ConfigError, isDict, numList, type Dict } from '../config/schema.js';
 import type { RgbImage } from '../data/types.js';
 import { IMAGENET_MEAN, IMAGENET_STD, normalizeImage } from '../data/transforms/normalize.js';
 import { fromArray, type Device, type Tensor } from '../tensor/tensor.js';

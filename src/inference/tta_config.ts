@@ -14,7 +14,7 @@
  * img_ratios, which multiplied the test scale. RandomFlip with prob 1 is a flipped view, prob 0
  * the unflipped one. Anything else in it is an error naming the entry.
  */
-import { checkFields, checkNumber, ConfigError, isDict, type Dict } from '../models/config.js';
+import { checkFields, checkNumber, ConfigError, isDict, type Dict } from '../config/schema.js';
 
 export interface ConfigTta {
   /** Resize scale factors, applied to the loaded image's size. */

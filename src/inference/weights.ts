@@ -7,9 +7,9 @@
 import { fileText, safeLine } from '../common/safe_text.js';
 import type { HostTensor } from '../common/host_tensor.js';
 import { readCheckpoint, type CheckpointDescription } from '../checkpoint/read_checkpoint.js';
-import type { ConversionReport } from '../checkpoint/beit2mmseg.js';
-import { convertLoadedCheckpoint } from '../checkpoint/hf_beit.js';
-import { resizeRelPosTables } from '../checkpoint/relpos_resize.js';
+import type { ConversionReport } from '../checkpoint/convert/beit2mmseg.js';
+import { convertLoadedCheckpoint } from '../checkpoint/convert/hf_beit.js';
+import { resizeRelPosTables } from '../checkpoint/convert/relpos_resize.js';
 import { mapToTensors } from '../tensor/host.js';
 import { tidy } from '../tensor/scope.js';
 import type { EncoderDecoder } from '../models/segmentors/encoder_decoder.js';

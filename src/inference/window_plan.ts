@@ -5,7 +5,7 @@
  * of windows (minutes to hours); callers print the count and refuse over a limit (issue 25.9).
  */
 import { rescaleSize } from '../data/transforms/resize.js';
-import type { Dict } from '../models/config.js';
+import type { Dict } from '../config/schema.js';
 import type { TestConfig } from '../models/segmentors/encoder_decoder.js';
 import { slideWindows } from '../models/segmentors/slide_job.js';
 import { scaledTestSize } from './preprocess.js';

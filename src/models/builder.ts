@@ -23,7 +23,7 @@ import {
   POSITIVE_INT,
   positiveIntUpTo,
   type Dict,
-} from './config.js';
+} from '../config/schema.js';
 import { backboneSize, checkModelSize, headSize, type HeadSpec, neckSize, type PartSize } from './size.js';
 
 /**

@@ -8,7 +8,7 @@
 import os from 'node:os';
 import type { BEiTConfig } from './backbones/beit.js';
 import { numRelativeDistance } from './backbones/rel_pos.js';
-import { ConfigError } from './config.js';
+import { ConfigError } from '../config/schema.js';
 import type { DecodeHeadConfig } from './decode_heads/decode_head.js';
 import type { FCNHeadConfig } from './decode_heads/fcn_head.js';
 import type { UPerHeadConfig } from './decode_heads/uper_head.js';

@@ -5,7 +5,7 @@
  */
 import type { SegModel } from '../inference/api.js';
 import type { DatasetMeta } from '../inference/metainfo.js';
-import { isDict, type Dict } from '../models/config.js';
+import { isDict, type Dict } from '../config/schema.js';
 
 export interface WeightsFile {
   /** The file's base name (the path is the operator's business, not the client's). */

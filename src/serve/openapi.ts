@@ -3,7 +3,7 @@
  * methods and querystring schemas), so it cannot drift from what the server validates. Written
  * here because @fastify/swagger is not among the project's dependencies; the shape is small.
  */
-import type { Dict } from '../models/config.js';
+import type { Dict } from '../config/schema.js';
 
 export interface RouteDoc {
   method: string;

@@ -12,7 +12,7 @@ import crypto from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import type { SegModel } from '../inference/api.js';
-import type { Dict } from '../models/config.js';
+import type { Dict } from '../config/schema.js';
 import type { AutocastDType } from '../tensor/runtime.js';
 import { InProcessBackend, type ModelBackend } from './backend.js';
 import { HttpError, oneLine } from './errors.js';

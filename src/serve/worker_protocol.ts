@@ -1,5 +1,5 @@
 /** The messages between the main thread (model_host.ts) and the model worker (model_worker.ts). */
-import type { Dict } from '../models/config.js';
+import type { Dict } from '../config/schema.js';
 import type { AutocastDType } from '../tensor/runtime.js';
 import type { Quantize } from '../inference/precision.js';
 import type { ModelDescription, WeightsFile } from './model_description.js';

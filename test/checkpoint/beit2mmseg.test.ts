@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { readPth } from '../../src/checkpoint/pth.js';
-import { readSafetensors } from '../../src/checkpoint/safetensors.js';
+import { readPth } from '../../src/checkpoint/formats/pth.js';
+import { readSafetensors } from '../../src/checkpoint/formats/safetensors.js';
 import {
   beit2mmseg,
   beit2mmsegKeys,
@@ -10,7 +10,7 @@ import {
   expandSharedRelPosBias,
   toMmsegBackbone,
   keyPattern,
-} from '../../src/checkpoint/beit2mmseg.js';
+} from '../../src/checkpoint/convert/beit2mmseg.js';
 import type { HostTensor } from '../../src/common/host_tensor.js';
 import { assertStateDictsEqual, f32Tensor, tiny } from './helpers.js';
 

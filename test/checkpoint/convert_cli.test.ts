@@ -3,9 +3,9 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { convertFile, targetWindow } from '../../src/checkpoint/convert_file.js';
+import { convertFile, targetWindow } from '../../src/checkpoint/convert/convert_file.js';
 import { inspectFile } from '../../src/checkpoint/inspect_file.js';
-import { readSafetensors } from '../../src/checkpoint/safetensors.js';
+import { readSafetensors } from '../../src/checkpoint/formats/safetensors.js';
 import { register as registerConvert } from '../../src/cli/convert.js';
 import { register as registerInspect } from '../../src/cli/inspect.js';
 import { makeTempDir } from '../temp.js';
@@ -89,7 +89,7 @@ test('convertFile refuses to overwrite without force; segmentor checkpoints pass
   const s = await convertFile(tiny('segmentor_mmseg.pth'), dst, { force: true });
   assert.equal(s.level, 'segmentor');
   assert.equal(s.report.layout, 'mmseg-segmentor');
-  const sd = (await import('../../src/checkpoint/pth.js')).readPth;
+  const sd = (await import('../../src/checkpoint/formats/pth.js')).readPth;
   const original = ((await sd(tiny('segmentor_mmseg.pth'))) as Map<string, unknown>).get('state_dict') as Map<
     string,
     never

@@ -8,21 +8,21 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { HostTensor } from '../../src/common/host_tensor.js';
-import { readSafetensors, writeSafetensors } from '../../src/checkpoint/safetensors.js';
-import { hfBeitToMmseg, mmsegToHfBeit } from '../../src/checkpoint/hf_beit_keys.js';
+import { readSafetensors, writeSafetensors } from '../../src/checkpoint/formats/safetensors.js';
+import { hfBeitToMmseg, mmsegToHfBeit } from '../../src/checkpoint/convert/hf_beit_keys.js';
 import {
   applyHfArchitecture,
   hfBeitModelConfig,
   hfOutIndicesToMmseg,
   parseHfBeitConfig,
-} from '../../src/checkpoint/hf_beit_config.js';
-import { convertFile } from '../../src/checkpoint/convert_file.js';
-import { convertHfBeit } from '../../src/checkpoint/hf_beit.js';
+} from '../../src/checkpoint/convert/hf_beit_config.js';
+import { convertFile } from '../../src/checkpoint/convert/convert_file.js';
+import { convertHfBeit } from '../../src/checkpoint/convert/hf_beit.js';
 import { readCheckpoint } from '../../src/checkpoint/read_checkpoint.js';
-import { writeTorchSave } from '../../src/checkpoint/pth_writer.js';
+import { writeTorchSave } from '../../src/checkpoint/formats/pth_writer.js';
 import { initModel } from '../../src/inference/api.js';
 import { buildSegmentor } from '../../src/models/builder.js';
-import { loadConfig, type Dict } from '../../src/models/config.js';
+import { loadConfig, type Dict } from '../../src/config/schema.js';
 import { mapToTensors, toHost } from '../../src/tensor/host.js';
 import { noGrad } from '../../src/tensor/runtime.js';
 import { fixtureFile, loadFixtureTensors, loadTinyModel, maxAbsDiff, repoRoot, tinyConfigPath } from '../helpers.js';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { unpickle, unpickleAt, OpaqueObject, StorageType, pickleState } from '../../src/checkpoint/pickle.js';
+import { unpickle, unpickleAt, OpaqueObject, StorageType, pickleState } from '../../src/checkpoint/formats/pickle.js';
 import { PickleWriter } from './helpers.js';
 
 test('protocol-2 values: containers, ints, floats, strings, memo', () => {

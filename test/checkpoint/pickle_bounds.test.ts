@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { buildZip } from './helpers.js';
 import { makeTempDir } from '../temp.js';
 import { type CaseOutcome, isCleanError, readIsolated } from './isolated.js';
-import { unpickle } from '../../src/checkpoint/pickle.js';
+import { unpickle } from '../../src/checkpoint/formats/pickle.js';
 
 /** A torch zip whose data.pkl (deflated: the file stays small) is `head`, `unit` x count, then `tail`. */
 function repeatedPickle(head: number[], unit: number[], count: number, tail: number[]): Buffer {

@@ -10,11 +10,11 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { HostTensor } from '../../src/common/host_tensor.js';
-import { convertFile } from '../../src/checkpoint/convert_file.js';
-import { readPthContent } from '../../src/checkpoint/pth.js';
+import { convertFile } from '../../src/checkpoint/convert/convert_file.js';
+import { readPthContent } from '../../src/checkpoint/formats/pth.js';
 import { readCheckpoint } from '../../src/checkpoint/read_checkpoint.js';
-import { readSafetensors } from '../../src/checkpoint/safetensors.js';
-import { writeTorchCheckpoint } from '../../src/checkpoint/pth_writer.js';
+import { readSafetensors } from '../../src/checkpoint/formats/safetensors.js';
+import { writeTorchCheckpoint } from '../../src/checkpoint/formats/pth_writer.js';
 import { makeTempDir } from '../temp.js';
 import { assertStateDictsEqual, repoRoot, tiny } from './helpers.js';
 

@@ -8,10 +8,10 @@ import {
   resizeRelPosTables,
   relPosTableRows,
   windowOfTable,
-} from '../../src/checkpoint/relpos_resize.js';
-import { notAKnotSpline, splineWeights } from '../../src/checkpoint/cubic_spline.js';
-import { fromFloat64, toFloat64 } from '../../src/checkpoint/float_convert.js';
-import { readSafetensors } from '../../src/checkpoint/safetensors.js';
+} from '../../src/checkpoint/convert/relpos_resize.js';
+import { notAKnotSpline, splineWeights } from '../../src/checkpoint/convert/cubic_spline.js';
+import { fromFloat64, toFloat64 } from '../../src/checkpoint/formats/float_convert.js';
+import { readSafetensors } from '../../src/checkpoint/formats/safetensors.js';
 import type { HostTensor } from '../../src/common/host_tensor.js';
 import { bytesEqual, tiny } from './helpers.js';
 

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileText, quoteFileText } from '../../src/common/safe_text.js';
 import { readCheckpoint } from '../../src/checkpoint/read_checkpoint.js';
-import { unpickle } from '../../src/checkpoint/pickle.js';
+import { unpickle } from '../../src/checkpoint/formats/pickle.js';
 import { makeTempDir } from '../temp.js';
 import { buildTorchZip, buildZip, PickleWriter } from './helpers.js';
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readSafetensors, writeSafetensors, parseSafetensors } from '../../src/checkpoint/safetensors.js';
+import { readSafetensors, writeSafetensors, parseSafetensors } from '../../src/checkpoint/formats/safetensors.js';
 import type { HostTensor } from '../../src/common/host_tensor.js';
 import { makeTempDir } from '../temp.js';
 import { assertStateDictsEqual, bytesEqual, tiny } from './helpers.js';

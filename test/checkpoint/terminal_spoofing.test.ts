@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { buildTorchZip, f32Tensor, PickleWriter, repoRoot } from './helpers.js';
 import { makeTempDir } from '../temp.js';
 import { inspectFile } from '../../src/checkpoint/inspect_file.js';
-import { writeSafetensors } from '../../src/checkpoint/safetensors.js';
+import { writeSafetensors } from '../../src/checkpoint/formats/safetensors.js';
 import { formatInspectReport } from '../../src/cli/inspect.js';
 import { describeLoad, type WeightsReport } from '../../src/inference/weights.js';
 

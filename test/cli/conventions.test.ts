@@ -241,11 +241,8 @@ describe('beitseg command-line conventions', () => {
         assert.ok(r.code === 0 || r.code === 2, `${what}: exit ${r.code}\n${r.stderr}`);
         assert.doesNotMatch(r.stderr, /native libtorch addon/);
         const loaded = fs.readFileSync(log, 'utf8').split('\n');
-        // models/config.js is the config toolkit print-config needs (no model code)
-        const heavy = loaded.filter(
-          (u) =>
-            /\/(sharp|fastify|onnxruntime-node)\/|\/dist\/src\/(tensor|nn|inference|serve)\//.test(u) ||
-            /\/dist\/src\/models\/(?!config\.js$)/.test(u),
+        const heavy = loaded.filter((u) =>
+          /\/(sharp|fastify|onnxruntime-node)\/|\/dist\/src\/(tensor|nn|models|inference|serve)\//.test(u),
         );
         assert.deepEqual(heavy, []);
       });

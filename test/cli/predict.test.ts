@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it, before } from 'node:test';
 import { readImage, readLabel } from '../../src/data/image_io.js';
-import { readSafetensors } from '../../src/checkpoint/safetensors.js';
+import { readSafetensors } from '../../src/checkpoint/formats/safetensors.js';
 import { toTensor } from '../../src/tensor/host.js';
 import { assertClose, fixtureFile, loadFixtureTensors, tinyConfigPath } from '../helpers.js';
 import type { Tensor } from '../../src/tensor/tensor.js';

@@ -11,7 +11,7 @@ import { after, describe, it } from 'node:test';
 import { ConfigError } from '../../src/config/errors.js';
 import { readConfigFile, substitutePlaceholders } from '../../src/config/load.js';
 import { mergeInto } from '../../src/config/merge.js';
-import { loadConfig, type Dict } from '../../src/models/config.js';
+import { loadConfig, type Dict } from '../../src/config/schema.js';
 import { trainSettings } from '../../src/engine/train_config.js';
 import { repoRoot, tinyConfigPath } from '../helpers.js';
 

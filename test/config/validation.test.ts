@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { buildSegmentor } from '../../src/models/builder.js';
-import { ConfigError, loadConfig, type Dict } from '../../src/models/config.js';
+import { ConfigError, loadConfig, type Dict } from '../../src/config/schema.js';
 import { preprocessFromConfig } from '../../src/inference/preprocess.js';
 import { loadWeights } from '../../src/inference/weights.js';
 import { trainSettings } from '../../src/engine/train_config.js';
-import { configWarnings } from '../../src/engine/config_warnings.js';
+import { configWarnings } from '../../src/config/warnings.js';
 import { applyCfgOptions, parseCfgOptions } from '../../src/config/cfg_options.js';
 import { fixtureFile, repoRoot, tinyConfigPath } from '../helpers.js';
 

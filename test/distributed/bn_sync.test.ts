@@ -8,7 +8,7 @@ import { afterEach, test } from 'node:test';
 import { setDefaultGroup } from '../../src/distributed/context.js';
 import type { ProcessGroup } from '../../src/distributed/process_group.js';
 import { buildSegmentor } from '../../src/models/builder.js';
-import { loadConfig, type Dict } from '../../src/models/config.js';
+import { loadConfig, type Dict } from '../../src/config/schema.js';
 import { BatchNorm2d } from '../../src/nn/norm.js';
 import { randn } from '../../src/tensor/tensor.js';
 import { tinyConfigPath } from '../helpers.js';

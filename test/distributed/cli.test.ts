@@ -6,7 +6,7 @@ import type { SyntheticOptions } from '../../src/data/synthetic.js';
 import { tempWithData } from '../engine/fixtures.js';
 import { runCli, waitFor } from './cli_run.js';
 import { deterministicTinyConfig } from './tiny.js';
-import type { Dict } from '../../src/models/config.js';
+import type { Dict } from '../../src/config/schema.js';
 
 /** The pid of the launcher's worker with RANK=rank (from /proc). */
 function workerPid(launcherPid: number, rank: number): number | null {

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { buildSegmentor } from '../../src/models/builder.js';
-import type { Dict } from '../../src/models/config.js';
+import type { Dict } from '../../src/config/schema.js';
 import { manualSeed } from '../../src/tensor/runtime.js';
 import { tempDir } from '../temp.js';
 import { lastJson, runRanks } from './helpers.js';

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { buildDataset, type DatasetConfig } from '../../src/data/datasets.js';
 import { createLoader } from '../../src/data/loader.js';
 import type { TransformConfig } from '../../src/data/transforms/sample.js';
-import type { Dict } from '../../src/models/config.js';
+import type { Dict } from '../../src/config/schema.js';
 import { tempWithData } from '../engine/fixtures.js';
 import { deterministicTinyConfig } from './tiny.js';
 

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { sameCheckpointFiles, syntheticData } from '../engine/fixtures.js';
 import { tempDir } from '../temp.js';
-import type { Dict } from '../../src/models/config.js';
+import type { Dict } from '../../src/config/schema.js';
 import { runCli, waitFor, type Run } from './cli_run.js';
 import { deterministicTinyConfig } from './tiny.js';
 

@@ -1,5 +1,5 @@
 /** The tiny config for the distributed tests: no randomness in the model (drop path and dropout off). */
-import type { Dict } from '../../src/models/config.js';
+import type { Dict } from '../../src/config/schema.js';
 import { tinyConfig } from '../engine/fixtures.js';
 
 export function deterministicTinyConfig(dataRoot: string, edit?: (cfg: Dict) => void): Dict {

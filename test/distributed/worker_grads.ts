@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { DistributedDataParallel } from '../../src/distributed/ddp.js';
 import { joinFromEnv } from '../../src/distributed/init.js';
 import { buildSegmentor } from '../../src/models/builder.js';
-import type { Dict } from '../../src/models/config.js';
+import type { Dict } from '../../src/config/schema.js';
 import { manualSeed } from '../../src/tensor/runtime.js';
 import { fixedBatch } from './worker_inputs.js';
 import { deterministicTinyConfig, flatGradsAndStats } from './tiny.js';

@@ -9,7 +9,7 @@ import { joinFromEnv } from '../../src/distributed/init.js';
 import { distributedTrainOptions } from '../../src/engine/distributed.js';
 import { train } from '../../src/engine/trainer.js';
 import { latestCheckpoint } from '../../src/engine/training_checkpoint.js';
-import type { Dict } from '../../src/models/config.js';
+import type { Dict } from '../../src/config/schema.js';
 
 async function main(): Promise<void> {
   const joined = await joinFromEnv({ timeoutMs: 30000 });

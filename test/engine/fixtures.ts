@@ -5,7 +5,7 @@ import path from 'node:path';
 import { before } from 'node:test';
 import type { TrainOptions } from '../../src/engine/trainer.js';
 import { makeSyntheticDataset, type SyntheticOptions } from '../../src/data/synthetic.js';
-import { loadConfig, type Dict } from '../../src/models/config.js';
+import { loadConfig, type Dict } from '../../src/config/schema.js';
 import { repoRoot } from '../helpers.js';
 import { tempDir } from '../temp.js';
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadFromCheckpoint, loadPretrainedBackbone } from '../../src/engine/init_weights.js';
 import { buildSegmentor } from '../../src/models/builder.js';
-import { loadConfig, type Dict } from '../../src/models/config.js';
+import { loadConfig, type Dict } from '../../src/config/schema.js';
 import { fixtureFile, loadFixtureTensors, tinyConfigPath } from '../helpers.js';
 
 function tinyModel(imgSize?: number) {

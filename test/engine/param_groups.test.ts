@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { describe, it } from 'node:test';
 import { buildSegmentor } from '../../src/models/builder.js';
-import { loadConfig, type Dict } from '../../src/models/config.js';
+import { loadConfig, type Dict } from '../../src/config/schema.js';
 import { isNoDecay, layerDecayParamGroups, layerIdForVit, powRoundedExactly } from '../../src/engine/param_groups.js';
 import { fixtureFile, tinyConfigPath } from '../helpers.js';
 

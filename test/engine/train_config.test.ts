@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { trainSettings } from '../../src/engine/train_config.js';
-import { ConfigError, loadConfig, type Dict } from '../../src/models/config.js';
+import { ConfigError, loadConfig, type Dict } from '../../src/config/schema.js';
 import { repoRoot } from '../helpers.js';
 
 const cfgPath = (n: string) => path.join(repoRoot, 'configs', `${n}.json`);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { initModel, inferenceModel, DEFAULT_TTA_SCALES, type SegModel } from '../../src/inference/api.js';
 import { imageScaledSize, ttaFromConfig } from '../../src/inference/tta_config.js';
-import { loadConfig, type Dict } from '../../src/models/config.js';
+import { loadConfig, type Dict } from '../../src/config/schema.js';
 import type { RgbImage } from '../../src/data/types.js';
 import { fixtureFile, loadFixtureTensors, maxAbsDiff, repoRoot, tinyConfigPath } from '../helpers.js';
 

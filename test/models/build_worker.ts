@@ -6,7 +6,7 @@
  */
 import { applyCfgOptions, parseCfgOptions } from '../../src/config/cfg_options.js';
 import { buildSegmentor } from '../../src/models/builder.js';
-import { loadConfig, type Dict } from '../../src/models/config.js';
+import { loadConfig, type Dict } from '../../src/config/schema.js';
 
 function main(): void {
   const [file, ...options] = process.argv.slice(2);

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { applyCfgOptions, parseCfgOptions } from '../../src/config/cfg_options.js';
 import { buildSegmentor, estimateModelSize } from '../../src/models/builder.js';
-import { loadConfig, type Dict } from '../../src/models/config.js';
+import { loadConfig, type Dict } from '../../src/config/schema.js';
 import { runBounded } from '../bounded.js';
 import { repoRoot, tinyConfigPath } from '../helpers.js';
 

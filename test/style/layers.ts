@@ -27,7 +27,7 @@ export const LAYERS: readonly Layer[] = [
   { folder: 'common', holds: 'dtypes and HostTensor, safe quoting of file text', imports: [] },
   {
     folder: 'config',
-    holds: 'mmseg .py configs read without Python, _base_ merge, --cfg-options',
+    holds: 'config loading (JSON, mmseg .py without Python, _base_ merge), --cfg-options, validation, warnings',
     imports: ['common'],
   },
   {
@@ -37,7 +37,7 @@ export const LAYERS: readonly Layer[] = [
   },
   {
     folder: 'checkpoint',
-    holds: 'safetensors, .pth reader and writer, beit2mmseg, Hugging Face map',
+    holds: 'formats/ (safetensors, .pth reader and writer, limits), convert/ (beit2mmseg, Hugging Face map)',
     imports: ['common'],
   },
   {

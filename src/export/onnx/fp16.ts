@@ -3,7 +3,7 @@
  * float16, with the graph's input and output kept float32 (a Cast after the input and before
  * the output), so callers feed and read the same arrays as from an fp32 export.
  */
-import { float32ToFloat16Bits } from '../../checkpoint/float_convert.js';
+import { float32ToFloat16Bits } from '../../checkpoint/formats/float_convert.js';
 import { DataType, type GraphBuilder } from './graph.js';
 
 export function toFloat16(g: GraphBuilder, input: string, output: string): void {

@@ -3,7 +3,7 @@
  * initModel reads), encodes the graph and writes it atomically (temp file, then rename).
  */
 import fs from 'node:fs';
-import type { Dict } from '../../models/config.js';
+import type { Dict } from '../../config/schema.js';
 import { initModel } from '../../inference/api.js';
 import { writeFileAtomic } from '../../data/image_io.js';
 import type { ModelMeta } from '../../inference/model_meta.js';

@@ -11,8 +11,8 @@
  * `toMmsegBackbone` / `convertCheckpoint` go further and handle the checkpoint layouts people
  * actually have (see `detectLayout`), reporting every renamed and dropped key.
  */
-import type { HostTensor } from '../common/host_tensor.js';
-import { fileList } from '../common/safe_text.js';
+import type { HostTensor } from '../../common/host_tensor.js';
+import { fileList } from '../../common/safe_text.js';
 
 function replaceAll(s: string, from: string, to: string): string {
   return s.split(from).join(to);

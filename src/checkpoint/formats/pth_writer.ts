@@ -10,8 +10,8 @@
  * renamed into place once complete.
  */
 import * as zlib from 'node:zlib';
-import type { HostTensor } from '../common/host_tensor.js';
-import { writeAll, writeFileAtomic } from './file_io.js';
+import type { HostTensor } from '../../common/host_tensor.js';
+import { writeAll, writeFileAtomic } from '../file_io.js';
 import { pickleCheckpoint, type PickleValue } from './pickle_writer.js';
 
 /** torch's kFieldAlignment. */

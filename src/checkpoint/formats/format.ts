@@ -3,7 +3,7 @@
  * a .pth that is really a safetensors file or an image should get a precise message).
  */
 import * as fs from 'node:fs';
-import { readHead } from './file_io.js';
+import { readHead } from '../file_io.js';
 
 export type CheckpointFormat = 'pth-zip' | 'pth-legacy' | 'safetensors';
 

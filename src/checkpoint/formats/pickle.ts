@@ -37,7 +37,7 @@ import {
   type GlobalContext,
 } from './pickle_globals.js';
 import { limitHint, resolveLimits, type CheckpointLimits } from './limits.js';
-import { fileText, quoteFileText } from '../common/safe_text.js';
+import { fileText, quoteFileText } from '../../common/safe_text.js';
 
 export { StorageType, UnpicklingError, STORAGE_DTYPES, ALLOWED_GLOBALS, INERT_DATA_GLOBALS } from './pickle_globals.js';
 

@@ -11,9 +11,9 @@
  * reference's enum order, which puts wider types first and keeps every tensor aligned), then
  * by name; header JSON compact, `__metadata__` first, padded with spaces to a multiple of 8.
  */
-import { DTYPE_BYTES, numel, type DType, type HostTensor } from '../common/host_tensor.js';
-import { readWholeFile, writeAll, writeFileAtomic } from './file_io.js';
-import { fileList, fileText, quoteFileText } from '../common/safe_text.js';
+import { DTYPE_BYTES, numel, type DType, type HostTensor } from '../../common/host_tensor.js';
+import { readWholeFile, writeAll, writeFileAtomic } from '../file_io.js';
+import { fileList, fileText, quoteFileText } from '../../common/safe_text.js';
 
 export interface SafetensorsContent {
   tensors: Map<string, HostTensor>;

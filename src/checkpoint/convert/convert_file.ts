@@ -9,16 +9,16 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { HostTensor } from '../common/host_tensor.js';
-import { readCheckpoint, type CheckpointDescription } from './read_checkpoint.js';
+import type { HostTensor } from '../../common/host_tensor.js';
+import { readCheckpoint, type CheckpointDescription } from '../read_checkpoint.js';
 import { convertCheckpoint, toMmsegBackbone, detectLayout, type ConversionReport } from './beit2mmseg.js';
 import { resizeRelPosTables, type ResizeTablesResult } from './relpos_resize.js';
-import { writeSafetensors } from './safetensors.js';
+import { writeSafetensors } from '../formats/safetensors.js';
 import { convertHfBeit, type HfBeitConversion } from './hf_beit.js';
-import { writeTorchCheckpoint } from './pth_writer.js';
-import type { PickleValue } from './pickle_writer.js';
-import { stateDictStats, type StateDictStats } from './param_stats.js';
-import type { PthReadOptions } from './pth.js';
+import { writeTorchCheckpoint } from '../formats/pth_writer.js';
+import type { PickleValue } from '../formats/pickle_writer.js';
+import { stateDictStats, type StateDictStats } from '../param_stats.js';
+import type { PthReadOptions } from '../formats/pth.js';
 
 export interface ConvertFileOptions extends PthReadOptions {
   /** Target image size (square); the window is imgSize / patchSize. */

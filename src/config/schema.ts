@@ -2,12 +2,11 @@
  * Config dicts in mmseg's structure (what mmengine's Config.dump('x.json') writes), with
  * strict validation: an unknown `type` or field is an error that lists what is supported.
  */
-import { ConfigError } from '../config/errors.js';
-import { readConfigFile } from '../config/load.js';
+import { ConfigError } from './errors.js';
+import { isDict, type Dict } from './merge.js';
+import { readConfigFile } from './load.js';
 
-export { ConfigError };
-
-export type Dict = Record<string, unknown>;
+export { ConfigError, isDict, type Dict };
 
 /**
  * A config file: JSON (what mmengine's Config.dump writes) or an mmseg `.py` config, read
@@ -15,10 +14,6 @@ export type Dict = Record<string, unknown>;
  */
 export function loadConfig(file: string): Dict {
   return readConfigFile(file);
-}
-
-export function isDict(v: unknown): v is Dict {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Throws when `d` has fields outside `known` (path names the dict, e.g. "model.backbone"). */

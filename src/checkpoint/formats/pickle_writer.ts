@@ -11,7 +11,7 @@
  * written as BINFLOAT, which torch 1.13's weights_only unpickler does not know (plain torch.load
  * reads it); the converter's own meta holds no floats.
  */
-import type { DType, HostTensor } from '../common/host_tensor.js';
+import type { DType, HostTensor } from '../../common/host_tensor.js';
 
 /** Storage class torch pickles for each dtype. */
 export const STORAGE_CLASS: Record<DType, string> = {

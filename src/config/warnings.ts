@@ -4,8 +4,8 @@
  * env_cfg. Sections where an unknown field would change the results (model, pipelines,
  * optimizer, train_cfg) are errors in their validators instead (see known_keys.ts).
  */
-import { dictAt, topLevelWarnings, unknownKeyWarnings } from '../config/known_keys.js';
-import type { Dict } from '../config/merge.js';
+import { dictAt, topLevelWarnings, unknownKeyWarnings } from './known_keys.js';
+import type { Dict } from './merge.js';
 
 const DATALOADERS = ['train_dataloader', 'val_dataloader', 'test_dataloader'];
 const DATALOADER_USED = ['batch_size', 'num_workers', 'sampler', 'dataset'];

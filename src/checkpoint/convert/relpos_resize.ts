@@ -18,10 +18,10 @@
  * Only square source grids can be inferred from a table's length (mmseg requires square); a
  * non-square destination window is supported by resampling each axis with its own q.
  */
-import { numel, type HostTensor } from '../common/host_tensor.js';
-import { fileText } from '../common/safe_text.js';
+import { numel, type HostTensor } from '../../common/host_tensor.js';
+import { fileText } from '../../common/safe_text.js';
 import { splineWeights } from './cubic_spline.js';
-import { fromFloat64, toFloat64 } from './float_convert.js';
+import { fromFloat64, toFloat64 } from '../formats/float_convert.js';
 
 /** Rows for the cls-token entries at the end of every table. */
 export const CLS_ROWS = 3;

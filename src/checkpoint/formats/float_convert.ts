@@ -3,7 +3,7 @@
  * compute on checkpoint values in JS (relative-position table resizing). Narrowing rounds to
  * nearest-even, as numpy and torch do.
  */
-import { numel, type DType, type HostTensor } from '../common/host_tensor.js';
+import { numel, type DType, type HostTensor } from '../../common/host_tensor.js';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);

@@ -7,7 +7,7 @@
  * caller asks for it, read as an inert record (see pickle.ts). Keys are `module.name` after
  * Python-2 module renames.
  */
-import type { DType } from '../common/host_tensor.js';
+import type { DType } from '../../common/host_tensor.js';
 
 /** A torch storage class named in a checkpoint (torch.FloatStorage, ...), mapped to its dtype. */
 export class StorageType {

@@ -4,8 +4,8 @@
  * other. Also the one dispatcher the loaders use: HF layout with its config.json, or any layout
  * beit2mmseg.ts converts.
  */
-import type { HostTensor } from '../common/host_tensor.js';
-import type { LoadedCheckpoint } from './read_checkpoint.js';
+import type { HostTensor } from '../../common/host_tensor.js';
+import type { LoadedCheckpoint } from '../read_checkpoint.js';
 import { convertCheckpoint, type ConversionResult } from './beit2mmseg.js';
 import { locateHfBeitFiles, readHfConfigJson } from './hf_beit_files.js';
 import {

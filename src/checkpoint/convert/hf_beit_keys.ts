@@ -18,8 +18,8 @@
  * Everything here is renaming and byte concatenation: no value is recomputed, except where a
  * table or a layer-scale vector has to be made (reported in `added`).
  */
-import { fromFloat64, toFloat64 } from './float_convert.js';
-import { byteLength, type HostTensor } from '../common/host_tensor.js';
+import { fromFloat64, toFloat64 } from '../formats/float_convert.js';
+import { byteLength, type HostTensor } from '../../common/host_tensor.js';
 import type { ConversionReport } from './beit2mmseg.js';
 
 /** True when the keys are HF transformers BEiT names (beit.embeddings / beit.encoder). */

@@ -6,7 +6,7 @@
  * subarrays of the storage bytes; any other layout is gathered element by element into a new
  * buffer (a copy is unavoidable: HostTensor is always contiguous).
  */
-import { numel } from '../common/host_tensor.js';
+import { numel } from '../../common/host_tensor.js';
 
 /** True when `stride` is the row-major stride of `size` (dimensions of extent 1 may have any stride). */
 export function isContiguous(size: readonly number[], stride: readonly number[]): boolean {

@@ -20,13 +20,13 @@
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import yauzl from 'yauzl';
-import { DTYPE_BYTES, type DType, type HostTensor } from '../common/host_tensor.js';
+import { DTYPE_BYTES, type DType, type HostTensor } from '../../common/host_tensor.js';
 import { StorageType, unpickleAt, type ForeignGlobals, type UnpickleOptions } from './pickle.js';
 import { isContiguous, requiredStorageElements, viewBytes } from './strided.js';
 import { CheckpointLimitError, limitHint, resolveLimits, type CheckpointLimits } from './limits.js';
-import { fileList, fileText, quoteFileText } from '../common/safe_text.js';
+import { fileList, fileText, quoteFileText } from '../../common/safe_text.js';
 import { detectFormat, LEGACY_TORCH_MAGIC } from './format.js';
-import { openForReading, readExactly, readWholeFile } from './file_io.js';
+import { openForReading, readExactly, readWholeFile } from '../file_io.js';
 
 export interface PthReadOptions {
   /**
