@@ -55,9 +55,14 @@ export interface ChildOptions {
 
 /** Runs `node script ...args`; resolves when the child exits, whatever its exit status. */
 export function runNode(script: string, args: string[], o: ChildOptions): Promise<ChildResult> {
+  return runProgram(process.execPath, [script, ...args], o);
+}
+
+/** Runs `file ...args` (any program); resolves when the child exits, whatever its exit status. */
+export function runProgram(file: string, args: string[], o: ChildOptions): Promise<ChildResult> {
   return new Promise((resolve) => {
     const t0 = Date.now();
-    const child = spawn(process.execPath, [script, ...args], {
+    const child = spawn(file, args, {
       env: o.env ?? process.env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

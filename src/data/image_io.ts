@@ -329,3 +329,9 @@ export async function writeImage(file: string, img: RgbImage, opts: WriteImageOp
   else throw new Error(`cannot write ${file}: unsupported extension '${ext}' (use .png, .jpg or .jpeg)`);
   await writeFileAtomic(file, await encodeImage(img, format, opts));
 }
+
+/** An image given as a path, an image file's bytes (JPEG, PNG, WebP, ...) or decoded RGB, as decoded RGB. */
+export async function toRgbImage(image: string | Uint8Array | RgbImage): Promise<RgbImage> {
+  if (typeof image === 'string') return readImage(image);
+  return image instanceof Uint8Array ? decodeImage(image, '<buffer>') : image;
+}

@@ -6,7 +6,7 @@
 import { buildSegmentor } from '../models/builder.js';
 import { cudnnBenchmarkOf, isDict, loadConfig, type Dict } from '../config/schema.js';
 import type { EncoderDecoder } from '../models/segmentors/encoder_decoder.js';
-import { decodeImage, readImage } from '../data/image_io.js';
+import { toRgbImage } from '../data/image_io.js';
 import type { RgbImage } from '../data/types.js';
 import { interpolate, softmax } from '../tensor/functional.js';
 import { autocast, cuda, deviceTypeOf, noGrad, resolveDevice } from '../tensor/runtime.js';
@@ -149,12 +149,7 @@ export async function inferenceModel(
   image: string | Uint8Array | RgbImage,
   opts: InferenceOptions = {},
 ): Promise<InferenceResult> {
-  const img =
-    typeof image === 'string'
-      ? await readImage(image)
-      : image instanceof Uint8Array
-        ? await decodeImage(image, '<buffer>')
-        : image;
+  const img = await toRgbImage(image);
   if (opts.maxWindows !== undefined) {
     const plan = planWindows(m, img.width, img.height, opts, DEFAULT_TTA_SCALES);
     if (plan.windows > opts.maxWindows) {

@@ -5,7 +5,7 @@
  * Runs on onnxruntime-node; nothing here loads the libtorch addon. `logits` is a host array
  * [C, H, W] (api.ts returns a libtorch tensor).
  */
-import { decodeImage, readImage } from '../data/image_io.js';
+import { toRgbImage } from '../data/image_io.js';
 import type { RgbImage } from '../data/types.js';
 import { loadOnnxModel, type OrtLoadOptions } from './backends/onnxruntime.js';
 import { segmentHost, type HostInferenceOptions, type HostModel, type HostResult } from './host_segment.js';
@@ -23,12 +23,7 @@ export async function inferenceModel(
   image: string | Uint8Array | RgbImage,
   opts: HostInferenceOptions = {},
 ): Promise<HostResult> {
-  const img =
-    typeof image === 'string'
-      ? await readImage(image)
-      : image instanceof Uint8Array
-        ? await decodeImage(image, '<buffer>')
-        : image;
+  const img = await toRgbImage(image);
   return segmentHost(m, img, opts);
 }
 

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findRoot } from './root.js';
 
 export interface Layer {
   /** The folder under src/. */
@@ -113,12 +114,6 @@ export function withTable(page: string): string {
 
 export function architecturePage(root: string): string {
   return path.join(root, 'docs', 'architecture.md');
-}
-
-function findRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!fs.existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
-  return dir;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv.includes('--write')) {
