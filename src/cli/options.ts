@@ -9,6 +9,7 @@ import path from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV } from '../data/limits.js';
 import { MMSEG_CONFIGS_ENV } from '../config/mmseg_configs_env.js';
+import { autocastDTypeOf } from '../common/amp.js';
 import type { AutocastDType } from '../tensor/runtime.js';
 import { CFG_OPTIONS_HELP, CONFIG_HELP } from './config_help.js';
 
@@ -72,10 +73,7 @@ export type AmpChoice = (typeof AMP_CHOICES)[number];
  * 'auto' for the caller to resolve on the model's device (autoAmp, src/inference/precision.ts).
  */
 export function ampDType(value: AmpChoice | undefined): AutocastDType | 'auto' | null {
-  if (value === 'bf16') return 'bfloat16';
-  if (value === 'fp16') return 'float16';
-  if (value === 'auto') return 'auto';
-  return null;
+  return value === 'auto' ? 'auto' : autocastDTypeOf(value);
 }
 
 /** --weights on predict and eval, which also run an exported .onnx. */

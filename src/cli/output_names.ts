@@ -5,6 +5,7 @@
  * (a/img.jpg and a/img.png) are refused before any work, listing each clash.
  */
 import path from 'node:path';
+import { uniqueBy } from '../common/unique.js';
 
 /** The deepest folder holding every one of `dirs` (absolute paths). */
 function commonAncestor(dirs: string[]): string {
@@ -20,13 +21,7 @@ function commonAncestor(dirs: string[]): string {
 
 /** The same file named twice (a path and a glob that matches it) is kept once, in first order. */
 export function uniqueInputs(files: string[]): string[] {
-  const seen = new Set<string>();
-  return files.filter((f) => {
-    const key = path.resolve(f);
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
+  return uniqueBy(files, (f) => path.resolve(f));
 }
 
 /** One output stem (path without suffix) per input, in input order; throws on a clash. */

@@ -2,6 +2,7 @@
 import { type Command, Option } from 'commander';
 import { DEFAULT_MAX_WINDOWS } from '../data/limits.js';
 import { CONFIG_HELP } from './config_help.js';
+import type { OnnxPredictOptions } from './predict_onnx.js';
 import { defineCommand } from './commands.js';
 import { checkOutDir, checkOutFile, defaultOutDir } from './outputs.js';
 import {
@@ -17,28 +18,15 @@ import {
   type AmpChoice,
 } from './options.js';
 
-interface PredictOptions {
-  config?: string;
+/** What commander parses for predict: the options the ONNX Runtime path reads, and the libtorch path's. */
+interface PredictOptions extends Omit<OnnxPredictOptions, 'out' | 'amp' | 'quantize'> {
   weights?: string;
   randomWeights?: boolean;
-  device?: string;
-  mode?: 'whole' | 'slide';
-  tta?: boolean;
-  ttaScales?: number[];
-  ttaMinSize?: number;
-  resize: boolean;
   out?: string;
-  saveLogits?: string;
-  opacity: number;
-  windowBatch: number;
   amp?: AmpChoice;
-  cfgOptions?: string[];
   maxPixels?: number;
   quantize?: 'int8';
-  cudaGraphs?: boolean;
-  json?: boolean;
   maxWindows: number;
-  color?: boolean;
 }
 
 const seconds = (s: number): string => (s < 90 ? `${s.toFixed(1)} s` : `${(s / 60).toFixed(1)} min`);

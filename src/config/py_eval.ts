@@ -8,6 +8,7 @@
 import { sourceError } from './errors.js';
 import { deepCopy, isDict, setKey, type Dict } from './merge.js';
 import type { Assignment, Expr } from './py_parser.js';
+import { uniqueBy } from '../common/unique.js';
 
 type Scope = Map<string, unknown>;
 
@@ -505,13 +506,7 @@ function roundHalfEven(x: number): number {
 
 /** A set's items in first-seen order (JSON has no sets: mmengine's JSON dump writes a list). */
 function uniqueValues(items: unknown[]): unknown[] {
-  const seen = new Set<string>();
-  return items.filter((x) => {
-    const k = JSON.stringify(x);
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return true;
-  });
+  return uniqueBy(items, (x) => JSON.stringify(x));
 }
 
 /** Python's str() of a config value (the `{x}` of an f-string), with the format specs configs use. */

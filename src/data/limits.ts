@@ -27,27 +27,24 @@ export const DEFAULT_MAX_IMAGE_BYTES = 512 * 1024 * 1024;
 
 export const MAX_IMAGE_BYTES_ENV = 'BEITSEG_MAX_IMAGE_BYTES';
 
+/** A positive integer from the environment variable `name`, else `fallback`; `what` names its unit in the error. */
+function positiveIntFromEnv(name: string, fallback: number, what: string): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${name}=${raw}: must be a positive integer (${what})`);
+  return n;
+}
+
 /** The file size limit for image and label files (from BEITSEG_MAX_IMAGE_BYTES, else the default). */
 export function maxImageBytes(): number {
-  const raw = process.env[MAX_IMAGE_BYTES_ENV];
-  if (raw === undefined || raw === '') return DEFAULT_MAX_IMAGE_BYTES;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n <= 0) {
-    throw new Error(`${MAX_IMAGE_BYTES_ENV}=${raw}: must be a positive integer (bytes per file)`);
-  }
-  return n;
+  return positiveIntFromEnv(MAX_IMAGE_BYTES_ENV, DEFAULT_MAX_IMAGE_BYTES, 'bytes per file');
 }
 
 export const MAX_PIXELS_ENV = 'BEITSEG_MAX_PIXELS';
 
 function fromEnv(): number {
-  const raw = process.env[MAX_PIXELS_ENV];
-  if (raw === undefined || raw === '') return DEFAULT_MAX_PIXELS;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n <= 0) {
-    throw new Error(`${MAX_PIXELS_ENV}=${raw}: must be a positive integer (pixels per image)`);
-  }
-  return n;
+  return positiveIntFromEnv(MAX_PIXELS_ENV, DEFAULT_MAX_PIXELS, 'pixels per image');
 }
 
 let processMaxPixels = fromEnv();

@@ -18,6 +18,7 @@
  * libtorch CPU generator and the loader position (training_state.ts), so on CPU with fixed
  * seeds N iterations + resume + N iterations equal 2N straight iterations bit for bit.
  */
+import { autocastDTypeOf } from '../common/amp.js';
 import { refuseMmengineResume } from './mmengine_work_dir.js';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -27,14 +28,7 @@ import type { TransformConfig } from '../data/transforms/sample.js';
 import { buildSegmentor } from '../models/builder.js';
 import { cudnnBenchmarkOf, loadConfig, type Dict } from '../config/schema.js';
 import type { EncoderDecoder } from '../models/segmentors/encoder_decoder.js';
-import {
-  cuda,
-  manualSeed,
-  resolveDevice,
-  setNumThreads,
-  type AutocastDType,
-  warnEmulatedBf16,
-} from '../tensor/runtime.js';
+import { cuda, manualSeed, resolveDevice, setNumThreads, warnEmulatedBf16 } from '../tensor/runtime.js';
 import { assertCudaGraphBuild, type CaptureFn } from '../tensor/cuda_graph.js';
 import type { Device, Tensor } from '../tensor/tensor.js';
 import { AdamW } from './adamw.js';
@@ -111,10 +105,6 @@ export interface TrainResult {
   model: EncoderDecoder;
 }
 
-function ampDType(s: TrainSettings): AutocastDType | null {
-  return s.amp === 'bf16' ? 'bfloat16' : s.amp === 'fp16' ? 'float16' : null;
-}
-
 export class Trainer implements RunnerContext {
   readonly settings: TrainSettings;
   readonly model: EncoderDecoder;
@@ -165,7 +155,7 @@ export class Trainer implements RunnerContext {
       deviceType: device.startsWith('cuda') ? ('cuda' as const) : ('cpu' as const),
       gradSync: options.gradSync ?? null,
     };
-    const amp = ampDType(s);
+    const amp = autocastDTypeOf(s.amp);
     if (amp === 'bfloat16') warnEmulatedBf16(device);
     this.optimWrapper = amp
       ? new AmpOptimWrapper(optimizer, this.groups, wrapperOptions, amp)

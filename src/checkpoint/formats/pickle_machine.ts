@@ -278,28 +278,24 @@ export class Unpickler {
     this.need(1);
     return this.data[this.pos++]!;
   }
-  u16(): number {
-    this.need(2);
-    const v = this.view.getUint16(this.pos, true);
-    this.pos += 2;
+  /** A little-endian field of `size` bytes at the cursor, read by `get` at its offset; the cursor moves past it. */
+  private field<T>(size: number, get: (offset: number) => T): T {
+    this.need(size);
+    const v = get(this.pos);
+    this.pos += size;
     return v;
+  }
+  u16(): number {
+    return this.field(2, (o) => this.view.getUint16(o, true));
   }
   u32(): number {
-    this.need(4);
-    const v = this.view.getUint32(this.pos, true);
-    this.pos += 4;
-    return v;
+    return this.field(4, (o) => this.view.getUint32(o, true));
   }
   i32(): number {
-    this.need(4);
-    const v = this.view.getInt32(this.pos, true);
-    this.pos += 4;
-    return v;
+    return this.field(4, (o) => this.view.getInt32(o, true));
   }
   u64(): number {
-    this.need(8);
-    const v = this.view.getBigUint64(this.pos, true);
-    this.pos += 8;
+    const v = this.field(8, (o) => this.view.getBigUint64(o, true));
     if (v > BigInt(this.data.byteLength)) this.fail('length field larger than the pickle');
     return Number(v);
   }
