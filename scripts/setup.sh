@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 EXTRA_APT_PACKAGES=(
   chromium # the `beitseg serve` web-page test (driven by puppeteer-core)
   clang-format # scripts/lint.sh: the addon's C++ style
+  python3-torch # torch.distributed.run (torchrun) in the rendezvous test, and the benchmarks' PyTorch peer
+  python3-onnx  # the onnx checker in the ONNX export test
 )
 
 # Installs the missing ones as root; otherwise stops with the apt command to run.
