@@ -30,7 +30,7 @@ LANE_distributed=(distributed/bn_sync distributed/cli distributed/collectives di
   distributed/slurm)
 LANE_package=(package/consumer package/onnx_consumer package/engines package/types package/build_native)
 LANE_serve=(serve/api serve/scheduler serve/lifecycle serve/load serve/page serve/auth_bypass serve/worker
-  serve/operations serve/multi_model serve/deploy_files export/browser_page)
+  serve/operations serve/multi_model serve/deploy_files serve/browser_mode export/browser_page)
 LANE_avx2=(inference/cpu_kinds tensor/ops models/tiny_parity inference/bf16 inference/int8 distributed/bn_sync
   distributed/ddp distributed/collectives distributed/train)
 # What an AVX2-only CPU runs: ATen's AVX2 kernels, oneDNN capped at AVX2 (no VNNI int8, no bf16:

@@ -50,6 +50,7 @@ interface ServeCliOptions {
   idleTimeoutS: number;
   drainTimeoutS: number;
   cors?: string;
+  web?: string;
 }
 
 function parseModes(v: string): ('slide' | 'whole')[] {
@@ -161,7 +162,12 @@ export function register(program: Command): void {
       parsePositiveNumber,
       30,
     )
-    .option('--cors <origin>', 'allow browser calls from this origin (CORS is off by default)');
+    .option('--cors <origin>', 'allow browser calls from this origin (CORS is off by default)')
+    .option(
+      '--web <dir>',
+      'also serve the "run in this browser" page built by `npm run build:web -- --out DIR --model m.onnx` ' +
+        'under /local/ (public, like /: anyone who reaches the page can download that model)',
+    );
   cmd.action(async (opts: ServeCliOptions) => {
     const [{ ModelHost, weightsFileInfo }, { buildServer }, { loadCliConfig }, precision, runtime] = await Promise.all([
       import('../serve/model_host.js'),
@@ -240,6 +246,7 @@ export function register(program: Command): void {
       maxPixelsWhole: opts.maxPixelsWhole,
       maxWindows: opts.maxWindows,
       version: packageVersion(),
+      webDir: opts.web,
     });
     const stop = (signal: string): void => {
       process.stderr.write(`beitseg serve: ${signal}: finishing the requests in flight, refusing new ones\n`);

@@ -1,7 +1,10 @@
 /**
  * The web page at / : three fixed files (HTML, JS, CSS) read once from src/serve/public and
- * served from memory. Written here rather than with @fastify/static because a fixed list of
- * three files needs no file-system lookups per request (and so no path handling to get wrong).
+ * served from memory; and, with `serve --web DIR`, the "run in this browser" page (the folder
+ * `npm run build:web` writes: the ONNX Runtime Web page, its runtime and usually the exported
+ * model) under /local/, every file of the folder read once at start. Written here rather than with
+ * @fastify/static because fixed lists of files need no file-system lookups per request (and so no
+ * path handling to get wrong), and @fastify/static's current release needs Node >= 22.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -31,4 +34,44 @@ export function registerPage(app: FastifyInstance): void {
       reply.type(type).header('cache-control', 'no-cache').send(body),
     );
   }
+}
+
+const LOCAL_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.map': 'application/json',
+  '.png': 'image/png',
+};
+
+/** The most the /local/ folder may hold in all (it is kept in memory). */
+const MAX_LOCAL_BYTES = 2 * 1024 ** 3;
+
+/**
+ * Serves the built browser page of `dir` under /local/ (public, like /) and returns the URL the
+ * serve page links to: /local/, with ?model= naming the folder's .onnx when it holds exactly one.
+ */
+export function registerLocalPage(app: FastifyInstance, dir: string): string {
+  if (!fs.existsSync(path.join(dir, 'index.html')) || !fs.existsSync(path.join(dir, 'app.js'))) {
+    throw new Error(`--web ${dir}: not a built browser page (no index.html and app.js; run npm run build:web)`);
+  }
+  const files = fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'));
+  let total = 0;
+  for (const rel of files) {
+    const body = fs.readFileSync(path.join(dir, rel));
+    total += body.length;
+    if (total > MAX_LOCAL_BYTES) throw new Error(`--web ${dir}: more than ${MAX_LOCAL_BYTES} bytes of files`);
+    const type = LOCAL_TYPES[path.extname(rel)] ?? 'application/octet-stream';
+    const route = rel === 'index.html' ? '/local/' : `/local/${rel}`;
+    app.get(route, { config: { public: true } }, async (_req, reply) =>
+      reply.type(type).header('cache-control', 'no-cache').send(body),
+    );
+  }
+  const models = files.filter((f) => f.endsWith('.onnx') && !f.includes('/'));
+  return models.length === 1 ? `/local/?model=${encodeURIComponent(models[0])}` : '/local/';
 }

@@ -20,7 +20,7 @@ import { labelPng, overlayPng, segmentJson, type LabelEncoding } from './encode.
 import { decodeUpload } from './image_probe.js';
 import { ServeMetrics } from './metrics.js';
 import { openApiDocument, type RouteDoc } from './openapi.js';
-import { registerPage } from './page.js';
+import { registerLocalPage, registerPage } from './page.js';
 import { checkBudget, checkOptions, DEFAULT_POLICY, type ServePolicy } from './policy.js';
 import { requestIdOf, type RequestLog, writeRequestLog } from './request_log.js';
 import { DEFAULT_SERVE_OPTIONS } from './defaults.js';
@@ -51,6 +51,8 @@ export interface ServeOptions extends Partial<ServePolicy> {
   cors?: string;
   /** beitseg's version, for /v1/model. */
   version?: string;
+  /** A built "run in this browser" page (npm run build:web) to serve under /local/ (--web). */
+  webDir?: string;
 }
 
 export { DEFAULT_SERVE_OPTIONS };
@@ -218,6 +220,7 @@ export async function buildServer(
   });
 
   registerPage(app);
+  const browserPage = opts.webDir ? registerLocalPage(app, opts.webDir) : null;
   const probe = { public: true, probe: true };
 
   app.get('/livez', { config: { ...probe, doc: { summary: 'Liveness: the process answers' } } }, async () => ({
@@ -262,7 +265,7 @@ export async function buildServer(
   );
 
   app.get('/v1/model', { config: { doc: { summary: 'The model, its weights and the serving settings' } } }, async () =>
-    modelInfo(backend, opts, policy, modeOf(backend)),
+    modelInfo(backend, opts, policy, modeOf(backend), browserPage),
   );
 
   app.get('/v1/models', { config: { doc: { summary: 'The models served, each with its queue' } } }, async () => ({
@@ -292,7 +295,7 @@ export async function buildServer(
     { schema: { params: nameParams }, config: { doc: { summary: 'One model, as /v1/model' } } },
     async (req) => {
       const b = named(req.params.name);
-      return modelInfo(b, opts, policy, modeOf(b));
+      return modelInfo(b, opts, policy, modeOf(b), browserPage);
     },
   );
 
@@ -424,9 +427,17 @@ function statusOf(err: { statusCode?: number }): number {
   return typeof s === 'number' && s >= 400 && s < 600 ? s : 500;
 }
 
-function modelInfo(backend: ModelBackend, opts: ServeOptions, policy: ServePolicy, mode: string): Dict {
+function modelInfo(
+  backend: ModelBackend,
+  opts: ServeOptions,
+  policy: ServePolicy,
+  mode: string,
+  browserPage: string | null,
+): Dict {
   const d = backend.description;
   return {
+    // the "run in this browser" page (serve --web), or null
+    browserPage,
     classes: d.meta.classes,
     palette: d.meta.palette,
     numClasses: d.meta.classes.length,

@@ -27,6 +27,11 @@ async function loadModelInfo() {
   $('model-info').textContent =
     `${bb.type ?? 'model'} ${bb.embed_dims ?? ''}d · ${info.numClasses} classes · ` +
     `${info.device} · ${info.serving.mode}`;
+  // serve --web: the same segmentation computed in this browser instead of on the server
+  if (info.browserPage) {
+    $('browser-link').href = info.browserPage;
+    $('browser-link').hidden = false;
+  }
 }
 
 async function decodeLabelPng(base64, width, height) {
