@@ -158,7 +158,7 @@ async function run(opts: EvalOptions): Promise<void> {
     backend: opts.distBackend,
   });
   const main = !joined || joined.pg.rank === 0;
-  const cfg = loadCliConfig(opts.config, opts.cfgOptions, main ? undefined : () => undefined);
+  const cfg = loadCliConfig(opts.config, opts.cfgOptions, { warn: main ? undefined : () => undefined });
   // an exported .onnx runs on ONNX Runtime (its own classes and test settings); the config gives the dataset
   const { isOnnxFile } = await import('../inference/model_meta.js');
   const model = isOnnxFile(opts.weights)

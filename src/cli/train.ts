@@ -77,7 +77,7 @@ export function register(program: Command): void {
     const threads = o.threads ?? (joined ? workerThreads(process.env, os.availableParallelism()) : undefined);
     const main = !joined || joined.pg.rank === 0;
     let options: TrainOptions = {
-      config: loadCliConfig(o.config, o.cfgOptions, main ? undefined : () => undefined),
+      config: loadCliConfig(o.config, o.cfgOptions, { warn: main ? undefined : () => undefined }),
       configPath: o.config,
       workDir: o.workDir,
       // `--resume auto`: the newest complete checkpoint in the work dir, else a fresh start

@@ -7,6 +7,7 @@
  */
 import { ConfigError } from './errors.js';
 import { mergeInto, setKey, type Dict } from './merge.js';
+import { PyFloat, toPlain, toTuple } from './py_values.js';
 
 export interface CfgOption {
   key: string;
@@ -19,7 +20,7 @@ function scalar(v: string, option: string): unknown {
     if (!Number.isSafeInteger(n)) throw new ConfigError(`--cfg-options ${option}: integer ${v} is too large`);
     return n;
   }
-  if (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(v)) return Number(v);
+  if (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(v)) return new PyFloat(Number(v));
   if (/^[+-]?(inf|infinity|nan)$/i.test(v)) {
     throw new ConfigError(`--cfg-options ${option}: ${v} is not a finite number`);
   }
@@ -43,22 +44,31 @@ function nextComma(s: string, option: string): number {
   return s.length;
 }
 
-export function parseOptionValue(raw: string, option = raw): unknown {
+/** The value as DictAction gives it: plain JSON, or with Python's floats and tuples marked (py_values.ts). */
+export function parseOptionValue(raw: string, option = raw, pyTypes = false): unknown {
+  const value = richValue(raw, option);
+  return pyTypes ? value : toPlain(value);
+}
+
+function richValue(raw: string, option: string): unknown {
   let v = raw.replace(/^['"]+|['"]+$/g, '').replace(/ /g, '');
-  // tuples and lists are both JSON lists, as Config.dump writes them
-  if ((v.startsWith('(') && v.endsWith(')')) || (v.startsWith('[') && v.endsWith(']'))) v = v.slice(1, -1);
+  const tuple = v.startsWith('(') && v.endsWith(')');
+  if (tuple || (v.startsWith('[') && v.endsWith(']'))) v = v.slice(1, -1);
   else if (!v.includes(',')) return scalar(v, option);
   const values: unknown[] = [];
   while (v.length > 0) {
     const i = nextComma(v, option);
-    values.push(parseOptionValue(v.slice(0, i), option));
+    values.push(richValue(v.slice(0, i), option));
     v = v.slice(i + 1);
   }
-  return values;
+  return tuple ? toTuple(values) : values;
 }
 
-/** `key=value` strings (as given on the command line) into options. */
-export function parseCfgOptions(args: readonly string[]): CfgOption[] {
+/**
+ * `key=value` strings (as given on the command line) into options: plain JSON values, or with
+ * `pyTypes` Python's floats and tuples kept (for print-config --format py).
+ */
+export function parseCfgOptions(args: readonly string[], pyTypes = false): CfgOption[] {
   return args.map((arg) => {
     const eq = arg.indexOf('=');
     if (eq <= 0) throw new ConfigError(`--cfg-options: expected key=value, got '${arg}'`);
@@ -66,7 +76,7 @@ export function parseCfgOptions(args: readonly string[]): CfgOption[] {
     if (!/^[A-Za-z_0-9]+(\.[A-Za-z_0-9]+)*$/.test(key)) {
       throw new ConfigError(`--cfg-options: '${key}' is not a dotted key (e.g. model.decode_head.num_classes)`);
     }
-    return { key, value: parseOptionValue(arg.slice(eq + 1), arg) };
+    return { key, value: parseOptionValue(arg.slice(eq + 1), arg, pyTypes) };
   });
 }
 

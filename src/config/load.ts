@@ -6,7 +6,9 @@
  * values are merged into them (merge.ts). `{{_base_.a.b}}` placeholders (also quoted) and
  * `_base_.a.b` references read values of the merged bases; mmengine's predefined variables
  * (`{{ fileDirname }}`, ...) and `{{$NAME:default}}` environment variables are substituted in the
- * text first. The result is plain JSON data, what Config.dump('x.json') writes.
+ * text first. The result is plain JSON data, what Config.dump('x.json') writes, with every
+ * `_delete_` removed; with `pyTypes` it keeps Python's floats and tuples (py_values.ts) and the
+ * `_delete_` keys mmengine keeps, what Config.dump('x.py') writes.
  *
  * Bounds: one load (all its files) shares one evaluation budget (py_eval.ts), each base file is
  * read once however often it is listed, and a base may only be read from the config's tree (the
@@ -20,6 +22,7 @@ import { ConfigError, sourceError } from './errors.js';
 import { deepCopy, isDict, mergeInto, setKey, stripDeleteKeys, type Dict } from './merge.js';
 import { EvalBudget, Evaluator, sizeOf } from './py_eval.js';
 import { parsePython } from './py_parser.js';
+import { toPlain } from './py_values.js';
 import { fileText, quoteFileText } from '../common/safe_text.js';
 import { MMSEG_CONFIGS_ENV } from './mmseg_configs_env.js';
 
@@ -42,6 +45,8 @@ export interface ReadConfigOptions {
   allowedRoots?: string[];
   /** Environment for `{{$NAME:default}}` (default: process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Keep Python's floats and tuples and mmengine's leftover `_delete_` keys (for print-config --format py). */
+  pyTypes?: boolean;
 }
 
 /** What one config load shares across its files. */
@@ -62,7 +67,13 @@ export function readConfigFile(file: string, options: ReadConfigOptions = {}): D
   const extra = options.allowedRoots ?? (env[CONFIG_ROOTS_ENV] ?? '').split(path.delimiter).filter(Boolean);
   const roots = [configTree(abs), ...(mmseg ? [mmseg] : []), ...extra].map(realOrSelf);
   const ctx: LoadContext = { budget: new EvalBudget(), cache: new Map(), roots, mmsegConfigs: mmseg, env };
-  return load(abs, file, [], ctx);
+  const cfg = load(abs, file, [], ctx);
+  return options.pyTypes ? cfg : plainConfig(cfg);
+}
+
+/** A config as beitseg uses it: plain JSON data without `_delete_` keys. */
+export function plainConfig(cfg: Dict): Dict {
+  return toPlain(stripDeleteKeys(cfg)) as Dict;
 }
 
 function realOrSelf(p: string): string {
@@ -152,7 +163,7 @@ function loadData(cfg: unknown, file: string, shown: string, stack: string[], ct
   if (cfg._base_ === undefined) return cfg;
   const { _base_: bases, ...own } = cfg;
   const base = loadBases(bases, file, shown, stack, 0, ctx);
-  return stripDeleteKeys(mergeInto(own, base, shown) as Dict);
+  return mergeInto(own, base, shown) as Dict;
 }
 
 function loadPy(text: string, file: string, shown: string, stack: string[], ctx: LoadContext): Dict {
@@ -172,7 +183,7 @@ function loadPy(text: string, file: string, shown: string, stack: string[], ctx:
     base = loadBases(value, file, shown, stack, baseStmt.line, ctx);
   }
   const own = new Evaluator(shown, base, ctx.budget).run(statements, (name) => name === '_base_');
-  return base ? stripDeleteKeys(mergeInto(own, base, shown) as Dict) : stripDeleteKeys(own);
+  return base ? (mergeInto(own, base, shown) as Dict) : own;
 }
 
 /**

@@ -3,15 +3,20 @@
  * by key, recursively; `_delete_=True` in a child dict replaces the base's dict instead; any
  * other value (lists included) replaces the base's value whole. With `allowListKeys`
  * (--cfg-options), a digit key indexes into a list of the base.
+ *
+ * `_delete_` is removed where mmengine pops it (from a child dict merged over a base key) and
+ * kept elsewhere, as mmengine's dump shows it; stripDeleteKeys removes the rest before a config
+ * is used.
  */
 import { ConfigError } from './errors.js';
+import { PyFloat, pyTruthy } from './py_values.js';
 
 export type Dict = Record<string, unknown>;
 
 export const DELETE_KEY = '_delete_';
 
 export function isDict(v: unknown): v is Dict {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof PyFloat);
 }
 
 /** Sets d[key] as an own property even for names such as "__proto__". */
@@ -59,7 +64,6 @@ export function mergeInto(
   }
   const out: Dict = { ...base };
   for (const [k, v] of Object.entries(child)) {
-    if (k === DELETE_KEY) continue;
     const inBase = Object.hasOwn(base, k);
     setKey(out, k, inBase ? mergeValue(v, base[k], where, allowListKeys, join(path, k)) : v);
   }
@@ -68,8 +72,10 @@ export function mergeInto(
 
 function mergeValue(v: unknown, b: unknown, where: string, allowListKeys: boolean, path: string): unknown {
   if (!isDict(v)) return v;
-  if (v[DELETE_KEY] === true) return v;
-  if (isDict(b) || (allowListKeys && Array.isArray(b))) return mergeInto(v, b, where, allowListKeys, path);
+  // mmengine pops the key here and replaces the base value when it was true (nested ones stay)
+  const { [DELETE_KEY]: del, ...child } = v;
+  if (pyTruthy(del)) return child;
+  if (isDict(b) || (allowListKeys && Array.isArray(b))) return mergeInto(child, b, where, allowListKeys, path);
   const baseKind = b === null ? 'None' : Array.isArray(b) ? 'a list' : `a ${typeof b}`;
   throw new ConfigError(
     `${where}: ${path} is a dict here but ${baseKind} ` +

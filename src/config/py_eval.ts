@@ -1,13 +1,27 @@
 /**
- * Evaluates the statements of a parsed mmengine `.py` config (py_parser.ts) into plain JSON
- * values: tuples become lists (as Config.dump writes them), dict(...) and {...} become objects.
- * Nothing is executed: names resolve to values assigned earlier in the same file, `_base_.a.b`
- * to the merged base configs, and the only operations are arithmetic on numbers and joining
- * or repeating strings and lists.
+ * Evaluates the statements of a parsed mmengine `.py` config (py_parser.ts) into JSON-like
+ * values with Python's floats and tuples marked (py_values.ts; toPlain makes plain JSON of
+ * them), dict(...) and {...} as objects. Nothing is executed: names resolve to values assigned
+ * earlier in the same file, `_base_.a.b` to the merged base configs, and the only operations
+ * are arithmetic, comparisons and truth tests, and joining, slicing or repeating strings and
+ * lists, with Python's results (int / int is a float, `(1,) + (2,)` a tuple).
  */
 import { sourceError } from './errors.js';
 import { deepCopy, isDict, setKey, type Dict } from './merge.js';
-import type { Assignment, Expr } from './py_parser.js';
+import type { Assignment, Comparison, Expr } from './py_parser.js';
+import {
+  isFloat,
+  isNumeric,
+  isTuple,
+  numberOf,
+  pyNumber,
+  pyRepr,
+  pyStr,
+  pyTruthy,
+  PyFloat,
+  toPlain,
+  toTuple,
+} from './py_values.js';
 import { uniqueBy } from '../common/unique.js';
 
 type Scope = Map<string, unknown>;
@@ -119,9 +133,11 @@ export class Evaluator {
         return e.value;
       case 'name':
         return this.name(e.name, e.line, scope);
-      case 'list':
+      case 'list': {
         this.budget.charge(e.items.length + 1, this.file, e.line);
-        return e.items.map((x) => this.eval(x, scope));
+        const items = e.items.map((x) => this.eval(x, scope));
+        return e.tuple ? toTuple(items) : items;
+      }
       case 'dict':
         return this.dict(e, scope);
       case 'comp':
@@ -138,7 +154,88 @@ export class Evaluator {
         return this.attribute(e);
       case 'index':
         return this.index(this.eval(e.object, scope), this.eval(e.index, scope), e.line);
+      case 'slice':
+        return this.slice(e, scope);
+      case 'compare':
+        return this.compare(e, scope);
+      case 'boolop': {
+        // Python's and/or give one of their operands, the right one evaluated only when needed
+        const left = this.eval(e.left, scope);
+        return pyTruthy(left) === (e.op === 'and') ? this.eval(e.right, scope) : left;
+      }
+      case 'not':
+        return !pyTruthy(this.eval(e.operand, scope));
+      case 'cond':
+        return pyTruthy(this.eval(e.test, scope)) ? this.eval(e.body, scope) : this.eval(e.orelse, scope);
     }
+  }
+
+  /** A chain `a < b <= c`: each pair compared in turn, stopping at the first false one. */
+  private compare(e: Extract<Expr, { kind: 'compare' }>, scope: Scope): boolean {
+    let left = this.eval(e.first, scope);
+    for (const { op, right } of e.rest) {
+      const r = this.eval(right, scope);
+      if (!this.comparePair(op, left, r, e.line)) return false;
+      left = r;
+    }
+    return true;
+  }
+
+  private comparePair(op: Comparison, a: unknown, b: unknown, line: number): boolean {
+    switch (op) {
+      case '==':
+        return pyEquals(a, b);
+      case '!=':
+        return !pyEquals(a, b);
+      case 'in':
+        return this.contains(b, a, line);
+      case 'not in':
+        return !this.contains(b, a, line);
+      case 'is':
+      case 'is not': {
+        const singleton = (v: unknown) => v === null || typeof v === 'boolean';
+        if (!singleton(a) && !singleton(b)) {
+          this.fail(line, `'${op}' is supported only against None, True or False (use == to compare values)`);
+        }
+        return (a === b) === (op === 'is');
+      }
+      default: {
+        const c = pyOrder(a, b, (m) => this.fail(line, `'${op}': ${m}`));
+        return op === '<' ? c < 0 : op === '<=' ? c <= 0 : op === '>' ? c > 0 : c >= 0;
+      }
+    }
+  }
+
+  /** Python's `item in container` for strings, lists, tuples and dicts (keys). */
+  private contains(container: unknown, item: unknown, line: number): boolean {
+    if (typeof container === 'string') {
+      if (typeof item !== 'string') this.fail(line, `'in <string>' needs a string on the left, got ${typeName(item)}`);
+      return container.includes(item as string);
+    }
+    if (Array.isArray(container)) return container.some((x) => pyEquals(x, item));
+    if (isDict(container)) return Object.keys(container).some((k) => pyEquals(k, dictKeyOf(item)));
+    this.fail(line, `'in' needs a string, list, tuple or dict on the right, got ${typeName(container)}`);
+  }
+
+  /** `x[start:stop:step]` of a list, tuple or string, with Python's bounds and negative indices. */
+  private slice(e: Extract<Expr, { kind: 'slice' }>, scope: Scope): unknown {
+    const obj = this.eval(e.object, scope);
+    const part = (x: Expr | null): number | null => {
+      if (x === null) return null;
+      const v = this.eval(x, scope);
+      if (v === null) return null;
+      if (!Number.isInteger(v)) this.fail(e.line, `slice indices must be integers or None, got ${typeName(v)}`);
+      return v as number;
+    };
+    const [start, stop, step] = [part(e.start), part(e.stop), part(e.step)];
+    if (step === 0) this.fail(e.line, 'slice step cannot be zero');
+    if (typeof obj !== 'string' && !Array.isArray(obj)) this.fail(e.line, `${typeName(obj)} cannot be sliced`);
+    const items = typeof obj === 'string' ? [...obj] : (obj as unknown[]);
+    const picked = sliceIndices(items.length, start, stop, step ?? 1).map((i) => items[i]);
+    this.budget.charge(picked.length + 1, this.file, e.line);
+    if (typeof obj === 'string') return picked.join('');
+    const copied = picked.map((x) => this.copy(x, e.line));
+    return isTuple(obj) ? toTuple(copied) : copied;
   }
 
   private name(name: string, line: number, scope: Scope): unknown {
@@ -162,12 +259,9 @@ export class Evaluator {
         for (const [k, v] of entries) setKey(out, k, v);
         continue;
       }
-      const k = this.eval(key, scope);
-      if (typeof k !== 'string' && typeof k !== 'number') {
-        this.fail(key.line, `dict keys must be strings or numbers, got ${typeName(k)}`);
-      }
+      const k = this.dictKey(this.eval(key, scope), key.line);
       this.budget.charge(1, this.file, e.line);
-      setKey(out, String(k), this.eval(value, scope));
+      setKey(out, k, this.eval(value, scope));
     }
     return out;
   }
@@ -188,7 +282,7 @@ export class Evaluator {
         else items.push(this.eval(e.element, scope));
         return;
       }
-      const { targets, iter } = e.loops[depth]!;
+      const { targets, iter, conds } = e.loops[depth]!;
       const values = this.iterable(this.eval(iter, scope), e.line, 'a comprehension');
       for (const item of values) {
         this.budget.step(this.file, e.line);
@@ -199,7 +293,7 @@ export class Evaluator {
           }
           targets.forEach((t, i) => scope.set(t, item[i]));
         }
-        loop(depth + 1);
+        if (conds.every((c) => pyTruthy(this.eval(c, scope)))) loop(depth + 1);
       }
     };
     try {
@@ -215,10 +309,10 @@ export class Evaluator {
   }
 
   private dictKey(k: unknown, line: number): string {
-    if (typeof k !== 'string' && typeof k !== 'number') {
+    if (typeof k !== 'string' && !isNumeric(k)) {
       this.fail(line, `dict keys must be strings or numbers, got ${typeName(k)}`);
     }
-    return String(k);
+    return dictKeyOf(k);
   }
 
   /** The items a loop or builtin goes over: a list's items, a string's characters, a dict's keys. */
@@ -257,8 +351,8 @@ export class Evaluator {
     };
     const num = (v: unknown, what = 'a number'): number => {
       if (typeof v === 'boolean') return v ? 1 : 0;
-      if (typeof v !== 'number') fail(`expected ${what}, got ${typeName(v)}`);
-      return v as number;
+      if (!isNumeric(v)) fail(`expected ${what}, got ${typeName(v)}`);
+      return numberOf(v as number | PyFloat);
     };
     switch (e.name) {
       case 'dict': {
@@ -288,7 +382,7 @@ export class Evaluator {
       case 'range': {
         arity(1, 3);
         const [a, b, c] = args.map((x) => {
-          if (!Number.isInteger(x)) fail(`expected integers, got ${typeName(x)}`);
+          if (typeof x !== 'number' || !Number.isInteger(x)) fail(`expected integers, got ${typeName(x)}`);
           return x as number;
         });
         const [start, stop, step] = args.length === 1 ? [0, a!, 1] : [a!, b!, c ?? 1];
@@ -315,13 +409,13 @@ export class Evaluator {
         if (typeof v === 'string') {
           const r = Number(v.trim());
           if (v.trim() === '' || !Number.isFinite(r)) fail(`could not convert ${JSON.stringify(v.slice(0, 40))}`);
-          return r;
+          return new PyFloat(r);
         }
-        return num(v);
+        return new PyFloat(num(v));
       }
       case 'str':
         arity(1, 1);
-        return formatField(args[0], '', fail);
+        return pyStr(args[0]);
       case 'len': {
         arity(1, 1);
         const v = args[0];
@@ -334,12 +428,11 @@ export class Evaluator {
         arity(1, Number.POSITIVE_INFINITY);
         const items = args.length === 1 ? this.iterable(args[0], e.line, `${e.name}()`) : args;
         if (items.length === 0) fail('an empty sequence has no minimum or maximum');
-        const kind = typeof items[0];
-        if (!items.every((x) => typeof x === kind && (kind === 'number' || kind === 'string'))) {
-          fail('compares only numbers with numbers or strings with strings');
+        let best = items[0];
+        for (const x of items) {
+          const c = pyOrder(x, best, (m) => fail(m));
+          if (e.name === 'min' ? c < 0 : c > 0) best = x;
         }
-        let best = items[0] as number | string;
-        for (const x of items as (number | string)[]) if (e.name === 'min' ? x < best : x > best) best = x;
         return best;
       }
       case 'enumerate': {
@@ -347,42 +440,43 @@ export class Evaluator {
         const start = num(args[1] ?? (Object.hasOwn(kw, 'start') ? kw.start : 0), 'an integer start');
         const items = this.iterable(args[0], e.line, 'enumerate()');
         this.budget.charge(3 * items.length, this.file, e.line);
-        return items.map((x, i) => [start + i, x]);
+        return items.map((x, i) => toTuple([start + i, x]));
       }
       case 'zip': {
         arity(0, Number.POSITIVE_INFINITY);
         const lists = args.map((a) => this.iterable(a, e.line, 'zip()'));
         const n = lists.length ? Math.min(...lists.map((l) => l.length)) : 0;
         this.budget.charge(n * (lists.length + 1), this.file, e.line);
-        return Array.from({ length: n }, (_, i) => lists.map((l) => l[i]));
+        return Array.from({ length: n }, (_, i) => toTuple(lists.map((l) => l[i])));
       }
       case 'list':
       case 'tuple': {
         arity(0, 1);
-        if (args.length === 0) return [];
-        const items = this.iterable(args[0], e.line, `${e.name}()`);
+        const items = args.length === 0 ? [] : [...this.iterable(args[0], e.line, `${e.name}()`)];
         this.budget.charge(items.length, this.file, e.line);
-        return [...items];
+        return e.name === 'tuple' ? toTuple(items) : items;
       }
       case 'round': {
         arity(1, 2, ['ndigits']);
         const x = num(args[0]);
         const nd = args[1] ?? kw.ndigits ?? null;
+        // round(x) is an int; round(x, n) has x's type
         if (nd === null) return roundHalfEven(x);
         const d = num(nd, 'an integer ndigits');
-        if (!Number.isInteger(d) || Math.abs(d) > 20) fail('ndigits must be an integer between -20 and 20');
-        const f = 10 ** d;
-        return roundHalfEven(x * f) / f;
+        if (!Number.isInteger(d) || Math.abs(d) > 400) fail('ndigits must be an integer between -400 and 400');
+        return pyNumber(roundToDigits(x, d), isFloat(args[0]));
       }
       case 'abs':
         arity(1, 1);
-        return Math.abs(num(args[0]));
+        return pyNumber(Math.abs(num(args[0])), isFloat(args[0]));
     }
   }
 
-  private unary(op: string, v: unknown, line: number): number {
-    if (typeof v !== 'number') this.fail(line, `unary '${op}' needs a number, got ${typeName(v)}`);
-    return op === '-' ? -v : v;
+  private unary(op: string, v: unknown, line: number): number | PyFloat {
+    if (!isNumeric(v)) this.fail(line, `unary '${op}' needs a number, got ${typeName(v)}`);
+    if (op !== '-') return v;
+    // an int's negation is an int (no -0)
+    return isFloat(v) ? new PyFloat(-v.value) : 0 - v;
   }
 
   private binary(op: string, a: unknown, b: unknown, line: number): unknown {
@@ -396,21 +490,25 @@ export class Evaluator {
         if (n > 0) this.budget.charge(sizeOf(v, this.budget.left + 1) * n, this.file, line);
       }
     }
-    if (typeof a === 'number' && typeof b === 'number') return this.arithmetic(op, a, b, line);
+    if (isNumeric(a) && isNumeric(b)) return this.arithmetic(op, a, b, line);
     if (op === '+' && typeof a === 'string' && typeof b === 'string') {
       this.budget.charge(a.length + b.length, this.file, line);
       return a + b;
     }
-    if (op === '+' && Array.isArray(a) && Array.isArray(b)) {
+    if (op === '+' && Array.isArray(a) && Array.isArray(b) && isTuple(a) === isTuple(b)) {
       this.budget.charge(a.length + b.length, this.file, line);
-      return [...a, ...b];
+      const joined = [...a, ...b];
+      return isTuple(a) ? toTuple(joined) : joined;
     }
     if (op === '*' && (typeof a === 'string' || Array.isArray(a)) && Number.isInteger(b)) return repeat(a, b as number);
     if (op === '*' && (typeof b === 'string' || Array.isArray(b)) && Number.isInteger(a)) return repeat(b, a as number);
     this.fail(line, `'${op}' is not supported between ${typeName(a)} and ${typeName(b)}`);
   }
 
-  private arithmetic(op: string, a: number, b: number, line: number): number {
+  /** Python's arithmetic: a float when either side is one, for `/`, and for an int to a negative power. */
+  private arithmetic(op: string, x: number | PyFloat, y: number | PyFloat, line: number): number | PyFloat {
+    const [a, b] = [numberOf(x), numberOf(y)];
+    const float = isFloat(x) || isFloat(y) || op === '/' || (op === '**' && b < 0);
     if ((op === '/' || op === '//' || op === '%') && b === 0) this.fail(line, 'division by zero');
     let r: number;
     switch (op) {
@@ -440,7 +538,8 @@ export class Evaluator {
         this.fail(line, `operator '${op}' is not supported`);
     }
     if (!Number.isFinite(r)) this.fail(line, `the result of '${op}' is not a finite number`);
-    return r;
+    if (!float && !Number.isSafeInteger(r)) this.fail(line, `the integer result of '${op}' is too large to be exact`);
+    return pyNumber(float ? r : r + 0, float);
   }
 
   /** `_base_.a.b[...]`: a value of the merged base configs. */
@@ -468,17 +567,23 @@ export class Evaluator {
 
   private index(obj: unknown, idx: unknown, line: number): unknown {
     if (Array.isArray(obj)) {
-      if (!Number.isInteger(idx)) this.fail(line, `list indices must be integers, got ${typeName(idx)}`);
+      if (typeof idx !== 'number' || !Number.isInteger(idx)) {
+        this.fail(line, `list indices must be integers, got ${typeName(idx)}`);
+      }
       const i = (idx as number) < 0 ? obj.length + (idx as number) : (idx as number);
       if (i < 0 || i >= obj.length) this.fail(line, `list index ${idx} out of range (length ${obj.length})`);
       return this.copy(obj[i], line);
     }
     if (isDict(obj)) {
-      const k = typeof idx === 'number' ? String(idx) : idx;
-      if (typeof k !== 'string' || !Object.hasOwn(obj, k)) {
-        this.fail(line, `key ${JSON.stringify(idx)} not found`);
-      }
+      const k = typeof idx === 'string' || isNumeric(idx) ? dictKeyOf(idx) : null;
+      if (k === null || !Object.hasOwn(obj, k)) this.fail(line, `key ${pyRepr(idx)} not found`);
       return this.copy(obj[k], line);
+    }
+    if (typeof obj === 'string' && typeof idx === 'number' && Number.isInteger(idx)) {
+      const chars = [...obj];
+      const i = idx < 0 ? chars.length + idx : idx;
+      if (i < 0 || i >= chars.length) this.fail(line, `string index ${idx} out of range (length ${chars.length})`);
+      return chars[i];
     }
     this.fail(line, `${typeName(obj)} cannot be indexed`);
   }
@@ -495,7 +600,7 @@ function repeat<T extends string | unknown[]>(v: T, n: number): T {
   if (typeof v === 'string') return v.repeat(Math.max(0, n)) as T;
   const out: unknown[] = [];
   for (let i = 0; i < n; i++) for (const x of v as unknown[]) out.push(deepCopy(x));
-  return out as T;
+  return (isTuple(v) ? toTuple(out) : out) as T;
 }
 
 /** Python's round(): halves go to the even neighbour. */
@@ -504,49 +609,124 @@ function roundHalfEven(x: number): number {
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
+/**
+ * Python's round(x, ndigits): x's exact binary value rounded to `ndigits` decimals, halves to
+ * even, then read back as the nearest double (scaling by 10**ndigits in floating point would
+ * round twice: round(2.675, 2) is 2.67 in Python because 2.675 is stored as 2.67499...).
+ */
+function roundToDigits(x: number, ndigits: number): number {
+  if (x === 0 || !Number.isFinite(x)) return x;
+  // x = mantissa * 2**exponent exactly
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, Math.abs(x));
+  const bits = view.getBigUint64(0);
+  const biased = Number((bits >> 52n) & 0x7ffn);
+  const fraction = bits & ((1n << 52n) - 1n);
+  const mantissa = biased === 0 ? fraction : fraction | (1n << 52n);
+  const exponent = (biased === 0 ? 1 : biased) - 1075;
+  let num = mantissa * (exponent > 0 ? 1n << BigInt(exponent) : 1n);
+  let den = exponent < 0 ? 1n << BigInt(-exponent) : 1n;
+  if (ndigits >= 0) num *= 10n ** BigInt(ndigits);
+  else den *= 10n ** BigInt(-ndigits);
+  let q = num / den;
+  const twice = 2n * (num - q * den);
+  if (twice > den || (twice === den && q % 2n === 1n)) q += 1n;
+  const r = Number(`${q}e${-ndigits}`);
+  return x < 0 ? -r : r;
+}
+
 /** A set's items in first-seen order (JSON has no sets: mmengine's JSON dump writes a list). */
 function uniqueValues(items: unknown[]): unknown[] {
-  return uniqueBy(items, (x) => JSON.stringify(x));
+  return uniqueBy(items, (x) => JSON.stringify(toPlain(x)));
 }
 
-/** Python's str() of a config value (the `{x}` of an f-string), with the format specs configs use. */
-export function formatField(v: unknown, spec: string, fail: (m: string) => never): string {
-  if (spec) {
-    const m = /^(0?)(\d*)(?:\.(\d+))?([dfe%]?)$/.exec(spec);
-    if (!m || typeof v !== 'number') return fail(`f-string format spec ${JSON.stringify(spec)} is not supported`);
-    const [, zero, width, prec, type] = m;
-    let s: string;
-    if (type === 'd') {
-      if (!Number.isInteger(v)) return fail(`format spec 'd' needs an integer, got ${v}`);
-      s = String(v);
-    } else if (type === 'e')
-      s = v.toExponential(prec === undefined ? 6 : Number(prec)).replace(/e([+-])(\d)$/, 'e$10$2');
-    else if (type === '%') s = `${(v * 100).toFixed(prec === undefined ? 6 : Number(prec))}%`;
-    else if (type === 'f' || prec !== undefined) s = v.toFixed(prec === undefined ? 6 : Number(prec));
-    else s = pyRepr(v);
-    return width ? s.padStart(Number(width), zero ? '0' : ' ') : s;
+/** The JSON key a Python dict key becomes: a string as it is, a number as its int or float text. */
+function dictKeyOf(k: unknown): string {
+  if (isFloat(k)) return Number.isInteger(k.value) ? String(k.value) : pyRepr(k);
+  return String(k);
+}
+
+/** Python's `a == b`: numbers (and bools) by value, lists only with lists and tuples with tuples. */
+export function pyEquals(a: unknown, b: unknown): boolean {
+  const n = (v: unknown) => (typeof v === 'boolean' ? Number(v) : isNumeric(v) ? numberOf(v) : undefined);
+  const [x, y] = [n(a), n(b)];
+  if (x !== undefined || y !== undefined) return x === y;
+  if (Array.isArray(a) && Array.isArray(b)) {
+    return isTuple(a) === isTuple(b) && a.length === b.length && a.every((v, i) => pyEquals(v, b[i]));
   }
-  return typeof v === 'string' ? v : pyRepr(v);
+  if (isDict(a) && isDict(b)) {
+    const keys = Object.keys(a);
+    return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && pyEquals(a[k], b[k]));
+  }
+  return a === b;
 }
 
-/** Python's repr() of a config value (str() for everything but strings inside containers). */
-function pyRepr(v: unknown): string {
-  if (v === null) return 'None';
-  if (v === true) return 'True';
-  if (v === false) return 'False';
-  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(v).replace(/e([+-])(\d)$/, 'e$10$2');
-  if (typeof v === 'string') return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-  if (Array.isArray(v)) return `[${v.map(pyRepr).join(', ')}]`;
-  if (isDict(v))
-    return `{${Object.entries(v)
-      .map(([k, x]) => `${pyRepr(k)}: ${pyRepr(x)}`)
-      .join(', ')}}`;
-  return String(v);
+/**
+ * Python's ordering of two values (negative, zero, positive): numbers and bools by value,
+ * strings by code point, lists with lists and tuples with tuples item by item; anything else
+ * is refused as Python refuses it.
+ */
+export function pyOrder(a: unknown, b: unknown, fail: (m: string) => never): number {
+  const n = (v: unknown) => (typeof v === 'boolean' ? Number(v) : isNumeric(v) ? numberOf(v) : undefined);
+  const [x, y] = [n(a), n(b)];
+  if (x !== undefined && y !== undefined) return x - y;
+  if (typeof a === 'string' && typeof b === 'string') {
+    const [ca, cb] = [[...a], [...b]];
+    for (let i = 0; i < Math.min(ca.length, cb.length); i++) {
+      const d = ca[i]!.codePointAt(0)! - cb[i]!.codePointAt(0)!;
+      if (d !== 0) return d;
+    }
+    return ca.length - cb.length;
+  }
+  if (Array.isArray(a) && Array.isArray(b) && isTuple(a) === isTuple(b)) {
+    for (let i = 0; i < Math.min(a.length, b.length); i++) {
+      if (!pyEquals(a[i], b[i])) return pyOrder(a[i], b[i], fail);
+    }
+    return a.length - b.length;
+  }
+  return fail(`${typeName(a)} and ${typeName(b)} cannot be ordered`);
+}
+
+/** The indices `x[start:stop:step]` takes from a sequence of `length` items (Python's slice.indices). */
+function sliceIndices(length: number, start: number | null, stop: number | null, step: number): number[] {
+  const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
+  const bound = (v: number | null, dflt: number, lo: number, hi: number) =>
+    v === null ? dflt : clamp(v < 0 ? v + length : v, lo, hi);
+  const out: number[] = [];
+  if (step > 0) {
+    const [s, e] = [bound(start, 0, 0, length), bound(stop, length, 0, length)];
+    for (let i = s; i < e; i += step) out.push(i);
+  } else {
+    const [s, e] = [bound(start, length - 1, -1, length - 1), bound(stop, -1, -1, length - 1)];
+    for (let i = s; i > e; i += step) out.push(i);
+  }
+  return out;
+}
+
+/** Python's format() of a config value (the `{x:spec}` of an f-string), with the format specs configs use. */
+export function formatField(v: unknown, spec: string, fail: (m: string) => never): string {
+  if (!spec) return pyStr(v);
+  const m = /^(0?)(\d*)(?:\.(\d+))?([dfe%]?)$/.exec(spec);
+  if (!m || !isNumeric(v)) return fail(`f-string format spec ${JSON.stringify(spec)} is not supported`);
+  const [, zero, width, prec, type] = m;
+  const x = numberOf(v);
+  let s: string;
+  if (type === 'd') {
+    if (isFloat(v)) return fail(`format spec 'd' needs an integer, got the float ${pyRepr(v)}`);
+    s = String(x);
+  } else if (type === 'e') s = x.toExponential(prec === undefined ? 6 : Number(prec)).replace(/e([+-])(\d)$/, 'e$10$2');
+  else if (type === '%') s = `${(x * 100).toFixed(prec === undefined ? 6 : Number(prec))}%`;
+  else if (type === 'f' || prec !== undefined) s = x.toFixed(prec === undefined ? 6 : Number(prec));
+  else s = pyRepr(v);
+  return width ? s.padStart(Number(width), zero ? '0' : ' ') : s;
 }
 
 function typeName(v: unknown): string {
-  if (v === null) return 'None';
+  if (v === null || v === undefined) return 'None';
+  if (isTuple(v)) return 'a tuple';
   if (Array.isArray(v)) return 'a list';
+  if (isFloat(v)) return 'a float';
+  if (typeof v === 'number') return 'an int';
   if (isDict(v)) return 'a dict';
   if (typeof v === 'boolean') return 'a bool';
   return `a ${typeof v}`;

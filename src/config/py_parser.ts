@@ -7,10 +7,13 @@
  *   expressions  literals (int, float, str with implicit concatenation, f-strings, True/False/None),
  *                names, lists, tuples, {k: v} dicts, calls of the pure builtins in BUILTINS
  *                (dict(k=v, **other), sum, range, len, ...), list/set/dict comprehensions
- *                (one or more `for TARGET in expr`), + - * / // % ** and unary -/+,
- *                subscripts x[i], attribute paths on `_base_` (checked by the evaluator)
+ *                (one or more `for TARGET in expr`, each with optional `if COND` clauses),
+ *                + - * / // % ** and unary -/+, comparisons (== != < <= > >= in, not in,
+ *                is/is not against None/True/False) and chains of them, and/or/not,
+ *                `a if cond else b`, subscripts x[i] and slices x[a:b:c], attribute paths on
+ *                `_base_` (checked by the evaluator)
  *
- * Everything else (import, def, class, loops, if, with, lambda, comparisons, calls of other
+ * Everything else (import, def, class, loops, if statements, with, lambda, calls of other
  * names, methods other than update) is an error naming the file, line and construct.
  *
  * Why hand-written: the npm registry has no small, maintained parser for Python's expression
@@ -22,9 +25,10 @@
  */
 import { sourceError } from './errors.js';
 import { tokenize, type Token } from './py_tokenizer.js';
+import { PyFloat } from './py_values.js';
 
 export type Expr =
-  | { kind: 'const'; value: number | string | boolean | null; line: number }
+  | { kind: 'const'; value: number | PyFloat | string | boolean | null; line: number }
   | { kind: 'name'; name: string; line: number }
   | { kind: 'list'; items: Expr[]; tuple: boolean; line: number }
   | { kind: 'dict'; entries: DictEntry[]; line: number }
@@ -34,7 +38,15 @@ export type Expr =
   | { kind: 'binary'; op: string; left: Expr; right: Expr; line: number }
   | { kind: 'unary'; op: string; operand: Expr; line: number }
   | { kind: 'attr'; object: Expr; attr: string; line: number }
-  | { kind: 'index'; object: Expr; index: Expr; line: number };
+  | { kind: 'index'; object: Expr; index: Expr; line: number }
+  | { kind: 'slice'; object: Expr; start: Expr | null; stop: Expr | null; step: Expr | null; line: number }
+  | { kind: 'compare'; first: Expr; rest: { op: Comparison; right: Expr }[]; line: number }
+  | { kind: 'boolop'; op: 'and' | 'or'; left: Expr; right: Expr; line: number }
+  | { kind: 'not'; operand: Expr; line: number }
+  | { kind: 'cond'; test: Expr; body: Expr; orelse: Expr; line: number };
+
+/** The comparison operators (chained as in Python: `a < b < c`). */
+export type Comparison = '==' | '!=' | '<' | '<=' | '>' | '>=' | 'in' | 'not in' | 'is' | 'is not';
 
 /** A dict entry: key (an expression, or null for `**spread`) and value. */
 export interface DictEntry {
@@ -42,10 +54,11 @@ export interface DictEntry {
   value: Expr;
 }
 
-/** One `for TARGETS in ITER` of a comprehension (several targets unpack each item). */
+/** One `for TARGETS in ITER [if COND ...]` of a comprehension (several targets unpack each item). */
 export interface CompLoop {
   targets: string[];
   iter: Expr;
+  conds: Expr[];
 }
 
 /** The builtins a config may call: pure functions of their arguments (evaluated in py_eval.ts). */
@@ -98,13 +111,7 @@ const STATEMENT_KEYWORDS: Record<string, string> = {
 };
 
 const EXPRESSION_KEYWORDS: Record<string, string> = {
-  not: "the 'not' operator",
-  and: "the 'and' operator",
-  or: "the 'or' operator",
-  if: 'a conditional expression',
   lambda: 'lambda',
-  in: "the 'in' operator",
-  is: "the 'is' operator",
   yield: 'yield',
   await: 'await',
 };
@@ -224,19 +231,85 @@ export class Parser {
     return t.kind === 'newline' || t.kind === 'end' || (t.kind === 'op' && [')', ']', '}', ';', '='].includes(t.text));
   }
 
+  /** A full expression: `body if test else orelse` or a disjunction. */
   expr(): Expr {
-    const e = this.arith();
+    const body = this.disjunction();
+    if (!this.isName('if')) return body;
+    const line = this.tok.line;
+    this.i++;
+    const test = this.disjunction();
+    if (!this.isName('else'))
+      this.fail(`expected 'else' in the conditional expression, found ${this.describe(this.tok)}`);
+    this.i++;
+    return { kind: 'cond', test, body, orelse: this.expr(), line };
+  }
+
+  private disjunction(): Expr {
+    let left = this.conjunction();
+    while (this.isName('or')) {
+      const line = this.tok.line;
+      this.i++;
+      left = { kind: 'boolop', op: 'or', left, right: this.conjunction(), line };
+    }
+    return left;
+  }
+
+  private conjunction(): Expr {
+    let left = this.inversion();
+    while (this.isName('and')) {
+      const line = this.tok.line;
+      this.i++;
+      left = { kind: 'boolop', op: 'and', left, right: this.inversion(), line };
+    }
+    return left;
+  }
+
+  private inversion(): Expr {
+    if (!this.isName('not')) return this.comparison();
+    const line = this.tok.line;
+    this.i++;
+    return { kind: 'not', operand: this.inversion(), line };
+  }
+
+  private comparison(): Expr {
+    const line = this.tok.line;
+    const first = this.arith();
+    const rest: { op: Comparison; right: Expr }[] = [];
+    for (;;) {
+      const op = this.comparisonOp();
+      if (!op) break;
+      rest.push({ op, right: this.arith() });
+    }
     const t = this.tok;
-    if (t.kind === 'op' && COMPARISONS.includes(t.text)) {
-      this.fail(`comparison '${t.text}' is not supported in configs`);
-    }
-    if (t.kind === 'name' && EXPRESSION_KEYWORDS[t.text] && t.text !== 'in') {
-      this.fail(`${EXPRESSION_KEYWORDS[t.text]} is not supported in configs`);
-    }
     if (t.kind === 'op' && ['&', '|', '^', '<<', '>>', '@', ':='].includes(t.text)) {
       this.fail(`operator '${t.text}' is not supported in configs`);
     }
-    return e;
+    return rest.length ? { kind: 'compare', first, rest, line } : first;
+  }
+
+  /** The comparison operator at the cursor (consumed), or null. */
+  private comparisonOp(): Comparison | null {
+    const t = this.tok;
+    const next = this.tokens[this.i + 1];
+    if (t.kind === 'op' && COMPARISONS.includes(t.text)) {
+      this.i++;
+      return t.text as Comparison;
+    }
+    if (t.kind !== 'name') return null;
+    if (t.text === 'in') {
+      this.i++;
+      return 'in';
+    }
+    if (t.text === 'not' && next?.kind === 'name' && next.text === 'in') {
+      this.i += 2;
+      return 'not in';
+    }
+    if (t.text === 'is') {
+      const not = next?.kind === 'name' && next.text === 'not';
+      this.i += not ? 2 : 1;
+      return not ? 'is not' : 'is';
+    }
+    return null;
   }
 
   private arith(): Expr {
@@ -294,16 +367,32 @@ export class Parser {
         this.i++;
       } else if (this.isOp('[')) {
         this.i++;
-        const index = this.expr();
-        if (this.isOp(':')) this.fail('slices are not supported in configs');
-        this.expectOp(']', 'to close the subscript');
-        e = { kind: 'index', object: e, index, line };
+        e = this.subscript(e, line);
       } else if (this.isOp('(')) {
         e = this.call(e, line);
       } else {
         return e;
       }
     }
+  }
+
+  /** `[index]` or `[start:stop:step]` (each part optional), the '[' already read. */
+  private subscript(object: Expr, line: number): Expr {
+    const start = this.isOp(':') ? null : this.expr();
+    if (!this.isOp(':')) {
+      this.expectOp(']', 'to close the subscript');
+      return { kind: 'index', object, index: start!, line };
+    }
+    this.i++;
+    const part = (): Expr | null => (this.isOp(']') || this.isOp(':') ? null : this.expr());
+    const stop = part();
+    let step: Expr | null = null;
+    if (this.isOp(':')) {
+      this.i++;
+      step = part();
+    }
+    this.expectOp(']', 'to close the slice');
+    return { kind: 'slice', object, start, stop, step, line };
   }
 
   private call(callee: Expr, line: number): Expr {
@@ -367,6 +456,7 @@ export class Parser {
       this.i++;
       if (t.text === 'True' || t.text === 'False') return { kind: 'const', value: t.text === 'True', line };
       if (t.text === 'None') return { kind: 'const', value: null, line };
+      if (['and', 'or', 'not', 'in', 'is', 'else', 'for'].includes(t.text)) this.fail(`unexpected '${t.text}'`, line);
       if (STATEMENT_KEYWORDS[t.text] && t.text !== 'match') {
         this.fail(`${STATEMENT_KEYWORDS[t.text]} is not supported in configs`, line);
       }
@@ -433,7 +523,8 @@ export class Parser {
     return parts;
   }
 
-  private number(t: Token): number {
+  /** An int, or a float when the literal has a '.' or an exponent (as Python reads it). */
+  private number(t: Token): number | PyFloat {
     const s = t.text.replace(/_/g, '');
     let v: number;
     if (/^0[xX]/.test(s)) v = parseInt(s.slice(2), 16);
@@ -442,7 +533,7 @@ export class Parser {
     else v = Number(s);
     if (!Number.isFinite(v)) this.fail(`number ${t.text} is out of range`);
     if (/^[0-9]+$/.test(s) && !Number.isSafeInteger(v)) this.fail(`integer ${t.text} is too large to be exact`);
-    return v;
+    return /^[0-9]*\.|^[0-9.]+[eE]/.test(s) ? new PyFloat(v) : v;
   }
 
   private parenthesised(): Expr {
@@ -521,9 +612,13 @@ export class Parser {
       if (paren) this.expectOp(')', 'to close the loop targets');
       if (!this.isName('in')) this.fail(`expected 'in' in the comprehension, found ${this.describe(this.tok)}`);
       this.i++;
-      const iter = this.arith();
-      if (this.isName('if')) this.fail("conditions in comprehensions ('if') are not supported");
-      loops.push({ targets, iter });
+      const iter = this.disjunction();
+      const conds: Expr[] = [];
+      while (this.isName('if')) {
+        this.i++;
+        conds.push(this.disjunction());
+      }
+      loops.push({ targets, iter, conds });
     }
     // a generator argument's ')' is the call's to close
     if (close !== ')') this.expectOp(close, 'to close the comprehension');
