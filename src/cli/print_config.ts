@@ -24,7 +24,8 @@ export function register(program: Command): void {
     .addOption(
       new Option(
         '--format <format>',
-        "json: the config beitseg runs; py: mmengine's Config.dump form (default: py for an --out ending in .py, else json)",
+        "json: the config beitseg runs; py: mmengine's Config.dump form " +
+          '(default: py for an --out ending in .py, else json)',
       ).choices(['json', 'py']),
     )
     .option('--out <file>', 'write the config to this file (atomically) instead of stdout');

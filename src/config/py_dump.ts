@@ -46,10 +46,10 @@ export function dumpPython(cfg: Dict): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** `v` written at `indent`, its first line starting `used` columns in. */
-function formatValue(v: unknown, indent: string, used: number): string {
+/** `v` written at `indent`, its first line starting `used` columns in and followed by `tail` characters. */
+function formatValue(v: unknown, indent: string, used: number, tail = 0): string {
   const flat = inline(v);
-  if (indent.length + used + flat.length <= WIDTH || !(isDict(v) || Array.isArray(v)) || isEmpty(v)) return flat;
+  if (indent.length + used + flat.length + tail <= WIDTH || !(isDict(v) || Array.isArray(v)) || isEmpty(v)) return flat;
   const inner = indent + INDENT;
   const items: string[] = [];
   let open: string;
@@ -59,11 +59,11 @@ function formatValue(v: unknown, indent: string, used: number): string {
     [open, close] = named ? ['dict(', ')'] : ['{', '}'];
     for (const [k, x] of sortedEntries(v)) {
       const head = named ? `${k}=` : `${strRepr(k)}: `;
-      items.push(`${inner}${head}${formatValue(x, inner, head.length)},`);
+      items.push(`${inner}${head}${formatValue(x, inner, head.length, 1)},`);
     }
   } else {
     [open, close] = isTuple(v) ? ['(', ')'] : ['[', ']'];
-    for (const x of v as unknown[]) items.push(`${inner}${formatValue(x, inner, 0)},`);
+    for (const x of v as unknown[]) items.push(`${inner}${formatValue(x, inner, 0, 1)},`);
   }
   return `${open}\n${items.join('\n')}\n${indent}${close}`;
 }

@@ -104,9 +104,17 @@ export class Evaluator {
     return deepCopy(v);
   }
 
+  /**
+   * Dict variables whose dict was stored into another value (line of the first such use). Values
+   * are copies here, but in Python that value holds the same dict, so a later NAME.update(...)
+   * would change it too: refused rather than evaluated differently.
+   */
+  private shared = new Map<string, number>();
+
   /** The file's variables in assignment order (a later assignment replaces an earlier one). */
   run(statements: Assignment[], skip: (name: string) => boolean = () => false): Dict {
     const scope: Scope = new Map();
+    this.shared = new Map();
     for (const s of statements) {
       if (skip(s.target)) continue;
       if (s.kind === 'update') {
@@ -114,15 +122,38 @@ export class Evaluator {
         const d = scope.get(s.target);
         if (!scope.has(s.target)) this.name(s.target, s.line, scope);
         if (!isDict(d)) this.fail(s.line, `${s.target}.update(...): ${s.target} is ${typeName(d)}, not a dict`);
+        const usedAt = this.shared.get(s.target);
+        if (usedAt !== undefined) {
+          this.fail(
+            s.line,
+            `${s.target}.update(...) after ${s.target} was put into another value on line ${usedAt}: in Python ` +
+              'that value would change too; move the update before that line',
+          );
+        }
         const add = this.eval(s.value, scope) as Dict;
         for (const [k, v] of Object.entries(add)) setKey(d as Dict, k, v);
         continue;
       }
-      scope.set(s.target, this.eval(s.value, scope));
+      const value = this.stored(s.value, scope);
+      this.shared.delete(s.target);
+      scope.set(s.target, value);
     }
     const out: Dict = {};
     for (const [k, v] of scope) if (!k.startsWith('__')) setKey(out, k, v);
     return out;
+  }
+
+  /** An expression whose value is stored (assigned, a list item, a dict value): notes a dict variable it shares. */
+  private stored(e: Expr, scope: Scope): unknown {
+    if (e.kind === 'cond') {
+      return pyTruthy(this.eval(e.test, scope)) ? this.stored(e.body, scope) : this.stored(e.orelse, scope);
+    }
+    if (e.kind === 'boolop') {
+      const left = this.stored(e.left, scope);
+      return pyTruthy(left) === (e.op === 'and') ? this.stored(e.right, scope) : left;
+    }
+    if (e.kind === 'name' && isDict(scope.get(e.name)) && !this.shared.has(e.name)) this.shared.set(e.name, e.line);
+    return this.eval(e, scope);
   }
 
   eval(e: Expr, scope: Scope): unknown {
@@ -135,7 +166,7 @@ export class Evaluator {
         return this.name(e.name, e.line, scope);
       case 'list': {
         this.budget.charge(e.items.length + 1, this.file, e.line);
-        const items = e.items.map((x) => this.eval(x, scope));
+        const items = e.items.map((x) => this.stored(x, scope));
         return e.tuple ? toTuple(items) : items;
       }
       case 'dict':
@@ -261,7 +292,7 @@ export class Evaluator {
       }
       const k = this.dictKey(this.eval(key, scope), key.line);
       this.budget.charge(1, this.file, e.line);
-      setKey(out, k, this.eval(value, scope));
+      setKey(out, k, this.stored(value, scope));
     }
     return out;
   }
@@ -278,8 +309,9 @@ export class Evaluator {
     const loop = (depth: number): void => {
       if (depth === e.loops.length) {
         this.budget.charge(1, this.file, e.line);
-        if (e.form === 'dict') setKey(out, this.dictKey(this.eval(e.key!, scope), e.line), this.eval(e.element, scope));
-        else items.push(this.eval(e.element, scope));
+        if (e.form === 'dict')
+          setKey(out, this.dictKey(this.eval(e.key!, scope), e.line), this.stored(e.element, scope));
+        else items.push(this.stored(e.element, scope));
         return;
       }
       const { targets, iter, conds } = e.loops[depth]!;

@@ -1,7 +1,7 @@
 /**
  * Config values as JSON text that keeps what JSON loses, for comparing beitseg's evaluation of a
  * config with Python's own: floats in Python's repr (so `1.0` is not `1`), tuples tagged as
- * {"__tuple__": [...]}. pythonValues runs /usr/bin/python3 on a config file (pure Python, no
+ * {"__tuple__": [...]}, keys sorted. pythonValues runs /usr/bin/python3 on a config file (pure Python, no
  * bases) and writes its module variables the same way.
  */
 import fs from 'node:fs';
@@ -20,7 +20,9 @@ export function taggedJson(v: unknown): string {
     const list = `[${v.map(taggedJson).join(', ')}]`;
     return isTuple(v) ? `{"__tuple__": ${list}}` : list;
   }
-  const entries = Object.entries(v as object).map(([k, x]) => `${JSON.stringify(k)}: ${taggedJson(x)}`);
+  const entries = Object.keys(v as object)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}: ${taggedJson((v as Record<string, unknown>)[k])}`);
   return `{${entries.join(', ')}}`;
 }
 
@@ -36,7 +38,7 @@ def tag(v):
     return v
 ns = {}
 exec(compile(open(sys.argv[1]).read(), sys.argv[1], 'exec'), ns)
-print(json.dumps({k: tag(v) for k, v in ns.items() if not k.startswith('__')}, ensure_ascii=False))
+print(json.dumps({k: tag(v) for k, v in ns.items() if not k.startswith('__')}, ensure_ascii=False, sort_keys=True))
 `;
 
 /** Python's values of the config file's variables, as taggedJson writes them. */

@@ -157,6 +157,10 @@ d = dict(a=1)
 d.update(b=2.0, c=(1,))
 e = {1: 'int', 2.5: 'float', 'x': 3}
 f = dict([('k', 1.0)])
+custom = {'backbone': dict(lr_mult=0.1)}
+n = len(custom)
+custom.update({f'stage{i}.norm': dict(decay_mult=0.0) for i in range(2)})
+wrapper = dict(paramwise_cfg=dict(custom_keys=custom))
 `,
 };
 
@@ -176,6 +180,29 @@ describe("the config evaluator agrees with Python's own evaluation", () => {
       assert.equal(ours, await pythonValues(file));
     });
   }
+});
+
+describe('what beitseg refuses rather than evaluate differently', () => {
+  it('NAME.update(...) after the dict was stored in another value (Python would change that value too)', () => {
+    for (const [text, line] of [
+      ['x = dict(a=1)\ny = dict(inner=x)\nx.update(b=2)', 2],
+      ['x = dict(a=1)\ny = [0, x]\nx.update(b=2)', 2],
+      ['x = dict(a=1)\ny = x\nx.update(b=2)', 2],
+      ['x = dict(a=1)\ny = {k: x for k in "ab"}\nx.update(b=2)', 2],
+      ['x = dict(a=1)\ny = None or x\nx.update(b=2)', 2],
+    ] as const) {
+      const file = path.join(dir, 'shared.py');
+      fs.writeFileSync(file, text);
+      assert.throws(
+        () => readConfigFile(file, { env: {} }),
+        new RegExp(`shared\\.py:3: x\\.update\\(\\.\\.\\.\\) after x was put into another value on line ${line}`),
+        text,
+      );
+    }
+    const file = path.join(dir, 'rebound.py');
+    fs.writeFileSync(file, 'x = dict(a=1)\ny = dict(inner=x)\nx = dict(c=3)\nx.update(b=2)\nz = x["b"]');
+    assert.deepEqual(readConfigFile(file, { env: {} }), { x: { c: 3, b: 2 }, y: { inner: { a: 1 } }, z: 2 });
+  });
 });
 
 describe("floats written as Python's repr writes them", () => {
