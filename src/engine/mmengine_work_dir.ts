@@ -1,12 +1,9 @@
 /**
  * mmengine work dirs (a `last_checkpoint` file naming `iter_N.pth`, or `iter_N.pth` files) met by
- * `train --resume`. Resuming one would need mmengine's optimizer, scheduler and message-hub state
- * mapped onto beitseg's; that is not done, so such a resume is refused with the way to start from
- * its weights (--load-from) instead of silently starting at iteration 0.
+ * `train --resume`: which runner checkpoint to continue (mmengine_resume.ts reads it).
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileText } from '../common/safe_text.js';
 
 /** The checkpoint an mmengine work dir (or an mmengine .pth file) points at, or null if it is not one. */
 export function mmengineCheckpointOf(target: string): string | null {
@@ -31,16 +28,4 @@ export function mmengineCheckpointOf(target: string): string | null {
     .filter((m): m is RegExpExecArray => m !== null)
     .sort((a, b) => Number(a[1]) - Number(b[1]));
   return iters.length ? path.join(target, iters[iters.length - 1]![0]) : null;
-}
-
-/** Throws when `target` (a --resume argument or the work dir) is an mmengine work dir or checkpoint. */
-export function refuseMmengineResume(target: string): void {
-  const ckpt = mmengineCheckpointOf(target);
-  if (ckpt === null) return;
-  throw new Error(
-    `--resume: ${fileText(target, 300)} is an mmengine work dir or checkpoint ` +
-      `(${fileText(path.basename(ckpt), 100)}); ` +
-      "resuming mmengine's optimizer, scheduler and iteration is not supported. Start from its weights with " +
-      `--load-from ${fileText(ckpt, 300)} (training starts at iteration 0)`,
-  );
 }

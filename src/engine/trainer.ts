@@ -19,7 +19,8 @@
  * seeds N iterations + resume + N iterations equal 2N straight iterations bit for bit.
  */
 import { autocastDTypeOf } from '../common/amp.js';
-import { refuseMmengineResume } from './mmengine_work_dir.js';
+import { mmengineCheckpointOf } from './mmengine_work_dir.js';
+import { readMmengineResume } from './mmengine_resume.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildDataset, type DatasetConfig } from '../data/datasets.js';
@@ -127,6 +128,8 @@ export class Trainer implements RunnerContext {
   private stop = false;
   private resumeFrom: LoadedTrainingCheckpoint | null = null;
   private resumeLoaderState: LoaderState | undefined;
+  /** Samples already drawn by the mmengine run resumed (its loader state is not in its checkpoint). */
+  private resumeSamplesDrawn: number | null = null;
   private readonly printLine: (line: string) => void;
 
   private constructor(
@@ -295,12 +298,12 @@ export class Trainer implements RunnerContext {
     const s = this.settings,
       o = this.options;
     if (o.resume) {
-      // an mmengine work dir would otherwise restart at 0 silently (mmengine_work_dir.ts)
-      if (typeof o.resume === 'string' || !latestCheckpoint(s.workDir)) {
-        refuseMmengineResume(typeof o.resume === 'string' ? o.resume : s.workDir);
-      }
-      const target = typeof o.resume === 'string' ? o.resume : latestCheckpoint(s.workDir)?.dir;
-      if (target) this.resumeFrom = loadCheckpoint(target);
+      const explicit = typeof o.resume === 'string' ? o.resume : null;
+      const own = explicit ? null : latestCheckpoint(s.workDir);
+      // an mmengine work dir (last_checkpoint, iter_N.pth) or runner checkpoint
+      const mmengine = own ? null : mmengineCheckpointOf(explicit ?? s.workDir);
+      if (mmengine) await this.readMmengineCheckpoint(mmengine);
+      else if (explicit ?? own) this.resumeFrom = loadCheckpoint(explicit ?? own!.dir);
       else this.print(`resume: no complete checkpoint in ${s.workDir}, starting from scratch`);
     }
     if (!this.resumeFrom) {
@@ -313,6 +316,24 @@ export class Trainer implements RunnerContext {
     // groups hold the parameter tensors: a device move replaces them, so rebuild the references
     if (this.device !== 'cpu') this.rebindParams();
     if (this.resumeFrom) this.restore(this.resumeFrom);
+  }
+
+  /** An mmengine runner checkpoint as the state to resume: its weights loaded as --load-from would, then the rest. */
+  private async readMmengineCheckpoint(file: string): Promise<void> {
+    for (const line of (await loadFromCheckpoint(this.model, file)).lines) this.print(line);
+    const weights = new Map([...this.model.stateDict()].map(([k, t]) => [k, t.clone()] as [string, Tensor]));
+    const r = await readMmengineResume(file, {
+      groups: this.groups,
+      settings: this.settings,
+      schedulers: this.schedule.schedulers,
+      betas: this.optimWrapper.optimizer.betas,
+      eps: this.optimWrapper.optimizer.eps,
+      weights,
+      worldSize: this.dist.worldSize,
+    });
+    for (const line of r.lines) this.print(line);
+    this.resumeFrom = r.checkpoint;
+    this.resumeSamplesDrawn = r.samplesDrawn;
   }
 
   private rebindParams(): void {
@@ -329,7 +350,7 @@ export class Trainer implements RunnerContext {
     this.iteration = st.iteration;
     this.best = reconcileBest(st.best, this.settings.workDir, this.settings.saveBest, st.iteration);
     this.pendingValidation = st.pendingValidation && this.settings.val !== null;
-    this.resumeLoaderState = st.loader;
+    this.resumeLoaderState = this.resumeSamplesDrawn === null ? st.loader : undefined;
     this.resumedFrom = ck.info.dir;
     this.print(`resumed from ${ck.info.dir} at iteration ${st.iteration}`);
   }
@@ -339,6 +360,11 @@ export class Trainer implements RunnerContext {
   private async buildLoader(): Promise<SegDataLoader> {
     const s = this.settings;
     const dataset = await buildDataset({ ...s.train.dataset, pipeline: s.train.pipeline } as DatasetConfig);
+    const drawn = this.resumeSamplesDrawn;
+    const mmengineState: LoaderState | undefined =
+      drawn === null
+        ? undefined
+        : { sampler: { seed: s.seed, size: dataset.items.length, shuffle: s.train.shuffle, next: drawn } };
     return createLoader({
       dataset,
       pipeline: s.train.pipeline as TransformConfig[],
@@ -351,7 +377,7 @@ export class Trainer implements RunnerContext {
       padTo: s.padTo ?? undefined,
       padVal: s.padVal,
       segPadVal: s.segPadVal,
-      state: this.resumeLoaderState,
+      state: this.resumeLoaderState ?? mmengineState,
       rank: this.dist.rank,
       worldSize: this.dist.worldSize,
     });
