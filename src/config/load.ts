@@ -17,12 +17,12 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, Scalar, type ParseOptions, type ScalarTag, type Tags } from 'yaml';
 import { ConfigError, sourceError } from './errors.js';
 import { deepCopy, isDict, mergeInto, setKey, stripDeleteKeys, type Dict } from './merge.js';
 import { EvalBudget, Evaluator, sizeOf } from './py_eval.js';
 import { parsePython } from './py_parser.js';
-import { toPlain } from './py_values.js';
+import { PyFloat, toPlain } from './py_values.js';
 import { fileText, quoteFileText } from '../common/safe_text.js';
 import { MMSEG_CONFIGS_ENV } from './mmseg_configs_env.js';
 
@@ -148,10 +148,25 @@ function parseJsonText(text: string, shown: string): unknown {
   }
 }
 
+/** The YAML schema's tags with floats read as Python floats (py_values.ts), as PyYAML gives them to mmengine. */
+function pyFloatTags(tags: Tags): Tags {
+  return tags.map((t) => {
+    if (typeof t !== 'object' || t.tag !== 'tag:yaml.org,2002:float' || !('resolve' in t)) return t;
+    const scalarTag = t as ScalarTag;
+    return {
+      ...scalarTag,
+      resolve: (value: string, onError: (message: string) => void, options: ParseOptions) => {
+        const v: unknown = scalarTag.resolve(value, onError, options);
+        return new PyFloat(Number(v instanceof Scalar ? v.value : v));
+      },
+    };
+  });
+}
+
 function parseYamlText(text: string, shown: string): unknown {
   try {
     // plain data only: no custom tags, merge keys or aliases beyond a small count
-    return parseYaml(text, { maxAliasCount: 100, merge: false, customTags: [] });
+    return parseYaml(text, { maxAliasCount: 100, merge: false, customTags: pyFloatTags });
   } catch (err) {
     throw new ConfigError(`config ${shown} is not valid YAML: ${fileText((err as Error).message.split('\n')[0]!)}`);
   }

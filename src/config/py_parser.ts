@@ -245,21 +245,20 @@ export class Parser {
   }
 
   private disjunction(): Expr {
-    let left = this.conjunction();
-    while (this.isName('or')) {
-      const line = this.tok.line;
-      this.i++;
-      left = { kind: 'boolop', op: 'or', left, right: this.conjunction(), line };
-    }
-    return left;
+    return this.boolChain('or', () => this.conjunction());
   }
 
   private conjunction(): Expr {
-    let left = this.inversion();
-    while (this.isName('and')) {
+    return this.boolChain('and', () => this.inversion());
+  }
+
+  /** `a op b op c`, left-associative. */
+  private boolChain(op: 'and' | 'or', operand: () => Expr): Expr {
+    let left = operand();
+    while (this.isName(op)) {
       const line = this.tok.line;
       this.i++;
-      left = { kind: 'boolop', op: 'and', left, right: this.inversion(), line };
+      left = { kind: 'boolop', op, left, right: operand(), line };
     }
     return left;
   }

@@ -162,6 +162,17 @@ describe('print-config --format py', () => {
     assert.equal(await pythonValues(out), taggedJson(readConfigFile(config, { pyTypes: true })));
   });
 
+  it('floats of a YAML base stay floats (as PyYAML reads them); a JSON base has only JSON numbers', async () => {
+    write('bases/sched.yaml', 'sched:\n  power: 1.0\n  eta_min: 0.0\n  begin: 0\n  ratios: [0.5, 2]\n');
+    write('bases/opt.json', '{"opt": {"lr": 1.0, "momentum": 0.9}}');
+    const cfg = write('yaml_leaf.py', "_base_ = ['./bases/sched.yaml', './bases/opt.json']\n");
+    const { stdout } = await beitseg(['print-config', cfg, '--format', 'py']);
+    assert.equal(
+      stdout,
+      'opt = dict(lr=1, momentum=0.9)\nsched = dict(begin=0, eta_min=0.0, power=1.0, ratios=[0.5, 2])\n',
+    );
+  });
+
   it('refuses a top-level key that is not a Python name, naming it', async () => {
     const json = write('odd.json', JSON.stringify({ 'odd key': 1 }));
     await assert.rejects(beitseg(['print-config', json, '--format', 'py']), (err: Error & { stderr: string }) => {
