@@ -1,8 +1,8 @@
 /**
  * Resuming an mmengine work dir (`last_checkpoint` naming `iter_N.pth`, what mmseg's
  * `tools/train.py --resume` continues): the runner checkpoint's weights, AdamW moments and step
- * counts, learning rates, AMP loss scale and iteration become a beitseg training state that
- * restoreTrainState loads like its own.
+ * counts, learning rates, AMP loss scale, iteration and best score (save_best) become a beitseg
+ * training state that restoreTrainState loads like its own.
  *
  * The optimizer's state is keyed by parameter index. mmseg's layer-decay constructor stores each
  * group's `group_name` and `param_names`, which name every index; without them (a plain
@@ -16,6 +16,7 @@
 import { isHostTensor, type HostTensor } from '../common/host_tensor.js';
 import { fileText } from '../common/safe_text.js';
 import { readPthContent } from '../checkpoint/formats/pth.js';
+import { scalarValue } from '../checkpoint/numpy_scalar.js';
 import { extractStateDict } from '../checkpoint/read_checkpoint.js';
 import { getRngState } from '../tensor/runtime.js';
 import { toTensor } from '../tensor/host.js';
@@ -23,6 +24,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import type { AdamWStateDict } from './adamw.js';
 import type { GradScalerState } from './grad_scaler.js';
 import type { ParamGroup } from './param_groups.js';
+import type { BestMetric } from './runner_context.js';
 import type { SchedulerSpec } from './schedule.js';
 import type { TrainSettings } from './train_config.js';
 import { bytesToBase64, type LoadedTrainingCheckpoint } from './training_checkpoint.js';
@@ -56,8 +58,8 @@ function dict(v: unknown, what: string, file: string): PyDict {
 
 /** A Python number, or a 0-d tensor's value (torch stores AdamW's step as a tensor). */
 function scalar(v: unknown, what: string, file: string): number {
-  if (typeof v === 'number') return v;
-  if (typeof v === 'bigint') return Number(v);
+  const plain = scalarValue(v);
+  if (plain !== null) return plain;
   if (isHostTensor(v) && v.shape.reduce((a, b) => a * b, 1) === 1) {
     const t = toTensor(v);
     const x = t.item();
@@ -110,6 +112,19 @@ function scalerOf(opt: PyDict, file: string): GradScalerState | null {
     scale: scalar(s.get('scale'), 'loss_scaler.scale', file),
     growthTracker: scalar(s.get('_growth_tracker') ?? 0, 'loss_scaler._growth_tracker', file),
   };
+}
+
+/**
+ * The best record of mmengine's CheckpointHook (message hub `best_score` and the `best_ckpt` path
+ * that names its iteration), for the config's save_best metric; null when there is none.
+ */
+function bestOf(root: PyDict, metric: string | null): BestMetric | null {
+  const info = root.get('message_hub') instanceof Map ? (root.get('message_hub') as PyDict).get('runtime_info') : null;
+  if (!metric || !(info instanceof Map)) return null;
+  const value = scalarValue(info.get('best_score') ?? info.get(`best_score_${metric}`));
+  const iteration = /iter_(\d+)/.exec(String(info.get('best_ckpt') ?? info.get(`best_ckpt_${metric}`) ?? ''));
+  if (value === null || !Number.isFinite(value) || !iteration) return null;
+  return { metric, value, iteration: Number(iteration[1]) };
 }
 
 /** Reads an mmengine runner checkpoint as a beitseg training state for `target`'s model and optimizer. */
@@ -172,13 +187,14 @@ export async function readMmengineResume(file: string, target: MmengineResumeTar
     // replaced by the trainer once the dataset's size is known (samplesDrawn)
     loader: { sampler: { seed: s.seed, size: 0, shuffle: s.train.shuffle, next: 0 } },
     rng: { torchCpu: bytesToBase64(rng.toBytes()) },
-    best: null,
+    best: bestOf(root, s.saveBest),
     pendingGrads: [],
   };
   rng.dispose();
   lines.push(
     `resumed mmengine checkpoint ${file} at iteration ${iteration}: weights, AdamW moments of ` +
-      `${Object.keys(steps).length} parameters, learning rates${state.scaler ? ', loss scale' : ''}; ` +
+      `${Object.keys(steps).length} parameters, learning rates${state.scaler ? ', loss scale' : ''}` +
+      `${state.best ? `, best ${state.best.metric} ${state.best.value} (iteration ${state.best.iteration})` : ''}; ` +
       "the data order and random generators are beitseg's from here (mmengine's are Python's)",
   );
   return {

@@ -61,12 +61,17 @@ def main(ckpt_dir, layout_file, work_dir):
                                     'backoff_factor': 0.5, 'growth_interval': 2000,
                                     '_growth_tracker': int(state['scaler']['growthTracker'])}
     iteration = state['iteration']
+    runtime_info = [('epoch', 0), ('iter', iteration), ('max_iters', state['maxIters'])]
+    if state.get('best'):
+        # mmengine's CheckpointHook: the score as mmseg's IoUMetric gives it (a numpy float) and the file
+        best = state['best']
+        runtime_info += [('best_score', np.float64(best['value'])),
+                         ('best_ckpt', os.path.join(work_dir, 'best_%s_iter_%d.pth' % (best['metric'], best['iteration'])))]
     checkpoint = {
         'meta': {'cfg': '', 'seed': state['seed'], 'experiment_name': 'converted', 'time': '20261207_000000',
                  'mmengine_version': '0.10.4', 'epoch': 0, 'iter': iteration},
         'state_dict': collections.OrderedDict((k, weights[k]) for k in layout['stateOrder']),
-        'message_hub': {'log_scalars': collections.OrderedDict(), 'runtime_info': collections.OrderedDict(
-            [('epoch', 0), ('iter', iteration), ('max_iters', state['maxIters'])]),
+        'message_hub': {'log_scalars': collections.OrderedDict(), 'runtime_info': collections.OrderedDict(runtime_info),
             'resumed_keys': collections.OrderedDict([('epoch', True), ('iter', True)])},
         'optimizer': optimizer,
         'param_schedulers': [{'param_name': 'lr', 'by_epoch': False, 'last_step': iteration,

@@ -11,6 +11,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { readPthContent } from '../../src/checkpoint/formats/pth.js';
+import { scalarValue } from '../../src/checkpoint/numpy_scalar.js';
 import type { Dict } from '../../src/config/merge.js';
 import { mmengineCheckpointOf } from '../../src/engine/mmengine_work_dir.js';
 import { Trainer, train, type TrainOptions } from '../../src/engine/trainer.js';
@@ -63,7 +65,7 @@ describe('resume from an mmengine work dir', () => {
     {
       maxIters: 6,
       batchSize: 2,
-      valInterval: 6,
+      valInterval: 3,
       checkpointInterval: 3,
       valLimit: 2,
       seed: 3,
@@ -92,10 +94,10 @@ describe('resume from an mmengine work dir', () => {
       const resumed = await train(deterministic(base(work, { resume: true }), plain));
       assert.equal(resumed.iteration, 6);
       resumed.model.dispose();
+      const carried = /^resumed mmengine checkpoint .*iter_3\.pth at iteration 3: weights, AdamW moments of \d+ /;
+      const best = /, best mIoU [\d.]+ \(iteration 3\);/;
       assert.ok(
-        lines.some((l) =>
-          /^resumed mmengine checkpoint .*iter_3\.pth at iteration 3: weights, AdamW moments of \d+/.test(l),
-        ),
+        lines.some((l) => carried.test(l) && best.test(l)),
         lines.join('\n'),
       );
       sameCheckpointFiles(path.join(straight, 'iter_6'), path.join(work, 'iter_6'));
@@ -120,6 +122,14 @@ describe('resume from an mmengine work dir', () => {
 });
 
 describe('mmengine work dirs', () => {
+  it("numpy scalars of the message hub are read (mmengine's best_score)", async () => {
+    const root = (await readPthContent(fixture, { foreignGlobals: 'data' })).value as Map<string, unknown>;
+    const info = (root.get('message_hub') as Map<string, unknown>).get('runtime_info') as Map<string, unknown>;
+    assert.equal(scalarValue(info.get('best_score')), 0.4125);
+    assert.equal(scalarValue(info.get('best_iter')), 4);
+    assert.equal(scalarValue(info.get('dataset_meta')), null);
+  });
+
   it('are recognised by last_checkpoint (even after a move) or the newest iter_N.pth', () => {
     const dir = tempDir('beitseg-mmwd-');
     try {
