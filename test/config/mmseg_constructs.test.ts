@@ -56,6 +56,13 @@ describe('the mmseg-style fixture tree', () => {
     ]);
     assert.deepEqual(cfg.as_tuple, ['a', 'b']);
   });
+  it('conditions, slices and comprehensions with if, on values of the bases', () => {
+    assert.deepEqual(cfg.widths, [18, 36, 72, 144]);
+    assert.deepEqual(cfg.high_res, [18, 36]);
+    assert.deepEqual(cfg.last_two, [72, 144]);
+    assert.equal(cfg.mode, 'slide');
+    assert.equal(cfg.flip, true);
+  });
   it('set comprehensions (a list of the distinct items, first-seen order), dict(pairs), dict(mapping, **kw)', () => {
     assert.deepEqual(cfg.kinds, ['conv', 'bn', 'relu']);
     assert.deepEqual(cfg.pairs, { x: 1, y: 2 });
