@@ -3,11 +3,30 @@
  * initializer becomes DynamicQuantizeLinear (activations to uint8 with a scale and zero point
  * found per run) -> MatMulInteger with int8 weights -> Cast -> Mul by the two scales; the weights
  * are symmetric int8 with one scale per output column. ONNX Runtime fuses this chain into its
- * DynamicQuantizeMatMul kernel. Convolution weights are stored int8 too (per output channel,
- * DequantizeLinear before the fp32 Conv): UPerHead's 3×3 convolutions hold about 40 % of
- * BEiT-B UperNet's weights, so the file shrinks about 4x, while they compute in fp32.
+ * DynamicQuantizeMatMul kernel. Convolutions (UPerHead's 3×3 ones hold about 40 % of BEiT-B
+ * UperNet's weights and most of its time) compute in 8 bits too, with per-output-channel weight
+ * scales. A stride-1 convolution becomes one MatMulInteger per kernel tap (convTaps): ONNX
+ * Runtime's ConvInteger runs only uint8 weights fast, without the VNNI int8 kernels its
+ * MatMulInteger uses, and was the slower of the two (bench/results/onnx-int8-*.txt). Other
+ * convolutions use ConvInteger with uint8 weights (int8 + 128, zero point 128), transposed ones
+ * keep int8 weights dequantized before an fp32 ConvTranspose. The file shrinks about 4x.
  */
-import { DataType, type GraphBuilder, type TensorProto } from './graph.js';
+import { DataType, onnx, type GraphBuilder, type NodeProto, type TensorProto } from './graph.js';
+
+/** An INT attribute of a node, or `fallback`. */
+function intAttr(n: NodeProto, name: string, fallback: number): number {
+  const a = n.attribute?.find((x) => x.name === name);
+  return a?.i === undefined || a.i === null ? fallback : Number(a.i);
+}
+
+/** The node's INTS attribute `name` (pads, strides, ...), or []. */
+function intsAttr(n: NodeProto, name: string): number[] {
+  return (n.attribute?.find((a) => a.name === name)?.ints ?? []).map(Number);
+}
+
+function allOnes(n: NodeProto, name: string): boolean {
+  return intsAttr(n, name).every((v) => v === 1);
+}
 
 function floats(t: TensorProto): Float32Array {
   const raw = t.rawData as Uint8Array;
@@ -51,6 +70,9 @@ export function quantizeInt8(g: GraphBuilder): void {
       const s = g.op('Mul', [as, ws]);
       g.nodes.push({ opType: 'Mul', input: [yf, s], output: n.output, name: n.name });
       replaced.add(wName);
+    } else if (n.opType === 'Conv' && own && w.dims?.length === 4 && intAttr(n, 'group', 1) === 1) {
+      const taps = allOnes(n, 'strides') && allOnes(n, 'dilations');
+      for (const name of (taps ? convTaps : convInteger)(g, n, w, inits)) if (uses.get(name) === 1) replaced.add(name);
     } else if ((n.opType === 'Conv' || n.opType === 'ConvTranspose') && own && w.dims?.length === 4) {
       // ConvTranspose weights are [in, out, k, k]: the output channel is axis 1
       const axis = n.opType === 'Conv' ? 0 : 1;
@@ -70,4 +92,94 @@ export function quantizeInt8(g: GraphBuilder): void {
   }
   const kept = g.initializers.filter((t) => !replaced.has(t.name as string));
   g.initializers.splice(0, g.initializers.length, ...kept);
+}
+
+/**
+ * A Conv computed in 8 bits: dynamic uint8 activations, per-output-channel weights, fp32 out.
+ * Returns the initializers the Conv used (its weight, and its bias, now stored [C, 1, 1]).
+ */
+function convInteger(g: GraphBuilder, n: NodeProto, w: TensorProto, inits: Map<string, TensorProto>): string[] {
+  const dims = w.dims!.map(Number);
+  const cout = dims[0]!;
+  const inner = dims.slice(1).reduce((a, b) => a * b, 1);
+  const wName = w.name as string;
+  const { q, scale } = quantizeSymmetric(floats(w), cout, (i) => Math.floor(i / inner));
+  const wq = g.initializer(
+    `${wName}_quantized`,
+    DataType.UINT8,
+    dims,
+    Uint8Array.from(q, (v) => v + 128),
+  );
+  const wzp = g.initializer(`${wName}_zero_point`, DataType.UINT8, [], Uint8Array.of(128));
+  // [C, 1, 1] broadcasts over N x C x H x W
+  const ws = g.float(`${wName}_scale`, [cout, 1, 1], scale);
+  const [xq, xs, xzp] = g.ops('DynamicQuantizeLinear', [n.input![0]!], {}, 3);
+  const attrs = Object.fromEntries(
+    (n.attribute ?? []).filter((a) => a.name !== 'group').map((a) => [a.name as string, (a.ints ?? []).map(Number)]),
+  );
+  const y = g.op('ConvInteger', [xq, wq, xzp, wzp], attrs);
+  const yf = g.op('Cast', [y], { to: DataType.FLOAT });
+  const s = g.op('Mul', [xs, ws]);
+  const biasName = n.input?.[2];
+  const bias = biasName ? inits.get(biasName) : undefined;
+  if (!bias) {
+    g.nodes.push({ opType: 'Mul', input: [yf, s], output: n.output, name: n.name });
+    return [wName];
+  }
+  const scaled = g.op('Mul', [yf, s]);
+  const b = g.float(`${biasName}_chw`, [cout, 1, 1], floats(bias));
+  g.nodes.push({ opType: 'Add', input: [scaled, b], output: n.output, name: n.name });
+  return [wName, biasName!];
+}
+
+/**
+ * A stride-1 Conv as 8-bit matrix products: the input quantized once (DynamicQuantizeLinear),
+ * padded with its zero point, made channels-last; each kernel tap (dy, dx) is a shifted view of
+ * it times that tap's [Cin, Cout] int8 weights (MatMulInteger, int32), the taps summed in int32,
+ * then scaled to fp32, the bias added and the result made channels-first again.
+ */
+function convTaps(g: GraphBuilder, n: NodeProto, w: TensorProto, inits: Map<string, TensorProto>): string[] {
+  const [cout, cin, kh, kw] = w.dims!.map(Number) as [number, number, number, number];
+  const wName = w.name as string;
+  const [pt, pl, pb, pr] = intsAttr(n, 'pads').concat([0, 0, 0, 0]);
+  const { q, scale } = quantizeSymmetric(floats(w), cout, (i) => Math.floor(i / (cin * kh * kw)));
+  const [xq, xs, xzp] = g.ops('DynamicQuantizeLinear', [n.input![0]!], {}, 3);
+  const padded = pt || pl || pb || pr ? g.op('Pad', [xq, g.constInt64([0, 0, pt!, pl!, 0, 0, pb!, pr!]), xzp]) : xq;
+  const nhwc = g.op('Transpose', [padded], { perm: [0, 2, 3, 1] });
+  const wzp = g.initializer(`${wName}_zero_point`, DataType.INT8, [], new Int8Array(1));
+  // a view ends kh - 1 - dy rows before the padded input's end (a negative Slice end)
+  const end = (d: number, k: number) => (d === k - 1 ? Number.MAX_SAFE_INTEGER : d - (k - 1));
+  let sum = '';
+  for (let dy = 0; dy < kh; dy++) {
+    for (let dx = 0; dx < kw; dx++) {
+      const tap = new Int8Array(cin * cout);
+      for (let o = 0; o < cout; o++) {
+        for (let c = 0; c < cin; c++) tap[c * cout + o] = q[((o * cin + c) * kh + dy) * kw + dx]!;
+      }
+      const wt = g.initializer(`${wName}_tap${dy}_${dx}`, DataType.INT8, [cin, cout], tap);
+      const view =
+        kh === 1 && kw === 1
+          ? nhwc
+          : g.op('Slice', [
+              nhwc,
+              g.constInt64([dy, dx]),
+              g.constInt64([end(dy, kh), end(dx, kw)]),
+              g.constInt64([1, 2]),
+            ]);
+      const y = g.op('MatMulInteger', [view, wt, xzp, wzp]);
+      sum = sum ? g.op('Add', [sum, y]) : y;
+    }
+  }
+  const yf = g.op('Cast', [sum], { to: DataType.FLOAT });
+  let out = g.op('Mul', [yf, g.op('Mul', [xs, g.float(`${wName}_scale`, [cout], scale)])]);
+  const biasName = n.input?.[2];
+  if (biasName && inits.has(biasName)) out = g.op('Add', [out, biasName]);
+  g.nodes.push({
+    opType: 'Transpose',
+    input: [out],
+    output: n.output,
+    name: n.name,
+    attribute: [{ name: 'perm', type: onnx.AttributeProto.AttributeType.INTS, ints: [0, 3, 1, 2] }],
+  });
+  return [wName];
 }
