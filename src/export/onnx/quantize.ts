@@ -47,6 +47,27 @@ function quantizeSymmetric(w: Float32Array, groups: number, groupOf: (i: number)
   return { q, scale };
 }
 
+/** A weight quantized per output channel, the channel being axis `axis` of `w`'s dims. */
+function quantizePerChannel(w: TensorProto, axis: number) {
+  const dims = w.dims!.map(Number);
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const channels = dims[axis]!;
+  return { channels, ...quantizeSymmetric(floats(w), channels, (i) => Math.floor(i / inner) % channels) };
+}
+
+/**
+ * int32 products back to fp32: Cast, times the activation scale `xs` times the weight scales
+ * `ws`, plus `bias` if given. With `as`, the last node writes that node's output in its place.
+ */
+function rescale(g: GraphBuilder, y: string, xs: string, ws: string, bias: string | null, as?: NodeProto): string {
+  const yf = g.op('Cast', [y], { to: DataType.FLOAT });
+  const scaled = [yf, g.op('Mul', [xs, ws])];
+  const [opType, input] = bias ? ['Add', [g.op('Mul', scaled), bias]] : ['Mul', scaled];
+  if (!as) return g.op(opType, input);
+  g.nodes.push({ opType, input, output: as.output, name: as.name });
+  return as.output![0]!;
+}
+
 export function quantizeInt8(g: GraphBuilder): void {
   const inits = new Map(g.initializers.map((t) => [t.name as string, t]));
   const uses = new Map<string, number>();
@@ -65,10 +86,7 @@ export function quantizeInt8(g: GraphBuilder): void {
       const ws = g.float(`${wName}_scale`, [cols], scale);
       const wzp = g.initializer(`${wName}_zero_point`, DataType.INT8, [], new Int8Array(1));
       const [aq, as, azp] = g.ops('DynamicQuantizeLinear', [n.input![0]], {}, 3);
-      const y = g.op('MatMulInteger', [aq, wq, azp, wzp]);
-      const yf = g.op('Cast', [y], { to: DataType.FLOAT });
-      const s = g.op('Mul', [as, ws]);
-      g.nodes.push({ opType: 'Mul', input: [yf, s], output: n.output, name: n.name });
+      rescale(g, g.op('MatMulInteger', [aq, wq, azp, wzp]), as, ws, null, n);
       replaced.add(wName);
     } else if (n.opType === 'Conv' && own && w.dims?.length === 4 && intAttr(n, 'group', 1) === 1) {
       const taps = allOnes(n, 'strides') && allOnes(n, 'dilations');
@@ -76,13 +94,10 @@ export function quantizeInt8(g: GraphBuilder): void {
     } else if ((n.opType === 'Conv' || n.opType === 'ConvTranspose') && own && w.dims?.length === 4) {
       // ConvTranspose weights are [in, out, k, k]: the output channel is axis 1
       const axis = n.opType === 'Conv' ? 0 : 1;
-      const dims = w.dims.map(Number);
-      const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
-      const groups = dims[axis];
-      const { q, scale } = quantizeSymmetric(floats(w), groups, (i) => Math.floor(i / inner) % groups);
-      const wq = g.initializer(`${wName}_quantized`, DataType.INT8, dims, q);
-      const ws = g.float(`${wName}_scale`, [groups], scale);
-      const wzp = g.initializer(`${wName}_zero_point`, DataType.INT8, [groups], new Int8Array(groups));
+      const { channels, q, scale } = quantizePerChannel(w, axis);
+      const wq = g.initializer(`${wName}_quantized`, DataType.INT8, w.dims.map(Number), q);
+      const ws = g.float(`${wName}_scale`, [channels], scale);
+      const wzp = g.initializer(`${wName}_zero_point`, DataType.INT8, [channels], new Int8Array(channels));
       const deq = g.op('DequantizeLinear', [wq, ws, wzp], { axis });
       g.nodes.push({ ...n, input: [n.input![0], deq, ...n.input!.slice(2)] });
       replaced.add(wName);
@@ -99,15 +114,12 @@ export function quantizeInt8(g: GraphBuilder): void {
  * Returns the initializers the Conv used (its weight, and its bias, now stored [C, 1, 1]).
  */
 function convInteger(g: GraphBuilder, n: NodeProto, w: TensorProto, inits: Map<string, TensorProto>): string[] {
-  const dims = w.dims!.map(Number);
-  const cout = dims[0]!;
-  const inner = dims.slice(1).reduce((a, b) => a * b, 1);
   const wName = w.name as string;
-  const { q, scale } = quantizeSymmetric(floats(w), cout, (i) => Math.floor(i / inner));
+  const { channels: cout, q, scale } = quantizePerChannel(w, 0);
   const wq = g.initializer(
     `${wName}_quantized`,
     DataType.UINT8,
-    dims,
+    w.dims!.map(Number),
     Uint8Array.from(q, (v) => v + 128),
   );
   const wzp = g.initializer(`${wName}_zero_point`, DataType.UINT8, [], Uint8Array.of(128));
@@ -118,18 +130,10 @@ function convInteger(g: GraphBuilder, n: NodeProto, w: TensorProto, inits: Map<s
     (n.attribute ?? []).filter((a) => a.name !== 'group').map((a) => [a.name as string, (a.ints ?? []).map(Number)]),
   );
   const y = g.op('ConvInteger', [xq, wq, xzp, wzp], attrs);
-  const yf = g.op('Cast', [y], { to: DataType.FLOAT });
-  const s = g.op('Mul', [xs, ws]);
   const biasName = n.input?.[2];
   const bias = biasName ? inits.get(biasName) : undefined;
-  if (!bias) {
-    g.nodes.push({ opType: 'Mul', input: [yf, s], output: n.output, name: n.name });
-    return [wName];
-  }
-  const scaled = g.op('Mul', [yf, s]);
-  const b = g.float(`${biasName}_chw`, [cout, 1, 1], floats(bias));
-  g.nodes.push({ opType: 'Add', input: [scaled, b], output: n.output, name: n.name });
-  return [wName, biasName!];
+  rescale(g, y, xs, ws, bias ? g.float(`${biasName}_chw`, [cout, 1, 1], floats(bias)) : null, n);
+  return bias ? [wName, biasName!] : [wName];
 }
 
 /**
@@ -142,7 +146,7 @@ function convTaps(g: GraphBuilder, n: NodeProto, w: TensorProto, inits: Map<stri
   const [cout, cin, kh, kw] = w.dims!.map(Number) as [number, number, number, number];
   const wName = w.name as string;
   const [pt, pl, pb, pr] = intsAttr(n, 'pads').concat([0, 0, 0, 0]);
-  const { q, scale } = quantizeSymmetric(floats(w), cout, (i) => Math.floor(i / (cin * kh * kw)));
+  const { q, scale } = quantizePerChannel(w, 0);
   const [xq, xs, xzp] = g.ops('DynamicQuantizeLinear', [n.input![0]!], {}, 3);
   const padded = pt || pl || pb || pr ? g.op('Pad', [xq, g.constInt64([0, 0, pt!, pl!, 0, 0, pb!, pr!]), xzp]) : xq;
   const nhwc = g.op('Transpose', [padded], { perm: [0, 2, 3, 1] });
@@ -170,10 +174,9 @@ function convTaps(g: GraphBuilder, n: NodeProto, w: TensorProto, inits: Map<stri
       sum = sum ? g.op('Add', [sum, y]) : y;
     }
   }
-  const yf = g.op('Cast', [sum], { to: DataType.FLOAT });
-  let out = g.op('Mul', [yf, g.op('Mul', [xs, g.float(`${wName}_scale`, [cout], scale)])]);
   const biasName = n.input?.[2];
-  if (biasName && inits.has(biasName)) out = g.op('Add', [out, biasName]);
+  const bias = biasName && inits.has(biasName) ? biasName : null;
+  const out = rescale(g, sum, xs, g.float(`${wName}_scale`, [cout], scale), bias);
   g.nodes.push({
     opType: 'Transpose',
     input: [out],
