@@ -9,7 +9,7 @@
  */
 import { ConfigError } from './errors.js';
 import { isDict, type Dict } from './merge.js';
-import { isTuple, pyRepr, strRepr } from './py_values.js';
+import { compareCodePoints, isTuple, pyRepr, strRepr } from './py_values.js';
 
 const WIDTH = 79;
 const INDENT = '    ';
@@ -27,11 +27,7 @@ function isIdentifier(k: string): boolean {
 
 /** mmengine orders keys by str(key), which compares code points. */
 function sortedEntries(d: Dict): [string, unknown][] {
-  return Object.entries(d).sort(([a], [b]) => {
-    const [ca, cb] = [[...a].map((c) => c.codePointAt(0)!), [...b].map((c) => c.codePointAt(0)!)];
-    for (let i = 0; i < Math.min(ca.length, cb.length); i++) if (ca[i] !== cb[i]) return ca[i]! - cb[i]!;
-    return ca.length - cb.length;
-  });
+  return Object.entries(d).sort(([a], [b]) => compareCodePoints(a, b));
 }
 
 /** The config as the text of a `.py` file. */

@@ -18,6 +18,7 @@ import {
   pyRepr,
   pyStr,
   pyTruthy,
+  compareCodePoints,
   PyFloat,
   toPlain,
   toTuple,
@@ -143,26 +144,20 @@ export class Evaluator {
     return out;
   }
 
-  /** An expression whose value is stored (assigned, a list item, a dict value): notes a dict variable it shares. */
+  /** An expression whose value is stored (assigned, a list item, a dict value): a dict variable it yields is shared. */
   private stored(e: Expr, scope: Scope): unknown {
-    if (e.kind === 'cond') {
-      return pyTruthy(this.eval(e.test, scope)) ? this.stored(e.body, scope) : this.stored(e.orelse, scope);
-    }
-    if (e.kind === 'boolop') {
-      const left = this.stored(e.left, scope);
-      return pyTruthy(left) === (e.op === 'and') ? this.stored(e.right, scope) : left;
-    }
-    if (e.kind === 'name' && isDict(scope.get(e.name)) && !this.shared.has(e.name)) this.shared.set(e.name, e.line);
-    return this.eval(e, scope);
+    return this.eval(e, scope, true);
   }
 
-  eval(e: Expr, scope: Scope): unknown {
+  /** The value of `e`; with `store`, a dict variable that becomes the value is noted as shared. */
+  eval(e: Expr, scope: Scope, store = false): unknown {
     this.budget.step(this.file, e.line);
     switch (e.kind) {
       case 'const':
         this.budget.charge(typeof e.value === 'string' ? e.value.length + 1 : 1, this.file, e.line);
         return e.value;
       case 'name':
+        if (store && isDict(scope.get(e.name)) && !this.shared.has(e.name)) this.shared.set(e.name, e.line);
         return this.name(e.name, e.line, scope);
       case 'list': {
         this.budget.charge(e.items.length + 1, this.file, e.line);
@@ -191,13 +186,13 @@ export class Evaluator {
         return this.compare(e, scope);
       case 'boolop': {
         // Python's and/or give one of their operands, the right one evaluated only when needed
-        const left = this.eval(e.left, scope);
-        return pyTruthy(left) === (e.op === 'and') ? this.eval(e.right, scope) : left;
+        const left = this.eval(e.left, scope, store);
+        return pyTruthy(left) === (e.op === 'and') ? this.eval(e.right, scope, store) : left;
       }
       case 'not':
         return !pyTruthy(this.eval(e.operand, scope));
       case 'cond':
-        return pyTruthy(this.eval(e.test, scope)) ? this.eval(e.body, scope) : this.eval(e.orelse, scope);
+        return this.eval(pyTruthy(this.eval(e.test, scope)) ? e.body : e.orelse, scope, store);
     }
   }
 
@@ -678,10 +673,15 @@ function dictKeyOf(k: unknown): string {
   return String(k);
 }
 
+/** The number a bool, int or float stands for in comparisons; undefined for anything else. */
+function comparableNumber(v: unknown): number | undefined {
+  if (typeof v === 'boolean') return Number(v);
+  return isNumeric(v) ? numberOf(v) : undefined;
+}
+
 /** Python's `a == b`: numbers (and bools) by value, lists only with lists and tuples with tuples. */
-export function pyEquals(a: unknown, b: unknown): boolean {
-  const n = (v: unknown) => (typeof v === 'boolean' ? Number(v) : isNumeric(v) ? numberOf(v) : undefined);
-  const [x, y] = [n(a), n(b)];
+function pyEquals(a: unknown, b: unknown): boolean {
+  const [x, y] = [comparableNumber(a), comparableNumber(b)];
   if (x !== undefined || y !== undefined) return x === y;
   if (Array.isArray(a) && Array.isArray(b)) {
     return isTuple(a) === isTuple(b) && a.length === b.length && a.every((v, i) => pyEquals(v, b[i]));
@@ -698,18 +698,10 @@ export function pyEquals(a: unknown, b: unknown): boolean {
  * strings by code point, lists with lists and tuples with tuples item by item; anything else
  * is refused as Python refuses it.
  */
-export function pyOrder(a: unknown, b: unknown, fail: (m: string) => never): number {
-  const n = (v: unknown) => (typeof v === 'boolean' ? Number(v) : isNumeric(v) ? numberOf(v) : undefined);
-  const [x, y] = [n(a), n(b)];
+function pyOrder(a: unknown, b: unknown, fail: (m: string) => never): number {
+  const [x, y] = [comparableNumber(a), comparableNumber(b)];
   if (x !== undefined && y !== undefined) return x - y;
-  if (typeof a === 'string' && typeof b === 'string') {
-    const [ca, cb] = [[...a], [...b]];
-    for (let i = 0; i < Math.min(ca.length, cb.length); i++) {
-      const d = ca[i]!.codePointAt(0)! - cb[i]!.codePointAt(0)!;
-      if (d !== 0) return d;
-    }
-    return ca.length - cb.length;
-  }
+  if (typeof a === 'string' && typeof b === 'string') return compareCodePoints(a, b);
   if (Array.isArray(a) && Array.isArray(b) && isTuple(a) === isTuple(b)) {
     for (let i = 0; i < Math.min(a.length, b.length); i++) {
       if (!pyEquals(a[i], b[i])) return pyOrder(a[i], b[i], fail);

@@ -118,6 +118,16 @@ export function pyRepr(v: unknown): string {
     .join(', ')}}`;
 }
 
+/** Python's string order (by code point; JavaScript's `<` compares UTF-16 units). */
+export function compareCodePoints(a: string, b: string): number {
+  const [ca, cb] = [[...a], [...b]];
+  for (let i = 0; i < Math.min(ca.length, cb.length); i++) {
+    const d = ca[i]!.codePointAt(0)! - cb[i]!.codePointAt(0)!;
+    if (d !== 0) return d;
+  }
+  return ca.length - cb.length;
+}
+
 /** Python's str(): a string as it is, anything else as repr(). */
 export function pyStr(v: unknown): string {
   return typeof v === 'string' ? v : pyRepr(v);
