@@ -13,7 +13,7 @@
  * from beitseg's sampler (mmengine's random state is Python's), and the random generators start
  * from the seed.
  */
-import { isHostTensor, type HostTensor } from '../common/host_tensor.js';
+import { isHostTensor, numel, type HostTensor } from '../common/host_tensor.js';
 import { fileText } from '../common/safe_text.js';
 import { readPthContent } from '../checkpoint/formats/pth.js';
 import { scalarValue } from '../checkpoint/numpy_scalar.js';
@@ -60,7 +60,7 @@ function dict(v: unknown, what: string, file: string): PyDict {
 function scalar(v: unknown, what: string, file: string): number {
   const plain = scalarValue(v);
   if (plain !== null) return plain;
-  if (isHostTensor(v) && v.shape.reduce((a, b) => a * b, 1) === 1) {
+  if (isHostTensor(v) && numel(v.shape) === 1) {
     const t = toTensor(v);
     const x = t.item();
     t.dispose();
@@ -74,8 +74,26 @@ function tensorOf(v: unknown, what: string, file: string): HostTensor {
   return v;
 }
 
-/** Index -> parameter name for every group of the saved optimizer, matched to beitseg's groups. */
-function indexNames(pyGroups: PyDict[], groups: readonly ParamGroup[], order: string[], file: string): string[][] {
+/** A saved optimizer group matched to beitseg's group of the same parameters, its indices named. */
+interface MatchedGroup {
+  saved: PyDict;
+  group: ParamGroup;
+  /** Parameter name of each entry of the saved group's `params`. */
+  names: string[];
+}
+
+function groupMismatch(file: string, name: string, saved: number | null, ours: ParamGroup | undefined): Error {
+  const theirs = saved === null ? 'absent' : `${saved} parameters`;
+  const mine = ours ? `${ours.paramNames.length} parameters` : 'no such group';
+  return new Error(
+    `${file}: the optimizer's parameter group ${fileText(name, 80)} (${theirs}) does not match the config's ` +
+      `(${mine}); resume needs the same model and paramwise_cfg. Start from its weights with ` +
+      `--load-from ${fileText(file, 300)} instead`,
+  );
+}
+
+/** Every group of the saved optimizer, matched to beitseg's groups, with its indices named. */
+function matchGroups(pyGroups: PyDict[], groups: readonly ParamGroup[], order: string[], file: string): MatchedGroup[] {
   const ours = new Map(groups.map((g) => [g.name, g]));
   const trainable = new Set(groups.flatMap((g) => g.paramNames));
   const named = pyGroups.every((g) => Array.isArray(g.get('param_names')));
@@ -87,21 +105,20 @@ function indexNames(pyGroups: PyDict[], groups: readonly ParamGroup[], order: st
   }
   // without names: the indices run over the model's parameters in the checkpoint's state-dict order
   const byIndex = order.filter((n) => trainable.has(n));
-  return pyGroups.map((pg, gi) => {
-    const ids = (pg.get('params') as unknown[] | undefined) ?? [];
-    const names = named ? (pg.get('param_names') as unknown[]).map(String) : ids.map((i) => byIndex[Number(i)]!);
-    const groupName = named ? String(pg.get('group_name') ?? '') : groups[gi]!.name;
-    const g = ours.get(groupName);
-    const want = new Set(g?.paramNames ?? []);
-    if (!g || names.length !== ids.length || names.length !== want.size || names.some((n) => !want.has(n))) {
-      throw new Error(
-        `${file}: the optimizer's parameter group ${fileText(groupName, 80)} (${ids.length} parameters) does not ` +
-          `match the config's (${g ? `${g.paramNames.length} parameters` : 'no such group'}); resume needs the ` +
-          `same model and paramwise_cfg. Start from its weights with --load-from ${fileText(file, 300)} instead`,
-      );
+  const matched = pyGroups.map((saved, gi) => {
+    const ids = (saved.get('params') as unknown[] | undefined) ?? [];
+    const names = named ? (saved.get('param_names') as unknown[]).map(String) : ids.map((i) => byIndex[Number(i)]!);
+    const groupName = named ? String(saved.get('group_name') ?? '') : groups[gi]!.name;
+    const group = ours.get(groupName);
+    const want = new Set(group?.paramNames ?? []);
+    if (!group || names.length !== ids.length || names.length !== want.size || names.some((n) => !want.has(n))) {
+      throw groupMismatch(file, groupName, ids.length, group);
     }
-    return names;
+    return { saved, group, names };
   });
+  const missing = groups.find((g) => !matched.some((m) => m.group === g));
+  if (missing) throw groupMismatch(file, missing.name, null, missing);
+  return matched;
 }
 
 /** The loss scaler of mmengine's AmpOptimWrapper (torch GradScaler.state_dict), if any. */
@@ -142,25 +159,24 @@ export async function readMmengineResume(file: string, target: MmengineResumeTar
   const pyGroups = ((opt.get('param_groups') as unknown[] | undefined) ?? []).map((g, i) =>
     dict(g, `optimizer.param_groups[${i}]`, file),
   );
-  const names = indexNames(pyGroups, target.groups, order, file);
+  const matched = matchGroups(pyGroups, target.groups, order, file);
   const pyState = dict(opt.get('state') ?? new Map(), 'optimizer.state', file);
 
   const tensors = new Map<string, Tensor>();
   const steps: Record<string, number> = {};
-  pyGroups.forEach((pg, gi) => {
-    (pg.get('params') as unknown[]).forEach((idx, i) => {
+  for (const { saved, names } of matched) {
+    (saved.get('params') as unknown[]).forEach((idx, i) => {
       const st = pyState.get(idx) ?? pyState.get(Number(idx));
       if (!(st instanceof Map)) return; // never stepped (no gradient yet), as in PyTorch
-      const name = names[gi]![i]!;
+      const name = names[i]!;
       steps[name] = scalar(st.get('step'), `optimizer.state[${idx}].step`, file);
       tensors.set(`${name}.exp_avg`, toTensor(tensorOf(st.get('exp_avg'), `state[${idx}].exp_avg`, file)));
       tensors.set(`${name}.exp_avg_sq`, toTensor(tensorOf(st.get('exp_avg_sq'), `state[${idx}].exp_avg_sq`, file)));
     });
-  });
+  }
   const lines: string[] = [];
   const groupsMeta = target.groups.map((g) => {
-    const gi = pyGroups.findIndex((pg, i) => (pg.get('group_name') ?? target.groups[i]?.name) === g.name);
-    const pg = pyGroups[gi]!;
+    const pg = matched.find((m) => m.group === g)!.saved;
     const initialLr = scalar(pg.get('initial_lr') ?? pg.get('lr'), `${g.name}.initial_lr`, file);
     if (Math.abs(initialLr - g.initialLr) > 1e-9 * Math.max(1, Math.abs(g.initialLr))) {
       lines.push(
